@@ -1,0 +1,1 @@
+//! Signed checkpoints in the C2SP signed-note format.

@@ -1,0 +1,1 @@
+//! Embedded segment-file backend: see docs/log-format.md.

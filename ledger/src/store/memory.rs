@@ -1,0 +1,1 @@
+//! In-memory backend for tests and benchmarks of everything above the store.

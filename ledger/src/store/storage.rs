@@ -1,0 +1,1 @@
+//! The file operations the embedded log needs, real and simulated.

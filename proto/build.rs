@@ -1,0 +1,30 @@
+//! Compiles every `.proto` under `proto/` with protox, a pure-Rust protobuf
+//! compiler, so a fresh machine needs no `protoc`.
+
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let root = Path::new("proto");
+    let mut files = Vec::new();
+    collect_proto_files(root, &mut files);
+    files.sort();
+    println!("cargo:rerun-if-changed=proto");
+
+    let descriptors = protox::compile(&files, [root]).expect("proto files compile");
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(descriptors)
+        .expect("prost/tonic code generation");
+}
+
+fn collect_proto_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("proto dir readable") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            collect_proto_files(&path, out);
+        } else if path.extension().is_some_and(|ext| ext == "proto") {
+            out.push(path);
+        }
+    }
+}
