@@ -16,3 +16,5 @@ pub mod store;
 
 #[cfg(test)]
 mod decide_tests;
+#[cfg(test)]
+mod invariant_tests;
