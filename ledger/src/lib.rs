@@ -18,3 +18,5 @@ pub mod store;
 mod decide_tests;
 #[cfg(test)]
 mod invariant_tests;
+#[cfg(test)]
+mod service_tests;
