@@ -211,8 +211,8 @@ impl Script {
 
     fn pledges_and_first_year_giving(&mut self) {
         // Six member units pledge 1,000,000 CNY each over five years.
-        for unit in 0..6 {
-            let donor_id = ALLIANCE_MEMBERS[unit].0;
+        for (donor_id, _) in ALLIANCE_MEMBERS.iter().take(6) {
+            let donor_id = *donor_id;
             self.push(
                 "2015-03-01",
                 Event::PledgeMade(v1::PledgeMade {
@@ -230,8 +230,8 @@ impl Script {
                 }),
             );
         }
-        for unit in 0..6 {
-            let donor_id = ALLIANCE_MEMBERS[unit].0;
+        for (unit, (donor_id, _)) in ALLIANCE_MEMBERS.iter().enumerate().take(6) {
+            let donor_id = *donor_id;
             self.push(
                 "2015-06-20",
                 Event::PledgePaymentReceived(v1::PledgePaymentReceived {
