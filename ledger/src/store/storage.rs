@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 /// A directory of files, as the log sees it.
 pub trait Storage: Send + Sync + 'static {
@@ -151,9 +151,13 @@ pub const SIMULATED_PAGE_BYTES: usize = 4096;
 /// power cut leaves) and the current bytes (what the running system reads);
 /// per directory it keeps the durable entries and the current ones.
 /// `Clone` shares the disk, so a test keeps a handle while a log runs on it.
+/// A power cut kills every handle of the process that was running, its
+/// `SimulatedDisk` clones included; [`SimulatedDisk::restarted`] gives the
+/// next process its handle.
 #[derive(Clone, Default)]
 pub struct SimulatedDisk {
     state: Arc<Mutex<DiskState>>,
+    epoch: u64,
 }
 
 #[derive(Default)]
@@ -162,6 +166,7 @@ struct DiskState {
     /// process that held them is gone.
     epoch: u64,
     inject_io_errors: bool,
+    cut_at_next_sync: Option<u64>,
     next_inode: u64,
     inodes: HashMap<u64, Inode>,
     names: BTreeMap<PathBuf, u64>,
@@ -199,16 +204,20 @@ impl SimulatedDisk {
     /// its unsynced bytes (unwritten pages read as zeros); entries created or
     /// removed since the last directory sync are undone.
     pub fn power_cut(&self, rng: &mut impl Rng) {
-        let mut state = self.state.lock();
-        state.epoch += 1;
-        state.names = state.durable_names.clone();
-        let live: Vec<u64> = state.names.values().copied().collect();
-        state.inodes.retain(|inode, _| live.contains(inode));
-        for inode in state.inodes.values_mut() {
-            let survived = inode.surviving_bytes(rng);
-            inode.current = survived.clone();
-            inode.dirty_from = survived.len();
-            inode.durable = survived;
+        self.state.lock().cut_power(rng);
+    }
+
+    /// Arms a power cut that strikes during the next `sync_data`: the write it
+    /// was to make durable has reached the disk's cache, the flush never ends.
+    pub fn power_cut_at_next_sync(&self, seed: u64) {
+        self.state.lock().cut_at_next_sync = Some(seed);
+    }
+
+    /// The disk as the process started after the last power cut sees it.
+    pub fn restarted(&self) -> SimulatedDisk {
+        SimulatedDisk {
+            state: self.state.clone(),
+            epoch: self.state.lock().epoch,
         }
     }
 
@@ -221,14 +230,14 @@ impl SimulatedDisk {
 
     fn handle(&self, path: &Path, writable: bool) -> io::Result<SimulatedFile> {
         let state = self.state.lock();
-        state.check_io()?;
+        state.check_io_at(self.epoch)?;
         let inode = *state.names.get(path).ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("{}", path.display()))
         })?;
         Ok(SimulatedFile {
             state: self.state.clone(),
             inode,
-            epoch: state.epoch,
+            epoch: self.epoch,
             writable,
         })
     }
@@ -274,9 +283,26 @@ impl Inode {
 }
 
 impl DiskState {
-    fn check_io(&self) -> io::Result<()> {
+    fn cut_power(&mut self, rng: &mut impl Rng) {
+        self.epoch += 1;
+        self.cut_at_next_sync = None;
+        self.names = self.durable_names.clone();
+        let live: Vec<u64> = self.names.values().copied().collect();
+        self.inodes.retain(|inode, _| live.contains(inode));
+        for inode in self.inodes.values_mut() {
+            let survived = inode.surviving_bytes(rng);
+            inode.current = survived.clone();
+            inode.dirty_from = survived.len();
+            inode.durable = survived;
+        }
+    }
+
+    fn check_io_at(&self, epoch: u64) -> io::Result<()> {
         if self.inject_io_errors {
             return Err(io::Error::other("simulated disk: injected I/O error"));
+        }
+        if self.epoch != epoch {
+            return Err(io::Error::other("simulated disk: power was cut"));
         }
         Ok(())
     }
@@ -295,12 +321,12 @@ impl Storage for SimulatedDisk {
     type File = SimulatedFile;
 
     fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
-        self.state.lock().check_io()
+        self.state.lock().check_io_at(self.epoch)
     }
 
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
         let state = self.state.lock();
-        state.check_io()?;
+        state.check_io_at(self.epoch)?;
         Ok(entries_under(&state.names, dir)
             .filter_map(|(path, _)| Some(path.file_name()?.to_string_lossy().into_owned()))
             .collect())
@@ -308,7 +334,7 @@ impl Storage for SimulatedDisk {
 
     fn create_new(&self, path: &Path) -> io::Result<SimulatedFile> {
         let mut state = self.state.lock();
-        state.check_io()?;
+        state.check_io_at(self.epoch)?;
         if state.names.contains_key(path) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -322,7 +348,7 @@ impl Storage for SimulatedDisk {
         Ok(SimulatedFile {
             state: self.state.clone(),
             inode,
-            epoch: state.epoch,
+            epoch: self.epoch,
             writable: true,
         })
     }
@@ -337,7 +363,7 @@ impl Storage for SimulatedDisk {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut state = self.state.lock();
-        state.check_io()?;
+        state.check_io_at(self.epoch)?;
         let current: Vec<(PathBuf, u64)> = entries_under(&state.names, dir)
             .map(|(path, inode)| (path.clone(), *inode))
             .collect();
@@ -350,7 +376,7 @@ impl Storage for SimulatedDisk {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state.lock();
-        state.check_io()?;
+        state.check_io_at(self.epoch)?;
         state
             .names
             .remove(path)
@@ -362,10 +388,7 @@ impl Storage for SimulatedDisk {
 impl SimulatedFile {
     fn with_inode<T>(&self, f: impl FnOnce(&mut Inode) -> T) -> io::Result<T> {
         let mut state = self.state.lock();
-        state.check_io()?;
-        if state.epoch != self.epoch {
-            return Err(io::Error::other("simulated disk: power was cut"));
-        }
+        state.check_io_at(self.epoch)?;
         let inode = state
             .inodes
             .get_mut(&self.inode)
@@ -404,6 +427,15 @@ impl StorageFile for SimulatedFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        {
+            let mut state = self.state.lock();
+            if let Some(seed) = state.cut_at_next_sync {
+                if state.epoch == self.epoch {
+                    state.cut_power(&mut rand::rngs::StdRng::seed_from_u64(seed));
+                    return Err(io::Error::other("simulated disk: power cut during fsync"));
+                }
+            }
+        }
         self.with_inode(|inode| {
             let from = inode.dirty_from;
             inode.durable.truncate(from);
