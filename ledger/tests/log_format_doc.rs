@@ -33,7 +33,7 @@ fn worked_example_records_form_a_verifiable_log() {
     let example = log_format_example::worked_example();
     let dumped: Vec<u8> = example
         .lines()
-        .filter(|line| line.len() > 6 && line.as_bytes()[4] == b' ' && line.as_bytes()[5] == b' ')
+        .filter(|line| line.len() > 6 && line[..4].bytes().all(|b| b.is_ascii_hexdigit()) && &line[4..6] == "  ")
         .flat_map(|line| line[6..].split(' ').map(|b| u8::from_str_radix(b, 16).expect("hex")).collect::<Vec<_>>())
         .collect();
     assert_eq!(dumped, file, "the example's bytes are the file the log writes");
