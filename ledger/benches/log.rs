@@ -28,7 +28,8 @@ fn run(writers: usize, root: &std::path::Path) -> std::path::PathBuf {
         for writer in 0..writers {
             let (log, next_seq) = (log.clone(), next_seq.clone());
             tasks.push(tokio::spawn(async move {
-                let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                let mut latencies =
+                    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
                 let payload = vec![b'a' + (writer % 26) as u8; PAYLOAD_BYTES];
                 while started.elapsed() < RUN_FOR {
                     let begun = Instant::now();
@@ -39,7 +40,9 @@ fn run(writers: usize, root: &std::path::Path) -> std::path::PathBuf {
                         pending
                     };
                     pending.await.expect("append");
-                    latencies.record(begun.elapsed().as_micros().max(1) as u64).expect("record");
+                    latencies
+                        .record(begun.elapsed().as_micros().max(1) as u64)
+                        .expect("record");
                 }
                 latencies
             }));
@@ -66,7 +69,9 @@ fn run(writers: usize, root: &std::path::Path) -> std::path::PathBuf {
 fn main() {
     // On the real disk: /tmp may be tmpfs elsewhere, the target dir is not.
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
-    println!("file log, {PAYLOAD_BYTES}-byte payloads, one append per writer at a time, {RUN_FOR:?} each");
+    println!(
+        "file log, {PAYLOAD_BYTES}-byte payloads, one append per writer at a time, {RUN_FOR:?} each"
+    );
     let mut dirs = Vec::new();
     for writers in [1, 16, 256] {
         dirs.push(run(writers, root.path()));
@@ -84,5 +89,7 @@ fn main() {
             report.bytes as f64 / 1e6 / elapsed
         );
     }
-    println!("compare with single-core SHA-256 on 256-byte inputs: openssl speed -bytes 256 -evp sha256");
+    println!(
+        "compare with single-core SHA-256 on 256-byte inputs: openssl speed -bytes 256 -evp sha256"
+    );
 }

@@ -74,8 +74,12 @@ pub fn worked_example() -> String {
         writeln!(out, "payload_len = {}", payload.len()).expect("write");
         writeln!(out, "prev_hash   = {}", hex::encode(record.prev_hash())).expect("write");
         writeln!(out, "hash        = {}", hex::encode(record.hash())).expect("write");
-        writeln!(out, "crc32c      = 0x{crc:08x} (stored as {})", hex::encode(crc.to_le_bytes()))
-            .expect("write");
+        writeln!(
+            out,
+            "crc32c      = 0x{crc:08x} (stored as {})",
+            hex::encode(crc.to_le_bytes())
+        )
+        .expect("write");
         prev_hash = record.hash();
     }
     out

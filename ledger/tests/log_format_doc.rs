@@ -26,16 +26,31 @@ fn worked_example_records_form_a_verifiable_log() {
         .iter()
         .map(|envelope| envelope.encode_to_vec())
         .collect();
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     runtime.block_on(log.append(0, payloads)).expect("append");
     log.close().expect("close");
-    let file = std::fs::read(root.path().join("segment-00000000000000000000.log")).expect("segment");
+    let file =
+        std::fs::read(root.path().join("segment-00000000000000000000.log")).expect("segment");
     let example = log_format_example::worked_example();
     let dumped: Vec<u8> = example
         .lines()
-        .filter(|line| line.len() > 6 && line[..4].bytes().all(|b| b.is_ascii_hexdigit()) && &line[4..6] == "  ")
-        .flat_map(|line| line[6..].split(' ').map(|b| u8::from_str_radix(b, 16).expect("hex")).collect::<Vec<_>>())
+        .filter(|line| {
+            line.len() > 6
+                && line[..4].bytes().all(|b| b.is_ascii_hexdigit())
+                && &line[4..6] == "  "
+        })
+        .flat_map(|line| {
+            line[6..]
+                .split(' ')
+                .map(|b| u8::from_str_radix(b, 16).expect("hex"))
+                .collect::<Vec<_>>()
+        })
         .collect();
-    assert_eq!(dumped, file, "the example's bytes are the file the log writes");
+    assert_eq!(
+        dumped, file,
+        "the example's bytes are the file the log writes"
+    );
     assert_eq!(verify_log(root.path(), |_| {}).expect("verify").records, 2);
 }

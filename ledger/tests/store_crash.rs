@@ -45,7 +45,11 @@ fn run_child(dir: &Path) -> ! {
                 for n in 0u64.. {
                     let count = 1 + (n as usize + writer) % 3;
                     let payloads = (0..count)
-                        .map(|i| format!("writer {writer} append {n} record {i}").repeat(1 + i).into_bytes())
+                        .map(|i| {
+                            format!("writer {writer} append {n} record {i}")
+                                .repeat(1 + i)
+                                .into_bytes()
+                        })
                         .collect();
                     let pending = {
                         let mut next = next_seq.lock();
@@ -56,7 +60,8 @@ fn run_child(dir: &Path) -> ! {
                     let metas = pending.await.expect("child append");
                     let mut out = stdout.lock();
                     for meta in metas {
-                        writeln!(out, "ack {} {}", meta.seq, hex::encode(meta.hash)).expect("stdout");
+                        writeln!(out, "ack {} {}", meta.seq, hex::encode(meta.hash))
+                            .expect("stdout");
                     }
                     out.flush().expect("flush");
                 }
@@ -79,7 +84,9 @@ fn acknowledged_appends_survive_sigkill() {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("log");
     let mut acked: BTreeMap<u64, String> = BTreeMap::new();
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     for round in 0..ROUNDS {
         let context = format!("seed {seed} round {round}");
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
@@ -106,7 +113,10 @@ fn acknowledged_appends_survive_sigkill() {
         child.wait().expect("reap the child");
         let acks = reader.join().expect("reader");
         for (seq, hash) in acks {
-            assert!(acked.insert(seq, hash).is_none(), "{context}: seq {seq} acknowledged twice");
+            assert!(
+                acked.insert(seq, hash).is_none(),
+                "{context}: seq {seq} acknowledged twice"
+            );
         }
 
         let (log, _report) = FileLog::open(&dir, options())
@@ -120,11 +130,22 @@ fn acknowledged_appends_survive_sigkill() {
         }
         let len = log.head().len;
         runtime
-            .block_on(log.append(len, vec![format!("parent after round {round}").into_bytes()]))
+            .block_on(log.append(
+                len,
+                vec![format!("parent after round {round}").into_bytes()],
+            ))
             .unwrap_or_else(|err| panic!("{context}: append after reopen: {err}"));
         log.close().expect("close");
         let verified = verify_log(&dir, |_| {}).unwrap_or_else(|err| panic!("{context}: {err}"));
-        assert_eq!((verified.records, verified.torn_tail), (len + 1, None), "{context}");
+        assert_eq!(
+            (verified.records, verified.torn_tail),
+            (len + 1, None),
+            "{context}"
+        );
     }
-    assert!(acked.len() > ROUNDS, "the children acknowledged only {} records", acked.len());
+    assert!(
+        acked.len() > ROUNDS,
+        "the children acknowledged only {} records",
+        acked.len()
+    );
 }

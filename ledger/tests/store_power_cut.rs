@@ -36,9 +36,12 @@ fn reopen_and_check(
         .unwrap_or_else(|err| panic!("{context}: open after a power cut failed: {err}"));
     let records = log.read(0, usize::MAX).expect("read");
     for (seq, hash) in acked {
-        let record = records
-            .get(*seq as usize)
-            .unwrap_or_else(|| panic!("{context}: acknowledged seq {seq} lost (log has {})", records.len()));
+        let record = records.get(*seq as usize).unwrap_or_else(|| {
+            panic!(
+                "{context}: acknowledged seq {seq} lost (log has {})",
+                records.len()
+            )
+        });
         assert_eq!(&record.hash(), hash, "{context}: seq {seq} changed");
     }
     let verified = verify_log_on(disk, dir, |_| {})
@@ -107,8 +110,7 @@ fn run_until_power_cut(
     for task in tasks {
         runtime.block_on(task).expect("writer task");
     }
-    let acked = acked.lock().clone();
-    acked
+    acked.lock().clone()
 }
 
 #[test]
@@ -131,7 +133,10 @@ fn acknowledged_records_survive_any_power_cut() {
             let (log, repaired) = reopen_and_check(&disk, &dir, &options, &acked, &context);
             torn_tails_repaired += usize::from(repaired);
             for (seq, hash) in run_until_power_cut(log, &disk, &mut rng, &context) {
-                assert!(acked.insert(seq, hash).is_none(), "{context}: seq {seq} acknowledged twice");
+                assert!(
+                    acked.insert(seq, hash).is_none(),
+                    "{context}: seq {seq} acknowledged twice"
+                );
             }
             disk = disk.restarted();
         }
@@ -145,7 +150,10 @@ fn acknowledged_records_survive_any_power_cut() {
             .unwrap_or_else(|err| panic!("seed {seed}: append after recovery failed: {err}"));
     }
     // Otherwise the cuts never caught a write in flight and proved nothing.
-    assert!(torn_tails_repaired > SEEDS as usize / 10, "only {torn_tails_repaired} torn tails");
+    assert!(
+        torn_tails_repaired > SEEDS as usize / 10,
+        "only {torn_tails_repaired} torn tails"
+    );
 }
 
 #[test]
@@ -154,16 +162,23 @@ fn io_error_fails_the_log_until_it_is_reopened() {
     let dir = PathBuf::from("/simulated/failing");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (log, _) = FileLog::open_on(disk.clone(), &dir, FileLogOptions::default()).expect("open");
-    runtime.block_on(log.append(0, vec![b"before".to_vec()])).expect("append");
+    runtime
+        .block_on(log.append(0, vec![b"before".to_vec()]))
+        .expect("append");
     disk.inject_io_errors(true);
     let failed = runtime.block_on(log.append(1, vec![b"during".to_vec()]));
     assert!(matches!(failed, Err(StoreError::Failed(_))), "{failed:?}");
     disk.inject_io_errors(false);
     let after = runtime.block_on(log.append(2, vec![b"after".to_vec()]));
-    assert!(matches!(after, Err(StoreError::Failed(_))), "a failed log stays failed: {after:?}");
+    assert!(
+        matches!(after, Err(StoreError::Failed(_))),
+        "a failed log stays failed: {after:?}"
+    );
     assert_eq!(log.head().len, 1);
     assert!(matches!(log.close(), Err(StoreError::Failed(_))));
     let (log, _) = FileLog::open_on(disk.clone(), &dir, FileLogOptions::default()).expect("reopen");
     assert_eq!(log.head().len, 1);
-    runtime.block_on(log.append(1, vec![b"after reopen".to_vec()])).expect("append after reopen");
+    runtime
+        .block_on(log.append(1, vec![b"after reopen".to_vec()]))
+        .expect("append after reopen");
 }

@@ -48,7 +48,13 @@ fn build_log() -> (tempfile::TempDir, PathBuf) {
 fn segment_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("read_dir")
-        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|name| parse_segment_file_name(name).is_some())
         .collect();
     names.sort();
@@ -130,21 +136,38 @@ fn every_flipped_byte_is_reported_at_its_record_or_truncated_as_a_torn_tail() {
     let (_root, dir) = build_log();
     let records = layout(&dir);
     assert_eq!(records.len() as u64, RECORDS);
-    assert!(segment_names(&dir).len() >= 3, "the log spans several segments");
+    assert!(
+        segment_names(&dir).len() >= 3,
+        "the log spans several segments"
+    );
     let last = records.last().expect("records").clone();
     let first_segment_end = records
         .iter()
-        .filter(|r| r.segment == records[0].segment)
-        .last()
+        .rfind(|r| r.segment == records[0].segment)
         .expect("first segment")
         .seq;
     for record in &records {
-        let every_byte = record.seq == 0 || record.seq == first_segment_end || record.seq == last.seq;
+        let every_byte =
+            record.seq == 0 || record.seq == first_segment_end || record.seq == last.seq;
         let positions: Vec<usize> = if every_byte {
             (0..record.len).collect()
         } else {
             let payload_mid = HEADER_LEN + (record.len - HEADER_LEN - TRAILER_LEN) / 2;
-            vec![0, 3, 4, 7, 8, 15, 16, 47, 48, payload_mid, record.len - 36, record.len - 5, record.len - 1]
+            vec![
+                0,
+                3,
+                4,
+                7,
+                8,
+                15,
+                16,
+                47,
+                48,
+                payload_mid,
+                record.len - 36,
+                record.len - 5,
+                record.len - 1,
+            ]
         };
         for at in positions {
             let context = format!("seq {} byte {at}", record.seq);
@@ -154,7 +177,9 @@ fn every_flipped_byte_is_reported_at_its_record_or_truncated_as_a_torn_tail() {
             let outcome = verify_log(&dir, |_| {});
             if record.seq == last.seq {
                 let report = outcome.unwrap_or_else(|err| panic!("{context}: {err}"));
-                let torn = report.torn_tail.unwrap_or_else(|| panic!("{context}: no torn tail"));
+                let torn = report
+                    .torn_tail
+                    .unwrap_or_else(|| panic!("{context}: no torn tail"));
                 assert_eq!(
                     (torn.segment.as_str(), torn.offset, torn.first_lost_seq),
                     (last.segment.as_str(), last.offset, last.seq),
@@ -180,16 +205,25 @@ fn every_flipped_byte_is_reported_at_its_record_or_truncated_as_a_torn_tail() {
 fn open_refuses_a_damaged_log_and_changes_nothing() {
     let (_root, dir) = build_log();
     let record = layout(&dir)[12].clone();
-    edit(&dir, &record.segment, |bytes| bytes[record.offset as usize + 50] ^= 0x80);
+    edit(&dir, &record.segment, |bytes| {
+        bytes[record.offset as usize + 50] ^= 0x80
+    });
     let damaged = std::fs::read(dir.join(&record.segment)).expect("read");
     match FileLog::open(&dir, options()) {
         Err(StoreError::Corrupt { position, reason }) => {
-            assert_eq!((position.offset, position.seq), (record.offset, record.seq), "{reason}");
+            assert_eq!(
+                (position.offset, position.seq),
+                (record.offset, record.seq),
+                "{reason}"
+            );
         }
         Err(other) => panic!("expected corruption, got {other}"),
         Ok(_) => panic!("a damaged log opened"),
     }
-    assert_eq!(std::fs::read(dir.join(&record.segment)).expect("read"), damaged);
+    assert_eq!(
+        std::fs::read(dir.join(&record.segment)).expect("read"),
+        damaged
+    );
 }
 
 #[test]
@@ -210,7 +244,10 @@ fn deleted_record_is_reported_where_it_went_missing() {
         "altered",
         "deleted record",
     );
-    assert!(reason.contains(&format!("found seq {}", inside.seq + 1)), "{reason}");
+    assert!(
+        reason.contains(&format!("found seq {}", inside.seq + 1)),
+        "{reason}"
+    );
     restore(&dir, &inside.segment, &original);
 
     // The last record of a segment gone: the next segment no longer continues.
@@ -252,7 +289,10 @@ fn reordered_records_are_reported_at_the_first_out_of_place() {
         "altered",
         "swapped records",
     );
-    assert!(reason.contains(&format!("found seq {}", second.seq)), "{reason}");
+    assert!(
+        reason.contains(&format!("found seq {}", second.seq)),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -273,7 +313,10 @@ fn edit_with_recomputed_checksums_is_reported_as_altered_not_damaged() {
             &format!("edited seq {} with its crc recomputed", target.seq),
         );
         assert!(reason.contains("hash"), "{reason}");
-        assert!(FileLog::open(&dir, options()).is_err(), "open refuses an altered log");
+        assert!(
+            FileLog::open(&dir, options()).is_err(),
+            "open refuses an altered log"
+        );
         restore(&dir, &target.segment, &original);
     }
 
@@ -282,7 +325,9 @@ fn edit_with_recomputed_checksums_is_reported_as_altered_not_damaged() {
     let next = records[6].clone();
     edit(&dir, &target.segment, |bytes| {
         bytes[target.offset as usize + HEADER_LEN] ^= 0x20;
-        recompute_hash_and_crc(&mut bytes[target.offset as usize..target.offset as usize + target.len]);
+        recompute_hash_and_crc(
+            &mut bytes[target.offset as usize..target.offset as usize + target.len],
+        );
     });
     let reason = expect_corrupt_at(
         verify_log(&dir, |_| {}),
@@ -298,7 +343,11 @@ fn missing_middle_segment_is_reported() {
     let (_root, dir) = build_log();
     let names = segment_names(&dir);
     let records = layout(&dir);
-    let first_of_second = records.iter().find(|r| r.segment == names[1]).expect("second segment").seq;
+    let first_of_second = records
+        .iter()
+        .find(|r| r.segment == names[1])
+        .expect("second segment")
+        .seq;
     std::fs::remove_file(dir.join(&names[1])).expect("remove");
     expect_corrupt_at(
         verify_log(&dir, |_| {}),
@@ -308,23 +357,44 @@ fn missing_middle_segment_is_reported() {
     );
 }
 
+/// Damages the end of a segment file, given the last record in it.
+type Tear = dyn Fn(&mut Vec<u8>, &RecordAt);
+
 #[test]
 fn torn_tail_is_truncated_on_open_and_not_reported_as_tampering() {
-    let mut garbage: Vec<u8> = (0..3000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let mut garbage: Vec<u8> = (0..3000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     garbage.retain(|b| *b != b'M');
-    let tails: Vec<(&str, Box<dyn Fn(&mut Vec<u8>, &RecordAt)>)> = vec![
-        ("cut mid-record", Box::new(|bytes, last| bytes.truncate(last.offset as usize + last.len / 2))),
-        ("cut inside the record header", Box::new(|bytes, last| bytes.truncate(last.offset as usize + 5))),
-        ("zeros after the end", Box::new(|bytes, _| bytes.extend(std::iter::repeat_n(0u8, 5000)))),
-        ("garbage after the end", Box::new(move |bytes, _| bytes.extend_from_slice(&garbage))),
+    let tails: Vec<(&str, Box<Tear>)> = vec![
+        (
+            "cut mid-record",
+            Box::new(|bytes, last| bytes.truncate(last.offset as usize + last.len / 2)),
+        ),
+        (
+            "cut inside the record header",
+            Box::new(|bytes, last| bytes.truncate(last.offset as usize + 5)),
+        ),
+        (
+            "zeros after the end",
+            Box::new(|bytes, _| bytes.extend(std::iter::repeat_n(0u8, 5000))),
+        ),
+        (
+            "garbage after the end",
+            Box::new(move |bytes, _| bytes.extend_from_slice(&garbage)),
+        ),
     ];
     for (what, tear) in tails {
         let (_root, dir) = build_log();
         let records = layout(&dir);
         let last = records.last().expect("records").clone();
-        let original_len = std::fs::metadata(dir.join(&last.segment)).expect("metadata").len();
+        let original_len = std::fs::metadata(dir.join(&last.segment))
+            .expect("metadata")
+            .len();
         edit(&dir, &last.segment, |bytes| tear(bytes, &last));
-        let torn_len = std::fs::metadata(dir.join(&last.segment)).expect("metadata").len();
+        let torn_len = std::fs::metadata(dir.join(&last.segment))
+            .expect("metadata")
+            .len();
         let (lost_seq, valid_end) = if torn_len < original_len {
             (last.seq, last.offset)
         } else {
@@ -332,21 +402,47 @@ fn torn_tail_is_truncated_on_open_and_not_reported_as_tampering() {
         };
 
         let reported = verify_log(&dir, |_| {}).unwrap_or_else(|err| panic!("{what}: {err}"));
-        let torn = reported.torn_tail.clone().unwrap_or_else(|| panic!("{what}: no torn tail"));
-        assert_eq!((torn.offset, torn.first_lost_seq), (valid_end, lost_seq), "{what}");
+        let torn = reported
+            .torn_tail
+            .clone()
+            .unwrap_or_else(|| panic!("{what}: no torn tail"));
+        assert_eq!(
+            (torn.offset, torn.first_lost_seq),
+            (valid_end, lost_seq),
+            "{what}"
+        );
         assert_eq!(torn.bytes_dropped, torn_len - valid_end, "{what}");
-        assert_eq!(std::fs::metadata(dir.join(&last.segment)).expect("metadata").len(), torn_len, "verify changes nothing");
+        assert_eq!(
+            std::fs::metadata(dir.join(&last.segment))
+                .expect("metadata")
+                .len(),
+            torn_len,
+            "verify changes nothing"
+        );
 
-        let (log, report) = FileLog::open(&dir, options()).unwrap_or_else(|err| panic!("{what}: open: {err}"));
+        let (log, report) =
+            FileLog::open(&dir, options()).unwrap_or_else(|err| panic!("{what}: open: {err}"));
         assert_eq!(report.torn_tail, Some(torn), "{what}");
         assert_eq!(log.head().len, lost_seq, "{what}");
-        assert_eq!(std::fs::metadata(dir.join(&last.segment)).expect("metadata").len(), valid_end, "{what}");
-        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        assert_eq!(
+            std::fs::metadata(dir.join(&last.segment))
+                .expect("metadata")
+                .len(),
+            valid_end,
+            "{what}"
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
         runtime
             .block_on(log.append(lost_seq, vec![b"after repair".to_vec()]))
             .unwrap_or_else(|err| panic!("{what}: append after repair: {err}"));
         log.close().expect("close");
         let clean = verify_log(&dir, |_| {}).expect("repaired log verifies");
-        assert_eq!((clean.records, clean.torn_tail), (lost_seq + 1, None), "{what}");
+        assert_eq!(
+            (clean.records, clean.torn_tail),
+            (lost_seq + 1, None),
+            "{what}"
+        );
     }
 }

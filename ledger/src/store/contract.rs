@@ -77,7 +77,10 @@ async fn append_at_the_wrong_seq_is_refused_and_writes_nothing(store: impl Event
     append_numbered(&store, 0, 2).await;
     let head = store.head();
     for wrong in [0, 1, 3, 100] {
-        match store.append(wrong, vec![b"should not be stored".to_vec()]).await {
+        match store
+            .append(wrong, vec![b"should not be stored".to_vec()])
+            .await
+        {
             Err(StoreError::WrongExpectedSeq { expected, actual }) => {
                 assert_eq!((expected, actual), (wrong, 2));
             }
@@ -102,7 +105,10 @@ async fn reads_return_exactly_the_requested_durable_range(store: impl EventStore
             assert_eq!(records.len() as u64, expected_len, "read({from}, {max})");
             for (i, record) in records.iter().enumerate() {
                 assert_eq!(record.seq(), from + i as u64);
-                assert_eq!(record.payload(), numbered_payload(from + i as u64).as_slice());
+                assert_eq!(
+                    record.payload(),
+                    numbered_payload(from + i as u64).as_slice()
+                );
             }
         }
     }

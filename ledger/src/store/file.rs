@@ -33,7 +33,8 @@ pub const SEGMENT_HEADER_LEN: usize = 24;
 /// whatever its options say; open relies on it to bound what a torn write can reach.
 pub const BATCH_BYTES_LIMIT: usize = 32 << 20;
 /// How far from the end of the last segment a torn write can reach.
-pub const TORN_WRITE_BYTES_MAX: u64 = (BATCH_BYTES_LIMIT + HEADER_LEN + PAYLOAD_LEN_MAX + TRAILER_LEN) as u64;
+pub const TORN_WRITE_BYTES_MAX: u64 =
+    (BATCH_BYTES_LIMIT + HEADER_LEN + PAYLOAD_LEN_MAX + TRAILER_LEN) as u64;
 /// Disks tear writes at sector granularity at the finest.
 const SECTOR_BYTES: u64 = 512;
 /// A zero run this long ending on a sector boundary is taken as a sector never
@@ -156,7 +157,9 @@ fn decode_segment_header(bytes: &[u8]) -> Result<u64, String> {
     if version != SEGMENT_FORMAT_VERSION {
         return Err(format!("unknown segment format version {version}"));
     }
-    Ok(u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")))
+    Ok(u64::from_le_bytes(
+        bytes[12..20].try_into().expect("8 bytes"),
+    ))
 }
 
 fn corrupt(segment: &str, offset: u64, seq: u64, reason: String) -> StoreError {
@@ -224,9 +227,7 @@ fn find_written_record_after<F: StorageFile>(
     let mut reader = ChunkReader::new(file, file_len, SCAN_CHUNK_BYTES);
     let mut window_start = from;
     while window_start + RECORD_MAGIC.len() as u64 <= file_len {
-        let window = reader
-            .get(window_start, SCAN_CHUNK_BYTES)?
-            .to_vec();
+        let window = reader.get(window_start, SCAN_CHUNK_BYTES)?.to_vec();
         let mut candidates = Vec::new();
         for (at, four) in window.windows(RECORD_MAGIC.len()).enumerate() {
             if four == RECORD_MAGIC {
@@ -238,7 +239,10 @@ fn find_written_record_after<F: StorageFile>(
             let Some(framed) = StoredRecord::framed_len(probe) else {
                 continue;
             };
-            let bytes = reader.get(candidate, framed.min(HEADER_LEN + PAYLOAD_LEN_MAX + TRAILER_LEN))?;
+            let bytes = reader.get(
+                candidate,
+                framed.min(HEADER_LEN + PAYLOAD_LEN_MAX + TRAILER_LEN),
+            )?;
             match RecordRef::check(bytes) {
                 Ok(_) | Err(RecordError::HashMismatch) => return Ok(Some(candidate)),
                 Err(_) => {}
@@ -346,7 +350,7 @@ fn scan_log<S: Storage>(
             ));
         }
         let file = storage.open_read(&dir.join(&name))?;
-        let file_len = file.len()?;
+        let file_len = file.file_len()?;
         let bytes_before = scan.bytes;
         let mut reader = ChunkReader::new(&file, file_len, SCAN_CHUNK_BYTES);
         match decode_segment_header(reader.get(0, SEGMENT_HEADER_LEN)?) {
@@ -375,7 +379,12 @@ fn scan_log<S: Storage>(
                     scan.bytes += file_len;
                     break;
                 }
-                return Err(corrupt(&name, 0, expected_seq, format!("damaged: {reason}")));
+                return Err(corrupt(
+                    &name,
+                    0,
+                    expected_seq,
+                    format!("damaged: {reason}"),
+                ));
             }
         }
         let mut segment = ScannedSegment {
@@ -424,7 +433,9 @@ fn scan_log<S: Storage>(
                             Some(next) => format!(
                                 "a whole record follows at offset {next}, so this is not a torn tail"
                             ),
-                            None => unreachable!("a damaged last record in the last segment is torn"),
+                            None => {
+                                unreachable!("a damaged last record in the last segment is torn")
+                            }
                         };
                         return Err(corrupt(
                             &name,
@@ -470,10 +481,11 @@ fn scan_log<S: Storage>(
                     ),
                 ));
             }
-            if let Some(every) = index_every_records {
-                if seq % every == 0 && seq != name_seq {
-                    segment.sparse.push((seq, offset));
-                }
+            if let Some(every) = index_every_records
+                && seq.is_multiple_of(every)
+                && seq != name_seq
+            {
+                segment.sparse.push((seq, offset));
             }
             scan.head = Head {
                 len: seq + 1,
@@ -626,7 +638,7 @@ impl<S: Storage> FileLog<S> {
         let active = match segments.last() {
             Some(last) => {
                 let file = storage.open_rw(&dir.join(&last.name))?;
-                let len = file.len()?;
+                let len = file.file_len()?;
                 ActiveSegment {
                     file,
                     len,
@@ -746,7 +758,11 @@ impl<S: Storage> FileLog<S> {
         Ok(())
     }
 
-    fn read_durable(&self, from_seq: u64, max_records: usize) -> Result<Vec<StoredRecord>, StoreError> {
+    fn read_durable(
+        &self,
+        from_seq: u64,
+        max_records: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
         let durable = self.shared.durable_len.load(Ordering::Acquire);
         if from_seq > durable {
             return Err(StoreError::OutOfRange {
@@ -770,15 +786,26 @@ impl<S: Storage> FileLog<S> {
                     .segments
                     .get(at)
                     .map_or(u64::MAX, |following| following.first_seq);
-                (segment.reader.clone(), segment.name.clone(), seq, offset, segment_end)
+                (
+                    segment.reader.clone(),
+                    segment.name.clone(),
+                    seq,
+                    offset,
+                    segment_end,
+                )
             };
-            let file_len = reader.len()?;
+            let file_len = reader.file_len()?;
             let mut chunks = ChunkReader::new(&*reader, file_len, READ_CHUNK_BYTES);
             let stop = end.min(segment_end);
             while seq < stop {
                 let probe = chunks.get(offset, 8)?;
                 let Some(framed) = StoredRecord::framed_len(probe) else {
-                    return Err(corrupt(&name, offset, seq, "damaged after open: truncated record header".into()));
+                    return Err(corrupt(
+                        &name,
+                        offset,
+                        seq,
+                        "damaged after open: truncated record header".into(),
+                    ));
                 };
                 let bytes = chunks.get(offset, framed)?;
                 if seq >= next {
@@ -845,13 +872,16 @@ struct ActiveSegment<F> {
     records: u64,
 }
 
+/// The writer's handle on a new segment and the readers' index entry for it.
+type NewSegment<F> = (ActiveSegment<F>, SegmentIndex<F>);
+
 /// Creates, fills in the header of and makes durable (data and directory entry)
 /// a new segment starting at `first_seq`.
 fn create_segment<S: Storage>(
     storage: &S,
     dir: &Path,
     first_seq: u64,
-) -> io::Result<(ActiveSegment<S::File>, SegmentIndex<S::File>)> {
+) -> io::Result<NewSegment<S::File>> {
     let name = segment_file_name(first_seq);
     let path = dir.join(&name);
     let file = storage.create_new(&path)?;
@@ -878,6 +908,9 @@ enum IndexUpdate<F> {
     Segment(SegmentIndex<F>),
     Entry { seq: u64, offset: u64 },
 }
+
+/// What a durable batch changes in the index, and each append's records.
+type WrittenBatch<F> = (Vec<IndexUpdate<F>>, Vec<Vec<RecordMeta>>);
 
 struct Writer<S: Storage> {
     shared: Arc<Shared<S>>,
@@ -908,7 +941,8 @@ impl<S: Storage> Writer<S> {
                         .iter()
                         .map(|p| HEADER_LEN + p.len() + TRAILER_LEN)
                         .sum();
-                    let fits = records + next.payloads.len() <= self.shared.options.batch_records_max
+                    let fits = records + next.payloads.len()
+                        <= self.shared.options.batch_records_max
                         && bytes + next_bytes <= self.shared.options.batch_bytes_max;
                     if !batch.is_empty() && !fits {
                         break;
@@ -936,22 +970,23 @@ impl<S: Storage> Writer<S> {
         }
     }
 
-    fn write_batch(
-        &mut self,
-        batch: &[PendingAppend],
-    ) -> io::Result<(Vec<IndexUpdate<S::File>>, Vec<Vec<RecordMeta>>)> {
+    fn write_batch(&mut self, batch: &[PendingAppend]) -> io::Result<WrittenBatch<S::File>> {
         let shared = self.shared.clone();
         let options = &shared.options;
         let mut updates = Vec::new();
         let mut metas = Vec::with_capacity(batch.len());
         self.buf.clear();
         for append in batch {
-            assert_eq!(append.first_seq, self.next_seq, "seqs are assigned densely in queue order");
+            assert_eq!(
+                append.first_seq, self.next_seq,
+                "seqs are assigned densely in queue order"
+            );
             let mut append_metas = Vec::with_capacity(append.payloads.len());
             for payload in &append.payloads {
                 let record_len = (HEADER_LEN + payload.len() + TRAILER_LEN) as u64;
                 if self.active.records > 0
-                    && self.active.len + self.buf.len() as u64 + record_len > options.segment_bytes_max
+                    && self.active.len + self.buf.len() as u64 + record_len
+                        > options.segment_bytes_max
                 {
                     self.flush()?;
                     let (active, index) =
@@ -964,7 +999,7 @@ impl<S: Storage> Writer<S> {
                 }
                 let seq = self.next_seq;
                 let offset = self.active.len + self.buf.len() as u64;
-                if seq % options.index_every_records == 0 && self.active.records > 0 {
+                if seq.is_multiple_of(options.index_every_records) && self.active.records > 0 {
                     updates.push(IndexUpdate::Entry { seq, offset });
                 }
                 let hash = StoredRecord::encode_into(&mut self.buf, seq, &self.prev_hash, payload);
@@ -1010,7 +1045,9 @@ impl<S: Storage> Writer<S> {
             len: self.next_seq,
             last_hash: self.prev_hash,
         };
-        self.shared.durable_len.store(self.next_seq, Ordering::Release);
+        self.shared
+            .durable_len
+            .store(self.next_seq, Ordering::Release);
         self.shared.durable_tx.send_replace(self.next_seq);
     }
 

@@ -42,7 +42,7 @@ pub trait StorageFile: Send + Sync + 'static {
     /// Makes every byte appended so far (and the length) durable.
     fn sync_data(&self) -> io::Result<()>;
     fn truncate(&self, len: u64) -> io::Result<()>;
-    fn len(&self) -> io::Result<u64>;
+    fn file_len(&self) -> io::Result<u64>;
 }
 
 /// Reads until `buf` is full or the file ends; returns how many bytes were read.
@@ -139,7 +139,7 @@ impl StorageFile for RealFile {
         self.file.set_len(len)
     }
 
-    fn len(&self) -> io::Result<u64> {
+    fn file_len(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
     }
 }
@@ -429,11 +429,11 @@ impl StorageFile for SimulatedFile {
     fn sync_data(&self) -> io::Result<()> {
         {
             let mut state = self.state.lock();
-            if let Some(seed) = state.cut_at_next_sync {
-                if state.epoch == self.epoch {
-                    state.cut_power(&mut rand::rngs::StdRng::seed_from_u64(seed));
-                    return Err(io::Error::other("simulated disk: power cut during fsync"));
-                }
+            if let Some(seed) = state.cut_at_next_sync
+                && state.epoch == self.epoch
+            {
+                state.cut_power(&mut rand::rngs::StdRng::seed_from_u64(seed));
+                return Err(io::Error::other("simulated disk: power cut during fsync"));
             }
         }
         self.with_inode(|inode| {
@@ -452,7 +452,7 @@ impl StorageFile for SimulatedFile {
         })
     }
 
-    fn len(&self) -> io::Result<u64> {
+    fn file_len(&self) -> io::Result<u64> {
         self.with_inode(|inode| inode.current.len() as u64)
     }
 }
