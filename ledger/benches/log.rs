@@ -66,9 +66,33 @@ fn run(writers: usize, root: &std::path::Path) -> std::path::PathBuf {
     dir
 }
 
+/// What one durable write costs on this disk, without the log: the floor
+/// under every group commit.
+fn raw_fdatasync_latency(root: &std::path::Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(root.join("fdatasync-probe")).expect("probe file");
+    let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(1) {
+        let begun = Instant::now();
+        file.write_all(&[7u8; 334]).expect("write");
+        file.sync_data().expect("fdatasync");
+        latencies
+            .record(begun.elapsed().as_micros().max(1) as u64)
+            .expect("record");
+    }
+    println!(
+        "raw write+fdatasync of 334 bytes: {} per s, p50 {} us, p99 {} us",
+        latencies.len(),
+        latencies.value_at_quantile(0.50),
+        latencies.value_at_quantile(0.99)
+    );
+}
+
 fn main() {
     // On the real disk: /tmp may be tmpfs elsewhere, the target dir is not.
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    raw_fdatasync_latency(root.path());
     println!(
         "file log, {PAYLOAD_BYTES}-byte payloads, one append per writer at a time, {RUN_FOR:?} each"
     );

@@ -446,3 +446,62 @@ fn torn_tail_is_truncated_on_open_and_not_reported_as_tampering() {
         );
     }
 }
+
+/// A power cut can keep later pages of the last write and lose an earlier one,
+/// which reads back as zeros: the records after the hole are whole, but the
+/// hole shows the write never finished, so this is a torn tail too.
+#[test]
+fn unwritten_page_inside_the_last_write_is_a_torn_tail() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("log");
+    let (log, _) = FileLog::open(&dir, FileLogOptions::default()).expect("open");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(log.append(0, (0..5).map(numbered_payload).collect()))
+        .expect("first write");
+    // The last write: one append, one batch, one write of several pages.
+    runtime
+        .block_on(log.append(5, (5..80).map(numbered_payload).collect()))
+        .expect("last write");
+    log.close().expect("close");
+    let records = layout(&dir);
+    let segment = records[0].segment.clone();
+    let hole_start = 8192usize;
+    let first_hit = records
+        .iter()
+        .find(|r| r.offset as usize + r.len > hole_start)
+        .expect("a record over the hole")
+        .clone();
+    assert!(first_hit.seq >= 5, "the hole is inside the last write");
+    let original = edit(&dir, &segment, |bytes| {
+        bytes[hole_start..hole_start + 4096].fill(0)
+    });
+
+    let report = verify_log(&dir, |_| {}).expect("a hole in the last write is not damage");
+    let torn = report.torn_tail.expect("torn tail");
+    assert_eq!(
+        (torn.offset, torn.first_lost_seq),
+        (first_hit.offset, first_hit.seq)
+    );
+    let (log, opened) = FileLog::open(&dir, FileLogOptions::default()).expect("open repairs");
+    assert_eq!(
+        opened.torn_tail.map(|t| t.first_lost_seq),
+        Some(first_hit.seq)
+    );
+    assert_eq!(log.head().len, first_hit.seq);
+    drop(log);
+
+    // The same record damaged without a zeroed sector is damage, not a torn write.
+    restore(&dir, &segment, &original);
+    edit(&dir, &segment, |bytes| {
+        bytes[first_hit.offset as usize + 60] ^= 0x01
+    });
+    expect_corrupt_at(
+        verify_log(&dir, |_| {}),
+        (&segment, first_hit.offset, first_hit.seq),
+        "damaged: checksum failed",
+        "flip inside the last write",
+    );
+}
