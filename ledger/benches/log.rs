@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use mingzhang_ledger::store::storage::{SimulatedDisk, Storage};
 use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions, verify_log};
 
 const RUN_FOR: Duration = Duration::from_secs(2);
@@ -14,12 +15,29 @@ const PAYLOAD_BYTES: usize = 250;
 
 fn run(writers: usize, root: &std::path::Path) -> std::path::PathBuf {
     let dir = root.join(format!("log-{writers}-writers"));
+    let (log, _) = FileLog::open(&dir, FileLogOptions::default()).expect("open");
+    measure(log, writers, "real disk");
+    dir
+}
+
+/// The same load on the in-memory simulated disk, where fdatasync costs
+/// nothing: what the writer and the callers cost in CPU.
+fn run_without_fsync_latency(writers: usize) {
+    let (log, _) = FileLog::open_on(
+        SimulatedDisk::new(),
+        "/simulated/bench",
+        FileLogOptions::default(),
+    )
+    .expect("open");
+    measure(log, writers, "simulated disk, no fsync latency");
+}
+
+fn measure<S: Storage>(log: FileLog<S>, writers: usize, disk: &str) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let (log, _) = FileLog::open(&dir, FileLogOptions::default()).expect("open");
     let log = Arc::new(log);
     let next_seq = Arc::new(parking_lot::Mutex::new(0u64));
     let started = Instant::now();
@@ -56,14 +74,13 @@ fn run(writers: usize, root: &std::path::Path) -> std::path::PathBuf {
     let elapsed = started.elapsed();
     let appended = log.head().len;
     println!(
-        "{writers:>4} writers: {:>9.0} durable appends/s ({appended} in {:.2} s), latency p50 {} us, p99 {} us",
+        "{disk}, {writers:>4} writers: {:>9.0} durable appends/s ({appended} in {:.2} s), latency p50 {} us, p99 {} us",
         appended as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64(),
         histogram.value_at_quantile(0.50),
         histogram.value_at_quantile(0.99),
     );
     drop(log);
-    dir
 }
 
 /// What one durable write costs on this disk, without the log: the floor
@@ -99,6 +116,9 @@ fn main() {
     let mut dirs = Vec::new();
     for writers in [1, 16, 256] {
         dirs.push(run(writers, root.path()));
+    }
+    for writers in [1, 256] {
+        run_without_fsync_latency(writers);
     }
     for dir in dirs {
         let started = Instant::now();
