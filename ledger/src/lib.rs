@@ -6,5 +6,6 @@
 
 pub mod checkpoint;
 pub mod merkle;
+pub mod receipt;
 pub mod record;
 pub mod store;
