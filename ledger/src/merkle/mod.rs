@@ -290,7 +290,7 @@ pub fn verify_consistency(
 fn split_point(n: u64) -> u64 {
     assert!(n > 1, "merkle: no split point for a tree of {n} leaves");
     let k = 1u64 << (63 - (n - 1).leading_zeros());
-    assert!(k < n && n <= 2 * k, "merkle: bad math in split_point");
+    assert!(k < n && n - k <= k, "merkle: bad math in split_point");
     k
 }
 
