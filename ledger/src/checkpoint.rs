@@ -375,10 +375,11 @@ impl VerifierKey {
     }
 }
 
-/// Exactly three '+'-separated fields; lowercase-hex ids are what Go writes
-/// and what we accept.
+/// Name, id and key material, split at the first two '+' as Go does (base64
+/// key material may itself contain '+'). Lowercase-hex ids are what Go
+/// writes and what we accept.
 fn split_three(text: &str) -> Result<[&str; 3], CheckpointError> {
-    let fields: Vec<&str> = text.split('+').collect();
+    let fields: Vec<&str> = text.splitn(3, '+').collect();
     match fields.as_slice() {
         [name, id, material] if id.bytes().all(|b| !b.is_ascii_uppercase()) => {
             Ok([name, id, material])
