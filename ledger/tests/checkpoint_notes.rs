@@ -246,7 +246,41 @@ fn generate_vectors() -> Value {
         "root_hash_hex": hex::encode(checkpoint.root_hash()),
         "extensions": checkpoint.extensions(),
         "note": checkpoint.sign(&signer),
+        "receipt_example": example_receipt(&signer),
     })
+}
+
+/// A receipt for record 1 of a three-record log, signed with the test key;
+/// `docs/proofs.md` walks through checking it by hand.
+fn example_receipt(signer: &SignerKey) -> Value {
+    use mingzhang_ledger::merkle::{MemoryTree, inclusion_proof, tree_root};
+    use mingzhang_ledger::receipt::Receipt;
+    use mingzhang_ledger::record::{GENESIS_PREV_HASH, StoredRecord};
+    let mut prev = GENESIS_PREV_HASH;
+    let mut tree = MemoryTree::new();
+    let records: Vec<StoredRecord> = (0..3u64)
+        .map(|seq| {
+            let payload = format!("example payload {seq} (a real log holds an EventEnvelope)");
+            let record = StoredRecord::encode(seq, &prev, payload.as_bytes());
+            prev = record.hash();
+            tree.append_leaf(record.bytes());
+            record
+        })
+        .collect();
+    let checkpoint = Checkpoint::new(
+        "mingzhang.example/kaixuan-test",
+        3,
+        tree_root(3, &tree).unwrap(),
+        vec![],
+    )
+    .unwrap();
+    let receipt = Receipt::build(
+        &records[1],
+        &inclusion_proof(1, 3, &tree).unwrap(),
+        &checkpoint.sign(signer),
+    )
+    .unwrap();
+    serde_json::to_value(receipt).unwrap()
 }
 
 #[test]
@@ -263,4 +297,8 @@ fn checkpoint_vectors_file_matches_and_opens() {
     assert_eq!(opened.size(), 8);
     assert_eq!(hex::encode(opened.root_hash()), stored["root_hash_hex"].as_str().unwrap());
     assert_eq!(opened.origin(), stored["origin"].as_str().unwrap());
+    let receipt: mingzhang_ledger::receipt::Receipt =
+        serde_json::from_value(stored["receipt_example"].clone()).unwrap();
+    let verified = receipt.verify(&verifier).unwrap();
+    assert_eq!(verified.record.seq(), 1);
 }
