@@ -10,7 +10,9 @@
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use mingzhang_ledger::merkle::{Hash, MerkleStore, leaf_hash, verify_consistency, verify_inclusion};
+use mingzhang_ledger::merkle::{
+    Hash, MerkleStore, leaf_hash, verify_consistency, verify_inclusion,
+};
 use rand::{Rng, SeedableRng};
 
 const SAMPLES: usize = 20_000;
@@ -67,16 +69,23 @@ fn bench(leaves: u64) {
         let index = rng.gen_range(0..size);
         let started = Instant::now();
         let proof = store.inclusion_proof(index, size).expect("inclusion proof");
-        inclusion.record(started.elapsed().as_nanos() as u64).expect("record");
+        inclusion
+            .record(started.elapsed().as_nanos() as u64)
+            .expect("record");
 
         let started = Instant::now();
         let new_root = store.root(size).expect("root");
-        root.record(started.elapsed().as_nanos() as u64).expect("record");
+        root.record(started.elapsed().as_nanos() as u64)
+            .expect("record");
 
         let old = rng.gen_range(1..=size);
         let started = Instant::now();
-        let consistency_path = store.consistency_proof(old, size).expect("consistency proof");
-        consistency.record(started.elapsed().as_nanos() as u64).expect("record");
+        let consistency_path = store
+            .consistency_proof(old, size)
+            .expect("consistency proof");
+        consistency
+            .record(started.elapsed().as_nanos() as u64)
+            .expect("record");
 
         if sample % 1000 == 0 {
             // A fast wrong answer is worth nothing: check a few.
@@ -97,7 +106,11 @@ fn main() {
     let sizes: Vec<u64> = std::env::var("MINGZHANG_BENCH_LEAVES")
         .map(|text| {
             text.split(',')
-                .map(|n| n.trim().parse().expect("MINGZHANG_BENCH_LEAVES: comma-separated counts"))
+                .map(|n| {
+                    n.trim()
+                        .parse()
+                        .expect("MINGZHANG_BENCH_LEAVES: comma-separated counts")
+                })
                 .collect()
         })
         .unwrap_or_else(|_| vec![1_000_000, 10_000_000]);

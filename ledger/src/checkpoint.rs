@@ -36,7 +36,10 @@ pub enum CheckpointError {
     #[error("malformed checkpoint body: {reason}")]
     MalformedBody { reason: String },
     #[error("origin {origin:?}: {reason}")]
-    BadOrigin { origin: String, reason: &'static str },
+    BadOrigin {
+        origin: String,
+        reason: &'static str,
+    },
     #[error("extension line {line:?}: {reason}")]
     BadExtension { line: String, reason: &'static str },
     #[error("bad key name {name:?}: must be non-empty, without spaces or '+'")]
@@ -84,7 +87,10 @@ impl Checkpoint {
         }
         if extensions.len() > EXTENSIONS_MAX {
             return Err(CheckpointError::MalformedBody {
-                reason: format!("{} extension lines, at most {EXTENSIONS_MAX}", extensions.len()),
+                reason: format!(
+                    "{} extension lines, at most {EXTENSIONS_MAX}",
+                    extensions.len()
+                ),
             });
         }
         for line in &extensions {
@@ -154,8 +160,11 @@ impl Checkpoint {
         let root_text = lines
             .next()
             .ok_or_else(|| malformed("missing root hash line".into()))?;
-        let size = parse_size(size_text)
-            .ok_or_else(|| malformed(format!("tree size {size_text:?} is not a canonical decimal u64")))?;
+        let size = parse_size(size_text).ok_or_else(|| {
+            malformed(format!(
+                "tree size {size_text:?} is not a canonical decimal u64"
+            ))
+        })?;
         let root_bytes = BASE64
             .decode(root_text)
             .map_err(|_| malformed(format!("root hash {root_text:?} is not base64")))?;
@@ -334,11 +343,12 @@ impl VerifierKey {
         let [name, id_text, material] = split_three(text)?;
         check_key_name(name)?;
         let id = parse_key_id(id_text)?;
-        let verifying_key = VerifyingKey::from_bytes(&parse_key_material(material)?).map_err(
-            |_| CheckpointError::BadKey {
-                reason: "not a valid Ed25519 public key",
-            },
-        )?;
+        let verifying_key =
+            VerifyingKey::from_bytes(&parse_key_material(material)?).map_err(|_| {
+                CheckpointError::BadKey {
+                    reason: "not a valid Ed25519 public key",
+                }
+            })?;
         if key_id(name, &verifying_key) != id {
             return Err(CheckpointError::BadKey {
                 reason: "key id does not match the name and key",
@@ -464,8 +474,11 @@ pub fn open_note(note: &str, key: &VerifierKey) -> Result<String, CheckpointErro
         if name != key.name || id != key.key_id {
             continue;
         }
-        let valid = ed25519_dalek::Signature::from_slice(&blob[4..])
-            .is_ok_and(|signature| key.verifying_key.verify(text.as_bytes(), &signature).is_ok());
+        let valid = ed25519_dalek::Signature::from_slice(&blob[4..]).is_ok_and(|signature| {
+            key.verifying_key
+                .verify(text.as_bytes(), &signature)
+                .is_ok()
+        });
         if !valid {
             return Err(CheckpointError::InvalidSignature { key: key.label() });
         }

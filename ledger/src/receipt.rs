@@ -147,7 +147,8 @@ impl Receipt {
 }
 
 fn decode_hash(position: usize, text: &str) -> Result<Hash, ReceiptError> {
-    let canonical = text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let canonical =
+        text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if !canonical {
         return Err(ReceiptError::BadProofHash {
             position,

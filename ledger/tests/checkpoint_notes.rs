@@ -17,7 +17,10 @@ const GO_TEXT: &str = "If you think cryptography is the answer to your problem,\
 const GO_PETER_SIG: &str = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
 const GO_ENOCH_SIG: &str = "\u{2014} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/checkpoint-vectors.json");
+const VECTORS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/testdata/checkpoint-vectors.json"
+);
 
 #[test]
 fn go_note_package_test_key_signs_byte_for_byte_the_same_note() {
@@ -53,13 +56,18 @@ fn go_malformed_notes_are_refused() {
         format!("{GO_TEXT}\n"),
         format!("{GO_TEXT}\n{}", &GO_PETER_SIG[..GO_PETER_SIG.len() - 1]),
         format!("\x01{GO_TEXT}\n{GO_PETER_SIG}"),
-        format!("{GO_TEXT}\n\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="),
+        format!(
+            "{GO_TEXT}\n\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+        ),
         format!("{GO_TEXT}\n{GO_PETER_SIG}Unexpected line.\n"),
         format!("{GO_TEXT}\n{}", GO_PETER_SIG.repeat(101)),
     ];
     for note in bad {
         assert!(
-            matches!(open_note(&note, &peter), Err(CheckpointError::MalformedNote { .. })),
+            matches!(
+                open_note(&note, &peter),
+                Err(CheckpointError::MalformedNote { .. })
+            ),
             "accepted {note:?}"
         );
     }
@@ -86,14 +94,18 @@ fn mangled_key_texts_are_refused() {
         assert!(VerifierKey::from_text(&GO_VERIFIER[..i]).is_err());
     }
     // Go's wrong-length and unknown-algorithm keys, with adjusted key ids.
-    assert!(VerifierKey::from_text(
-        "PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY=="
-    )
-    .is_err());
-    assert!(VerifierKey::from_text(
-        "PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
-    )
-    .is_err());
+    assert!(
+        VerifierKey::from_text(
+            "PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY=="
+        )
+        .is_err()
+    );
+    assert!(
+        VerifierKey::from_text(
+            "PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+        )
+        .is_err()
+    );
     for i in 0..GO_SIGNER.len() {
         let mut mangled = GO_SIGNER.as_bytes().to_vec();
         mangled[i] = mangled[i].wrapping_add(1);
@@ -118,7 +130,10 @@ fn signed_checkpoint_opens_to_itself() {
     let key = SignerKey::generate("mingzhang-kaixuan").unwrap();
     let checkpoint = kaixuan_checkpoint();
     let note = checkpoint.sign(&key);
-    assert_eq!(Checkpoint::open_signed(&note, &key.verifier()).unwrap(), checkpoint);
+    assert_eq!(
+        Checkpoint::open_signed(&note, &key.verifier()).unwrap(),
+        checkpoint
+    );
     let round_trip = SignerKey::from_text(&key.to_text()).unwrap();
     assert_eq!(round_trip.verifier(), key.verifier());
     assert_eq!(
@@ -165,7 +180,11 @@ fn altered_size_root_origin_or_extension_is_refused() {
         note.replacen("mingzhang.example/kaixuan", "mingzhang.example/kaixuam", 1),
         note.replacen("balances-sha256 Y", "balances-sha256 Z", 1),
         note.replacen("\n\n", "\nextra-line\n\n", 1),
-        note.replacen("balances-sha256 YmFsYW5jZXMgYXQgdGhpcyBzaXplIGJvdW5kIGhlcmU=\n", "", 1),
+        note.replacen(
+            "balances-sha256 YmFsYW5jZXMgYXQgdGhpcyBzaXplIGJvdW5kIGhlcmU=\n",
+            "",
+            1,
+        ),
     ];
     for altered in alterations {
         assert_ne!(altered, note);
@@ -182,7 +201,10 @@ fn altered_size_root_origin_or_extension_is_refused() {
         let mut bytes = note.clone().into_bytes();
         bytes[at] ^= 0x01;
         let altered = String::from_utf8(bytes).unwrap();
-        assert!(Checkpoint::open_signed(&altered, &verifier).is_err(), "byte {at}");
+        assert!(
+            Checkpoint::open_signed(&altered, &verifier).is_err(),
+            "byte {at}"
+        );
     }
 }
 
@@ -215,7 +237,8 @@ fn malformed_checkpoint_bodies_are_refused_naming_the_line() {
 /// The fixed test key of `testdata/checkpoint-vectors.json`. Public: never
 /// use it for a real log.
 fn test_signer() -> SignerKey {
-    let seed: [u8; 32] = Sha256::digest(b"mingzhang checkpoint test key (public, never use)").into();
+    let seed: [u8; 32] =
+        Sha256::digest(b"mingzhang checkpoint test key (public, never use)").into();
     SignerKey::from_seed("mingzhang-test", seed).unwrap()
 }
 
@@ -291,11 +314,17 @@ fn checkpoint_vectors_file_matches_and_opens() {
         std::fs::write(VECTORS, text).unwrap();
     }
     let stored: Value = serde_json::from_str(&std::fs::read_to_string(VECTORS).unwrap()).unwrap();
-    assert_eq!(stored, generated, "checkpoint-vectors.json no longer matches the code");
+    assert_eq!(
+        stored, generated,
+        "checkpoint-vectors.json no longer matches the code"
+    );
     let verifier = VerifierKey::from_text(stored["verifier_key"].as_str().unwrap()).unwrap();
     let opened = Checkpoint::open_signed(stored["note"].as_str().unwrap(), &verifier).unwrap();
     assert_eq!(opened.size(), 8);
-    assert_eq!(hex::encode(opened.root_hash()), stored["root_hash_hex"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(opened.root_hash()),
+        stored["root_hash_hex"].as_str().unwrap()
+    );
     assert_eq!(opened.origin(), stored["origin"].as_str().unwrap());
     let receipt: mingzhang_ledger::receipt::Receipt =
         serde_json::from_value(stored["receipt_example"].clone()).unwrap();

@@ -24,7 +24,8 @@ fn signed_log() -> SignedLog {
     let mut tree = MemoryTree::new();
     let records: Vec<StoredRecord> = (0..LOG_LEN)
         .map(|seq| {
-            let payload = format!("donation {seq}: 1000.00 CNY to the Kaixuan special support fund");
+            let payload =
+                format!("donation {seq}: 1000.00 CNY to the Kaixuan special support fund");
             let record = StoredRecord::encode(seq, &prev, payload.as_bytes());
             prev = record.hash();
             tree.append_leaf(record.bytes());
@@ -36,7 +37,10 @@ fn signed_log() -> SignedLog {
         "mingzhang.example/kaixuan",
         LOG_LEN,
         tree_root(LOG_LEN, &tree).unwrap(),
-        vec![format!("balances-sha256 {}", BASE64.encode(Sha256::digest(b"balances")))],
+        vec![format!(
+            "balances-sha256 {}",
+            BASE64.encode(Sha256::digest(b"balances"))
+        )],
     )
     .unwrap();
     let note = checkpoint.sign(&key);
@@ -97,7 +101,10 @@ fn receipt_for_a_deliberately_edited_record_fails_the_inclusion_proof() {
     payload[13] = b'9';
     let edited = StoredRecord::encode(7, &original.prev_hash(), &payload);
     assert_eq!(edited.len(), original.len());
-    assert_ne!(edited.bytes()[HEADER_LEN + 13], original.bytes()[HEADER_LEN + 13]);
+    assert_ne!(
+        edited.bytes()[HEADER_LEN + 13],
+        original.bytes()[HEADER_LEN + 13]
+    );
     let mut altered = receipt.clone();
     altered.record = BASE64.encode(edited.bytes());
     assert!(matches!(
@@ -158,7 +165,10 @@ fn receipt_with_any_checkpoint_byte_altered_is_refused() {
         );
         checked += 1;
     }
-    assert!(checked > note.len() - 4, "only {checked} alterations checked");
+    assert!(
+        checked > note.len() - 4,
+        "only {checked} alterations checked"
+    );
 }
 
 #[test]
@@ -171,7 +181,10 @@ fn receipt_with_altered_seq_or_size_or_foreign_key_is_refused() {
     altered.seq = 4;
     assert_eq!(
         altered.verify(&verifier),
-        Err(ReceiptError::SeqMismatch { receipt: 4, record: 3 })
+        Err(ReceiptError::SeqMismatch {
+            receipt: 4,
+            record: 3
+        })
     );
     let mut altered = receipt.clone();
     altered.tree_size = LOG_LEN + 1;
@@ -189,7 +202,10 @@ fn receipt_with_altered_seq_or_size_or_foreign_key_is_refused() {
     ));
     let mut altered = receipt.clone();
     altered.record.push('!');
-    assert_eq!(altered.verify(&verifier), Err(ReceiptError::RecordNotBase64));
+    assert_eq!(
+        altered.verify(&verifier),
+        Err(ReceiptError::RecordNotBase64)
+    );
     let mut altered = receipt.clone();
     let mut bytes = log.records[3].bytes().to_vec();
     bytes.push(0);

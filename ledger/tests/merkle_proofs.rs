@@ -101,8 +101,7 @@ fn every_bit_of_a_deep_proof_matters() {
 }
 
 #[test]
-fn every_pair_of_tree_sizes_up_to_130_has_a_verifying_consistency_proof_and_tampering_is_refused()
-{
+fn every_pair_of_tree_sizes_up_to_130_has_a_verifying_consistency_proof_and_tampering_is_refused() {
     let leaves = synthetic_leaves(CONSISTENCY_SIZE_MAX);
     let tree = MemoryTree::from_leaf_hashes(&leaves);
     let roots: Vec<Hash> = (0..=CONSISTENCY_SIZE_MAX)
@@ -125,8 +124,7 @@ fn every_pair_of_tree_sizes_up_to_130_has_a_verifying_consistency_proof_and_tamp
             }
             let bit = (old as usize * 3 + new as usize) % 256;
             assert!(
-                verify_consistency(old, new, &flip_bit(&old_root, bit), &new_root, &proof)
-                    .is_err(),
+                verify_consistency(old, new, &flip_bit(&old_root, bit), &new_root, &proof).is_err(),
                 "altered old root accepted for {old} -> {new}"
             );
             if old > 0 {
@@ -139,14 +137,21 @@ fn every_pair_of_tree_sizes_up_to_130_has_a_verifying_consistency_proof_and_tamp
             if old > 0 && old < new {
                 // Claiming other sizes, checked against those trees' roots.
                 for (other_old, other_new) in [(old - 1, new), (old + 1, new), (old, new + 1)] {
-                    if other_old == 0 || other_old >= other_new || other_new > CONSISTENCY_SIZE_MAX {
+                    if other_old == 0 || other_old >= other_new || other_new > CONSISTENCY_SIZE_MAX
+                    {
                         continue;
                     }
                     let (other_old_root, other_new_root) =
                         (roots[other_old as usize], roots[other_new as usize]);
                     assert!(
-                        verify_consistency(other_old, other_new, &other_old_root, &other_new_root, &proof)
-                            .is_err(),
+                        verify_consistency(
+                            other_old,
+                            other_new,
+                            &other_old_root,
+                            &other_new_root,
+                            &proof
+                        )
+                        .is_err(),
                         "{old} -> {new} proof accepted as {other_old} -> {other_new}"
                     );
                 }
@@ -184,7 +189,10 @@ fn bad_arguments_are_errors_not_panics() {
     let root = tree_root(10, &tree).unwrap();
     assert_eq!(
         verify_inclusion(&root, 10, 10, &[], &root),
-        Err(ProofError::IndexOutOfRange { index: 10, size: 10 })
+        Err(ProofError::IndexOutOfRange {
+            index: 10,
+            size: 10
+        })
     );
     assert_eq!(
         verify_consistency(5, 4, &root, &root, &[]),
@@ -285,7 +293,11 @@ fn ct_tree() -> (Vec<Hash>, MemoryTree) {
 fn roots_match_the_certificate_transparency_reference_vectors() {
     let (leaves, tree) = ct_tree();
     for (size, want) in CT_ROOTS.iter().enumerate() {
-        assert_eq!(hex::encode(root_from_leaves(&leaves[..size])), *want, "size {size}");
+        assert_eq!(
+            hex::encode(root_from_leaves(&leaves[..size])),
+            *want,
+            "size {size}"
+        );
         assert_eq!(hex::encode(tree_root(size as u64, &tree).unwrap()), *want);
     }
 }

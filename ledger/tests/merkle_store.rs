@@ -153,7 +153,11 @@ fn torn_tail_is_truncated_on_open() {
         std::fs::remove_file(dir.path().join("level-08.hashes")).ok();
         let log_len = LEAVES;
         let (mut store, report) = MerkleStore::open(dir.path(), log_len).unwrap();
-        assert!(report.leaves <= synced, "trusted {} > synced {synced}", report.leaves);
+        assert!(
+            report.leaves <= synced,
+            "trusted {} > synced {synced}",
+            report.leaves
+        );
         assert_eq!(report.missing, log_len - report.leaves);
         feed(&mut store, &records[report.leaves as usize..]);
         assert_eq!(

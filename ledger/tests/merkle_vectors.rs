@@ -27,7 +27,9 @@ fn generate() -> Value {
     let data: Vec<Vec<u8>> = (0..LEAF_COUNT).map(leaf_data).collect();
     let leaves: Vec<Hash> = data.iter().map(|d| leaf_hash(d)).collect();
     let tree = MemoryTree::from_leaf_hashes(&leaves);
-    let roots: Vec<Hash> = (0..=LEAF_COUNT).map(|n| root_from_leaves(&leaves[..n])).collect();
+    let roots: Vec<Hash> = (0..=LEAF_COUNT)
+        .map(|n| root_from_leaves(&leaves[..n]))
+        .collect();
     json!({
         "description": "RFC 9162 Merkle tree: leaf = SHA-256(0x00 || data), node = SHA-256(0x01 || left || right). roots[n] is the root of the first n leaves (roots[0] = SHA-256 of the empty string). Proofs list hashes nearest sibling first.",
         "leaf_data": data.iter().map(hex::encode).collect::<Vec<_>>(),
@@ -47,7 +49,10 @@ fn generate() -> Value {
 }
 
 fn unhex(value: &Value) -> Hash {
-    hex::decode(value.as_str().unwrap()).unwrap().try_into().unwrap()
+    hex::decode(value.as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
 }
 
 #[test]
@@ -68,19 +73,45 @@ fn merkle_vectors_file_matches_the_algorithm() {
 #[test]
 fn stored_merkle_vectors_verify() {
     let stored: Value = serde_json::from_str(&std::fs::read_to_string(VECTORS).unwrap()).unwrap();
-    let leaves: Vec<Hash> = stored["leaf_hashes"].as_array().unwrap().iter().map(unhex).collect();
-    let roots: Vec<Hash> = stored["roots"].as_array().unwrap().iter().map(unhex).collect();
+    let leaves: Vec<Hash> = stored["leaf_hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(unhex)
+        .collect();
+    let roots: Vec<Hash> = stored["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(unhex)
+        .collect();
     for case in stored["inclusion_proofs"].as_array().unwrap() {
         let index = case["index"].as_u64().unwrap();
         let size = case["tree_size"].as_u64().unwrap();
-        let proof: Vec<Hash> = case["proof"].as_array().unwrap().iter().map(unhex).collect();
-        verify_inclusion(&leaves[index as usize], index, size, &proof, &roots[size as usize])
-            .unwrap();
+        let proof: Vec<Hash> = case["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(unhex)
+            .collect();
+        verify_inclusion(
+            &leaves[index as usize],
+            index,
+            size,
+            &proof,
+            &roots[size as usize],
+        )
+        .unwrap();
     }
     for case in stored["consistency_proofs"].as_array().unwrap() {
         let old = case["old_size"].as_u64().unwrap();
         let new = case["new_size"].as_u64().unwrap();
-        let proof: Vec<Hash> = case["proof"].as_array().unwrap().iter().map(unhex).collect();
+        let proof: Vec<Hash> = case["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(unhex)
+            .collect();
         verify_consistency(old, new, &roots[old as usize], &roots[new as usize], &proof).unwrap();
     }
 }

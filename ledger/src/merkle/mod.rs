@@ -384,7 +384,10 @@ fn range_hash(lo: u64, hi: u64, reader: &impl HashReader) -> Result<Hash, Merkle
 /// Hash of a complete subtree given its 2^k leftmost-level hashes, pairing
 /// neighbours level by level.
 fn fold_complete(hashes: &mut [Hash]) -> Hash {
-    assert!(hashes.len().is_power_of_two(), "merkle: fold needs 2^k hashes");
+    assert!(
+        hashes.len().is_power_of_two(),
+        "merkle: fold needs 2^k hashes"
+    );
     let mut width = hashes.len();
     while width > 1 {
         for i in 0..width / 2 {

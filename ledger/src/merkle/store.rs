@@ -21,7 +21,7 @@
 //! A stored level holds only complete subtrees, so its entries never change
 //! once written: appending is appending to files. Any node at level
 //! `4s + r` (r < 4) is the fold of 2^r consecutive entries of stored level
-//! `4s`: at most 16 hashes read with one `pread` and 15 hashed. Storage is
+//! `4s`: at most 8 hashes read with one `pread` and 7 hashed. Storage is
 //! 32 * (1 + 1/16 + 1/256 + ...) ~= 34.1 bytes per leaf.
 
 use std::fs::{File, OpenOptions};
@@ -36,7 +36,7 @@ use super::{
 use crate::record::StoredRecord;
 
 /// Tree levels between two stored levels. 4 keeps storage near 34 bytes a leaf
-/// and any node at most one 512-byte read and 15 hashes away.
+/// and any node at most one 256-byte read and 7 hashes away.
 pub const STORED_LEVEL_STRIDE: u32 = 4;
 const GROUP_LEN: usize = 1 << STORED_LEVEL_STRIDE;
 /// Stored levels 0, 4, ..., 60 cover every tree of up to 2^64 leaves.
@@ -158,7 +158,9 @@ impl MerkleStore {
         for (stored_level, level) in levels.iter_mut().enumerate() {
             let Some(level) = level else { continue };
             let keep = entries_at(stored_level, leaves);
-            if level.entries != keep || level.file.metadata().map_err(io_error(&level.path))?.len() != keep * HASH_LEN {
+            if level.entries != keep
+                || level.file.metadata().map_err(io_error(&level.path))?.len() != keep * HASH_LEN
+            {
                 level
                     .file
                     .set_len(keep * HASH_LEN)
@@ -356,7 +358,10 @@ impl MerkleStore {
                 "merkle store: level {stored_level} out of step with {} leaves",
                 self.leaves
             );
-            assert_eq!(self.tails[stored_level].len() as u64, entries % GROUP_LEN as u64);
+            assert_eq!(
+                self.tails[stored_level].len() as u64,
+                entries % GROUP_LEN as u64
+            );
         }
     }
 }
@@ -413,7 +418,9 @@ fn read_meta(dir: &Path) -> Result<u64, MerkleError> {
         tracing::warn!(path = %path.display(), "Merkle meta crc mismatch; rebuilding the tree");
         return Ok(0);
     }
-    Ok(u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")))
+    Ok(u64::from_le_bytes(
+        bytes[8..16].try_into().expect("8 bytes"),
+    ))
 }
 
 /// Replaces `tree.meta` atomically: write a temporary file, fsync, rename,
