@@ -79,7 +79,7 @@ impl Checkpoint {
                 reason: "must not be empty",
             });
         }
-        if origin.chars().any(char::is_control) {
+        if origin.chars().any(|c| is_forbidden_in_note(c) || c == '\n') {
             return Err(CheckpointError::BadOrigin {
                 origin: origin.into(),
                 reason: "must be one line without control characters",
@@ -100,7 +100,7 @@ impl Checkpoint {
                     reason: "must not be empty (a blank line ends the body)",
                 });
             }
-            if line.chars().any(char::is_control) {
+            if line.chars().any(|c| is_forbidden_in_note(c) || c == '\n') {
                 return Err(CheckpointError::BadExtension {
                     line: line.clone(),
                     reason: "must be one line without control characters",
@@ -400,17 +400,20 @@ fn split_three(text: &str) -> Result<[&str; 3], CheckpointError> {
     }
 }
 
-/// A note text must be non-empty, end in a newline, hold no blank line (it
-/// would end the body) and no control character but newline.
+/// signed-note forbids ASCII control characters other than newline (only
+/// those: DEL and C1 controls are allowed text).
+fn is_forbidden_in_note(c: char) -> bool {
+    c < '\u{20}' && c != '\n'
+}
+
+/// A note text must be non-empty and end in a newline. It may contain blank
+/// lines: the last blank line of a note is the one that ends the text.
 fn check_note_text(text: &str) -> Result<(), CheckpointError> {
     let malformed = |reason| Err(CheckpointError::MalformedNote { reason });
     if text.is_empty() || !text.ends_with('\n') {
         return malformed("text must be non-empty and end with a newline");
     }
-    if text.contains("\n\n") || text.starts_with('\n') {
-        return malformed("text must not contain a blank line");
-    }
-    if text.chars().any(|c| c.is_control() && c != '\n') {
+    if text.chars().any(is_forbidden_in_note) {
         return malformed("text must not contain control characters");
     }
     Ok(())
@@ -438,7 +441,7 @@ pub fn open_note(note: &str, key: &VerifierKey) -> Result<String, CheckpointErro
     if note.len() > NOTE_LEN_MAX {
         return malformed("note is longer than NOTE_LEN_MAX");
     }
-    if note.chars().any(|c| c.is_control() && c != '\n') {
+    if note.chars().any(is_forbidden_in_note) {
         return malformed("note must not contain control characters");
     }
     let Some(split) = note.rfind("\n\n") else {

@@ -82,6 +82,23 @@ fn go_malformed_notes_are_refused() {
 }
 
 #[test]
+fn note_text_may_hold_blank_lines_the_last_one_ends_it() {
+    // As in the C2SP signed-note example poem.
+    let signer = SignerKey::from_text(GO_SIGNER).unwrap();
+    let text = "Ognuno sta solo sul cuor della terra\n\ned \u{e8} subito sera.\n";
+    let note = sign_note(text, &signer).unwrap();
+    assert_eq!(open_note(&note, &signer.verifier()).unwrap(), text);
+    assert!(matches!(
+        sign_note("no final newline", &signer),
+        Err(CheckpointError::MalformedNote { .. })
+    ));
+    assert!(matches!(
+        sign_note("tab\there\n", &signer),
+        Err(CheckpointError::MalformedNote { .. })
+    ));
+}
+
+#[test]
 fn mangled_key_texts_are_refused() {
     assert!(VerifierKey::from_text(GO_VERIFIER).is_ok());
     let bytes = GO_VERIFIER.as_bytes();
@@ -239,7 +256,7 @@ fn malformed_checkpoint_bodies_are_refused_naming_the_line() {
 fn test_signer() -> SignerKey {
     let seed: [u8; 32] =
         Sha256::digest(b"mingzhang checkpoint test key (public, never use)").into();
-    SignerKey::from_seed("mingzhang-test", seed).unwrap()
+    SignerKey::from_seed("mingzhang.example/kaixuan-test", seed).unwrap()
 }
 
 fn generate_vectors() -> Value {
