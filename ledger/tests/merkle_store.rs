@@ -277,3 +277,66 @@ fn storage_is_about_34_bytes_per_leaf() {
     // 4096 leaves + 256 level-4 + 16 level-8 + 1 level-12 hashes.
     assert_eq!(store.storage_bytes(), (4096 + 256 + 16 + 1) * 32);
 }
+
+/// Just enough of a log for `catch_up`: the records, readable by range.
+struct RecordsLog {
+    records: Vec<StoredRecord>,
+    durable_len: tokio::sync::watch::Sender<u64>,
+}
+
+impl mingzhang_ledger::store::EventStore for RecordsLog {
+    fn append(&self, _: u64, _: Vec<Vec<u8>>) -> mingzhang_ledger::store::AppendFuture {
+        Box::pin(async { Err(mingzhang_ledger::store::StoreError::Closed) })
+    }
+
+    fn head(&self) -> mingzhang_ledger::store::Head {
+        mingzhang_ledger::store::Head {
+            len: self.records.len() as u64,
+            last_hash: self.records.last().map_or(GENESIS_PREV_HASH, |r| r.hash()),
+        }
+    }
+
+    fn read(
+        &self,
+        from_seq: u64,
+        max_records: usize,
+    ) -> Result<Vec<StoredRecord>, mingzhang_ledger::store::StoreError> {
+        let from = (from_seq as usize).min(self.records.len());
+        let to = (from + max_records).min(self.records.len());
+        Ok(self.records[from..to].to_vec())
+    }
+
+    fn watch_durable_len(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.durable_len.subscribe()
+    }
+}
+
+#[test]
+fn reopened_store_catches_up_from_the_log() {
+    use mingzhang_ledger::store::EventStore;
+    let count = 5000u64;
+    let log = RecordsLog {
+        records: records(count),
+        durable_len: tokio::sync::watch::channel(count).0,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = MerkleStore::open(dir.path(), 0).unwrap();
+    assert_eq!(store.catch_up(&log, 1000).unwrap(), 1000);
+    store.sync().unwrap();
+    drop(store);
+
+    let (mut store, report) = MerkleStore::open(dir.path(), log.head().len).unwrap();
+    assert_eq!(report.missing, count - 1000);
+    assert_eq!(store.catch_up(&log, log.head().len).unwrap(), count - 1000);
+    assert_eq!(
+        store.root(count).unwrap(),
+        root_from_leaves(&leaf_hashes(&log.records))
+    );
+    assert!(matches!(
+        store.catch_up(&log, count + 1),
+        Err(MerkleError::LogEnded {
+            seq: 5000,
+            expected_len: 5001
+        })
+    ));
+}

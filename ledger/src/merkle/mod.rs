@@ -19,7 +19,9 @@ mod memory;
 mod store;
 
 pub use memory::MemoryTree;
-pub use store::{MerkleStore, OpenReport, STORED_LEVEL_STRIDE};
+pub use store::{
+    APPEND_BATCH_LEAVES_MAX, CATCH_UP_BATCH_RECORDS, MerkleStore, OpenReport, STORED_LEVEL_STRIDE,
+};
 
 /// Domain separation (RFC 9162 §2.1.1): a leaf can never be mistaken for an
 /// interior node, which is what makes second-preimage forgeries impossible.
@@ -40,6 +42,13 @@ pub enum MerkleError {
     SizeBeyondStore { size: u64, stored: u64 },
     #[error("record seq {found} appended where leaf {expected} was due")]
     RecordOutOfOrder { expected: u64, found: u64 },
+    #[error("reading the log from seq {from_seq} to feed the Merkle store: {source}")]
+    LogRead {
+        from_seq: u64,
+        source: crate::store::StoreError,
+    },
+    #[error("the log ended at seq {seq}, short of the {expected_len} records it reported")]
+    LogEnded { seq: u64, expected_len: u64 },
     #[error("Merkle store failed after an earlier I/O error; reopen it")]
     Failed,
     #[error("Merkle store i/o on {path}: {source}")]

@@ -34,6 +34,7 @@ use super::{
     tree_root,
 };
 use crate::record::StoredRecord;
+use crate::store::EventStore;
 
 /// Tree levels between two stored levels. 4 keeps storage near 34 bytes a leaf
 /// and any node at most one 256-byte read and 7 hashes away.
@@ -44,6 +45,8 @@ const STORED_LEVELS: usize = 64 / STORED_LEVEL_STRIDE as usize;
 const HASH_LEN: u64 = 32;
 /// One `append_leaf_hashes` call at most; the caller feeds the log in chunks.
 pub const APPEND_BATCH_LEAVES_MAX: usize = 1 << 20;
+/// Records read from the log per batch by `catch_up`.
+pub const CATCH_UP_BATCH_RECORDS: usize = 4096;
 
 const META_FILE: &str = "tree.meta";
 const META_MAGIC: [u8; 8] = *b"MZMERKL1";
@@ -229,6 +232,34 @@ impl MerkleStore {
             hashes.push(leaf_hash(record.bytes()));
         }
         self.append_leaf_hashes(&hashes)
+    }
+
+    /// Feeds the store from `log` until it holds `log_len` leaves, reading
+    /// `CATCH_UP_BATCH_RECORDS` at a time; returns how many were appended.
+    /// The usual call after `open`: `store.catch_up(&log, log.head().len)`.
+    pub fn catch_up(&mut self, log: &dyn EventStore, log_len: u64) -> Result<u64, MerkleError> {
+        let start = self.leaves;
+        while self.leaves < log_len {
+            let want = (log_len - self.leaves).min(CATCH_UP_BATCH_RECORDS as u64) as usize;
+            let records = log
+                .read(self.leaves, want)
+                .map_err(|source| MerkleError::LogRead {
+                    from_seq: self.leaves,
+                    source,
+                })?;
+            if records.is_empty() {
+                return Err(MerkleError::LogEnded {
+                    seq: self.leaves,
+                    expected_len: log_len,
+                });
+            }
+            assert!(
+                records.len() <= want,
+                "log returned more records than asked"
+            );
+            self.append_leaves(&records)?;
+        }
+        Ok(self.leaves - start)
     }
 
     /// Appends already computed leaf hashes (`leaf_hash(record bytes)`).
