@@ -191,7 +191,16 @@ fn altered_size_root_origin_or_extension_is_refused() {
     let note = checkpoint.sign(&key);
     let verifier = key.verifier();
     let body_len = checkpoint.body().len();
+    let root_line = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        checkpoint.root_hash(),
+    );
+    let other_root = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        Sha256::digest(b"another root"),
+    );
     let alterations = [
+        note.replacen(&root_line, &other_root, 1),
         note.replacen("1600000", "1600001", 1),
         note.replacen("1600000", "160000", 1),
         note.replacen("mingzhang.example/kaixuan", "mingzhang.example/kaixuam", 1),
