@@ -340,3 +340,29 @@ fn reopened_store_catches_up_from_the_log() {
         })
     ));
 }
+
+#[test]
+fn store_can_be_shared_between_the_writer_and_proof_readers() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<MerkleStore>();
+    let dir = tempfile::tempdir().unwrap();
+    let records = records(64);
+    let (mut store, _) = MerkleStore::open(dir.path(), 0).unwrap();
+    store.append_leaves(&records).unwrap();
+    let store = std::sync::Arc::new(store);
+    let reference = MemoryTree::from_leaf_hashes(&leaf_hashes(&records));
+    std::thread::scope(|scope| {
+        for thread in 0..2u64 {
+            let store = &store;
+            let reference = &reference;
+            scope.spawn(move || {
+                for index in (thread..64).step_by(2) {
+                    assert_eq!(
+                        store.inclusion_proof(index, 64).unwrap(),
+                        inclusion_proof(index, 64, reference).unwrap()
+                    );
+                }
+            });
+        }
+    });
+}
