@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod decide;
 pub mod merkle;
 pub mod money;
+pub mod receipt;
 pub mod record;
 pub mod scenario;
 pub mod service;
