@@ -13,6 +13,7 @@
 
 mod accounts;
 mod dates;
+mod decode;
 mod fast_hash;
 mod views;
 
@@ -22,12 +23,12 @@ use std::sync::Arc;
 use mingzhang_ledger::store::{EventStore, StoreError};
 use mingzhang_proto::v1;
 use mingzhang_proto::v1::event_envelope::Event;
-use prost::Message;
 use serde::Serialize;
 
 use accounts::{Account, EntityIndex};
 pub use accounts::{AccountBalance, Posting, TrialBalance, category_name};
 pub use dates::Day;
+use decode::EnvelopeDecoder;
 use fast_hash::FastMap;
 pub use views::*;
 
@@ -128,13 +129,15 @@ impl IdTable {
 
     /// Registers `id` as entity `next_index`; `None` if the id exists.
     fn insert(&mut self, id: &str, next_index: usize) -> Option<Arc<str>> {
-        if self.index_by_id.contains_key(id) {
-            return None;
-        }
         let index = EntityIndex::try_from(next_index).expect("fewer than 2^32 entities of a kind");
         let id: Arc<str> = Arc::from(id);
-        self.index_by_id.insert(Arc::clone(&id), index);
-        Some(id)
+        match self.index_by_id.entry(Arc::clone(&id)) {
+            std::collections::hash_map::Entry::Occupied(_) => None,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(index);
+                Some(id)
+            }
+        }
     }
 }
 
@@ -405,6 +408,30 @@ pub struct Projections {
     posting_starts: Vec<u64>,
     monthly: BTreeMap<u32, MonthFlowState>,
     anomalies: Anomalies,
+    decoder: DecoderScratch,
+}
+
+/// Decoding buffers: not part of the read models, so two projections of the
+/// same log compare equal whatever they decoded last.
+#[derive(Default)]
+struct DecoderScratch(EnvelopeDecoder);
+
+impl Clone for DecoderScratch {
+    fn clone(&self) -> Self {
+        DecoderScratch::default()
+    }
+}
+
+impl PartialEq for DecoderScratch {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for DecoderScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DecoderScratch")
+    }
 }
 
 /// Why an event was skipped.
@@ -472,10 +499,16 @@ impl Projections {
 
     /// Decodes one record's payload and applies it.
     pub fn apply_payload(&mut self, seq: u64, payload: &[u8]) -> Result<(), ProjectionError> {
-        let envelope = v1::EventEnvelope::decode(payload)
-            .map_err(|source| ProjectionError::Decode { seq, source })?;
-        self.apply(seq, &envelope);
-        Ok(())
+        let mut decoder = std::mem::take(&mut self.decoder);
+        let outcome = match decoder.0.decode(payload) {
+            Ok(envelope) => {
+                self.apply(seq, envelope);
+                Ok(())
+            }
+            Err(source) => Err(ProjectionError::Decode { seq, source }),
+        };
+        self.decoder = decoder;
+        outcome
     }
 
     /// Applies record `seq`. Records must come in log order without gaps:
@@ -723,14 +756,12 @@ impl Projections {
         let donor = lookup_optional(&self.donor_ids, "donor", &e.donor_id)?;
         let campaign = lookup_optional(&self.campaign_ids, "campaign", &e.campaign_id)?;
         let project = lookup_optional(&self.project_ids, "project", &e.project_id)?;
-        if self.donation_ids.get(&e.donation_id).is_some() {
-            return Err(duplicate("donation", &e.donation_id));
-        }
-        let received_on = self.day(seq, "received_on", &e.received_on);
         let id = self
             .donation_ids
             .insert(&e.donation_id, self.donations.len())
-            .expect("checked above");
+            .ok_or_else(|| duplicate("donation", &e.donation_id))?;
+        // Nothing below skips the event: the id is taken.
+        let received_on = self.day(seq, "received_on", &e.received_on);
 
         let credit = match project {
             Some(project) => Account::ProjectDonations(project),
@@ -1253,14 +1284,11 @@ impl Projections {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let project = lookup(&self.project_ids, "project", &e.project_id)?;
         let sponsor = lookup(&self.donor_ids, "sponsor", &e.sponsor_id)?;
-        if self.funding_ids.get(&e.funding_id).is_some() {
-            return Err(duplicate("project funding", &e.funding_id));
-        }
-        let received_on = self.day(seq, "received_on", &e.received_on);
         let id = self
             .funding_ids
             .insert(&e.funding_id, self.fundings.len())
-            .expect("checked above");
+            .ok_or_else(|| duplicate("project funding", &e.funding_id))?;
+        let received_on = self.day(seq, "received_on", &e.received_on);
         self.post(
             Account::Bank,
             Account::ProjectSponsorFunding(project),
@@ -1304,14 +1332,11 @@ impl Projections {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
         let project = lookup_optional(&self.project_ids, "project", &e.project_id)?;
-        if self.expenditure_ids.get(&e.expenditure_id).is_some() {
-            return Err(duplicate("expenditure", &e.expenditure_id));
-        }
-        let paid_on = self.day(seq, "paid_on", &e.paid_on);
         let id = self
             .expenditure_ids
             .insert(&e.expenditure_id, self.expenditures.len())
-            .expect("checked above");
+            .ok_or_else(|| duplicate("expenditure", &e.expenditure_id))?;
+        let paid_on = self.day(seq, "paid_on", &e.paid_on);
         let debit = match project {
             Some(project) => Account::ProjectExpenses(project),
             None => Account::FundExpenses(fund, e.category),
