@@ -70,8 +70,8 @@ fn setup_events() -> Vec<Event> {
             donor_id: format!("donor-{d}"),
             name: format!("Donor {d}"),
             kind: 1 + (d % 2) as i32,
-            alliance_member: d % 50 == 0,
-            show_name_publicly: d % 3 != 0,
+            alliance_member: d.is_multiple_of(50),
+            show_name_publicly: !d.is_multiple_of(3),
         }));
     }
     for p in 0..PROJECTS {
@@ -167,7 +167,7 @@ fn steady_event(
             amount_fen: 1_000 + rng.below(10_000_000) as i64,
             channel: 1 + rng.below(3) as i32,
             bank_reference: format!("BR{n:010}"),
-            anonymous: roll % 7 == 0,
+            anonymous: roll.is_multiple_of(7),
             received_on: date(rng),
         }),
         70..=84 => Event::PledgePaymentReceived(v1::PledgePaymentReceived {

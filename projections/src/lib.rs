@@ -109,17 +109,9 @@ impl Anomalies {
 // State. Entities live in tables (Vec) and refer to each other by index; an
 // id map per kind resolves the log's string ids.
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct IdTable {
     index_by_id: FastMap<Arc<str>, EntityIndex>,
-}
-
-impl Default for IdTable {
-    fn default() -> Self {
-        IdTable {
-            index_by_id: FastMap::default(),
-        }
-    }
 }
 
 impl IdTable {

@@ -395,11 +395,7 @@ impl World {
                         reason: "ended".to_owned(),
                     }));
                 }
-                let Some(&(amount_fen, requires_evaluation)) =
-                    grant.tranches.get(grant.next_tranche)
-                else {
-                    return None;
-                };
+                let &(amount_fen, requires_evaluation) = grant.tranches.get(grant.next_tranche)?;
                 if requires_evaluation && !grant.passed_since_last_tranche {
                     let passed = rng.chance(70);
                     grant.passed_since_last_tranche |= passed;
