@@ -10,6 +10,33 @@
 //! write side should not have produced (unknown ids, duplicates, malformed
 //! dates). Such an event is skipped (or, for a bad date, applied with an
 //! unknown date) and counted in [`Anomalies`]; money is never half-posted.
+//!
+//! # Rules the read models follow
+//!
+//! - **Postings** (debit +, credit −, each event sums to zero): see the chart
+//!   of accounts in `accounts.rs`; [`Projections::postings_for`] returns them
+//!   per record, [`Projections::trial_balance`] per account.
+//! - **Which fund holds what**: money designated to a project (donations,
+//!   sponsor funding, its expenditures) belongs to the *project's* fund; a
+//!   grant's commitment belongs to its round's fund. Per fund,
+//!   `available + restricted_to_projects + committed_to_grants = total_in −
+//!   total_out`, checked by [`Projections::check_identities`].
+//! - **Campaign years** come from `received_on`; a refund or reversal is
+//!   booked against the year of the donation it gives back. Pledged-by-year is
+//!   the schedule's instalments by due year.
+//! - **Pledges**: payments fill instalments earliest first (also after an
+//!   amendment replaced the schedule); after a cancellation the unpaid rest
+//!   is waived and `pledged = total − cancelled`.
+//! - **Grant budget remaining** = budget − awarded + returned (a closed grant
+//!   counts as what it disbursed).
+//! - **Project status**: completed once reported; else funded once sponsor
+//!   funding + designated donations (net) reach the budget; else claimed while
+//!   a sponsor holds the claim; else published.
+//! - **Monthly series** (CST): donations, pledge payments and sponsor funding
+//!   by `received_on`; expenditures and tranches by `paid_on`; refunds and
+//!   reversals of donations, which carry no date, by the month the command was
+//!   recorded (`recorded_at_unix_ms`); expenditure reversals lower the out-flow
+//!   of the month they were recorded. Σ(in − out) = `assets:bank`.
 
 mod accounts;
 mod dates;
@@ -1402,4 +1429,26 @@ impl Projections {
 enum GivenBack {
     Refunded,
     Reversed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API shares one `Projections` between request handlers.
+    #[test]
+    fn projections_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<Projections>();
+        shareable::<ProjectionError>();
+    }
+
+    #[test]
+    fn envelope_without_event_is_counted_and_takes_its_seq() {
+        let mut projections = Projections::default();
+        projections.apply(0, &v1::EventEnvelope::default());
+        assert_eq!(projections.applied_len(), 1);
+        assert_eq!(projections.anomalies().empty_event, 1);
+        assert_eq!(projections.postings_for(0), Some(Vec::new()));
+    }
 }
