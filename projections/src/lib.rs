@@ -42,10 +42,10 @@ mod accounts;
 mod dates;
 mod decode;
 mod fast_hash;
+mod id;
 mod views;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use mingzhang_ledger::store::{EventStore, StoreError};
 use mingzhang_proto::v1;
@@ -57,6 +57,7 @@ pub use accounts::{AccountBalance, Posting, TrialBalance, category_name};
 pub use dates::Day;
 use decode::EnvelopeDecoder;
 use fast_hash::FastMap;
+use id::Id;
 pub use views::*;
 
 /// Records read from the store per `read` call during catch-up: large enough
@@ -138,7 +139,7 @@ impl Anomalies {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 struct IdTable {
-    index_by_id: FastMap<Arc<str>, EntityIndex>,
+    index_by_id: FastMap<Id, EntityIndex>,
 }
 
 impl IdTable {
@@ -147,10 +148,10 @@ impl IdTable {
     }
 
     /// Registers `id` as entity `next_index`; `None` if the id exists.
-    fn insert(&mut self, id: &str, next_index: usize) -> Option<Arc<str>> {
+    fn insert(&mut self, id: &str, next_index: usize) -> Option<Id> {
         let index = EntityIndex::try_from(next_index).expect("fewer than 2^32 entities of a kind");
-        let id: Arc<str> = Arc::from(id);
-        match self.index_by_id.entry(Arc::clone(&id)) {
+        let id = Id::new(id);
+        match self.index_by_id.entry(id.clone()) {
             std::collections::hash_map::Entry::Occupied(_) => None,
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(index);
@@ -162,7 +163,7 @@ impl IdTable {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Fund {
-    id: Arc<str>,
+    id: Id,
     name: String,
     kind: i32,
     restriction: String,
@@ -182,7 +183,7 @@ struct CampaignYearFlow {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Campaign {
-    id: Arc<str>,
+    id: Id,
     name: String,
     fund: EntityIndex,
     total_target_fen: i64,
@@ -196,7 +197,7 @@ struct Campaign {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Donor {
-    id: Arc<str>,
+    id: Id,
     name: String,
     kind: i32,
     alliance_member: bool,
@@ -211,14 +212,14 @@ struct Donor {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Organisation {
-    id: Arc<str>,
+    id: Id,
     name: String,
     registration_no: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 struct Donation {
-    id: Arc<str>,
+    id: Id,
     donor: Option<EntityIndex>,
     fund: EntityIndex,
     campaign: Option<EntityIndex>,
@@ -233,7 +234,7 @@ struct Donation {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Pledge {
-    id: Arc<str>,
+    id: Id,
     donor: EntityIndex,
     campaign: Option<EntityIndex>,
     fund: EntityIndex,
@@ -246,7 +247,7 @@ struct Pledge {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Round {
-    id: Arc<str>,
+    id: Id,
     fund: EntityIndex,
     name: String,
     budget_fen: i64,
@@ -268,7 +269,7 @@ struct Round {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Application {
-    id: Arc<str>,
+    id: Id,
     round: EntityIndex,
     organisation: EntityIndex,
     title: String,
@@ -312,7 +313,7 @@ struct GrantClosure {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Grant {
-    id: Arc<str>,
+    id: Id,
     application: EntityIndex,
     round: EntityIndex,
     amount_fen: i64,
@@ -342,7 +343,7 @@ struct Completion {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Project {
-    id: Arc<str>,
+    id: Id,
     title: String,
     need_kind: i32,
     community: String,
@@ -361,7 +362,7 @@ struct Project {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Funding {
-    id: Arc<str>,
+    id: Id,
     project: EntityIndex,
     sponsor: EntityIndex,
     amount_fen: i64,
@@ -371,7 +372,7 @@ struct Funding {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Expenditure {
-    id: Arc<str>,
+    id: Id,
     fund: EntityIndex,
     project: Option<EntityIndex>,
     amount_fen: i64,
