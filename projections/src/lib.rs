@@ -385,6 +385,14 @@ struct Expenditure {
     reversed_fen: i64,
 }
 
+/// Debit `debit` and credit `credit` by `amount_fen`: two postings summing to zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Transfer {
+    debit: Account,
+    credit: Account,
+    amount_fen: i64,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct MonthFlowState {
     in_fen: i64,
@@ -422,10 +430,10 @@ pub struct Projections {
     expenditures: Vec<Expenditure>,
 
     balances: FastMap<Account, i64>,
-    /// Postings of every event, flat; `posting_starts[seq]` is where event
-    /// `seq`'s postings begin (they end where `seq + 1`'s begin).
-    postings: Vec<(Account, i64)>,
-    posting_starts: Vec<u64>,
+    /// The transfer of every record, by seq: every money event posts
+    /// exactly one debit and one credit of the same amount (`post` asserts
+    /// it), so one slot per record holds all postings.
+    transfers: Vec<Option<Transfer>>,
     monthly: BTreeMap<u32, MonthFlowState>,
     anomalies: Anomalies,
     decoder: DecoderScratch,
@@ -510,7 +518,7 @@ fn year_of(day: Day) -> Option<i32> {
 impl Projections {
     /// Number of records applied; the next `apply` must carry this seq.
     pub fn applied_len(&self) -> u64 {
-        self.posting_starts.len() as u64
+        self.transfers.len() as u64
     }
 
     pub fn anomalies(&self) -> &Anomalies {
@@ -540,8 +548,7 @@ impl Projections {
             "projections applied out of order: got seq {seq}, expected {}",
             self.applied_len()
         );
-        let postings_before = self.postings.len();
-        self.posting_starts.push(postings_before as u64);
+        self.transfers.push(None);
         let outcome = match &envelope.event {
             None => Err(Skip {
                 kind: AnomalyKind::EmptyEvent,
@@ -551,17 +558,12 @@ impl Projections {
         };
         if let Err(skip) = outcome {
             // A skipped event must not have half-posted.
-            assert_eq!(self.postings.len(), postings_before, "skipped event posted");
+            assert!(
+                self.transfers[seq as usize].is_none(),
+                "skipped event posted"
+            );
             self.note(seq, skip.kind, skip.detail);
         }
-        debug_assert_eq!(
-            self.postings[postings_before..]
-                .iter()
-                .map(|(_, amount)| amount)
-                .sum::<i64>(),
-            0,
-            "postings of seq {seq} do not balance"
-        );
     }
 
     /// Applies every durable record from `applied_len()` to the store's head,
@@ -634,8 +636,13 @@ impl Projections {
     fn post(&mut self, debit: Account, credit: Account, amount_fen: i64) {
         debug_assert!(amount_fen > 0);
         debug_assert_ne!(debit, credit);
-        self.postings.push((debit, amount_fen));
-        self.postings.push((credit, -amount_fen));
+        let slot = self.transfers.last_mut().expect("post runs inside apply");
+        assert!(slot.is_none(), "an event posts one transfer at most");
+        *slot = Some(Transfer {
+            debit,
+            credit,
+            amount_fen,
+        });
         *self.balances.entry(debit).or_insert(0) += amount_fen;
         *self.balances.entry(credit).or_insert(0) -= amount_fen;
     }
