@@ -1,1 +1,2 @@
-
+pub mod audit;
+pub mod transparency;

@@ -1,0 +1,345 @@
+//! What an auditor runs: `mingzhang verify [PATH]` and `mingzhang export PATH`.
+//!
+//! `verify` trusts nothing the server computed. Over a data directory or an
+//! exported bundle it (1) walks the hash chain record by record, (2) recomputes
+//! the Merkle root and checks it against the signed checkpoint, (3) checks
+//! that a checkpoint saved earlier (`--since`) is consistent with today's
+//! (the log only grew), and (4) replays every event to recompute every balance
+//! and compares the digest with the one the checkpoint publishes.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
+use mingzhang_ledger::merkle::{self, MemoryTree};
+use mingzhang_ledger::record::StoredRecord;
+use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, parse_segment_file_name, verify_log};
+use mingzhang_projections::Projections;
+use serde::Serialize;
+
+use crate::transparency::balances_digest_of;
+
+/// Where an auditor's inputs are: a server's data directory (`log/`,
+/// `checkpoints/latest.note`, `keys/checkpoint.pub`) or an exported bundle
+/// (`log/`, `checkpoint.note`, `checkpoint.pub`).
+#[derive(Debug, Clone)]
+pub struct AuditInputs {
+    pub log_dir: PathBuf,
+    pub checkpoint_note: Option<String>,
+    pub verifier_key: Option<String>,
+}
+
+impl AuditInputs {
+    pub fn locate(path: &Path, key_override: Option<&Path>) -> anyhow::Result<AuditInputs> {
+        let log_dir = path.join("log");
+        if !log_dir.is_dir() {
+            anyhow::bail!(
+                "{} has no log/ directory: not a data directory or bundle",
+                path.display()
+            );
+        }
+        let read_first = |candidates: &[PathBuf]| {
+            candidates
+                .iter()
+                .find_map(|path| std::fs::read_to_string(path).ok())
+        };
+        let checkpoint_note = read_first(&[
+            path.join("checkpoint.note"),
+            path.join("checkpoints").join("latest.note"),
+        ]);
+        let verifier_key = match key_override {
+            Some(key_path) => Some(
+                std::fs::read_to_string(key_path)
+                    .with_context(|| format!("reading {}", key_path.display()))?,
+            ),
+            None => read_first(&[
+                path.join("checkpoint.pub"),
+                path.join("keys").join("checkpoint.pub"),
+            ]),
+        };
+        Ok(AuditInputs {
+            log_dir,
+            checkpoint_note,
+            verifier_key: verifier_key.map(|key| key.trim().to_owned()),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub ok: bool,
+    pub records: u64,
+    pub bytes: u64,
+    pub chain_mb_per_s: f64,
+    pub last_hash: String,
+    pub merkle_root: String,
+    pub torn_tail: Option<String>,
+    pub checkpoint: Option<CheckpointFinding>,
+    pub since: Option<SinceFinding>,
+    pub balances_digest: String,
+    pub trial_balance_fen: i64,
+    /// The first problem found, naming the record or checkpoint; empty when ok.
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointFinding {
+    pub size: u64,
+    pub signature_valid: bool,
+    pub root_matches: bool,
+    /// Whether the balances the checkpoint publishes equal the replayed ones
+    /// (None when it publishes none).
+    pub balances_match: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SinceFinding {
+    pub size: u64,
+    pub consistent: bool,
+}
+
+/// Runs every check; problems are reported, not returned as errors, so the
+/// report says everything it found. An `Err` means the inputs could not be read.
+pub fn verify(
+    inputs: &AuditInputs,
+    since_note: Option<&str>,
+    mut progress: impl FnMut(u64, u64),
+) -> anyhow::Result<AuditReport> {
+    let mut problems = Vec::new();
+    let total_bytes = segment_files(&inputs.log_dir)?
+        .iter()
+        .map(|(_, path)| file_len(path))
+        .sum::<u64>();
+    let started = Instant::now();
+    let chain = match verify_log(&inputs.log_dir, |bytes| progress(bytes, total_bytes * 2)) {
+        Ok(chain) => Some(chain),
+        Err(error) => {
+            problems.push(format!("chain: {error}"));
+            None
+        }
+    };
+    let chain_seconds = started.elapsed().as_secs_f64();
+
+    let key = match &inputs.verifier_key {
+        Some(text) => match VerifierKey::from_text(text) {
+            Ok(key) => Some(key),
+            Err(error) => {
+                problems.push(format!("verifier key: {error}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let open = |label: &str, note: &str, problems: &mut Vec<String>| -> Option<Checkpoint> {
+        let Some(key) = &key else {
+            problems.push(format!(
+                "{label}: no verifier key to check its signature (use --key)"
+            ));
+            return None;
+        };
+        match Checkpoint::open_signed(note, key) {
+            Ok(checkpoint) => Some(checkpoint),
+            Err(error) => {
+                problems.push(format!("{label}: {error}"));
+                None
+            }
+        }
+    };
+    let checkpoint = inputs
+        .checkpoint_note
+        .as_deref()
+        .and_then(|note| open("checkpoint", note, &mut problems));
+    let since = since_note.and_then(|note| open("--since checkpoint", note, &mut problems));
+
+    // Replay: Merkle leaves and projections, snapshotting at the sizes the
+    // checkpoints name.
+    let mut tree = MemoryTree::new();
+    let mut projections = Projections::default();
+    let mut digest_at_checkpoint = None;
+    let mut records = 0u64;
+    let mut bytes_read = 0u64;
+    if chain.is_some() {
+        let checkpoint_size = checkpoint.as_ref().map(Checkpoint::size);
+        if checkpoint_size == Some(0) {
+            digest_at_checkpoint = Some(hex::encode(projections.balances_digest()));
+        }
+        for_each_record(&inputs.log_dir, |record| {
+            bytes_read += record.len() as u64;
+            progress(total_bytes + bytes_read, total_bytes * 2);
+            tree.append_leaf(record.bytes());
+            if let Err(error) = projections.apply_payload(record.seq(), record.payload()) {
+                problems.push(format!(
+                    "record seq {}: payload is not a valid event: {error}",
+                    record.seq()
+                ));
+                return false;
+            }
+            records += 1;
+            if checkpoint_size == Some(records) {
+                digest_at_checkpoint = Some(hex::encode(projections.balances_digest()));
+            }
+            true
+        })?;
+    }
+    let leaves = tree.leaf_hashes();
+    let root_of = |size: u64| merkle::root_from_leaves(&leaves[..size as usize]);
+
+    let checkpoint_finding = checkpoint.as_ref().map(|checkpoint| {
+        let size = checkpoint.size();
+        let covered = size <= records;
+        if !covered {
+            problems.push(format!("checkpoint: signs {size} records but the log has only {records}: records were removed"));
+        }
+        let root_matches = covered && root_of(size) == *checkpoint.root_hash();
+        if covered && !root_matches {
+            problems.push(format!(
+                "checkpoint: the log's first {size} records do not hash to the signed root: history was rewritten"
+            ));
+        }
+        let balances_match = balances_digest_of(checkpoint).map(|published| {
+            let matches = digest_at_checkpoint.as_deref() == Some(published.as_str());
+            if covered && !matches {
+                problems.push(format!(
+                    "checkpoint: published balances digest {published} differs from the replayed {} at size {size}",
+                    digest_at_checkpoint.as_deref().unwrap_or("?")
+                ));
+            }
+            matches
+        });
+        CheckpointFinding { size, signature_valid: true, root_matches, balances_match }
+    });
+
+    let since_finding = since.as_ref().map(|saved| {
+        let size = saved.size();
+        let consistent = size <= records && {
+            // The saved root must be the root of today's log at that size, and
+            // the consistency proof between the two sizes must verify, as a
+            // remote auditor holding only roots would check it.
+            let new_size = checkpoint.as_ref().map_or(records, Checkpoint::size).clamp(size, records);
+            let proof = merkle::consistency_proof(size, new_size, &tree).unwrap_or_default();
+            merkle::verify_consistency(size, new_size, saved.root_hash(), &root_of(new_size), &proof).is_ok()
+        };
+        if !consistent {
+            problems.push(format!(
+                "--since: the checkpoint saved at size {size} is not consistent with this log: history was rewritten or truncated"
+            ));
+        }
+        SinceFinding { size, consistent }
+    });
+
+    let trial_balance_fen = projections.trial_balance().total_fen;
+    if trial_balance_fen != 0 {
+        problems.push(format!(
+            "trial balance sums to {trial_balance_fen} fen, not 0"
+        ));
+    }
+    let torn_tail = chain
+        .as_ref()
+        .and_then(|chain| chain.torn_tail.as_ref().map(|torn| format!("{torn:?}")));
+    if let Some(torn) = &torn_tail {
+        problems.push(format!(
+            "log has an unrepaired torn tail (open repairs it): {torn}"
+        ));
+    }
+    let bytes = chain.as_ref().map_or(0, |chain| chain.bytes);
+    Ok(AuditReport {
+        ok: problems.is_empty(),
+        records,
+        bytes,
+        chain_mb_per_s: if chain_seconds > 0.0 {
+            bytes as f64 / chain_seconds / 1e6
+        } else {
+            0.0
+        },
+        last_hash: chain
+            .as_ref()
+            .map(|chain| hex::encode(chain.last_hash))
+            .unwrap_or_default(),
+        merkle_root: hex::encode(root_of(records)),
+        torn_tail,
+        checkpoint: checkpoint_finding,
+        since: since_finding,
+        balances_digest: hex::encode(projections.balances_digest()),
+        trial_balance_fen,
+        problems,
+    })
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |metadata| metadata.len())
+}
+
+fn segment_files(log_dir: &Path) -> anyhow::Result<Vec<(u64, PathBuf)>> {
+    let mut segments = Vec::new();
+    for entry in
+        std::fs::read_dir(log_dir).with_context(|| format!("reading {}", log_dir.display()))?
+    {
+        let entry = entry?;
+        if let Some(first_seq) = entry.file_name().to_str().and_then(parse_segment_file_name) {
+            segments.push((first_seq, entry.path()));
+        }
+    }
+    segments.sort();
+    Ok(segments)
+}
+
+/// Calls `visit` with every whole record in order, stopping at the first
+/// incomplete one (the torn tail `verify_log` has already reported) or when
+/// `visit` returns false. Only used after `verify_log` passed.
+fn for_each_record(
+    log_dir: &Path,
+    mut visit: impl FnMut(&StoredRecord) -> bool,
+) -> anyhow::Result<()> {
+    for (_, path) in segment_files(log_dir)? {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut offset = SEGMENT_HEADER_LEN.min(bytes.len());
+        while offset < bytes.len() {
+            let Ok(record) = StoredRecord::decode(&bytes[offset..]) else {
+                return Ok(());
+            };
+            offset += record.len();
+            if !visit(&record) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a self-contained bundle: the log's segments, the latest signed
+/// checkpoint and the verifier key, which `mingzhang verify PATH` checks with
+/// no server.
+pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        anyhow::bail!("{} exists and is not empty", out.display());
+    }
+    let log_out = out.join("log");
+    std::fs::create_dir_all(&log_out)?;
+    let mut bytes = 0;
+    for (_, path) in segment_files(&data_dir.join("log"))? {
+        bytes += std::fs::copy(
+            &path,
+            log_out.join(path.file_name().expect("segment has a name")),
+        )?;
+    }
+    let copy_if_present = |from: PathBuf, to: &str| -> anyhow::Result<()> {
+        if from.exists() {
+            std::fs::copy(&from, out.join(to))?;
+        }
+        Ok(())
+    };
+    copy_if_present(
+        data_dir.join("checkpoints").join("latest.note"),
+        "checkpoint.note",
+    )?;
+    copy_if_present(
+        data_dir.join("keys").join("checkpoint.pub"),
+        "checkpoint.pub",
+    )?;
+    std::fs::write(
+        out.join("README.txt"),
+        "明账 Mingzhang audit bundle\n\nlog/             the hash-chained log (docs/log-format.md)\ncheckpoint.note  the latest signed checkpoint (docs/proofs.md)\ncheckpoint.pub   the verifier key that signed it\n\nCheck it with: mingzhang verify <this directory>\n",
+    )?;
+    Ok(bytes)
+}
