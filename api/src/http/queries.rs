@@ -1,0 +1,91 @@
+//! Read-side routes: answers come from the projections, never from the log
+//! directly. Every query accepts `min_seq` (read-your-writes).
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Caller;
+use crate::backend;
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/campaigns/{id}", get(campaign))
+        .route("/v1/donors/{id}/statement", get(donor_statement))
+        .route("/v1/trial-balance", get(trial_balance))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReadParams {
+    pub min_seq: Option<u64>,
+    pub as_of: Option<String>,
+}
+
+type Params = Result<Query<ReadParams>, axum::extract::rejection::QueryRejection>;
+
+async fn prepare(state: &AppState, params: Params) -> Result<ReadParams, AppError> {
+    let Query(params) =
+        params.map_err(|error| AppError::invalid("query", "bad_query", error.body_text()))?;
+    state.wait_for_projections(params.min_seq).await?;
+    Ok(params)
+}
+
+/// Runs one query against the projections; the name matches the gRPC `Query`.
+pub fn run_query(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+    query: &str,
+    id: &str,
+    as_of: Option<&str>,
+) -> Result<Value, AppError> {
+    let projections = state.projections.read();
+    backend::query(&projections, principal, query, id, as_of)
+}
+
+macro_rules! list_query {
+    ($name:ident, $query:literal) => {
+        pub async fn $name(
+            State(state): State<AppState>,
+            Caller(principal): Caller,
+            params: Params,
+        ) -> Result<Json<Value>, AppError> {
+            let params = prepare(&state, params).await?;
+            run_query(&state, &principal, $query, "", params.as_of.as_deref()).map(Json)
+        }
+    };
+}
+
+list_query!(funds, "funds");
+list_query!(campaigns, "campaigns");
+list_query!(donations, "donations");
+list_query!(pledges, "pledges");
+list_query!(grant_rounds, "grant-rounds");
+list_query!(grants, "grants");
+list_query!(projects, "projects");
+list_query!(expenditures, "expenditures");
+list_query!(trial_balance, "trial-balance");
+
+async fn campaign(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<Json<Value>, AppError> {
+    let params = prepare(&state, params).await?;
+    run_query(&state, &principal, "campaign", &id, params.as_of.as_deref()).map(Json)
+}
+
+async fn donor_statement(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<Json<Value>, AppError> {
+    let params = prepare(&state, params).await?;
+    run_query(&state, &principal, "donor-statement", &id, params.as_of.as_deref()).map(Json)
+}
