@@ -5,6 +5,16 @@
 //! `decide` reads no clock: time comes in with the command.
 
 pub mod checkpoint;
+pub mod decide;
 pub mod merkle;
+pub mod money;
 pub mod record;
+pub mod scenario;
+pub mod service;
+pub mod state;
 pub mod store;
+
+#[cfg(test)]
+mod decide_tests;
+#[cfg(test)]
+mod invariant_tests;

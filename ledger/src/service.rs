@@ -1,0 +1,269 @@
+//! The write path: `submit(command)` -> `decide` -> append -> durable -> reply.
+//!
+//! Commands are decided one at a time under a short lock, in the order their
+//! records are enqueued; the lock is released before waiting for durability,
+//! so many commands share one fsync (group commit). A command may be decided
+//! against state that includes earlier, not yet durable events: its own reply
+//! waits for its own record, which the log makes durable only after theirs.
+//! If an append fails, the in-memory state may be ahead of the disk, so the
+//! ledger refuses everything until it is reopened (crash-only).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mingzhang_proto::v1::{EventEnvelope, event_envelope::Event};
+use parking_lot::Mutex;
+use prost::Message;
+
+use crate::decide::{Principal, Rejection, decide_as};
+use crate::state::LedgerState;
+use crate::store::{EventStore, RecordMeta, StoreError};
+
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 200;
+const REPLAY_BATCH_RECORDS: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct CommandMeta {
+    /// When the command was accepted; becomes the record's `recorded_at_unix_ms`.
+    pub at_unix_ms: i64,
+    pub actor: String,
+    pub principal: Principal,
+    pub idempotency_key: Option<String>,
+    /// Fingerprint of the request the key was sent with (see `EventEnvelope`).
+    pub request_sha256: [u8; 32],
+}
+
+impl CommandMeta {
+    /// An operator's command with no idempotency key (CLI, tests).
+    pub fn operator(at_unix_ms: i64, actor: &str) -> CommandMeta {
+        CommandMeta {
+            at_unix_ms,
+            actor: actor.to_owned(),
+            principal: Principal::Operator,
+            idempotency_key: None,
+            request_sha256: [0; 32],
+        }
+    }
+
+    pub fn with_idempotency_key(
+        mut self,
+        key: impl Into<String>,
+        request_sha256: [u8; 32],
+    ) -> CommandMeta {
+        self.idempotency_key = Some(key.into());
+        self.request_sha256 = request_sha256;
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub records: Vec<RecordMeta>,
+    /// The key had been used with this request before: nothing new was written.
+    pub idempotent_replay: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("refused: {0}")]
+    Rejected(Rejection),
+    #[error("idempotency key {key:?} was already used with a different request")]
+    IdempotencyKeyReused { key: String },
+    #[error("idempotency key must be 1 to {IDEMPOTENCY_KEY_LEN_MAX} characters")]
+    IdempotencyKeyInvalid,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("record {seq} does not hold a valid event: {reason}")]
+    BadRecord { seq: u64, reason: String },
+}
+
+struct KeyUse {
+    request_sha256: [u8; 32],
+    first_seq: u64,
+    record_count: u64,
+}
+
+struct WriteSide {
+    state: LedgerState,
+    next_seq: u64,
+    keys: HashMap<String, KeyUse>,
+}
+
+pub struct Ledger {
+    store: Arc<dyn EventStore>,
+    write_side: Mutex<WriteSide>,
+    failed: AtomicBool,
+}
+
+impl Ledger {
+    /// Replays every durable record into the decision state and the key index.
+    pub async fn open(store: Arc<dyn EventStore>) -> Result<Arc<Ledger>, LedgerError> {
+        let mut write_side = WriteSide {
+            state: LedgerState::default(),
+            next_seq: 0,
+            keys: HashMap::new(),
+        };
+        let len = store.head().len;
+        while write_side.next_seq < len {
+            let records = store.read(write_side.next_seq, REPLAY_BATCH_RECORDS)?;
+            assert!(
+                !records.is_empty(),
+                "store returned no records below its head"
+            );
+            for record in records {
+                let seq = record.seq();
+                assert_eq!(
+                    seq, write_side.next_seq,
+                    "store returned records out of order"
+                );
+                let envelope = EventEnvelope::decode(record.payload()).map_err(|error| {
+                    LedgerError::BadRecord {
+                        seq,
+                        reason: error.to_string(),
+                    }
+                })?;
+                let event = envelope.event.ok_or_else(|| LedgerError::BadRecord {
+                    seq,
+                    reason: "envelope has no event".into(),
+                })?;
+                write_side.state.apply(&event);
+                if !envelope.idempotency_key.is_empty() {
+                    let request_sha256 = envelope
+                        .request_sha256
+                        .as_slice()
+                        .try_into()
+                        .unwrap_or([0; 32]);
+                    write_side
+                        .keys
+                        .entry(envelope.idempotency_key)
+                        .and_modify(|key_use| key_use.record_count += 1)
+                        .or_insert(KeyUse {
+                            request_sha256,
+                            first_seq: seq,
+                            record_count: 1,
+                        });
+                }
+                write_side.next_seq += 1;
+            }
+        }
+        Ok(Arc::new(Ledger {
+            store,
+            write_side: Mutex::new(write_side),
+            failed: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn store(&self) -> Arc<dyn EventStore> {
+        self.store.clone()
+    }
+
+    /// Decides `command` and, if accepted, returns once its record is durable.
+    pub async fn submit(
+        &self,
+        command: Event,
+        meta: CommandMeta,
+    ) -> Result<Committed, SubmitError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(
+                StoreError::Failed("an earlier append failed; reopen the ledger".into()).into(),
+            );
+        }
+        if let Some(key) = &meta.idempotency_key
+            && (key.is_empty() || key.len() > IDEMPOTENCY_KEY_LEN_MAX)
+        {
+            return Err(SubmitError::IdempotencyKeyInvalid);
+        }
+        let pending = {
+            let mut write_side = self.write_side.lock();
+            if let Some(key) = &meta.idempotency_key
+                && let Some(key_use) = write_side.keys.get(key)
+            {
+                if key_use.request_sha256 != meta.request_sha256 {
+                    return Err(SubmitError::IdempotencyKeyReused { key: key.clone() });
+                }
+                let (first_seq, count) = (key_use.first_seq, key_use.record_count);
+                drop(write_side);
+                return self.replay(first_seq, count).await;
+            }
+            let event = decide_as(&write_side.state, &meta.principal, command)
+                .map_err(SubmitError::Rejected)?;
+            let seq = write_side.next_seq;
+            let envelope = EventEnvelope {
+                recorded_at_unix_ms: meta.at_unix_ms,
+                actor: meta.actor,
+                idempotency_key: meta.idempotency_key.clone().unwrap_or_default(),
+                request_sha256: if meta.idempotency_key.is_some() {
+                    meta.request_sha256.to_vec()
+                } else {
+                    Vec::new()
+                },
+                event: Some(event),
+            };
+            let pending = self.store.append(seq, vec![envelope.encode_to_vec()]);
+            write_side
+                .state
+                .apply(envelope.event.as_ref().expect("just set"));
+            write_side.next_seq += 1;
+            if let Some(key) = meta.idempotency_key {
+                write_side.keys.insert(
+                    key,
+                    KeyUse {
+                        request_sha256: meta.request_sha256,
+                        first_seq: seq,
+                        record_count: 1,
+                    },
+                );
+            }
+            pending
+        };
+        match pending.await {
+            Ok(records) => Ok(Committed {
+                records,
+                idempotent_replay: false,
+            }),
+            Err(error) => {
+                self.failed.store(true, Ordering::Release);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// The original result of a retried key, once the first attempt is durable
+    /// (a concurrent retry may arrive before it is).
+    async fn replay(&self, first_seq: u64, count: u64) -> Result<Committed, SubmitError> {
+        let end = first_seq + count;
+        let mut durable = self.store.watch_durable_len();
+        durable
+            .wait_for(|len| *len >= end)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let records = self.store.read(first_seq, count as usize)?;
+        assert_eq!(
+            records.len() as u64,
+            count,
+            "durable records missing on replay"
+        );
+        Ok(Committed {
+            records: records
+                .iter()
+                .map(|record| RecordMeta {
+                    seq: record.seq(),
+                    hash: record.hash(),
+                })
+                .collect(),
+            idempotent_replay: true,
+        })
+    }
+
+    /// A read-only view of the decision state, e.g. to check a binding.
+    pub fn with_state<T>(&self, read: impl FnOnce(&LedgerState) -> T) -> T {
+        read(&self.write_side.lock().state)
+    }
+}

@@ -1,0 +1,409 @@
+//! What `decide` needs to know about the past: a fold of the events, nothing
+//! more. Read models for people live in `mingzhang-projections`.
+//!
+//! `apply` holds no business rule: it trusts that `decide` produced the event.
+
+use std::collections::{HashMap, HashSet};
+
+use mingzhang_proto::v1::{self, event_envelope::Event};
+
+#[derive(Debug, Clone, Default)]
+pub struct LedgerState {
+    pub(crate) funds: HashMap<String, FundState>,
+    pub(crate) campaigns: HashMap<String, CampaignState>,
+    pub(crate) donors: HashMap<String, DonorState>,
+    pub(crate) organisations: HashSet<String>,
+    pub(crate) donations: HashMap<String, DonationState>,
+    pub(crate) refund_ids: HashSet<String>,
+    pub(crate) pledges: HashMap<String, PledgeState>,
+    pub(crate) payment_ids: HashSet<String>,
+    pub(crate) rounds: HashMap<String, RoundState>,
+    pub(crate) applications: HashMap<String, ApplicationState>,
+    pub(crate) grants: HashMap<String, GrantState>,
+    pub(crate) evaluation_ids: HashSet<String>,
+    pub(crate) self_assessments: HashSet<(String, String)>,
+    pub(crate) projects: HashMap<String, ProjectState>,
+    pub(crate) funding_ids: HashSet<String>,
+    pub(crate) expenditures: HashMap<String, ExpenditureState>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FundState {
+    pub kind: v1::FundKind,
+    /// Unrestricted, uncommitted money: what an expenditure or award may use.
+    pub available_fen: i64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CampaignState {
+    pub fund_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DonorState {
+    pub kind: v1::DonorKind,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DonationState {
+    pub fund_id: String,
+    pub project_id: String,
+    /// Amount not yet refunded or reversed.
+    pub refundable_fen: i64,
+    pub reversed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PledgeState {
+    pub donor_id: String,
+    pub fund_id: String,
+    pub total_fen: i64,
+    pub paid_fen: i64,
+    pub cancelled: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RoundState {
+    pub fund_id: String,
+    pub budget_fen: i64,
+    /// Awards minus what closed grants returned: the budget in use.
+    pub awarded_fen: i64,
+    pub applications_open_on: String,
+    pub applications_close_on: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ApplicationState {
+    pub round_id: String,
+    pub organisation_id: String,
+    pub requested_fen: i64,
+    pub reviewed: bool,
+    pub shortlisted: bool,
+    pub awarded: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GrantState {
+    pub round_id: String,
+    pub organisation_id: String,
+    pub amount_fen: i64,
+    pub tranches: Vec<v1::Tranche>,
+    pub next_tranche: usize,
+    pub disbursed_fen: i64,
+    /// 以奖代拨: a passing evaluation recorded since the last disbursement.
+    pub passing_evaluation_since_last_tranche: bool,
+    pub closed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ProjectState {
+    pub fund_id: String,
+    pub claimant: Option<String>,
+    pub balance_fen: i64,
+    pub completed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ExpenditureState {
+    pub fund_id: String,
+    pub project_id: String,
+    pub amount_fen: i64,
+    pub reversed: bool,
+}
+
+impl LedgerState {
+    /// Money a payout from `fund_id` (and `project_id`, when set) may draw on.
+    pub(crate) fn spendable_fen(&self, fund_id: &str, project_id: &str) -> i64 {
+        if project_id.is_empty() {
+            self.funds.get(fund_id).map_or(0, |fund| fund.available_fen)
+        } else {
+            self.projects
+                .get(project_id)
+                .map_or(0, |project| project.balance_fen)
+        }
+    }
+
+    fn credit(&mut self, fund_id: &str, project_id: &str, fen: i64) {
+        if project_id.is_empty() {
+            self.funds
+                .get_mut(fund_id)
+                .expect("fund of a decided event exists")
+                .available_fen += fen;
+        } else {
+            self.projects
+                .get_mut(project_id)
+                .expect("project of a decided event exists")
+                .balance_fen += fen;
+        }
+        debug_assert!(
+            self.spendable_fen(fund_id, project_id) >= 0,
+            "balance went negative"
+        );
+    }
+
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::FundOpened(e) => {
+                self.funds.insert(
+                    e.fund_id.clone(),
+                    FundState {
+                        kind: e.kind(),
+                        available_fen: 0,
+                    },
+                );
+            }
+            Event::CampaignOpened(e) => {
+                self.campaigns.insert(
+                    e.campaign_id.clone(),
+                    CampaignState {
+                        fund_id: e.fund_id.clone(),
+                    },
+                );
+            }
+            Event::DonorRegistered(e) => {
+                self.donors
+                    .insert(e.donor_id.clone(), DonorState { kind: e.kind() });
+            }
+            Event::OrganisationRegistered(e) => {
+                self.organisations.insert(e.organisation_id.clone());
+            }
+            Event::DonationReceived(e) => {
+                self.donations.insert(
+                    e.donation_id.clone(),
+                    DonationState {
+                        fund_id: e.fund_id.clone(),
+                        project_id: e.project_id.clone(),
+                        refundable_fen: e.amount_fen,
+                        reversed: false,
+                    },
+                );
+                self.credit(&e.fund_id, &e.project_id, e.amount_fen);
+            }
+            Event::DonationRefunded(e) => {
+                self.refund_ids.insert(e.refund_id.clone());
+                let (fund_id, project_id) = self.take_from_donation(&e.donation_id, e.amount_fen);
+                self.credit(&fund_id, &project_id, -e.amount_fen);
+            }
+            Event::DonationReversed(e) => {
+                let (fund_id, project_id) = self.take_from_donation(&e.donation_id, e.amount_fen);
+                self.donations
+                    .get_mut(&e.donation_id)
+                    .expect("donation exists")
+                    .reversed = true;
+                self.credit(&fund_id, &project_id, -e.amount_fen);
+            }
+            Event::PledgeMade(e) => {
+                self.pledges.insert(
+                    e.pledge_id.clone(),
+                    PledgeState {
+                        donor_id: e.donor_id.clone(),
+                        fund_id: e.fund_id.clone(),
+                        total_fen: e.total_fen,
+                        paid_fen: 0,
+                        cancelled: false,
+                    },
+                );
+            }
+            Event::PledgePaymentReceived(e) => {
+                self.payment_ids.insert(e.payment_id.clone());
+                let pledge = self.pledges.get_mut(&e.pledge_id).expect("pledge exists");
+                pledge.paid_fen += e.amount_fen;
+                let fund_id = pledge.fund_id.clone();
+                self.credit(&fund_id, "", e.amount_fen);
+            }
+            Event::PledgeAmended(e) => {
+                self.pledges
+                    .get_mut(&e.pledge_id)
+                    .expect("pledge exists")
+                    .total_fen = e.new_total_fen;
+            }
+            Event::PledgeCancelled(e) => {
+                self.pledges
+                    .get_mut(&e.pledge_id)
+                    .expect("pledge exists")
+                    .cancelled = true;
+            }
+            Event::GrantRoundOpened(e) => {
+                self.rounds.insert(
+                    e.round_id.clone(),
+                    RoundState {
+                        fund_id: e.fund_id.clone(),
+                        budget_fen: e.budget_fen,
+                        awarded_fen: 0,
+                        applications_open_on: e.applications_open_on.clone(),
+                        applications_close_on: e.applications_close_on.clone(),
+                    },
+                );
+            }
+            Event::GrantApplicationSubmitted(e) => {
+                self.applications.insert(
+                    e.application_id.clone(),
+                    ApplicationState {
+                        round_id: e.round_id.clone(),
+                        organisation_id: e.organisation_id.clone(),
+                        requested_fen: e.requested_fen,
+                        reviewed: false,
+                        shortlisted: false,
+                        awarded: false,
+                    },
+                );
+            }
+            Event::GrantApplicationReviewed(e) => {
+                self.applications
+                    .get_mut(&e.application_id)
+                    .expect("application exists")
+                    .reviewed = true;
+            }
+            Event::GrantApplicationShortlisted(e) => {
+                self.applications
+                    .get_mut(&e.application_id)
+                    .expect("application exists")
+                    .shortlisted = true;
+            }
+            Event::GrantAwarded(e) => {
+                let application = self
+                    .applications
+                    .get_mut(&e.application_id)
+                    .expect("application exists");
+                application.awarded = true;
+                let round_id = application.round_id.clone();
+                let organisation_id = application.organisation_id.clone();
+                let round = self.rounds.get_mut(&round_id).expect("round exists");
+                round.awarded_fen += e.amount_fen;
+                let fund_id = round.fund_id.clone();
+                self.grants.insert(
+                    e.grant_id.clone(),
+                    GrantState {
+                        round_id,
+                        organisation_id,
+                        amount_fen: e.amount_fen,
+                        tranches: e.tranches.clone(),
+                        next_tranche: 0,
+                        disbursed_fen: 0,
+                        passing_evaluation_since_last_tranche: false,
+                        closed: false,
+                    },
+                );
+                // The award is committed: it leaves the fund's available money now,
+                // so a later expenditure cannot spend what the grantee was promised.
+                self.credit(&fund_id, "", -e.amount_fen);
+            }
+            Event::GrantTrancheDisbursed(e) => {
+                let grant = self.grants.get_mut(&e.grant_id).expect("grant exists");
+                grant.next_tranche += 1;
+                grant.disbursed_fen += e.amount_fen;
+                grant.passing_evaluation_since_last_tranche = false;
+            }
+            Event::GrantEvaluationRecorded(e) => {
+                self.evaluation_ids.insert(e.evaluation_id.clone());
+                if e.passed {
+                    self.grants
+                        .get_mut(&e.grant_id)
+                        .expect("grant exists")
+                        .passing_evaluation_since_last_tranche = true;
+                }
+            }
+            Event::GrantSelfAssessmentFiled(e) => {
+                self.self_assessments
+                    .insert((e.grant_id.clone(), e.quarter.clone()));
+            }
+            Event::GrantClosed(e) => {
+                let grant = self.grants.get_mut(&e.grant_id).expect("grant exists");
+                grant.closed = true;
+                let round = self.rounds.get_mut(&grant.round_id).expect("round exists");
+                round.awarded_fen -= e.returned_fen;
+                let fund_id = round.fund_id.clone();
+                self.credit(&fund_id, "", e.returned_fen);
+            }
+            Event::ProjectPublished(e) => {
+                self.projects.insert(
+                    e.project_id.clone(),
+                    ProjectState {
+                        fund_id: e.fund_id.clone(),
+                        claimant: None,
+                        balance_fen: 0,
+                        completed: false,
+                    },
+                );
+            }
+            Event::ProjectClaimed(e) => {
+                self.projects
+                    .get_mut(&e.project_id)
+                    .expect("project exists")
+                    .claimant = Some(e.sponsor_id.clone());
+            }
+            Event::ProjectClaimReleased(e) => {
+                self.projects
+                    .get_mut(&e.project_id)
+                    .expect("project exists")
+                    .claimant = None;
+            }
+            Event::ProjectFunded(e) => {
+                self.funding_ids.insert(e.funding_id.clone());
+                self.projects
+                    .get_mut(&e.project_id)
+                    .expect("project exists")
+                    .balance_fen += e.amount_fen;
+            }
+            Event::ProjectCompleted(e) => {
+                self.projects
+                    .get_mut(&e.project_id)
+                    .expect("project exists")
+                    .completed = true;
+            }
+            Event::ExpenditureMade(e) => {
+                self.expenditures.insert(
+                    e.expenditure_id.clone(),
+                    ExpenditureState {
+                        fund_id: e.fund_id.clone(),
+                        project_id: e.project_id.clone(),
+                        amount_fen: e.amount_fen,
+                        reversed: false,
+                    },
+                );
+                self.credit(&e.fund_id, &e.project_id, -e.amount_fen);
+            }
+            Event::ExpenditureReversed(e) => {
+                let expenditure = self
+                    .expenditures
+                    .get_mut(&e.expenditure_id)
+                    .expect("expenditure exists");
+                expenditure.reversed = true;
+                let (fund_id, project_id) =
+                    (expenditure.fund_id.clone(), expenditure.project_id.clone());
+                self.credit(&fund_id, &project_id, e.amount_fen);
+            }
+        }
+    }
+
+    fn take_from_donation(&mut self, donation_id: &str, fen: i64) -> (String, String) {
+        let donation = self
+            .donations
+            .get_mut(donation_id)
+            .expect("donation exists");
+        donation.refundable_fen -= fen;
+        assert!(
+            donation.refundable_fen >= 0,
+            "refund beyond donation was decided"
+        );
+        (donation.fund_id.clone(), donation.project_id.clone())
+    }
+
+    /// Sum of every fund's and project's spendable money plus outstanding grant
+    /// commitments: must equal all money in minus all money out.
+    pub fn money_held_fen(&self) -> i64 {
+        let funds: i64 = self.funds.values().map(|fund| fund.available_fen).sum();
+        let projects: i64 = self
+            .projects
+            .values()
+            .map(|project| project.balance_fen)
+            .sum();
+        let commitments: i64 = self
+            .grants
+            .values()
+            .filter(|grant| !grant.closed)
+            .map(|grant| grant.amount_fen - grant.disbursed_fen)
+            .sum();
+        funds + projects + commitments
+    }
+}
