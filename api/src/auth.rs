@@ -13,6 +13,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::backend::LedgerPrincipal;
 use crate::error::AppError;
 
 pub const TOKEN_PREFIX: &str = "mz_";
@@ -71,74 +72,39 @@ impl Principal {
                 "{what} needs an operator or auditor token"
             ))),
             principal if principal.reads_everything() => Ok(()),
-            principal => Err(AppError::Forbidden(format!(
-                "a {} token may not read {what}; operator or auditor only",
-                principal.role_name()
-            ))),
+            principal => Err(AppError::Forbidden {
+                rule: "role_may_not_read",
+                detail: format!(
+                    "a {} token may not read {what}; operator or auditor only",
+                    principal.role_name()
+                ),
+            }),
         }
     }
 }
 
-/// Whether `principal` may ask the ledger to record `command`. Bindings are
-/// checked on the ids the command names; ownership a command does not name
-/// (whose grant a self-assessment is about) is resolved by `grant_owner`.
+/// Whether `principal` may submit `command` at all, and on whose behalf the
+/// ledger decides it. Public callers and auditors never write; which donor's
+/// or organisation's things a sponsor or organisation may touch is checked by
+/// the ledger's `decide_as`, against the same state its rules read.
 pub fn authorize_command(
     principal: &Principal,
     command: &Event,
-    grant_owner: impl FnOnce(&str) -> Option<String>,
-) -> Result<(), AppError> {
+) -> Result<LedgerPrincipal, AppError> {
     let kind = event_name(command);
     match principal {
-        Principal::Operator { .. } => Ok(()),
+        Principal::Operator { .. } => Ok(LedgerPrincipal::Operator),
+        Principal::Sponsor { donor_id, .. } => Ok(LedgerPrincipal::Donor(donor_id.clone())),
+        Principal::Organisation {
+            organisation_id, ..
+        } => Ok(LedgerPrincipal::Organisation(organisation_id.clone())),
         Principal::Public => Err(AppError::Unauthenticated(format!(
             "recording {kind} needs a bearer token"
         ))),
-        Principal::Auditor { .. } => Err(AppError::Forbidden(format!(
-            "auditors read; they may not record {kind}"
-        ))),
-        Principal::Sponsor { donor_id, .. } => {
-            let named = match command {
-                Event::DonationReceived(c) => Some(&c.donor_id),
-                Event::PledgeMade(c) => Some(&c.donor_id),
-                Event::ProjectClaimed(c) => Some(&c.sponsor_id),
-                Event::ProjectClaimReleased(c) => Some(&c.sponsor_id),
-                Event::ProjectFunded(c) => Some(&c.sponsor_id),
-                _ => None,
-            };
-            match named {
-                None => Err(AppError::Forbidden(format!(
-                    "a sponsor token may not record {kind}"
-                ))),
-                Some(named) if named == donor_id => Ok(()),
-                Some(named) => Err(AppError::Forbidden(format!(
-                    "this sponsor token acts for donor {donor_id:?}, not {named:?}"
-                ))),
-            }
-        }
-        Principal::Organisation {
-            organisation_id, ..
-        } => match command {
-            Event::GrantApplicationSubmitted(c) if &c.organisation_id == organisation_id => Ok(()),
-            Event::GrantApplicationSubmitted(c) => Err(AppError::Forbidden(format!(
-                "this organisation token acts for {organisation_id:?}, not {:?}",
-                c.organisation_id
-            ))),
-            Event::GrantSelfAssessmentFiled(c) => match grant_owner(&c.grant_id) {
-                Some(owner) if &owner == organisation_id => Ok(()),
-                Some(_) => Err(AppError::Forbidden(format!(
-                    "grant {:?} is not {organisation_id:?}'s",
-                    c.grant_id
-                ))),
-                None => Err(AppError::NotFound {
-                    field: "grant_id".to_owned(),
-                    rule: "grant_not_found",
-                    detail: format!("no grant {:?}", c.grant_id),
-                }),
-            },
-            _ => Err(AppError::Forbidden(format!(
-                "an organisation token may not record {kind}"
-            ))),
-        },
+        Principal::Auditor { .. } => Err(AppError::Forbidden {
+            rule: "auditor_read_only",
+            detail: format!("auditors read; they may not record {kind}"),
+        }),
     }
 }
 
@@ -386,38 +352,25 @@ mod tests {
     }
 
     #[test]
-    fn sponsor_may_claim_for_itself_but_not_for_another_unit() {
-        let claim = |sponsor_id: &str| {
-            Event::ProjectClaimed(pb::ProjectClaimed {
-                project_id: "p".into(),
-                sponsor_id: sponsor_id.into(),
-            })
-        };
-        assert!(authorize_command(&sponsor("d1"), &claim("d1"), |_| None).is_ok());
+    fn public_and_auditors_never_write_and_bound_tokens_act_for_their_binding() {
+        let claim = Event::ProjectClaimed(pb::ProjectClaimed {
+            project_id: "p".into(),
+            sponsor_id: "d1".into(),
+        });
+        assert_eq!(
+            authorize_command(&sponsor("d1"), &claim).unwrap(),
+            LedgerPrincipal::Donor("d1".into())
+        );
         assert!(matches!(
-            authorize_command(&sponsor("d1"), &claim("d2"), |_| None),
-            Err(AppError::Forbidden(_))
-        ));
-        assert!(matches!(
-            authorize_command(&Principal::Public, &claim("d1"), |_| None),
+            authorize_command(&Principal::Public, &claim),
             Err(AppError::Unauthenticated(_))
         ));
-    }
-
-    #[test]
-    fn organisation_files_self_assessments_only_for_its_own_grants() {
-        let org = Principal::Organisation {
+        let auditor = Principal::Auditor {
             token_id: "t".into(),
-            organisation_id: "o1".into(),
         };
-        let filing = Event::GrantSelfAssessmentFiled(pb::GrantSelfAssessmentFiled {
-            grant_id: "g".into(),
-            ..Default::default()
-        });
-        assert!(authorize_command(&org, &filing, |_| Some("o1".into())).is_ok());
         assert!(matches!(
-            authorize_command(&org, &filing, |_| Some("o2".into())),
-            Err(AppError::Forbidden(_))
+            authorize_command(&auditor, &claim),
+            Err(AppError::Forbidden { .. })
         ));
     }
 

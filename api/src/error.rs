@@ -37,8 +37,8 @@ pub enum AppError {
     PayloadTooLarge { limit_bytes: usize },
     #[error("{0}")]
     Unauthenticated(String),
-    #[error("{0}")]
-    Forbidden(String),
+    #[error("{detail}")]
+    Forbidden { rule: &'static str, detail: String },
     /// Projections are behind the caller's `min_seq`.
     #[error("projections have applied {applied_len} records, {min_seq} requested")]
     Lagging { applied_len: u64, min_seq: u64 },
@@ -76,7 +76,7 @@ impl AppError {
             }
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
             AppError::Lagging { .. } | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -93,7 +93,7 @@ impl AppError {
             }
             AppError::PayloadTooLarge { .. } => (None, Some("body_too_large")),
             AppError::Unauthenticated(_) => (Some("Authorization"), Some("unauthenticated")),
-            AppError::Forbidden(_) => (None, Some("forbidden")),
+            AppError::Forbidden { rule, .. } => (None, Some(rule)),
             AppError::Lagging { .. } => (Some("min_seq"), Some("projections_lagging")),
             AppError::Unavailable(_) | AppError::Internal(_) => (None, None),
         }
@@ -136,15 +136,25 @@ impl From<Rejection> for AppError {
                 rule,
                 detail: message,
             },
+            RejectionKind::Forbidden => AppError::Forbidden {
+                rule,
+                detail: format!("{field}: {message}"),
+            },
         }
     }
 }
 
 impl From<SubmitError> for AppError {
     fn from(error: SubmitError) -> AppError {
+        let error_text = error.to_string();
         match error {
             SubmitError::Rejected(rejection) => rejection.into(),
             SubmitError::IdempotencyKeyReused { key } => AppError::IdempotencyKeyReused { key },
+            SubmitError::IdempotencyKeyInvalid => AppError::malformed(
+                "Idempotency-Key",
+                "idempotency_key_invalid",
+                error_text,
+            ),
             SubmitError::Store(store) => AppError::Internal(format!("store: {store}")),
         }
     }

@@ -119,7 +119,7 @@ fn status_code(error: &AppError) -> tonic::Code {
         AppError::Conflict { .. } => tonic::Code::FailedPrecondition,
         AppError::IdempotencyKeyReused { .. } => tonic::Code::AlreadyExists,
         AppError::Unauthenticated(_) => tonic::Code::Unauthenticated,
-        AppError::Forbidden(_) => tonic::Code::PermissionDenied,
+        AppError::Forbidden { .. } => tonic::Code::PermissionDenied,
         AppError::Lagging { .. } | AppError::Unavailable(_) => tonic::Code::Unavailable,
         AppError::Internal(_) => tonic::Code::Internal,
     }

@@ -1,51 +1,23 @@
 //! Amounts at the JSON edge: decimal strings of CNY ("1234.56") converted
 //! exactly to i64 fen. No float ever touches money.
 
-use std::str::FromStr;
-
+use mingzhang_ledger::money::parse_amount_fen as parse_cny;
 use rust_decimal::Decimal;
 
 use crate::error::AppError;
 
 /// Parses `text` (the value of the JSON field `field`) as a strictly positive
-/// CNY amount with at most two decimal places and returns it in fen.
+/// CNY amount with at most two decimal places and returns it in fen. The
+/// rules are the ledger's (`mingzhang_ledger::money`); this names the field.
 pub fn parse_amount_fen(field: &str, text: &str) -> Result<i64, AppError> {
-    let invalid = |rule: &'static str, detail: String| AppError::invalid(field, rule, detail);
-    let trimmed = text.trim();
-    if trimmed.is_empty() || trimmed != text {
-        return Err(invalid(
-            "amount_not_decimal",
-            format!("`{field}` must be a decimal string such as \"1234.56\", got {text:?}"),
-        ));
-    }
-    let decimal = Decimal::from_str(text).map_err(|_| {
-        invalid(
-            "amount_not_decimal",
-            format!("`{field}` must be a decimal string such as \"1234.56\", got {text:?}"),
+    let fen = parse_cny(text).map_err(|error| {
+        AppError::invalid(
+            field,
+            error.rule(),
+            format!("`{field}` {error}: {text:?} (amounts are decimal CNY strings such as \"1234.56\")"),
         )
     })?;
-    if decimal.normalize().scale() > 2 {
-        return Err(invalid(
-            "amount_over_precise",
-            format!("`{field}` has more than 2 decimal places (fen): {text:?}"),
-        ));
-    }
-    if decimal <= Decimal::ZERO {
-        return Err(invalid(
-            "amount_not_positive",
-            format!("`{field}` must be greater than zero, got {text:?}"),
-        ));
-    }
-    let fen = decimal
-        .checked_mul(Decimal::ONE_HUNDRED)
-        .and_then(|fen| i64::try_from(fen).ok())
-        .ok_or_else(|| {
-            invalid(
-                "amount_too_large",
-                format!("`{field}` does not fit in the ledger's range: {text:?}"),
-            )
-        })?;
-    assert!(fen > 0, "a positive decimal with scale <= 2 is at least one fen");
+    assert!(fen > 0, "the ledger's parser returns positive fen");
     Ok(fen)
 }
 
@@ -80,7 +52,7 @@ mod tests {
         assert_eq!(rule_of("0"), "amount_not_positive");
         assert_eq!(rule_of("0.00"), "amount_not_positive");
         assert_eq!(rule_of("-1.00"), "amount_not_positive");
-        assert_eq!(rule_of("1.001"), "amount_over_precise");
+        assert_eq!(rule_of("1.001"), "amount_too_precise");
         assert_eq!(rule_of("abc"), "amount_not_decimal");
         assert_eq!(rule_of(""), "amount_not_decimal");
         assert_eq!(rule_of(" 1"), "amount_not_decimal");

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::auth::{TokenRegistry, token_file_path};
-use crate::backend::{self, Ledger};
+use crate::backend::{self, Ledger, LedgerHandle};
 use crate::config::ServeConfig;
 use crate::grpc::GrpcApi;
 use crate::state::AppState;
@@ -52,7 +52,7 @@ pub async fn run(
         .map_err(|error| ServeError::Open(error.to_string()))?;
     let tokens = Arc::new(TokenRegistry::open(token_file_path(data_dir))?);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let state = AppState::start(ledger, tokens, shutdown_rx.clone())
+    let state = AppState::start(LedgerHandle::start(ledger), tokens, shutdown_rx.clone())
         .map_err(|error| ServeError::Start(error.to_string()))?;
 
     let http_listener = TcpListener::bind(config.http_addr)

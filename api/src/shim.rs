@@ -1,8 +1,6 @@
-//! TEMPORARY stand-in for `mingzhang_ledger::service`, the stores and
-//! `mingzhang_projections` until they land on main; same signatures.
+//! TEMPORARY stand-in for the stores and `mingzhang_projections` until they
+//! land on main; same signatures.
 #![allow(dead_code)]
-
-use std::sync::Arc;
 
 use mingzhang_ledger::record::{GENESIS_PREV_HASH, StoredRecord};
 use mingzhang_ledger::store::{AppendFuture, EventStore, Head, RecordMeta, StoreError};
@@ -10,107 +8,6 @@ use mingzhang_proto::Message;
 use mingzhang_proto::v1::EventEnvelope;
 use mingzhang_proto::v1::event_envelope::Event;
 use parking_lot::Mutex;
-
-pub struct CommandMeta {
-    pub at_unix_ms: i64,
-    pub actor: String,
-    pub idempotency_key: Option<String>,
-    pub request_sha256: [u8; 32],
-}
-
-#[derive(Debug, Clone)]
-pub struct Committed {
-    pub records: Vec<RecordMeta>,
-    pub idempotent_replay: bool,
-}
-
-#[derive(Debug, Clone)]
-pub enum RejectionKind {
-    Invalid,
-    NotFound,
-    Conflict,
-}
-
-#[derive(Debug, Clone)]
-pub struct Rejection {
-    pub field: String,
-    pub rule: &'static str,
-    pub message: String,
-    pub kind: RejectionKind,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    #[error("rejected: {}", .0.message)]
-    Rejected(Rejection),
-    #[error("idempotency key {key} reused")]
-    IdempotencyKeyReused { key: String },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LedgerError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-pub struct Ledger {
-    store: Arc<dyn EventStore>,
-    keys: tokio::sync::Mutex<std::collections::HashMap<String, ([u8; 32], Committed)>>,
-}
-
-impl Ledger {
-    pub async fn open(store: Arc<dyn EventStore>) -> Result<Arc<Ledger>, LedgerError> {
-        Ok(Arc::new(Ledger {
-            store,
-            keys: Default::default(),
-        }))
-    }
-    pub async fn submit(&self, command: Event, meta: CommandMeta) -> Result<Committed, SubmitError> {
-        let mut keys = self.keys.lock().await;
-        if let Some(key) = &meta.idempotency_key {
-            if let Some((sha, committed)) = keys.get(key) {
-                if *sha == meta.request_sha256 {
-                    let mut c = committed.clone();
-                    c.idempotent_replay = true;
-                    return Ok(c);
-                }
-                return Err(SubmitError::IdempotencyKeyReused { key: key.clone() });
-            }
-        }
-        if let Event::DonationReceived(d) = &command {
-            if d.amount_fen <= 0 {
-                return Err(SubmitError::Rejected(Rejection {
-                    field: "amount_fen".into(),
-                    rule: "amount_not_positive",
-                    message: "amount must be positive".into(),
-                    kind: RejectionKind::Invalid,
-                }));
-            }
-        }
-        let envelope = EventEnvelope {
-            recorded_at_unix_ms: meta.at_unix_ms,
-            actor: meta.actor,
-            idempotency_key: meta.idempotency_key.clone().unwrap_or_default(),
-            request_sha256: meta.request_sha256.to_vec(),
-            event: Some(command),
-        };
-        let len = self.store.head().len;
-        let records = self.store.append(len, vec![envelope.encode_to_vec()]).await?;
-        let committed = Committed {
-            records,
-            idempotent_replay: false,
-        };
-        if let Some(key) = meta.idempotency_key {
-            keys.insert(key, (meta.request_sha256, committed.clone()));
-        }
-        Ok(committed)
-    }
-    pub fn store(&self) -> Arc<dyn EventStore> {
-        self.store.clone()
-    }
-}
 
 pub struct MemoryStore {
     records: Mutex<Vec<StoredRecord>>,
@@ -198,6 +95,3 @@ impl Projections {
     }
 }
 
-pub fn kaixuan() -> Vec<(Event, CommandMeta)> {
-    Vec::new()
-}

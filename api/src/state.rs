@@ -13,18 +13,18 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::auth::{Principal, TokenRegistry, authorize_command};
-use crate::backend::{CommandMeta, Committed, Ledger, Projections};
+use crate::backend::{CommandMeta, Committed, LedgerHandle, Projections};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 
 /// How long a query with `min_seq` waits for projections before answering 503.
 pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(2);
 /// Longest idempotency key accepted; keys are stored in every record.
-pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 128;
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = mingzhang_ledger::service::IDEMPOTENCY_KEY_LEN_MAX;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub ledger: Arc<Ledger>,
+    pub ledger: LedgerHandle,
     pub store: Arc<dyn EventStore>,
     pub projections: Arc<RwLock<Projections>>,
     /// How many records the projections have applied.
@@ -39,7 +39,7 @@ impl AppState {
     /// Builds the state and starts the task that keeps projections caught up
     /// with the durable log.
     pub fn start(
-        ledger: Arc<Ledger>,
+        ledger: LedgerHandle,
         tokens: Arc<TokenRegistry>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<AppState, AppError> {
@@ -68,17 +68,15 @@ impl AppState {
         })
     }
 
-    /// Authorises, fingerprints and submits one command. The submit runs in its
-    /// own task so a client hanging up cannot cancel a write half-way.
+    /// Authorises, fingerprints and submits one command. The submit runs on the
+    /// ledger's own thread, so a client hanging up cannot cancel a write half-way.
     pub async fn submit(
         &self,
         principal: &Principal,
         idempotency_key: Option<String>,
         command: Event,
     ) -> Result<Committed, AppError> {
-        authorize_command(principal, &command, |grant_id| {
-            crate::backend::grant_organisation(&self.projections.read(), grant_id)
-        })?;
+        let ledger_principal = authorize_command(principal, &command)?;
         if let Some(key) = &idempotency_key {
             validate_idempotency_key(key)?;
         }
@@ -87,12 +85,10 @@ impl AppState {
             at_unix_ms: now_unix_ms(),
             request_sha256: request_sha256(&actor, &command),
             actor,
+            principal: ledger_principal,
             idempotency_key,
         };
-        let ledger = self.ledger.clone();
-        let committed = tokio::spawn(async move { ledger.submit(command, meta).await })
-            .await
-            .map_err(|error| AppError::Internal(format!("submit task: {error}")))??;
+        let committed = self.ledger.submit(command, meta).await?;
         if !committed.idempotent_replay {
             self.metrics.record_appends(committed.records.len() as u64);
         }
@@ -169,10 +165,12 @@ async fn follow_log(
         let target = *durable_len.borrow_and_update();
         let applied = projections.read().applied_len();
         if applied < target {
-            let store = store.clone();
-            let projections = projections.clone();
+            let (store_for_task, projections_for_task) = (store.clone(), projections.clone());
             let caught_up = tokio::task::spawn_blocking(move || {
-                projections.write().catch_up(&*store).map(|_| ())
+                projections_for_task
+                    .write()
+                    .catch_up(&*store_for_task)
+                    .map(|_| ())
             })
             .await
             .expect("projection task does not panic");
