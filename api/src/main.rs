@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use mingzhang_api::auth::{self, Principal, Role};
+use mingzhang_api::auth::{self, Role};
 use mingzhang_api::backend::{self, Ledger, Projections};
 use mingzhang_api::{config, serve, state};
 
@@ -177,15 +177,12 @@ fn balances(data_dir: &Path) -> anyhow::Result<()> {
         .catch_up(&*store)
         .map_err(|error| anyhow::anyhow!("replaying the log: {error}"))?;
     println!("{} records replayed\n", projections.applied_len());
-    let operator = Principal::Operator {
-        token_id: "cli".into(),
-    };
     for (title, query) in [
         ("Funds", "funds"),
         ("Campaigns", "campaigns"),
         ("Trial balance", "trial-balance"),
     ] {
-        let value = backend::query(&projections, &operator, query, "", None)
+        let value = backend::query(&projections, true, query, "", None)
             .map_err(|error| anyhow::anyhow!("{query}: {error}"))?;
         println!("== {title} ==\n{}\n", serde_json::to_string_pretty(&value)?);
     }

@@ -48,92 +48,65 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn command_routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/funds", post(submit::<OpenFund>).get(queries::funds))
-        .route(
-            "/v1/campaigns",
-            post(submit::<OpenCampaign>).get(queries::campaigns),
-        )
-        .route("/v1/donors", post(submit::<RegisterDonor>))
-        .route("/v1/organisations", post(submit::<RegisterOrganisation>))
-        .route(
-            "/v1/donations",
-            post(submit::<ReceiveDonation>).get(queries::donations),
-        )
-        .route(
-            "/v1/donations/{id}/refunds",
-            post(submit_at::<RefundDonation>),
-        )
-        .route(
-            "/v1/donations/{id}/reversal",
-            post(submit_at::<ReverseDonation>),
-        )
-        .route(
-            "/v1/pledges",
-            post(submit::<MakePledge>).get(queries::pledges),
-        )
-        .route(
-            "/v1/pledges/{id}/payments",
-            post(submit_at::<ReceivePledgePayment>),
-        )
-        .route(
-            "/v1/pledges/{id}/amendments",
-            post(submit_at::<AmendPledge>),
-        )
-        .route(
-            "/v1/pledges/{id}/cancellation",
-            post(submit_at::<CancelPledge>),
-        )
-        .route(
-            "/v1/grant-rounds",
-            post(submit::<OpenGrantRound>).get(queries::grant_rounds),
-        )
-        .route(
-            "/v1/grant-rounds/{id}/applications",
-            post(submit_at::<SubmitApplication>),
-        )
-        .route(
-            "/v1/grant-applications/{id}/reviews",
-            post(submit_at::<ReviewApplication>),
-        )
-        .route(
-            "/v1/grant-applications/{id}/shortlist",
-            post(submit_at::<Shortlist>),
-        )
-        .route("/v1/grants", post(submit::<AwardGrant>).get(queries::grants))
-        .route(
-            "/v1/grants/{id}/disbursements",
-            post(submit_at::<DisburseTranche>),
-        )
-        .route(
-            "/v1/grants/{id}/evaluations",
-            post(submit_at::<RecordEvaluation>),
-        )
-        .route(
-            "/v1/grants/{id}/self-assessments",
-            post(submit_at::<FileSelfAssessment>),
-        )
-        .route("/v1/grants/{id}/closure", post(submit_at::<CloseGrant>))
-        .route(
-            "/v1/projects",
-            post(submit::<PublishProject>).get(queries::projects),
-        )
-        .route("/v1/projects/{id}/claim", post(submit_at::<ClaimProject>))
-        .route("/v1/projects/{id}/release", post(submit_at::<ReleaseClaim>))
-        .route("/v1/projects/{id}/fundings", post(submit_at::<FundProject>))
-        .route(
-            "/v1/projects/{id}/completion",
-            post(submit_at::<CompleteProject>),
-        )
-        .route(
-            "/v1/expenditures",
-            post(submit::<MakeExpenditure>).get(queries::expenditures),
-        )
-        .route(
-            "/v1/expenditures/{id}/reversal",
-            post(submit_at::<ReverseExpenditure>),
-        )
+/// Every command route: one line makes the route, its handler and its
+/// OpenAPI entry. `plain` routes take everything from the body; `at` routes
+/// take the id of the thing acted on from the path.
+macro_rules! command_routes {
+    ($($kind:ident $path:literal => $body:ty, $summary:literal;)*) => {
+        fn command_routes() -> Router<AppState> {
+            Router::new()
+                $(.route($path, post(command_handler!($kind, $body))))*
+        }
+
+        /// Every command route, for the OpenAPI document.
+        pub fn command_route_docs() -> Vec<crate::openapi::CommandDoc> {
+            vec![$(crate::openapi::CommandDoc {
+                path: $path,
+                body: stringify!($body),
+                summary: $summary,
+                fields: crate::openapi::field_names::<$body>(),
+            }),*]
+        }
+    };
+}
+
+macro_rules! command_handler {
+    (plain, $body:ty) => {
+        submit::<$body>
+    };
+    (at, $body:ty) => {
+        submit_at::<$body>
+    };
+}
+
+command_routes! {
+    plain "/v1/funds" => OpenFund, "Open a fund (operator)";
+    plain "/v1/campaigns" => OpenCampaign, "Open a multi-year fundraising campaign (operator)";
+    plain "/v1/donors" => RegisterDonor, "Register a donor (operator)";
+    plain "/v1/organisations" => RegisterOrganisation, "Register a social organisation (operator)";
+    plain "/v1/donations" => ReceiveDonation, "Record a donation (operator; a sponsor as itself)";
+    at "/v1/donations/{id}/refunds" => RefundDonation, "Refund part or all of a donation (operator)";
+    at "/v1/donations/{id}/reversal" => ReverseDonation, "Reverse a donation booked in error (operator)";
+    plain "/v1/pledges" => MakePledge, "Make a pledge with instalments (operator; a sponsor as itself)";
+    at "/v1/pledges/{id}/payments" => ReceivePledgePayment, "Record a pledge payment (operator; the pledging sponsor)";
+    at "/v1/pledges/{id}/amendments" => AmendPledge, "Replace a pledge's schedule (operator)";
+    at "/v1/pledges/{id}/cancellation" => CancelPledge, "Cancel what is unpaid of a pledge (operator)";
+    plain "/v1/grant-rounds" => OpenGrantRound, "Open a micro-venture grant round (operator)";
+    at "/v1/grant-rounds/{id}/applications" => SubmitApplication, "Apply for a grant (operator; an organisation as itself)";
+    at "/v1/grant-applications/{id}/reviews" => ReviewApplication, "Review an application (operator)";
+    at "/v1/grant-applications/{id}/shortlist" => Shortlist, "Shortlist an application (operator)";
+    plain "/v1/grants" => AwardGrant, "Award a grant in tranches (operator)";
+    at "/v1/grants/{id}/disbursements" => DisburseTranche, "Pay the next tranche (operator)";
+    at "/v1/grants/{id}/evaluations" => RecordEvaluation, "Record an evaluation (operator)";
+    at "/v1/grants/{id}/self-assessments" => FileSelfAssessment, "File a quarterly self-assessment (operator; the grantee)";
+    at "/v1/grants/{id}/closure" => CloseGrant, "Close a grant; the unspent award returns (operator)";
+    plain "/v1/projects" => PublishProject, "Publish a need as a project (operator)";
+    at "/v1/projects/{id}/claim" => ClaimProject, "Claim a project (operator; a sponsor as itself)";
+    at "/v1/projects/{id}/release" => ReleaseClaim, "Release a claim (operator; the claiming sponsor)";
+    at "/v1/projects/{id}/fundings" => FundProject, "Fund a claimed project (operator; the claiming sponsor)";
+    at "/v1/projects/{id}/completion" => CompleteProject, "Report a project complete (operator)";
+    plain "/v1/expenditures" => MakeExpenditure, "Pay out of a fund or project (operator)";
+    at "/v1/expenditures/{id}/reversal" => ReverseExpenditure, "Reverse an expenditure (operator)";
 }
 
 fn ops_routes() -> Router<AppState> {

@@ -14,6 +14,14 @@ use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/funds", get(funds))
+        .route("/v1/campaigns", get(campaigns))
+        .route("/v1/donations", get(donations))
+        .route("/v1/pledges", get(pledges))
+        .route("/v1/grant-rounds", get(grant_rounds))
+        .route("/v1/grants", get(grants))
+        .route("/v1/projects", get(projects))
+        .route("/v1/expenditures", get(expenditures))
         .route("/v1/campaigns/{id}", get(campaign))
         .route("/v1/donors/{id}/statement", get(donor_statement))
         .route("/v1/trial-balance", get(trial_balance))
@@ -43,8 +51,31 @@ pub fn run_query(
     id: &str,
     as_of: Option<&str>,
 ) -> Result<Value, AppError> {
+    authorize_query(principal, query, id)?;
     let projections = state.projections.read();
-    backend::query(&projections, principal, query, id, as_of)
+    backend::query(&projections, principal.reads_everything(), query, id, as_of)
+}
+
+/// Who may read what. The public reads the transparency queries, with
+/// personal data masked by `backend::query`; statements and pledges are not
+/// public.
+fn authorize_query(
+    principal: &crate::auth::Principal,
+    query: &str,
+    id: &str,
+) -> Result<(), AppError> {
+    use crate::auth::Principal;
+    match (query, principal) {
+        ("donor-statement", Principal::Sponsor { donor_id, .. }) if donor_id == id => Ok(()),
+        ("donor-statement", Principal::Sponsor { donor_id, .. }) => Err(AppError::Forbidden {
+            rule: "not_yours",
+            detail: format!("this sponsor token reads donor {donor_id:?}'s statement only"),
+        }),
+        ("donor-statement" | "pledges", principal) => {
+            principal.require_full_reader(&format!("the {query} query"))
+        }
+        _ => Ok(()),
+    }
 }
 
 macro_rules! list_query {
