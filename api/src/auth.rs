@@ -30,10 +30,20 @@ pub enum Role {
 /// Who is calling, after the token was checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    Operator { token_id: String },
-    Sponsor { token_id: String, donor_id: String },
-    Organisation { token_id: String, organisation_id: String },
-    Auditor { token_id: String },
+    Operator {
+        token_id: String,
+    },
+    Sponsor {
+        token_id: String,
+        donor_id: String,
+    },
+    Organisation {
+        token_id: String,
+        organisation_id: String,
+    },
+    Auditor {
+        token_id: String,
+    },
     Public,
 }
 
@@ -284,7 +294,9 @@ impl TokenRegistry {
         }
         match load_tokens(&self.path) {
             Ok(file) => *self.cached.write() = (modified, file),
-            Err(error) => tracing::error!(%error, "token file unreadable; keeping the last good one"),
+            Err(error) => {
+                tracing::error!(%error, "token file unreadable; keeping the last good one")
+            }
         }
     }
 

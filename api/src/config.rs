@@ -29,7 +29,10 @@ pub enum ConfigError {
         source: toml::de::Error,
     },
     #[error("{setting} {value:?} is not an address such as 127.0.0.1:8080")]
-    BadAddr { setting: &'static str, value: String },
+    BadAddr {
+        setting: &'static str,
+        value: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +70,18 @@ pub fn resolve(
             .map_err(|_| ConfigError::BadAddr { setting, value })
     };
     Ok(ServeConfig {
-        http_addr: pick("http_addr", http_from_flag_or_env, file.http_addr, DEFAULT_HTTP_ADDR)?,
-        grpc_addr: pick("grpc_addr", grpc_from_flag_or_env, file.grpc_addr, DEFAULT_GRPC_ADDR)?,
+        http_addr: pick(
+            "http_addr",
+            http_from_flag_or_env,
+            file.http_addr,
+            DEFAULT_HTTP_ADDR,
+        )?,
+        grpc_addr: pick(
+            "grpc_addr",
+            grpc_from_flag_or_env,
+            file.grpc_addr,
+            DEFAULT_GRPC_ADDR,
+        )?,
     })
 }
 

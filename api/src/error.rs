@@ -150,11 +150,9 @@ impl From<SubmitError> for AppError {
         match error {
             SubmitError::Rejected(rejection) => rejection.into(),
             SubmitError::IdempotencyKeyReused { key } => AppError::IdempotencyKeyReused { key },
-            SubmitError::IdempotencyKeyInvalid => AppError::malformed(
-                "Idempotency-Key",
-                "idempotency_key_invalid",
-                error_text,
-            ),
+            SubmitError::IdempotencyKeyInvalid => {
+                AppError::malformed("Idempotency-Key", "idempotency_key_invalid", error_text)
+            }
             SubmitError::Store(store) => AppError::Internal(format!("store: {store}")),
         }
     }

@@ -42,9 +42,11 @@ impl GrpcApi {
     fn caller<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
         let header = match request.metadata().get("authorization") {
             None => None,
-            Some(value) => Some(value.to_str().map_err(|_| {
-                Status::unauthenticated("authorization metadata is not ASCII")
-            })?),
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .map_err(|_| Status::unauthenticated("authorization metadata is not ASCII"))?,
+            ),
         };
         self.state.tokens.authenticate(header).map_err(to_status)
     }
@@ -69,10 +71,19 @@ fn command_of(envelope: Option<pb::EventEnvelope>) -> Result<pb::event_envelope:
     let envelope = envelope
         .ok_or_else(|| AppError::invalid("command", "missing_field", "command is required"))?;
     let server_assigned = [
-        ("command.recorded_at_unix_ms", envelope.recorded_at_unix_ms != 0),
+        (
+            "command.recorded_at_unix_ms",
+            envelope.recorded_at_unix_ms != 0,
+        ),
         ("command.actor", !envelope.actor.is_empty()),
-        ("command.idempotency_key", !envelope.idempotency_key.is_empty()),
-        ("command.request_sha256", !envelope.request_sha256.is_empty()),
+        (
+            "command.idempotency_key",
+            !envelope.idempotency_key.is_empty(),
+        ),
+        (
+            "command.request_sha256",
+            !envelope.request_sha256.is_empty(),
+        ),
     ];
     if let Some((field, _)) = server_assigned.iter().find(|(_, set)| *set) {
         return Err(AppError::invalid(
@@ -81,9 +92,13 @@ fn command_of(envelope: Option<pb::EventEnvelope>) -> Result<pb::event_envelope:
             format!("{field} is filled by the server; leave it empty"),
         ));
     }
-    envelope
-        .event
-        .ok_or_else(|| AppError::invalid("command.event", "missing_field", "command.event is required"))
+    envelope.event.ok_or_else(|| {
+        AppError::invalid(
+            "command.event",
+            "missing_field",
+            "command.event is required",
+        )
+    })
 }
 
 fn submit_response(committed: Committed) -> pb::SubmitResponse {
@@ -216,7 +231,9 @@ impl LedgerService for GrpcApi {
         request: Request<pb::GetRecordsRequest>,
     ) -> Result<Response<pb::GetRecordsResponse>, Status> {
         let principal = self.caller(&request)?;
-        principal.require_full_reader("raw records").map_err(to_status)?;
+        principal
+            .require_full_reader("raw records")
+            .map_err(to_status)?;
         let request = request.into_inner();
         let limit = match request.limit {
             0 => 100,
@@ -254,8 +271,11 @@ impl LedgerService for GrpcApi {
             .require_full_reader("the live record feed")
             .map_err(to_status)?;
         let from_seq = request.into_inner().from_seq;
-        let stream = crate::http::records::follow_records(self.state.clone(), from_seq)
-            .map(|item| item.and_then(|record| record_message(&record)).map_err(to_status));
+        let stream =
+            crate::http::records::follow_records(self.state.clone(), from_seq).map(|item| {
+                item.and_then(|record| record_message(&record))
+                    .map_err(to_status)
+            });
         Ok(Response::new(Box::pin(stream)))
     }
 

@@ -9,10 +9,19 @@ use mingzhang_api::backend::{self, Ledger, Projections};
 use mingzhang_api::{config, serve, state};
 
 #[derive(Parser)]
-#[command(name = "mingzhang", version, about = "明账: a transparent, hash-chained ledger for public-welfare money")]
+#[command(
+    name = "mingzhang",
+    version,
+    about = "明账: a transparent, hash-chained ledger for public-welfare money"
+)]
 struct Cli {
     /// Data directory: the log (`log/`), tokens and the optional config.toml.
-    #[arg(long, global = true, env = "MINGZHANG_DATA_DIR", default_value = "./mingzhang-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "MINGZHANG_DATA_DIR",
+        default_value = "./mingzhang-data"
+    )]
     data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -67,8 +76,7 @@ enum TokenCommand {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -117,8 +125,7 @@ fn require_initialised(data_dir: &Path) -> anyhow::Result<()> {
 
 fn init(data_dir: &Path) -> anyhow::Result<()> {
     let log_dir = data_dir.join("log");
-    std::fs::create_dir_all(&log_dir)
-        .with_context(|| format!("creating {}", log_dir.display()))?;
+    std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let store = backend::open_store(data_dir).map_err(anyhow::Error::msg)?;
     let token_path = auth::token_file_path(data_dir);
     if !token_path.exists() {
@@ -214,7 +221,12 @@ fn token(data_dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
                     .donor_id
                     .as_deref()
                     .map(|d| format!("donor={d}"))
-                    .or_else(|| entry.organisation_id.as_deref().map(|o| format!("organisation={o}")))
+                    .or_else(|| {
+                        entry
+                            .organisation_id
+                            .as_deref()
+                            .map(|o| format!("organisation={o}"))
+                    })
                     .unwrap_or_default();
                 println!(
                     "{}\t{:?}\t{}\tcreated_at_unix_ms={}\t{}",

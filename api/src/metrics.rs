@@ -52,7 +52,8 @@ impl Metrics {
     }
 
     pub fn set_projection_lag(&self, records: u64) {
-        self.projection_lag_records.store(records, Ordering::Relaxed);
+        self.projection_lag_records
+            .store(records, Ordering::Relaxed);
     }
 
     pub fn render(&self, log_len: u64, applied_len: u64) -> String {

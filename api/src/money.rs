@@ -14,7 +14,9 @@ pub fn parse_amount_fen(field: &str, text: &str) -> Result<i64, AppError> {
         AppError::invalid(
             field,
             error.rule(),
-            format!("`{field}` {error}: {text:?} (amounts are decimal CNY strings such as \"1234.56\")"),
+            format!(
+                "`{field}` {error}: {text:?} (amounts are decimal CNY strings such as \"1234.56\")"
+            ),
         )
     })?;
     assert!(fen > 0, "the ledger's parser returns positive fen");
@@ -41,7 +43,10 @@ mod tests {
     fn decimal_strings_convert_exactly_to_fen() {
         assert_eq!(parse_amount_fen("amount", "1234.56").unwrap(), 123_456);
         assert_eq!(parse_amount_fen("amount", "0.01").unwrap(), 1);
-        assert_eq!(parse_amount_fen("amount", "10000000").unwrap(), 1_000_000_000);
+        assert_eq!(
+            parse_amount_fen("amount", "10000000").unwrap(),
+            1_000_000_000
+        );
         assert_eq!(parse_amount_fen("amount", "1.500").unwrap(), 150);
         assert_eq!(format_fen(123_456), "1234.56");
         assert_eq!(format_fen(-5), "-0.05");

@@ -17,16 +17,48 @@ pub struct CommandDoc {
 const QUERY_ROUTES: [(&str, &str, &str); 12] = [
     ("/v1/funds", "Fund balances", "everyone"),
     ("/v1/campaigns", "Campaign progress", "everyone"),
-    ("/v1/campaigns/{id}", "One campaign's progress against total and yearly targets", "everyone"),
-    ("/v1/donations", "Donations (donor names masked for the public unless shown by consent)", "everyone"),
-    ("/v1/pledges", "Pledges and instalments, overdue `as_of` a date", "operator, auditor"),
+    (
+        "/v1/campaigns/{id}",
+        "One campaign's progress against total and yearly targets",
+        "everyone",
+    ),
+    (
+        "/v1/donations",
+        "Donations (donor names masked for the public unless shown by consent)",
+        "everyone",
+    ),
+    (
+        "/v1/pledges",
+        "Pledges and instalments, overdue `as_of` a date",
+        "operator, auditor",
+    ),
     ("/v1/grant-rounds", "Grant rounds", "everyone"),
     ("/v1/grants", "Grants and tranches", "everyone"),
-    ("/v1/projects", "Project board: needs, claims, funding", "everyone"),
-    ("/v1/expenditures", "Expenditures (private payees masked for the public)", "everyone"),
-    ("/v1/donors/{id}/statement", "A donor's statement", "operator, auditor, the donor's sponsor token"),
-    ("/v1/trial-balance", "Double-entry trial balance (sums to zero)", "everyone"),
-    ("/v1/records", "Raw hash-chained records (`from`, `limit`); `/v1/records/follow` streams them as SSE", "operator, auditor"),
+    (
+        "/v1/projects",
+        "Project board: needs, claims, funding",
+        "everyone",
+    ),
+    (
+        "/v1/expenditures",
+        "Expenditures (private payees masked for the public)",
+        "everyone",
+    ),
+    (
+        "/v1/donors/{id}/statement",
+        "A donor's statement",
+        "operator, auditor, the donor's sponsor token",
+    ),
+    (
+        "/v1/trial-balance",
+        "Double-entry trial balance (sums to zero)",
+        "everyone",
+    ),
+    (
+        "/v1/records",
+        "Raw hash-chained records (`from`, `limit`); `/v1/records/follow` streams them as SSE",
+        "operator, auditor",
+    ),
 ];
 
 /// The field names a body accepts, read from serde's own "unknown field"
@@ -78,7 +110,8 @@ pub fn document() -> Value {
             .map(|field| (field.clone(), json!({})))
             .collect();
         let mut responses = problem_responses();
-        responses["200"] = json!({"description": "recorded (or an idempotent replay): records with seq and hash"});
+        responses["200"] =
+            json!({"description": "recorded (or an idempotent replay): records with seq and hash"});
         let operation = json!({
             "summary": command.summary,
             "operationId": command.body,
@@ -114,7 +147,8 @@ mod tests {
     fn every_command_route_documents_its_body_fields() {
         let document = super::document();
         let donation = &document["paths"]["/v1/donations"]["post"];
-        let properties = &donation["requestBody"]["content"]["application/json"]["schema"]["properties"];
+        let properties =
+            &donation["requestBody"]["content"]["application/json"]["schema"]["properties"];
         assert!(properties["amount"].is_object(), "{donation}");
         assert!(properties["donor_id"].is_object(), "{donation}");
         assert!(document["paths"]["/v1/donations"]["get"].is_object());

@@ -34,7 +34,10 @@ impl EventStore for MemoryStore {
         } else {
             let mut metas = Vec::new();
             for payload in payloads {
-                let prev = records.last().map(|r| r.hash()).unwrap_or(GENESIS_PREV_HASH);
+                let prev = records
+                    .last()
+                    .map(|r| r.hash())
+                    .unwrap_or(GENESIS_PREV_HASH);
                 let record = StoredRecord::encode(records.len() as u64, &prev, &payload);
                 metas.push(RecordMeta {
                     seq: record.seq(),
@@ -51,7 +54,10 @@ impl EventStore for MemoryStore {
         let records = self.records.lock();
         Head {
             len: records.len() as u64,
-            last_hash: records.last().map(|r| r.hash()).unwrap_or(GENESIS_PREV_HASH),
+            last_hash: records
+                .last()
+                .map(|r| r.hash())
+                .unwrap_or(GENESIS_PREV_HASH),
         }
     }
     fn read(&self, from_seq: u64, max_records: usize) -> Result<Vec<StoredRecord>, StoreError> {
@@ -82,7 +88,9 @@ impl Projections {
                 self.applied = record.seq() + 1;
                 let env = EventEnvelope::decode(record.payload()).expect("envelope");
                 if let Some(Event::FundOpened(f)) = env.event {
-                    self.funds.push(serde_json::json!({"fund_id": f.fund_id, "name": f.name, "balance_fen": 0}));
+                    self.funds.push(
+                        serde_json::json!({"fund_id": f.fund_id, "name": f.name, "balance_fen": 0}),
+                    );
                 }
             }
         }
@@ -94,4 +102,3 @@ impl Projections {
         self.funds.clone()
     }
 }
-

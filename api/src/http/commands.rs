@@ -151,10 +151,7 @@ impl CommandBody for OpenCampaign {
         for (index, target) in self.yearly_targets.into_iter().enumerate() {
             yearly_targets.push(pb::YearlyTarget {
                 year: target.year,
-                target_fen: amount(
-                    &format!("yearly_targets[{index}].target"),
-                    &target.target,
-                )?,
+                target_fen: amount(&format!("yearly_targets[{index}].target"), &target.target)?,
             });
         }
         Ok(Event::CampaignOpened(pb::CampaignOpened {
@@ -480,12 +477,14 @@ pub struct ReviewApplication {
 
 impl CommandBody for ReviewApplication {
     fn into_event(self, application_id: String) -> Result<Event, AppError> {
-        Ok(Event::GrantApplicationReviewed(pb::GrantApplicationReviewed {
-            application_id,
-            reviewer: self.reviewer,
-            score: self.score,
-            notes: self.notes,
-        }))
+        Ok(Event::GrantApplicationReviewed(
+            pb::GrantApplicationReviewed {
+                application_id,
+                reviewer: self.reviewer,
+                score: self.score,
+                notes: self.notes,
+            },
+        ))
     }
 }
 
@@ -569,14 +568,16 @@ pub struct RecordEvaluation {
 
 impl CommandBody for RecordEvaluation {
     fn into_event(self, grant_id: String) -> Result<Event, AppError> {
-        Ok(Event::GrantEvaluationRecorded(pb::GrantEvaluationRecorded {
-            evaluation_id: self.evaluation_id,
-            grant_id,
-            period: self.period,
-            evaluator: self.evaluator,
-            score: self.score,
-            passed: self.passed,
-        }))
+        Ok(Event::GrantEvaluationRecorded(
+            pb::GrantEvaluationRecorded {
+                evaluation_id: self.evaluation_id,
+                grant_id,
+                period: self.period,
+                evaluator: self.evaluator,
+                score: self.score,
+                passed: self.passed,
+            },
+        ))
     }
 }
 

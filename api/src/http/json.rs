@@ -22,15 +22,17 @@ where
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge {
-                    limit_bytes: BODY_LEN_MAX,
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::PayloadTooLarge {
+                        limit_bytes: BODY_LEN_MAX,
+                    }
+                } else {
+                    AppError::malformed("body", "body_unreadable", rejection.body_text())
                 }
-            } else {
-                AppError::malformed("body", "body_unreadable", rejection.body_text())
-            }
-        })?;
+            })?;
         parse_body(&bytes).map(ApiJson)
     }
 }

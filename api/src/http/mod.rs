@@ -141,11 +141,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let text = state
         .metrics
         .render(state.store.head().len, *state.applied_len.borrow());
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        text,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// The caller, from the `Authorization` header (none = public).
@@ -214,9 +210,7 @@ async fn submit<B: CommandBody>(
 ) -> Result<Json<WriteResponse>, AppError> {
     let event = body.into_event(String::new())?;
     let key = idempotency_key(&headers)?;
-    let committed = state
-        .submit(&principal, key, event)
-        .await?;
+    let committed = state.submit(&principal, key, event).await?;
     Ok(Json(committed.into()))
 }
 
@@ -229,8 +223,6 @@ async fn submit_at<B: CommandBody>(
 ) -> Result<Json<WriteResponse>, AppError> {
     let event = body.into_event(id)?;
     let key = idempotency_key(&headers)?;
-    let committed = state
-        .submit(&principal, key, event)
-        .await?;
+    let committed = state.submit(&principal, key, event).await?;
     Ok(Json(committed.into()))
 }

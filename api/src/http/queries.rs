@@ -118,5 +118,12 @@ async fn donor_statement(
     params: Params,
 ) -> Result<Json<Value>, AppError> {
     let params = prepare(&state, params).await?;
-    run_query(&state, &principal, "donor-statement", &id, params.as_of.as_deref()).map(Json)
+    run_query(
+        &state,
+        &principal,
+        "donor-statement",
+        &id,
+        params.as_of.as_deref(),
+    )
+    .map(Json)
 }

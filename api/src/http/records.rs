@@ -4,11 +4,11 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::get;
-use axum::Json;
 use futures::Stream;
 use mingzhang_ledger::store::StoredRecord;
 use mingzhang_proto::Message;
@@ -81,8 +81,8 @@ async fn list(
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RecordsPage>, AppError> {
     principal.require_full_reader("raw records")?;
-    let Query(params) = params
-        .map_err(|error| AppError::invalid("query", "bad_query", error.body_text()))?;
+    let Query(params) =
+        params.map_err(|error| AppError::invalid("query", "bad_query", error.body_text()))?;
     let limit = params.limit.unwrap_or(100);
     if limit == 0 || limit > RECORDS_PAGE_MAX {
         return Err(AppError::invalid(
@@ -116,8 +116,8 @@ async fn follow(
     params: Result<Query<FollowParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, AppError> {
     principal.require_full_reader("the live record feed")?;
-    let Query(params) = params
-        .map_err(|error| AppError::invalid("query", "bad_query", error.body_text()))?;
+    let Query(params) =
+        params.map_err(|error| AppError::invalid("query", "bad_query", error.body_text()))?;
     let stream = follow_records(state, params.from);
     let events = futures::StreamExt::map(stream, |item| {
         Ok(match item {
@@ -127,9 +127,13 @@ async fn follow(
                     .id(record.seq().to_string())
                     .json_data(json)
                     .expect("record json serialises"),
-                Err(error) => SseEvent::default().event("error").data(error.public_detail()),
+                Err(error) => SseEvent::default()
+                    .event("error")
+                    .data(error.public_detail()),
             },
-            Err(error) => SseEvent::default().event("error").data(error.public_detail()),
+            Err(error) => SseEvent::default()
+                .event("error")
+                .data(error.public_detail()),
         })
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
@@ -163,7 +167,11 @@ pub fn follow_records(
         }
         loop {
             if let Some(record) = cursor.buffered.pop_front() {
-                assert_eq!(record.seq(), cursor.next_seq, "store returned records in order");
+                assert_eq!(
+                    record.seq(),
+                    cursor.next_seq,
+                    "store returned records in order"
+                );
                 cursor.next_seq += 1;
                 return Some((Ok(record), cursor));
             }
@@ -175,10 +183,7 @@ pub fn follow_records(
                 Ok(_) => {}
                 Err(error) => {
                     cursor.failed = true;
-                    return Some((
-                        Err(AppError::Internal(format!("follow: {error}"))),
-                        cursor,
-                    ));
+                    return Some((Err(AppError::Internal(format!("follow: {error}"))), cursor));
                 }
             }
             if *cursor.shutdown.borrow() {

@@ -215,7 +215,8 @@ async fn http_phase(client: &reqwest::Client, args: &Args, run_id: &str) -> anyh
             issued.clone(),
         );
         workers.push(tokio::spawn(async move {
-            let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+            let mut histogram =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
             let (mut writes, mut reads, mut errors, mut claimed) = (0u64, 0u64, 0u64, false);
             let project = format!("lg-{run_id}-p{worker}");
             let mut sequence = 0u64;
@@ -226,7 +227,9 @@ async fn http_phase(client: &reqwest::Client, args: &Args, run_id: &str) -> anyh
                 let roll: u32 = rand::thread_rng().gen_range(0..100);
                 let request = if roll < 85 {
                     let cents: u32 = rand::thread_rng().gen_range(1..100_000);
-                    client.post(format!("{}/v1/donations", args.http)).json(&json!({
+                    client
+                        .post(format!("{}/v1/donations", args.http))
+                        .json(&json!({
                         "donation_id": format!("lg-{run_id}-{worker}-{sequence}"),
                         "fund_id": format!("lg-{run_id}"),
                         "amount": format!("{}.{:02}", cents / 100, cents % 100),
@@ -238,7 +241,9 @@ async fn http_phase(client: &reqwest::Client, args: &Args, run_id: &str) -> anyh
                         .post(format!("{}/v1/projects/{project}/{action}", args.http))
                         .json(&json!({"sponsor_id": format!("lg-{run_id}-unit")}))
                 } else if roll < 95 {
-                    client.post(format!("{}/v1/expenditures", args.http)).json(&json!({
+                    client
+                        .post(format!("{}/v1/expenditures", args.http))
+                        .json(&json!({
                         "expenditure_id": format!("lg-{run_id}-{worker}-{sequence}-x"),
                         "fund_id": format!("lg-{run_id}"), "amount": "1.00",
                         "payee": "社工服务中心", "payee_kind": "organisation",
@@ -251,7 +256,10 @@ async fn http_phase(client: &reqwest::Client, args: &Args, run_id: &str) -> anyh
                 let sent = Instant::now();
                 let outcome = request
                     .bearer_auth(&args.token)
-                    .header("idempotency-key", format!("lg-{run_id}-{worker}-{sequence}"))
+                    .header(
+                        "idempotency-key",
+                        format!("lg-{run_id}-{worker}-{sequence}"),
+                    )
                     .send()
                     .await;
                 let ok = match outcome {
@@ -288,7 +296,10 @@ async fn http_phase(client: &reqwest::Client, args: &Args, run_id: &str) -> anyh
     }
     phase.elapsed = started.elapsed();
     report(
-        &format!("HTTP giving-day mix, {} keep-alive connections", args.http_connections),
+        &format!(
+            "HTTP giving-day mix, {} keep-alive connections",
+            args.http_connections
+        ),
         "writes",
         &phase,
         1,
@@ -308,7 +319,8 @@ async fn grpc_phase(args: &Args, run_id: &str) -> anyhow::Result<()> {
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);
         workers.push(tokio::spawn(async move {
-            let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+            let mut histogram =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
             let (mut committed, mut errors, mut batch_number) = (0u64, 0u64, 0u64);
             while Instant::now() < deadline
                 && issued.fetch_add(args.batch as u64, Ordering::Relaxed) < args.max_requests
@@ -318,7 +330,9 @@ async fn grpc_phase(args: &Args, run_id: &str) -> anyhow::Result<()> {
                     .map(|index| pb::SubmitRequest {
                         command: Some(pb::EventEnvelope {
                             event: Some(Event::DonationReceived(pb::DonationReceived {
-                                donation_id: format!("lg-{run_id}-g{stream}-{batch_number}-{index}"),
+                                donation_id: format!(
+                                    "lg-{run_id}-g{stream}-{batch_number}-{index}"
+                                ),
                                 fund_id: format!("lg-{run_id}"),
                                 amount_fen: 100 + index as i64,
                                 channel: pb::Channel::Online as i32,
@@ -333,7 +347,9 @@ async fn grpc_phase(args: &Args, run_id: &str) -> anyhow::Result<()> {
                 let mut request = tonic::Request::new(pb::SubmitBatchRequest { commands });
                 request.metadata_mut().insert(
                     "authorization",
-                    format!("Bearer {}", args.token).parse().expect("ascii token"),
+                    format!("Bearer {}", args.token)
+                        .parse()
+                        .expect("ascii token"),
                 );
                 let sent = Instant::now();
                 match client.submit_batch(request).await {
