@@ -163,7 +163,8 @@ async fn setup(client: &reqwest::Client, args: &Args, run_id: &str) -> anyhow::R
             args,
             "/v1/projects",
             json!({"project_id": format!("lg-{run_id}-p{worker}"), "title": "微心愿",
-                   "need_kind": "micro_wish", "budget": "1000.00", "fund_id": format!("lg-{run_id}")}),
+                   "need_kind": "micro_wish", "community": "景芳", "survey": "2026-H1",
+                   "budget": "1000.00", "fund_id": format!("lg-{run_id}")}),
         )
         .await?;
     }
@@ -236,10 +237,15 @@ async fn http_phase(client: &reqwest::Client, args: &Args, run_id: &str) -> anyh
                         "channel": "online", "received_on": "2026-09-05"}))
                 } else if roll < 90 {
                     claimed = !claimed;
-                    let action = if claimed { "claim" } else { "release" };
+                    let sponsor_id = format!("lg-{run_id}-unit");
+                    let (action, body) = if claimed {
+                        ("claim", json!({"sponsor_id": sponsor_id}))
+                    } else {
+                        ("release", json!({"sponsor_id": sponsor_id, "reason": "换届交接"}))
+                    };
                     client
                         .post(format!("{}/v1/projects/{project}/{action}", args.http))
-                        .json(&json!({"sponsor_id": format!("lg-{run_id}-unit")}))
+                        .json(&body)
                 } else if roll < 95 {
                     client
                         .post(format!("{}/v1/expenditures", args.http))
