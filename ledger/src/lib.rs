@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod decide;
 pub mod merkle;
 pub mod money;
+pub mod receipt;
 pub mod record;
 pub mod scenario;
 pub mod service;
@@ -18,3 +19,5 @@ pub mod store;
 mod decide_tests;
 #[cfg(test)]
 mod invariant_tests;
+#[cfg(test)]
+mod service_tests;

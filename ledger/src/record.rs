@@ -63,23 +63,33 @@ pub enum RecordError {
 impl StoredRecord {
     /// Builds the record for `payload` at `seq`, chained to `prev_hash`.
     pub fn encode(seq: u64, prev_hash: &Hash, payload: &[u8]) -> StoredRecord {
+        let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len() + TRAILER_LEN);
+        Self::encode_into(&mut bytes, seq, prev_hash, payload);
+        let record = StoredRecord { bytes };
+        debug_assert!(record.check().is_ok());
+        record
+    }
+
+    /// Appends the bytes of the record for `payload` at `seq` to `out` and
+    /// returns its hash: exactly the bytes `encode` produces, without an
+    /// allocation of its own, so a writer can encode a whole batch into one buffer.
+    pub fn encode_into(out: &mut Vec<u8>, seq: u64, prev_hash: &Hash, payload: &[u8]) -> Hash {
         assert!(
             payload.len() <= PAYLOAD_LEN_MAX,
             "payload over PAYLOAD_LEN_MAX"
         );
-        let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len() + TRAILER_LEN);
-        bytes.extend_from_slice(&RECORD_MAGIC);
-        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&seq.to_le_bytes());
-        bytes.extend_from_slice(prev_hash);
-        bytes.extend_from_slice(payload);
-        let hash: Hash = Sha256::digest(&bytes).into();
-        bytes.extend_from_slice(&hash);
-        let crc = crc32c::crc32c(&bytes);
-        bytes.extend_from_slice(&crc.to_le_bytes());
-        let record = StoredRecord { bytes };
-        debug_assert!(record.check().is_ok());
-        record
+        let start = out.len();
+        out.reserve(HEADER_LEN + payload.len() + TRAILER_LEN);
+        out.extend_from_slice(&RECORD_MAGIC);
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&seq.to_le_bytes());
+        out.extend_from_slice(prev_hash);
+        out.extend_from_slice(payload);
+        let hash: Hash = Sha256::digest(&out[start..]).into();
+        out.extend_from_slice(&hash);
+        let crc = crc32c::crc32c(&out[start..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        hash
     }
 
     /// Total length of the record starting at `buf[0]`, read from its header,
@@ -92,47 +102,14 @@ impl StoredRecord {
     /// Parses and fully checks (magic, length, crc, hash) the record at the start
     /// of `buf`; trailing bytes are ignored. The chain link is the caller's to check.
     pub fn decode(buf: &[u8]) -> Result<StoredRecord, RecordError> {
-        if buf.len() < HEADER_LEN + TRAILER_LEN {
-            return Err(RecordError::Truncated {
-                needed: HEADER_LEN + TRAILER_LEN,
-                available: buf.len(),
-            });
-        }
-        let magic: [u8; 4] = buf[0..4].try_into().expect("4 bytes");
-        if magic != RECORD_MAGIC {
-            return Err(RecordError::BadMagic { found: magic });
-        }
-        let payload_len = u32::from_le_bytes(buf[4..8].try_into().expect("4 bytes")) as usize;
-        if payload_len > PAYLOAD_LEN_MAX {
-            return Err(RecordError::PayloadTooLong { len: payload_len });
-        }
-        let total = HEADER_LEN + payload_len + TRAILER_LEN;
-        if buf.len() < total {
-            return Err(RecordError::Truncated {
-                needed: total,
-                available: buf.len(),
-            });
-        }
-        let record = StoredRecord {
-            bytes: buf[..total].to_vec(),
-        };
-        record.check()?;
-        Ok(record)
+        let view = RecordRef::check(buf)?;
+        Ok(StoredRecord {
+            bytes: view.bytes().to_vec(),
+        })
     }
 
     fn check(&self) -> Result<(), RecordError> {
-        let crc_at = self.bytes.len() - 4;
-        let stored = u32::from_le_bytes(self.bytes[crc_at..].try_into().expect("4 bytes"));
-        let computed = crc32c::crc32c(&self.bytes[..crc_at]);
-        if stored != computed {
-            return Err(RecordError::ChecksumMismatch { stored, computed });
-        }
-        let hash_at = crc_at - 32;
-        let computed_hash: Hash = Sha256::digest(&self.bytes[..hash_at]).into();
-        if computed_hash[..] != self.bytes[hash_at..crc_at] {
-            return Err(RecordError::HashMismatch);
-        }
-        Ok(())
+        RecordRef::check(&self.bytes).map(|_| ())
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -166,6 +143,87 @@ impl StoredRecord {
     pub fn hash(&self) -> Hash {
         let at = self.bytes.len() - TRAILER_LEN;
         self.bytes[at..at + 32].try_into().expect("32 bytes")
+    }
+}
+
+/// A fully checked record borrowed from a larger buffer: what a scan over a
+/// segment uses so that verifying costs no copy.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> RecordRef<'a> {
+    /// Checks (magic, length, crc, hash) the record at the start of `buf`, as
+    /// `StoredRecord::decode` does; trailing bytes are ignored. The crc is checked
+    /// before the hash, so `HashMismatch` means the crc held: the bytes were
+    /// written as they are and then edited, not damaged in flight.
+    pub fn check(buf: &'a [u8]) -> Result<RecordRef<'a>, RecordError> {
+        if buf.len() < HEADER_LEN + TRAILER_LEN {
+            return Err(RecordError::Truncated {
+                needed: HEADER_LEN + TRAILER_LEN,
+                available: buf.len(),
+            });
+        }
+        let magic: [u8; 4] = buf[0..4].try_into().expect("4 bytes");
+        if magic != RECORD_MAGIC {
+            return Err(RecordError::BadMagic { found: magic });
+        }
+        let payload_len = u32::from_le_bytes(buf[4..8].try_into().expect("4 bytes")) as usize;
+        if payload_len > PAYLOAD_LEN_MAX {
+            return Err(RecordError::PayloadTooLong { len: payload_len });
+        }
+        let total = HEADER_LEN + payload_len + TRAILER_LEN;
+        if buf.len() < total {
+            return Err(RecordError::Truncated {
+                needed: total,
+                available: buf.len(),
+            });
+        }
+        let bytes = &buf[..total];
+        let crc_at = total - 4;
+        let stored = u32::from_le_bytes(bytes[crc_at..].try_into().expect("4 bytes"));
+        let computed = crc32c::crc32c(&bytes[..crc_at]);
+        if stored != computed {
+            return Err(RecordError::ChecksumMismatch { stored, computed });
+        }
+        let hash_at = crc_at - 32;
+        let computed_hash: Hash = Sha256::digest(&bytes[..hash_at]).into();
+        if computed_hash[..] != bytes[hash_at..crc_at] {
+            return Err(RecordError::HashMismatch);
+        }
+        Ok(RecordRef { bytes })
+    }
+
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn seq(&self) -> u64 {
+        u64::from_le_bytes(self.bytes[8..16].try_into().expect("8 bytes"))
+    }
+
+    pub fn prev_hash(&self) -> Hash {
+        self.bytes[16..48].try_into().expect("32 bytes")
+    }
+
+    pub fn hash(&self) -> Hash {
+        let at = self.bytes.len() - TRAILER_LEN;
+        self.bytes[at..at + 32].try_into().expect("32 bytes")
+    }
+
+    pub fn to_stored(&self) -> StoredRecord {
+        StoredRecord {
+            bytes: self.bytes.to_vec(),
+        }
     }
 }
 

@@ -211,8 +211,8 @@ impl Script {
 
     fn pledges_and_first_year_giving(&mut self) {
         // Six member units pledge 1,000,000 CNY each over five years.
-        for unit in 0..6 {
-            let donor_id = ALLIANCE_MEMBERS[unit].0;
+        for (donor_id, _) in ALLIANCE_MEMBERS.iter().take(6) {
+            let donor_id = *donor_id;
             self.push(
                 "2015-03-01",
                 Event::PledgeMade(v1::PledgeMade {
@@ -230,8 +230,8 @@ impl Script {
                 }),
             );
         }
-        for unit in 0..6 {
-            let donor_id = ALLIANCE_MEMBERS[unit].0;
+        for (unit, (donor_id, _)) in ALLIANCE_MEMBERS.iter().enumerate().take(6) {
+            let donor_id = *donor_id;
             self.push(
                 "2015-06-20",
                 Event::PledgePaymentReceived(v1::PledgePaymentReceived {
@@ -246,10 +246,10 @@ impl Script {
         }
         // Residents give small sums; one stays anonymous.
         let gifts = [
-            ("resident-wang", 2_000_00, false),
-            ("resident-li", 500_00, true),
-            ("resident-zhang", 1_288_88, false),
-            ("", 300_00, true),
+            ("resident-wang", 2_000 * YUAN, false),
+            ("resident-li", 500 * YUAN, true),
+            ("resident-zhang", 1_288 * YUAN + 88, false),
+            ("", 300 * YUAN, true),
         ];
         for (index, (donor_id, fen, anonymous)) in gifts.into_iter().enumerate() {
             self.push(
@@ -356,14 +356,14 @@ impl Script {
             );
         }
         // Two projects are delivered and reported; one claim is released and re-claimed.
-        for index in 0..2 {
+        for (index, (title, _, yuan)) in needs.iter().enumerate().take(2) {
             self.push(
                 "2015-12-10",
                 Event::ExpenditureMade(v1::ExpenditureMade {
                     expenditure_id: format!("exp-{}", project_id(index)),
                     fund_id: PARTNERS_FUND_ID.into(),
                     project_id: project_id(index),
-                    amount_fen: needs[index].2 * YUAN,
+                    amount_fen: yuan * YUAN,
                     payee: if index == 0 {
                         "杭州示例建筑安装有限公司".into()
                     } else {
@@ -374,7 +374,7 @@ impl Script {
                     } else {
                         v1::PayeeKind::Person
                     } as i32,
-                    purpose: format!("项目实施：{}", needs[index].0),
+                    purpose: format!("项目实施：{title}"),
                     category: v1::ExpenditureCategory::ProjectDelivery as i32,
                     receipt_no: format!("FP2015-{index:04}"),
                     paid_on: "2015-12-10".into(),
@@ -388,7 +388,7 @@ impl Script {
                         "completion report of {}",
                         project_id(index)
                     )),
-                    summary: format!("{}已完成并经居民代表验收", needs[index].0),
+                    summary: format!("{title}已完成并经居民代表验收"),
                     completed_on: "2015-12-20".into(),
                 }),
             );
@@ -489,14 +489,14 @@ impl Script {
                 applications_close_on: "2016-03-31".into(),
             }),
         );
-        for index in 0..ORGANISATION_THEMES.len() {
+        for (index, theme) in ORGANISATION_THEMES.iter().enumerate() {
             self.push(
                 "2016-03-20",
                 Event::GrantApplicationSubmitted(v1::GrantApplicationSubmitted {
                     application_id: application_id(index),
                     round_id: GRANT_ROUND_ID.into(),
                     organisation_id: organisation_id(index),
-                    title: format!("{}2016年度社区服务项目", ORGANISATION_THEMES[index]),
+                    title: format!("{theme}2016年度社区服务项目"),
                     summary: "面向辖区居民的年度公益服务".into(),
                     requested_fen: (30_000 + 1_000 * (index as i64 % 7)) * YUAN,
                     submitted_on: "2016-03-20".into(),
@@ -609,8 +609,7 @@ impl Script {
 
     fn later_years_and_corrections(&mut self) {
         // 2016: five of six pledging units pay on time; unit-06 falls overdue.
-        for unit in 0..5 {
-            let donor_id = ALLIANCE_MEMBERS[unit].0;
+        for (unit, (donor_id, _)) in ALLIANCE_MEMBERS.iter().enumerate().take(5) {
             self.push(
                 "2016-06-25",
                 Event::PledgePaymentReceived(v1::PledgePaymentReceived {
@@ -659,7 +658,7 @@ impl Script {
                 fund_id: CHARITY_FUND_ID.into(),
                 campaign_id: CAMPAIGN_ID.into(),
                 project_id: String::new(),
-                amount_fen: 1_288_88,
+                amount_fen: 1_288 * YUAN + 88,
                 channel: v1::Channel::Online as i32,
                 bank_reference: String::new(),
                 anonymous: false,
@@ -679,7 +678,7 @@ impl Script {
             Event::DonationRefunded(v1::DonationRefunded {
                 refund_id: "refund-2016-0001".into(),
                 donation_id: "don-2015-resident-0".into(),
-                amount_fen: 500_00,
+                amount_fen: 500 * YUAN,
                 reason: "捐赠人申请部分退回 donor asked for part back".into(),
             }),
         );

@@ -180,48 +180,61 @@ impl Ledger {
         {
             return Err(SubmitError::IdempotencyKeyInvalid);
         }
-        let pending = {
+        enum Next {
+            Replay { first_seq: u64, count: u64 },
+            Await(crate::store::AppendFuture),
+        }
+        let next = {
             let mut write_side = self.write_side.lock();
-            if let Some(key) = &meta.idempotency_key
-                && let Some(key_use) = write_side.keys.get(key)
-            {
+            let earlier_use = meta
+                .idempotency_key
+                .as_ref()
+                .and_then(|key| write_side.keys.get(key));
+            if let Some(key_use) = earlier_use {
                 if key_use.request_sha256 != meta.request_sha256 {
-                    return Err(SubmitError::IdempotencyKeyReused { key: key.clone() });
+                    let key = meta.idempotency_key.clone().expect("looked up by key");
+                    return Err(SubmitError::IdempotencyKeyReused { key });
                 }
-                let (first_seq, count) = (key_use.first_seq, key_use.record_count);
-                drop(write_side);
-                return self.replay(first_seq, count).await;
-            }
-            let event = decide_as(&write_side.state, &meta.principal, command)
-                .map_err(SubmitError::Rejected)?;
-            let seq = write_side.next_seq;
-            let envelope = EventEnvelope {
-                recorded_at_unix_ms: meta.at_unix_ms,
-                actor: meta.actor,
-                idempotency_key: meta.idempotency_key.clone().unwrap_or_default(),
-                request_sha256: if meta.idempotency_key.is_some() {
-                    meta.request_sha256.to_vec()
-                } else {
-                    Vec::new()
-                },
-                event: Some(event),
-            };
-            let pending = self.store.append(seq, vec![envelope.encode_to_vec()]);
-            write_side
-                .state
-                .apply(envelope.event.as_ref().expect("just set"));
-            write_side.next_seq += 1;
-            if let Some(key) = meta.idempotency_key {
-                write_side.keys.insert(
-                    key,
-                    KeyUse {
-                        request_sha256: meta.request_sha256,
-                        first_seq: seq,
-                        record_count: 1,
+                Next::Replay {
+                    first_seq: key_use.first_seq,
+                    count: key_use.record_count,
+                }
+            } else {
+                let event = decide_as(&write_side.state, &meta.principal, command)
+                    .map_err(SubmitError::Rejected)?;
+                let seq = write_side.next_seq;
+                let envelope = EventEnvelope {
+                    recorded_at_unix_ms: meta.at_unix_ms,
+                    actor: meta.actor,
+                    idempotency_key: meta.idempotency_key.clone().unwrap_or_default(),
+                    request_sha256: if meta.idempotency_key.is_some() {
+                        meta.request_sha256.to_vec()
+                    } else {
+                        Vec::new()
                     },
-                );
+                    event: Some(event),
+                };
+                let pending = self.store.append(seq, vec![envelope.encode_to_vec()]);
+                write_side
+                    .state
+                    .apply(envelope.event.as_ref().expect("just set"));
+                write_side.next_seq += 1;
+                if let Some(key) = meta.idempotency_key {
+                    write_side.keys.insert(
+                        key,
+                        KeyUse {
+                            request_sha256: meta.request_sha256,
+                            first_seq: seq,
+                            record_count: 1,
+                        },
+                    );
+                }
+                Next::Await(pending)
             }
-            pending
+        };
+        let pending = match next {
+            Next::Replay { first_seq, count } => return self.replay(first_seq, count).await,
+            Next::Await(pending) => pending,
         };
         match pending.await {
             Ok(records) => Ok(Committed {

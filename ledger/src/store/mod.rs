@@ -2,7 +2,7 @@
 //! log (default on one machine) and, later, KurrentDB (one ledger stream
 //! appended with an expected revision) and PostgreSQL.
 //!
-//! **Contract** (every backend; checked by the contract suite in `tests/`):
+//! **Contract** (every backend; checked by the contract suite in `contract.rs`):
 //! - Sequence numbers are 0-based, dense and assigned in `append` call order.
 //! - `append` enqueues before it returns, so two calls made in order from one
 //!   thread are stored in that order; the returned future resolves only once
@@ -16,9 +16,13 @@ use std::pin::Pin;
 
 pub use crate::record::{Hash, StoredRecord};
 
+pub mod contract;
 pub mod file;
 pub mod memory;
 pub mod storage;
+
+pub use file::{FileLog, FileLogOptions, OpenReport, TornTail, VerifyReport, verify_log};
+pub use memory::MemoryStore;
 
 /// What a durable append returns for each record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,139 @@
+//! Durable append throughput and latency of the file log, then verify_log
+//! throughput. Prints figures; asserts nothing about time.
+//!
+//! cargo bench -p mingzhang-ledger --bench log
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use mingzhang_ledger::store::storage::{SimulatedDisk, Storage};
+use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions, verify_log};
+
+const RUN_FOR: Duration = Duration::from_secs(2);
+const PAYLOAD_BYTES: usize = 250;
+
+fn run(writers: usize, root: &std::path::Path) -> std::path::PathBuf {
+    let dir = root.join(format!("log-{writers}-writers"));
+    let (log, _) = FileLog::open(&dir, FileLogOptions::default()).expect("open");
+    measure(log, writers, "real disk");
+    dir
+}
+
+/// The same load on the in-memory simulated disk, where fdatasync costs
+/// nothing: what the writer and the callers cost in CPU.
+fn run_without_fsync_latency(writers: usize) {
+    let (log, _) = FileLog::open_on(
+        SimulatedDisk::new(),
+        "/simulated/bench",
+        FileLogOptions::default(),
+    )
+    .expect("open");
+    measure(log, writers, "simulated disk, no fsync latency");
+}
+
+fn measure<S: Storage>(log: FileLog<S>, writers: usize, disk: &str) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let log = Arc::new(log);
+    let next_seq = Arc::new(parking_lot::Mutex::new(0u64));
+    let started = Instant::now();
+    let histogram = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for writer in 0..writers {
+            let (log, next_seq) = (log.clone(), next_seq.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies =
+                    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                let payload = vec![b'a' + (writer % 26) as u8; PAYLOAD_BYTES];
+                while started.elapsed() < RUN_FOR {
+                    let begun = Instant::now();
+                    let pending = {
+                        let mut next = next_seq.lock();
+                        let pending = log.append(*next, vec![payload.clone()]);
+                        *next += 1;
+                        pending
+                    };
+                    pending.await.expect("append");
+                    latencies
+                        .record(begun.elapsed().as_micros().max(1) as u64)
+                        .expect("record");
+                }
+                latencies
+            }));
+        }
+        let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+        for task in tasks {
+            all.add(task.await.expect("writer")).expect("merge");
+        }
+        all
+    });
+    let elapsed = started.elapsed();
+    let appended = log.head().len;
+    println!(
+        "{disk}, {writers:>4} writers: {:>9.0} durable appends/s ({appended} in {:.2} s), latency p50 {} us, p99 {} us",
+        appended as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        histogram.value_at_quantile(0.50),
+        histogram.value_at_quantile(0.99),
+    );
+    drop(log);
+}
+
+/// What one durable write costs on this disk, without the log: the floor
+/// under every group commit.
+fn raw_fdatasync_latency(root: &std::path::Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(root.join("fdatasync-probe")).expect("probe file");
+    let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(1) {
+        let begun = Instant::now();
+        file.write_all(&[7u8; 334]).expect("write");
+        file.sync_data().expect("fdatasync");
+        latencies
+            .record(begun.elapsed().as_micros().max(1) as u64)
+            .expect("record");
+    }
+    println!(
+        "raw write+fdatasync of 334 bytes: {} per s, p50 {} us, p99 {} us",
+        latencies.len(),
+        latencies.value_at_quantile(0.50),
+        latencies.value_at_quantile(0.99)
+    );
+}
+
+fn main() {
+    // On the real disk: /tmp may be tmpfs elsewhere, the target dir is not.
+    let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    raw_fdatasync_latency(root.path());
+    println!(
+        "file log, {PAYLOAD_BYTES}-byte payloads, one append per writer at a time, {RUN_FOR:?} each"
+    );
+    let mut dirs = Vec::new();
+    for writers in [1, 16, 256] {
+        dirs.push(run(writers, root.path()));
+    }
+    for writers in [1, 256] {
+        run_without_fsync_latency(writers);
+    }
+    for dir in dirs {
+        let started = Instant::now();
+        let report = verify_log(&dir, |_| {}).expect("verify");
+        let elapsed = started.elapsed().as_secs_f64();
+        println!(
+            "verify_log {}: {} records, {:.1} MB in {:.3} s = {:.0} MB/s",
+            dir.file_name().expect("name").to_string_lossy(),
+            report.records,
+            report.bytes as f64 / 1e6,
+            elapsed,
+            report.bytes as f64 / 1e6 / elapsed
+        );
+    }
+    println!(
+        "compare with single-core SHA-256 on 256-byte inputs: openssl speed -bytes 256 -evp sha256"
+    );
+}

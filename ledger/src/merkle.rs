@@ -1,1 +1,0 @@
-//! RFC 6962 / RFC 9162 Merkle tree over the log records.

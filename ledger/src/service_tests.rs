@@ -1,0 +1,283 @@
+//! The write path's own behaviour: idempotent retries (also concurrent ones),
+//! refusals that write nothing, reopen from the log, and crash-only failure.
+//! The store is a test double whose durability and failures the test controls.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mingzhang_proto::v1::{self, event_envelope::Event};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::decide::Principal;
+use crate::record::{GENESIS_PREV_HASH, StoredRecord};
+use crate::service::{CommandMeta, Ledger, SubmitError};
+use crate::store::{AppendFuture, EventStore, Head, RecordMeta, StoreError};
+
+/// Records become durable when `release` is called (or at once when
+/// `auto_durable`); `fail_next` makes the next append fail as an fsync error would.
+struct ControlledStore {
+    records: Mutex<Vec<StoredRecord>>,
+    durable_len: watch::Sender<u64>,
+    auto_durable: AtomicBool,
+    fail_next: AtomicBool,
+}
+
+impl ControlledStore {
+    fn new(auto_durable: bool) -> Arc<ControlledStore> {
+        Arc::new(ControlledStore {
+            records: Mutex::new(Vec::new()),
+            durable_len: watch::channel(0).0,
+            auto_durable: AtomicBool::new(auto_durable),
+            fail_next: AtomicBool::new(false),
+        })
+    }
+
+    fn release(&self) {
+        let len = self.records.lock().len() as u64;
+        self.durable_len.send_replace(len);
+    }
+
+    fn appended(&self) -> usize {
+        self.records.lock().len()
+    }
+}
+
+impl EventStore for ControlledStore {
+    fn append(&self, expected_first_seq: u64, payloads: Vec<Vec<u8>>) -> AppendFuture {
+        if self.fail_next.swap(false, Ordering::SeqCst) {
+            return Box::pin(async { Err(StoreError::Failed("injected fsync failure".into())) });
+        }
+        let mut records = self.records.lock();
+        let actual = records.len() as u64;
+        if actual != expected_first_seq {
+            return Box::pin(async move {
+                Err(StoreError::WrongExpectedSeq {
+                    expected: expected_first_seq,
+                    actual,
+                })
+            });
+        }
+        let mut metas = Vec::new();
+        for payload in payloads {
+            let prev = records
+                .last()
+                .map_or(GENESIS_PREV_HASH, |record| record.hash());
+            let record = StoredRecord::encode(records.len() as u64, &prev, &payload);
+            metas.push(RecordMeta {
+                seq: record.seq(),
+                hash: record.hash(),
+            });
+            records.push(record);
+        }
+        let end = records.len() as u64;
+        drop(records);
+        if self.auto_durable.load(Ordering::SeqCst) {
+            self.durable_len.send_replace(end);
+        }
+        let mut durable = self.durable_len.subscribe();
+        Box::pin(async move {
+            durable
+                .wait_for(|len| *len >= end)
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            Ok(metas)
+        })
+    }
+
+    fn head(&self) -> Head {
+        let len = *self.durable_len.borrow();
+        let records = self.records.lock();
+        let last_hash = if len == 0 {
+            GENESIS_PREV_HASH
+        } else {
+            records[len as usize - 1].hash()
+        };
+        Head { len, last_hash }
+    }
+
+    fn read(&self, from_seq: u64, max_records: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        let len = *self.durable_len.borrow() as usize;
+        let records = self.records.lock();
+        let from = (from_seq as usize).min(len);
+        let to = (from + max_records).min(len);
+        Ok(records[from..to].to_vec())
+    }
+
+    fn watch_durable_len(&self) -> watch::Receiver<u64> {
+        self.durable_len.subscribe()
+    }
+}
+
+fn open_fund(id: &str) -> Event {
+    Event::FundOpened(v1::FundOpened {
+        fund_id: id.into(),
+        name: "社区公益基金".into(),
+        kind: v1::FundKind::Unrestricted as i32,
+        restriction: String::new(),
+    })
+}
+
+fn keyed(key: &str, fingerprint: u8) -> CommandMeta {
+    CommandMeta::operator(1_450_000_000_000, "test").with_idempotency_key(key, [fingerprint; 32])
+}
+
+#[tokio::test]
+async fn retry_with_the_same_key_returns_the_original_and_writes_nothing() {
+    let store = ControlledStore::new(true);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    let first = ledger
+        .submit(open_fund("f1"), keyed("k1", 1))
+        .await
+        .unwrap();
+    let retry = ledger
+        .submit(open_fund("f1"), keyed("k1", 1))
+        .await
+        .unwrap();
+    assert!(!first.idempotent_replay);
+    assert!(retry.idempotent_replay);
+    assert_eq!(first.records, retry.records);
+    assert_eq!(store.appended(), 1);
+}
+
+#[tokio::test]
+async fn same_key_with_a_different_request_is_refused() {
+    let store = ControlledStore::new(true);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    ledger
+        .submit(open_fund("f1"), keyed("k1", 1))
+        .await
+        .unwrap();
+    let error = ledger
+        .submit(open_fund("f2"), keyed("k1", 2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SubmitError::IdempotencyKeyReused { .. }),
+        "{error:?}"
+    );
+    assert_eq!(store.appended(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_retries_of_one_key_write_once_and_all_wait_for_durability() {
+    let store = ControlledStore::new(false);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    let mut attempts = Vec::new();
+    for _ in 0..20 {
+        let ledger = ledger.clone();
+        attempts.push(tokio::spawn(async move {
+            ledger.submit(open_fund("f1"), keyed("k1", 1)).await
+        }));
+    }
+    tokio::task::yield_now().await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(
+        attempts.iter().all(|attempt| !attempt.is_finished()),
+        "a reply came before the record was durable"
+    );
+    store.release();
+    let mut replays = 0;
+    let mut results = Vec::new();
+    for attempt in attempts {
+        let committed = attempt.await.unwrap().unwrap();
+        replays += usize::from(committed.idempotent_replay);
+        results.push(committed.records);
+    }
+    assert_eq!(store.appended(), 1);
+    assert_eq!(replays, 19);
+    assert!(results.windows(2).all(|pair| pair[0] == pair[1]));
+}
+
+#[tokio::test]
+async fn idempotency_keys_survive_a_reopen() {
+    let store = ControlledStore::new(true);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    let first = ledger
+        .submit(open_fund("f1"), keyed("k1", 1))
+        .await
+        .unwrap();
+    drop(ledger);
+    let reopened = Ledger::open(store.clone()).await.unwrap();
+    let retry = reopened
+        .submit(open_fund("f1"), keyed("k1", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (retry.records, retry.idempotent_replay),
+        (first.records, true)
+    );
+    let error = reopened
+        .submit(open_fund("f1"), keyed("k1", 9))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SubmitError::IdempotencyKeyReused { .. }));
+    assert_eq!(store.appended(), 1);
+}
+
+#[tokio::test]
+async fn refused_command_writes_nothing() {
+    let store = ControlledStore::new(true);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    ledger
+        .submit(open_fund("f1"), CommandMeta::operator(0, "test"))
+        .await
+        .unwrap();
+    let error = ledger
+        .submit(open_fund("f1"), CommandMeta::operator(0, "test"))
+        .await
+        .unwrap_err();
+    let SubmitError::Rejected(rejection) = error else {
+        panic!("expected a rejection")
+    };
+    assert_eq!(
+        (rejection.field.as_str(), rejection.rule),
+        ("fund_id", "id_taken")
+    );
+    assert_eq!(store.appended(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_append_stops_the_ledger_until_reopened() {
+    let store = ControlledStore::new(true);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    store.fail_next.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        ledger
+            .submit(open_fund("f1"), CommandMeta::operator(0, "t"))
+            .await,
+        Err(SubmitError::Store(_))
+    ));
+    // The state already counted f1; the ledger must not build on it.
+    let later = ledger
+        .submit(open_fund("f2"), CommandMeta::operator(0, "t"))
+        .await;
+    assert!(
+        matches!(later, Err(SubmitError::Store(StoreError::Failed(_)))),
+        "{later:?}"
+    );
+    let reopened = Ledger::open(store.clone()).await.unwrap();
+    reopened
+        .submit(open_fund("f1"), CommandMeta::operator(0, "t"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_records_carry_the_command_time_actor_and_key() {
+    use prost::Message;
+    let store = ControlledStore::new(true);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    let mut meta = keyed("k-7", 7);
+    meta.actor = "operator:alice".into();
+    meta.principal = Principal::Operator;
+    ledger.submit(open_fund("f1"), meta).await.unwrap();
+    let record = &store.read(0, 1).unwrap()[0];
+    let envelope = v1::EventEnvelope::decode(record.payload()).unwrap();
+    assert_eq!(envelope.recorded_at_unix_ms, 1_450_000_000_000);
+    assert_eq!(
+        (envelope.actor.as_str(), envelope.idempotency_key.as_str()),
+        ("operator:alice", "k-7")
+    );
+    assert_eq!(envelope.request_sha256, vec![7u8; 32]);
+}

@@ -1,0 +1,507 @@
+//! Damage and tampering on a real log directory: every flipped byte, deleted,
+//! reordered or re-checksummed record is reported at its segment, offset and
+//! seq; a torn tail is repaired on open and not reported as tampering.
+
+use std::path::{Path, PathBuf};
+
+use mingzhang_ledger::record::{HEADER_LEN, StoredRecord, TRAILER_LEN};
+use mingzhang_ledger::store::contract::numbered_payload;
+use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, parse_segment_file_name};
+use mingzhang_ledger::store::{
+    EventStore, FileLog, FileLogOptions, LogPosition, StoreError, VerifyReport, verify_log,
+};
+use sha2::{Digest, Sha256};
+
+const RECORDS: u64 = 30;
+
+#[derive(Debug, Clone)]
+struct RecordAt {
+    segment: String,
+    offset: u64,
+    seq: u64,
+    len: usize,
+}
+
+fn options() -> FileLogOptions {
+    FileLogOptions {
+        segment_bytes_max: 2500,
+        ..FileLogOptions::default()
+    }
+}
+
+fn build_log() -> (tempfile::TempDir, PathBuf) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("log");
+    let (log, _) = FileLog::open(&dir, options()).expect("open");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    for seq in 0..RECORDS {
+        runtime
+            .block_on(log.append(seq, vec![numbered_payload(seq)]))
+            .expect("append");
+    }
+    log.close().expect("close");
+    (root, dir)
+}
+
+fn segment_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| parse_segment_file_name(name).is_some())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Where every record is, read independently of the log's own code.
+fn layout(dir: &Path) -> Vec<RecordAt> {
+    let mut records = Vec::new();
+    for segment in segment_names(dir) {
+        let bytes = std::fs::read(dir.join(&segment)).expect("read segment");
+        let mut offset = SEGMENT_HEADER_LEN;
+        while offset < bytes.len() {
+            let len = StoredRecord::framed_len(&bytes[offset..]).expect("a record header");
+            records.push(RecordAt {
+                segment: segment.clone(),
+                offset: offset as u64,
+                seq: records.len() as u64,
+                len,
+            });
+            offset += len;
+        }
+    }
+    records
+}
+
+fn edit(dir: &Path, segment: &str, change: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let path = dir.join(segment);
+    let original = std::fs::read(&path).expect("read");
+    let mut bytes = original.clone();
+    change(&mut bytes);
+    std::fs::write(&path, bytes).expect("write");
+    original
+}
+
+fn restore(dir: &Path, segment: &str, original: &[u8]) {
+    std::fs::write(dir.join(segment), original).expect("restore");
+}
+
+fn expect_corrupt_at(
+    outcome: Result<VerifyReport, StoreError>,
+    at: (&str, u64, u64),
+    reason_starts: &str,
+    context: &str,
+) -> String {
+    match outcome {
+        Err(StoreError::Corrupt { position, reason }) => {
+            let expected = LogPosition {
+                segment: at.0.to_string(),
+                offset: at.1,
+                seq: at.2,
+            };
+            assert_eq!(position, expected, "{context}: {reason}");
+            assert!(
+                reason.starts_with(reason_starts),
+                "{context}: reason {reason:?} should start with {reason_starts:?}"
+            );
+            reason
+        }
+        other => panic!("{context}: expected corruption at {at:?}, got {other:?}"),
+    }
+}
+
+fn recompute_crc(record: &mut [u8]) {
+    let crc_at = record.len() - 4;
+    let crc = crc32c::crc32c(&record[..crc_at]);
+    record[crc_at..].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn recompute_hash_and_crc(record: &mut [u8]) {
+    let hash_at = record.len() - TRAILER_LEN;
+    let hash = Sha256::digest(&record[..hash_at]);
+    record[hash_at..hash_at + 32].copy_from_slice(&hash);
+    recompute_crc(record);
+}
+
+#[test]
+fn every_flipped_byte_is_reported_at_its_record_or_truncated_as_a_torn_tail() {
+    let (_root, dir) = build_log();
+    let records = layout(&dir);
+    assert_eq!(records.len() as u64, RECORDS);
+    assert!(
+        segment_names(&dir).len() >= 3,
+        "the log spans several segments"
+    );
+    let last = records.last().expect("records").clone();
+    let first_segment_end = records
+        .iter()
+        .rfind(|r| r.segment == records[0].segment)
+        .expect("first segment")
+        .seq;
+    for record in &records {
+        let every_byte =
+            record.seq == 0 || record.seq == first_segment_end || record.seq == last.seq;
+        let positions: Vec<usize> = if every_byte {
+            (0..record.len).collect()
+        } else {
+            let payload_mid = HEADER_LEN + (record.len - HEADER_LEN - TRAILER_LEN) / 2;
+            vec![
+                0,
+                3,
+                4,
+                7,
+                8,
+                15,
+                16,
+                47,
+                48,
+                payload_mid,
+                record.len - 36,
+                record.len - 5,
+                record.len - 1,
+            ]
+        };
+        for at in positions {
+            let context = format!("seq {} byte {at}", record.seq);
+            let original = edit(&dir, &record.segment, |bytes| {
+                bytes[record.offset as usize + at] ^= 0x01;
+            });
+            let outcome = verify_log(&dir, |_| {});
+            if record.seq == last.seq {
+                let report = outcome.unwrap_or_else(|err| panic!("{context}: {err}"));
+                let torn = report
+                    .torn_tail
+                    .unwrap_or_else(|| panic!("{context}: no torn tail"));
+                assert_eq!(
+                    (torn.segment.as_str(), torn.offset, torn.first_lost_seq),
+                    (last.segment.as_str(), last.offset, last.seq),
+                    "{context}"
+                );
+                assert_eq!(report.records, last.seq, "{context}");
+            } else {
+                expect_corrupt_at(
+                    outcome,
+                    (&record.segment, record.offset, record.seq),
+                    "damaged: checksum failed",
+                    &context,
+                );
+            }
+            restore(&dir, &record.segment, &original);
+        }
+    }
+    let clean = verify_log(&dir, |_| {}).expect("restored log verifies");
+    assert_eq!((clean.records, clean.torn_tail), (RECORDS, None));
+}
+
+#[test]
+fn open_refuses_a_damaged_log_and_changes_nothing() {
+    let (_root, dir) = build_log();
+    let record = layout(&dir)[12].clone();
+    edit(&dir, &record.segment, |bytes| {
+        bytes[record.offset as usize + 50] ^= 0x80
+    });
+    let damaged = std::fs::read(dir.join(&record.segment)).expect("read");
+    match FileLog::open(&dir, options()) {
+        Err(StoreError::Corrupt { position, reason }) => {
+            assert_eq!(
+                (position.offset, position.seq),
+                (record.offset, record.seq),
+                "{reason}"
+            );
+        }
+        Err(other) => panic!("expected corruption, got {other}"),
+        Ok(_) => panic!("a damaged log opened"),
+    }
+    assert_eq!(
+        std::fs::read(dir.join(&record.segment)).expect("read"),
+        damaged
+    );
+}
+
+#[test]
+fn deleted_record_is_reported_where_it_went_missing() {
+    let (_root, dir) = build_log();
+    let records = layout(&dir);
+    let inside = records
+        .windows(2)
+        .find(|pair| pair[0].segment == pair[1].segment && pair[0].seq > 0)
+        .expect("two records in one segment")[0]
+        .clone();
+    let original = edit(&dir, &inside.segment, |bytes| {
+        bytes.drain(inside.offset as usize..inside.offset as usize + inside.len);
+    });
+    let reason = expect_corrupt_at(
+        verify_log(&dir, |_| {}),
+        (&inside.segment, inside.offset, inside.seq),
+        "altered",
+        "deleted record",
+    );
+    assert!(
+        reason.contains(&format!("found seq {}", inside.seq + 1)),
+        "{reason}"
+    );
+    restore(&dir, &inside.segment, &original);
+
+    // The last record of a segment gone: the next segment no longer continues.
+    let segment_end = records
+        .windows(2)
+        .find(|pair| pair[0].segment != pair[1].segment)
+        .expect("a segment boundary");
+    let (gone, next) = (segment_end[0].clone(), segment_end[1].clone());
+    edit(&dir, &gone.segment, |bytes| {
+        bytes.truncate(gone.offset as usize);
+    });
+    expect_corrupt_at(
+        verify_log(&dir, |_| {}),
+        (&next.segment, 0, gone.seq),
+        "missing",
+        "deleted last record of a segment",
+    );
+}
+
+#[test]
+fn reordered_records_are_reported_at_the_first_out_of_place() {
+    let (_root, dir) = build_log();
+    let records = layout(&dir);
+    let pair = records
+        .windows(2)
+        .find(|pair| pair[0].segment == pair[1].segment && pair[0].seq > 2)
+        .expect("two records in one segment");
+    let (first, second) = (pair[0].clone(), pair[1].clone());
+    edit(&dir, &first.segment, |bytes| {
+        let start = first.offset as usize;
+        let end = second.offset as usize + second.len;
+        let mut swapped = bytes[second.offset as usize..end].to_vec();
+        swapped.extend_from_slice(&bytes[start..second.offset as usize]);
+        bytes[start..end].copy_from_slice(&swapped);
+    });
+    let reason = expect_corrupt_at(
+        verify_log(&dir, |_| {}),
+        (&first.segment, first.offset, first.seq),
+        "altered",
+        "swapped records",
+    );
+    assert!(
+        reason.contains(&format!("found seq {}", second.seq)),
+        "{reason}"
+    );
+}
+
+#[test]
+fn edit_with_recomputed_checksums_is_reported_as_altered_not_damaged() {
+    let (_root, dir) = build_log();
+    let records = layout(&dir);
+    for target in [records[5].clone(), records.last().expect("records").clone()] {
+        let payload_at = target.offset as usize + HEADER_LEN;
+        let record_range = target.offset as usize..target.offset as usize + target.len;
+        let original = edit(&dir, &target.segment, |bytes| {
+            bytes[payload_at] ^= 0x20;
+            recompute_crc(&mut bytes[record_range.clone()]);
+        });
+        let reason = expect_corrupt_at(
+            verify_log(&dir, |_| {}),
+            (&target.segment, target.offset, target.seq),
+            "altered",
+            &format!("edited seq {} with its crc recomputed", target.seq),
+        );
+        assert!(reason.contains("hash"), "{reason}");
+        assert!(
+            FileLog::open(&dir, options()).is_err(),
+            "open refuses an altered log"
+        );
+        restore(&dir, &target.segment, &original);
+    }
+
+    // Hash and crc both recomputed: the record is self-consistent, the chain is not.
+    let target = records[5].clone();
+    let next = records[6].clone();
+    edit(&dir, &target.segment, |bytes| {
+        bytes[target.offset as usize + HEADER_LEN] ^= 0x20;
+        recompute_hash_and_crc(
+            &mut bytes[target.offset as usize..target.offset as usize + target.len],
+        );
+    });
+    let reason = expect_corrupt_at(
+        verify_log(&dir, |_| {}),
+        (&next.segment, next.offset, next.seq),
+        "altered: chain broken",
+        "edited with hash and crc recomputed",
+    );
+    assert!(reason.contains("prev_hash"), "{reason}");
+}
+
+#[test]
+fn missing_middle_segment_is_reported() {
+    let (_root, dir) = build_log();
+    let names = segment_names(&dir);
+    let records = layout(&dir);
+    let first_of_second = records
+        .iter()
+        .find(|r| r.segment == names[1])
+        .expect("second segment")
+        .seq;
+    std::fs::remove_file(dir.join(&names[1])).expect("remove");
+    expect_corrupt_at(
+        verify_log(&dir, |_| {}),
+        (&names[2], 0, first_of_second),
+        "missing",
+        "middle segment removed",
+    );
+}
+
+/// Damages the end of a segment file, given the last record in it.
+type Tear = dyn Fn(&mut Vec<u8>, &RecordAt);
+
+#[test]
+fn torn_tail_is_truncated_on_open_and_not_reported_as_tampering() {
+    let mut garbage: Vec<u8> = (0..3000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    garbage.retain(|b| *b != b'M');
+    let tails: Vec<(&str, Box<Tear>)> = vec![
+        (
+            "cut mid-record",
+            Box::new(|bytes, last| bytes.truncate(last.offset as usize + last.len / 2)),
+        ),
+        (
+            "cut inside the record header",
+            Box::new(|bytes, last| bytes.truncate(last.offset as usize + 5)),
+        ),
+        (
+            "zeros after the end",
+            Box::new(|bytes, _| bytes.extend(std::iter::repeat_n(0u8, 5000))),
+        ),
+        (
+            "garbage after the end",
+            Box::new(move |bytes, _| bytes.extend_from_slice(&garbage)),
+        ),
+    ];
+    for (what, tear) in tails {
+        let (_root, dir) = build_log();
+        let records = layout(&dir);
+        let last = records.last().expect("records").clone();
+        let original_len = std::fs::metadata(dir.join(&last.segment))
+            .expect("metadata")
+            .len();
+        edit(&dir, &last.segment, |bytes| tear(bytes, &last));
+        let torn_len = std::fs::metadata(dir.join(&last.segment))
+            .expect("metadata")
+            .len();
+        let (lost_seq, valid_end) = if torn_len < original_len {
+            (last.seq, last.offset)
+        } else {
+            (last.seq + 1, original_len)
+        };
+
+        let reported = verify_log(&dir, |_| {}).unwrap_or_else(|err| panic!("{what}: {err}"));
+        let torn = reported
+            .torn_tail
+            .clone()
+            .unwrap_or_else(|| panic!("{what}: no torn tail"));
+        assert_eq!(
+            (torn.offset, torn.first_lost_seq),
+            (valid_end, lost_seq),
+            "{what}"
+        );
+        assert_eq!(torn.bytes_dropped, torn_len - valid_end, "{what}");
+        assert_eq!(
+            std::fs::metadata(dir.join(&last.segment))
+                .expect("metadata")
+                .len(),
+            torn_len,
+            "verify changes nothing"
+        );
+
+        let (log, report) =
+            FileLog::open(&dir, options()).unwrap_or_else(|err| panic!("{what}: open: {err}"));
+        assert_eq!(report.torn_tail, Some(torn), "{what}");
+        assert_eq!(log.head().len, lost_seq, "{what}");
+        assert_eq!(
+            std::fs::metadata(dir.join(&last.segment))
+                .expect("metadata")
+                .len(),
+            valid_end,
+            "{what}"
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(log.append(lost_seq, vec![b"after repair".to_vec()]))
+            .unwrap_or_else(|err| panic!("{what}: append after repair: {err}"));
+        log.close().expect("close");
+        let clean = verify_log(&dir, |_| {}).expect("repaired log verifies");
+        assert_eq!(
+            (clean.records, clean.torn_tail),
+            (lost_seq + 1, None),
+            "{what}"
+        );
+    }
+}
+
+/// A power cut can keep later pages of the last write and lose an earlier one,
+/// which reads back as zeros: the records after the hole are whole, but the
+/// hole shows the write never finished, so this is a torn tail too.
+#[test]
+fn unwritten_page_inside_the_last_write_is_a_torn_tail() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("log");
+    let (log, _) = FileLog::open(&dir, FileLogOptions::default()).expect("open");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(log.append(0, (0..5).map(numbered_payload).collect()))
+        .expect("first write");
+    // The last write: one append, one batch, one write of several pages.
+    runtime
+        .block_on(log.append(5, (5..80).map(numbered_payload).collect()))
+        .expect("last write");
+    log.close().expect("close");
+    let records = layout(&dir);
+    let segment = records[0].segment.clone();
+    let hole_start = 8192usize;
+    let first_hit = records
+        .iter()
+        .find(|r| r.offset as usize + r.len > hole_start)
+        .expect("a record over the hole")
+        .clone();
+    assert!(first_hit.seq >= 5, "the hole is inside the last write");
+    let original = edit(&dir, &segment, |bytes| {
+        bytes[hole_start..hole_start + 4096].fill(0)
+    });
+
+    let report = verify_log(&dir, |_| {}).expect("a hole in the last write is not damage");
+    let torn = report.torn_tail.expect("torn tail");
+    assert_eq!(
+        (torn.offset, torn.first_lost_seq),
+        (first_hit.offset, first_hit.seq)
+    );
+    let (log, opened) = FileLog::open(&dir, FileLogOptions::default()).expect("open repairs");
+    assert_eq!(
+        opened.torn_tail.map(|t| t.first_lost_seq),
+        Some(first_hit.seq)
+    );
+    assert_eq!(log.head().len, first_hit.seq);
+    drop(log);
+
+    // The same record damaged without a zeroed sector is damage, not a torn write.
+    restore(&dir, &segment, &original);
+    edit(&dir, &segment, |bytes| {
+        bytes[first_hit.offset as usize + 60] ^= 0x01
+    });
+    expect_corrupt_at(
+        verify_log(&dir, |_| {}),
+        (&segment, first_hit.offset, first_hit.seq),
+        "damaged: checksum failed",
+        "flip inside the last write",
+    );
+}
