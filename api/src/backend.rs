@@ -9,25 +9,97 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::AppError;
 
-pub use crate::shim::Projections;
 pub use mingzhang_ledger::decide::{Principal as LedgerPrincipal, Rejection, RejectionKind};
 pub use mingzhang_ledger::scenario::kaixuan;
 pub use mingzhang_ledger::service::{CommandMeta, Committed, Ledger, LedgerError, SubmitError};
+pub use mingzhang_projections::Projections;
+
+/// Donations listed per page, at most (the projections' own cap).
+pub const DONATIONS_PAGE_MAX: usize = 10_000;
+
+fn to_json<T: serde::Serialize>(value: T) -> Value {
+    serde_json::to_value(value).expect("views serialise")
+}
+
+fn not_found(field: &str, what: &str, id: &str) -> AppError {
+    AppError::NotFound {
+        field: field.to_owned(),
+        rule: "not_found",
+        detail: format!("no {what} with id {id:?}"),
+    }
+}
 
 /// Answers `query` from the projections. Without `full_view` (the public, a
-/// sponsor, an organisation) personal data is masked. Authorisation is the
+/// sponsor, an organisation) personal data is masked: donors who did not
+/// agree to be named, anonymous gifts and private payees. Authorisation is the
 /// caller's (`http::queries`).
 pub fn query(
     projections: &Projections,
     full_view: bool,
     query: &str,
-    _id: &str,
-    _as_of: Option<&str>,
+    id: &str,
+    as_of: Option<&str>,
 ) -> Result<Value, AppError> {
-    let _ = full_view;
     match query {
-        "donor-statement" => Ok(Value::Null),
-        "funds" => Ok(serde_json::to_value(projections.fund_balances()).expect("json")),
+        "funds" => Ok(to_json(projections.fund_balances())),
+        "campaigns" => Ok(to_json(projections.campaigns())),
+        "campaign" => projections
+            .campaign(id)
+            .map(to_json)
+            .ok_or_else(|| not_found("id", "campaign", id)),
+        "pledges" => match as_of {
+            Some(as_of) => projections
+                .pledge_status(as_of)
+                .map(to_json)
+                .map_err(|error| AppError::invalid("as_of", "date_invalid", error.to_string())),
+            None => Ok(to_json(projections.pledges())),
+        },
+        "grant-rounds" => Ok(to_json(projections.grant_rounds())),
+        "grants" => Ok(to_json(projections.grants())),
+        "projects" => Ok(to_json(projections.projects())),
+        "trial-balance" => Ok(to_json(projections.trial_balance())),
+        "donations" => {
+            let donations = projections.donations(0, DONATIONS_PAGE_MAX);
+            let mut list = Vec::with_capacity(donations.len());
+            for donation in donations {
+                let donor = (!donation.donor_id.is_empty())
+                    .then(|| projections.donor(&donation.donor_id))
+                    .flatten();
+                let named = donor
+                    .as_ref()
+                    .is_some_and(|d| d.show_name_publicly && !donation.anonymous);
+                let mut entry = to_json(&donation);
+                if full_view || named {
+                    entry["donor_name"] = to_json(donor.map(|d| d.name).unwrap_or_default());
+                } else {
+                    entry["donor_id"] = Value::String(String::new());
+                    entry["donor_name"] = Value::String("匿名 anonymous".into());
+                }
+                list.push(entry);
+            }
+            Ok(Value::Array(list))
+        }
+        "expenditures" => {
+            let mut list = Vec::new();
+            for expenditure in projections.expenditures(0, DONATIONS_PAGE_MAX) {
+                let mut entry = to_json(&expenditure);
+                if !full_view && expenditure.payee_kind == "person" {
+                    entry["payee"] = Value::String("个人 private person".into());
+                }
+                list.push(entry);
+            }
+            Ok(Value::Array(list))
+        }
+        "donor-statement" => {
+            let donor = projections
+                .donor(id)
+                .ok_or_else(|| not_found("id", "donor", id))?;
+            Ok(serde_json::json!({
+                "donor": to_json(donor),
+                "donations": to_json(projections.donations_of(id)),
+                "pledges": to_json(projections.pledges_of(id)),
+            }))
+        }
         other => Err(AppError::NotFound {
             field: "query".into(),
             rule: "no_such_query",
@@ -36,18 +108,31 @@ pub fn query(
     }
 }
 
-/// Opens (creating if needed) the embedded log under `<data_dir>/log`.
+/// Opens (creating if needed) the embedded log under `<data_dir>/log`; a torn
+/// tail left by a crash mid-write is truncated and reported.
 pub fn open_store(
     data_dir: &std::path::Path,
-) -> Result<std::sync::Arc<dyn mingzhang_ledger::store::EventStore>, String> {
-    let _ = data_dir.join("log");
-    Ok(std::sync::Arc::new(crate::shim::MemoryStore::new()))
+) -> Result<Arc<dyn mingzhang_ledger::store::EventStore>, String> {
+    use mingzhang_ledger::store::file::{FileLog, FileLogOptions};
+    let (log, report) = FileLog::open(data_dir.join("log"), FileLogOptions::default())
+        .map_err(|error| error.to_string())?;
+    if let Some(torn) = &report.torn_tail {
+        tracing::warn!(?torn, "truncated a torn tail left by an interrupted write");
+    }
+    tracing::info!(
+        records = report.records,
+        segments = report.segments,
+        "log opened"
+    );
+    Ok(Arc::new(log))
 }
 
-/// Verifies `<data_dir>/log`, printing progress; errors name the first bad record.
-pub fn verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
-    let _ = data_dir;
-    anyhow::bail!("verify is not available until the file log lands")
+/// Verifies every record of `<data_dir>/log`; `progress` gets the count so far.
+pub fn verify(
+    data_dir: &std::path::Path,
+    progress: impl FnMut(u64),
+) -> Result<mingzhang_ledger::store::file::VerifyReport, mingzhang_ledger::store::StoreError> {
+    mingzhang_ledger::store::file::verify_log(&data_dir.join("log"), progress)
 }
 
 /// Commands waiting for the ledger thread, at most.

@@ -15,5 +15,4 @@ pub mod metrics;
 pub mod money;
 pub mod openapi;
 pub mod serve;
-mod shim;
 pub mod state;

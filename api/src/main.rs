@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use mingzhang_api::auth::{self, Role};
 use mingzhang_api::backend::{self, Ledger, Projections};
+use mingzhang_api::money::format_fen;
 use mingzhang_api::{config, serve, state};
 
 #[derive(Parser)]
@@ -172,8 +173,37 @@ async fn demo(data_dir: &Path) -> anyhow::Result<()> {
 }
 
 fn verify(data_dir: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
     require_initialised(data_dir)?;
-    backend::verify(data_dir)
+    let log_dir = data_dir.join("log");
+    println!("verifying {}", log_dir.display());
+    let mut last_shown = 0u64;
+    let result = backend::verify(data_dir, |records| {
+        if records >= last_shown + 100_000 {
+            last_shown = records;
+            eprint!("\r  {records} records checked");
+            let _ = std::io::stderr().flush();
+        }
+    });
+    eprintln!();
+    match result {
+        Ok(report) => {
+            println!(
+                "OK: {} records in {} segments ({} bytes); every checksum, hash and chain link holds",
+                report.records, report.segments, report.bytes
+            );
+            println!("head hash: {}", hex_string(&report.last_hash));
+            if let Some(torn) = report.torn_tail {
+                println!("note: a torn tail the next open will truncate: {torn:?}");
+            }
+            Ok(())
+        }
+        Err(error) => bail!("verification FAILED: {error}"),
+    }
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn balances(data_dir: &Path) -> anyhow::Result<()> {
@@ -183,15 +213,43 @@ fn balances(data_dir: &Path) -> anyhow::Result<()> {
     projections
         .catch_up(&*store)
         .map_err(|error| anyhow::anyhow!("replaying the log: {error}"))?;
-    println!("{} records replayed\n", projections.applied_len());
-    for (title, query) in [
-        ("Funds", "funds"),
-        ("Campaigns", "campaigns"),
-        ("Trial balance", "trial-balance"),
-    ] {
-        let value = backend::query(&projections, true, query, "", None)
-            .map_err(|error| anyhow::anyhow!("{query}: {error}"))?;
-        println!("== {title} ==\n{}\n", serde_json::to_string_pretty(&value)?);
+    println!(
+        "{} records replayed from the log\n",
+        projections.applied_len()
+    );
+    println!("== Funds (CNY) ==");
+    for fund in projections.fund_balances() {
+        println!(
+            "{:<20} held {:>16}  available {:>16}  for projects {:>14}  committed to grants {:>14}  {}",
+            fund.fund_id,
+            format_fen(fund.total_held_fen),
+            format_fen(fund.available_fen),
+            format_fen(fund.restricted_to_projects_fen),
+            format_fen(fund.committed_to_grants_fen),
+            fund.name
+        );
+    }
+    println!("\n== Campaigns (CNY) ==");
+    for campaign in projections.campaigns() {
+        println!(
+            "{:<20} raised {:>16} of {:>16} ({}.{:02} %), pledged {}  {}",
+            campaign.campaign_id,
+            format_fen(campaign.raised_fen),
+            format_fen(campaign.total_target_fen),
+            campaign.target_reached_bp / 100,
+            campaign.target_reached_bp % 100,
+            format_fen(campaign.pledged_fen),
+            campaign.name
+        );
+    }
+    let trial_balance = projections.trial_balance();
+    println!(
+        "\n== Trial balance ==\n{} accounts, total {} (must be 0.00)",
+        trial_balance.accounts.len(),
+        format_fen(trial_balance.total_fen)
+    );
+    if trial_balance.total_fen != 0 {
+        bail!("the trial balance does not sum to zero");
     }
     Ok(())
 }

@@ -1054,9 +1054,111 @@ async fn kaixuan_scenario_over_http_records_what_the_ledger_would_record_directl
     assert_eq!(via_http, recorded_events(&over_grpc).await);
     // And the read side agrees between the two servers.
     let last = scenario.len();
-    let (status, funds_http) = over_http.get(None, &format!("/v1/funds?min_seq={last}")).await;
+    let (status, funds_http) = over_http
+        .get(None, &format!("/v1/funds?min_seq={last}"))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (_, funds_grpc) = over_grpc.get(None, &format!("/v1/funds?min_seq={last}")).await;
+    let (_, funds_grpc) = over_grpc
+        .get(None, &format!("/v1/funds?min_seq={last}"))
+        .await;
     assert_eq!(funds_http, funds_grpc);
-    assert!(funds_http.as_array().is_some_and(|funds| funds.len() == 3), "{funds_http}");
+    assert!(
+        funds_http.as_array().is_some_and(|funds| funds.len() == 3),
+        "{funds_http}"
+    );
+    let campaign_path = format!("/v1/campaigns/{}", mingzhang_ledger::scenario::CAMPAIGN_ID);
+    let (status, campaign) = over_http.get(None, &campaign_path).await;
+    assert_eq!(status, StatusCode::OK, "{campaign}");
+    // Kaixuan raised over 1,600,000 CNY in its first year alone.
+    assert!(
+        campaign["raised_fen"].as_i64().expect("raised") > 160_000_000,
+        "{campaign}"
+    );
+    assert_eq!(campaign["total_target_fen"].as_i64(), Some(1_000_000_000));
+    let (_, trial_balance) = over_http.get(None, "/v1/trial-balance").await;
+    assert_eq!(trial_balance["total_fen"], json!(0), "{trial_balance}");
+    for fund in funds_http.as_array().expect("funds") {
+        let held = fund["total_held_fen"].as_i64().expect("held");
+        let flows = fund["total_in_fen"].as_i64().expect("in")
+            - fund["total_out_fen"].as_i64().expect("out");
+        assert_eq!(held, flows, "{fund}");
+    }
+}
+
+#[tokio::test]
+async fn restart_after_sigterm_keeps_every_acknowledged_record() {
+    let mut server = Server::start();
+    server.seed().await;
+    let mut acknowledged = Vec::new();
+    for n in 0..20 {
+        let (status, body) = server
+            .post_keyed(
+                server.op(),
+                "/v1/donations",
+                Some(&format!("restart-{n}")),
+                donation(&format!("r-{n}"), "unit-01", "10.00"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        acknowledged.push(body["records"][0].clone());
+    }
+    let len = server.log_len().await;
+    let (_, funds_before) = server.get(None, "/v1/funds").await;
+    assert!(server.terminate().success());
+    server.spawn();
+    assert_eq!(server.log_len().await, len);
+    let (_, funds_after) = server.get(None, &format!("/v1/funds?min_seq={len}")).await;
+    assert_eq!(funds_after, funds_before);
+    for (n, record) in acknowledged.iter().enumerate() {
+        let seq = record["seq"].as_u64().expect("seq");
+        let (_, page) = server
+            .get(
+                Some(&server.tokens.auditor),
+                &format!("/v1/records?from={seq}&limit=1"),
+            )
+            .await;
+        assert_eq!(page["records"][0]["hash"], record["hash"]);
+        // A retry after the restart is still recognised: nothing new is written.
+        let (status, again) = server
+            .post_keyed(
+                server.op(),
+                "/v1/donations",
+                Some(&format!("restart-{n}")),
+                donation(&format!("r-{n}"), "unit-01", "10.00"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(again["idempotent_replay"], json!(true));
+        assert_eq!(&again["records"][0], record);
+    }
+    assert_eq!(server.log_len().await, len);
+    let verified = run_cli(server.data_dir.path(), &["verify"]);
+    assert!(
+        verified.contains(&format!("OK: {len} records")),
+        "{verified}"
+    );
+}
+
+#[tokio::test]
+async fn demo_twice_records_the_scenario_once_and_balances_reads_it() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    run_cli(data_dir.path(), &["init"]);
+    let first = run_cli(data_dir.path(), &["demo"]);
+    let scenario_len = mingzhang_ledger::scenario::kaixuan().len();
+    assert!(
+        first.contains(&format!("{scenario_len} records written")),
+        "{first}"
+    );
+    let second = run_cli(data_dir.path(), &["demo"]);
+    assert!(second.contains("0 records written"), "{second}");
+    assert!(
+        second.contains(&format!("log has {scenario_len} records")),
+        "{second}"
+    );
+    let balances = run_cli(data_dir.path(), &["balances"]);
+    assert!(
+        balances.contains(mingzhang_ledger::scenario::CAMPAIGN_ID),
+        "{balances}"
+    );
+    assert!(balances.contains("Trial balance"), "{balances}");
 }

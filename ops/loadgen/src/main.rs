@@ -241,7 +241,10 @@ async fn http_phase(client: &reqwest::Client, args: &Args, run_id: &str) -> anyh
                     let (action, body) = if claimed {
                         ("claim", json!({"sponsor_id": sponsor_id}))
                     } else {
-                        ("release", json!({"sponsor_id": sponsor_id, "reason": "换届交接"}))
+                        (
+                            "release",
+                            json!({"sponsor_id": sponsor_id, "reason": "换届交接"}),
+                        )
                     };
                     client
                         .post(format!("{}/v1/projects/{project}/{action}", args.http))
