@@ -1162,3 +1162,81 @@ async fn demo_twice_records_the_scenario_once_and_balances_reads_it() {
     );
     assert!(balances.contains("Trial balance"), "{balances}");
 }
+
+#[tokio::test]
+async fn the_public_sees_donor_names_only_by_consent_and_auditors_see_all() {
+    let server = Server::start();
+    server.seed().await;
+    for body in [
+        donation("named", "unit-01", "100.00"),
+        donation("unnamed", "unit-02", "200.00"),
+        {
+            let mut gift = donation("asked-anonymous", "unit-01", "300.00");
+            gift["anonymous"] = json!(true);
+            gift
+        },
+    ] {
+        let (status, answer) = server.post(server.op(), "/v1/donations", body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    let by_id = |list: &Value, id: &str| {
+        list.as_array()
+            .expect("list")
+            .iter()
+            .find(|d| d["donation_id"] == json!(id))
+            .cloned()
+            .expect("listed")
+    };
+    let (status, public) = server.get(None, "/v1/donations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(by_id(&public, "named")["donor_id"], json!("unit-01"));
+    assert_eq!(
+        by_id(&public, "named")["donor_name"],
+        json!("凯旋示范商贸有限公司")
+    );
+    assert_eq!(by_id(&public, "unnamed")["donor_id"], json!(""));
+    assert_eq!(by_id(&public, "asked-anonymous")["donor_id"], json!(""));
+    assert!(
+        !public.to_string().contains("景芳示例科技有限公司"),
+        "{public}"
+    );
+    let (_, audited) = server
+        .get(Some(&server.tokens.auditor), "/v1/donations")
+        .await;
+    assert_eq!(by_id(&audited, "unnamed")["donor_id"], json!("unit-02"));
+    assert_eq!(
+        by_id(&audited, "asked-anonymous")["donor_id"],
+        json!("unit-01")
+    );
+}
+
+#[tokio::test]
+async fn verify_names_the_first_damaged_record_and_exits_non_zero() {
+    let mut server = Server::start();
+    server.seed().await;
+    assert!(server.terminate().success());
+    let log_dir = server.data_dir.path().join("log");
+    let segment = std::fs::read_dir(&log_dir)
+        .expect("log dir")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "log"))
+        .expect("a segment");
+    let mut bytes = std::fs::read(&segment).expect("segment");
+    // Inside the second record's payload: past the file header and the first record.
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(&segment, bytes).expect("write back");
+    let output = Command::new(binary())
+        .arg("--data-dir")
+        .arg(server.data_dir.path())
+        .arg("verify")
+        .output()
+        .expect("verify runs");
+    assert!(
+        !output.status.success(),
+        "a damaged log must fail verification"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("FAILED"), "{stderr}");
+    assert!(stderr.contains("seq"), "names the record: {stderr}");
+}
