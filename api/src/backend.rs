@@ -127,7 +127,7 @@ pub fn open_store(
     Ok(Arc::new(log))
 }
 
-/// Verifies every record of `<data_dir>/log`; `progress` gets the count so far.
+/// Verifies every record of `<data_dir>/log`; `progress` gets the bytes read so far.
 pub fn verify(
     data_dir: &std::path::Path,
     progress: impl FnMut(u64),

@@ -177,11 +177,12 @@ fn verify(data_dir: &Path) -> anyhow::Result<()> {
     require_initialised(data_dir)?;
     let log_dir = data_dir.join("log");
     println!("verifying {}", log_dir.display());
-    let mut last_shown = 0u64;
-    let result = backend::verify(data_dir, |records| {
-        if records >= last_shown + 100_000 {
-            last_shown = records;
-            eprint!("\r  {records} records checked");
+    let mut last_shown_mib = 0u64;
+    let result = backend::verify(data_dir, |bytes| {
+        let mib = bytes >> 20;
+        if mib >= last_shown_mib + 16 {
+            last_shown_mib = mib;
+            eprint!("\r  {mib} MiB checked");
             let _ = std::io::stderr().flush();
         }
     });
