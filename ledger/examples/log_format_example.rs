@@ -19,6 +19,7 @@ pub fn worked_example_envelopes() -> [EventEnvelope; 2] {
             recorded_at_unix_ms: 1_441_065_600_000,
             actor: "operator:kaixuan-01".to_string(),
             idempotency_key: "open-special-support".to_string(),
+            request_sha256: Vec::new(),
             event: Some(Event::FundOpened(FundOpened {
                 fund_id: "special-support".to_string(),
                 name: "专项扶持基金".to_string(),
@@ -30,6 +31,7 @@ pub fn worked_example_envelopes() -> [EventEnvelope; 2] {
             recorded_at_unix_ms: 1_441_152_000_000,
             actor: "operator:kaixuan-01".to_string(),
             idempotency_key: "donation-0001".to_string(),
+            request_sha256: Vec::new(),
             event: Some(Event::DonationReceived(DonationReceived {
                 donation_id: "donation-0001".to_string(),
                 donor_id: "kailian-member-01".to_string(),
