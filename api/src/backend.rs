@@ -14,8 +14,42 @@ pub use mingzhang_ledger::scenario::kaixuan;
 pub use mingzhang_ledger::service::{CommandMeta, Committed, Ledger, LedgerError, SubmitError};
 pub use mingzhang_projections::Projections;
 
-/// Donations listed per page, at most (the projections' own cap).
-pub const DONATIONS_PAGE_MAX: usize = 10_000;
+/// Donations or expenditures listed per page, at most (the projections' own cap).
+pub const LIST_PAGE_MAX: usize = 10_000;
+pub const LIST_PAGE_DEFAULT: usize = 1_000;
+
+/// A window onto a long list (donations, expenditures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl Default for Page {
+    fn default() -> Page {
+        Page {
+            offset: 0,
+            limit: LIST_PAGE_DEFAULT,
+        }
+    }
+}
+
+impl Page {
+    pub fn new(offset: Option<usize>, limit: Option<usize>) -> Result<Page, AppError> {
+        let limit = limit.unwrap_or(LIST_PAGE_DEFAULT);
+        if limit == 0 || limit > LIST_PAGE_MAX {
+            return Err(AppError::invalid(
+                "limit",
+                "limit_out_of_range",
+                format!("limit must be 1..={LIST_PAGE_MAX}"),
+            ));
+        }
+        Ok(Page {
+            offset: offset.unwrap_or(0),
+            limit,
+        })
+    }
+}
 
 fn to_json<T: serde::Serialize>(value: T) -> Value {
     serde_json::to_value(value).expect("views serialise")
@@ -39,6 +73,7 @@ pub fn query(
     query: &str,
     id: &str,
     as_of: Option<&str>,
+    page: Page,
 ) -> Result<Value, AppError> {
     match query {
         "funds" => Ok(to_json(projections.fund_balances())),
@@ -59,7 +94,7 @@ pub fn query(
         "projects" => Ok(to_json(projections.projects())),
         "trial-balance" => Ok(to_json(projections.trial_balance())),
         "donations" => {
-            let donations = projections.donations(0, DONATIONS_PAGE_MAX);
+            let donations = projections.donations(page.offset, page.limit);
             let mut list = Vec::with_capacity(donations.len());
             for donation in donations {
                 let donor = (!donation.donor_id.is_empty())
@@ -81,7 +116,7 @@ pub fn query(
         }
         "expenditures" => {
             let mut list = Vec::new();
-            for expenditure in projections.expenditures(0, DONATIONS_PAGE_MAX) {
+            for expenditure in projections.expenditures(page.offset, page.limit) {
                 let mut entry = to_json(&expenditure);
                 if !full_view && expenditure.payee_kind == "person" {
                     entry["payee"] = Value::String("个人 private person".into());

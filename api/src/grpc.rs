@@ -291,8 +291,15 @@ impl LedgerService for GrpcApi {
             .await
             .map_err(to_status)?;
         let as_of = (!request.as_of.is_empty()).then_some(request.as_of.as_str());
-        let value = run_query(&self.state, &principal, &request.query, &request.id, as_of)
-            .map_err(to_status)?;
+        let value = run_query(
+            &self.state,
+            &principal,
+            &request.query,
+            &request.id,
+            as_of,
+            crate::backend::Page::default(),
+        )
+        .map_err(to_status)?;
         Ok(Response::new(pb::QueryResponse {
             json: value.to_string(),
             applied_len: *self.state.applied_len.borrow(),

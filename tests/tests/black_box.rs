@@ -1208,6 +1208,13 @@ async fn the_public_sees_donor_names_only_by_consent_and_auditors_see_all() {
         by_id(&audited, "asked-anonymous")["donor_id"],
         json!("unit-01")
     );
+    let (status, page) = server.get(None, "/v1/donations?offset=1&limit=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page.as_array().map(Vec::len), Some(1), "{page}");
+    assert_eq!(page[0]["donation_id"], public[1]["donation_id"]);
+    let (status, problem) = server.get(None, "/v1/donations?limit=0").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["rule"], json!("limit_out_of_range"));
 }
 
 #[tokio::test]

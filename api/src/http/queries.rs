@@ -32,6 +32,8 @@ pub fn routes() -> Router<AppState> {
 pub struct ReadParams {
     pub min_seq: Option<u64>,
     pub as_of: Option<String>,
+    pub offset: Option<usize>,
+    pub limit: Option<usize>,
 }
 
 type Params = Result<Query<ReadParams>, axum::extract::rejection::QueryRejection>;
@@ -50,10 +52,18 @@ pub fn run_query(
     query: &str,
     id: &str,
     as_of: Option<&str>,
+    page: backend::Page,
 ) -> Result<Value, AppError> {
     authorize_query(principal, query, id)?;
     let projections = state.projections.read();
-    backend::query(&projections, principal.reads_everything(), query, id, as_of)
+    backend::query(
+        &projections,
+        principal.reads_everything(),
+        query,
+        id,
+        as_of,
+        page,
+    )
 }
 
 /// Who may read what. The public reads the transparency queries, with
@@ -86,7 +96,15 @@ macro_rules! list_query {
             params: Params,
         ) -> Result<Json<Value>, AppError> {
             let params = prepare(&state, params).await?;
-            run_query(&state, &principal, $query, "", params.as_of.as_deref()).map(Json)
+            run_query(
+                &state,
+                &principal,
+                $query,
+                "",
+                params.as_of.as_deref(),
+                backend::Page::new(params.offset, params.limit)?,
+            )
+            .map(Json)
         }
     };
 }
@@ -108,7 +126,15 @@ async fn campaign(
     params: Params,
 ) -> Result<Json<Value>, AppError> {
     let params = prepare(&state, params).await?;
-    run_query(&state, &principal, "campaign", &id, params.as_of.as_deref()).map(Json)
+    run_query(
+        &state,
+        &principal,
+        "campaign",
+        &id,
+        params.as_of.as_deref(),
+        backend::Page::new(params.offset, params.limit)?,
+    )
+    .map(Json)
 }
 
 async fn donor_statement(
@@ -124,6 +150,7 @@ async fn donor_statement(
         "donor-statement",
         &id,
         params.as_of.as_deref(),
+        backend::Page::new(params.offset, params.limit)?,
     )
     .map(Json)
 }
