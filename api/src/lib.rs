@@ -1,2 +1,20 @@
+//! Mingzhang's edges: HTTP JSON and gRPC APIs, roles and tokens, and the
+//! server the `mingzhang` CLI runs.
+//!
+//! **Architecture invariant:** the API translates and authorises; it holds no
+//! business rule. Every command goes through `Ledger::submit`, every answer
+//! comes from the projections or the log.
+
 pub mod audit;
+pub mod auth;
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod http;
+pub mod metrics;
+pub mod money;
+pub mod openapi;
+pub mod serve;
+pub mod state;
 pub mod transparency;

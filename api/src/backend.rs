@@ -1,0 +1,237 @@
+//! The one place that names the ledger's and the projections' types, so the
+//! rest of the API does not care where they come from.
+
+use std::sync::Arc;
+
+use mingzhang_proto::v1::event_envelope::Event;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::AppError;
+
+pub use mingzhang_ledger::decide::{Principal as LedgerPrincipal, Rejection, RejectionKind};
+pub use mingzhang_ledger::scenario::kaixuan;
+pub use mingzhang_ledger::service::{CommandMeta, Committed, Ledger, LedgerError, SubmitError};
+pub use mingzhang_projections::Projections;
+
+/// Donations or expenditures listed per page, at most (the projections' own cap).
+pub const LIST_PAGE_MAX: usize = 10_000;
+pub const LIST_PAGE_DEFAULT: usize = 1_000;
+
+/// A window onto a long list (donations, expenditures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl Default for Page {
+    fn default() -> Page {
+        Page {
+            offset: 0,
+            limit: LIST_PAGE_DEFAULT,
+        }
+    }
+}
+
+impl Page {
+    pub fn new(offset: Option<usize>, limit: Option<usize>) -> Result<Page, AppError> {
+        let limit = limit.unwrap_or(LIST_PAGE_DEFAULT);
+        if limit == 0 || limit > LIST_PAGE_MAX {
+            return Err(AppError::invalid(
+                "limit",
+                "limit_out_of_range",
+                format!("limit must be 1..={LIST_PAGE_MAX}"),
+            ));
+        }
+        Ok(Page {
+            offset: offset.unwrap_or(0),
+            limit,
+        })
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: T) -> Value {
+    serde_json::to_value(value).expect("views serialise")
+}
+
+fn not_found(field: &str, what: &str, id: &str) -> AppError {
+    AppError::NotFound {
+        field: field.to_owned(),
+        rule: "not_found",
+        detail: format!("no {what} with id {id:?}"),
+    }
+}
+
+/// Answers `query` from the projections. Without `full_view` (the public, a
+/// sponsor, an organisation) personal data is masked: donors who did not
+/// agree to be named, anonymous gifts and private payees. Authorisation is the
+/// caller's (`http::queries`).
+pub fn query(
+    projections: &Projections,
+    full_view: bool,
+    query: &str,
+    id: &str,
+    as_of: Option<&str>,
+    page: Page,
+) -> Result<Value, AppError> {
+    match query {
+        "funds" => Ok(to_json(projections.fund_balances())),
+        "campaigns" => Ok(to_json(projections.campaigns())),
+        "campaign" => projections
+            .campaign(id)
+            .map(to_json)
+            .ok_or_else(|| not_found("id", "campaign", id)),
+        "pledges" => match as_of {
+            Some(as_of) => projections
+                .pledge_status(as_of)
+                .map(to_json)
+                .map_err(|error| AppError::invalid("as_of", "date_invalid", error.to_string())),
+            None => Ok(to_json(projections.pledges())),
+        },
+        "grant-rounds" => Ok(to_json(projections.grant_rounds())),
+        "grants" => Ok(to_json(projections.grants())),
+        "projects" => Ok(to_json(projections.projects())),
+        "trial-balance" => Ok(to_json(projections.trial_balance())),
+        "donations" => {
+            let donations = projections.donations(page.offset, page.limit);
+            let mut list = Vec::with_capacity(donations.len());
+            for donation in donations {
+                let donor = (!donation.donor_id.is_empty())
+                    .then(|| projections.donor(&donation.donor_id))
+                    .flatten();
+                let named = donor
+                    .as_ref()
+                    .is_some_and(|d| d.show_name_publicly && !donation.anonymous);
+                let mut entry = to_json(&donation);
+                if full_view || named {
+                    entry["donor_name"] = to_json(donor.map(|d| d.name).unwrap_or_default());
+                } else {
+                    entry["donor_id"] = Value::String(String::new());
+                    entry["donor_name"] = Value::String("匿名 anonymous".into());
+                }
+                list.push(entry);
+            }
+            Ok(Value::Array(list))
+        }
+        "expenditures" => {
+            let mut list = Vec::new();
+            for expenditure in projections.expenditures(page.offset, page.limit) {
+                let mut entry = to_json(&expenditure);
+                if !full_view && expenditure.payee_kind == "person" {
+                    entry["payee"] = Value::String("个人 private person".into());
+                }
+                list.push(entry);
+            }
+            Ok(Value::Array(list))
+        }
+        "donor-statement" => {
+            let donor = projections
+                .donor(id)
+                .ok_or_else(|| not_found("id", "donor", id))?;
+            Ok(serde_json::json!({
+                "donor": to_json(donor),
+                "donations": to_json(projections.donations_of(id)),
+                "pledges": to_json(projections.pledges_of(id)),
+            }))
+        }
+        other => Err(AppError::NotFound {
+            field: "query".into(),
+            rule: "no_such_query",
+            detail: format!("no query {other:?}"),
+        }),
+    }
+}
+
+/// Opens (creating if needed) the embedded log under `<data_dir>/log`; a torn
+/// tail left by a crash mid-write is truncated and reported.
+pub fn open_store(
+    data_dir: &std::path::Path,
+) -> Result<Arc<dyn mingzhang_ledger::store::EventStore>, String> {
+    use mingzhang_ledger::store::file::{FileLog, FileLogOptions};
+    let (log, report) = FileLog::open(data_dir.join("log"), FileLogOptions::default())
+        .map_err(|error| error.to_string())?;
+    if let Some(torn) = &report.torn_tail {
+        tracing::warn!(?torn, "truncated a torn tail left by an interrupted write");
+    }
+    tracing::info!(
+        records = report.records,
+        segments = report.segments,
+        "log opened"
+    );
+    Ok(Arc::new(log))
+}
+
+/// Verifies every record of `<data_dir>/log`; `progress` gets the bytes read so far.
+pub fn verify(
+    data_dir: &std::path::Path,
+    progress: impl FnMut(u64),
+) -> Result<mingzhang_ledger::store::file::VerifyReport, mingzhang_ledger::store::StoreError> {
+    mingzhang_ledger::store::file::verify_log(&data_dir.join("log"), progress)
+}
+
+/// Commands waiting for the ledger thread, at most.
+pub const SUBMIT_QUEUE_MAX: usize = 65_536;
+
+type SubmitJob = (
+    Event,
+    CommandMeta,
+    oneshot::Sender<Result<Committed, SubmitError>>,
+);
+
+/// Runs `Ledger::submit` on a thread of its own.
+///
+/// Why: `Ledger::submit`'s future is not `Send` (it holds a parking_lot guard
+/// across an await point in the idempotent-replay path), so it cannot run on
+/// the multi-threaded runtime's tasks. Running every submit as a local task on
+/// one thread also lets group commit batch them. Remove once the future is Send.
+#[derive(Clone)]
+pub struct LedgerHandle {
+    ledger: Arc<Ledger>,
+    jobs: mpsc::Sender<SubmitJob>,
+}
+
+impl LedgerHandle {
+    pub fn start(ledger: Arc<Ledger>) -> LedgerHandle {
+        let (jobs, mut queue) = mpsc::channel::<SubmitJob>(SUBMIT_QUEUE_MAX);
+        let for_thread = ledger.clone();
+        std::thread::Builder::new()
+            .name("ledger-submit".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("ledger runtime starts");
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, async move {
+                    while let Some((command, meta, reply)) = queue.recv().await {
+                        let ledger = for_thread.clone();
+                        tokio::task::spawn_local(async move {
+                            // The caller may have gone; the write stands regardless.
+                            let _ = reply.send(ledger.submit(command, meta).await);
+                        });
+                    }
+                });
+                // Every sender is gone: finish the writes still in flight.
+                runtime.block_on(local);
+            })
+            .expect("ledger thread starts");
+        LedgerHandle { ledger, jobs }
+    }
+
+    pub async fn submit(&self, command: Event, meta: CommandMeta) -> Result<Committed, AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send((command, meta, reply))
+            .await
+            .map_err(|_| AppError::Unavailable("the ledger has stopped".into()))?;
+        let result = answer
+            .await
+            .map_err(|_| AppError::Internal("the ledger dropped a command".into()))?;
+        result.map_err(AppError::from)
+    }
+
+    pub fn store(&self) -> Arc<dyn mingzhang_ledger::store::EventStore> {
+        self.ledger.store()
+    }
+}

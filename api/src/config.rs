@@ -1,0 +1,109 @@
+//! Server settings: flags > environment > config file > defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+
+/// `<data-dir>/config.toml` (or `--config FILE`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub http_addr: Option<String>,
+    pub grpc_addr: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{setting} {value:?} is not an address such as 127.0.0.1:8080")]
+    BadAddr {
+        setting: &'static str,
+        value: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+}
+
+/// `explicit_file` must exist; the default `<data-dir>/config.toml` may not.
+pub fn load_file(explicit_file: Option<&Path>, data_dir: &Path) -> Result<ConfigFile, ConfigError> {
+    let (path, required) = match explicit_file {
+        Some(path) => (path.to_owned(), true),
+        None => (data_dir.join("config.toml"), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(ConfigFile::default());
+        }
+        Err(source) => return Err(ConfigError::Io { path, source }),
+    };
+    toml::from_str(&text).map_err(|source| ConfigError::Parse { path, source })
+}
+
+/// `from_flag_or_env` is what clap resolved from the flag or its env var.
+pub fn resolve(
+    http_from_flag_or_env: Option<String>,
+    grpc_from_flag_or_env: Option<String>,
+    file: ConfigFile,
+) -> Result<ServeConfig, ConfigError> {
+    let pick = |setting: &'static str, cli: Option<String>, file: Option<String>, default: &str| {
+        let value = cli.or(file).unwrap_or_else(|| default.to_owned());
+        value
+            .parse::<SocketAddr>()
+            .map_err(|_| ConfigError::BadAddr { setting, value })
+    };
+    Ok(ServeConfig {
+        http_addr: pick(
+            "http_addr",
+            http_from_flag_or_env,
+            file.http_addr,
+            DEFAULT_HTTP_ADDR,
+        )?,
+        grpc_addr: pick(
+            "grpc_addr",
+            grpc_from_flag_or_env,
+            file.grpc_addr,
+            DEFAULT_GRPC_ADDR,
+        )?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let file = ConfigFile {
+            http_addr: Some("127.0.0.1:9000".into()),
+            grpc_addr: None,
+        };
+        let config = resolve(Some("127.0.0.1:7000".into()), None, file).unwrap();
+        assert_eq!(config.http_addr, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(config.grpc_addr, DEFAULT_GRPC_ADDR.parse().unwrap());
+        let file = ConfigFile {
+            http_addr: Some("127.0.0.1:9000".into()),
+            grpc_addr: None,
+        };
+        let config = resolve(None, None, file).unwrap();
+        assert_eq!(config.http_addr, "127.0.0.1:9000".parse().unwrap());
+        assert!(resolve(Some("nowhere".into()), None, ConfigFile::default()).is_err());
+    }
+}

@@ -1,0 +1,215 @@
+//! One error type for every HTTP handler, rendered as RFC 9457 problem+json,
+//! and mapped to gRPC statuses in `grpc`. Server faults are logged in full and
+//! answered with a generic body: 5xx responses never leak internals.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::backend::{Rejection, RejectionKind, SubmitError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad input: the request can never succeed as sent (422, or 400 for unparseable JSON).
+    #[error("{field}: {rule}: {detail}")]
+    Invalid {
+        status: StatusCode,
+        field: String,
+        rule: &'static str,
+        detail: String,
+    },
+    #[error("{field}: {rule}: {detail}")]
+    NotFound {
+        field: String,
+        rule: &'static str,
+        detail: String,
+    },
+    /// The ledger's state forbids it now (409).
+    #[error("{field}: {rule}: {detail}")]
+    Conflict {
+        field: String,
+        rule: &'static str,
+        detail: String,
+    },
+    #[error("idempotency key {key:?} was already used with a different request")]
+    IdempotencyKeyReused { key: String },
+    #[error("request body exceeds {limit_bytes} bytes")]
+    PayloadTooLarge { limit_bytes: usize },
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{detail}")]
+    Forbidden { rule: &'static str, detail: String },
+    /// Projections are behind the caller's `min_seq`.
+    #[error("projections have applied {applied_len} records, {min_seq} requested")]
+    Lagging { applied_len: u64, min_seq: u64 },
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn invalid(field: &str, rule: &'static str, detail: impl Into<String>) -> AppError {
+        AppError::Invalid {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            field: field.to_owned(),
+            rule,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn malformed(field: &str, rule: &'static str, detail: impl Into<String>) -> AppError {
+        AppError::Invalid {
+            status: StatusCode::BAD_REQUEST,
+            field: field.to_owned(),
+            rule,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Invalid { status, .. } => *status,
+            AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } | AppError::IdempotencyKeyReused { .. } => {
+                StatusCode::CONFLICT
+            }
+            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AppError::Lagging { .. } | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// (field, rule) for errors about one part of the request.
+    pub fn field_and_rule(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            AppError::Invalid { field, rule, .. }
+            | AppError::NotFound { field, rule, .. }
+            | AppError::Conflict { field, rule, .. } => (Some(field), Some(rule)),
+            AppError::IdempotencyKeyReused { .. } => {
+                (Some("Idempotency-Key"), Some("idempotency_key_reused"))
+            }
+            AppError::PayloadTooLarge { .. } => (None, Some("body_too_large")),
+            AppError::Unauthenticated(_) => (Some("Authorization"), Some("unauthenticated")),
+            AppError::Forbidden { rule, .. } => (None, Some(rule)),
+            AppError::Lagging { .. } => (Some("min_seq"), Some("projections_lagging")),
+            AppError::Unavailable(_) | AppError::Internal(_) => (None, None),
+        }
+    }
+
+    /// What the client may read: everything except for server faults.
+    pub fn public_detail(&self) -> String {
+        match self {
+            AppError::Internal(_) => "internal error; the server log has the details".to_owned(),
+            AppError::Invalid { detail, .. }
+            | AppError::NotFound { detail, .. }
+            | AppError::Conflict { detail, .. } => detail.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<Rejection> for AppError {
+    fn from(rejection: Rejection) -> AppError {
+        let Rejection {
+            field,
+            rule,
+            message,
+            kind,
+        } = rejection;
+        match kind {
+            RejectionKind::Invalid => AppError::Invalid {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                field,
+                rule,
+                detail: message,
+            },
+            RejectionKind::NotFound => AppError::NotFound {
+                field,
+                rule,
+                detail: message,
+            },
+            RejectionKind::Conflict => AppError::Conflict {
+                field,
+                rule,
+                detail: message,
+            },
+            RejectionKind::Forbidden => AppError::Forbidden {
+                rule,
+                detail: format!("{field}: {message}"),
+            },
+        }
+    }
+}
+
+impl From<SubmitError> for AppError {
+    fn from(error: SubmitError) -> AppError {
+        let error_text = error.to_string();
+        match error {
+            SubmitError::Rejected(rejection) => rejection.into(),
+            SubmitError::IdempotencyKeyReused { key } => AppError::IdempotencyKeyReused { key },
+            SubmitError::IdempotencyKeyInvalid => {
+                AppError::malformed("Idempotency-Key", "idempotency_key_invalid", error_text)
+            }
+            SubmitError::Store(store) => AppError::Internal(format!("store: {store}")),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied_len: Option<u64>,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() && !matches!(self, AppError::Lagging { .. }) {
+            tracing::error!(error = %self, "request failed");
+        }
+        let (field, rule) = self.field_and_rule();
+        let problem = Problem {
+            kind: format!(
+                "https://mingzhang.example/problems/{}",
+                rule.unwrap_or(if status.is_server_error() {
+                    "server_error"
+                } else {
+                    "error"
+                })
+            ),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.public_detail(),
+            field,
+            rule,
+            applied_len: match &self {
+                AppError::Lagging { applied_len, .. } => Some(*applied_len),
+                _ => None,
+            },
+        };
+        let body = serde_json::to_vec(&problem).expect("problem serialises");
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

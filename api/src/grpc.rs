@@ -1,0 +1,308 @@
+//! The gRPC API: same commands, roles and errors as HTTP, over tonic.
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use mingzhang_ledger::store::StoredRecord;
+use mingzhang_proto::Message;
+use mingzhang_proto::v1 as pb;
+use pb::ledger_service_server::LedgerService;
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status};
+
+use crate::auth::Principal;
+use crate::backend::Committed;
+use crate::error::AppError;
+use crate::http::queries::run_query;
+use crate::state::AppState;
+
+pub use pb::ledger_service_server::LedgerServiceServer;
+
+/// Commands in one `SubmitBatch` call, at most.
+pub const BATCH_COMMANDS_MAX: usize = 10_000;
+pub const RECORDS_PAGE_MAX: u32 = 1000;
+/// gRPC messages larger than this are refused (a batch of 10,000 small commands fits).
+pub const MESSAGE_LEN_MAX: usize = 16 * 1024 * 1024;
+
+pub struct GrpcApi {
+    state: AppState,
+}
+
+impl GrpcApi {
+    pub fn new(state: AppState) -> GrpcApi {
+        GrpcApi { state }
+    }
+
+    pub fn into_server(self) -> LedgerServiceServer<GrpcApi> {
+        LedgerServiceServer::new(self)
+            .max_decoding_message_size(MESSAGE_LEN_MAX)
+            .max_encoding_message_size(MESSAGE_LEN_MAX)
+    }
+
+    fn caller<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+        let header = match request.metadata().get("authorization") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .map_err(|_| Status::unauthenticated("authorization metadata is not ASCII"))?,
+            ),
+        };
+        self.state.tokens.authenticate(header).map_err(to_status)
+    }
+
+    async fn submit_one(
+        &self,
+        principal: &Principal,
+        request: pb::SubmitRequest,
+        key_from_metadata: Option<String>,
+    ) -> Result<pb::SubmitResponse, AppError> {
+        let command = command_of(request.command)?;
+        let key = match (request.idempotency_key.is_empty(), key_from_metadata) {
+            (false, _) => Some(request.idempotency_key),
+            (true, key) => key,
+        };
+        let committed = self.state.submit(principal, key, command).await?;
+        Ok(submit_response(committed))
+    }
+}
+
+fn command_of(envelope: Option<pb::EventEnvelope>) -> Result<pb::event_envelope::Event, AppError> {
+    let envelope = envelope
+        .ok_or_else(|| AppError::invalid("command", "missing_field", "command is required"))?;
+    let server_assigned = [
+        (
+            "command.recorded_at_unix_ms",
+            envelope.recorded_at_unix_ms != 0,
+        ),
+        ("command.actor", !envelope.actor.is_empty()),
+        (
+            "command.idempotency_key",
+            !envelope.idempotency_key.is_empty(),
+        ),
+        (
+            "command.request_sha256",
+            !envelope.request_sha256.is_empty(),
+        ),
+    ];
+    if let Some((field, _)) = server_assigned.iter().find(|(_, set)| *set) {
+        return Err(AppError::invalid(
+            field,
+            "server_assigned",
+            format!("{field} is filled by the server; leave it empty"),
+        ));
+    }
+    envelope.event.ok_or_else(|| {
+        AppError::invalid(
+            "command.event",
+            "missing_field",
+            "command.event is required",
+        )
+    })
+}
+
+fn submit_response(committed: Committed) -> pb::SubmitResponse {
+    pb::SubmitResponse {
+        records: committed
+            .records
+            .iter()
+            .map(|meta| pb::RecordRef {
+                seq: meta.seq,
+                hash: meta.hash.to_vec(),
+            })
+            .collect(),
+        idempotent_replay: committed.idempotent_replay,
+    }
+}
+
+fn record_message(record: &StoredRecord) -> Result<pb::Record, AppError> {
+    let envelope = pb::EventEnvelope::decode(record.payload())
+        .map_err(|error| AppError::Internal(format!("record {}: {error}", record.seq())))?;
+    Ok(pb::Record {
+        seq: record.seq(),
+        hash: record.hash().to_vec(),
+        prev_hash: record.prev_hash().to_vec(),
+        envelope: Some(envelope),
+        raw: record.bytes().to_vec(),
+    })
+}
+
+fn status_code(error: &AppError) -> tonic::Code {
+    match error {
+        AppError::Invalid { .. } | AppError::PayloadTooLarge { .. } => tonic::Code::InvalidArgument,
+        AppError::NotFound { .. } => tonic::Code::NotFound,
+        AppError::Conflict { .. } => tonic::Code::FailedPrecondition,
+        AppError::IdempotencyKeyReused { .. } => tonic::Code::AlreadyExists,
+        AppError::Unauthenticated(_) => tonic::Code::Unauthenticated,
+        AppError::Forbidden { .. } => tonic::Code::PermissionDenied,
+        AppError::Lagging { .. } | AppError::Unavailable(_) => tonic::Code::Unavailable,
+        AppError::Internal(_) => tonic::Code::Internal,
+    }
+}
+
+/// "field: rule: detail", with `mz-field` and `mz-rule` metadata.
+pub fn to_status(error: AppError) -> Status {
+    if matches!(error, AppError::Internal(_)) {
+        tracing::error!(%error, "grpc request failed");
+    }
+    let (field, rule) = error.field_and_rule();
+    let message = match (field, rule) {
+        (Some(field), Some(rule)) => format!("{field}: {rule}: {}", error.public_detail()),
+        (None, Some(rule)) => format!("{rule}: {}", error.public_detail()),
+        _ => error.public_detail(),
+    };
+    let mut status = Status::new(status_code(&error), message);
+    for (key, value) in [("mz-field", field), ("mz-rule", rule)] {
+        if let Some(value) = value.and_then(|v| MetadataValue::try_from(v).ok()) {
+            status.metadata_mut().insert(key, value);
+        }
+    }
+    status
+}
+
+fn command_error(error: AppError) -> pb::CommandError {
+    let (field, rule) = error.field_and_rule();
+    pb::CommandError {
+        code: status_code(&error) as i32,
+        field: field.unwrap_or_default().to_owned(),
+        rule: rule.unwrap_or_default().to_owned(),
+        message: error.public_detail(),
+    }
+}
+
+type FollowStream = Pin<Box<dyn Stream<Item = Result<pb::Record, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl LedgerService for GrpcApi {
+    async fn submit(
+        &self,
+        request: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
+        let principal = self.caller(&request)?;
+        let key_from_metadata = match request.metadata().get("idempotency-key") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .map_err(|_| Status::invalid_argument("idempotency-key is not ASCII"))?
+                    .to_owned(),
+            ),
+        };
+        self.submit_one(&principal, request.into_inner(), key_from_metadata)
+            .await
+            .map(Response::new)
+            .map_err(to_status)
+    }
+
+    async fn submit_batch(
+        &self,
+        request: Request<pb::SubmitBatchRequest>,
+    ) -> Result<Response<pb::SubmitBatchResponse>, Status> {
+        let principal = self.caller(&request)?;
+        let commands = request.into_inner().commands;
+        if commands.len() > BATCH_COMMANDS_MAX {
+            return Err(to_status(AppError::invalid(
+                "commands",
+                "batch_too_large",
+                format!("at most {BATCH_COMMANDS_MAX} commands per batch"),
+            )));
+        }
+        let principal = &principal;
+        let results = futures::future::join_all(
+            commands
+                .into_iter()
+                .map(|command| self.submit_one(principal, command, None)),
+        )
+        .await;
+        let results = results
+            .into_iter()
+            .map(|result| pb::SubmitResult {
+                outcome: Some(match result {
+                    Ok(committed) => pb::submit_result::Outcome::Committed(committed),
+                    Err(error) => pb::submit_result::Outcome::Error(command_error(error)),
+                }),
+            })
+            .collect();
+        Ok(Response::new(pb::SubmitBatchResponse { results }))
+    }
+
+    async fn get_records(
+        &self,
+        request: Request<pb::GetRecordsRequest>,
+    ) -> Result<Response<pb::GetRecordsResponse>, Status> {
+        let principal = self.caller(&request)?;
+        principal
+            .require_full_reader("raw records")
+            .map_err(to_status)?;
+        let request = request.into_inner();
+        let limit = match request.limit {
+            0 => 100,
+            n if n > RECORDS_PAGE_MAX => {
+                return Err(to_status(AppError::invalid(
+                    "limit",
+                    "limit_out_of_range",
+                    format!("limit must be 1..={RECORDS_PAGE_MAX}"),
+                )));
+            }
+            n => n,
+        };
+        let log_len = self.state.store.head().len;
+        let records = self
+            .state
+            .store
+            .read(request.from_seq, limit as usize)
+            .map_err(|error| to_status(AppError::Internal(format!("reading records: {error}"))))?;
+        let records = records
+            .iter()
+            .map(record_message)
+            .collect::<Result<_, _>>()
+            .map_err(to_status)?;
+        Ok(Response::new(pb::GetRecordsResponse { records, log_len }))
+    }
+
+    type FollowStream = FollowStream;
+
+    async fn follow(
+        &self,
+        request: Request<pb::FollowRequest>,
+    ) -> Result<Response<FollowStream>, Status> {
+        let principal = self.caller(&request)?;
+        principal
+            .require_full_reader("the live record feed")
+            .map_err(to_status)?;
+        let from_seq = request.into_inner().from_seq;
+        let stream =
+            crate::http::records::follow_records(self.state.clone(), from_seq).map(|item| {
+                item.and_then(|record| record_message(&record))
+                    .map_err(to_status)
+            });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn query(
+        &self,
+        request: Request<pb::QueryRequest>,
+    ) -> Result<Response<pb::QueryResponse>, Status> {
+        let principal = self.caller(&request)?;
+        let request = request.into_inner();
+        let min_seq = (request.min_seq > 0).then_some(request.min_seq);
+        self.state
+            .wait_for_projections(min_seq)
+            .await
+            .map_err(to_status)?;
+        let as_of = (!request.as_of.is_empty()).then_some(request.as_of.as_str());
+        let value = run_query(
+            &self.state,
+            &principal,
+            &request.query,
+            &request.id,
+            as_of,
+            crate::backend::Page::default(),
+        )
+        .map_err(to_status)?;
+        Ok(Response::new(pb::QueryResponse {
+            json: value.to_string(),
+            applied_len: *self.state.applied_len.borrow(),
+        }))
+    }
+}

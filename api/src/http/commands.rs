@@ -1,0 +1,764 @@
+//! JSON command bodies and their translation into ledger commands. A command IS
+//! the event its issuer wants recorded; derived fields stay 0 for `decide` to
+//! fill. JSON field names are the proto names with `_fen` dropped, because
+//! JSON amounts are decimal CNY strings, not fen.
+//!
+//! **Invariant:** nothing here checks a business rule; only shape and units.
+
+use mingzhang_proto::v1 as pb;
+use pb::event_envelope::Event;
+use serde::Deserialize;
+
+use crate::error::AppError;
+use crate::money::parse_amount_fen;
+
+/// A JSON body that becomes one ledger command. `path_id` is the `{id}` of the
+/// route, empty for routes without one.
+pub trait CommandBody: serde::de::DeserializeOwned + Send + 'static {
+    fn into_event(self, path_id: String) -> Result<Event, AppError>;
+}
+
+fn amount(field: &str, text: &str) -> Result<i64, AppError> {
+    parse_amount_fen(field, text)
+}
+
+fn sha256_hex(field: &str, text: &str) -> Result<Vec<u8>, AppError> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    match hex::decode(text) {
+        Ok(bytes) if bytes.len() == 32 => Ok(bytes),
+        _ => Err(AppError::invalid(
+            field,
+            "sha256_not_hex",
+            format!("`{field}` must be 64 hex digits (a SHA-256)"),
+        )),
+    }
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum FundKindJson {
+    Unrestricted,
+    Restricted,
+    SpecialSupport,
+}
+
+impl From<FundKindJson> for pb::FundKind {
+    fn from(kind: FundKindJson) -> pb::FundKind {
+        match kind {
+            FundKindJson::Unrestricted => pb::FundKind::Unrestricted,
+            FundKindJson::Restricted => pb::FundKind::Restricted,
+            FundKindJson::SpecialSupport => pb::FundKind::SpecialSupport,
+        }
+    }
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum DonorKindJson {
+    Enterprise,
+    Individual,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelJson {
+    BankTransfer,
+    Cash,
+    Online,
+}
+
+fn channel(channel: Option<ChannelJson>) -> i32 {
+    (match channel {
+        None => pb::Channel::Unspecified,
+        Some(ChannelJson::BankTransfer) => pb::Channel::BankTransfer,
+        Some(ChannelJson::Cash) => pb::Channel::Cash,
+        Some(ChannelJson::Online) => pb::Channel::Online,
+    }) as i32
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum NeedKindJson {
+    MicroWish,
+    MicroCharity,
+    Service,
+    Livelihood,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum PayeeKindJson {
+    Organisation,
+    Company,
+    Person,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoryJson {
+    OneOffSupport,
+    PurchaseOfServices,
+    AwardForExcellence,
+    ProjectDelivery,
+    Operations,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenFund {
+    pub fund_id: String,
+    pub name: String,
+    pub kind: FundKindJson,
+    #[serde(default)]
+    pub restriction: String,
+}
+
+impl CommandBody for OpenFund {
+    fn into_event(self, _: String) -> Result<Event, AppError> {
+        Ok(Event::FundOpened(pb::FundOpened {
+            fund_id: self.fund_id,
+            name: self.name,
+            kind: pb::FundKind::from(self.kind) as i32,
+            restriction: self.restriction,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YearlyTargetJson {
+    pub year: i32,
+    pub target: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenCampaign {
+    pub campaign_id: String,
+    pub name: String,
+    pub fund_id: String,
+    pub total_target: String,
+    pub first_year: i32,
+    #[serde(default)]
+    pub yearly_targets: Vec<YearlyTargetJson>,
+}
+
+impl CommandBody for OpenCampaign {
+    fn into_event(self, _: String) -> Result<Event, AppError> {
+        let mut yearly_targets = Vec::with_capacity(self.yearly_targets.len());
+        for (index, target) in self.yearly_targets.into_iter().enumerate() {
+            yearly_targets.push(pb::YearlyTarget {
+                year: target.year,
+                target_fen: amount(&format!("yearly_targets[{index}].target"), &target.target)?,
+            });
+        }
+        Ok(Event::CampaignOpened(pb::CampaignOpened {
+            campaign_id: self.campaign_id,
+            name: self.name,
+            fund_id: self.fund_id,
+            total_target_fen: amount("total_target", &self.total_target)?,
+            first_year: self.first_year,
+            yearly_targets,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDonor {
+    pub donor_id: String,
+    pub name: String,
+    pub kind: DonorKindJson,
+    #[serde(default)]
+    pub alliance_member: bool,
+    #[serde(default)]
+    pub show_name_publicly: bool,
+}
+
+impl CommandBody for RegisterDonor {
+    fn into_event(self, _: String) -> Result<Event, AppError> {
+        Ok(Event::DonorRegistered(pb::DonorRegistered {
+            donor_id: self.donor_id,
+            name: self.name,
+            kind: (match self.kind {
+                DonorKindJson::Enterprise => pb::DonorKind::Enterprise,
+                DonorKindJson::Individual => pb::DonorKind::Individual,
+            }) as i32,
+            alliance_member: self.alliance_member,
+            show_name_publicly: self.show_name_publicly,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterOrganisation {
+    pub organisation_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub registration_no: String,
+}
+
+impl CommandBody for RegisterOrganisation {
+    fn into_event(self, _: String) -> Result<Event, AppError> {
+        Ok(Event::OrganisationRegistered(pb::OrganisationRegistered {
+            organisation_id: self.organisation_id,
+            name: self.name,
+            registration_no: self.registration_no,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveDonation {
+    pub donation_id: String,
+    #[serde(default)]
+    pub donor_id: String,
+    pub fund_id: String,
+    #[serde(default)]
+    pub campaign_id: String,
+    #[serde(default)]
+    pub project_id: String,
+    pub amount: String,
+    pub channel: ChannelJson,
+    #[serde(default)]
+    pub bank_reference: String,
+    #[serde(default)]
+    pub anonymous: bool,
+    pub received_on: String,
+}
+
+impl CommandBody for ReceiveDonation {
+    fn into_event(self, _: String) -> Result<Event, AppError> {
+        Ok(Event::DonationReceived(pb::DonationReceived {
+            donation_id: self.donation_id,
+            donor_id: self.donor_id,
+            fund_id: self.fund_id,
+            campaign_id: self.campaign_id,
+            project_id: self.project_id,
+            amount_fen: amount("amount", &self.amount)?,
+            channel: channel(Some(self.channel)),
+            bank_reference: self.bank_reference,
+            anonymous: self.anonymous,
+            received_on: self.received_on,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundDonation {
+    pub refund_id: String,
+    pub amount: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl CommandBody for RefundDonation {
+    fn into_event(self, donation_id: String) -> Result<Event, AppError> {
+        Ok(Event::DonationRefunded(pb::DonationRefunded {
+            refund_id: self.refund_id,
+            donation_id,
+            amount_fen: amount("amount", &self.amount)?,
+            reason: self.reason,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    #[serde(default)]
+    pub reason: String,
+}
+
+pub struct ReverseDonation(pub Reason);
+pub struct CancelPledge(pub Reason);
+pub struct CloseGrant(pub Reason);
+pub struct ReverseExpenditure(pub Reason);
+
+macro_rules! reason_command {
+    ($name:ident, |$id:ident, $reason:ident| $event:expr) => {
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Reason::deserialize(d).map($name)
+            }
+        }
+        impl CommandBody for $name {
+            fn into_event(self, $id: String) -> Result<Event, AppError> {
+                let $reason = self.0.reason;
+                Ok($event)
+            }
+        }
+    };
+}
+
+reason_command!(ReverseDonation, |donation_id, reason| {
+    Event::DonationReversed(pb::DonationReversed {
+        donation_id,
+        amount_fen: 0,
+        reason,
+    })
+});
+reason_command!(CancelPledge, |pledge_id, reason| {
+    Event::PledgeCancelled(pb::PledgeCancelled {
+        pledge_id,
+        cancelled_fen: 0,
+        reason,
+    })
+});
+reason_command!(CloseGrant, |grant_id, reason| {
+    Event::GrantClosed(pb::GrantClosed {
+        grant_id,
+        disbursed_fen: 0,
+        returned_fen: 0,
+        reason,
+    })
+});
+reason_command!(ReverseExpenditure, |expenditure_id, reason| {
+    Event::ExpenditureReversed(pb::ExpenditureReversed {
+        expenditure_id,
+        amount_fen: 0,
+        reason,
+    })
+});
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstalmentJson {
+    pub due_on: String,
+    pub amount: String,
+}
+
+fn instalments(list: Vec<InstalmentJson>) -> Result<Vec<pb::Instalment>, AppError> {
+    list.into_iter()
+        .enumerate()
+        .map(|(index, instalment)| {
+            Ok(pb::Instalment {
+                due_on: instalment.due_on,
+                amount_fen: amount(&format!("instalments[{index}].amount"), &instalment.amount)?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MakePledge {
+    pub pledge_id: String,
+    pub donor_id: String,
+    #[serde(default)]
+    pub campaign_id: String,
+    pub fund_id: String,
+    pub total: String,
+    pub instalments: Vec<InstalmentJson>,
+}
+
+impl CommandBody for MakePledge {
+    fn into_event(self, _: String) -> Result<Event, AppError> {
+        Ok(Event::PledgeMade(pb::PledgeMade {
+            pledge_id: self.pledge_id,
+            donor_id: self.donor_id,
+            campaign_id: self.campaign_id,
+            fund_id: self.fund_id,
+            total_fen: amount("total", &self.total)?,
+            instalments: instalments(self.instalments)?,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceivePledgePayment {
+    pub payment_id: String,
+    pub amount: String,
+    pub channel: ChannelJson,
+    #[serde(default)]
+    pub bank_reference: String,
+    pub received_on: String,
+}
+
+impl CommandBody for ReceivePledgePayment {
+    fn into_event(self, pledge_id: String) -> Result<Event, AppError> {
+        Ok(Event::PledgePaymentReceived(pb::PledgePaymentReceived {
+            payment_id: self.payment_id,
+            pledge_id,
+            amount_fen: amount("amount", &self.amount)?,
+            channel: channel(Some(self.channel)),
+            bank_reference: self.bank_reference,
+            received_on: self.received_on,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmendPledge {
+    pub new_total: String,
+    pub instalments: Vec<InstalmentJson>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl CommandBody for AmendPledge {
+    fn into_event(self, pledge_id: String) -> Result<Event, AppError> {
+        Ok(Event::PledgeAmended(pb::PledgeAmended {
+            pledge_id,
+            new_total_fen: amount("new_total", &self.new_total)?,
+            instalments: instalments(self.instalments)?,
+            reason: self.reason,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenGrantRound {
+    pub round_id: String,
+    pub fund_id: String,
+    pub name: String,
+    pub budget: String,
+    pub applications_open_on: String,
+    pub applications_close_on: String,
+}
+
+impl CommandBody for OpenGrantRound {
+    fn into_event(self, _: String) -> Result<Event, AppError> {
+        Ok(Event::GrantRoundOpened(pb::GrantRoundOpened {
+            round_id: self.round_id,
+            fund_id: self.fund_id,
+            name: self.name,
+            budget_fen: amount("budget", &self.budget)?,
+            applications_open_on: self.applications_open_on,
+            applications_close_on: self.applications_close_on,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitApplication {
+    pub application_id: String,
+    pub organisation_id: String,
+    pub title: String,
+    #[serde(default)]
+    pub summary: String,
+    pub requested: String,
+    pub submitted_on: String,
+}
+
+impl CommandBody for SubmitApplication {
+    fn into_event(self, round_id: String) -> Result<Event, AppError> {
+        Ok(Event::GrantApplicationSubmitted(
+            pb::GrantApplicationSubmitted {
+                application_id: self.application_id,
+                round_id,
+                organisation_id: self.organisation_id,
+                title: self.title,
+                summary: self.summary,
+                requested_fen: amount("requested", &self.requested)?,
+                submitted_on: self.submitted_on,
+            },
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewApplication {
+    pub reviewer: String,
+    pub score: i32,
+    #[serde(default)]
+    pub notes: String,
+}
+
+impl CommandBody for ReviewApplication {
+    fn into_event(self, application_id: String) -> Result<Event, AppError> {
+        Ok(Event::GrantApplicationReviewed(
+            pb::GrantApplicationReviewed {
+                application_id,
+                reviewer: self.reviewer,
+                score: self.score,
+                notes: self.notes,
+            },
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shortlist {}
+
+impl CommandBody for Shortlist {
+    fn into_event(self, application_id: String) -> Result<Event, AppError> {
+        Ok(Event::GrantApplicationShortlisted(
+            pb::GrantApplicationShortlisted { application_id },
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrancheJson {
+    pub amount: String,
+    #[serde(default)]
+    pub requires_evaluation: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwardGrant {
+    pub grant_id: String,
+    pub application_id: String,
+    pub amount: String,
+    pub tranches: Vec<TrancheJson>,
+}
+
+impl CommandBody for AwardGrant {
+    fn into_event(self, _: String) -> Result<Event, AppError> {
+        let mut tranches = Vec::with_capacity(self.tranches.len());
+        for (index, tranche) in self.tranches.into_iter().enumerate() {
+            tranches.push(pb::Tranche {
+                amount_fen: amount(&format!("tranches[{index}].amount"), &tranche.amount)?,
+                requires_evaluation: tranche.requires_evaluation,
+            });
+        }
+        Ok(Event::GrantAwarded(pb::GrantAwarded {
+            grant_id: self.grant_id,
+            application_id: self.application_id,
+            amount_fen: amount("amount", &self.amount)?,
+            tranches,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisburseTranche {
+    pub tranche_index: u32,
+    pub paid_on: String,
+    #[serde(default)]
+    pub bank_reference: String,
+}
+
+impl CommandBody for DisburseTranche {
+    fn into_event(self, grant_id: String) -> Result<Event, AppError> {
+        Ok(Event::GrantTrancheDisbursed(pb::GrantTrancheDisbursed {
+            grant_id,
+            tranche_index: self.tranche_index,
+            amount_fen: 0,
+            paid_on: self.paid_on,
+            bank_reference: self.bank_reference,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordEvaluation {
+    pub evaluation_id: String,
+    pub period: String,
+    pub evaluator: String,
+    pub score: i32,
+    pub passed: bool,
+}
+
+impl CommandBody for RecordEvaluation {
+    fn into_event(self, grant_id: String) -> Result<Event, AppError> {
+        Ok(Event::GrantEvaluationRecorded(
+            pb::GrantEvaluationRecorded {
+                evaluation_id: self.evaluation_id,
+                grant_id,
+                period: self.period,
+                evaluator: self.evaluator,
+                score: self.score,
+                passed: self.passed,
+            },
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSelfAssessment {
+    pub quarter: String,
+    /// SHA-256 of the report kept off-log, as 64 hex digits.
+    pub report_sha256: String,
+    #[serde(default)]
+    pub summary: String,
+}
+
+impl CommandBody for FileSelfAssessment {
+    fn into_event(self, grant_id: String) -> Result<Event, AppError> {
+        Ok(Event::GrantSelfAssessmentFiled(
+            pb::GrantSelfAssessmentFiled {
+                grant_id,
+                quarter: self.quarter,
+                report_sha256: sha256_hex("report_sha256", &self.report_sha256)?,
+                summary: self.summary,
+            },
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishProject {
+    pub project_id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub need_kind: NeedKindJson,
+    #[serde(default)]
+    pub community: String,
+    #[serde(default)]
+    pub survey: String,
+    pub budget: String,
+    pub fund_id: String,
+}
+
+impl CommandBody for PublishProject {
+    fn into_event(self, _: String) -> Result<Event, AppError> {
+        Ok(Event::ProjectPublished(pb::ProjectPublished {
+            project_id: self.project_id,
+            title: self.title,
+            description: self.description,
+            need_kind: (match self.need_kind {
+                NeedKindJson::MicroWish => pb::NeedKind::MicroWish,
+                NeedKindJson::MicroCharity => pb::NeedKind::MicroCharity,
+                NeedKindJson::Service => pb::NeedKind::Service,
+                NeedKindJson::Livelihood => pb::NeedKind::Livelihood,
+            }) as i32,
+            community: self.community,
+            survey: self.survey,
+            budget_fen: amount("budget", &self.budget)?,
+            fund_id: self.fund_id,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimProject {
+    pub sponsor_id: String,
+}
+
+impl CommandBody for ClaimProject {
+    fn into_event(self, project_id: String) -> Result<Event, AppError> {
+        Ok(Event::ProjectClaimed(pb::ProjectClaimed {
+            project_id,
+            sponsor_id: self.sponsor_id,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseClaim {
+    pub sponsor_id: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl CommandBody for ReleaseClaim {
+    fn into_event(self, project_id: String) -> Result<Event, AppError> {
+        Ok(Event::ProjectClaimReleased(pb::ProjectClaimReleased {
+            project_id,
+            sponsor_id: self.sponsor_id,
+            reason: self.reason,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FundProject {
+    pub funding_id: String,
+    pub sponsor_id: String,
+    pub amount: String,
+    pub channel: ChannelJson,
+    #[serde(default)]
+    pub bank_reference: String,
+    pub received_on: String,
+}
+
+impl CommandBody for FundProject {
+    fn into_event(self, project_id: String) -> Result<Event, AppError> {
+        Ok(Event::ProjectFunded(pb::ProjectFunded {
+            funding_id: self.funding_id,
+            project_id,
+            sponsor_id: self.sponsor_id,
+            amount_fen: amount("amount", &self.amount)?,
+            channel: channel(Some(self.channel)),
+            bank_reference: self.bank_reference,
+            received_on: self.received_on,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteProject {
+    pub report_sha256: String,
+    #[serde(default)]
+    pub summary: String,
+    pub completed_on: String,
+}
+
+impl CommandBody for CompleteProject {
+    fn into_event(self, project_id: String) -> Result<Event, AppError> {
+        Ok(Event::ProjectCompleted(pb::ProjectCompleted {
+            project_id,
+            report_sha256: sha256_hex("report_sha256", &self.report_sha256)?,
+            summary: self.summary,
+            completed_on: self.completed_on,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MakeExpenditure {
+    pub expenditure_id: String,
+    pub fund_id: String,
+    #[serde(default)]
+    pub project_id: String,
+    pub amount: String,
+    pub payee: String,
+    pub payee_kind: PayeeKindJson,
+    pub purpose: String,
+    pub category: CategoryJson,
+    #[serde(default)]
+    pub receipt_no: String,
+    pub paid_on: String,
+}
+
+impl CommandBody for MakeExpenditure {
+    fn into_event(self, _: String) -> Result<Event, AppError> {
+        Ok(Event::ExpenditureMade(pb::ExpenditureMade {
+            expenditure_id: self.expenditure_id,
+            fund_id: self.fund_id,
+            project_id: self.project_id,
+            amount_fen: amount("amount", &self.amount)?,
+            payee: self.payee,
+            payee_kind: (match self.payee_kind {
+                PayeeKindJson::Organisation => pb::PayeeKind::Organisation,
+                PayeeKindJson::Company => pb::PayeeKind::Company,
+                PayeeKindJson::Person => pb::PayeeKind::Person,
+            }) as i32,
+            purpose: self.purpose,
+            category: (match self.category {
+                CategoryJson::OneOffSupport => pb::ExpenditureCategory::OneOffSupport,
+                CategoryJson::PurchaseOfServices => pb::ExpenditureCategory::PurchaseOfServices,
+                CategoryJson::AwardForExcellence => pb::ExpenditureCategory::AwardForExcellence,
+                CategoryJson::ProjectDelivery => pb::ExpenditureCategory::ProjectDelivery,
+                CategoryJson::Operations => pb::ExpenditureCategory::Operations,
+            }) as i32,
+            receipt_no: self.receipt_no,
+            paid_on: self.paid_on,
+        }))
+    }
+}

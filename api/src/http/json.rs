@@ -1,0 +1,136 @@
+//! The JSON body extractor: its rejection is an `AppError`, so malformed JSON,
+//! unknown fields, wrong types and oversized bodies answer as problem+json
+//! naming the field and the rule.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::AppError;
+
+/// Request bodies larger than this are refused with 413 before parsing.
+pub const BODY_LEN_MAX: usize = 64 * 1024;
+
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::PayloadTooLarge {
+                        limit_bytes: BODY_LEN_MAX,
+                    }
+                } else {
+                    AppError::malformed("body", "body_unreadable", rejection.body_text())
+                }
+            })?;
+        parse_body(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        classify(path, error.into_inner())
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| AppError::malformed("body", "malformed_json", error.to_string()))?;
+    Ok(value)
+}
+
+fn classify(path: String, error: serde_json::Error) -> AppError {
+    use serde_json::error::Category;
+    let message = error.to_string();
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            AppError::malformed("body", "malformed_json", message)
+        }
+        Category::Data => {
+            let named = between_backticks(&message);
+            let field_at = |name: Option<&str>| match (path.as_str(), name) {
+                (".", Some(name)) => name.to_owned(),
+                (".", None) => "body".to_owned(),
+                (parent, Some(name)) if !parent.ends_with(name) => format!("{parent}.{name}"),
+                (parent, _) => parent.to_owned(),
+            };
+            let detail = strip_position(&message);
+            if message.starts_with("unknown field") {
+                AppError::invalid(&field_at(named), "unknown_field", detail)
+            } else if message.starts_with("missing field") {
+                AppError::invalid(&field_at(named), "missing_field", detail)
+            } else if message.starts_with("invalid type") {
+                AppError::invalid(&field_at(None), "wrong_type", detail)
+            } else {
+                AppError::invalid(&field_at(None), "invalid_value", detail)
+            }
+        }
+    }
+}
+
+fn between_backticks(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        fund_id: String,
+        amount: String,
+    }
+
+    fn field_rule(json: &str) -> (String, &'static str) {
+        match parse_body::<Body>(json.as_bytes()) {
+            Err(AppError::Invalid { field, rule, .. }) => (field, rule),
+            other => panic!("expected invalid for {json}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn body_errors_name_the_field_and_the_rule() {
+        assert_eq!(
+            field_rule(r#"{"fund_id":"f","amount":"1","colour":1}"#),
+            ("colour".into(), "unknown_field")
+        );
+        assert_eq!(
+            field_rule(r#"{"fund_id":"f"}"#),
+            ("amount".into(), "missing_field")
+        );
+        assert_eq!(
+            field_rule(r#"{"fund_id":"f","amount":5}"#),
+            ("amount".into(), "wrong_type")
+        );
+        assert_eq!(
+            field_rule(r#"{"fund_id":"f","#),
+            ("body".into(), "malformed_json")
+        );
+        assert_eq!(
+            field_rule(r#"{"fund_id":"f","amount":"1"} x"#),
+            ("body".into(), "malformed_json")
+        );
+    }
+}

@@ -1,0 +1,228 @@
+//! The HTTP JSON API. Handlers only translate (JSON <-> commands and query
+//! results) and authorise; every business rule is the ledger's.
+//!
+//! `router(state)` merges one router per area so other modules (the public
+//! transparency page) plug in beside them.
+
+pub mod commands;
+pub mod json;
+pub mod queries;
+pub mod records;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::auth::Principal;
+use crate::backend::Committed;
+use crate::error::AppError;
+use crate::state::AppState;
+use commands::*;
+use json::{ApiJson, BODY_LEN_MAX};
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let metrics = state.metrics.clone();
+    Router::new()
+        .merge(command_routes())
+        .merge(queries::routes())
+        .merge(records::routes())
+        .merge(ops_routes())
+        .merge(page_placeholder_routes())
+        .fallback(|| async {
+            AppError::NotFound {
+                field: "path".into(),
+                rule: "no_such_route",
+                detail: "no such route".into(),
+            }
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LEN_MAX))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::track,
+        ))
+        .with_state(state)
+}
+
+/// Every command route: one line makes the route, its handler and its
+/// OpenAPI entry. `plain` routes take everything from the body; `at` routes
+/// take the id of the thing acted on from the path.
+macro_rules! command_routes {
+    ($($kind:ident $path:literal => $body:ty, $summary:literal;)*) => {
+        fn command_routes() -> Router<AppState> {
+            Router::new()
+                $(.route($path, post(command_handler!($kind, $body))))*
+        }
+
+        /// Every command route, for the OpenAPI document.
+        pub fn command_route_docs() -> Vec<crate::openapi::CommandDoc> {
+            vec![$(crate::openapi::CommandDoc {
+                path: $path,
+                body: stringify!($body),
+                summary: $summary,
+                fields: crate::openapi::field_names::<$body>(),
+            }),*]
+        }
+    };
+}
+
+macro_rules! command_handler {
+    (plain, $body:ty) => {
+        submit::<$body>
+    };
+    (at, $body:ty) => {
+        submit_at::<$body>
+    };
+}
+
+command_routes! {
+    plain "/v1/funds" => OpenFund, "Open a fund (operator)";
+    plain "/v1/campaigns" => OpenCampaign, "Open a multi-year fundraising campaign (operator)";
+    plain "/v1/donors" => RegisterDonor, "Register a donor (operator)";
+    plain "/v1/organisations" => RegisterOrganisation, "Register a social organisation (operator)";
+    plain "/v1/donations" => ReceiveDonation, "Record a donation (operator; a sponsor as itself)";
+    at "/v1/donations/{id}/refunds" => RefundDonation, "Refund part or all of a donation (operator)";
+    at "/v1/donations/{id}/reversal" => ReverseDonation, "Reverse a donation booked in error (operator)";
+    plain "/v1/pledges" => MakePledge, "Make a pledge with instalments (operator; a sponsor as itself)";
+    at "/v1/pledges/{id}/payments" => ReceivePledgePayment, "Record a pledge payment (operator; the pledging sponsor)";
+    at "/v1/pledges/{id}/amendments" => AmendPledge, "Replace a pledge's schedule (operator)";
+    at "/v1/pledges/{id}/cancellation" => CancelPledge, "Cancel what is unpaid of a pledge (operator)";
+    plain "/v1/grant-rounds" => OpenGrantRound, "Open a micro-venture grant round (operator)";
+    at "/v1/grant-rounds/{id}/applications" => SubmitApplication, "Apply for a grant (operator; an organisation as itself)";
+    at "/v1/grant-applications/{id}/reviews" => ReviewApplication, "Review an application (operator)";
+    at "/v1/grant-applications/{id}/shortlist" => Shortlist, "Shortlist an application (operator)";
+    plain "/v1/grants" => AwardGrant, "Award a grant in tranches (operator)";
+    at "/v1/grants/{id}/disbursements" => DisburseTranche, "Pay the next tranche (operator)";
+    at "/v1/grants/{id}/evaluations" => RecordEvaluation, "Record an evaluation (operator)";
+    at "/v1/grants/{id}/self-assessments" => FileSelfAssessment, "File a quarterly self-assessment (operator; the grantee)";
+    at "/v1/grants/{id}/closure" => CloseGrant, "Close a grant; the unspent award returns (operator)";
+    plain "/v1/projects" => PublishProject, "Publish a need as a project (operator)";
+    at "/v1/projects/{id}/claim" => ClaimProject, "Claim a project (operator; a sponsor as itself)";
+    at "/v1/projects/{id}/release" => ReleaseClaim, "Release a claim (operator; the claiming sponsor)";
+    at "/v1/projects/{id}/fundings" => FundProject, "Fund a claimed project (operator; the claiming sponsor)";
+    at "/v1/projects/{id}/completion" => CompleteProject, "Report a project complete (operator)";
+    plain "/v1/expenditures" => MakeExpenditure, "Pay out of a fund or project (operator)";
+    at "/v1/expenditures/{id}/reversal" => ReverseExpenditure, "Reverse an expenditure (operator)";
+}
+
+fn ops_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(crate::openapi::serve))
+}
+
+/// The transparency page's module replaces this with the real page.
+fn page_placeholder_routes() -> Router<AppState> {
+    Router::new().route(
+        "/",
+        get(|| async { "Mingzhang (明账): the transparency page is coming; see /v1/funds\n" }),
+    )
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let durable = state.store.head().len;
+    let applied = *state.applied_len.borrow();
+    let body = serde_json::json!({"log_records": durable, "applied_records": applied});
+    let status = if applied >= durable {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state
+        .metrics
+        .render(state.store.head().len, *state.applied_len.borrow());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The caller, from the `Authorization` header (none = public).
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let header = match parts.headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(value) => Some(value.to_str().map_err(|_| {
+                AppError::Unauthenticated("Authorization header is not ASCII".into())
+            })?),
+        };
+        state.tokens.authenticate(header).map(Caller)
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => value.to_str().map(|key| Some(key.to_owned())).map_err(|_| {
+            AppError::malformed(
+                "Idempotency-Key",
+                "idempotency_key_invalid",
+                "printable ASCII only",
+            )
+        }),
+    }
+}
+
+#[derive(Serialize)]
+pub struct RecordRef {
+    pub seq: u64,
+    pub hash: String,
+}
+
+#[derive(Serialize)]
+pub struct WriteResponse {
+    pub records: Vec<RecordRef>,
+    pub idempotent_replay: bool,
+}
+
+impl From<Committed> for WriteResponse {
+    fn from(committed: Committed) -> WriteResponse {
+        WriteResponse {
+            records: committed
+                .records
+                .iter()
+                .map(|meta| RecordRef {
+                    seq: meta.seq,
+                    hash: hex::encode(meta.hash),
+                })
+                .collect(),
+            idempotent_replay: committed.idempotent_replay,
+        }
+    }
+}
+
+async fn submit<B: CommandBody>(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<B>,
+) -> Result<Json<WriteResponse>, AppError> {
+    let event = body.into_event(String::new())?;
+    let key = idempotency_key(&headers)?;
+    let committed = state.submit(&principal, key, event).await?;
+    Ok(Json(committed.into()))
+}
+
+async fn submit_at<B: CommandBody>(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<B>,
+) -> Result<Json<WriteResponse>, AppError> {
+    let event = body.into_event(id)?;
+    let key = idempotency_key(&headers)?;
+    let committed = state.submit(&principal, key, event).await?;
+    Ok(Json(committed.into()))
+}

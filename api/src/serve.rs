@@ -1,0 +1,125 @@
+//! `mingzhang serve`: HTTP and gRPC in one process on one ledger, with
+//! graceful shutdown on SIGTERM/SIGINT (stop accepting, finish in-flight
+//! requests, end live feeds, exit).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth::{TokenRegistry, token_file_path};
+use crate::backend::{self, Ledger, LedgerHandle};
+use crate::config::ServeConfig;
+use crate::grpc::GrpcApi;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("opening the log: {0}")]
+    Open(String),
+    #[error(transparent)]
+    Tokens(#[from] crate::auth::TokenError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("http server: {0}")]
+    Http(std::io::Error),
+    #[error("grpc server: {0}")]
+    Grpc(tonic::transport::Error),
+    #[error("starting: {0}")]
+    Start(String),
+}
+
+/// The addresses actually bound (port 0 in the config picks a free port).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+}
+
+pub async fn run(
+    data_dir: &Path,
+    config: ServeConfig,
+    on_bound: impl FnOnce(Bound),
+) -> Result<(), ServeError> {
+    let store = backend::open_store(data_dir).map_err(ServeError::Open)?;
+    let ledger = Ledger::open(store)
+        .await
+        .map_err(|error| ServeError::Open(error.to_string()))?;
+    let tokens = Arc::new(TokenRegistry::open(token_file_path(data_dir))?);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let state = AppState::start(LedgerHandle::start(ledger), tokens, shutdown_rx.clone())
+        .map_err(|error| ServeError::Start(error.to_string()))?;
+
+    let http_listener = TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.http_addr,
+            source,
+        })?;
+    let grpc_listener = TcpListener::bind(config.grpc_addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.grpc_addr,
+            source,
+        })?;
+    let bound = Bound {
+        http_addr: http_listener.local_addr().map_err(ServeError::Http)?,
+        grpc_addr: grpc_listener.local_addr().map_err(ServeError::Http)?,
+    };
+    tracing::info!(http = %bound.http_addr, grpc = %bound.grpc_addr, "serving");
+    on_bound(bound);
+
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        shutdown_tx.send_replace(true);
+    });
+
+    let http = {
+        let mut stopping = shutdown_rx.clone();
+        let router = crate::http::router(state.clone());
+        async move {
+            axum::serve(http_listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                })
+                .await
+                .map_err(ServeError::Http)
+        }
+    };
+    let grpc = {
+        let mut stopping = shutdown_rx.clone();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+        let service = GrpcApi::new(state.clone()).into_server();
+        async move {
+            tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                })
+                .await
+                .map_err(ServeError::Grpc)
+        }
+    };
+    let (http_result, grpc_result) = tokio::join!(http, grpc);
+    http_result?;
+    grpc_result?;
+    tracing::info!(log_records = state.store.head().len, "stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+}

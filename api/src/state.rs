@@ -1,0 +1,192 @@
+//! What every handler shares: the ledger (write side), the projections kept
+//! caught up by a background task (read side), tokens and metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mingzhang_ledger::store::EventStore;
+use mingzhang_proto::Message;
+use mingzhang_proto::v1::EventEnvelope;
+use mingzhang_proto::v1::event_envelope::Event;
+use parking_lot::RwLock;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::auth::{Principal, TokenRegistry, authorize_command};
+use crate::backend::{CommandMeta, Committed, LedgerHandle, Projections};
+use crate::error::AppError;
+use crate::metrics::Metrics;
+
+/// How long a query with `min_seq` waits for projections before answering 503.
+pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(2);
+/// Longest idempotency key accepted; keys are stored in every record.
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = mingzhang_ledger::service::IDEMPOTENCY_KEY_LEN_MAX;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ledger: LedgerHandle,
+    pub store: Arc<dyn EventStore>,
+    pub projections: Arc<RwLock<Projections>>,
+    /// How many records the projections have applied.
+    pub applied_len: watch::Receiver<u64>,
+    pub tokens: Arc<TokenRegistry>,
+    pub metrics: Arc<Metrics>,
+    /// Turns true when the server starts shutting down; live feeds end on it.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// Builds the state and starts the task that keeps projections caught up
+    /// with the durable log.
+    pub fn start(
+        ledger: LedgerHandle,
+        tokens: Arc<TokenRegistry>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<AppState, AppError> {
+        let store = ledger.store();
+        let mut projections = Projections::default();
+        projections
+            .catch_up(&*store)
+            .map_err(|error| AppError::Internal(format!("replaying projections: {error}")))?;
+        let (applied_tx, applied_len) = watch::channel(projections.applied_len());
+        let projections = Arc::new(RwLock::new(projections));
+        let metrics = Arc::new(Metrics::default());
+        tokio::spawn(follow_log(
+            store.clone(),
+            projections.clone(),
+            applied_tx,
+            metrics.clone(),
+        ));
+        Ok(AppState {
+            ledger,
+            store,
+            projections,
+            applied_len,
+            tokens,
+            metrics,
+            shutdown,
+        })
+    }
+
+    /// Authorises, fingerprints and submits one command. The submit runs on the
+    /// ledger's own thread, so a client hanging up cannot cancel a write half-way.
+    pub async fn submit(
+        &self,
+        principal: &Principal,
+        idempotency_key: Option<String>,
+        command: Event,
+    ) -> Result<Committed, AppError> {
+        let ledger_principal = authorize_command(principal, &command)?;
+        if let Some(key) = &idempotency_key {
+            validate_idempotency_key(key)?;
+        }
+        let actor = principal.actor();
+        let meta = CommandMeta {
+            at_unix_ms: now_unix_ms(),
+            request_sha256: request_sha256(&actor, &command),
+            actor,
+            principal: ledger_principal,
+            idempotency_key,
+        };
+        let committed = self.ledger.submit(command, meta).await?;
+        if !committed.idempotent_replay {
+            self.metrics.record_appends(committed.records.len() as u64);
+        }
+        Ok(committed)
+    }
+
+    /// Waits until projections have applied at least `min_seq` records.
+    pub async fn wait_for_projections(&self, min_seq: Option<u64>) -> Result<(), AppError> {
+        let Some(min_seq) = min_seq else {
+            return Ok(());
+        };
+        let mut applied = self.applied_len.clone();
+        let reached = tokio::time::timeout(READ_YOUR_WRITES_WAIT, async {
+            applied.wait_for(|len| *len >= min_seq).await.is_ok()
+        })
+        .await;
+        match reached {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AppError::Unavailable("projections stopped".into())),
+            Err(_) => Err(AppError::Lagging {
+                applied_len: *self.applied_len.borrow(),
+                min_seq,
+            }),
+        }
+    }
+}
+
+pub fn validate_idempotency_key(key: &str) -> Result<(), AppError> {
+    if key.is_empty()
+        || key.len() > IDEMPOTENCY_KEY_LEN_MAX
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(AppError::malformed(
+            "Idempotency-Key",
+            "idempotency_key_invalid",
+            format!("1..={IDEMPOTENCY_KEY_LEN_MAX} printable ASCII characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// SHA-256 over the actor and the prost encoding of the command (whose oneof
+/// tag names its kind): the same request retried hashes the same, whatever its
+/// JSON whitespace or field order and whether it came over HTTP or gRPC.
+pub fn request_sha256(actor: &str, command: &Event) -> [u8; 32] {
+    let encoded = EventEnvelope {
+        event: Some(command.clone()),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut hasher = Sha256::new();
+    for part in [actor.as_bytes(), &encoded] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+pub fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
+async fn follow_log(
+    store: Arc<dyn EventStore>,
+    projections: Arc<RwLock<Projections>>,
+    applied_tx: watch::Sender<u64>,
+    metrics: Arc<Metrics>,
+) {
+    let mut durable_len = store.watch_durable_len();
+    loop {
+        let target = *durable_len.borrow_and_update();
+        let applied = projections.read().applied_len();
+        if applied < target {
+            let (store_for_task, projections_for_task) = (store.clone(), projections.clone());
+            let caught_up = tokio::task::spawn_blocking(move || {
+                projections_for_task
+                    .write()
+                    .catch_up(&*store_for_task)
+                    .map(|_| ())
+            })
+            .await
+            .expect("projection task does not panic");
+            if let Err(error) = caught_up {
+                tracing::error!(%error, "projections cannot read the log; queries will lag");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            let applied = projections.read().applied_len();
+            applied_tx.send_replace(applied);
+            metrics.set_projection_lag(store.head().len.saturating_sub(applied));
+            continue;
+        }
+        metrics.set_projection_lag(0);
+        if durable_len.changed().await.is_err() {
+            return;
+        }
+    }
+}

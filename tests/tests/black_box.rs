@@ -1,0 +1,1249 @@
+//! Black-box tests of the built `mingzhang` binary: each test starts its own
+//! server on a fresh data directory and free loopback ports, and talks to it
+//! over HTTP (reqwest) and gRPC (the generated tonic client), as users do.
+//!
+//! Build first: `cargo build --workspace --bins && cargo test --workspace`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use futures::StreamExt;
+use mingzhang_proto::v1 as pb;
+use mingzhang_proto::v1::event_envelope::Event;
+use mingzhang_proto::v1::ledger_service_client::LedgerServiceClient;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MINGZHANG_BIN") {
+        return PathBuf::from(path);
+    }
+    // target/debug/deps/black_box-<hash> -> target/debug/mingzhang
+    let exe = std::env::current_exe().expect("test executable path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("mingzhang");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+fn run_cli(data_dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(binary())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("mingzhang runs");
+    assert!(
+        output.status.success(),
+        "mingzhang {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+struct Tokens {
+    operator: String,
+    auditor: String,
+}
+
+struct Server {
+    data_dir: tempfile::TempDir,
+    child: Option<Child>,
+    http: String,
+    grpc: String,
+    tokens: Tokens,
+    client: reqwest::Client,
+}
+
+impl Server {
+    fn start() -> Server {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        run_cli(data_dir.path(), &["init"]);
+        let operator = run_cli(data_dir.path(), &["token", "create", "--role", "operator"])
+            .trim()
+            .to_owned();
+        let auditor = run_cli(data_dir.path(), &["token", "create", "--role", "auditor"])
+            .trim()
+            .to_owned();
+        let mut server = Server {
+            data_dir,
+            child: None,
+            http: String::new(),
+            grpc: String::new(),
+            tokens: Tokens { operator, auditor },
+            client: reqwest::Client::new(),
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(binary())
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout piped"))
+            .read_line(&mut line)
+            .expect("server prints its addresses");
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|part| part.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+                .to_owned()
+        };
+        self.http = format!("http://{}", field("http="));
+        self.grpc = format!("http://{}", field("grpc="));
+        self.child = Some(child);
+    }
+
+    /// SIGTERM, and the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: signalling the child this test started, by its pid.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        child.wait().expect("server exits")
+    }
+
+    fn token(&self, args: &[&str]) -> String {
+        let mut all = vec!["token", "create"];
+        all.extend_from_slice(args);
+        run_cli(self.data_dir.path(), &all).trim().to_owned()
+    }
+
+    async fn post(&self, token: Option<&str>, path: &str, body: Value) -> (StatusCode, Value) {
+        self.post_keyed(token, path, None, body).await
+    }
+
+    async fn post_keyed(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        key: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.post_raw(token, path, key, body.to_string()).await
+    }
+
+    async fn post_raw(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        key: Option<&str>,
+        body: String,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.http))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let mut request = self.client.get(format!("{}{path}", self.http));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn log_len(&self) -> u64 {
+        let (status, page) = self
+            .get(Some(&self.tokens.auditor), "/v1/records?limit=1")
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["log_len"].as_u64().expect("log_len")
+    }
+
+    async fn grpc_client(&self) -> LedgerServiceClient<tonic::transport::Channel> {
+        LedgerServiceClient::connect(self.grpc.clone())
+            .await
+            .expect("grpc connects")
+    }
+
+    fn op(&self) -> Option<&str> {
+        Some(&self.tokens.operator)
+    }
+
+    /// A fund, a registered enterprise donor and a project to give to.
+    async fn seed(&self) {
+        for (path, body) in [
+            (
+                "/v1/funds",
+                json!({"fund_id": "charity", "name": "Kaixuan Charity Fund", "kind": "unrestricted"}),
+            ),
+            (
+                "/v1/donors",
+                json!({"donor_id": "unit-01", "name": "凯旋示范商贸有限公司", "kind": "enterprise",
+                       "alliance_member": true, "show_name_publicly": true}),
+            ),
+            (
+                "/v1/donors",
+                json!({"donor_id": "unit-02", "name": "景芳示例科技有限公司", "kind": "enterprise",
+                       "alliance_member": true}),
+            ),
+            (
+                "/v1/organisations",
+                json!({"organisation_id": "org-01", "name": "社工服务中心", "registration_no": "5233"}),
+            ),
+            (
+                "/v1/projects",
+                json!({"project_id": "p-01", "title": "助老送餐", "need_kind": "service",
+                       "community": "景芳", "survey": "2015-H1", "budget": "20000.00",
+                       "fund_id": "charity"}),
+            ),
+        ] {
+            let (status, body) = self.post(self.op(), path, body).await;
+            assert_eq!(status, StatusCode::OK, "seeding {path}: {body}");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn donation(id: &str, donor: &str, amount: &str) -> Value {
+    json!({"donation_id": id, "donor_id": donor, "fund_id": "charity", "amount": amount,
+           "channel": "bank_transfer", "bank_reference": format!("BR-{id}"),
+           "received_on": "2015-06-01"})
+}
+
+#[tokio::test]
+async fn a_recorded_donation_answers_with_its_sequence_number_and_hash() {
+    let server = Server::start();
+    server.seed().await;
+    let before = server.log_len().await;
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-1", "unit-01", "1234.56"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let record = &body["records"][0];
+    assert_eq!(record["seq"].as_u64(), Some(before));
+    assert_eq!(record["hash"].as_str().map(str::len), Some(64));
+    assert_eq!(body["idempotent_replay"], json!(false));
+    let (_, page) = server
+        .get(
+            Some(&server.tokens.auditor),
+            &format!("/v1/records?from={before}"),
+        )
+        .await;
+    assert_eq!(page["records"][0]["event_type"], json!("DonationReceived"));
+    assert_eq!(page["records"][0]["hash"], record["hash"]);
+    assert_eq!(server.log_len().await, before + 1);
+}
+
+#[tokio::test]
+async fn retried_request_with_the_same_key_records_nothing_twice() {
+    let server = Server::start();
+    server.seed().await;
+    let body = donation("don-1", "unit-01", "500.00");
+    let (first_status, first) = server
+        .post_keyed(server.op(), "/v1/donations", Some("retry-1"), body.clone())
+        .await;
+    assert_eq!(first_status, StatusCode::OK, "{first}");
+    let len = server.log_len().await;
+    // Same body written differently (field order, whitespace) is the same request.
+    let reordered = format!(
+        "{{ \"received_on\": \"2015-06-01\", {} }}",
+        &body.to_string()[1..body.to_string().len() - 1]
+            .replace(",\"received_on\":\"2015-06-01\"", "")
+    );
+    let (again_status, again) = server
+        .post_raw(server.op(), "/v1/donations", Some("retry-1"), reordered)
+        .await;
+    assert_eq!(again_status, StatusCode::OK, "{again}");
+    assert_eq!(again["records"], first["records"]);
+    assert_eq!(again["idempotent_replay"], json!(true));
+    assert_eq!(server.log_len().await, len);
+
+    let (status, problem) = server
+        .post_keyed(
+            server.op(),
+            "/v1/donations",
+            Some("retry-1"),
+            donation("don-1", "unit-01", "600.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["rule"], json!("idempotency_key_reused"));
+    assert_eq!(server.log_len().await, len);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_retries_of_one_key_write_exactly_one_record() {
+    let server = Server::start();
+    server.seed().await;
+    let before = server.log_len().await;
+    let attempts = (0..20).map(|_| {
+        server.post_keyed(
+            server.op(),
+            "/v1/donations",
+            Some("giving-day-42"),
+            donation("don-42", "unit-01", "88.00"),
+        )
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let first_records = answers[0].1["records"].clone();
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body["records"], first_records);
+    }
+    let fresh = answers
+        .iter()
+        .filter(|(_, body)| body["idempotent_replay"] == json!(false))
+        .count();
+    assert_eq!(fresh, 1, "exactly one attempt wrote");
+    assert_eq!(server.log_len().await, before + 1);
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_the_rule_and_writes_nothing() {
+    let server = Server::start();
+    server.seed().await;
+    let before = server.log_len().await;
+    let with = |field: &str, value: Value| {
+        let mut body = donation("don-bad", "unit-01", "10.00");
+        body[field] = value;
+        body
+    };
+    let cases: Vec<(Value, StatusCode, &str, &str)> = vec![
+        (
+            with("amount", json!("0")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount",
+            "amount_not_positive",
+        ),
+        (
+            with("amount", json!("-5.00")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount",
+            "amount_not_positive",
+        ),
+        (
+            with("amount", json!("1.001")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount",
+            "amount_too_precise",
+        ),
+        (
+            with("amount", json!("ten")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount",
+            "amount_not_decimal",
+        ),
+        (
+            with("amount", json!(10.5)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount",
+            "wrong_type",
+        ),
+        (
+            with("colour", json!("red")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "colour",
+            "unknown_field",
+        ),
+        (
+            with("channel", json!("pigeon")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "channel",
+            "invalid_value",
+        ),
+        (
+            with("fund_id", json!("no-such-fund")),
+            StatusCode::NOT_FOUND,
+            "fund_id",
+            "not_found",
+        ),
+    ];
+    for (body, status, field, rule) in cases {
+        let (got, problem) = server
+            .post(server.op(), "/v1/donations", body.clone())
+            .await;
+        assert_eq!(got, status, "{body} -> {problem}");
+        assert_eq!(problem["field"], json!(field), "{body} -> {problem}");
+        assert_eq!(problem["rule"], json!(rule), "{body} -> {problem}");
+        assert_eq!(problem["status"], json!(status.as_u16()));
+    }
+    let (status, problem) = server
+        .post_raw(
+            server.op(),
+            "/v1/donations",
+            None,
+            "{\"donation_id\": ".into(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["rule"], json!("malformed_json"));
+    let huge = json!({"donation_id": "x".repeat(100 * 1024)});
+    let (status, problem) = server.post(server.op(), "/v1/donations", huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+    assert_eq!(problem["rule"], json!("body_too_large"));
+    let duplicate = json!({"fund_id": "charity", "name": "Again", "kind": "unrestricted"});
+    let (status, problem) = server.post(server.op(), "/v1/funds", duplicate).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["field"], json!("fund_id"));
+    assert_eq!(server.log_len().await, before, "nothing was written");
+}
+
+#[tokio::test]
+async fn each_role_may_make_its_own_calls_and_is_refused_the_others() {
+    let server = Server::start();
+    server.seed().await;
+    let sponsor = server.token(&["--role", "sponsor", "--donor", "unit-01"]);
+    let organisation = server.token(&["--role", "organisation", "--organisation", "org-01"]);
+    let auditor = server.tokens.auditor.clone();
+    let fund = json!({"fund_id": "f2", "name": "Second", "kind": "unrestricted"});
+
+    // Sponsor: gives, claims and funds as itself; nothing for another unit, no operator work.
+    let (status, body) = server
+        .post(
+            Some(&sponsor),
+            "/v1/donations",
+            donation("s-1", "unit-01", "100.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server
+        .post(
+            Some(&sponsor),
+            "/v1/donations",
+            donation("s-2", "unit-02", "100.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["rule"], json!("not_yours"));
+    let (status, body) = server
+        .post(
+            Some(&sponsor),
+            "/v1/projects/p-01/claim",
+            json!({"sponsor_id": "unit-01"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = server.post(Some(&sponsor), "/v1/funds", fund.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = server
+        .get(Some(&sponsor), "/v1/donors/unit-01/statement")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .get(Some(&sponsor), "/v1/donors/unit-02/statement")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = server.get(Some(&sponsor), "/v1/records").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Organisation: applies for itself only.
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/grant-rounds",
+            json!({"round_id": "mv-2016", "fund_id": "charity", "name": "微创投 2016",
+                   "budget": "100.00", "applications_open_on": "2016-03-01",
+                   "applications_close_on": "2016-04-30"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let application = |org: &str| {
+        json!({"application_id": format!("app-{org}"), "organisation_id": org,
+               "title": "助老", "requested": "50.00", "submitted_on": "2016-03-10"})
+    };
+    let (status, body) = server
+        .post(
+            Some(&organisation),
+            "/v1/grant-rounds/mv-2016/applications",
+            application("org-01"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = server
+        .post(
+            Some(&organisation),
+            "/v1/grant-rounds/mv-2016/applications",
+            application("org-02"),
+        )
+        .await;
+    assert!(
+        status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+        "{status}"
+    );
+    let (status, _) = server
+        .post(Some(&organisation), "/v1/funds", fund.clone())
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Auditor reads everything and writes nothing.
+    let (status, _) = server.post(Some(&auditor), "/v1/funds", fund.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = server.get(Some(&auditor), "/v1/records").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .get(Some(&auditor), "/v1/donors/unit-02/statement")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Public: transparency queries only.
+    let (status, problem) = server.post(None, "/v1/funds", fund.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(problem["rule"], json!("unauthenticated"));
+    let (status, _) = server.get(None, "/v1/records").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = server.get(None, "/v1/funds").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A forged or revoked token is refused.
+    let (status, _) = server
+        .post(
+            Some("mz_0000"),
+            "/v1/donations",
+            donation("s-3", "unit-01", "1.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let listing = run_cli(server.data_dir.path(), &["token", "list"]);
+    let sponsor_id = listing
+        .lines()
+        .find(|line| line.contains("donor=unit-01"))
+        .and_then(|line| line.split('\t').next())
+        .expect("sponsor token listed")
+        .to_owned();
+    assert!(!listing.contains(&sponsor), "secrets are never listed");
+    run_cli(server.data_dir.path(), &["token", "revoke", &sponsor_id]);
+    let (status, problem) = server
+        .post(
+            Some(&sponsor),
+            "/v1/donations",
+            donation("s-4", "unit-01", "1.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+}
+
+#[tokio::test]
+async fn queries_wait_for_min_seq_and_say_how_far_projections_are() {
+    let server = Server::start();
+    server.seed().await;
+    let (_, body) = server
+        .post(
+            server.op(),
+            "/v1/funds",
+            json!({"fund_id": "fresh", "name": "Fresh", "kind": "unrestricted"}),
+        )
+        .await;
+    let seq = body["records"][0]["seq"].as_u64().expect("seq");
+    let (status, funds) = server
+        .get(None, &format!("/v1/funds?min_seq={}", seq + 1))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(funds.to_string().contains("\"fresh\""), "{funds}");
+    let (status, problem) = server
+        .get(None, &format!("/v1/funds?min_seq={}", seq + 1000))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert_eq!(problem["rule"], json!("projections_lagging"));
+    assert_eq!(problem["applied_len"].as_u64(), Some(seq + 1));
+}
+
+#[tokio::test]
+async fn live_feed_over_sse_catches_up_then_follows_new_records() {
+    let server = Server::start();
+    server.seed().await;
+    let existing = server.log_len().await;
+    let response = server
+        .client
+        .get(format!("{}/v1/records/follow?from=0", server.http))
+        .bearer_auth(&server.tokens.auditor)
+        .send()
+        .await
+        .expect("feed opens");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut bytes = response.bytes_stream();
+    let mut text = String::new();
+    let mut wrote_new = false;
+    let want = existing + 1;
+    while (text.matches("event: record").count() as u64) < want {
+        if !wrote_new && text.matches("event: record").count() as u64 == existing {
+            let (status, _) = server
+                .post(
+                    server.op(),
+                    "/v1/donations",
+                    donation("live-1", "unit-01", "9.99"),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK);
+            wrote_new = true;
+        }
+        let chunk = bytes.next().await.expect("feed stays open").expect("chunk");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(wrote_new);
+    assert!(text.contains("DonationReceived"), "{text}");
+    assert!(text.contains(&format!("id: {}", existing)), "{text}");
+    let (status, _) = server.get(None, "/v1/records/follow?from=0").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+fn command(event: Event) -> Option<pb::EventEnvelope> {
+    Some(pb::EventEnvelope {
+        event: Some(event),
+        ..Default::default()
+    })
+}
+
+fn authorised<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    request
+}
+
+#[tokio::test]
+async fn kaixuan_scenario_over_grpc_is_recorded_once_even_when_resent() {
+    let server = Server::start();
+    let mut client = server.grpc_client().await;
+    let scenario = mingzhang_ledger::scenario::kaixuan();
+    let mut written = 0u64;
+    for (event, meta) in scenario.clone() {
+        let request = pb::SubmitRequest {
+            command: command(event),
+            idempotency_key: meta.idempotency_key.clone().expect("scenario keys"),
+        };
+        let response = client
+            .submit(authorised(request, &server.tokens.operator))
+            .await
+            .unwrap_or_else(|status| panic!("{meta:?}: {status}"))
+            .into_inner();
+        assert!(!response.idempotent_replay);
+        written += response.records.len() as u64;
+    }
+    assert_eq!(written, scenario.len() as u64);
+    assert_eq!(server.log_len().await, written);
+    // Resent as one batch: every command is recognised, nothing is written.
+    let batch = pb::SubmitBatchRequest {
+        commands: scenario
+            .iter()
+            .map(|(event, meta)| pb::SubmitRequest {
+                command: command(event.clone()),
+                idempotency_key: meta.idempotency_key.clone().expect("scenario keys"),
+            })
+            .collect(),
+    };
+    let results = client
+        .submit_batch(authorised(batch, &server.tokens.operator))
+        .await
+        .expect("batch accepted")
+        .into_inner()
+        .results;
+    assert_eq!(results.len(), scenario.len());
+    for result in results {
+        match result.outcome {
+            Some(pb::submit_result::Outcome::Committed(committed)) => {
+                assert!(committed.idempotent_replay)
+            }
+            other => panic!("expected a replay, got {other:?}"),
+        }
+    }
+    assert_eq!(server.log_len().await, written);
+    let records = client
+        .get_records(authorised(
+            pb::GetRecordsRequest {
+                from_seq: 0,
+                limit: 1000,
+            },
+            &server.tokens.auditor,
+        ))
+        .await
+        .expect("auditor reads records")
+        .into_inner();
+    assert_eq!(records.log_len, written);
+    for pair in records.records.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash, "records chain");
+    }
+}
+
+#[tokio::test]
+async fn grpc_errors_carry_the_status_field_and_rule() {
+    let server = Server::start();
+    server.seed().await;
+    let mut client = server.grpc_client().await;
+    let bad = pb::SubmitRequest {
+        command: command(Event::DonationReceived(pb::DonationReceived {
+            donation_id: "g-1".into(),
+            fund_id: "no-such-fund".into(),
+            amount_fen: 100,
+            channel: pb::Channel::Cash as i32,
+            received_on: "2015-06-01".into(),
+            ..Default::default()
+        })),
+        idempotency_key: String::new(),
+    };
+    let status = client
+        .submit(authorised(bad.clone(), &server.tokens.operator))
+        .await
+        .expect_err("unknown fund");
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    assert_eq!(status.metadata().get("mz-field").unwrap(), "fund_id");
+    assert_eq!(status.metadata().get("mz-rule").unwrap(), "not_found");
+    let status = client
+        .submit(tonic::Request::new(bad.clone()))
+        .await
+        .expect_err("no token");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    let status = client
+        .submit(authorised(bad, &server.tokens.auditor))
+        .await
+        .expect_err("auditor");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn grpc_follow_sends_history_then_new_records() {
+    let server = Server::start();
+    server.seed().await;
+    let existing = server.log_len().await;
+    let mut client = server.grpc_client().await;
+    let mut feed = client
+        .follow(authorised(
+            pb::FollowRequest { from_seq: 0 },
+            &server.tokens.auditor,
+        ))
+        .await
+        .expect("follow opens")
+        .into_inner();
+    for seq in 0..existing {
+        let record = feed.message().await.expect("stream ok").expect("record");
+        assert_eq!(record.seq, seq);
+    }
+    let (status, _) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("follow-1", "unit-01", "3.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let record = feed
+        .message()
+        .await
+        .expect("stream ok")
+        .expect("new record");
+    assert_eq!(record.seq, existing);
+    assert!(matches!(
+        record.envelope.and_then(|e| e.event),
+        Some(Event::DonationReceived(_))
+    ));
+}
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_with_exit_status_zero() {
+    let mut server = Server::start();
+    server.seed().await;
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn operational_endpoints_answer() {
+    let server = Server::start();
+    let (status, _) = server.get(None, "/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server.get(None, "/readyz").await;
+    assert_eq!(status, StatusCode::OK);
+    server.seed().await;
+    let (status, metrics) = server.get(None, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let metrics = metrics.as_str().expect("text").to_owned();
+    assert!(
+        metrics.contains(
+            "mingzhang_http_requests_total{method=\"POST\",route=\"/v1/funds\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mingzhang_appended_records_total 5"),
+        "{metrics}"
+    );
+    let (status, spec) = server.get(None, "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(spec["paths"]["/v1/donations"]["post"].is_object(), "{spec}");
+}
+
+fn cny(fen: i64) -> String {
+    assert!(fen > 0, "scenario amounts are positive");
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+/// "FUND_KIND_SPECIAL_SUPPORT" -> "special_support"
+fn enum_json(proto_name: &str, prefix: &str) -> String {
+    proto_name
+        .strip_prefix(prefix)
+        .expect("proto enum prefix")
+        .to_lowercase()
+}
+
+/// The HTTP request a client sends to record `event`: the route and the JSON
+/// body, amounts as decimal strings and derived fields left out.
+fn http_request_for(event: &Event) -> (String, Value) {
+    let channel = |value: i32| {
+        enum_json(
+            pb::Channel::try_from(value).expect("channel").as_str_name(),
+            "CHANNEL_",
+        )
+    };
+    let instalments = |list: &[pb::Instalment]| {
+        list.iter()
+            .map(|i| json!({"due_on": i.due_on, "amount": cny(i.amount_fen)}))
+            .collect::<Vec<_>>()
+    };
+    match event {
+        Event::FundOpened(e) => (
+            "/v1/funds".into(),
+            json!({"fund_id": e.fund_id, "name": e.name, "restriction": e.restriction,
+                   "kind": enum_json(e.kind().as_str_name(), "FUND_KIND_")}),
+        ),
+        Event::CampaignOpened(e) => (
+            "/v1/campaigns".into(),
+            json!({"campaign_id": e.campaign_id, "name": e.name, "fund_id": e.fund_id,
+                   "total_target": cny(e.total_target_fen), "first_year": e.first_year,
+                   "yearly_targets": e.yearly_targets.iter()
+                       .map(|t| json!({"year": t.year, "target": cny(t.target_fen)}))
+                       .collect::<Vec<_>>()}),
+        ),
+        Event::DonorRegistered(e) => (
+            "/v1/donors".into(),
+            json!({"donor_id": e.donor_id, "name": e.name,
+                   "kind": enum_json(e.kind().as_str_name(), "DONOR_KIND_"),
+                   "alliance_member": e.alliance_member,
+                   "show_name_publicly": e.show_name_publicly}),
+        ),
+        Event::OrganisationRegistered(e) => (
+            "/v1/organisations".into(),
+            json!({"organisation_id": e.organisation_id, "name": e.name,
+                   "registration_no": e.registration_no}),
+        ),
+        Event::DonationReceived(e) => (
+            "/v1/donations".into(),
+            json!({"donation_id": e.donation_id, "donor_id": e.donor_id, "fund_id": e.fund_id,
+                   "campaign_id": e.campaign_id, "project_id": e.project_id,
+                   "amount": cny(e.amount_fen), "channel": channel(e.channel),
+                   "bank_reference": e.bank_reference, "anonymous": e.anonymous,
+                   "received_on": e.received_on}),
+        ),
+        Event::DonationRefunded(e) => (
+            format!("/v1/donations/{}/refunds", e.donation_id),
+            json!({"refund_id": e.refund_id, "amount": cny(e.amount_fen), "reason": e.reason}),
+        ),
+        Event::DonationReversed(e) => (
+            format!("/v1/donations/{}/reversal", e.donation_id),
+            json!({"reason": e.reason}),
+        ),
+        Event::PledgeMade(e) => (
+            "/v1/pledges".into(),
+            json!({"pledge_id": e.pledge_id, "donor_id": e.donor_id, "campaign_id": e.campaign_id,
+                   "fund_id": e.fund_id, "total": cny(e.total_fen),
+                   "instalments": instalments(&e.instalments)}),
+        ),
+        Event::PledgePaymentReceived(e) => (
+            format!("/v1/pledges/{}/payments", e.pledge_id),
+            json!({"payment_id": e.payment_id, "amount": cny(e.amount_fen),
+                   "channel": channel(e.channel), "bank_reference": e.bank_reference,
+                   "received_on": e.received_on}),
+        ),
+        Event::PledgeAmended(e) => (
+            format!("/v1/pledges/{}/amendments", e.pledge_id),
+            json!({"new_total": cny(e.new_total_fen), "instalments": instalments(&e.instalments),
+                   "reason": e.reason}),
+        ),
+        Event::PledgeCancelled(e) => (
+            format!("/v1/pledges/{}/cancellation", e.pledge_id),
+            json!({"reason": e.reason}),
+        ),
+        Event::GrantRoundOpened(e) => (
+            "/v1/grant-rounds".into(),
+            json!({"round_id": e.round_id, "fund_id": e.fund_id, "name": e.name,
+                   "budget": cny(e.budget_fen), "applications_open_on": e.applications_open_on,
+                   "applications_close_on": e.applications_close_on}),
+        ),
+        Event::GrantApplicationSubmitted(e) => (
+            format!("/v1/grant-rounds/{}/applications", e.round_id),
+            json!({"application_id": e.application_id, "organisation_id": e.organisation_id,
+                   "title": e.title, "summary": e.summary, "requested": cny(e.requested_fen),
+                   "submitted_on": e.submitted_on}),
+        ),
+        Event::GrantApplicationReviewed(e) => (
+            format!("/v1/grant-applications/{}/reviews", e.application_id),
+            json!({"reviewer": e.reviewer, "score": e.score, "notes": e.notes}),
+        ),
+        Event::GrantApplicationShortlisted(e) => (
+            format!("/v1/grant-applications/{}/shortlist", e.application_id),
+            json!({}),
+        ),
+        Event::GrantAwarded(e) => (
+            "/v1/grants".into(),
+            json!({"grant_id": e.grant_id, "application_id": e.application_id,
+                   "amount": cny(e.amount_fen),
+                   "tranches": e.tranches.iter()
+                       .map(|t| json!({"amount": cny(t.amount_fen),
+                                       "requires_evaluation": t.requires_evaluation}))
+                       .collect::<Vec<_>>()}),
+        ),
+        Event::GrantTrancheDisbursed(e) => (
+            format!("/v1/grants/{}/disbursements", e.grant_id),
+            json!({"tranche_index": e.tranche_index, "paid_on": e.paid_on,
+                   "bank_reference": e.bank_reference}),
+        ),
+        Event::GrantEvaluationRecorded(e) => (
+            format!("/v1/grants/{}/evaluations", e.grant_id),
+            json!({"evaluation_id": e.evaluation_id, "period": e.period,
+                   "evaluator": e.evaluator, "score": e.score, "passed": e.passed}),
+        ),
+        Event::GrantSelfAssessmentFiled(e) => (
+            format!("/v1/grants/{}/self-assessments", e.grant_id),
+            json!({"quarter": e.quarter, "report_sha256": hex_of(&e.report_sha256),
+                   "summary": e.summary}),
+        ),
+        Event::GrantClosed(e) => (
+            format!("/v1/grants/{}/closure", e.grant_id),
+            json!({"reason": e.reason}),
+        ),
+        Event::ProjectPublished(e) => (
+            "/v1/projects".into(),
+            json!({"project_id": e.project_id, "title": e.title, "description": e.description,
+                   "need_kind": enum_json(e.need_kind().as_str_name(), "NEED_KIND_"),
+                   "community": e.community, "survey": e.survey, "budget": cny(e.budget_fen),
+                   "fund_id": e.fund_id}),
+        ),
+        Event::ProjectClaimed(e) => (
+            format!("/v1/projects/{}/claim", e.project_id),
+            json!({"sponsor_id": e.sponsor_id}),
+        ),
+        Event::ProjectClaimReleased(e) => (
+            format!("/v1/projects/{}/release", e.project_id),
+            json!({"sponsor_id": e.sponsor_id, "reason": e.reason}),
+        ),
+        Event::ProjectFunded(e) => (
+            format!("/v1/projects/{}/fundings", e.project_id),
+            json!({"funding_id": e.funding_id, "sponsor_id": e.sponsor_id,
+                   "amount": cny(e.amount_fen), "channel": channel(e.channel),
+                   "bank_reference": e.bank_reference, "received_on": e.received_on}),
+        ),
+        Event::ProjectCompleted(e) => (
+            format!("/v1/projects/{}/completion", e.project_id),
+            json!({"report_sha256": hex_of(&e.report_sha256), "summary": e.summary,
+                   "completed_on": e.completed_on}),
+        ),
+        Event::ExpenditureMade(e) => (
+            "/v1/expenditures".into(),
+            json!({"expenditure_id": e.expenditure_id, "fund_id": e.fund_id,
+                   "project_id": e.project_id, "amount": cny(e.amount_fen), "payee": e.payee,
+                   "payee_kind": enum_json(e.payee_kind().as_str_name(), "PAYEE_KIND_"),
+                   "purpose": e.purpose,
+                   "category": enum_json(e.category().as_str_name(), "EXPENDITURE_CATEGORY_"),
+                   "receipt_no": e.receipt_no, "paid_on": e.paid_on}),
+        ),
+        Event::ExpenditureReversed(e) => (
+            format!("/v1/expenditures/{}/reversal", e.expenditure_id),
+            json!({"reason": e.reason}),
+        ),
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The events recorded in `server`'s log, decoded through gRPC.
+async fn recorded_events(server: &Server) -> Vec<Event> {
+    let mut client = server.grpc_client().await;
+    let mut events = Vec::new();
+    loop {
+        let page = client
+            .get_records(authorised(
+                pb::GetRecordsRequest {
+                    from_seq: events.len() as u64,
+                    limit: 1000,
+                },
+                &server.tokens.auditor,
+            ))
+            .await
+            .expect("records")
+            .into_inner();
+        if page.records.is_empty() {
+            return events;
+        }
+        events.extend(
+            page.records
+                .into_iter()
+                .map(|r| r.envelope.and_then(|e| e.event).expect("event")),
+        );
+    }
+}
+
+#[tokio::test]
+async fn kaixuan_scenario_over_http_records_what_the_ledger_would_record_directly() {
+    let over_http = Server::start();
+    let over_grpc = Server::start();
+    let scenario = mingzhang_ledger::scenario::kaixuan();
+    let mut grpc = over_grpc.grpc_client().await;
+    for (event, meta) in &scenario {
+        let key = meta.idempotency_key.clone().expect("scenario keys");
+        let (path, body) = http_request_for(event);
+        let (status, answer) = over_http
+            .post_keyed(over_http.op(), &path, Some(&key), body.clone())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{path} {body} -> {answer}");
+        grpc.submit(authorised(
+            pb::SubmitRequest {
+                command: command(event.clone()),
+                idempotency_key: key,
+            },
+            &over_grpc.tokens.operator,
+        ))
+        .await
+        .expect("grpc submit");
+    }
+    // Same commands, same decisions: the HTTP translation lost and added nothing.
+    let via_http = recorded_events(&over_http).await;
+    assert_eq!(via_http.len(), scenario.len());
+    assert_eq!(via_http, recorded_events(&over_grpc).await);
+    // And the read side agrees between the two servers.
+    let last = scenario.len();
+    let (status, funds_http) = over_http
+        .get(None, &format!("/v1/funds?min_seq={last}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, funds_grpc) = over_grpc
+        .get(None, &format!("/v1/funds?min_seq={last}"))
+        .await;
+    assert_eq!(funds_http, funds_grpc);
+    assert!(
+        funds_http.as_array().is_some_and(|funds| funds.len() == 3),
+        "{funds_http}"
+    );
+    let campaign_path = format!("/v1/campaigns/{}", mingzhang_ledger::scenario::CAMPAIGN_ID);
+    let (status, campaign) = over_http.get(None, &campaign_path).await;
+    assert_eq!(status, StatusCode::OK, "{campaign}");
+    // Kaixuan raised over 1,600,000 CNY in its first year alone.
+    assert!(
+        campaign["raised_fen"].as_i64().expect("raised") > 160_000_000,
+        "{campaign}"
+    );
+    assert_eq!(campaign["total_target_fen"].as_i64(), Some(1_000_000_000));
+    let (_, trial_balance) = over_http.get(None, "/v1/trial-balance").await;
+    assert_eq!(trial_balance["total_fen"], json!(0), "{trial_balance}");
+    for fund in funds_http.as_array().expect("funds") {
+        let held = fund["total_held_fen"].as_i64().expect("held");
+        let flows = fund["total_in_fen"].as_i64().expect("in")
+            - fund["total_out_fen"].as_i64().expect("out");
+        assert_eq!(held, flows, "{fund}");
+    }
+}
+
+#[tokio::test]
+async fn restart_after_sigterm_keeps_every_acknowledged_record() {
+    let mut server = Server::start();
+    server.seed().await;
+    let mut acknowledged = Vec::new();
+    for n in 0..20 {
+        let (status, body) = server
+            .post_keyed(
+                server.op(),
+                "/v1/donations",
+                Some(&format!("restart-{n}")),
+                donation(&format!("r-{n}"), "unit-01", "10.00"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        acknowledged.push(body["records"][0].clone());
+    }
+    let len = server.log_len().await;
+    let (_, funds_before) = server.get(None, "/v1/funds").await;
+    assert!(server.terminate().success());
+    server.spawn();
+    assert_eq!(server.log_len().await, len);
+    let (_, funds_after) = server.get(None, &format!("/v1/funds?min_seq={len}")).await;
+    assert_eq!(funds_after, funds_before);
+    for (n, record) in acknowledged.iter().enumerate() {
+        let seq = record["seq"].as_u64().expect("seq");
+        let (_, page) = server
+            .get(
+                Some(&server.tokens.auditor),
+                &format!("/v1/records?from={seq}&limit=1"),
+            )
+            .await;
+        assert_eq!(page["records"][0]["hash"], record["hash"]);
+        // A retry after the restart is still recognised: nothing new is written.
+        let (status, again) = server
+            .post_keyed(
+                server.op(),
+                "/v1/donations",
+                Some(&format!("restart-{n}")),
+                donation(&format!("r-{n}"), "unit-01", "10.00"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(again["idempotent_replay"], json!(true));
+        assert_eq!(&again["records"][0], record);
+    }
+    assert_eq!(server.log_len().await, len);
+    let verified = run_cli(server.data_dir.path(), &["verify"]);
+    assert!(
+        verified.contains(&format!("OK: {len} records")),
+        "{verified}"
+    );
+}
+
+#[tokio::test]
+async fn demo_twice_records_the_scenario_once_and_balances_reads_it() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    run_cli(data_dir.path(), &["init"]);
+    let first = run_cli(data_dir.path(), &["demo"]);
+    let scenario_len = mingzhang_ledger::scenario::kaixuan().len();
+    assert!(
+        first.contains(&format!("{scenario_len} records written")),
+        "{first}"
+    );
+    let second = run_cli(data_dir.path(), &["demo"]);
+    assert!(second.contains("0 records written"), "{second}");
+    assert!(
+        second.contains(&format!("log has {scenario_len} records")),
+        "{second}"
+    );
+    let balances = run_cli(data_dir.path(), &["balances"]);
+    assert!(
+        balances.contains(mingzhang_ledger::scenario::CAMPAIGN_ID),
+        "{balances}"
+    );
+    assert!(balances.contains("Trial balance"), "{balances}");
+}
+
+#[tokio::test]
+async fn the_public_sees_donor_names_only_by_consent_and_auditors_see_all() {
+    let server = Server::start();
+    server.seed().await;
+    for body in [
+        donation("named", "unit-01", "100.00"),
+        donation("unnamed", "unit-02", "200.00"),
+        {
+            let mut gift = donation("asked-anonymous", "unit-01", "300.00");
+            gift["anonymous"] = json!(true);
+            gift
+        },
+    ] {
+        let (status, answer) = server.post(server.op(), "/v1/donations", body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    let by_id = |list: &Value, id: &str| {
+        list.as_array()
+            .expect("list")
+            .iter()
+            .find(|d| d["donation_id"] == json!(id))
+            .cloned()
+            .expect("listed")
+    };
+    let (status, public) = server.get(None, "/v1/donations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(by_id(&public, "named")["donor_id"], json!("unit-01"));
+    assert_eq!(
+        by_id(&public, "named")["donor_name"],
+        json!("凯旋示范商贸有限公司")
+    );
+    assert_eq!(by_id(&public, "unnamed")["donor_id"], json!(""));
+    assert_eq!(by_id(&public, "asked-anonymous")["donor_id"], json!(""));
+    assert!(
+        !public.to_string().contains("景芳示例科技有限公司"),
+        "{public}"
+    );
+    let (_, audited) = server
+        .get(Some(&server.tokens.auditor), "/v1/donations")
+        .await;
+    assert_eq!(by_id(&audited, "unnamed")["donor_id"], json!("unit-02"));
+    assert_eq!(
+        by_id(&audited, "asked-anonymous")["donor_id"],
+        json!("unit-01")
+    );
+    let (status, page) = server.get(None, "/v1/donations?offset=1&limit=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page.as_array().map(Vec::len), Some(1), "{page}");
+    assert_eq!(page[0]["donation_id"], public[1]["donation_id"]);
+    let (status, problem) = server.get(None, "/v1/donations?limit=0").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["rule"], json!("limit_out_of_range"));
+}
+
+#[tokio::test]
+async fn verify_names_the_first_damaged_record_and_exits_non_zero() {
+    let mut server = Server::start();
+    server.seed().await;
+    assert!(server.terminate().success());
+    let log_dir = server.data_dir.path().join("log");
+    let segment = std::fs::read_dir(&log_dir)
+        .expect("log dir")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "log"))
+        .expect("a segment");
+    let mut bytes = std::fs::read(&segment).expect("segment");
+    // Inside the second record's payload: past the file header and the first record.
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(&segment, bytes).expect("write back");
+    let output = Command::new(binary())
+        .arg("--data-dir")
+        .arg(server.data_dir.path())
+        .arg("verify")
+        .output()
+        .expect("verify runs");
+    assert!(
+        !output.status.success(),
+        "a damaged log must fail verification"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("FAILED"), "{stderr}");
+    assert!(stderr.contains("seq"), "names the record: {stderr}");
+}
