@@ -1,1 +1,1388 @@
+//! Read models derived from the log: double-entry postings and balances,
+//! fund balances, campaign progress, pledges, the grant pipeline, the project
+//! board, donor statements, public lists and a monthly in/out series.
+//!
+//! **Architecture invariant:** projections never write to the log. They are
+//! "just a cache": everything here can be thrown away and rebuilt from seq 0
+//! with [`Projections::catch_up`], and a rebuild gives identical results.
+//!
+//! **Architecture invariant:** `apply` never panics on an event sequence the
+//! write side should not have produced (unknown ids, duplicates, malformed
+//! dates). Such an event is skipped (or, for a bad date, applied with an
+//! unknown date) and counted in [`Anomalies`]; money is never half-posted.
 
+mod accounts;
+mod dates;
+mod fast_hash;
+mod views;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mingzhang_ledger::store::{EventStore, StoreError};
+use mingzhang_proto::v1;
+use mingzhang_proto::v1::event_envelope::Event;
+use prost::Message;
+use serde::Serialize;
+
+use accounts::{Account, EntityIndex};
+pub use accounts::{AccountBalance, Posting, TrialBalance, category_name};
+pub use dates::Day;
+use fast_hash::FastMap;
+pub use views::*;
+
+/// Records read from the store per `read` call during catch-up: large enough
+/// to amortise the call, small enough to bound memory (records are <= 1 MiB,
+/// in practice a few hundred bytes).
+pub const CATCH_UP_BATCH_RECORDS: usize = 4_096;
+
+/// How many anomaly descriptions are kept (the first ones; the counters keep
+/// counting beyond).
+pub const ANOMALIES_KEPT_MAX: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("record {seq}: payload is not a valid EventEnvelope: {source}")]
+    Decode {
+        seq: u64,
+        #[source]
+        source: prost::DecodeError,
+    },
+    #[error("store returned record {found} where record {expected} was due")]
+    UnexpectedSeq { expected: u64, found: u64 },
+    #[error("store head is {head} but reading from {from} returned no records")]
+    StoreReturnedNothing { from: u64, head: u64 },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{field}: {value:?} is not a date of the form YYYY-MM-DD")]
+    InvalidDate { field: &'static str, value: String },
+}
+
+/// What kind of unexpected event was met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    /// An id the event refers to was never opened/registered; event skipped.
+    UnknownReference,
+    /// An id that is created by the event already exists; event skipped.
+    DuplicateId,
+    /// A date that is not YYYY-MM-DD; event applied with an unknown date.
+    MalformedDate,
+    /// An amount that is not positive, or a state the event does not fit
+    /// (claiming a claimed project, paying a paid tranche); event skipped.
+    Inconsistent,
+    /// An envelope with no event set; nothing applied.
+    EmptyEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Anomaly {
+    pub seq: u64,
+    pub kind: AnomalyKind,
+    pub detail: String,
+}
+
+/// Counters of unexpected events. All zero for a log written by `decide`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Anomalies {
+    pub unknown_reference: u64,
+    pub duplicate_id: u64,
+    pub malformed_date: u64,
+    pub inconsistent: u64,
+    pub empty_event: u64,
+    /// The first `ANOMALIES_KEPT_MAX` anomalies, in log order.
+    pub first: Vec<Anomaly>,
+}
+
+impl Anomalies {
+    pub fn total(&self) -> u64 {
+        self.unknown_reference
+            + self.duplicate_id
+            + self.malformed_date
+            + self.inconsistent
+            + self.empty_event
+    }
+}
+
+// ---------------------------------------------------------------------------
+// State. Entities live in tables (Vec) and refer to each other by index; an
+// id map per kind resolves the log's string ids.
+
+#[derive(Debug, Clone, PartialEq)]
+struct IdTable {
+    index_by_id: FastMap<Arc<str>, EntityIndex>,
+}
+
+impl Default for IdTable {
+    fn default() -> Self {
+        IdTable {
+            index_by_id: FastMap::default(),
+        }
+    }
+}
+
+impl IdTable {
+    fn get(&self, id: &str) -> Option<EntityIndex> {
+        self.index_by_id.get(id).copied()
+    }
+
+    /// Registers `id` as entity `next_index`; `None` if the id exists.
+    fn insert(&mut self, id: &str, next_index: usize) -> Option<Arc<str>> {
+        if self.index_by_id.contains_key(id) {
+            return None;
+        }
+        let index = EntityIndex::try_from(next_index).expect("fewer than 2^32 entities of a kind");
+        let id: Arc<str> = Arc::from(id);
+        self.index_by_id.insert(Arc::clone(&id), index);
+        Some(id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Fund {
+    id: Arc<str>,
+    name: String,
+    kind: i32,
+    restriction: String,
+    /// Donations (undesignated or designated to the fund's projects), pledge
+    /// payments and sponsor funding of the fund's projects.
+    total_in_fen: i64,
+    /// Refunds and reversals, expenditures net of their reversals, and grant
+    /// tranches paid.
+    total_out_fen: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct CampaignYearFlow {
+    donations_fen: i64,
+    pledge_payments_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Campaign {
+    id: Arc<str>,
+    name: String,
+    fund: EntityIndex,
+    total_target_fen: i64,
+    first_year: i32,
+    yearly_targets: BTreeMap<i32, i64>,
+    donations_fen: i64,
+    pledge_payments_fen: i64,
+    by_year: BTreeMap<i32, CampaignYearFlow>,
+    pledges: Vec<EntityIndex>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Donor {
+    id: Arc<str>,
+    name: String,
+    kind: i32,
+    alliance_member: bool,
+    show_name_publicly: bool,
+    donated_fen: i64,
+    donations_count: u64,
+    pledged_fen: i64,
+    pledge_paid_fen: i64,
+    project_funding_fen: i64,
+    pledges: Vec<EntityIndex>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Organisation {
+    id: Arc<str>,
+    name: String,
+    registration_no: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Donation {
+    id: Arc<str>,
+    donor: Option<EntityIndex>,
+    fund: EntityIndex,
+    campaign: Option<EntityIndex>,
+    project: Option<EntityIndex>,
+    amount_fen: i64,
+    channel: i32,
+    received_on: Day,
+    anonymous: bool,
+    refunded_fen: i64,
+    reversed_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Pledge {
+    id: Arc<str>,
+    donor: EntityIndex,
+    campaign: Option<EntityIndex>,
+    fund: EntityIndex,
+    total_fen: i64,
+    instalments: Vec<(Day, i64)>,
+    paid_fen: i64,
+    cancelled: bool,
+    cancelled_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Round {
+    id: Arc<str>,
+    fund: EntityIndex,
+    name: String,
+    budget_fen: i64,
+    applications_open_on: Day,
+    applications_close_on: Day,
+    applications: u64,
+    requested_fen: i64,
+    reviewed: u64,
+    shortlisted: u64,
+    awarded: u64,
+    awarded_fen: i64,
+    disbursed_fen: i64,
+    evaluations: u64,
+    evaluations_passed: u64,
+    self_assessments: u64,
+    closed_grants: u64,
+    returned_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Application {
+    id: Arc<str>,
+    round: EntityIndex,
+    organisation: EntityIndex,
+    title: String,
+    requested_fen: i64,
+    submitted_on: Day,
+    reviews: u64,
+    score_total: i64,
+    shortlisted: bool,
+    grant: Option<EntityIndex>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct TrancheState {
+    amount_fen: i64,
+    requires_evaluation: bool,
+    paid: Option<(i64, Day)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Evaluation {
+    id: String,
+    period: String,
+    evaluator: String,
+    score: i32,
+    passed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct SelfAssessment {
+    quarter: String,
+    report_sha256: Vec<u8>,
+    summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct GrantClosure {
+    disbursed_fen: i64,
+    returned_fen: i64,
+    reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Grant {
+    id: Arc<str>,
+    application: EntityIndex,
+    round: EntityIndex,
+    amount_fen: i64,
+    tranches: Vec<TrancheState>,
+    disbursed_fen: i64,
+    evaluations: Vec<Evaluation>,
+    self_assessments: Vec<SelfAssessment>,
+    /// 以奖代拨: a passing evaluation recorded since the last tranche was paid.
+    passed_evaluation_since_last_tranche: bool,
+    closure: Option<GrantClosure>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Claim {
+    sponsor: EntityIndex,
+    claimed_at_seq: u64,
+    released_at_seq: Option<u64>,
+    release_reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Completion {
+    report_sha256: Vec<u8>,
+    summary: String,
+    completed_on: Day,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Project {
+    id: Arc<str>,
+    title: String,
+    need_kind: i32,
+    community: String,
+    survey: String,
+    budget_fen: i64,
+    fund: EntityIndex,
+    claimant: Option<EntityIndex>,
+    claims: Vec<Claim>,
+    sponsor_funding_fen: i64,
+    /// Designated donations net of refunds and reversals.
+    donations_fen: i64,
+    /// Expenditures net of reversals.
+    spent_fen: i64,
+    completion: Option<Completion>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Funding {
+    id: Arc<str>,
+    project: EntityIndex,
+    sponsor: EntityIndex,
+    amount_fen: i64,
+    channel: i32,
+    received_on: Day,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Expenditure {
+    id: Arc<str>,
+    fund: EntityIndex,
+    project: Option<EntityIndex>,
+    amount_fen: i64,
+    payee: String,
+    payee_kind: i32,
+    purpose: String,
+    category: i32,
+    receipt_no: String,
+    paid_on: Day,
+    reversed_fen: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct MonthFlowState {
+    in_fen: i64,
+    out_fen: i64,
+}
+
+/// All read models, applied in log order. Cheap to apply (no allocation for
+/// most money events beyond the entity's own id), queried through the
+/// methods in `views`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Projections {
+    fund_ids: IdTable,
+    funds: Vec<Fund>,
+    campaign_ids: IdTable,
+    campaigns: Vec<Campaign>,
+    donor_ids: IdTable,
+    donors: Vec<Donor>,
+    organisation_ids: IdTable,
+    organisations: Vec<Organisation>,
+    donation_ids: IdTable,
+    donations: Vec<Donation>,
+    pledge_ids: IdTable,
+    pledges: Vec<Pledge>,
+    round_ids: IdTable,
+    rounds: Vec<Round>,
+    application_ids: IdTable,
+    applications: Vec<Application>,
+    grant_ids: IdTable,
+    grants: Vec<Grant>,
+    project_ids: IdTable,
+    projects: Vec<Project>,
+    funding_ids: IdTable,
+    fundings: Vec<Funding>,
+    expenditure_ids: IdTable,
+    expenditures: Vec<Expenditure>,
+
+    balances: FastMap<Account, i64>,
+    /// Postings of every event, flat; `posting_starts[seq]` is where event
+    /// `seq`'s postings begin (they end where `seq + 1`'s begin).
+    postings: Vec<(Account, i64)>,
+    posting_starts: Vec<u64>,
+    monthly: BTreeMap<u32, MonthFlowState>,
+    anomalies: Anomalies,
+}
+
+/// Why an event was skipped.
+struct Skip {
+    kind: AnomalyKind,
+    detail: String,
+}
+
+fn unknown(what: &str, id: &str) -> Skip {
+    Skip {
+        kind: AnomalyKind::UnknownReference,
+        detail: format!("unknown {what} {id:?}"),
+    }
+}
+
+fn duplicate(what: &str, id: &str) -> Skip {
+    Skip {
+        kind: AnomalyKind::DuplicateId,
+        detail: format!("{what} {id:?} already exists"),
+    }
+}
+
+fn inconsistent(detail: String) -> Skip {
+    Skip {
+        kind: AnomalyKind::Inconsistent,
+        detail,
+    }
+}
+
+fn positive(field: &str, amount_fen: i64) -> Result<i64, Skip> {
+    if amount_fen > 0 {
+        Ok(amount_fen)
+    } else {
+        Err(inconsistent(format!(
+            "{field} is {amount_fen}, not positive"
+        )))
+    }
+}
+
+fn optional(id: &str) -> Option<&str> {
+    if id.is_empty() { None } else { Some(id) }
+}
+
+fn lookup(table: &IdTable, what: &str, id: &str) -> Result<EntityIndex, Skip> {
+    table.get(id).ok_or_else(|| unknown(what, id))
+}
+
+fn lookup_optional(table: &IdTable, what: &str, id: &str) -> Result<Option<EntityIndex>, Skip> {
+    optional(id).map(|id| lookup(table, what, id)).transpose()
+}
+
+fn year_of(day: Day) -> Option<i32> {
+    day.is_known().then(|| day.year())
+}
+
+impl Projections {
+    /// Number of records applied; the next `apply` must carry this seq.
+    pub fn applied_len(&self) -> u64 {
+        self.posting_starts.len() as u64
+    }
+
+    pub fn anomalies(&self) -> &Anomalies {
+        &self.anomalies
+    }
+
+    /// Decodes one record's payload and applies it.
+    pub fn apply_payload(&mut self, seq: u64, payload: &[u8]) -> Result<(), ProjectionError> {
+        let envelope = v1::EventEnvelope::decode(payload)
+            .map_err(|source| ProjectionError::Decode { seq, source })?;
+        self.apply(seq, &envelope);
+        Ok(())
+    }
+
+    /// Applies record `seq`. Records must come in log order without gaps:
+    /// anything else is a bug in the caller, so it panics.
+    pub fn apply(&mut self, seq: u64, envelope: &v1::EventEnvelope) {
+        assert_eq!(
+            seq,
+            self.applied_len(),
+            "projections applied out of order: got seq {seq}, expected {}",
+            self.applied_len()
+        );
+        let postings_before = self.postings.len();
+        self.posting_starts.push(postings_before as u64);
+        let outcome = match &envelope.event {
+            None => Err(Skip {
+                kind: AnomalyKind::EmptyEvent,
+                detail: "envelope carries no event".to_owned(),
+            }),
+            Some(event) => self.apply_event(seq, envelope.recorded_at_unix_ms, event),
+        };
+        if let Err(skip) = outcome {
+            // A skipped event must not have half-posted.
+            assert_eq!(self.postings.len(), postings_before, "skipped event posted");
+            self.note(seq, skip.kind, skip.detail);
+        }
+        debug_assert_eq!(
+            self.postings[postings_before..]
+                .iter()
+                .map(|(_, amount)| amount)
+                .sum::<i64>(),
+            0,
+            "postings of seq {seq} do not balance"
+        );
+    }
+
+    /// Applies every durable record from `applied_len()` to the store's head,
+    /// `CATCH_UP_BATCH_RECORDS` at a time. Returns how many were applied.
+    pub fn catch_up(&mut self, store: &dyn EventStore) -> Result<u64, ProjectionError> {
+        let start = self.applied_len();
+        // The head may move while we read; stop at the one seen first and let
+        // the caller call again (it watches `watch_durable_len`).
+        let head = store.head().len;
+        while self.applied_len() < head {
+            let from = self.applied_len();
+            let want = usize::try_from(head - from)
+                .unwrap_or(usize::MAX)
+                .min(CATCH_UP_BATCH_RECORDS);
+            let records = store.read(from, want)?;
+            if records.is_empty() {
+                return Err(ProjectionError::StoreReturnedNothing { from, head });
+            }
+            for record in &records {
+                let expected = self.applied_len();
+                if record.seq() != expected {
+                    return Err(ProjectionError::UnexpectedSeq {
+                        expected,
+                        found: record.seq(),
+                    });
+                }
+                self.apply_payload(expected, record.payload())?;
+            }
+        }
+        Ok(self.applied_len() - start)
+    }
+
+    /// A fresh rebuild of every read model from seq 0.
+    pub fn rebuild(store: &dyn EventStore) -> Result<Projections, ProjectionError> {
+        let mut projections = Projections::default();
+        projections.catch_up(store)?;
+        Ok(projections)
+    }
+
+    fn note(&mut self, seq: u64, kind: AnomalyKind, detail: String) {
+        let counter = match kind {
+            AnomalyKind::UnknownReference => &mut self.anomalies.unknown_reference,
+            AnomalyKind::DuplicateId => &mut self.anomalies.duplicate_id,
+            AnomalyKind::MalformedDate => &mut self.anomalies.malformed_date,
+            AnomalyKind::Inconsistent => &mut self.anomalies.inconsistent,
+            AnomalyKind::EmptyEvent => &mut self.anomalies.empty_event,
+        };
+        *counter += 1;
+        if self.anomalies.first.len() < ANOMALIES_KEPT_MAX {
+            self.anomalies.first.push(Anomaly { seq, kind, detail });
+        }
+    }
+
+    /// Parses an event's date; a malformed one is counted and kept as unknown.
+    fn day(&mut self, seq: u64, field: &'static str, text: &str) -> Day {
+        match Day::parse(text) {
+            Some(day) => day,
+            None => {
+                self.note(
+                    seq,
+                    AnomalyKind::MalformedDate,
+                    format!("{field} {text:?} is not YYYY-MM-DD"),
+                );
+                Day::UNKNOWN
+            }
+        }
+    }
+
+    /// Moves `amount_fen` from `credit` to `debit` (debit +, credit −).
+    fn post(&mut self, debit: Account, credit: Account, amount_fen: i64) {
+        debug_assert!(amount_fen > 0);
+        debug_assert_ne!(debit, credit);
+        self.postings.push((debit, amount_fen));
+        self.postings.push((credit, -amount_fen));
+        *self.balances.entry(debit).or_insert(0) += amount_fen;
+        *self.balances.entry(credit).or_insert(0) -= amount_fen;
+    }
+
+    fn month_in(&mut self, day: Day, amount_fen: i64) {
+        self.monthly.entry(day.month_key()).or_default().in_fen += amount_fen;
+    }
+
+    fn month_out(&mut self, day: Day, amount_fen: i64) {
+        self.monthly.entry(day.month_key()).or_default().out_fen += amount_fen;
+    }
+
+    fn apply_event(
+        &mut self,
+        seq: u64,
+        recorded_at_unix_ms: i64,
+        event: &Event,
+    ) -> Result<(), Skip> {
+        match event {
+            Event::FundOpened(e) => self.fund_opened(e),
+            Event::CampaignOpened(e) => self.campaign_opened(e),
+            Event::DonorRegistered(e) => self.donor_registered(e),
+            Event::OrganisationRegistered(e) => self.organisation_registered(e),
+            Event::DonationReceived(e) => self.donation_received(seq, e),
+            Event::DonationRefunded(e) => self.donation_given_back(
+                recorded_at_unix_ms,
+                &e.donation_id,
+                e.amount_fen,
+                GivenBack::Refunded,
+            ),
+            Event::DonationReversed(e) => self.donation_given_back(
+                recorded_at_unix_ms,
+                &e.donation_id,
+                e.amount_fen,
+                GivenBack::Reversed,
+            ),
+            Event::PledgeMade(e) => self.pledge_made(seq, e),
+            Event::PledgePaymentReceived(e) => self.pledge_payment_received(seq, e),
+            Event::PledgeAmended(e) => self.pledge_amended(seq, e),
+            Event::PledgeCancelled(e) => self.pledge_cancelled(e),
+            Event::GrantRoundOpened(e) => self.grant_round_opened(seq, e),
+            Event::GrantApplicationSubmitted(e) => self.grant_application_submitted(seq, e),
+            Event::GrantApplicationReviewed(e) => self.grant_application_reviewed(e),
+            Event::GrantApplicationShortlisted(e) => self.grant_application_shortlisted(e),
+            Event::GrantAwarded(e) => self.grant_awarded(e),
+            Event::GrantTrancheDisbursed(e) => self.grant_tranche_disbursed(seq, e),
+            Event::GrantEvaluationRecorded(e) => self.grant_evaluation_recorded(e),
+            Event::GrantSelfAssessmentFiled(e) => self.grant_self_assessment_filed(e),
+            Event::GrantClosed(e) => self.grant_closed(e),
+            Event::ProjectPublished(e) => self.project_published(e),
+            Event::ProjectClaimed(e) => self.project_claimed(seq, e),
+            Event::ProjectClaimReleased(e) => self.project_claim_released(seq, e),
+            Event::ProjectFunded(e) => self.project_funded(seq, e),
+            Event::ProjectCompleted(e) => self.project_completed(seq, e),
+            Event::ExpenditureMade(e) => self.expenditure_made(seq, e),
+            Event::ExpenditureReversed(e) => self.expenditure_reversed(recorded_at_unix_ms, e),
+        }
+    }
+
+    fn fund_opened(&mut self, e: &v1::FundOpened) -> Result<(), Skip> {
+        let id = self
+            .fund_ids
+            .insert(&e.fund_id, self.funds.len())
+            .ok_or_else(|| duplicate("fund", &e.fund_id))?;
+        self.funds.push(Fund {
+            id,
+            name: e.name.clone(),
+            kind: e.kind,
+            restriction: e.restriction.clone(),
+            total_in_fen: 0,
+            total_out_fen: 0,
+        });
+        Ok(())
+    }
+
+    fn campaign_opened(&mut self, e: &v1::CampaignOpened) -> Result<(), Skip> {
+        let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
+        let id = self
+            .campaign_ids
+            .insert(&e.campaign_id, self.campaigns.len())
+            .ok_or_else(|| duplicate("campaign", &e.campaign_id))?;
+        self.campaigns.push(Campaign {
+            id,
+            name: e.name.clone(),
+            fund,
+            total_target_fen: e.total_target_fen,
+            first_year: e.first_year,
+            yearly_targets: e
+                .yearly_targets
+                .iter()
+                .map(|target| (target.year, target.target_fen))
+                .collect(),
+            donations_fen: 0,
+            pledge_payments_fen: 0,
+            by_year: BTreeMap::new(),
+            pledges: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn donor_registered(&mut self, e: &v1::DonorRegistered) -> Result<(), Skip> {
+        let id = self
+            .donor_ids
+            .insert(&e.donor_id, self.donors.len())
+            .ok_or_else(|| duplicate("donor", &e.donor_id))?;
+        self.donors.push(Donor {
+            id,
+            name: e.name.clone(),
+            kind: e.kind,
+            alliance_member: e.alliance_member,
+            show_name_publicly: e.show_name_publicly,
+            donated_fen: 0,
+            donations_count: 0,
+            pledged_fen: 0,
+            pledge_paid_fen: 0,
+            project_funding_fen: 0,
+            pledges: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn organisation_registered(&mut self, e: &v1::OrganisationRegistered) -> Result<(), Skip> {
+        let id = self
+            .organisation_ids
+            .insert(&e.organisation_id, self.organisations.len())
+            .ok_or_else(|| duplicate("organisation", &e.organisation_id))?;
+        self.organisations.push(Organisation {
+            id,
+            name: e.name.clone(),
+            registration_no: e.registration_no.clone(),
+        });
+        Ok(())
+    }
+
+    fn donation_received(&mut self, seq: u64, e: &v1::DonationReceived) -> Result<(), Skip> {
+        let amount_fen = positive("amount_fen", e.amount_fen)?;
+        let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
+        let donor = lookup_optional(&self.donor_ids, "donor", &e.donor_id)?;
+        let campaign = lookup_optional(&self.campaign_ids, "campaign", &e.campaign_id)?;
+        let project = lookup_optional(&self.project_ids, "project", &e.project_id)?;
+        if self.donation_ids.get(&e.donation_id).is_some() {
+            return Err(duplicate("donation", &e.donation_id));
+        }
+        let received_on = self.day(seq, "received_on", &e.received_on);
+        let id = self
+            .donation_ids
+            .insert(&e.donation_id, self.donations.len())
+            .expect("checked above");
+
+        let credit = match project {
+            Some(project) => Account::ProjectDonations(project),
+            None => Account::FundDonations(fund),
+        };
+        self.post(Account::Bank, credit, amount_fen);
+        // Money designated to a project is held for the project's fund.
+        let holding_fund = project.map_or(fund, |project| self.projects[project as usize].fund);
+        self.funds[holding_fund as usize].total_in_fen += amount_fen;
+        if let Some(project) = project {
+            self.projects[project as usize].donations_fen += amount_fen;
+        }
+        if let Some(donor) = donor {
+            let donor = &mut self.donors[donor as usize];
+            donor.donated_fen += amount_fen;
+            donor.donations_count += 1;
+        }
+        if let Some(campaign) = campaign {
+            let campaign = &mut self.campaigns[campaign as usize];
+            campaign.donations_fen += amount_fen;
+            if let Some(year) = year_of(received_on) {
+                campaign.by_year.entry(year).or_default().donations_fen += amount_fen;
+            }
+        }
+        self.month_in(received_on, amount_fen);
+        self.donations.push(Donation {
+            id,
+            donor,
+            fund,
+            campaign,
+            project,
+            amount_fen,
+            channel: e.channel,
+            received_on,
+            anonymous: e.anonymous,
+            refunded_fen: 0,
+            reversed_fen: 0,
+        });
+        Ok(())
+    }
+
+    fn donation_given_back(
+        &mut self,
+        recorded_at_unix_ms: i64,
+        donation_id: &str,
+        amount_fen: i64,
+        how: GivenBack,
+    ) -> Result<(), Skip> {
+        let amount_fen = positive("amount_fen", amount_fen)?;
+        let index = lookup(&self.donation_ids, "donation", donation_id)?;
+        let donation = &self.donations[index as usize];
+        let still_held_fen = donation.amount_fen - donation.refunded_fen - donation.reversed_fen;
+        if amount_fen > still_held_fen {
+            return Err(inconsistent(format!(
+                "donation {donation_id:?} gives back {amount_fen} fen but holds {still_held_fen}"
+            )));
+        }
+        let (fund, project, donor, campaign, received_on) = (
+            donation.fund,
+            donation.project,
+            donation.donor,
+            donation.campaign,
+            donation.received_on,
+        );
+        let debit = match project {
+            Some(project) => Account::ProjectRefunds(project),
+            None => Account::FundRefunds(fund),
+        };
+        self.post(debit, Account::Bank, amount_fen);
+        let donation = &mut self.donations[index as usize];
+        match how {
+            GivenBack::Refunded => donation.refunded_fen += amount_fen,
+            GivenBack::Reversed => donation.reversed_fen += amount_fen,
+        }
+        let holding_fund = project.map_or(fund, |project| self.projects[project as usize].fund);
+        self.funds[holding_fund as usize].total_out_fen += amount_fen;
+        if let Some(project) = project {
+            self.projects[project as usize].donations_fen -= amount_fen;
+        }
+        if let Some(donor) = donor {
+            self.donors[donor as usize].donated_fen -= amount_fen;
+        }
+        if let Some(campaign) = campaign {
+            let campaign = &mut self.campaigns[campaign as usize];
+            campaign.donations_fen -= amount_fen;
+            // Progress is booked against the year the gift was received.
+            if let Some(year) = year_of(received_on) {
+                campaign.by_year.entry(year).or_default().donations_fen -= amount_fen;
+            }
+        }
+        // The events carry no date of their own: the money left when the
+        // command was accepted.
+        self.month_out(Day::from_unix_ms_cst(recorded_at_unix_ms), amount_fen);
+        Ok(())
+    }
+
+    fn instalments(&mut self, seq: u64, instalments: &[v1::Instalment]) -> Vec<(Day, i64)> {
+        instalments
+            .iter()
+            .map(|instalment| {
+                (
+                    self.day(seq, "instalments.due_on", &instalment.due_on),
+                    instalment.amount_fen,
+                )
+            })
+            .collect()
+    }
+
+    fn pledge_made(&mut self, seq: u64, e: &v1::PledgeMade) -> Result<(), Skip> {
+        let total_fen = positive("total_fen", e.total_fen)?;
+        let donor = lookup(&self.donor_ids, "donor", &e.donor_id)?;
+        let campaign = lookup_optional(&self.campaign_ids, "campaign", &e.campaign_id)?;
+        let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
+        let index = self.pledges.len();
+        let id = self
+            .pledge_ids
+            .insert(&e.pledge_id, index)
+            .ok_or_else(|| duplicate("pledge", &e.pledge_id))?;
+        let instalments = self.instalments(seq, &e.instalments);
+        let index = index as EntityIndex;
+        if let Some(campaign) = campaign {
+            self.campaigns[campaign as usize].pledges.push(index);
+        }
+        let donor_state = &mut self.donors[donor as usize];
+        donor_state.pledged_fen += total_fen;
+        donor_state.pledges.push(index);
+        self.pledges.push(Pledge {
+            id,
+            donor,
+            campaign,
+            fund,
+            total_fen,
+            instalments,
+            paid_fen: 0,
+            cancelled: false,
+            cancelled_fen: 0,
+        });
+        Ok(())
+    }
+
+    fn pledge_payment_received(
+        &mut self,
+        seq: u64,
+        e: &v1::PledgePaymentReceived,
+    ) -> Result<(), Skip> {
+        let amount_fen = positive("amount_fen", e.amount_fen)?;
+        let index = lookup(&self.pledge_ids, "pledge", &e.pledge_id)?;
+        let received_on = self.day(seq, "received_on", &e.received_on);
+        let pledge = &mut self.pledges[index as usize];
+        pledge.paid_fen += amount_fen;
+        let (fund, donor, campaign) = (pledge.fund, pledge.donor, pledge.campaign);
+        self.post(Account::Bank, Account::FundPledgePayments(fund), amount_fen);
+        self.funds[fund as usize].total_in_fen += amount_fen;
+        self.donors[donor as usize].pledge_paid_fen += amount_fen;
+        if let Some(campaign) = campaign {
+            let campaign = &mut self.campaigns[campaign as usize];
+            campaign.pledge_payments_fen += amount_fen;
+            if let Some(year) = year_of(received_on) {
+                campaign
+                    .by_year
+                    .entry(year)
+                    .or_default()
+                    .pledge_payments_fen += amount_fen;
+            }
+        }
+        self.month_in(received_on, amount_fen);
+        Ok(())
+    }
+
+    fn pledge_amended(&mut self, seq: u64, e: &v1::PledgeAmended) -> Result<(), Skip> {
+        let new_total_fen = positive("new_total_fen", e.new_total_fen)?;
+        let index = lookup(&self.pledge_ids, "pledge", &e.pledge_id)?;
+        if self.pledges[index as usize].cancelled {
+            return Err(inconsistent(format!(
+                "pledge {:?} is cancelled and cannot be amended",
+                e.pledge_id
+            )));
+        }
+        let instalments = self.instalments(seq, &e.instalments);
+        let pledge = &mut self.pledges[index as usize];
+        let delta_fen = new_total_fen - pledge.total_fen;
+        pledge.total_fen = new_total_fen;
+        pledge.instalments = instalments;
+        let donor = pledge.donor;
+        self.donors[donor as usize].pledged_fen += delta_fen;
+        Ok(())
+    }
+
+    fn pledge_cancelled(&mut self, e: &v1::PledgeCancelled) -> Result<(), Skip> {
+        let index = lookup(&self.pledge_ids, "pledge", &e.pledge_id)?;
+        let pledge = &mut self.pledges[index as usize];
+        if pledge.cancelled || e.cancelled_fen < 0 || e.cancelled_fen > pledge.total_fen {
+            return Err(inconsistent(format!(
+                "pledge {:?} cannot cancel {} fen",
+                e.pledge_id, e.cancelled_fen
+            )));
+        }
+        pledge.cancelled = true;
+        pledge.cancelled_fen = e.cancelled_fen;
+        let donor = pledge.donor;
+        self.donors[donor as usize].pledged_fen -= e.cancelled_fen;
+        Ok(())
+    }
+
+    fn grant_round_opened(&mut self, seq: u64, e: &v1::GrantRoundOpened) -> Result<(), Skip> {
+        let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
+        if self.round_ids.get(&e.round_id).is_some() {
+            return Err(duplicate("grant round", &e.round_id));
+        }
+        let applications_open_on = self.day(seq, "applications_open_on", &e.applications_open_on);
+        let applications_close_on =
+            self.day(seq, "applications_close_on", &e.applications_close_on);
+        let id = self
+            .round_ids
+            .insert(&e.round_id, self.rounds.len())
+            .expect("checked above");
+        self.rounds.push(Round {
+            id,
+            fund,
+            name: e.name.clone(),
+            budget_fen: e.budget_fen,
+            applications_open_on,
+            applications_close_on,
+            applications: 0,
+            requested_fen: 0,
+            reviewed: 0,
+            shortlisted: 0,
+            awarded: 0,
+            awarded_fen: 0,
+            disbursed_fen: 0,
+            evaluations: 0,
+            evaluations_passed: 0,
+            self_assessments: 0,
+            closed_grants: 0,
+            returned_fen: 0,
+        });
+        Ok(())
+    }
+
+    fn grant_application_submitted(
+        &mut self,
+        seq: u64,
+        e: &v1::GrantApplicationSubmitted,
+    ) -> Result<(), Skip> {
+        let round = lookup(&self.round_ids, "grant round", &e.round_id)?;
+        let organisation = lookup(&self.organisation_ids, "organisation", &e.organisation_id)?;
+        if self.application_ids.get(&e.application_id).is_some() {
+            return Err(duplicate("application", &e.application_id));
+        }
+        let submitted_on = self.day(seq, "submitted_on", &e.submitted_on);
+        let id = self
+            .application_ids
+            .insert(&e.application_id, self.applications.len())
+            .expect("checked above");
+        let round_state = &mut self.rounds[round as usize];
+        round_state.applications += 1;
+        round_state.requested_fen += e.requested_fen;
+        self.applications.push(Application {
+            id,
+            round,
+            organisation,
+            title: e.title.clone(),
+            requested_fen: e.requested_fen,
+            submitted_on,
+            reviews: 0,
+            score_total: 0,
+            shortlisted: false,
+            grant: None,
+        });
+        Ok(())
+    }
+
+    fn grant_application_reviewed(&mut self, e: &v1::GrantApplicationReviewed) -> Result<(), Skip> {
+        let index = lookup(&self.application_ids, "application", &e.application_id)?;
+        let application = &mut self.applications[index as usize];
+        application.reviews += 1;
+        application.score_total += i64::from(e.score);
+        if application.reviews == 1 {
+            let round = application.round;
+            self.rounds[round as usize].reviewed += 1;
+        }
+        Ok(())
+    }
+
+    fn grant_application_shortlisted(
+        &mut self,
+        e: &v1::GrantApplicationShortlisted,
+    ) -> Result<(), Skip> {
+        let index = lookup(&self.application_ids, "application", &e.application_id)?;
+        let application = &mut self.applications[index as usize];
+        if application.shortlisted {
+            return Err(inconsistent(format!(
+                "application {:?} is already shortlisted",
+                e.application_id
+            )));
+        }
+        application.shortlisted = true;
+        let round = application.round;
+        self.rounds[round as usize].shortlisted += 1;
+        Ok(())
+    }
+
+    fn grant_awarded(&mut self, e: &v1::GrantAwarded) -> Result<(), Skip> {
+        let amount_fen = positive("amount_fen", e.amount_fen)?;
+        let application = lookup(&self.application_ids, "application", &e.application_id)?;
+        if self.applications[application as usize].grant.is_some() {
+            return Err(inconsistent(format!(
+                "application {:?} already has a grant",
+                e.application_id
+            )));
+        }
+        let index = self.grants.len();
+        let id = self
+            .grant_ids
+            .insert(&e.grant_id, index)
+            .ok_or_else(|| duplicate("grant", &e.grant_id))?;
+        let index = index as EntityIndex;
+        let round = self.applications[application as usize].round;
+        self.applications[application as usize].grant = Some(index);
+        let fund = self.rounds[round as usize].fund;
+        self.post(
+            Account::FundGrantsCommitted(fund),
+            Account::GrantLiability(index),
+            amount_fen,
+        );
+        let round_state = &mut self.rounds[round as usize];
+        round_state.awarded += 1;
+        round_state.awarded_fen += amount_fen;
+        self.grants.push(Grant {
+            id,
+            application,
+            round,
+            amount_fen,
+            tranches: e
+                .tranches
+                .iter()
+                .map(|tranche| TrancheState {
+                    amount_fen: tranche.amount_fen,
+                    requires_evaluation: tranche.requires_evaluation,
+                    paid: None,
+                })
+                .collect(),
+            disbursed_fen: 0,
+            evaluations: Vec::new(),
+            self_assessments: Vec::new(),
+            passed_evaluation_since_last_tranche: false,
+            closure: None,
+        });
+        Ok(())
+    }
+
+    fn grant_tranche_disbursed(
+        &mut self,
+        seq: u64,
+        e: &v1::GrantTrancheDisbursed,
+    ) -> Result<(), Skip> {
+        let amount_fen = positive("amount_fen", e.amount_fen)?;
+        let index = lookup(&self.grant_ids, "grant", &e.grant_id)?;
+        let grant = &self.grants[index as usize];
+        let tranche_index = e.tranche_index as usize;
+        let payable = grant.closure.is_none()
+            && grant
+                .tranches
+                .get(tranche_index)
+                .is_some_and(|tranche| tranche.paid.is_none());
+        if !payable || grant.disbursed_fen + amount_fen > grant.amount_fen {
+            return Err(inconsistent(format!(
+                "grant {:?} cannot pay tranche {} of {amount_fen} fen",
+                e.grant_id, e.tranche_index
+            )));
+        }
+        let paid_on = self.day(seq, "paid_on", &e.paid_on);
+        let grant = &mut self.grants[index as usize];
+        grant.tranches[tranche_index].paid = Some((amount_fen, paid_on));
+        grant.disbursed_fen += amount_fen;
+        grant.passed_evaluation_since_last_tranche = false;
+        let round = grant.round;
+        self.post(Account::GrantLiability(index), Account::Bank, amount_fen);
+        let round_state = &mut self.rounds[round as usize];
+        round_state.disbursed_fen += amount_fen;
+        let fund = round_state.fund;
+        self.funds[fund as usize].total_out_fen += amount_fen;
+        self.month_out(paid_on, amount_fen);
+        Ok(())
+    }
+
+    fn grant_evaluation_recorded(&mut self, e: &v1::GrantEvaluationRecorded) -> Result<(), Skip> {
+        let index = lookup(&self.grant_ids, "grant", &e.grant_id)?;
+        let grant = &mut self.grants[index as usize];
+        grant.evaluations.push(Evaluation {
+            id: e.evaluation_id.clone(),
+            period: e.period.clone(),
+            evaluator: e.evaluator.clone(),
+            score: e.score,
+            passed: e.passed,
+        });
+        if e.passed {
+            grant.passed_evaluation_since_last_tranche = true;
+        }
+        let round = &mut self.rounds[grant.round as usize];
+        round.evaluations += 1;
+        round.evaluations_passed += u64::from(e.passed);
+        Ok(())
+    }
+
+    fn grant_self_assessment_filed(
+        &mut self,
+        e: &v1::GrantSelfAssessmentFiled,
+    ) -> Result<(), Skip> {
+        let index = lookup(&self.grant_ids, "grant", &e.grant_id)?;
+        let grant = &mut self.grants[index as usize];
+        grant.self_assessments.push(SelfAssessment {
+            quarter: e.quarter.clone(),
+            report_sha256: e.report_sha256.clone(),
+            summary: e.summary.clone(),
+        });
+        self.rounds[grant.round as usize].self_assessments += 1;
+        Ok(())
+    }
+
+    fn grant_closed(&mut self, e: &v1::GrantClosed) -> Result<(), Skip> {
+        let index = lookup(&self.grant_ids, "grant", &e.grant_id)?;
+        let grant = &self.grants[index as usize];
+        let outstanding_fen = grant.amount_fen - grant.disbursed_fen;
+        if grant.closure.is_some() || e.returned_fen != outstanding_fen {
+            return Err(inconsistent(format!(
+                "grant {:?} cannot close returning {} fen (outstanding {outstanding_fen})",
+                e.grant_id, e.returned_fen
+            )));
+        }
+        let round = grant.round;
+        let fund = self.rounds[round as usize].fund;
+        if e.returned_fen > 0 {
+            self.post(
+                Account::GrantLiability(index),
+                Account::FundGrantsReturned(fund),
+                e.returned_fen,
+            );
+        }
+        self.grants[index as usize].closure = Some(GrantClosure {
+            disbursed_fen: e.disbursed_fen,
+            returned_fen: e.returned_fen,
+            reason: e.reason.clone(),
+        });
+        let round_state = &mut self.rounds[round as usize];
+        round_state.closed_grants += 1;
+        round_state.returned_fen += e.returned_fen;
+        Ok(())
+    }
+
+    fn project_published(&mut self, e: &v1::ProjectPublished) -> Result<(), Skip> {
+        let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
+        let id = self
+            .project_ids
+            .insert(&e.project_id, self.projects.len())
+            .ok_or_else(|| duplicate("project", &e.project_id))?;
+        self.projects.push(Project {
+            id,
+            title: e.title.clone(),
+            need_kind: e.need_kind,
+            community: e.community.clone(),
+            survey: e.survey.clone(),
+            budget_fen: e.budget_fen,
+            fund,
+            claimant: None,
+            claims: Vec::new(),
+            sponsor_funding_fen: 0,
+            donations_fen: 0,
+            spent_fen: 0,
+            completion: None,
+        });
+        Ok(())
+    }
+
+    fn project_claimed(&mut self, seq: u64, e: &v1::ProjectClaimed) -> Result<(), Skip> {
+        let index = lookup(&self.project_ids, "project", &e.project_id)?;
+        let sponsor = lookup(&self.donor_ids, "sponsor", &e.sponsor_id)?;
+        let project = &mut self.projects[index as usize];
+        if project.claimant.is_some() {
+            return Err(inconsistent(format!(
+                "project {:?} is already claimed",
+                e.project_id
+            )));
+        }
+        project.claimant = Some(sponsor);
+        project.claims.push(Claim {
+            sponsor,
+            claimed_at_seq: seq,
+            released_at_seq: None,
+            release_reason: String::new(),
+        });
+        Ok(())
+    }
+
+    fn project_claim_released(
+        &mut self,
+        seq: u64,
+        e: &v1::ProjectClaimReleased,
+    ) -> Result<(), Skip> {
+        let index = lookup(&self.project_ids, "project", &e.project_id)?;
+        let sponsor = lookup(&self.donor_ids, "sponsor", &e.sponsor_id)?;
+        let project = &mut self.projects[index as usize];
+        if project.claimant != Some(sponsor) {
+            return Err(inconsistent(format!(
+                "project {:?} is not claimed by {:?}",
+                e.project_id, e.sponsor_id
+            )));
+        }
+        project.claimant = None;
+        let claim = project
+            .claims
+            .last_mut()
+            .expect("a current claimant has a claim");
+        claim.released_at_seq = Some(seq);
+        claim.release_reason = e.reason.clone();
+        Ok(())
+    }
+
+    fn project_funded(&mut self, seq: u64, e: &v1::ProjectFunded) -> Result<(), Skip> {
+        let amount_fen = positive("amount_fen", e.amount_fen)?;
+        let project = lookup(&self.project_ids, "project", &e.project_id)?;
+        let sponsor = lookup(&self.donor_ids, "sponsor", &e.sponsor_id)?;
+        if self.funding_ids.get(&e.funding_id).is_some() {
+            return Err(duplicate("project funding", &e.funding_id));
+        }
+        let received_on = self.day(seq, "received_on", &e.received_on);
+        let id = self
+            .funding_ids
+            .insert(&e.funding_id, self.fundings.len())
+            .expect("checked above");
+        self.post(
+            Account::Bank,
+            Account::ProjectSponsorFunding(project),
+            amount_fen,
+        );
+        let project_state = &mut self.projects[project as usize];
+        project_state.sponsor_funding_fen += amount_fen;
+        let fund = project_state.fund;
+        self.funds[fund as usize].total_in_fen += amount_fen;
+        self.donors[sponsor as usize].project_funding_fen += amount_fen;
+        self.month_in(received_on, amount_fen);
+        self.fundings.push(Funding {
+            id,
+            project,
+            sponsor,
+            amount_fen,
+            channel: e.channel,
+            received_on,
+        });
+        Ok(())
+    }
+
+    fn project_completed(&mut self, seq: u64, e: &v1::ProjectCompleted) -> Result<(), Skip> {
+        let index = lookup(&self.project_ids, "project", &e.project_id)?;
+        if self.projects[index as usize].completion.is_some() {
+            return Err(inconsistent(format!(
+                "project {:?} is already completed",
+                e.project_id
+            )));
+        }
+        let completed_on = self.day(seq, "completed_on", &e.completed_on);
+        self.projects[index as usize].completion = Some(Completion {
+            report_sha256: e.report_sha256.clone(),
+            summary: e.summary.clone(),
+            completed_on,
+        });
+        Ok(())
+    }
+
+    fn expenditure_made(&mut self, seq: u64, e: &v1::ExpenditureMade) -> Result<(), Skip> {
+        let amount_fen = positive("amount_fen", e.amount_fen)?;
+        let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
+        let project = lookup_optional(&self.project_ids, "project", &e.project_id)?;
+        if self.expenditure_ids.get(&e.expenditure_id).is_some() {
+            return Err(duplicate("expenditure", &e.expenditure_id));
+        }
+        let paid_on = self.day(seq, "paid_on", &e.paid_on);
+        let id = self
+            .expenditure_ids
+            .insert(&e.expenditure_id, self.expenditures.len())
+            .expect("checked above");
+        let debit = match project {
+            Some(project) => Account::ProjectExpenses(project),
+            None => Account::FundExpenses(fund, e.category),
+        };
+        self.post(debit, Account::Bank, amount_fen);
+        let holding_fund = match project {
+            Some(project) => {
+                let project = &mut self.projects[project as usize];
+                project.spent_fen += amount_fen;
+                project.fund
+            }
+            None => fund,
+        };
+        self.funds[holding_fund as usize].total_out_fen += amount_fen;
+        self.month_out(paid_on, amount_fen);
+        self.expenditures.push(Expenditure {
+            id,
+            fund,
+            project,
+            amount_fen,
+            payee: e.payee.clone(),
+            payee_kind: e.payee_kind,
+            purpose: e.purpose.clone(),
+            category: e.category,
+            receipt_no: e.receipt_no.clone(),
+            paid_on,
+            reversed_fen: 0,
+        });
+        Ok(())
+    }
+
+    fn expenditure_reversed(
+        &mut self,
+        recorded_at_unix_ms: i64,
+        e: &v1::ExpenditureReversed,
+    ) -> Result<(), Skip> {
+        let amount_fen = positive("amount_fen", e.amount_fen)?;
+        let index = lookup(&self.expenditure_ids, "expenditure", &e.expenditure_id)?;
+        let expenditure = &self.expenditures[index as usize];
+        if expenditure.reversed_fen + amount_fen > expenditure.amount_fen {
+            return Err(inconsistent(format!(
+                "expenditure {:?} cannot reverse {amount_fen} fen more",
+                e.expenditure_id
+            )));
+        }
+        let (fund, project, category) =
+            (expenditure.fund, expenditure.project, expenditure.category);
+        let credit = match project {
+            Some(project) => Account::ProjectExpenses(project),
+            None => Account::FundExpenses(fund, category),
+        };
+        self.post(Account::Bank, credit, amount_fen);
+        self.expenditures[index as usize].reversed_fen += amount_fen;
+        let holding_fund = match project {
+            Some(project) => {
+                let project = &mut self.projects[project as usize];
+                project.spent_fen -= amount_fen;
+                project.fund
+            }
+            None => fund,
+        };
+        self.funds[holding_fund as usize].total_out_fen -= amount_fen;
+        // Money coming back lowers the month's out-flow; the event has no date
+        // of its own, so the month is that of its recording (CST).
+        self.month_out(Day::from_unix_ms_cst(recorded_at_unix_ms), -amount_fen);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum GivenBack {
+    Refunded,
+    Reversed,
+}
