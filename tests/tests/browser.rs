@@ -139,7 +139,11 @@ fn signed_checkpoint(tree_size: usize, root: &Hash) -> Signed {
     encoded_key.extend_from_slice(&public);
     Signed {
         checkpoint: format!("{body}\n\u{2014} {ORIGIN} {}\n", BASE64.encode(blob)),
-        verifier_key: format!("{ORIGIN}+{}+{}", hex::encode(key_id), BASE64.encode(encoded_key)),
+        verifier_key: format!(
+            "{ORIGIN}+{}+{}",
+            hex::encode(key_id),
+            BASE64.encode(encoded_key)
+        ),
     }
 }
 
@@ -327,7 +331,10 @@ impl Browser {
     fn screenshot(&mut self, path: &Path) {
         let metrics = self.call("Page.getLayoutMetrics", json!({}));
         let width = metrics["cssContentSize"]["width"].as_f64().unwrap();
-        let height = metrics["cssContentSize"]["height"].as_f64().unwrap().min(6000.0);
+        let height = metrics["cssContentSize"]["height"]
+            .as_f64()
+            .unwrap()
+            .min(6000.0);
         let shot = self.call(
             "Page.captureScreenshot",
             json!({"format": "png", "captureBeyondViewport": true,
@@ -481,7 +488,8 @@ fn transparency_page_shows_the_demo_and_verifies_a_receipt_in_chromium() {
     // The language switch: a visible link to English, and back.
     browser.open(&format!("{base}/"));
     browser.eval("setTimeout(() => document.getElementById('lang-en').click(), 0); true");
-    browser.wait_for("document.readyState === 'complete' && document.documentElement.lang === 'en'");
+    browser
+        .wait_for("document.readyState === 'complete' && document.documentElement.lang === 'en'");
     assert!(
         browser
             .eval("document.body.innerText.includes('Shortlisted')")
@@ -492,6 +500,8 @@ fn transparency_page_shows_the_demo_and_verifies_a_receipt_in_chromium() {
     browser.set_width(1280, false);
     browser.screenshot(&artifacts.join("page-overview-1280-en.png"));
     browser.eval("setTimeout(() => document.getElementById('lang-zh').click(), 0); true");
-    browser.wait_for("document.readyState === 'complete' && document.documentElement.lang === 'zh-CN'");
+    browser.wait_for(
+        "document.readyState === 'complete' && document.documentElement.lang === 'zh-CN'",
+    );
     browser.screenshot(&artifacts.join("page-overview-1280.png"));
 }

@@ -97,7 +97,9 @@ impl PageState {
         let checkpoint_text = (self.source.latest_checkpoint)();
         Provenance {
             records: projections.applied_len(),
-            checkpoint: checkpoint_text.as_deref().and_then(CheckpointSummary::parse),
+            checkpoint: checkpoint_text
+                .as_deref()
+                .and_then(CheckpointSummary::parse),
             verifier_key: self.source.verifier_key.clone(),
             as_of: self.source.as_of.clone().unwrap_or_else(today_in_china),
         }

@@ -12,7 +12,7 @@ use mingzhang_projections::{
     InstalmentStatus, LIST_PAGE_MAX, ProjectStatus, Projections, TrancheStatus,
 };
 
-use super::public::{Credit, DonorIdentity, public_payee, share_bp};
+use super::public::{Credit, DonorIdentity, public_payee};
 
 /// How many of the latest donations and expenditures the overview lists; the
 /// rest are in the CSV exports.
@@ -194,7 +194,10 @@ impl FundKindView {
     /// Restricted money (by fund, or special support) is shown apart from
     /// money the operator may spend on any purpose.
     pub fn is_restricted(self) -> bool {
-        matches!(self, FundKindView::Restricted | FundKindView::SpecialSupport)
+        matches!(
+            self,
+            FundKindView::Restricted | FundKindView::SpecialSupport
+        )
     }
 }
 
@@ -703,11 +706,14 @@ fn project_row(
             .claimant_id
             .as_deref()
             .map(|sponsor_id| directory.credit(sponsor_id, false)),
-        completion: project.completion.as_ref().map(|completion| CompletionRowView {
-            report_sha256: completion.report_sha256.clone(),
-            summary: completion.summary.clone(),
-            completed_on: completion.completed_on.render(),
-        }),
+        completion: project
+            .completion
+            .as_ref()
+            .map(|completion| CompletionRowView {
+                report_sha256: completion.report_sha256.clone(),
+                summary: completion.summary.clone(),
+                completed_on: completion.completed_on.render(),
+            }),
     }
 }
 
@@ -893,14 +899,14 @@ pub fn sponsor_page(
         return None;
     }
     let donor = projections.donor(donor_id)?;
-    let mut donations: Vec<DonationRowView> = projections
+    let donations: Vec<DonationRowView> = projections
         .donations_of(donor_id)
         .iter()
+        .rev()
         .filter(|donation| !donation.anonymous)
+        .take(LATEST_ROWS_MAX)
         .map(|donation| donation_row(donation, directory))
         .collect();
-    donations.reverse();
-    donations.truncate(LATEST_ROWS_MAX * 4);
     let statuses = projections
         .pledge_status(as_of)
         .map(|report| report.pledges)
@@ -952,9 +958,4 @@ pub fn sponsor_page(
         pledges,
         fundings,
     })
-}
-
-/// Campaign progress of the year within the total, for the bar's second band.
-pub fn paid_share_bp(campaign: &CampaignView) -> i64 {
-    share_bp(campaign.raised_fen, campaign.target_fen)
 }

@@ -181,8 +181,14 @@ mod tests {
 
     #[test]
     fn payees_are_named_unless_private_persons() {
-        assert_eq!(public_payee("杭州示例建筑安装有限公司", "company"), "杭州示例建筑安装有限公司");
-        assert_eq!(public_payee("凯益荟·社工服务中心", "organisation"), "凯益荟·社工服务中心");
+        assert_eq!(
+            public_payee("杭州示例建筑安装有限公司", "company"),
+            "杭州示例建筑安装有限公司"
+        );
+        assert_eq!(
+            public_payee("凯益荟·社工服务中心", "organisation"),
+            "凯益荟·社工服务中心"
+        );
         assert_eq!(public_payee("刘志强", "person"), "刘**");
         assert_eq!(public_payee("某人", "unspecified"), "某*");
     }

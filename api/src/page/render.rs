@@ -517,9 +517,13 @@ fn tranche_status(lang: Lang, status: TrancheStatusView) -> &'static str {
     match status {
         TrancheStatusView::Paid => lang.t("已拨付", "paid"),
         TrancheStatusView::Payable => lang.t("可拨付", "payable"),
-        TrancheStatusView::AwaitingEvaluation => lang.t("待评估通过", "awaiting a passing evaluation"),
+        TrancheStatusView::AwaitingEvaluation => {
+            lang.t("待评估通过", "awaiting a passing evaluation")
+        }
         TrancheStatusView::Scheduled => lang.t("待拨付", "scheduled"),
-        TrancheStatusView::Returned => lang.t("结项未拨，退回基金", "not paid; returned to the fund"),
+        TrancheStatusView::Returned => {
+            lang.t("结项未拨，退回基金", "not paid; returned to the fund")
+        }
     }
 }
 

@@ -7,8 +7,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use mingzhang_ledger::scenario;
 use mingzhang_ledger::state::LedgerState;
-use mingzhang_proto::v1::EventEnvelope;
 use mingzhang_projections::Projections;
+use mingzhang_proto::v1::EventEnvelope;
 use tokio::sync::RwLock;
 use tower::ServiceExt;
 
@@ -131,11 +131,20 @@ async fn special_support_fund_shows_its_million_apart_as_restricted_money() {
 async fn donors_are_named_masked_or_anonymous_as_they_chose() {
     let (_, html) = get("/").await;
     let donations = section(&html, "donations");
-    assert!(donations.contains("王丽华"), "a resident who opted in is named");
-    assert!(donations.contains("张*"), "a resident who did not is masked");
+    assert!(
+        donations.contains("王丽华"),
+        "a resident who opted in is named"
+    );
+    assert!(
+        donations.contains("张*"),
+        "a resident who did not is masked"
+    );
     assert!(!html.contains("张敏"));
     assert!(donations.contains("匿名"), "anonymous gifts say so");
-    assert!(!html.contains("李建国"), "an anonymous giver is never named");
+    assert!(
+        !html.contains("李建国"),
+        "an anonymous giver is never named"
+    );
     assert!(!html.contains("resident-li") && !html.contains("resident-zhang"));
     let sponsors = section(&html, "sponsors");
     assert!(sponsors.contains("凯旋示范商贸有限公司"));
@@ -195,7 +204,10 @@ async fn grant_page_shows_the_returned_tranche_of_a_failed_evaluation() {
 async fn donations_csv_is_excel_ready_and_masked_as_on_the_page() {
     let (status, csv) = get("/exports/donations.csv").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(csv.starts_with('\u{feff}'), "UTF-8 byte-order mark for Excel");
+    assert!(
+        csv.starts_with('\u{feff}'),
+        "UTF-8 byte-order mark for Excel"
+    );
     assert!(csv.contains("匿名") && csv.contains("王丽华") && csv.contains("张*"));
     assert!(!csv.contains("李建国") && !csv.contains("张敏"));
     assert_eq!(csv.lines().count(), 1 + 17, "header plus every donation");
