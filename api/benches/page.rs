@@ -18,8 +18,10 @@ use mingzhang_proto::v1::{self, EventEnvelope, event_envelope::Event};
 
 const RECORDS_TOTAL: u64 = 1_000_000;
 const RENDERS_PER_PAGE: usize = 200;
+/// Records appended after the first directory is built, to time a refresh.
+const GROWTH_RECORDS: u64 = 1_000;
 
-fn build_projections() -> Projections {
+fn build_projections(records: u64) -> Projections {
     let mut state = LedgerState::default();
     let mut projections = Projections::default();
     let mut seq = 0u64;
@@ -37,6 +39,13 @@ fn build_projections() -> Projections {
         );
         seq += 1;
     }
+    grow(&mut projections, records);
+    projections
+}
+
+/// Appends synthetic donations until `records` records are applied.
+fn grow(projections: &mut Projections, records: u64) {
+    let mut seq = projections.applied_len();
     let givers = [
         "",
         "resident-wang",
@@ -46,7 +55,7 @@ fn build_projections() -> Projections {
         "unit-07",
     ];
     let first_ms = scenario::unix_ms_at_0900_cst("2017-01-01");
-    while seq < RECORDS_TOTAL {
+    while seq < records {
         let index = seq as usize;
         let day = index % 1_000;
         let received_on = {
@@ -63,7 +72,7 @@ fn build_projections() -> Projections {
             amount_fen: 100 + (index as i64 * 7_919) % 50_000,
             channel: v1::Channel::Online as i32,
             bank_reference: String::new(),
-            anonymous: donor_id.is_empty() || index % 5 == 0,
+            anonymous: donor_id.is_empty() || index.is_multiple_of(5),
             received_on,
         });
         projections.apply(
@@ -76,7 +85,6 @@ fn build_projections() -> Projections {
         );
         seq += 1;
     }
-    projections
 }
 
 /// "YYYY-MM-DD" of days since 1970-01-01 (Howard Hinnant's civil_from_days).
@@ -121,7 +129,7 @@ fn measure(name: &str, mut render_once: impl FnMut() -> String) {
 
 fn main() {
     let started = Instant::now();
-    let projections = build_projections();
+    let mut projections = build_projections(RECORDS_TOTAL - GROWTH_RECORDS);
     println!(
         "built projections: {} records, {} donations in {:.1} s",
         projections.applied_len(),
@@ -131,7 +139,15 @@ fn main() {
     let started = Instant::now();
     let directory = Directory::build(&projections);
     println!(
-        "directory (one pass over donations, once per projection version): {:.1} ms",
+        "directory, full pass over {} donations (first view only): {:.1} ms",
+        projections.donations_count(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    grow(&mut projections, RECORDS_TOTAL);
+    let started = Instant::now();
+    let directory = directory.refreshed(&projections);
+    println!(
+        "directory refresh after {GROWTH_RECORDS} new records (first view after a write): {:.2} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
     let checkpoint = format!(

@@ -156,8 +156,18 @@
     var record = bytesFromBase64(String(receipt.record || ""));
     if (record.length === 0) fail("收据缺少记录", "the receipt has no record");
     if (record.length >= 16 && record[0] === 0x4d && record[1] === 0x5a && record[2] === 0x52 && record[3] === 0x31) {
-      var recordSeq = new DataView(record.buffer, record.byteOffset).getBigUint64(8, true);
+      var view = new DataView(record.buffer, record.byteOffset);
+      var payloadLen = view.getUint32(4, true);
+      if (record.length !== 48 + payloadLen + 36) fail("记录长度不对", "the record's length does not match its header");
+      // The record carries SHA-256 of its header and payload (docs/log-format.md).
+      var ownHash = await sha256(record.slice(0, 48 + payloadLen));
+      if (!equal(ownHash, record.slice(48 + payloadLen, 48 + payloadLen + 32))) {
+        fail("记录已损坏：自身哈希不符", "the record is damaged: its own hash does not match");
+      }
+      var recordSeq = view.getBigUint64(8, true);
       if (recordSeq !== seq) fail("记录中的序号与收据不符", "the record's own seq differs from the receipt's");
+    } else {
+      fail("收据中的记录不是明账记录", "the receipt's record is not a Mingzhang record");
     }
     if (!Array.isArray(receipt.inclusion_proof) || receipt.inclusion_proof.length > PROOF_LEN_MAX) {
       fail("包含证明缺失或过长", "the inclusion proof is missing or too long");

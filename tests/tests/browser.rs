@@ -469,6 +469,16 @@ fn transparency_page_shows_the_demo_and_verifies_a_receipt_in_chromium() {
     let (outcome, message) = check_receipt(&mut browser, &tampered.to_string());
     assert_eq!(outcome, "failed", "{message}");
     assert!(message.starts_with("核验失败"), "{message}");
+    assert!(message.contains("记录已损坏"), "{message}");
+
+    // One bit of the inclusion proof changed: the root differs.
+    let mut bent: Value = serde_json::from_str(&good_receipt).unwrap();
+    let mut first = hex::decode(bent["inclusion_proof"][0].as_str().unwrap()).unwrap();
+    first[0] ^= 1;
+    bent["inclusion_proof"][0] = json!(hex::encode(first));
+    let (outcome, message) = check_receipt(&mut browser, &bent.to_string());
+    assert_eq!(outcome, "failed", "{message}");
+    assert!(message.contains("树根与检查点不符"), "{message}");
 
     // A checkpoint whose signature was forged fails even with a valid proof.
     let mut forged: Value = serde_json::from_str(&good_receipt).unwrap();
@@ -484,6 +494,7 @@ fn transparency_page_shows_the_demo_and_verifies_a_receipt_in_chromium() {
     forged["checkpoint"] = json!(lines.join("\n"));
     let (outcome, message) = check_receipt(&mut browser, &forged.to_string());
     assert_eq!(outcome, "failed", "{message}");
+    assert!(message.contains("签名无效"), "{message}");
 
     // The language switch: a visible link to English, and back.
     browser.open(&format!("{base}/"));

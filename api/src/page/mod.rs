@@ -88,7 +88,11 @@ impl PageState {
         {
             return Arc::clone(cached);
         }
-        let fresh = Arc::new(Directory::build(projections));
+        let previous = self.directory.lock().expect("directory lock").clone();
+        let fresh = Arc::new(match previous {
+            Some(previous) if previous.records < records => previous.refreshed(projections),
+            _ => Directory::build(projections),
+        });
         *self.directory.lock().expect("directory lock") = Some(Arc::clone(&fresh));
         fresh
     }

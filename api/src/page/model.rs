@@ -18,29 +18,70 @@ use super::public::{Credit, DonorIdentity, public_payee};
 /// rest are in the CSV exports.
 pub const LATEST_ROWS_MAX: usize = 50;
 
-/// Who may be credited, and for how much, derived from every donation. Costs
-/// one pass over the donations, so the router keeps it per projection version
-/// (`records`) and rebuilds it only when new records were applied.
+/// Who may be credited, and for how much, derived from every donation. The
+/// router keeps one per projection version (`records`); `refreshed` brings it
+/// up to date by reading only the donations appended since, unless an older
+/// donation of a named donor was refunded or reversed meanwhile, which forces
+/// one full pass.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
     /// The projection version (records applied) this was built from.
     pub records: u64,
+    /// Donations read so far, in log order.
+    donations_seen: usize,
     pub donors: HashMap<String, DonorIdentity>,
     /// Per donor: donations given under their name (not anonymous), net of
     /// refunds and reversals. Anonymous gifts are never added to a name.
     pub credited_donations_fen: HashMap<String, i64>,
+    /// Per donor: all their donations, net, as read here; compared with the
+    /// projections' own total to notice refunds of older gifts.
+    donated_net_fen: HashMap<String, i64>,
     pub fund_names: HashMap<String, String>,
     pub project_titles: HashMap<String, String>,
 }
 
 impl Directory {
+    /// One full pass over the donations.
     pub fn build(projections: &Projections) -> Directory {
-        let mut directory = Directory {
+        Directory::default().refreshed(projections)
+    }
+
+    /// This directory brought up to `projections`' version.
+    pub fn refreshed(&self, projections: &Projections) -> Directory {
+        let mut next = Directory {
             records: projections.applied_len(),
+            donations_seen: self.donations_seen,
+            credited_donations_fen: self.credited_donations_fen.clone(),
+            donated_net_fen: self.donated_net_fen.clone(),
             ..Directory::default()
         };
-        for donor in projections.donors() {
-            directory.donors.insert(
+        let total = projections.donations_count();
+        assert!(next.donations_seen <= total, "donations are never removed");
+        let first_unseen = next.donations_seen;
+        for_each_page(
+            total - first_unseen,
+            |offset, limit| projections.donations(first_unseen + offset, limit),
+            |donation| next.count_donation(donation),
+        );
+        next.donations_seen = total;
+        let donors = projections.donors();
+        let older_gift_given_back = donors.iter().any(|donor| {
+            donor.donated_fen
+                != next
+                    .donated_net_fen
+                    .get(&donor.donor_id)
+                    .copied()
+                    .unwrap_or(0)
+        });
+        if older_gift_given_back && self.donations_seen > 0 {
+            return Directory::build(projections);
+        }
+        assert!(
+            !older_gift_given_back,
+            "a full pass must agree with the projections' donor totals"
+        );
+        for donor in donors {
+            next.donors.insert(
                 donor.donor_id.clone(),
                 DonorIdentity {
                     donor_id: donor.donor_id,
@@ -50,31 +91,30 @@ impl Directory {
                 },
             );
         }
-        let total = projections.donations_count();
-        let mut offset = 0;
-        while offset < total {
-            let batch = projections.donations(offset, LIST_PAGE_MAX);
-            assert!(!batch.is_empty(), "donations_count promised more donations");
-            offset += batch.len();
-            for donation in batch {
-                if donation.anonymous || donation.donor_id.is_empty() {
-                    continue;
-                }
-                *directory
-                    .credited_donations_fen
-                    .entry(donation.donor_id)
-                    .or_default() += donation.net_fen;
-            }
-        }
         for fund in projections.fund_balances() {
-            directory.fund_names.insert(fund.fund_id, fund.name);
+            next.fund_names.insert(fund.fund_id, fund.name);
         }
         for project in projections.projects() {
-            directory
-                .project_titles
+            next.project_titles
                 .insert(project.project_id, project.title);
         }
-        directory
+        next
+    }
+
+    fn count_donation(&mut self, donation: mingzhang_projections::DonationEntry) {
+        if donation.donor_id.is_empty() {
+            return;
+        }
+        *self
+            .donated_net_fen
+            .entry(donation.donor_id.clone())
+            .or_default() += donation.net_fen;
+        if !donation.anonymous {
+            *self
+                .credited_donations_fen
+                .entry(donation.donor_id)
+                .or_default() += donation.net_fen;
+        }
     }
 
     /// The credit for a gift or act of `donor_id` (empty: a walk-in gift).
@@ -886,6 +926,48 @@ pub fn grant_page(projections: &Projections, grant_id: &str) -> Option<GrantPage
     })
 }
 
+/// A donor with more gifts than this is looked up from the newest donations
+/// backwards; one with fewer through `donations_of`, which walks them all.
+const FREQUENT_DONOR_DONATIONS_MIN: u64 = 1_000;
+/// Donations read per step of the backward walk.
+const BACKWARD_PAGE: usize = 1_000;
+
+/// The donor's latest gifts given under their name, newest first.
+fn latest_named_donations(
+    projections: &Projections,
+    directory: &Directory,
+    donor: &mingzhang_projections::DonorView,
+) -> Vec<DonationRowView> {
+    let named = |donation: &mingzhang_projections::DonationEntry| {
+        donation.donor_id == donor.donor_id && !donation.anonymous
+    };
+    if donor.donations < FREQUENT_DONOR_DONATIONS_MIN {
+        return projections
+            .donations_of(&donor.donor_id)
+            .iter()
+            .rev()
+            .filter(|donation| named(donation))
+            .take(LATEST_ROWS_MAX)
+            .map(|donation| donation_row(donation, directory))
+            .collect();
+    }
+    let mut rows = Vec::with_capacity(LATEST_ROWS_MAX);
+    let mut end = projections.donations_count();
+    while end > 0 && rows.len() < LATEST_ROWS_MAX {
+        let start = end.saturating_sub(BACKWARD_PAGE);
+        let batch = projections.donations(start, end - start);
+        assert_eq!(batch.len(), end - start, "a page inside the count is full");
+        for donation in batch.iter().rev().filter(|donation| named(donation)) {
+            if rows.len() == LATEST_ROWS_MAX {
+                break;
+            }
+            rows.push(donation_row(donation, directory));
+        }
+        end = start;
+    }
+    rows
+}
+
 /// The sponsor page exists only for donors who chose to be named: anyone
 /// else's id must not lead to a list of their gifts.
 pub fn sponsor_page(
@@ -899,14 +981,7 @@ pub fn sponsor_page(
         return None;
     }
     let donor = projections.donor(donor_id)?;
-    let donations: Vec<DonationRowView> = projections
-        .donations_of(donor_id)
-        .iter()
-        .rev()
-        .filter(|donation| !donation.anonymous)
-        .take(LATEST_ROWS_MAX)
-        .map(|donation| donation_row(donation, directory))
-        .collect();
+    let donations = latest_named_donations(projections, directory, &donor);
     let statuses = projections
         .pledge_status(as_of)
         .map(|report| report.pledges)

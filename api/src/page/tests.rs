@@ -17,9 +17,14 @@ use super::{PageSource, page_router};
 const CHECKPOINT: &str = "mingzhang.example/kaixuan\n999\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u{2014} mingzhang.example/kaixuan AAAAAAAA\n";
 
 fn kaixuan_projections() -> Projections {
+    kaixuan_projections_until(usize::MAX)
+}
+
+/// The projections of the first `records` records of the Kaixuan demo.
+fn kaixuan_projections_until(records: usize) -> Projections {
     let mut state = LedgerState::default();
     let mut projections = Projections::default();
-    for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate() {
+    for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate().take(records) {
         let event = mingzhang_ledger::decide::decide_as(&state, &meta.principal, command)
             .expect("the Kaixuan scenario is valid");
         state.apply(&event);
@@ -245,4 +250,25 @@ async fn verify_page_publishes_checkpoint_key_and_auditor_command() {
     let (status, script) = get("/assets/verify.js").await;
     assert_eq!(status, StatusCode::OK);
     assert!(script.contains("crypto.subtle.digest"));
+}
+
+#[test]
+fn directory_refreshed_after_a_refund_of_an_older_gift_matches_a_full_pass() {
+    let total = scenario::kaixuan().len();
+    for split in [1, total / 3, total / 2, total - 10, total - 1] {
+        let early = super::model::Directory::build(&kaixuan_projections_until(split));
+        let all = kaixuan_projections();
+        let refreshed = early.refreshed(&all);
+        let full = super::model::Directory::build(&all);
+        assert_eq!(refreshed.records, all.applied_len());
+        assert_eq!(
+            refreshed.credited_donations_fen, full.credited_donations_fen,
+            "split at {split}"
+        );
+    }
+    let full = super::model::Directory::build(&kaixuan_projections());
+    // 2,000.00 given, 500.00 refunded later.
+    assert_eq!(full.credited_donations_fen["resident-wang"], 150_000);
+    // Only an anonymous gift: nothing is credited to the name.
+    assert!(!full.credited_donations_fen.contains_key("resident-li"));
 }
