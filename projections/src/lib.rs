@@ -10,25 +10,54 @@
 //! write side should not have produced (unknown ids, duplicates, malformed
 //! dates). Such an event is skipped (or, for a bad date, applied with an
 //! unknown date) and counted in [`Anomalies`]; money is never half-posted.
+//!
+//! # Rules the read models follow
+//!
+//! - **Postings** (debit +, credit −, each event sums to zero): see the chart
+//!   of accounts in `accounts.rs`; [`Projections::postings_for`] returns them
+//!   per record, [`Projections::trial_balance`] per account.
+//! - **Which fund holds what**: money designated to a project (donations,
+//!   sponsor funding, its expenditures) belongs to the *project's* fund; a
+//!   grant's commitment belongs to its round's fund. Per fund,
+//!   `available + restricted_to_projects + committed_to_grants = total_in −
+//!   total_out`, checked by [`Projections::check_identities`].
+//! - **Campaign years** come from `received_on`; a refund or reversal is
+//!   booked against the year of the donation it gives back. Pledged-by-year is
+//!   the schedule's instalments by due year.
+//! - **Pledges**: payments fill instalments earliest first (also after an
+//!   amendment replaced the schedule); after a cancellation the unpaid rest
+//!   is waived and `pledged = total − cancelled`.
+//! - **Grant budget remaining** = budget − awarded + returned (a closed grant
+//!   counts as what it disbursed).
+//! - **Project status**: completed once reported; else funded once sponsor
+//!   funding + designated donations (net) reach the budget; else claimed while
+//!   a sponsor holds the claim; else published.
+//! - **Monthly series** (CST): donations, pledge payments and sponsor funding
+//!   by `received_on`; expenditures and tranches by `paid_on`; refunds and
+//!   reversals of donations, which carry no date, by the month the command was
+//!   recorded (`recorded_at_unix_ms`); expenditure reversals lower the out-flow
+//!   of the month they were recorded. Σ(in − out) = `assets:bank`.
 
 mod accounts;
 mod dates;
+mod decode;
 mod fast_hash;
+mod id;
 mod views;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use mingzhang_ledger::store::{EventStore, StoreError};
 use mingzhang_proto::v1;
 use mingzhang_proto::v1::event_envelope::Event;
-use prost::Message;
 use serde::Serialize;
 
 use accounts::{Account, EntityIndex};
 pub use accounts::{AccountBalance, Posting, TrialBalance, category_name};
 pub use dates::Day;
+use decode::EnvelopeDecoder;
 use fast_hash::FastMap;
+use id::Id;
 pub use views::*;
 
 /// Records read from the store per `read` call during catch-up: large enough
@@ -108,17 +137,9 @@ impl Anomalies {
 // State. Entities live in tables (Vec) and refer to each other by index; an
 // id map per kind resolves the log's string ids.
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct IdTable {
-    index_by_id: FastMap<Arc<str>, EntityIndex>,
-}
-
-impl Default for IdTable {
-    fn default() -> Self {
-        IdTable {
-            index_by_id: FastMap::default(),
-        }
-    }
+    index_by_id: FastMap<Id, EntityIndex>,
 }
 
 impl IdTable {
@@ -127,20 +148,22 @@ impl IdTable {
     }
 
     /// Registers `id` as entity `next_index`; `None` if the id exists.
-    fn insert(&mut self, id: &str, next_index: usize) -> Option<Arc<str>> {
-        if self.index_by_id.contains_key(id) {
-            return None;
-        }
+    fn insert(&mut self, id: &str, next_index: usize) -> Option<Id> {
         let index = EntityIndex::try_from(next_index).expect("fewer than 2^32 entities of a kind");
-        let id: Arc<str> = Arc::from(id);
-        self.index_by_id.insert(Arc::clone(&id), index);
-        Some(id)
+        let id = Id::new(id);
+        match self.index_by_id.entry(id.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => None,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(index);
+                Some(id)
+            }
+        }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 struct Fund {
-    id: Arc<str>,
+    id: Id,
     name: String,
     kind: i32,
     restriction: String,
@@ -160,7 +183,7 @@ struct CampaignYearFlow {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Campaign {
-    id: Arc<str>,
+    id: Id,
     name: String,
     fund: EntityIndex,
     total_target_fen: i64,
@@ -174,7 +197,7 @@ struct Campaign {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Donor {
-    id: Arc<str>,
+    id: Id,
     name: String,
     kind: i32,
     alliance_member: bool,
@@ -189,14 +212,14 @@ struct Donor {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Organisation {
-    id: Arc<str>,
+    id: Id,
     name: String,
     registration_no: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 struct Donation {
-    id: Arc<str>,
+    id: Id,
     donor: Option<EntityIndex>,
     fund: EntityIndex,
     campaign: Option<EntityIndex>,
@@ -211,7 +234,7 @@ struct Donation {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Pledge {
-    id: Arc<str>,
+    id: Id,
     donor: EntityIndex,
     campaign: Option<EntityIndex>,
     fund: EntityIndex,
@@ -224,7 +247,7 @@ struct Pledge {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Round {
-    id: Arc<str>,
+    id: Id,
     fund: EntityIndex,
     name: String,
     budget_fen: i64,
@@ -246,7 +269,7 @@ struct Round {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Application {
-    id: Arc<str>,
+    id: Id,
     round: EntityIndex,
     organisation: EntityIndex,
     title: String,
@@ -290,7 +313,7 @@ struct GrantClosure {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Grant {
-    id: Arc<str>,
+    id: Id,
     application: EntityIndex,
     round: EntityIndex,
     amount_fen: i64,
@@ -320,7 +343,7 @@ struct Completion {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Project {
-    id: Arc<str>,
+    id: Id,
     title: String,
     need_kind: i32,
     community: String,
@@ -339,7 +362,7 @@ struct Project {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Funding {
-    id: Arc<str>,
+    id: Id,
     project: EntityIndex,
     sponsor: EntityIndex,
     amount_fen: i64,
@@ -349,7 +372,7 @@ struct Funding {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Expenditure {
-    id: Arc<str>,
+    id: Id,
     fund: EntityIndex,
     project: Option<EntityIndex>,
     amount_fen: i64,
@@ -360,6 +383,14 @@ struct Expenditure {
     receipt_no: String,
     paid_on: Day,
     reversed_fen: i64,
+}
+
+/// Debit `debit` and credit `credit` by `amount_fen`: two postings summing to zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Transfer {
+    debit: Account,
+    credit: Account,
+    amount_fen: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -399,12 +430,36 @@ pub struct Projections {
     expenditures: Vec<Expenditure>,
 
     balances: FastMap<Account, i64>,
-    /// Postings of every event, flat; `posting_starts[seq]` is where event
-    /// `seq`'s postings begin (they end where `seq + 1`'s begin).
-    postings: Vec<(Account, i64)>,
-    posting_starts: Vec<u64>,
+    /// The transfer of every record, by seq: every money event posts
+    /// exactly one debit and one credit of the same amount (`post` asserts
+    /// it), so one slot per record holds all postings.
+    transfers: Vec<Option<Transfer>>,
     monthly: BTreeMap<u32, MonthFlowState>,
     anomalies: Anomalies,
+    decoder: DecoderScratch,
+}
+
+/// Decoding buffers: not part of the read models, so two projections of the
+/// same log compare equal whatever they decoded last.
+#[derive(Default)]
+struct DecoderScratch(EnvelopeDecoder);
+
+impl Clone for DecoderScratch {
+    fn clone(&self) -> Self {
+        DecoderScratch::default()
+    }
+}
+
+impl PartialEq for DecoderScratch {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for DecoderScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DecoderScratch")
+    }
 }
 
 /// Why an event was skipped.
@@ -463,7 +518,7 @@ fn year_of(day: Day) -> Option<i32> {
 impl Projections {
     /// Number of records applied; the next `apply` must carry this seq.
     pub fn applied_len(&self) -> u64 {
-        self.posting_starts.len() as u64
+        self.transfers.len() as u64
     }
 
     pub fn anomalies(&self) -> &Anomalies {
@@ -472,10 +527,16 @@ impl Projections {
 
     /// Decodes one record's payload and applies it.
     pub fn apply_payload(&mut self, seq: u64, payload: &[u8]) -> Result<(), ProjectionError> {
-        let envelope = v1::EventEnvelope::decode(payload)
-            .map_err(|source| ProjectionError::Decode { seq, source })?;
-        self.apply(seq, &envelope);
-        Ok(())
+        let mut decoder = std::mem::take(&mut self.decoder);
+        let outcome = match decoder.0.decode(payload) {
+            Ok(envelope) => {
+                self.apply(seq, envelope);
+                Ok(())
+            }
+            Err(source) => Err(ProjectionError::Decode { seq, source }),
+        };
+        self.decoder = decoder;
+        outcome
     }
 
     /// Applies record `seq`. Records must come in log order without gaps:
@@ -487,8 +548,7 @@ impl Projections {
             "projections applied out of order: got seq {seq}, expected {}",
             self.applied_len()
         );
-        let postings_before = self.postings.len();
-        self.posting_starts.push(postings_before as u64);
+        self.transfers.push(None);
         let outcome = match &envelope.event {
             None => Err(Skip {
                 kind: AnomalyKind::EmptyEvent,
@@ -498,17 +558,12 @@ impl Projections {
         };
         if let Err(skip) = outcome {
             // A skipped event must not have half-posted.
-            assert_eq!(self.postings.len(), postings_before, "skipped event posted");
+            assert!(
+                self.transfers[seq as usize].is_none(),
+                "skipped event posted"
+            );
             self.note(seq, skip.kind, skip.detail);
         }
-        debug_assert_eq!(
-            self.postings[postings_before..]
-                .iter()
-                .map(|(_, amount)| amount)
-                .sum::<i64>(),
-            0,
-            "postings of seq {seq} do not balance"
-        );
     }
 
     /// Applies every durable record from `applied_len()` to the store's head,
@@ -581,8 +636,13 @@ impl Projections {
     fn post(&mut self, debit: Account, credit: Account, amount_fen: i64) {
         debug_assert!(amount_fen > 0);
         debug_assert_ne!(debit, credit);
-        self.postings.push((debit, amount_fen));
-        self.postings.push((credit, -amount_fen));
+        let slot = self.transfers.last_mut().expect("post runs inside apply");
+        assert!(slot.is_none(), "an event posts one transfer at most");
+        *slot = Some(Transfer {
+            debit,
+            credit,
+            amount_fen,
+        });
         *self.balances.entry(debit).or_insert(0) += amount_fen;
         *self.balances.entry(credit).or_insert(0) -= amount_fen;
     }
@@ -723,14 +783,12 @@ impl Projections {
         let donor = lookup_optional(&self.donor_ids, "donor", &e.donor_id)?;
         let campaign = lookup_optional(&self.campaign_ids, "campaign", &e.campaign_id)?;
         let project = lookup_optional(&self.project_ids, "project", &e.project_id)?;
-        if self.donation_ids.get(&e.donation_id).is_some() {
-            return Err(duplicate("donation", &e.donation_id));
-        }
-        let received_on = self.day(seq, "received_on", &e.received_on);
         let id = self
             .donation_ids
             .insert(&e.donation_id, self.donations.len())
-            .expect("checked above");
+            .ok_or_else(|| duplicate("donation", &e.donation_id))?;
+        // Nothing below skips the event: the id is taken.
+        let received_on = self.day(seq, "received_on", &e.received_on);
 
         let credit = match project {
             Some(project) => Account::ProjectDonations(project),
@@ -1253,14 +1311,11 @@ impl Projections {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let project = lookup(&self.project_ids, "project", &e.project_id)?;
         let sponsor = lookup(&self.donor_ids, "sponsor", &e.sponsor_id)?;
-        if self.funding_ids.get(&e.funding_id).is_some() {
-            return Err(duplicate("project funding", &e.funding_id));
-        }
-        let received_on = self.day(seq, "received_on", &e.received_on);
         let id = self
             .funding_ids
             .insert(&e.funding_id, self.fundings.len())
-            .expect("checked above");
+            .ok_or_else(|| duplicate("project funding", &e.funding_id))?;
+        let received_on = self.day(seq, "received_on", &e.received_on);
         self.post(
             Account::Bank,
             Account::ProjectSponsorFunding(project),
@@ -1304,14 +1359,11 @@ impl Projections {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
         let project = lookup_optional(&self.project_ids, "project", &e.project_id)?;
-        if self.expenditure_ids.get(&e.expenditure_id).is_some() {
-            return Err(duplicate("expenditure", &e.expenditure_id));
-        }
-        let paid_on = self.day(seq, "paid_on", &e.paid_on);
         let id = self
             .expenditure_ids
             .insert(&e.expenditure_id, self.expenditures.len())
-            .expect("checked above");
+            .ok_or_else(|| duplicate("expenditure", &e.expenditure_id))?;
+        let paid_on = self.day(seq, "paid_on", &e.paid_on);
         let debit = match project {
             Some(project) => Account::ProjectExpenses(project),
             None => Account::FundExpenses(fund, e.category),
@@ -1385,4 +1437,26 @@ impl Projections {
 enum GivenBack {
     Refunded,
     Reversed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API shares one `Projections` between request handlers.
+    #[test]
+    fn projections_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<Projections>();
+        shareable::<ProjectionError>();
+    }
+
+    #[test]
+    fn envelope_without_event_is_counted_and_takes_its_seq() {
+        let mut projections = Projections::default();
+        projections.apply(0, &v1::EventEnvelope::default());
+        assert_eq!(projections.applied_len(), 1);
+        assert_eq!(projections.anomalies().empty_event, 1);
+        assert_eq!(projections.postings_for(0), Some(Vec::new()));
+    }
 }

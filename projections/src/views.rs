@@ -494,20 +494,19 @@ impl Projections {
     /// were skipped); `None` beyond `applied_len()`.
     pub fn postings_for(&self, seq: u64) -> Option<Vec<Posting>> {
         let index = usize::try_from(seq).ok()?;
-        let start = *self.posting_starts.get(index)? as usize;
-        let end = self
-            .posting_starts
-            .get(index + 1)
-            .map_or(self.postings.len(), |&end| end as usize);
-        Some(
-            self.postings[start..end]
-                .iter()
-                .map(|&(account, amount_fen)| Posting {
-                    account: self.account_name(account),
-                    amount_fen,
-                })
-                .collect(),
-        )
+        let transfer = self.transfers.get(index)?;
+        Some(transfer.map_or_else(Vec::new, |transfer| {
+            vec![
+                Posting {
+                    account: self.account_name(transfer.debit),
+                    amount_fen: transfer.amount_fen,
+                },
+                Posting {
+                    account: self.account_name(transfer.credit),
+                    amount_fen: -transfer.amount_fen,
+                },
+            ]
+        }))
     }
 
     /// Balance of one account by its hierarchical name; `None` if never posted.

@@ -1,0 +1,216 @@
+//! Decoding envelopes without allocating. A fresh `EventEnvelope::decode`
+//! allocates every string and byte field (about ten per donation), which
+//! costs more than applying the event. Prost's `merge` reuses the capacity
+//! of strings and of a oneof variant that is already in place, so the decoder
+//! keeps one spare message per event kind, clears it (capacity kept), puts it
+//! in place for the kind the payload carries, and merges.
+//!
+//! The result is exactly what `EventEnvelope::decode` returns; debug builds
+//! check that on every call.
+
+use mingzhang_proto::v1;
+use mingzhang_proto::v1::event_envelope::Event;
+use prost::Message;
+
+/// Field numbers of the `event` oneof start here (see events.proto).
+const FIRST_EVENT_FIELD: u32 = 10;
+const EVENT_FIELDS_MAX: usize = 64;
+
+macro_rules! event_kinds {
+    ($($variant:ident = $field:literal,)*) => {
+        /// The oneof field number of an event.
+        fn event_field(event: &Event) -> u32 {
+            match event {
+                $(Event::$variant(_) => $field,)*
+            }
+        }
+
+        /// Resets every field of the event's message, keeping capacity.
+        fn clear_event(event: &mut Event) {
+            match event {
+                $(Event::$variant(message) => message.clear(),)*
+            }
+        }
+    };
+}
+
+event_kinds! {
+    FundOpened = 10,
+    CampaignOpened = 11,
+    DonorRegistered = 12,
+    OrganisationRegistered = 13,
+    DonationReceived = 20,
+    DonationRefunded = 21,
+    DonationReversed = 22,
+    PledgeMade = 30,
+    PledgePaymentReceived = 31,
+    PledgeAmended = 32,
+    PledgeCancelled = 33,
+    GrantRoundOpened = 40,
+    GrantApplicationSubmitted = 41,
+    GrantApplicationReviewed = 42,
+    GrantApplicationShortlisted = 43,
+    GrantAwarded = 44,
+    GrantTrancheDisbursed = 45,
+    GrantEvaluationRecorded = 46,
+    GrantSelfAssessmentFiled = 47,
+    GrantClosed = 48,
+    ProjectPublished = 50,
+    ProjectClaimed = 51,
+    ProjectClaimReleased = 52,
+    ProjectFunded = 53,
+    ProjectCompleted = 54,
+    ExpenditureMade = 60,
+    ExpenditureReversed = 61,
+}
+
+fn spare_slot(field: u32) -> Option<usize> {
+    let slot = field.checked_sub(FIRST_EVENT_FIELD)? as usize;
+    (slot < EVENT_FIELDS_MAX).then_some(slot)
+}
+
+#[derive(Default)]
+pub(crate) struct EnvelopeDecoder {
+    envelope: v1::EventEnvelope,
+    spares: Vec<Option<Event>>,
+}
+
+impl EnvelopeDecoder {
+    pub(crate) fn decode(
+        &mut self,
+        payload: &[u8],
+    ) -> Result<&v1::EventEnvelope, prost::DecodeError> {
+        if self.spares.is_empty() {
+            self.spares.resize_with(EVENT_FIELDS_MAX, || None);
+        }
+        // Destructured so that a field added to the envelope fails to compile here.
+        let v1::EventEnvelope {
+            recorded_at_unix_ms,
+            actor,
+            idempotency_key,
+            request_sha256,
+            event,
+        } = &mut self.envelope;
+        *recorded_at_unix_ms = 0;
+        actor.clear();
+        idempotency_key.clear();
+        request_sha256.clear();
+        if let Some(previous) = event.take()
+            && let Some(slot) = spare_slot(event_field(&previous))
+        {
+            self.spares[slot] = Some(previous);
+        }
+        if let Some(slot) = peek_event_field(payload).and_then(spare_slot)
+            && let Some(mut spare) = self.spares[slot].take()
+        {
+            clear_event(&mut spare);
+            *event = Some(spare);
+        }
+        if let Err(error) = self.envelope.merge(payload) {
+            // Whatever was half-merged is not kept.
+            self.envelope = v1::EventEnvelope::default();
+            return Err(error);
+        }
+        debug_assert_eq!(
+            Ok(&self.envelope),
+            v1::EventEnvelope::decode(payload).as_ref(),
+            "reusing decoder disagrees with a fresh decode"
+        );
+        Ok(&self.envelope)
+    }
+}
+
+/// The field number of the first oneof (`event`) field in an encoded
+/// envelope, reading only the keys and skipping the header fields; `None` if
+/// there is none or the bytes are malformed (then `merge` reports why).
+fn peek_event_field(mut buf: &[u8]) -> Option<u32> {
+    while !buf.is_empty() {
+        let key = read_varint(&mut buf)?;
+        let field = u32::try_from(key >> 3).ok()?;
+        if field >= FIRST_EVENT_FIELD {
+            return Some(field);
+        }
+        let skip = match key & 7 {
+            0 => {
+                read_varint(&mut buf)?;
+                0
+            }
+            1 => 8,
+            2 => usize::try_from(read_varint(&mut buf)?).ok()?,
+            5 => 4,
+            _ => return None,
+        };
+        buf = buf.get(skip..)?;
+    }
+    None
+}
+
+fn read_varint(buf: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for (index, &byte) in buf.iter().enumerate().take(10) {
+        value |= u64::from(byte & 0x7f) << (7 * index);
+        if byte & 0x80 == 0 {
+            *buf = &buf[index + 1..];
+            return Some(value);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn donation(id: &str, anonymous: bool, project_id: &str) -> v1::EventEnvelope {
+        v1::EventEnvelope {
+            recorded_at_unix_ms: 1_456_804_800_000,
+            actor: "operator:t1".to_owned(),
+            idempotency_key: format!("key-{id}"),
+            request_sha256: vec![7; 32],
+            event: Some(Event::DonationReceived(v1::DonationReceived {
+                donation_id: id.to_owned(),
+                fund_id: "kaixuan".to_owned(),
+                project_id: project_id.to_owned(),
+                amount_fen: 100,
+                anonymous,
+                received_on: "2015-01-01".to_owned(),
+                ..Default::default()
+            })),
+        }
+    }
+
+    #[test]
+    fn reused_decoder_forgets_fields_the_next_envelope_leaves_out() {
+        let fund_opened = v1::EventEnvelope {
+            event: Some(Event::FundOpened(v1::FundOpened {
+                fund_id: "special".to_owned(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let sequence = [
+            donation("d1", true, "svc-1"),
+            donation("d2", false, ""),
+            fund_opened,
+            v1::EventEnvelope::default(),
+            donation("d3", true, ""),
+            donation("d4", false, "svc-2"),
+        ];
+        let mut decoder = EnvelopeDecoder::default();
+        for envelope in &sequence {
+            let payload = envelope.encode_to_vec();
+            assert_eq!(decoder.decode(&payload).unwrap(), envelope);
+        }
+        assert!(decoder.decode(&[0x0a, 0xff]).is_err());
+        let payload = sequence[0].encode_to_vec();
+        assert_eq!(decoder.decode(&payload).unwrap(), &sequence[0]);
+    }
+
+    #[test]
+    fn peek_finds_the_event_field_after_the_header() {
+        let payload = donation("d1", false, "").encode_to_vec();
+        assert_eq!(peek_event_field(&payload), Some(20));
+        assert_eq!(peek_event_field(&[]), None);
+        assert_eq!(peek_event_field(&[0x12, 0x05, b'a']), None);
+    }
+}
