@@ -24,20 +24,18 @@ const GROWTH_RECORDS: u64 = 1_000;
 fn build_projections(records: u64) -> Projections {
     let mut state = LedgerState::default();
     let mut projections = Projections::default();
-    let mut seq = 0u64;
-    for (command, meta) in scenario::kaixuan() {
+    for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate() {
         let event = mingzhang_ledger::decide::decide_as(&state, &meta.principal, command)
             .expect("the Kaixuan scenario is valid");
         state.apply(&event);
         projections.apply(
-            seq,
+            seq as u64,
             &EventEnvelope {
                 recorded_at_unix_ms: meta.at_unix_ms,
                 event: Some(event),
                 ..Default::default()
             },
         );
-        seq += 1;
     }
     grow(&mut projections, records);
     projections

@@ -327,6 +327,13 @@ impl Browser {
         );
     }
 
+    /// What the visitor sees first: the viewport only.
+    fn screenshot_viewport(&mut self, path: &Path) {
+        let shot = self.call("Page.captureScreenshot", json!({"format": "png"}));
+        let png = BASE64.decode(shot["data"].as_str().unwrap()).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+
     /// A screenshot of the whole page at the current width.
     fn screenshot(&mut self, path: &Path) {
         let metrics = self.call("Page.getLayoutMetrics", json!({}));
@@ -452,6 +459,7 @@ fn transparency_page_shows_the_demo_and_verifies_a_receipt_in_chromium() {
         "the phone page scrolls sideways: {page_width}"
     );
     browser.screenshot(&artifacts.join("page-overview-375.png"));
+    browser.screenshot_viewport(&artifacts.join("page-overview-375-top.png"));
 
     // The receipt checker: a genuine receipt verifies, signature included.
     browser.open(&format!("{base}/verify"));
