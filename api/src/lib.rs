@@ -15,6 +15,7 @@ pub mod http;
 pub mod metrics;
 pub mod money;
 pub mod openapi;
+pub mod page;
 pub mod serve;
 pub mod state;
 pub mod transparency;

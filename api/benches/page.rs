@@ -1,0 +1,198 @@
+//! Render time of each public page over the Kaixuan demo grown to a million
+//! records with synthetic donations (a giving day at city scale).
+//!
+//!     cargo bench -p mingzhang-api --bench page
+//!
+//! Prints p50 / p99 / max per page; the target is p99 < 20 ms. Pages render
+//! from projection state only; the per-version `Directory` (one pass over the
+//! donations) is built once per new record batch and timed separately.
+
+use std::time::{Duration, Instant};
+
+use mingzhang_api::page::model::{self, CheckpointSummary, Directory, Provenance};
+use mingzhang_api::page::{exports, render};
+use mingzhang_ledger::scenario;
+use mingzhang_ledger::state::LedgerState;
+use mingzhang_projections::Projections;
+use mingzhang_proto::v1::{self, EventEnvelope, event_envelope::Event};
+
+const RECORDS_TOTAL: u64 = 1_000_000;
+const RENDERS_PER_PAGE: usize = 200;
+/// Records appended after the first directory is built, to time a refresh.
+const GROWTH_RECORDS: u64 = 1_000;
+
+fn build_projections(records: u64) -> Projections {
+    let mut state = LedgerState::default();
+    let mut projections = Projections::default();
+    for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate() {
+        let event = mingzhang_ledger::decide::decide_as(&state, &meta.principal, command)
+            .expect("the Kaixuan scenario is valid");
+        state.apply(&event);
+        projections.apply(
+            seq as u64,
+            &EventEnvelope {
+                recorded_at_unix_ms: meta.at_unix_ms,
+                event: Some(event),
+                ..Default::default()
+            },
+        );
+    }
+    grow(&mut projections, records);
+    projections
+}
+
+/// Appends synthetic donations until `records` records are applied.
+fn grow(projections: &mut Projections, records: u64) {
+    let mut seq = projections.applied_len();
+    let givers = [
+        "",
+        "resident-wang",
+        "resident-li",
+        "resident-zhang",
+        "unit-01",
+        "unit-07",
+    ];
+    let first_ms = scenario::unix_ms_at_0900_cst("2017-01-01");
+    while seq < records {
+        let index = seq as usize;
+        let day = index % 1_000;
+        let received_on = {
+            let days = scenario::days_from_civil(2017, 1, 1) + day as i64;
+            civil(days)
+        };
+        let donor_id = givers[index % givers.len()];
+        let event = Event::DonationReceived(v1::DonationReceived {
+            donation_id: format!("syn-{index}"),
+            donor_id: donor_id.into(),
+            fund_id: scenario::CHARITY_FUND_ID.into(),
+            campaign_id: scenario::CAMPAIGN_ID.into(),
+            project_id: String::new(),
+            amount_fen: 100 + (index as i64 * 7_919) % 50_000,
+            channel: v1::Channel::Online as i32,
+            bank_reference: String::new(),
+            anonymous: donor_id.is_empty() || index.is_multiple_of(5),
+            received_on,
+        });
+        projections.apply(
+            seq,
+            &EventEnvelope {
+                recorded_at_unix_ms: first_ms + seq as i64,
+                event: Some(event),
+                ..Default::default()
+            },
+        );
+        seq += 1;
+    }
+}
+
+/// "YYYY-MM-DD" of days since 1970-01-01 (Howard Hinnant's civil_from_days).
+fn civil(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+fn report(name: &str, mut samples: Vec<Duration>, bytes: usize) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "{name:<28} n={:<4} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms  html={} KiB",
+        samples.len(),
+        at(0.50).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        samples.last().unwrap().as_secs_f64() * 1e3,
+        bytes / 1024
+    );
+}
+
+fn measure(name: &str, mut render_once: impl FnMut() -> String) {
+    let mut samples = Vec::with_capacity(RENDERS_PER_PAGE);
+    let mut bytes = 0;
+    for _ in 0..RENDERS_PER_PAGE {
+        let started = Instant::now();
+        let html = render_once();
+        samples.push(started.elapsed());
+        bytes = html.len();
+        std::hint::black_box(html);
+    }
+    report(name, samples, bytes);
+}
+
+fn main() {
+    let started = Instant::now();
+    let mut projections = build_projections(RECORDS_TOTAL - GROWTH_RECORDS);
+    println!(
+        "built projections: {} records, {} donations in {:.1} s",
+        projections.applied_len(),
+        projections.donations_count(),
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let directory = Directory::build(&projections);
+    println!(
+        "directory, full pass over {} donations (first view only): {:.1} ms",
+        projections.donations_count(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    grow(&mut projections, RECORDS_TOTAL);
+    let started = Instant::now();
+    let directory = directory.refreshed(&projections);
+    println!(
+        "directory refresh after {GROWTH_RECORDS} new records (first view after a write): {:.2} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let checkpoint = format!(
+        "bench.example/log\n{}\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u{2014} bench.example/log AAAA\n",
+        projections.applied_len()
+    );
+    let provenance = || Provenance {
+        records: projections.applied_len(),
+        checkpoint: CheckpointSummary::parse(&checkpoint),
+        verifier_key: Some("bench.example/log+00000000+AQ==".into()),
+        as_of: "2019-12-31".into(),
+    };
+    for (name, lang) in [
+        ("overview /", render::Lang::Zh),
+        ("overview /?lang=en", render::Lang::En),
+    ] {
+        measure(name, || {
+            let view = model::views_from(&projections, &directory, provenance());
+            render::overview(lang, &view)
+        });
+    }
+    let project_id = scenario::project_id(0);
+    measure("project /projects/{id}", || {
+        let view = model::project_page(&projections, &directory, &project_id).unwrap();
+        render::project_page(render::Lang::Zh, &view, &provenance())
+    });
+    let grant_id = scenario::grant_id(25);
+    measure("grant /grants/{id}", || {
+        let view = model::grant_page(&projections, &grant_id).unwrap();
+        render::grant_page(render::Lang::Zh, &view, &provenance())
+    });
+    for sponsor in ["unit-04", "unit-01"] {
+        measure(&format!("sponsor /sponsors/{sponsor}"), || {
+            let view =
+                model::sponsor_page(&projections, &directory, sponsor, "2019-12-31").unwrap();
+            render::sponsor_page(render::Lang::Zh, &view, &provenance())
+        });
+    }
+    measure("verify /verify", || {
+        render::verify_page(render::Lang::Zh, &provenance())
+    });
+    let started = Instant::now();
+    let csv = exports::donations_csv(&projections, &directory);
+    println!(
+        "export donations.csv: {} rows, {} MiB in {:.1} ms",
+        csv.lines().count() - 1,
+        csv.len() >> 20,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+}

@@ -1,0 +1,319 @@
+//! The public transparency page (信息公开): server-rendered HTML in Chinese
+//! first (English with `?lang=en`), the "check it yourself" receipt checker,
+//! and CSV / 360Giving exports.
+//!
+//! **Architecture invariant:** the page renders from the projections and
+//! never reads the log; it holds the projections' read lock only while
+//! rendering one response. It needs nothing from the internet: styles, the
+//! chart and the checker script are compiled into the binary.
+
+pub mod chart;
+pub mod exports;
+pub mod model;
+pub mod public;
+pub mod render;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use mingzhang_projections::{Day, Projections};
+use tokio::sync::RwLock;
+
+use model::{CheckpointSummary, Directory, Provenance};
+use render::Lang;
+
+const VERIFY_SCRIPT: &str = include_str!("../../static/verify.js");
+
+/// Gives the latest signed checkpoint (a C2SP signed note), when the log has one.
+pub type CheckpointFn = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+/// Everything the page reads. Cheap to clone.
+#[derive(Clone)]
+pub struct PageSource {
+    pub projections: Arc<RwLock<Projections>>,
+    /// Called once per page view; should be cheap (e.g. read a cached string).
+    pub latest_checkpoint: CheckpointFn,
+    /// The log's public verifier key, as a note verifier key
+    /// ("name+hash+base64") or a bare base64 Ed25519 key.
+    pub verifier_key: Option<String>,
+    /// The date overdue pledges are judged against; `None`: today in China.
+    pub as_of: Option<String>,
+}
+
+impl PageSource {
+    pub fn new(projections: Arc<RwLock<Projections>>) -> PageSource {
+        PageSource {
+            projections,
+            latest_checkpoint: Arc::new(|| None),
+            verifier_key: None,
+            as_of: None,
+        }
+    }
+
+    pub fn with_checkpoint(mut self, latest_checkpoint: CheckpointFn) -> PageSource {
+        self.latest_checkpoint = latest_checkpoint;
+        self
+    }
+
+    pub fn with_verifier_key(mut self, verifier_key: Option<String>) -> PageSource {
+        self.verifier_key = verifier_key;
+        self
+    }
+
+    pub fn with_as_of(mut self, as_of: Option<String>) -> PageSource {
+        self.as_of = as_of;
+        self
+    }
+}
+
+struct PageState {
+    source: PageSource,
+    /// The directory of the projection version last rendered; rebuilt when
+    /// new records were applied since.
+    directory: Mutex<Option<Arc<Directory>>>,
+}
+
+impl PageState {
+    fn directory(&self, projections: &Projections) -> Arc<Directory> {
+        let records = projections.applied_len();
+        if let Some(cached) = self.directory.lock().expect("directory lock").as_ref()
+            && cached.records == records
+        {
+            return Arc::clone(cached);
+        }
+        let previous = self.directory.lock().expect("directory lock").clone();
+        let fresh = Arc::new(match previous {
+            Some(previous) if previous.records < records => previous.refreshed(projections),
+            _ => Directory::build(projections),
+        });
+        *self.directory.lock().expect("directory lock") = Some(Arc::clone(&fresh));
+        fresh
+    }
+
+    fn provenance(&self, projections: &Projections) -> Provenance {
+        let checkpoint_text = (self.source.latest_checkpoint)();
+        Provenance {
+            records: projections.applied_len(),
+            checkpoint: checkpoint_text
+                .as_deref()
+                .and_then(CheckpointSummary::parse),
+            verifier_key: self.source.verifier_key.clone(),
+            as_of: self.source.as_of.clone().unwrap_or_else(today_in_china),
+        }
+    }
+}
+
+fn today_in_china() -> String {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0);
+    Day::from_unix_ms_cst(now_ms).render()
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+impl LangQuery {
+    fn lang(&self) -> Lang {
+        Lang::from_query(self.lang.as_deref())
+    }
+}
+
+/// The page's routes: `/`, `/projects/{id}`, `/grants/{id}`, `/sponsors/{id}`,
+/// `/verify`, `/assets/verify.js`, `/exports/donations.csv`,
+/// `/exports/grants.csv`, `/exports/expenditures.csv`,
+/// `/exports/grants-360giving.json`. Every HTML route takes `?lang=en`.
+pub fn page_router(source: PageSource) -> Router {
+    let state = Arc::new(PageState {
+        source,
+        directory: Mutex::new(None),
+    });
+    Router::new()
+        .route("/", get(overview))
+        .route("/projects/{id}", get(project))
+        .route("/grants/{id}", get(grant))
+        .route("/sponsors/{id}", get(sponsor))
+        .route("/verify", get(verify))
+        .route("/assets/verify.js", get(verify_script))
+        .route("/exports/donations.csv", get(donations_csv))
+        .route("/exports/grants.csv", get(grants_csv))
+        .route("/exports/expenditures.csv", get(expenditures_csv))
+        .route("/exports/grants-360giving.json", get(grants_360giving))
+        .with_state(state)
+}
+
+/// Scripts only from this server, no frames, nothing fetched elsewhere.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'none'; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+fn html(body: String) -> Response {
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    response
+}
+
+fn not_found(lang: Lang) -> Response {
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"{}\"><meta charset=\"utf-8\"><title>404</title><p>{} <a href=\"{}\">{}</a></p></html>",
+        lang.t("zh-CN", "en"),
+        lang.t("没有这一页。", "No such page."),
+        lang.href("/"),
+        lang.t("返回总览", "Back to the overview"),
+    );
+    let mut response = html(body);
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+fn download(content_type: &'static str, file_name: &'static str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (
+                header::CONTENT_DISPOSITION,
+                match file_name {
+                    "donations.csv" => "attachment; filename=\"donations.csv\"",
+                    "grants.csv" => "attachment; filename=\"grants.csv\"",
+                    "expenditures.csv" => "attachment; filename=\"expenditures.csv\"",
+                    _ => "inline",
+                },
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn overview(State(state): State<Arc<PageState>>, Query(query): Query<LangQuery>) -> Response {
+    let projections = state.source.projections.read().await;
+    let directory = state.directory(&projections);
+    let view = model::views_from(&projections, &directory, state.provenance(&projections));
+    html(render::overview(query.lang(), &view))
+}
+
+async fn project(
+    State(state): State<Arc<PageState>>,
+    Path(id): Path<String>,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    let projections = state.source.projections.read().await;
+    let directory = state.directory(&projections);
+    match model::project_page(&projections, &directory, &id) {
+        Some(view) => html(render::project_page(
+            query.lang(),
+            &view,
+            &state.provenance(&projections),
+        )),
+        None => not_found(query.lang()),
+    }
+}
+
+async fn grant(
+    State(state): State<Arc<PageState>>,
+    Path(id): Path<String>,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    let projections = state.source.projections.read().await;
+    match model::grant_page(&projections, &id) {
+        Some(view) => html(render::grant_page(
+            query.lang(),
+            &view,
+            &state.provenance(&projections),
+        )),
+        None => not_found(query.lang()),
+    }
+}
+
+async fn sponsor(
+    State(state): State<Arc<PageState>>,
+    Path(id): Path<String>,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    let projections = state.source.projections.read().await;
+    let directory = state.directory(&projections);
+    let provenance = state.provenance(&projections);
+    match model::sponsor_page(&projections, &directory, &id, &provenance.as_of) {
+        Some(view) => html(render::sponsor_page(query.lang(), &view, &provenance)),
+        None => not_found(query.lang()),
+    }
+}
+
+async fn verify(State(state): State<Arc<PageState>>, Query(query): Query<LangQuery>) -> Response {
+    let projections = state.source.projections.read().await;
+    html(render::verify_page(
+        query.lang(),
+        &state.provenance(&projections),
+    ))
+}
+
+async fn verify_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        VERIFY_SCRIPT,
+    )
+        .into_response()
+}
+
+async fn donations_csv(State(state): State<Arc<PageState>>) -> Response {
+    let projections = state.source.projections.read().await;
+    let directory = state.directory(&projections);
+    download(
+        "text/csv; charset=utf-8",
+        "donations.csv",
+        exports::donations_csv(&projections, &directory),
+    )
+}
+
+async fn grants_csv(State(state): State<Arc<PageState>>) -> Response {
+    let projections = state.source.projections.read().await;
+    download(
+        "text/csv; charset=utf-8",
+        "grants.csv",
+        exports::grants_csv(&projections),
+    )
+}
+
+async fn expenditures_csv(State(state): State<Arc<PageState>>) -> Response {
+    let projections = state.source.projections.read().await;
+    let directory = state.directory(&projections);
+    download(
+        "text/csv; charset=utf-8",
+        "expenditures.csv",
+        exports::expenditures_csv(&projections, &directory),
+    )
+}
+
+async fn grants_360giving(State(state): State<Arc<PageState>>) -> Response {
+    let projections = state.source.projections.read().await;
+    let directory = state.directory(&projections);
+    download(
+        "application/json",
+        "grants-360giving.json",
+        exports::grants_360giving(&projections, &directory),
+    )
+}

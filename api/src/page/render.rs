@@ -1,0 +1,686 @@
+//! HTML of every public page, as maud templates compiled into the binary.
+//! Chinese first; `Lang::En` switches every label. Data text recorded in the
+//! log (fund names, purposes) is shown as recorded.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::chart::monthly_chart;
+use super::model::{
+    CheckpointSummary, DonationRowView, ExpenditureRowView, FundKindView, GrantPageView,
+    GrantRowView, InstalmentStatusView, ProjectPageView, ProjectRowView, ProjectStatusView,
+    Provenance, PublicOverview, SponsorPageView, SponsorView, TrancheStatusView,
+};
+use super::public::{Credit, cny, percent_bp, share_bp};
+
+const STYLE: &str = include_str!("../../static/page.css");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// `?lang=en` selects English; anything else is Chinese.
+    pub fn from_query(value: Option<&str>) -> Lang {
+        match value {
+            Some("en") => Lang::En,
+            _ => Lang::Zh,
+        }
+    }
+
+    pub fn t(self, zh: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
+    fn html_lang(self) -> &'static str {
+        self.t("zh-CN", "en")
+    }
+
+    /// A link to `path` in this language.
+    pub fn href(self, path: &str) -> String {
+        match self {
+            Lang::Zh => path.to_owned(),
+            Lang::En => format!("{path}?lang=en"),
+        }
+    }
+}
+
+fn layout(lang: Lang, path: &str, title: &str, provenance: &Provenance, body: Markup) -> String {
+    let page = html! {
+        (DOCTYPE)
+        html lang=(lang.html_lang()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (lang.t("明账", "Mingzhang")) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header.top {
+                    a.brand href=(lang.href("/")) { (lang.t("明账 · 凯旋街道公益资金公开", "Mingzhang · Kaixuan public-welfare money, in the open")) }
+                    nav.lang-switch {
+                        @if lang == Lang::Zh {
+                            strong { "中文" } " | " a #lang-en href=(Lang::En.href(path)) hreflang="en" { "English" }
+                        } @else {
+                            a #lang-zh href=(Lang::Zh.href(path)) hreflang="zh-CN" { "中文" } " | " strong { "English" }
+                        }
+                    }
+                }
+                (provenance_banner(lang, provenance))
+                main { (body) }
+                footer {
+                    p {
+                        a href=(lang.href("/verify")) { (lang.t("核验：自己动手检查", "Check it yourself")) }
+                        " · "
+                        a href="/exports/donations.csv" { (lang.t("捐赠 CSV", "Donations CSV")) }
+                        " · "
+                        a href="/exports/grants.csv" { (lang.t("资助 CSV", "Grants CSV")) }
+                        " · "
+                        a href="/exports/expenditures.csv" { (lang.t("支出 CSV", "Expenditures CSV")) }
+                        " · "
+                        a href="/exports/grants-360giving.json" { "360Giving JSON" }
+                    }
+                    p.small { (lang.t(
+                        "所有金额单位为人民币元，精确到分。本页由只追加、哈希链接的账本生成，历史从不修改，更正以新记录登记。",
+                        "All amounts are CNY, exact to the fen. This page is derived from an append-only, hash-chained log: history is never edited; corrections are new records.")) }
+                }
+            }
+        }
+    };
+    page.into_string()
+}
+
+fn provenance_banner(lang: Lang, provenance: &Provenance) -> Markup {
+    html! {
+        section.provenance #provenance {
+            p {
+                (lang.t("本页反映账本前 ", "This page reflects the first "))
+                strong #record-count { (provenance.records) }
+                (lang.t(" 条记录", " records of the log"))
+                @match &provenance.checkpoint {
+                    Some(checkpoint) => {
+                        (lang.t("；最新签名检查点：树大小 ", "; latest signed checkpoint: tree size "))
+                        strong #checkpoint-size { (checkpoint.tree_size) }
+                        (lang.t("，根哈希 ", ", root hash "))
+                        code.hash { (checkpoint.root_hash_base64) }
+                    }
+                    None => {
+                        (lang.t("；暂无签名检查点。", "; no signed checkpoint yet."))
+                    }
+                }
+                " "
+                a href=(lang.href("/verify")) { (lang.t("如何核验", "How to check")) }
+            }
+            p.small { (lang.t("认捐逾期按此日期判断：", "Pledges judged overdue as of ")) (provenance.as_of) }
+        }
+    }
+}
+
+/// A giver as the public may see them.
+fn credit(lang: Lang, credit: &Credit) -> Markup {
+    html! {
+        @match credit {
+            Credit::Named { donor_id, name } => {
+                a.sponsor href=(lang.href(&format!("/sponsors/{donor_id}"))) { (name) }
+            }
+            Credit::Masked { masked_name } => {
+                span.masked title=(lang.t("未选择公开姓名", "did not choose to be named")) { (masked_name) }
+            }
+            Credit::Anonymous => { span.anonymous { (lang.t("匿名", "Anonymous")) } }
+        }
+    }
+}
+
+fn bar(bp: i64) -> Markup {
+    let shown = bp.clamp(0, 10_000);
+    html! {
+        div.bar { div.fill style={"width:" (percent_bp(shown))} {} }
+    }
+}
+
+fn money(fen: i64) -> Markup {
+    html! { span.money { (cny(fen)) } }
+}
+
+pub fn overview(lang: Lang, view: &PublicOverview) -> String {
+    let body = html! {
+        @for campaign in &view.campaigns {
+            section #campaign {
+                h1 { (campaign.name) }
+                p.headline {
+                    (lang.t("已筹 ", "Raised "))
+                    strong #campaign-raised { (cny(campaign.raised_fen)) }
+                    (lang.t(" 元 / 目标 ", " of the target CNY "))
+                    strong #campaign-target { (cny(campaign.target_fen)) }
+                    (lang.t(" 元", ""))
+                    " (" (percent_bp(campaign.reached_bp)) ")"
+                }
+                (bar(campaign.reached_bp))
+                p.small {
+                    (lang.t("其中捐赠 ", "Donations ")) (money(campaign.donations_fen))
+                    (lang.t("，认捐已付 ", ", pledge payments ")) (money(campaign.pledge_payments_fen))
+                    (lang.t("，认捐总额 ", "; pledged in all ")) (money(campaign.pledged_fen))
+                }
+                div.scroll {
+                    table.years {
+                        thead { tr {
+                            th { (lang.t("年度", "Year")) }
+                            th { (lang.t("年度目标", "Target")) }
+                            th { (lang.t("已筹", "Raised")) }
+                            th { (lang.t("其中认捐已付", "of which pledge payments")) }
+                            th { (lang.t("当年到期认捐", "Pledged instalments due")) }
+                            th { (lang.t("完成度", "Reached")) }
+                        } }
+                        tbody {
+                            @for year in &campaign.years {
+                                tr {
+                                    td { (year.year) }
+                                    td.num { (cny(year.target_fen)) }
+                                    td.num { (cny(year.raised_fen)) }
+                                    td.num { (cny(year.pledge_payments_fen)) }
+                                    td.num { (cny(year.pledged_fen)) }
+                                    td { (percent_bp(year.reached_bp)) (bar(year.reached_bp)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section #monthly {
+            h2 { (lang.t("每月收支", "Money in and out, month by month")) }
+            (monthly_chart(&view.monthly, lang))
+        }
+        section #funds {
+            h2 { (lang.t("基金与余额", "Funds and balances")) }
+            p.small { (lang.t(
+                "限定用途的资金单独列出：它们只能用于所述用途。",
+                "Restricted money is listed apart: it may be spent only on its stated purpose.")) }
+            @for restricted in [false, true] {
+                h3 { @if restricted { (lang.t("限定用途资金", "Restricted funds")) } @else { (lang.t("非限定资金", "Unrestricted funds")) } }
+                div.scroll { table {
+                    thead { tr {
+                        th { (lang.t("基金", "Fund")) }
+                        th { (lang.t("现有", "Held")) }
+                        th { (lang.t("可用", "Available")) }
+                        th { (lang.t("项目专款", "Held for projects")) }
+                        th { (lang.t("已承诺资助", "Committed to grants")) }
+                        th { (lang.t("累计收入", "Total in")) }
+                        th { (lang.t("累计支出", "Total out")) }
+                    } }
+                    tbody {
+                        @for fund in view.funds.iter().filter(|fund| fund.kind.is_restricted() == restricted) {
+                            tr {
+                                td {
+                                    (fund.name)
+                                    @if fund.kind == FundKindView::SpecialSupport { br; span.tag { (lang.t("专项扶持基金", "special support fund")) } }
+                                    @if !fund.restriction.is_empty() { br; span.small { (lang.t("用途：", "Purpose: ")) (fund.restriction) } }
+                                }
+                                td.num { (cny(fund.total_held_fen)) }
+                                td.num { (cny(fund.available_fen)) }
+                                td.num { (cny(fund.restricted_to_projects_fen)) }
+                                td.num { (cny(fund.committed_to_grants_fen)) }
+                                td.num { (cny(fund.total_in_fen)) }
+                                td.num { (cny(fund.total_out_fen)) }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+        section #sponsors {
+            h2 { (lang.t("爱心单位与捐赠人", "Sponsors and donors")) }
+            p.small { (lang.t(
+                "以下每一笔都是具名单位或个人的善意；匿名捐赠不计入任何名字，未选择公开姓名的个人不在此列。",
+                "Each sum below is the kindness of the named company or person; anonymous gifts are credited to no one, and people who did not choose to be named are not listed.")) }
+            div.scroll { table {
+                thead { tr {
+                    th { (lang.t("名称", "Name")) }
+                    th { (lang.t("具名捐赠", "Gave (named)")) }
+                    th { (lang.t("认捐总额", "Pledged")) }
+                    th { (lang.t("认捐已付", "Pledge paid")) }
+                    th { (lang.t("认领项目出资", "Project funding")) }
+                    th { (lang.t("认领项目", "Projects claimed")) }
+                } }
+                tbody {
+                    @for sponsor in &view.sponsors { (sponsor_row(lang, sponsor)) }
+                }
+            } }
+        }
+        section #pledges {
+            h2 { (lang.t("认捐履约", "Pledges: fulfilled, due and overdue")) }
+            div.scroll { table {
+                thead { tr {
+                    th { (lang.t("认捐单位", "Sponsor")) }
+                    th { (lang.t("认捐总额", "Pledged")) }
+                    th { (lang.t("已付", "Paid")) }
+                    th { (lang.t("已履约", "Fulfilled")) }
+                    th { (lang.t("待到期", "Due")) }
+                    th { (lang.t("逾期", "Overdue")) }
+                } }
+                tbody {
+                    @for pledge in &view.pledges {
+                        tr {
+                            td { (credit(lang, &pledge.sponsor)) }
+                            td.num { (cny(pledge.pledged_fen)) }
+                            td.num { (cny(pledge.paid_fen)) }
+                            td.num { (pledge.fulfilled_instalments) (lang.t(" 期 ", " × ")) (cny(pledge.fulfilled_fen)) }
+                            td.num { (pledge.due_instalments) (lang.t(" 期 ", " × ")) (cny(pledge.due_fen)) }
+                            td.num.overdue[pledge.overdue_instalments > 0] { (pledge.overdue_instalments) (lang.t(" 期 ", " × ")) (cny(pledge.overdue_fen)) }
+                        }
+                    }
+                }
+            } }
+        }
+        section #rounds {
+            h2 { (lang.t("公益微创投", "Micro-venture grant rounds")) }
+            @for round in &view.rounds {
+                h3 { (round.name) }
+                dl.figures {
+                    dt { (lang.t("预算", "Budget")) } dd { (cny(round.budget_fen)) }
+                    dt { (lang.t("申报", "Applications")) } dd #round-applications { (round.applications) }
+                    dt { (lang.t("入围", "Shortlisted")) } dd #round-shortlisted { (round.shortlisted) }
+                    dt { (lang.t("获资助", "Awarded")) } dd { (round.awarded) " · " (cny(round.awarded_fen)) }
+                    dt { (lang.t("已拨付", "Disbursed")) } dd { (cny(round.disbursed_fen)) }
+                    dt { (lang.t("评估（通过/总数）", "Evaluations (passed/all)")) } dd { (round.evaluations_passed) " / " (round.evaluations) }
+                    dt { (lang.t("自评报告", "Self-assessments")) } dd { (round.self_assessments) }
+                    dt { (lang.t("结项退回", "Returned on closing")) } dd { (round.closed_grants) " · " (cny(round.returned_fen)) }
+                    dt { (lang.t("预算余额", "Budget remaining")) } dd { (cny(round.budget_remaining_fen)) }
+                }
+                p.small { (lang.t("以奖代拨：后续拨款须在评估通过后支付。", "Award in lieu of allocation: later tranches are paid only after a passing evaluation.")) }
+            }
+            div.scroll { table {
+                thead { tr {
+                    th { (lang.t("受资助组织与项目", "Organisation and project")) }
+                    th { (lang.t("资助", "Awarded")) }
+                    th { (lang.t("已拨付", "Disbursed")) }
+                    th { (lang.t("评估", "Evaluations")) }
+                } }
+                tbody { @for grant in &view.grants { (grant_row(lang, grant)) } }
+            } }
+        }
+        section #projects {
+            h2 { (lang.t("居民需求与认领项目", "Residents' needs and claimed projects")) }
+            div.scroll { table {
+                thead { tr {
+                    th { (lang.t("项目", "Project")) }
+                    th { (lang.t("认领单位", "Claimed by")) }
+                    th { (lang.t("预算", "Budget")) }
+                    th { (lang.t("已到资金", "Funding received")) }
+                    th { (lang.t("状态", "Status")) }
+                } }
+                tbody { @for project in &view.projects { (project_row(lang, project)) } }
+            } }
+        }
+        section #expenditures {
+            h2 { (lang.t("支出", "Expenditures")) }
+            p.small {
+                (lang.t("最近 ", "Latest ")) (view.latest_expenditures.len())
+                (lang.t(" 笔，共 ", " of ")) (view.expenditures_total)
+                (lang.t(" 笔；全部见 ", "; all in the "))
+                a href="/exports/expenditures.csv" { (lang.t("支出 CSV", "expenditures CSV")) }
+            }
+            (expenditure_table(lang, &view.latest_expenditures))
+        }
+        section #donations {
+            h2 { (lang.t("捐赠", "Donations")) }
+            p.small {
+                (lang.t("最近 ", "Latest ")) (view.latest_donations.len())
+                (lang.t(" 笔，共 ", " of ")) (view.donations_total)
+                (lang.t(" 笔；全部见 ", "; all in the "))
+                a href="/exports/donations.csv" { (lang.t("捐赠 CSV", "donations CSV")) }
+            }
+            (donation_table(lang, &view.latest_donations))
+        }
+    };
+    layout(
+        lang,
+        "/",
+        lang.t("公益资金公开", "Public-welfare money"),
+        &view.provenance,
+        body,
+    )
+}
+
+fn sponsor_row(lang: Lang, sponsor: &SponsorView) -> Markup {
+    html! {
+        tr {
+            td {
+                a.sponsor href=(lang.href(&format!("/sponsors/{}", sponsor.donor_id))) { (sponsor.name) }
+                @if sponsor.alliance_member { " " span.tag { (lang.t("凯联盟成员", "alliance member")) } }
+            }
+            td.num { (cny(sponsor.credited_donations_fen)) }
+            td.num { (cny(sponsor.pledged_fen)) }
+            td.num { (cny(sponsor.pledge_paid_fen)) }
+            td.num { (cny(sponsor.project_funding_fen)) }
+            td { @for (position, project) in sponsor.projects_claimed.iter().enumerate() {
+                @if position > 0 { "、" }
+                a href=(lang.href(&format!("/projects/{}", project.project_id))) { (project.title) }
+            } }
+        }
+    }
+}
+
+fn grant_row(lang: Lang, grant: &GrantRowView) -> Markup {
+    html! {
+        tr {
+            td {
+                a href=(lang.href(&format!("/grants/{}", grant.grant_id))) { (grant.organisation_name) }
+                br; span.small { (grant.title) }
+                @if grant.closed { " " span.tag { (lang.t("已结项", "closed")) } }
+            }
+            td.num { (cny(grant.amount_fen)) }
+            td.num { (cny(grant.disbursed_fen)) (bar(share_bp(grant.disbursed_fen, grant.amount_fen))) }
+            td { (grant.evaluations_passed) " / " (grant.evaluations) }
+        }
+    }
+}
+
+fn project_status(lang: Lang, status: ProjectStatusView) -> &'static str {
+    match status {
+        ProjectStatusView::Published => lang.t("待认领", "open for a sponsor"),
+        ProjectStatusView::Claimed => lang.t("已认领", "claimed"),
+        ProjectStatusView::Funded => lang.t("已足额到资", "funded"),
+        ProjectStatusView::Completed => lang.t("已完成", "completed"),
+    }
+}
+
+fn project_row(lang: Lang, project: &ProjectRowView) -> Markup {
+    html! {
+        tr {
+            td {
+                a href=(lang.href(&format!("/projects/{}", project.project_id))) { (project.title) }
+                br; span.small { (project.community) " · " (project.survey) }
+            }
+            td { @match &project.claimant {
+                Some(sponsor) => { (credit(lang, sponsor)) }
+                None => { span.small { (lang.t("待认领", "unclaimed")) } }
+            } }
+            td.num { (cny(project.budget_fen)) }
+            td.num { (cny(project.funding_received_fen)) (bar(share_bp(project.funding_received_fen, project.budget_fen))) }
+            td {
+                (project_status(lang, project.status))
+                @if let Some(completion) = &project.completion {
+                    br; span.small { (lang.t("完成报告 SHA-256：", "Report SHA-256: ")) }
+                    code.hash { (completion.report_sha256) }
+                }
+            }
+        }
+    }
+}
+
+fn expenditure_table(lang: Lang, rows: &[ExpenditureRowView]) -> Markup {
+    html! {
+        div.scroll { table {
+            thead { tr {
+                th { (lang.t("日期", "Paid on")) }
+                th { (lang.t("收款方", "Payee")) }
+                th { (lang.t("用途", "Purpose")) }
+                th { (lang.t("金额", "Amount")) }
+                th { (lang.t("来源", "From")) }
+            } }
+            tbody {
+                @for row in rows {
+                    tr {
+                        td { (row.paid_on) }
+                        td.payee { (row.payee) @if row.payee_kind == "person" { " " span.small { (lang.t("（个人，已隐去）", "(private person, masked)")) } } }
+                        td { (row.purpose) br; span.small { (lang.t("票据 ", "Receipt ")) (row.receipt_no) } }
+                        td.num { (cny(row.amount_fen)) @if row.reversed_fen > 0 { br; span.small { (lang.t("已冲回 ", "reversed ")) (cny(row.reversed_fen)) } } }
+                        td { (row.fund_name) @if let Some(project) = &row.project {
+                            br; a href=(lang.href(&format!("/projects/{}", project.project_id))) { (project.title) }
+                        } }
+                    }
+                }
+            }
+        } }
+    }
+}
+
+fn donation_table(lang: Lang, rows: &[DonationRowView]) -> Markup {
+    html! {
+        div.scroll { table {
+            thead { tr {
+                th { (lang.t("日期", "Received")) }
+                th { (lang.t("捐赠人", "Donor")) }
+                th { (lang.t("金额", "Amount")) }
+                th { (lang.t("净额", "Net")) }
+                th { (lang.t("基金", "Fund")) }
+            } }
+            tbody {
+                @for row in rows {
+                    tr {
+                        td { (row.received_on) }
+                        td { (credit(lang, &row.giver)) }
+                        td.num { (cny(row.amount_fen)) }
+                        td.num { (cny(row.net_fen)) @if row.net_fen != row.amount_fen { br; span.small { (lang.t("部分退回或冲正", "partly refunded or reversed")) } } }
+                        td { (row.fund_name) }
+                    }
+                }
+            }
+        } }
+    }
+}
+
+pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance) -> String {
+    let row = &view.row;
+    let body = html! {
+        p { a href=(lang.href("/")) { "← " (lang.t("返回总览", "Back to the overview")) } }
+        h1 { (row.title) }
+        p { (row.community) " · " (lang.t("需求调查 ", "survey ")) (row.survey) " · " (project_status(lang, row.status)) }
+        @if let Some(Credit::Named { name, .. }) = &row.claimant {
+            p.kindness #project-kindness { (lang.t("此项目由", "This project is claimed and funded by ")) strong { (name) } (lang.t("认领并出资——这是它的善意。", ": their kindness.")) }
+        }
+        dl.figures {
+            dt { (lang.t("预算", "Budget")) } dd { (cny(row.budget_fen)) }
+            dt { (lang.t("已到资金", "Funding received")) } dd #project-funding { (cny(row.funding_received_fen)) }
+            dt { (lang.t("已支出", "Spent")) } dd { (cny(row.spent_fen)) }
+            dt { (lang.t("余额", "Balance")) } dd { (cny(row.balance_fen)) }
+            dt { (lang.t("资金所在基金", "Held in")) } dd { (view.description_fund_name) }
+        }
+        (bar(share_bp(row.funding_received_fen, row.budget_fen)))
+        h2 { (lang.t("认领记录", "Claims")) }
+        ul { @for claim in &view.claim_history {
+            li { (credit(lang, &claim.sponsor))
+                @if claim.released { " — " (lang.t("已释放：", "released: ")) (claim.release_reason) } @else { " — " (lang.t("认领中", "holds the claim")) } }
+        } }
+        h2 { (lang.t("出资", "Funding")) }
+        ul { @for funding in &view.fundings {
+            li { (funding.received_on) " " (credit(lang, &funding.sponsor)) " " (money(funding.amount_fen)) }
+        } }
+        h2 { (lang.t("支出", "Expenditures")) }
+        (expenditure_table(lang, &view.expenditures))
+        h2 { (lang.t("完成报告", "Completion report")) }
+        @match &row.completion {
+            Some(completion) => {
+                p { (completion.completed_on) " · " (completion.summary) }
+                p { (lang.t("报告 SHA-256：", "Report SHA-256: ")) code.hash #report-sha256 { (completion.report_sha256) } }
+                p.small { (lang.t("报告原文保存在账本之外；用 sha256sum 计算原文的哈希，应与此值一致。",
+                    "The report itself is kept off the log; its sha256sum must equal this value.")) }
+            }
+            None => { p { (lang.t("尚未提交。", "Not filed yet.")) } }
+        }
+    };
+    layout(
+        lang,
+        &format!("/projects/{}", row.project_id),
+        &row.title,
+        provenance,
+        body,
+    )
+}
+
+fn tranche_status(lang: Lang, status: TrancheStatusView) -> &'static str {
+    match status {
+        TrancheStatusView::Paid => lang.t("已拨付", "paid"),
+        TrancheStatusView::Payable => lang.t("可拨付", "payable"),
+        TrancheStatusView::AwaitingEvaluation => {
+            lang.t("待评估通过", "awaiting a passing evaluation")
+        }
+        TrancheStatusView::Scheduled => lang.t("待拨付", "scheduled"),
+        TrancheStatusView::Returned => {
+            lang.t("结项未拨，退回基金", "not paid; returned to the fund")
+        }
+    }
+}
+
+pub fn grant_page(lang: Lang, view: &GrantPageView, provenance: &Provenance) -> String {
+    let row = &view.row;
+    let body = html! {
+        p { a href=(lang.href("/")) { "← " (lang.t("返回总览", "Back to the overview")) } }
+        h1 { (row.title) }
+        p { (row.organisation_name) " · " (view.round_name) }
+        dl.figures {
+            dt { (lang.t("资助金额", "Awarded")) } dd #grant-amount { (cny(row.amount_fen)) }
+            dt { (lang.t("已拨付", "Disbursed")) } dd #grant-disbursed { (cny(row.disbursed_fen)) }
+            @if row.closed {
+                dt { (lang.t("退回基金", "Returned")) } dd { (cny(row.returned_fen)) }
+                dt { (lang.t("结项原因", "Closed because")) } dd { (view.summary_close_reason) }
+            }
+        }
+        (bar(share_bp(row.disbursed_fen, row.amount_fen)))
+        h2 { (lang.t("分期拨付", "Tranches")) }
+        div.scroll { table {
+            thead { tr { th { "#" } th { (lang.t("金额", "Amount")) } th { (lang.t("以奖代拨", "Needs evaluation")) } th { (lang.t("状态", "Status")) } th { (lang.t("拨付日期", "Paid on")) } } }
+            tbody { @for tranche in &view.tranches {
+                tr {
+                    td { (tranche.index + 1) }
+                    td.num { (cny(tranche.amount_fen)) }
+                    td { @if tranche.requires_evaluation { (lang.t("是", "yes")) } @else { (lang.t("否", "no")) } }
+                    td { (tranche_status(lang, tranche.status)) }
+                    td { (tranche.paid_on) }
+                }
+            } }
+        } }
+        h2 { (lang.t("评估", "Evaluations")) }
+        ul { @for evaluation in &view.evaluations {
+            li { (evaluation.period) " · " (evaluation.evaluator) " · " (evaluation.score) " · "
+                @if evaluation.passed { (lang.t("通过", "passed")) } @else { strong.overdue { (lang.t("未通过", "failed")) } } }
+        } }
+        h2 { (lang.t("季度自评报告", "Quarterly self-assessments")) }
+        ul { @for report in &view.self_assessments {
+            li { (report.quarter) " · " (report.summary) br; code.hash { (report.report_sha256) } }
+        } }
+    };
+    layout(
+        lang,
+        &format!("/grants/{}", row.grant_id),
+        &row.title,
+        provenance,
+        body,
+    )
+}
+
+fn instalment_status(lang: Lang, status: InstalmentStatusView) -> Markup {
+    html! {
+        @match status {
+            InstalmentStatusView::Paid => { (lang.t("已付", "paid")) }
+            InstalmentStatusView::Due => { (lang.t("待到期", "due")) }
+            InstalmentStatusView::Overdue => { strong.overdue { (lang.t("逾期", "overdue")) } }
+            InstalmentStatusView::Waived => { (lang.t("已取消", "waived")) }
+        }
+    }
+}
+
+pub fn sponsor_page(lang: Lang, view: &SponsorPageView, provenance: &Provenance) -> String {
+    let sponsor = &view.sponsor;
+    let body = html! {
+        p { a href=(lang.href("/")) { "← " (lang.t("返回总览", "Back to the overview")) } }
+        h1 { (sponsor.name) }
+        p.kindness { (lang.t("以下每一笔都是", "Every sum below is the kindness of ")) strong { (sponsor.name) } (lang.t("的善意。", ".")) }
+        dl.figures {
+            dt { (lang.t("具名捐赠", "Gave (named)")) } dd #sponsor-donated { (cny(sponsor.credited_donations_fen)) }
+            dt { (lang.t("认捐总额", "Pledged")) } dd { (cny(sponsor.pledged_fen)) }
+            dt { (lang.t("认捐已付", "Pledge paid")) } dd { (cny(sponsor.pledge_paid_fen)) }
+            dt { (lang.t("认领项目出资", "Project funding")) } dd { (cny(sponsor.project_funding_fen)) }
+        }
+        h2 { (lang.t("认领的项目", "Projects claimed")) }
+        ul { @for project in &sponsor.projects_claimed {
+            li { a href=(lang.href(&format!("/projects/{}", project.project_id))) { (project.title) } }
+        } }
+        h2 { (lang.t("认捐", "Pledges")) }
+        @for pledge in &view.pledges {
+            h3 { (pledge.pledge_id) " · " (cny(pledge.total_fen)) @if pledge.cancelled { " " span.tag { (lang.t("已取消", "cancelled")) } } }
+            div.scroll { table {
+                thead { tr { th { (lang.t("到期日", "Due on")) } th { (lang.t("金额", "Amount")) } th { (lang.t("已付", "Paid")) } th { (lang.t("状态", "Status")) } } }
+                tbody { @for instalment in &pledge.instalments {
+                    tr { td { (instalment.due_on) } td.num { (cny(instalment.amount_fen)) } td.num { (cny(instalment.paid_fen)) } td { (instalment_status(lang, instalment.status)) } }
+                } }
+            } }
+        }
+        h2 { (lang.t("项目出资", "Project funding")) }
+        ul { @for funding in &view.fundings {
+            li { (funding.received_on) " " a href=(lang.href(&format!("/projects/{}", funding.project_id))) { (funding.project_id) } " " (money(funding.amount_fen)) }
+        } }
+        h2 { (lang.t("具名捐赠", "Named donations")) }
+        (donation_table(lang, &view.donations))
+    };
+    layout(
+        lang,
+        &format!("/sponsors/{}", sponsor.donor_id),
+        &sponsor.name,
+        provenance,
+        body,
+    )
+}
+
+pub fn verify_page(lang: Lang, provenance: &Provenance) -> String {
+    let checkpoint_text = provenance
+        .checkpoint
+        .as_ref()
+        .map(|checkpoint: &CheckpointSummary| checkpoint.text.as_str())
+        .unwrap_or("");
+    let key = provenance.verifier_key.as_deref().unwrap_or("");
+    let body = html! {
+        h1 { (lang.t("核验：自己动手检查", "Check it yourself")) }
+        p { (lang.t(
+            "账本的每条记录都是一棵默克尔树（RFC 6962）的叶子。账本定期用私钥签署一个“检查点”：记录条数和树根哈希。只要有检查点和公钥，任何人都能证明某条记录确实在账本里、而且账本没有被改写。",
+            "Every record of the log is a leaf of a Merkle tree (RFC 6962). The log regularly signs a checkpoint: the number of records and the tree's root hash. With the checkpoint and the public key, anyone can prove that a record is in the log and that the log was not rewritten.")) }
+        h2 { (lang.t("最新签名检查点", "Latest signed checkpoint")) }
+        @if checkpoint_text.is_empty() { p { (lang.t("暂无。", "None yet.")) } }
+        @else { pre #checkpoint-text { (checkpoint_text) } }
+        h2 { (lang.t("公钥", "Public key")) }
+        @if key.is_empty() { p { (lang.t("暂无。", "None yet.")) } }
+        @else { pre #verifier-key { (key) } }
+        h2 { (lang.t("核验收据", "Check a receipt")) }
+        ol {
+            li { (lang.t("捐赠后您会收到一张收据（一段 JSON 文本）。", "After giving you receive a receipt (a piece of JSON text).")) }
+            li { (lang.t("把收据完整粘贴到下面的框里，点“核验”。", "Paste the whole receipt into the box below and press Check.")) }
+            li { (lang.t("浏览器会在本机计算哈希，重算树根，并用公钥检查检查点的签名；不会把收据发送到任何地方。",
+                "Your browser computes the hashes, recomputes the tree root and checks the checkpoint's signature with the public key, on this device; the receipt is sent nowhere.")) }
+        }
+        textarea #receipt-input rows="8" placeholder=(lang.t("在此粘贴收据 JSON", "Paste the receipt JSON here")) {}
+        p { button #receipt-check type="button" { (lang.t("核验", "Check")) } }
+        p #receipt-result role="status" aria-live="polite" data-outcome="none" {}
+        h2 { (lang.t("给审计人员", "For auditors")) }
+        p { (lang.t("下载整个账本并在自己的电脑上核验哈希链、默克尔树、检查点签名和余额：",
+            "Download the whole log and verify the hash chain, the Merkle tree, the checkpoint signatures and the balances on your own computer:")) }
+        pre { "mingzhang verify --data-dir ./mingzhang-data" }
+        p.small { (lang.t("收据格式：{\"seq\", \"record\"(base64), \"tree_size\", \"inclusion_proof\"[hex 或 base64], \"checkpoint\"}；叶子哈希 = SHA-256(0x00 ‖ 记录字节)。",
+            "Receipt format: {\"seq\", \"record\" (base64), \"tree_size\", \"inclusion_proof\" [hex or base64], \"checkpoint\"}; leaf hash = SHA-256(0x00 ‖ record bytes).")) }
+        script #verify-config type="application/json" {
+            (PreEscaped(verify_config_json(lang, key)))
+        }
+        script src="/assets/verify.js" {}
+    };
+    layout(
+        lang,
+        "/verify",
+        lang.t("核验", "Check it yourself"),
+        provenance,
+        body,
+    )
+}
+
+/// Strings the receipt checker shows, in the page's language, plus the key.
+/// Escaped for a <script> element: "<" never appears raw.
+fn verify_config_json(lang: Lang, key: &str) -> String {
+    let config = serde_json::json!({
+        "key": key,
+        "lang": lang.html_lang(),
+    });
+    config.to_string().replace('<', "\\u003c")
+}

@@ -1,0 +1,274 @@
+//! Rendering tests over the Kaixuan demo: the page must show the figures of
+//! the domain brief and follow the masking rules.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use mingzhang_ledger::scenario;
+use mingzhang_ledger::state::LedgerState;
+use mingzhang_projections::Projections;
+use mingzhang_proto::v1::EventEnvelope;
+use tokio::sync::RwLock;
+use tower::ServiceExt;
+
+use super::{PageSource, page_router};
+
+const CHECKPOINT: &str = "mingzhang.example/kaixuan\n999\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u{2014} mingzhang.example/kaixuan AAAAAAAA\n";
+
+fn kaixuan_projections() -> Projections {
+    kaixuan_projections_until(usize::MAX)
+}
+
+/// The projections of the first `records` records of the Kaixuan demo.
+fn kaixuan_projections_until(records: usize) -> Projections {
+    let mut state = LedgerState::default();
+    let mut projections = Projections::default();
+    for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate().take(records) {
+        let event = mingzhang_ledger::decide::decide_as(&state, &meta.principal, command)
+            .expect("the Kaixuan scenario is valid");
+        state.apply(&event);
+        let envelope = EventEnvelope {
+            recorded_at_unix_ms: meta.at_unix_ms,
+            event: Some(event),
+            ..Default::default()
+        };
+        projections.apply(seq as u64, &envelope);
+    }
+    projections
+}
+
+fn kaixuan_source() -> PageSource {
+    PageSource::new(Arc::new(RwLock::new(kaixuan_projections())))
+        .with_checkpoint(Arc::new(|| Some(CHECKPOINT.to_owned())))
+        .with_verifier_key(Some("mingzhang.example/kaixuan+00000000+AQ==".to_owned()))
+        .with_as_of(Some("2016-12-31".to_owned()))
+}
+
+async fn get(path: &str) -> (StatusCode, String) {
+    let response = page_router(kaixuan_source())
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// The text of the section with `id`, up to the next section.
+fn section<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no section {id}"));
+    let rest = &html[start..];
+    let end = rest.find("</section>").expect("sections are closed");
+    &rest[..end]
+}
+
+#[tokio::test]
+async fn overview_shows_the_campaign_against_its_ten_million_target() {
+    let (status, html) = get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    let campaign = section(&html, "campaign");
+    assert!(campaign.contains("10,000,000.00"));
+    // 450,000 (Partners Day) + 4,088.88 (residents) − 500 refunded
+    // + 2,200,000 pledge payments; the reversed duplicate counts nothing.
+    assert!(campaign.contains(">2,653,588.88<"), "{campaign}");
+    for year in 2015..=2019 {
+        assert!(campaign.contains(&format!("<td>{year}</td>")));
+    }
+    assert!(campaign.contains("1,500,000.00"), "the 2015 yearly target");
+    assert!(html.contains("<svg class=\"chart\""));
+}
+
+#[tokio::test]
+async fn overview_states_the_record_count_and_checkpoint_it_reflects() {
+    let (_, html) = get("/").await;
+    let records = scenario::kaixuan().len();
+    assert!(html.contains(&format!("<strong id=\"record-count\">{records}</strong>")));
+    assert!(html.contains("<strong id=\"checkpoint-size\">999</strong>"));
+}
+
+#[tokio::test]
+async fn micro_venture_round_shows_26_shortlisted_and_the_failed_evaluation() {
+    let (_, html) = get("/").await;
+    let rounds = section(&html, "rounds");
+    assert!(rounds.contains("<dd id=\"round-shortlisted\">26</dd>"));
+    assert!(rounds.contains("<dd id=\"round-applications\">40</dd>"));
+    assert!(rounds.contains("900,000.00"));
+    assert!(rounds.contains("25 / 26"), "evaluations passed / recorded");
+    assert_eq!(rounds.matches("href=\"/grants/grant-mv2016-").count(), 26);
+}
+
+#[tokio::test]
+async fn nine_partners_day_projects_are_credited_to_their_claimants() {
+    let (_, html) = get("/").await;
+    let projects = section(&html, "projects");
+    assert_eq!(projects.matches("href=\"/sponsors/unit-").count(), 9);
+    assert!(projects.contains("凯联盟示例银行杭州分行"));
+    // unit-12 released its claim; unit-01 holds it now.
+    assert!(!projects.contains("机场路示例汽车服务有限公司"));
+    let (status, page) = get("/projects/pd2015-00").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("id=\"project-kindness\""));
+    assert!(page.contains("凯联盟示例银行杭州分行"));
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"completion report of pd2015-00"))
+    };
+    assert!(page.contains(&sha), "the completion report's SHA-256");
+}
+
+#[tokio::test]
+async fn special_support_fund_shows_its_million_apart_as_restricted_money() {
+    let (_, html) = get("/").await;
+    let funds = section(&html, "funds");
+    let restricted = &funds[funds.find("限定用途资金").unwrap()..];
+    assert!(restricted.contains("社会组织专项扶持基金"));
+    assert!(restricted.contains("1,000,000.00"));
+    // Spent 300,000 + 6,000 of it.
+    assert!(restricted.contains("694,000.00"));
+}
+
+#[tokio::test]
+async fn donors_are_named_masked_or_anonymous_as_they_chose() {
+    let (_, html) = get("/").await;
+    let donations = section(&html, "donations");
+    assert!(
+        donations.contains("王丽华"),
+        "a resident who opted in is named"
+    );
+    assert!(
+        donations.contains("张*"),
+        "a resident who did not is masked"
+    );
+    assert!(!html.contains("张敏"));
+    assert!(donations.contains("匿名"), "anonymous gifts say so");
+    assert!(
+        !html.contains("李建国"),
+        "an anonymous giver is never named"
+    );
+    assert!(!html.contains("resident-li") && !html.contains("resident-zhang"));
+    let sponsors = section(&html, "sponsors");
+    assert!(sponsors.contains("凯旋示范商贸有限公司"));
+    assert!(sponsors.contains("王丽华"));
+}
+
+#[tokio::test]
+async fn private_payees_are_masked_and_companies_named() {
+    let (_, html) = get("/").await;
+    let expenditures = section(&html, "expenditures");
+    assert!(expenditures.contains("杭州示例建筑安装有限公司"));
+    assert!(expenditures.contains("凯益荟·社工服务中心"));
+    assert!(expenditures.contains("陈**") && expenditures.contains("刘**"));
+    assert!(!html.contains("陈秀英") && !html.contains("刘志强"));
+}
+
+#[tokio::test]
+async fn english_switch_translates_labels_and_links_back() {
+    let (_, zh) = get("/").await;
+    assert!(zh.contains("<html lang=\"zh-CN\">"));
+    assert!(zh.contains("href=\"/?lang=en\""));
+    let (_, en) = get("/?lang=en").await;
+    assert!(en.contains("<html lang=\"en\">"));
+    assert!(en.contains("Shortlisted") && en.contains("Anonymous"));
+    assert!(en.contains("id=\"lang-zh\" href=\"/\""));
+    assert!(en.contains("href=\"/projects/pd2015-00?lang=en\""));
+}
+
+#[tokio::test]
+async fn sponsor_page_shows_pledge_instalments_overdue_as_of_the_date() {
+    let (status, page) = get("/sponsors/unit-06").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("采荷样例餐饮管理有限公司"));
+    assert!(page.contains("2016-06-30"));
+    assert!(page.contains("class=\"overdue\""));
+    let (status, _) = get("/sponsors/resident-li").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "no page lists the gifts of someone who was not named"
+    );
+}
+
+#[tokio::test]
+async fn grant_page_shows_the_returned_tranche_of_a_failed_evaluation() {
+    let (status, page) = get("/grants/grant-mv2016-025").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<dd id=\"grant-amount\">30,000.00</dd>"));
+    assert!(page.contains("<dd id=\"grant-disbursed\">18,000.00</dd>"));
+    assert!(page.contains("12,000.00"), "the 40% returned");
+    assert!(page.contains("未通过"));
+    let (status, _) = get("/grants/no-such-grant").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn donations_csv_is_excel_ready_and_masked_as_on_the_page() {
+    let (status, csv) = get("/exports/donations.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        csv.starts_with('\u{feff}'),
+        "UTF-8 byte-order mark for Excel"
+    );
+    assert!(csv.contains("匿名") && csv.contains("王丽华") && csv.contains("张*"));
+    assert!(!csv.contains("李建国") && !csv.contains("张敏"));
+    assert_eq!(csv.lines().count(), 1 + 17, "header plus every donation");
+    let (_, expenditures) = get("/exports/expenditures.csv").await;
+    assert!(expenditures.contains("陈**") && !expenditures.contains("陈秀英"));
+}
+
+#[tokio::test]
+async fn grants_export_in_360giving_shape_with_exact_amounts() {
+    let (status, json) = get("/exports/grants-360giving.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(json.contains("\"amountAwarded\":30000.00"));
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let grants = parsed["grants"].as_array().unwrap();
+    assert_eq!(grants.len(), 26);
+    let first = &grants[0];
+    assert_eq!(first["currency"], "CNY");
+    assert_eq!(first["awardDate"], "2016-05-05");
+    assert_eq!(
+        first["recipientOrganization"][0]["name"],
+        "凯益荟·社工服务中心"
+    );
+    assert!(first["fundingOrganization"][0]["name"].is_string());
+    let (_, csv) = get("/exports/grants.csv").await;
+    assert_eq!(csv.lines().count(), 1 + 26);
+}
+
+#[tokio::test]
+async fn verify_page_publishes_checkpoint_key_and_auditor_command() {
+    let (_, page) = get("/verify").await;
+    assert!(page.contains("mingzhang.example/kaixuan\n999\n"));
+    assert!(page.contains("mingzhang.example/kaixuan+00000000+AQ=="));
+    assert!(page.contains("mingzhang verify"));
+    assert!(page.contains("<script src=\"/assets/verify.js\">"));
+    let (status, script) = get("/assets/verify.js").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(script.contains("crypto.subtle.digest"));
+}
+
+#[test]
+fn directory_refreshed_after_a_refund_of_an_older_gift_matches_a_full_pass() {
+    let total = scenario::kaixuan().len();
+    for split in [1, total / 3, total / 2, total - 10, total - 1] {
+        let early = super::model::Directory::build(&kaixuan_projections_until(split));
+        let all = kaixuan_projections();
+        let refreshed = early.refreshed(&all);
+        let full = super::model::Directory::build(&all);
+        assert_eq!(refreshed.records, all.applied_len());
+        assert_eq!(
+            refreshed.credited_donations_fen, full.credited_donations_fen,
+            "split at {split}"
+        );
+    }
+    let full = super::model::Directory::build(&kaixuan_projections());
+    // 2,000.00 given, 500.00 refunded later.
+    assert_eq!(full.credited_donations_fen["resident-wang"], 150_000);
+    // Only an anonymous gift: nothing is credited to the name.
+    assert!(!full.credited_donations_fen.contains_key("resident-li"));
+}

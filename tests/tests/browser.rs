@@ -1,0 +1,526 @@
+//! End to end in a real headless Chromium: the transparency page on the
+//! Kaixuan demo, its key figures in the DOM, a receipt verified by the
+//! page's own script (SHA-256, RFC 6962 inclusion proof and the Ed25519
+//! checkpoint signature through WebCrypto), the language switch, and
+//! screenshots at phone and desktop widths in tests/artifacts/.
+//!
+//! Chromium is driven over the DevTools protocol on a pipe
+//! (`--remote-debugging-pipe`: commands on fd 3, replies on fd 4, each
+//! message ended by a NUL byte), so no WebSocket client is needed.
+//!
+//! Receipts are built here from the records' exact bytes with a tiny RFC 6962
+//! tree and a signed note, as the Merkle layer will issue them.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ed25519_dalek::{Signer, SigningKey};
+use mingzhang_api::page::{PageSource, page_router};
+use mingzhang_ledger::record::{GENESIS_PREV_HASH, Hash, StoredRecord};
+use mingzhang_ledger::scenario;
+use mingzhang_ledger::state::LedgerState;
+use mingzhang_projections::Projections;
+use mingzhang_proto::v1::EventEnvelope;
+use prost::Message;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const ORIGIN: &str = "mingzhang.example/kaixuan";
+/// Upper bound on one DevTools reply; a page that never answers is a failure.
+const REPLY_WAIT_MAX: Duration = Duration::from_secs(60);
+/// Upper bound on polls for a page condition (load, script result).
+const POLLS_MAX: usize = 300;
+
+// -- the demo log, its Merkle tree and a signed checkpoint -------------------
+
+struct DemoLog {
+    records: Vec<StoredRecord>,
+    projections: Projections,
+}
+
+fn kaixuan_log() -> DemoLog {
+    let mut state = LedgerState::default();
+    let mut projections = Projections::default();
+    let mut records: Vec<StoredRecord> = Vec::new();
+    for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate() {
+        let event = mingzhang_ledger::decide::decide_as(&state, &meta.principal, command)
+            .expect("the Kaixuan scenario is valid");
+        state.apply(&event);
+        let envelope = EventEnvelope {
+            recorded_at_unix_ms: meta.at_unix_ms,
+            actor: meta.actor.clone(),
+            event: Some(event),
+            ..Default::default()
+        };
+        let prev_hash = records.last().map_or(GENESIS_PREV_HASH, |r| r.hash());
+        records.push(StoredRecord::encode(
+            seq as u64,
+            &prev_hash,
+            &envelope.encode_to_vec(),
+        ));
+        projections.apply(seq as u64, &envelope);
+    }
+    DemoLog {
+        records,
+        projections,
+    }
+}
+
+fn leaf_hash(bytes: &[u8]) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update([0u8]);
+    hasher.update(bytes);
+    hasher.finalize().into()
+}
+
+fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update([1u8]);
+    hasher.update(left);
+    hasher.update(right);
+    hasher.finalize().into()
+}
+
+/// MTH(D[n]), RFC 6962 §2.1.
+fn tree_root(leaves: &[Hash]) -> Hash {
+    assert!(!leaves.is_empty());
+    if leaves.len() == 1 {
+        return leaves[0];
+    }
+    let split = leaves.len().next_power_of_two() / 2;
+    node_hash(&tree_root(&leaves[..split]), &tree_root(&leaves[split..]))
+}
+
+/// PATH(m, D[n]), RFC 6962 §2.1.1.
+fn inclusion_path(index: usize, leaves: &[Hash]) -> Vec<Hash> {
+    if leaves.len() <= 1 {
+        return Vec::new();
+    }
+    let split = leaves.len().next_power_of_two() / 2;
+    if index < split {
+        let mut path = inclusion_path(index, &leaves[..split]);
+        path.push(tree_root(&leaves[split..]));
+        path
+    } else {
+        let mut path = inclusion_path(index - split, &leaves[split..]);
+        path.push(tree_root(&leaves[..split]));
+        path
+    }
+}
+
+struct Signed {
+    checkpoint: String,
+    verifier_key: String,
+}
+
+/// A C2SP signed note over "origin\nsize\nroot\n" with an Ed25519 key.
+fn signed_checkpoint(tree_size: usize, root: &Hash) -> Signed {
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let public = key.verifying_key().to_bytes();
+    let mut key_id_input = Vec::new();
+    key_id_input.extend_from_slice(ORIGIN.as_bytes());
+    key_id_input.push(b'\n');
+    key_id_input.push(0x01);
+    key_id_input.extend_from_slice(&public);
+    let key_id = &Sha256::digest(&key_id_input)[..4];
+    let body = format!("{ORIGIN}\n{tree_size}\n{}\n", BASE64.encode(root));
+    let signature = key.sign(body.as_bytes()).to_bytes();
+    let mut blob = key_id.to_vec();
+    blob.extend_from_slice(&signature);
+    let mut encoded_key = vec![0x01];
+    encoded_key.extend_from_slice(&public);
+    Signed {
+        checkpoint: format!("{body}\n\u{2014} {ORIGIN} {}\n", BASE64.encode(blob)),
+        verifier_key: format!(
+            "{ORIGIN}+{}+{}",
+            hex::encode(key_id),
+            BASE64.encode(encoded_key)
+        ),
+    }
+}
+
+fn receipt(log: &DemoLog, seq: usize, leaves: &[Hash], checkpoint: &str) -> String {
+    json!({
+        "seq": seq,
+        "record": BASE64.encode(log.records[seq].bytes()),
+        "tree_size": leaves.len(),
+        "inclusion_proof": inclusion_path(seq, leaves).iter().map(hex::encode).collect::<Vec<_>>(),
+        "checkpoint": checkpoint,
+    })
+    .to_string()
+}
+
+// -- a minimal DevTools client over the pipe ---------------------------------
+
+struct Browser {
+    child: Child,
+    to_browser: std::fs::File,
+    from_browser: Receiver<Value>,
+    next_id: u64,
+    session_id: String,
+    _profile: tempfile::TempDir,
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid two-element array for pipe(2) to fill.
+    let rc = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    assert_eq!(rc, 0, "pipe(2) failed");
+    // SAFETY: pipe(2) succeeded, so both descriptors are open and ours.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+impl Browser {
+    fn launch() -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let (browser_reads, we_write) = pipe();
+        let (we_read, browser_writes) = pipe();
+        let child_read = browser_reads.as_raw_fd();
+        let child_write = browser_writes.as_raw_fd();
+        let mut command = Command::new(chromium_path());
+        command
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--remote-debugging-pipe",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: only async-signal-safe dup2 calls run between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::dup2(child_read, 3) < 0 || libc::dup2(child_write, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().expect("chromium starts");
+        drop(browser_reads);
+        drop(browser_writes);
+        let (sender, receiver) = channel();
+        let mut reader = std::fs::File::from(we_read);
+        std::thread::spawn(move || {
+            let mut pending = Vec::new();
+            let mut chunk = [0u8; 64 * 1024];
+            loop {
+                let read = match reader.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(read) => read,
+                };
+                pending.extend_from_slice(&chunk[..read]);
+                while let Some(end) = pending.iter().position(|&b| b == 0) {
+                    let message: Vec<u8> = pending.drain(..=end).collect();
+                    let value: Value = serde_json::from_slice(&message[..end]).unwrap();
+                    if sender.send(value).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let mut browser = Browser {
+            child,
+            to_browser: std::fs::File::from(we_write),
+            from_browser: receiver,
+            next_id: 1,
+            session_id: String::new(),
+            _profile: profile,
+        };
+        let target = browser.call("Target.createTarget", json!({"url": "about:blank"}));
+        let target_id = target["targetId"].as_str().unwrap().to_owned();
+        let attached = browser.call(
+            "Target.attachToTarget",
+            json!({"targetId": target_id, "flatten": true}),
+        );
+        browser.session_id = attached["sessionId"].as_str().unwrap().to_owned();
+        browser.call("Page.enable", json!({}));
+        browser.call("Runtime.enable", json!({}));
+        browser
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        let reply = self.call_reply(method, params);
+        assert!(reply.get("error").is_none(), "{method} failed: {reply}");
+        reply["result"].clone()
+    }
+
+    /// The whole reply, error included: while a page navigates, an evaluation
+    /// may be refused, which a poll treats as "not yet".
+    fn call_reply(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut message = json!({"id": id, "method": method, "params": params});
+        if !self.session_id.is_empty() {
+            message["sessionId"] = json!(self.session_id);
+        }
+        let mut bytes = serde_json::to_vec(&message).unwrap();
+        bytes.push(0);
+        self.to_browser.write_all(&bytes).unwrap();
+        loop {
+            let reply = match self.from_browser.recv_timeout(REPLY_WAIT_MAX) {
+                Ok(reply) => reply,
+                Err(RecvTimeoutError::Timeout) => panic!("chromium did not answer {method}"),
+                Err(RecvTimeoutError::Disconnected) => panic!("chromium exited during {method}"),
+            };
+            if reply["id"] == json!(id) {
+                return reply;
+            }
+        }
+    }
+
+    fn eval(&mut self, expression: &str) -> Value {
+        let result = self.call(
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+        );
+        assert!(
+            result.get("exceptionDetails").is_none(),
+            "{expression} threw: {result}"
+        );
+        result["result"]["value"].clone()
+    }
+
+    fn wait_for(&mut self, expression: &str) {
+        for _ in 0..POLLS_MAX {
+            let reply = self.call_reply(
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true}),
+            );
+            if reply["result"]["result"]["value"] == json!(true) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the page never satisfied {expression}");
+    }
+
+    fn open(&mut self, url: &str) {
+        self.call("Page.navigate", json!({"url": url}));
+        self.wait_for(&format!(
+            "document.readyState === 'complete' && location.href === {}",
+            json!(url)
+        ));
+    }
+
+    fn set_width(&mut self, width: u32, mobile: bool) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": mobile}),
+        );
+    }
+
+    /// What the visitor sees first: the viewport only.
+    fn screenshot_viewport(&mut self, path: &Path) {
+        let shot = self.call("Page.captureScreenshot", json!({"format": "png"}));
+        let png = BASE64.decode(shot["data"].as_str().unwrap()).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+
+    /// A screenshot of the whole page at the current width.
+    fn screenshot(&mut self, path: &Path) {
+        let metrics = self.call("Page.getLayoutMetrics", json!({}));
+        let width = metrics["cssContentSize"]["width"].as_f64().unwrap();
+        let height = metrics["cssContentSize"]["height"]
+            .as_f64()
+            .unwrap()
+            .min(6000.0);
+        let shot = self.call(
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true,
+                   "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}}),
+        );
+        let png = BASE64.decode(shot["data"].as_str().unwrap()).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromium_path() -> PathBuf {
+    for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
+        if Path::new(candidate).exists() {
+            return PathBuf::from(candidate);
+        }
+    }
+    panic!("Chromium is not installed: apt-get install -y chromium (ops/test.sh does)");
+}
+
+fn artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Serves the page over the demo on a free loopback port; returns its base URL.
+fn serve_page(runtime: &tokio::runtime::Runtime, source: PageSource) -> String {
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    runtime.spawn(async move {
+        axum::serve(listener, page_router(source)).await.unwrap();
+    });
+    format!("http://{address}")
+}
+
+fn text_of(browser: &mut Browser, id: &str) -> String {
+    browser
+        .eval(&format!("document.getElementById('{id}').textContent"))
+        .as_str()
+        .unwrap_or_else(|| panic!("no element #{id}"))
+        .to_owned()
+}
+
+/// Pastes `receipt` into the checker, presses Check, and returns the outcome
+/// and message the page's script settled on.
+fn check_receipt(browser: &mut Browser, receipt: &str) -> (String, String) {
+    browser.eval(&format!(
+        "document.getElementById('receipt-input').value = {}; \
+         document.getElementById('receipt-result').setAttribute('data-outcome', 'none'); \
+         document.getElementById('receipt-check').click(); true",
+        json!(receipt)
+    ));
+    browser.wait_for(
+        "['verified','inclusion-only','failed'].includes(\
+         document.getElementById('receipt-result').getAttribute('data-outcome'))",
+    );
+    let outcome = browser
+        .eval("document.getElementById('receipt-result').getAttribute('data-outcome')")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (outcome, text_of(browser, "receipt-result"))
+}
+
+#[test]
+fn transparency_page_shows_the_demo_and_verifies_a_receipt_in_chromium() {
+    let log = kaixuan_log();
+    let leaves: Vec<Hash> = log.records.iter().map(|r| leaf_hash(r.bytes())).collect();
+    let signed = signed_checkpoint(leaves.len(), &tree_root(&leaves));
+    let donation_seq = log
+        .records
+        .iter()
+        .position(|record| {
+            let envelope = EventEnvelope::decode(record.payload()).unwrap();
+            matches!(
+                envelope.event,
+                Some(mingzhang_proto::v1::event_envelope::Event::DonationReceived(_))
+            )
+        })
+        .unwrap();
+    let good_receipt = receipt(&log, donation_seq, &leaves, &signed.checkpoint);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let checkpoint = signed.checkpoint.clone();
+    let source = PageSource::new(Arc::new(tokio::sync::RwLock::new(log.projections)))
+        .with_checkpoint(Arc::new(move || Some(checkpoint.clone())))
+        .with_verifier_key(Some(signed.verifier_key.clone()))
+        .with_as_of(Some("2016-12-31".to_owned()));
+    let base = serve_page(&runtime, source);
+    let artifacts = artifacts_dir();
+    let mut browser = Browser::launch();
+
+    // The overview on a 375 px phone: the headline figures in the DOM.
+    browser.set_width(375, true);
+    browser.open(&format!("{base}/"));
+    assert_eq!(text_of(&mut browser, "campaign-target"), "10,000,000.00");
+    assert_eq!(text_of(&mut browser, "campaign-raised"), "2,653,588.88");
+    assert_eq!(text_of(&mut browser, "round-shortlisted"), "26");
+    assert_eq!(
+        text_of(&mut browser, "record-count"),
+        log.records.len().to_string()
+    );
+    let page_width = browser.eval("document.documentElement.scrollWidth");
+    assert!(
+        page_width.as_u64().unwrap() <= 375,
+        "the phone page scrolls sideways: {page_width}"
+    );
+    browser.screenshot(&artifacts.join("page-overview-375.png"));
+    browser.screenshot_viewport(&artifacts.join("page-overview-375-top.png"));
+
+    // The receipt checker: a genuine receipt verifies, signature included.
+    browser.open(&format!("{base}/verify"));
+    let (outcome, message) = check_receipt(&mut browser, &good_receipt);
+    assert_eq!(outcome, "verified", "{message}");
+    assert!(message.starts_with("核验通过"), "{message}");
+    browser.screenshot(&artifacts.join("page-verify-375.png"));
+
+    // One byte of the record changed: the proof no longer reaches the root.
+    let mut tampered: Value = serde_json::from_str(&good_receipt).unwrap();
+    let mut record = log.records[donation_seq].bytes().to_vec();
+    let last = record.len() - 40;
+    record[last] ^= 1;
+    tampered["record"] = json!(BASE64.encode(&record));
+    let (outcome, message) = check_receipt(&mut browser, &tampered.to_string());
+    assert_eq!(outcome, "failed", "{message}");
+    assert!(message.starts_with("核验失败"), "{message}");
+    assert!(message.contains("记录已损坏"), "{message}");
+
+    // One bit of the inclusion proof changed: the root differs.
+    let mut bent: Value = serde_json::from_str(&good_receipt).unwrap();
+    let mut first = hex::decode(bent["inclusion_proof"][0].as_str().unwrap()).unwrap();
+    first[0] ^= 1;
+    bent["inclusion_proof"][0] = json!(hex::encode(first));
+    let (outcome, message) = check_receipt(&mut browser, &bent.to_string());
+    assert_eq!(outcome, "failed", "{message}");
+    assert!(message.contains("树根与检查点不符"), "{message}");
+
+    // A checkpoint whose signature was forged fails even with a valid proof.
+    let mut forged: Value = serde_json::from_str(&good_receipt).unwrap();
+    let forged_checkpoint = signed.checkpoint.clone();
+    let mut lines: Vec<&str> = forged_checkpoint.split('\n').collect();
+    let signature_line = lines[4].to_owned();
+    let mut signature_bytes = BASE64
+        .decode(signature_line.rsplit(' ').next().unwrap())
+        .unwrap();
+    signature_bytes[10] ^= 0x80;
+    let broken_line = format!("\u{2014} {ORIGIN} {}", BASE64.encode(signature_bytes));
+    lines[4] = &broken_line;
+    forged["checkpoint"] = json!(lines.join("\n"));
+    let (outcome, message) = check_receipt(&mut browser, &forged.to_string());
+    assert_eq!(outcome, "failed", "{message}");
+    assert!(message.contains("签名无效"), "{message}");
+
+    // The language switch: a visible link to English, and back.
+    browser.open(&format!("{base}/"));
+    browser.eval("setTimeout(() => document.getElementById('lang-en').click(), 0); true");
+    browser
+        .wait_for("document.readyState === 'complete' && document.documentElement.lang === 'en'");
+    assert!(
+        browser
+            .eval("document.body.innerText.includes('Shortlisted')")
+            .as_bool()
+            .unwrap()
+    );
+    assert_eq!(text_of(&mut browser, "campaign-target"), "10,000,000.00");
+    browser.set_width(1280, false);
+    browser.screenshot(&artifacts.join("page-overview-1280-en.png"));
+    browser.eval("setTimeout(() => document.getElementById('lang-zh').click(), 0); true");
+    browser.wait_for(
+        "document.readyState === 'complete' && document.documentElement.lang === 'zh-CN'",
+    );
+    browser.screenshot(&artifacts.join("page-overview-1280.png"));
+}
