@@ -435,7 +435,7 @@ fn transparency_page_shows_the_demo_and_verifies_a_receipt_in_chromium() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let checkpoint = signed.checkpoint.clone();
-    let source = PageSource::new(Arc::new(tokio::sync::RwLock::new(log.projections)))
+    let source = PageSource::new(Arc::new(parking_lot::RwLock::new(log.projections)))
         .with_checkpoint(Arc::new(move || Some(checkpoint.clone())))
         .with_verifier_key(Some(signed.verifier_key.clone()))
         .with_as_of(Some("2016-12-31".to_owned()));

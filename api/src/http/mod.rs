@@ -27,12 +27,12 @@ use json::{ApiJson, BODY_LEN_MAX};
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
+    let page = crate::page::page_router(crate::page::PageSource::new(state.projections.clone()));
     Router::new()
         .merge(command_routes())
         .merge(queries::routes())
         .merge(records::routes())
         .merge(ops_routes())
-        .merge(page_placeholder_routes())
         .fallback(|| async {
             AppError::NotFound {
                 field: "path".into(),
@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
             crate::metrics::track,
         ))
         .with_state(state)
+        .merge(page)
 }
 
 /// Every command route: one line makes the route, its handler and its
@@ -115,14 +116,6 @@ fn ops_routes() -> Router<AppState> {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(crate::openapi::serve))
-}
-
-/// The transparency page's module replaces this with the real page.
-fn page_placeholder_routes() -> Router<AppState> {
-    Router::new().route(
-        "/",
-        get(|| async { "Mingzhang (明账): the transparency page is coming; see /v1/funds\n" }),
-    )
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

@@ -24,7 +24,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use mingzhang_projections::{Day, Projections};
-use tokio::sync::RwLock;
+use parking_lot::RwLock;
 
 use model::{CheckpointSummary, Directory, Provenance};
 use render::Lang;
@@ -207,7 +207,7 @@ fn download(content_type: &'static str, file_name: &'static str, body: String) -
 }
 
 async fn overview(State(state): State<Arc<PageState>>, Query(query): Query<LangQuery>) -> Response {
-    let projections = state.source.projections.read().await;
+    let projections = state.source.projections.read();
     let directory = state.directory(&projections);
     let view = model::views_from(&projections, &directory, state.provenance(&projections));
     html(render::overview(query.lang(), &view))
@@ -218,7 +218,7 @@ async fn project(
     Path(id): Path<String>,
     Query(query): Query<LangQuery>,
 ) -> Response {
-    let projections = state.source.projections.read().await;
+    let projections = state.source.projections.read();
     let directory = state.directory(&projections);
     match model::project_page(&projections, &directory, &id) {
         Some(view) => html(render::project_page(
@@ -235,7 +235,7 @@ async fn grant(
     Path(id): Path<String>,
     Query(query): Query<LangQuery>,
 ) -> Response {
-    let projections = state.source.projections.read().await;
+    let projections = state.source.projections.read();
     match model::grant_page(&projections, &id) {
         Some(view) => html(render::grant_page(
             query.lang(),
@@ -251,7 +251,7 @@ async fn sponsor(
     Path(id): Path<String>,
     Query(query): Query<LangQuery>,
 ) -> Response {
-    let projections = state.source.projections.read().await;
+    let projections = state.source.projections.read();
     let directory = state.directory(&projections);
     let provenance = state.provenance(&projections);
     match model::sponsor_page(&projections, &directory, &id, &provenance.as_of) {
@@ -261,7 +261,7 @@ async fn sponsor(
 }
 
 async fn verify(State(state): State<Arc<PageState>>, Query(query): Query<LangQuery>) -> Response {
-    let projections = state.source.projections.read().await;
+    let projections = state.source.projections.read();
     html(render::verify_page(
         query.lang(),
         &state.provenance(&projections),
@@ -280,7 +280,7 @@ async fn verify_script() -> Response {
 }
 
 async fn donations_csv(State(state): State<Arc<PageState>>) -> Response {
-    let projections = state.source.projections.read().await;
+    let projections = state.source.projections.read();
     let directory = state.directory(&projections);
     download(
         "text/csv; charset=utf-8",
@@ -290,7 +290,7 @@ async fn donations_csv(State(state): State<Arc<PageState>>) -> Response {
 }
 
 async fn grants_csv(State(state): State<Arc<PageState>>) -> Response {
-    let projections = state.source.projections.read().await;
+    let projections = state.source.projections.read();
     download(
         "text/csv; charset=utf-8",
         "grants.csv",
@@ -299,7 +299,7 @@ async fn grants_csv(State(state): State<Arc<PageState>>) -> Response {
 }
 
 async fn expenditures_csv(State(state): State<Arc<PageState>>) -> Response {
-    let projections = state.source.projections.read().await;
+    let projections = state.source.projections.read();
     let directory = state.directory(&projections);
     download(
         "text/csv; charset=utf-8",
@@ -309,7 +309,7 @@ async fn expenditures_csv(State(state): State<Arc<PageState>>) -> Response {
 }
 
 async fn grants_360giving(State(state): State<Arc<PageState>>) -> Response {
-    let projections = state.source.projections.read().await;
+    let projections = state.source.projections.read();
     let directory = state.directory(&projections);
     download(
         "application/json",

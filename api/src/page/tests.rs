@@ -9,7 +9,7 @@ use mingzhang_ledger::scenario;
 use mingzhang_ledger::state::LedgerState;
 use mingzhang_projections::Projections;
 use mingzhang_proto::v1::EventEnvelope;
-use tokio::sync::RwLock;
+use parking_lot::RwLock;
 use tower::ServiceExt;
 
 use super::{PageSource, page_router};
