@@ -16,7 +16,7 @@ use mingzhang_projections::Projections;
 /// Loads the first `commands` of the Kaixuan scenario into `data_dir` and signs
 /// a checkpoint over it; returns the signed note.
 async fn ledger_with_checkpoint(data_dir: &Path, commands: usize) -> String {
-    let (log, _) = FileLog::open(&data_dir.join("log"), FileLogOptions::default()).unwrap();
+    let (log, _) = FileLog::open(data_dir.join("log"), FileLogOptions::default()).unwrap();
     let store: Arc<dyn EventStore> = Arc::new(log);
     let ledger = Ledger::open(store.clone()).await.unwrap();
     for (command, meta) in scenario::kaixuan().into_iter().take(commands) {
@@ -115,7 +115,7 @@ async fn a_rewritten_history_is_inconsistent_with_a_saved_checkpoint() {
     }
     {
         let (log, _) =
-            FileLog::open(&rewritten.path().join("log"), FileLogOptions::default()).unwrap();
+            FileLog::open(rewritten.path().join("log"), FileLogOptions::default()).unwrap();
         let store: Arc<dyn EventStore> = Arc::new(log);
         let ledger = Ledger::open(store.clone()).await.unwrap();
         for (index, (command, meta)) in scenario::kaixuan().into_iter().take(80).enumerate() {
@@ -196,7 +196,7 @@ async fn an_exported_bundle_verifies_with_no_server() {
 async fn receipts_verify_offline_against_the_public_key() {
     let data = tempfile::tempdir().unwrap();
     ledger_with_checkpoint(data.path(), 90).await;
-    let (log, _) = FileLog::open(&data.path().join("log"), FileLogOptions::default()).unwrap();
+    let (log, _) = FileLog::open(data.path().join("log"), FileLogOptions::default()).unwrap();
     let transparency = Transparency::open(data.path(), &log, "test.mingzhang/ledger").unwrap();
     let mut projections = Projections::default();
     projections.catch_up(&log).unwrap();
