@@ -14,6 +14,10 @@ use crate::backend::{self, Ledger, LedgerHandle};
 use crate::config::ServeConfig;
 use crate::grpc::GrpcApi;
 use crate::state::AppState;
+use crate::transparency::{DEFAULT_ORIGIN, Transparency};
+
+/// How often a new checkpoint is signed while the log grows.
+pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -52,8 +56,14 @@ pub async fn run(
         .map_err(|error| ServeError::Open(error.to_string()))?;
     let tokens = Arc::new(TokenRegistry::open(token_file_path(data_dir))?);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let store = ledger.store();
     let state = AppState::start(LedgerHandle::start(ledger), tokens, shutdown_rx.clone())
         .map_err(|error| ServeError::Start(error.to_string()))?;
+    let transparency = Arc::new(
+        Transparency::open(data_dir, store.as_ref(), DEFAULT_ORIGIN)
+            .map_err(|error| ServeError::Start(format!("transparency log: {error:#}")))?,
+    );
+    spawn_checkpoint_signer(state.clone(), transparency.clone(), shutdown_rx.clone());
 
     let http_listener = TcpListener::bind(config.http_addr)
         .await
@@ -82,7 +92,8 @@ pub async fn run(
 
     let http = {
         let mut stopping = shutdown_rx.clone();
-        let router = crate::http::router(state.clone());
+        let router =
+            crate::http::router_with_transparency(state.clone(), Some(transparency.clone()));
         async move {
             axum::serve(http_listener, router)
                 .with_graceful_shutdown(async move {
@@ -112,6 +123,46 @@ pub async fn run(
     grpc_result?;
     tracing::info!(log_records = state.store.head().len, "stopped cleanly");
     Ok(())
+}
+
+/// Signs a checkpoint over the projections whenever they have moved since the
+/// last one, every `CHECKPOINT_INTERVAL`, and once more when shutting down.
+fn spawn_checkpoint_signer(
+    state: AppState,
+    transparency: Arc<Transparency>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let stopping = tokio::select! {
+                _ = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
+                _ = shutdown.wait_for(|stop| *stop) => true,
+            };
+            let (state, transparency) = (state.clone(), transparency.clone());
+            let signed = tokio::task::spawn_blocking(move || {
+                let projections = state.projections.read();
+                let signed_size = transparency.latest().map(|(size, _)| size);
+                if signed_size == Some(projections.applied_len()) {
+                    return Ok(None);
+                }
+                transparency
+                    .sign(state.store.as_ref(), &projections)
+                    .map(Some)
+            })
+            .await;
+            match signed {
+                Ok(Ok(Some((size, _)))) => tracing::info!(size, "signed a checkpoint"),
+                Ok(Ok(None)) => {}
+                Ok(Err(error)) => {
+                    tracing::error!(error = format!("{error:#}"), "signing a checkpoint failed")
+                }
+                Err(error) => tracing::error!(%error, "checkpoint signer panicked"),
+            }
+            if stopping {
+                break;
+            }
+        }
+    });
 }
 
 async fn wait_for_signal() {

@@ -1247,3 +1247,120 @@ async fn verify_names_the_first_damaged_record_and_exits_non_zero() {
     assert!(stderr.contains("FAILED"), "{stderr}");
     assert!(stderr.contains("seq"), "names the record: {stderr}");
 }
+
+#[tokio::test]
+async fn served_checkpoints_proofs_and_receipts_verify_with_the_public_key() {
+    use base64::Engine;
+    use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
+    use mingzhang_ledger::merkle;
+    use mingzhang_ledger::receipt::Receipt;
+
+    let server = Server::start();
+    server.seed().await;
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-proof", "unit-01", "88.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let donation_seq = body["records"][0]["seq"].as_u64().unwrap();
+    // Read-your-writes, so the checkpoint signed on demand covers the donation.
+    server
+        .get(None, &format!("/v1/funds?min_seq={donation_seq}"))
+        .await;
+
+    let text = |path: &str| {
+        let request = server.client.get(format!("{}{path}", server.http));
+        let path = path.to_owned();
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            response.text().await.unwrap()
+        }
+    };
+    let key = VerifierKey::from_text(text("/v1/public-key").await.trim()).unwrap();
+    let note = text("/v1/checkpoint").await;
+    let checkpoint =
+        Checkpoint::open_signed(&note, &key).expect("checkpoint signed by the served key");
+    assert!(checkpoint.size() > donation_seq);
+    assert!(
+        checkpoint
+            .extensions()
+            .iter()
+            .any(|line| line.starts_with("balances-sha256 "))
+    );
+    assert_eq!(
+        text(&format!("/v1/checkpoints/{}", checkpoint.size())).await,
+        note
+    );
+
+    // The auditor's receipt proves the donation against that checkpoint, offline.
+    let (status, receipt) = server
+        .get(
+            Some(&server.tokens.auditor),
+            &format!("/v1/receipts/{donation_seq}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    let receipt: Receipt = serde_json::from_value(receipt).unwrap();
+    let verified = receipt.verify(&key).expect("receipt verifies");
+    assert_eq!(verified.record.seq(), donation_seq);
+    let (status, _) = server
+        .get(None, &format!("/v1/receipts/{donation_seq}"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "receipts carry whole records: not for the public"
+    );
+
+    // The public inclusion proof agrees with the signed root.
+    let (status, proof) = server
+        .get(
+            None,
+            &format!(
+                "/v1/proofs/inclusion?seq={donation_seq}&size={}",
+                checkpoint.size()
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{proof}");
+    let hashes: Vec<[u8; 32]> = proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hash| {
+            hex::decode(hash.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    let leaf = merkle::leaf_hash(verified.record.bytes());
+    assert_eq!(proof["leaf_hash"].as_str().unwrap(), hex::encode(leaf));
+    merkle::verify_inclusion(
+        &leaf,
+        donation_seq,
+        checkpoint.size(),
+        &hashes,
+        checkpoint.root_hash(),
+    )
+    .expect("inclusion proof verifies against the signed root");
+    let (status, problem) = server
+        .get(None, "/v1/proofs/inclusion?seq=5&size=999999")
+        .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("size"))
+    );
+
+    // The page states the checkpoint it reflects.
+    let page = text("/").await;
+    let root = base64::engine::general_purpose::STANDARD.encode(checkpoint.root_hash());
+    assert!(
+        page.contains(&root),
+        "page does not show the checkpoint root {root}"
+    );
+}

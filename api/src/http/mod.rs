@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod json;
+pub mod proofs;
 pub mod queries;
 pub mod records;
 
@@ -26,9 +27,30 @@ use json::{ApiJson, BODY_LEN_MAX};
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
+    router_with_transparency(state, None)
+}
+
+/// The HTTP surface with the transparency log: checkpoint and proof routes,
+/// and the page showing the checkpoint it reflects.
+pub fn router_with_transparency(
+    state: AppState,
+    transparency: Option<std::sync::Arc<crate::transparency::Transparency>>,
+) -> Router {
     let metrics = state.metrics.clone();
-    let page = crate::page::page_router(crate::page::PageSource::new(state.projections.clone()));
+    let mut page_source = crate::page::PageSource::new(state.projections.clone());
+    let mut proof_routes = Router::new();
+    if let Some(transparency) = transparency {
+        let latest = transparency.clone();
+        page_source = page_source
+            .with_checkpoint(std::sync::Arc::new(move || {
+                latest.latest().map(|(_, note)| note)
+            }))
+            .with_verifier_key(Some(transparency.verifier_key().to_text()));
+        proof_routes = proofs::routes(transparency);
+    }
+    let page = crate::page::page_router(page_source);
     Router::new()
+        .merge(proof_routes)
         .merge(command_routes())
         .merge(queries::routes())
         .merge(records::routes())
