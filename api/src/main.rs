@@ -34,8 +34,35 @@ enum Command {
     Init,
     /// Record the Kaixuan scenario (idempotent: running it twice records it once).
     Demo,
-    /// Check every record's checksum, hash and chain link; exits non-zero at the first bad one.
-    Verify,
+    /// Audit a log: every record's checksum, hash and chain link, the Merkle
+    /// root against the signed checkpoint, consistency with a checkpoint saved
+    /// earlier, and the replayed balances against the published ones. Exits
+    /// non-zero naming the first problem. `verify receipt FILE` checks one receipt.
+    #[command(args_conflicts_with_subcommands = true)]
+    Verify {
+        #[command(subcommand)]
+        what: Option<VerifyCommand>,
+        /// A data directory or an exported bundle [default: --data-dir]
+        path: Option<PathBuf>,
+        /// A checkpoint note saved earlier: the log must extend it
+        #[arg(long)]
+        since: Option<PathBuf>,
+        /// The verifier key [default: the one in PATH]
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the checkpoint signing key (once) and print its verifier key.
+    Keygen {
+        /// Key name shown in signature lines
+        #[arg(long, default_value = "mingzhang")]
+        name: String,
+    },
+    /// Sign a checkpoint of the log as it is, then write a self-contained
+    /// bundle (log, checkpoint, verifier key) that `verify` checks with no server.
+    Export { out: PathBuf },
     /// Rebuild the projections from the log and print balances.
     Balances,
     /// Serve the HTTP and gRPC APIs.
@@ -53,6 +80,17 @@ enum Command {
     /// Manage API bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum VerifyCommand {
+    /// Check a receipt offline: the record, the checkpoint's signature and the inclusion proof.
+    Receipt {
+        file: PathBuf,
+        /// The verifier key [default: <data-dir>/keys/checkpoint.pub]
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,7 +128,28 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Init => init(&data_dir),
         Command::Demo => runtime.block_on(demo(&data_dir)),
-        Command::Verify => verify(&data_dir),
+        Command::Verify {
+            what: Some(VerifyCommand::Receipt { file, key }),
+            ..
+        } => verify_receipt(&data_dir, &file, key.as_deref()),
+        Command::Verify {
+            what: None,
+            path,
+            since,
+            key,
+            json,
+        } => verify(
+            path.as_deref().unwrap_or(&data_dir),
+            since.as_deref(),
+            key.as_deref(),
+            json,
+        ),
+        Command::Keygen { name } => {
+            require_initialised(&data_dir)?;
+            println!("{}", mingzhang_api::transparency::keygen(&data_dir, &name)?);
+            Ok(())
+        }
+        Command::Export { out } => runtime.block_on(export(&data_dir, &out)),
         Command::Balances => balances(&data_dir),
         Command::Serve {
             http_addr,
@@ -172,35 +231,120 @@ async fn demo(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verify(data_dir: &Path) -> anyhow::Result<()> {
+fn verify(path: &Path, since: Option<&Path>, key: Option<&Path>, json: bool) -> anyhow::Result<()> {
     use std::io::Write;
-    require_initialised(data_dir)?;
-    let log_dir = data_dir.join("log");
-    println!("verifying {}", log_dir.display());
-    let mut last_shown_mib = 0u64;
-    let result = backend::verify(data_dir, |bytes| {
-        let mib = bytes >> 20;
-        if mib >= last_shown_mib + 16 {
-            last_shown_mib = mib;
-            eprint!("\r  {mib} MiB checked");
+    let inputs = mingzhang_api::audit::AuditInputs::locate(path, key)?;
+    let since_note = since
+        .map(|since| {
+            std::fs::read_to_string(since).with_context(|| format!("reading {}", since.display()))
+        })
+        .transpose()?;
+    if !json {
+        println!("verifying {}", inputs.log_dir.display());
+    }
+    let mut last_shown_percent = 0u64;
+    let report = mingzhang_api::audit::verify(&inputs, since_note.as_deref(), |done, total| {
+        let percent = if total == 0 { 100 } else { done * 100 / total };
+        if !json && percent >= last_shown_percent + 5 {
+            last_shown_percent = percent;
+            eprint!(
+                "\r  {percent:>3}% ({} of {} MiB read)",
+                done >> 20,
+                total >> 20
+            );
             let _ = std::io::stderr().flush();
         }
-    });
-    eprintln!();
-    match result {
-        Ok(report) => {
+    })?;
+    if !json {
+        eprintln!();
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if report.ok {
+        println!(
+            "OK: {} records ({} bytes, chain at {:.0} MB/s); every checksum, hash and chain link holds",
+            report.records, report.bytes, report.chain_mb_per_s
+        );
+        println!("head hash:       {}", report.last_hash);
+        println!("merkle root:     {}", report.merkle_root);
+        match &report.checkpoint {
+            Some(checkpoint) => println!(
+                "checkpoint:      size {}, signature valid, root matches, balances {}",
+                checkpoint.size,
+                match checkpoint.balances_match {
+                    Some(true) => "match the replay",
+                    Some(false) => "DIFFER",
+                    None => "not published",
+                }
+            ),
+            None => println!("checkpoint:      none found (only the chain was checked)"),
+        }
+        if let Some(since) = &report.since {
             println!(
-                "OK: {} records in {} segments ({} bytes); every checksum, hash and chain link holds",
-                report.records, report.segments, report.bytes
+                "since:           consistent with the checkpoint saved at size {}",
+                since.size
             );
-            println!("head hash: {}", hex_string(&report.last_hash));
-            if let Some(torn) = report.torn_tail {
-                println!("note: a torn tail the next open will truncate: {torn:?}");
-            }
+        }
+        println!(
+            "balances digest: {} (trial balance {} fen)",
+            report.balances_digest, report.trial_balance_fen
+        );
+    }
+    if !report.ok {
+        for problem in &report.problems {
+            eprintln!("  {problem}");
+        }
+        bail!("verification FAILED: {}", report.problems[0]);
+    }
+    Ok(())
+}
+
+fn verify_receipt(data_dir: &Path, file: &Path, key: Option<&Path>) -> anyhow::Result<()> {
+    let key_path = key
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| mingzhang_api::transparency::key_paths(data_dir).1);
+    let key_text = std::fs::read_to_string(&key_path)
+        .with_context(|| format!("reading {}", key_path.display()))?;
+    let key = mingzhang_ledger::checkpoint::VerifierKey::from_text(key_text.trim())
+        .map_err(|error| anyhow::anyhow!("{}: {error}", key_path.display()))?;
+    let receipt: mingzhang_ledger::receipt::Receipt = serde_json::from_str(
+        &std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
+    )
+    .with_context(|| format!("{} is not a receipt", file.display()))?;
+    match receipt.verify(&key) {
+        Ok(verified) => {
+            println!(
+                "OK: record {} (hash {}) is in the log of {} records signed by {}",
+                verified.record.seq(),
+                hex_string(&verified.record.hash()),
+                verified.checkpoint.size(),
+                key.name()
+            );
             Ok(())
         }
-        Err(error) => bail!("verification FAILED: {error}"),
+        Err(error) => bail!("receipt verification FAILED: {error}"),
     }
+}
+
+async fn export(data_dir: &Path, out: &Path) -> anyhow::Result<()> {
+    require_initialised(data_dir)?;
+    let store = backend::open_store(data_dir).map_err(anyhow::Error::msg)?;
+    let mut projections = Projections::default();
+    projections.catch_up(&*store)?;
+    let transparency = mingzhang_api::transparency::Transparency::open(
+        data_dir,
+        &*store,
+        mingzhang_api::transparency::DEFAULT_ORIGIN,
+    )?;
+    let (size, _) = transparency.sign(&*store, &projections)?;
+    drop(store);
+    let bytes = mingzhang_api::audit::export(data_dir, out)?;
+    println!(
+        "exported {size} records ({bytes} bytes of log) and the checkpoint signed at size {size} to {}",
+        out.display()
+    );
+    println!("check it with: mingzhang verify {}", out.display());
+    Ok(())
 }
 
 fn hex_string(bytes: &[u8]) -> String {

@@ -1364,3 +1364,73 @@ async fn served_checkpoints_proofs_and_receipts_verify_with_the_public_key() {
         "page does not show the checkpoint root {root}"
     );
 }
+
+#[tokio::test]
+async fn an_auditor_checks_receipts_bundles_and_history_offline_with_the_cli() {
+    let mut server = Server::start();
+    server.seed().await;
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-audit", "unit-01", "66.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seq = body["records"][0]["seq"].as_u64().unwrap();
+    server.get(None, &format!("/v1/funds?min_seq={seq}")).await;
+    let (status, receipt) = server
+        .get(Some(&server.tokens.auditor), &format!("/v1/receipts/{seq}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    let saved_checkpoint = receipt["checkpoint"].as_str().unwrap().to_owned();
+    assert!(server.terminate().success());
+
+    let work = tempfile::tempdir().unwrap();
+    let data_dir = server.data_dir.path();
+    let receipt_file = work.path().join("receipt.json");
+    std::fs::write(&receipt_file, receipt.to_string()).unwrap();
+    let checked = run_cli(
+        data_dir,
+        &["verify", "receipt", receipt_file.to_str().unwrap()],
+    );
+    assert!(
+        checked.starts_with(&format!("OK: record {seq} ")),
+        "{checked}"
+    );
+
+    let mut forged = receipt.clone();
+    forged["seq"] = json!(seq + 1);
+    std::fs::write(&receipt_file, forged.to_string()).unwrap();
+    let refused = Command::new(binary())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["verify", "receipt", receipt_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "a forged receipt must be refused"
+    );
+
+    let bundle = work.path().join("bundle");
+    let exported = run_cli(data_dir, &["export", bundle.to_str().unwrap()]);
+    assert!(exported.contains("exported"), "{exported}");
+    let since_file = work.path().join("saved.note");
+    std::fs::write(&since_file, &saved_checkpoint).unwrap();
+    let report: Value = serde_json::from_str(&run_cli(
+        data_dir,
+        &[
+            "verify",
+            bundle.to_str().unwrap(),
+            "--since",
+            since_file.to_str().unwrap(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(report["ok"], json!(true), "{report}");
+    assert_eq!(report["checkpoint"]["balances_match"], json!(true));
+    assert_eq!(report["since"]["consistent"], json!(true));
+    assert_eq!(report["trial_balance_fen"], json!(0));
+}
