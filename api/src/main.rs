@@ -244,7 +244,7 @@ fn verify(path: &Path, since: Option<&Path>, key: Option<&Path>, json: bool) -> 
     }
     let mut last_shown_percent = 0u64;
     let report = mingzhang_api::audit::verify(&inputs, since_note.as_deref(), |done, total| {
-        let percent = if total == 0 { 100 } else { done * 100 / total };
+        let percent = (done * 100).checked_div(total).unwrap_or(100);
         if !json && percent >= last_shown_percent + 5 {
             last_shown_percent = percent;
             eprint!(
