@@ -267,6 +267,29 @@ fn check_payout(
     Ok(())
 }
 
+/// An optional campaign must exist and raise money for `fund_id`.
+fn check_campaign_of_fund(
+    state: &LedgerState,
+    campaign_id: &str,
+    fund_id: &str,
+) -> Result<(), Rejection> {
+    if campaign_id.is_empty() {
+        return Ok(());
+    }
+    let campaign = check_existing("campaign_id", "campaign", campaign_id, &state.campaigns)?;
+    if campaign.fund_id != fund_id {
+        return Err(invalid(
+            "campaign_id",
+            "campaign_fund_mismatch",
+            format!(
+                "campaign {campaign_id:?} raises money for fund {:?}",
+                campaign.fund_id
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Instalments: at least one, dates valid and non-decreasing, amounts positive
 /// and summing to `total_fen`.
 fn check_schedule(instalments: &[v1::Instalment], total_fen: i64) -> Result<(), Rejection> {
@@ -469,20 +492,7 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
                 check_existing("donor_id", "donor", &e.donor_id, &state.donors)?;
             }
             check_existing("fund_id", "fund", &e.fund_id, &state.funds)?;
-            if !e.campaign_id.is_empty() {
-                let campaign =
-                    check_existing("campaign_id", "campaign", &e.campaign_id, &state.campaigns)?;
-                if campaign.fund_id != e.fund_id {
-                    return Err(invalid(
-                        "campaign_id",
-                        "campaign_fund_mismatch",
-                        format!(
-                            "campaign {:?} raises money for fund {:?}",
-                            e.campaign_id, campaign.fund_id
-                        ),
-                    ));
-                }
-            }
+            check_campaign_of_fund(state, &e.campaign_id, &e.fund_id)?;
             if !e.project_id.is_empty() {
                 let project =
                     check_existing("project_id", "project", &e.project_id, &state.projects)?;
@@ -568,20 +578,7 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
             )?;
             check_existing("donor_id", "donor", &e.donor_id, &state.donors)?;
             check_existing("fund_id", "fund", &e.fund_id, &state.funds)?;
-            if !e.campaign_id.is_empty() {
-                let campaign =
-                    check_existing("campaign_id", "campaign", &e.campaign_id, &state.campaigns)?;
-                if campaign.fund_id != e.fund_id {
-                    return Err(invalid(
-                        "campaign_id",
-                        "campaign_fund_mismatch",
-                        format!(
-                            "campaign {:?} raises money for fund {:?}",
-                            e.campaign_id, campaign.fund_id
-                        ),
-                    ));
-                }
-            }
+            check_campaign_of_fund(state, &e.campaign_id, &e.fund_id)?;
             check_amount("total_fen", e.total_fen)?;
             check_schedule(&e.instalments, e.total_fen)?;
             Ok(Event::PledgeMade(e))
