@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use mingzhang_proto::v1::event_envelope::Event;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::error::AppError;
 
@@ -173,62 +172,25 @@ pub fn verify(
 /// Commands waiting for the ledger thread, at most.
 pub const SUBMIT_QUEUE_MAX: usize = 65_536;
 
-type SubmitJob = (
-    Event,
-    CommandMeta,
-    oneshot::Sender<Result<Committed, SubmitError>>,
-);
-
-/// Runs `Ledger::submit` on a thread of its own.
-///
-/// Why: `Ledger::submit`'s future is not `Send` (it holds a parking_lot guard
-/// across an await point in the idempotent-replay path), so it cannot run on
-/// the multi-threaded runtime's tasks. Running every submit as a local task on
-/// one thread also lets group commit batch them. Remove once the future is Send.
+/// The ledger as the handlers use it: every submit runs on a task of its own.
 #[derive(Clone)]
 pub struct LedgerHandle {
     ledger: Arc<Ledger>,
-    jobs: mpsc::Sender<SubmitJob>,
 }
 
 impl LedgerHandle {
     pub fn start(ledger: Arc<Ledger>) -> LedgerHandle {
-        let (jobs, mut queue) = mpsc::channel::<SubmitJob>(SUBMIT_QUEUE_MAX);
-        let for_thread = ledger.clone();
-        std::thread::Builder::new()
-            .name("ledger-submit".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("ledger runtime starts");
-                let local = tokio::task::LocalSet::new();
-                local.block_on(&runtime, async move {
-                    while let Some((command, meta, reply)) = queue.recv().await {
-                        let ledger = for_thread.clone();
-                        tokio::task::spawn_local(async move {
-                            // The caller may have gone; the write stands regardless.
-                            let _ = reply.send(ledger.submit(command, meta).await);
-                        });
-                    }
-                });
-                // Every sender is gone: finish the writes still in flight.
-                runtime.block_on(local);
-            })
-            .expect("ledger thread starts");
-        LedgerHandle { ledger, jobs }
+        LedgerHandle { ledger }
     }
 
+    /// Submits on its own task, so a client that hangs up cannot cancel a
+    /// write half-way: the write stands, and a retry with the same key finds it.
     pub async fn submit(&self, command: Event, meta: CommandMeta) -> Result<Committed, AppError> {
-        let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send((command, meta, reply))
+        let ledger = self.ledger.clone();
+        tokio::spawn(async move { ledger.submit(command, meta).await })
             .await
-            .map_err(|_| AppError::Unavailable("the ledger has stopped".into()))?;
-        let result = answer
-            .await
-            .map_err(|_| AppError::Internal("the ledger dropped a command".into()))?;
-        result.map_err(AppError::from)
+            .map_err(|error| AppError::Internal(format!("submit task: {error}")))?
+            .map_err(AppError::from)
     }
 
     pub fn store(&self) -> Arc<dyn mingzhang_ledger::store::EventStore> {
