@@ -285,9 +285,8 @@ impl LedgerService for GrpcApi {
     ) -> Result<Response<pb::QueryResponse>, Status> {
         let principal = self.caller(&request)?;
         let request = request.into_inner();
-        let min_seq = (request.min_seq > 0).then_some(request.min_seq);
         self.state
-            .wait_for_projections(min_seq)
+            .wait_for_projections(request.min_seq)
             .await
             .map_err(to_status)?;
         let as_of = (!request.as_of.is_empty()).then_some(request.as_of.as_str());

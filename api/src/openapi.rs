@@ -93,7 +93,7 @@ fn problem_responses() -> Value {
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
     let min_seq = json!({"name": "min_seq", "in": "query", "required": false,
-        "description": "wait up to 2 s until projections have applied this many records",
+        "description": "wait up to 2 s until projections include the record with this sequence number (the seq a write returned)",
         "schema": {"type": "integer"}});
     for (path, summary, who) in QUERY_ROUTES {
         paths.insert(

@@ -95,14 +95,15 @@ impl AppState {
         Ok(committed)
     }
 
-    /// Waits until projections have applied at least `min_seq` records.
+    /// Waits until projections have applied the record with sequence number
+    /// `min_seq`, the number a write's reply carries.
     pub async fn wait_for_projections(&self, min_seq: Option<u64>) -> Result<(), AppError> {
         let Some(min_seq) = min_seq else {
             return Ok(());
         };
         let mut applied = self.applied_len.clone();
         let reached = tokio::time::timeout(READ_YOUR_WRITES_WAIT, async {
-            applied.wait_for(|len| *len >= min_seq).await.is_ok()
+            applied.wait_for(|len| *len > min_seq).await.is_ok()
         })
         .await;
         match reached {

@@ -575,9 +575,7 @@ async fn queries_wait_for_min_seq_and_say_how_far_projections_are() {
         )
         .await;
     let seq = body["records"][0]["seq"].as_u64().expect("seq");
-    let (status, funds) = server
-        .get(None, &format!("/v1/funds?min_seq={}", seq + 1))
-        .await;
+    let (status, funds) = server.get(None, &format!("/v1/funds?min_seq={seq}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(funds.to_string().contains("\"fresh\""), "{funds}");
     let (status, problem) = server
@@ -1053,7 +1051,7 @@ async fn kaixuan_scenario_over_http_records_what_the_ledger_would_record_directl
     assert_eq!(via_http.len(), scenario.len());
     assert_eq!(via_http, recorded_events(&over_grpc).await);
     // And the read side agrees between the two servers.
-    let last = scenario.len();
+    let last = scenario.len() - 1;
     let (status, funds_http) = over_http
         .get(None, &format!("/v1/funds?min_seq={last}"))
         .await;
@@ -1107,7 +1105,9 @@ async fn restart_after_sigterm_keeps_every_acknowledged_record() {
     assert!(server.terminate().success());
     server.spawn();
     assert_eq!(server.log_len().await, len);
-    let (_, funds_after) = server.get(None, &format!("/v1/funds?min_seq={len}")).await;
+    let (_, funds_after) = server
+        .get(None, &format!("/v1/funds?min_seq={}", len - 1))
+        .await;
     assert_eq!(funds_after, funds_before);
     for (n, record) in acknowledged.iter().enumerate() {
         let seq = record["seq"].as_u64().expect("seq");
@@ -1315,6 +1315,14 @@ async fn served_checkpoints_proofs_and_receipts_verify_with_the_public_key() {
         StatusCode::UNAUTHORIZED,
         "receipts carry whole records: not for the public"
     );
+    let (status, problem) = server
+        .get(
+            Some(&server.tokens.auditor),
+            &format!("/v1/receipts/{}", donation_seq + 1000),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    assert_eq!(problem["rule"], json!("no_such_record"));
 
     // The public inclusion proof agrees with the signed root.
     let (status, proof) = server

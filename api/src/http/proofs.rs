@@ -157,16 +157,17 @@ async fn receipt(
     Path(seq): Path<u64>,
 ) -> Result<Json<mingzhang_ledger::receipt::Receipt>, AppError> {
     principal.require_full_reader("receipts")?;
-    let applied = state.projections.read().applied_len();
-    if seq >= applied {
+    let log_len = state.store.head().len;
+    if seq >= log_len {
         return Err(AppError::NotFound {
             field: "seq".into(),
-            rule: "record_not_yet_applied",
-            detail: format!(
-                "the projections cover {applied} records; ask again with a later seq or shortly"
-            ),
+            rule: "no_such_record",
+            detail: format!("the log has {log_len} records"),
         });
     }
+    // The record is durable; the receipt also binds the balances, so it waits
+    // (briefly) for the projections to include it, as a query with min_seq would.
+    state.wait_for_projections(Some(seq)).await?;
     if transparency.latest().is_none_or(|(size, _)| size <= seq) {
         sign_now(&state, &transparency).await?;
     }
