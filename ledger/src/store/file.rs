@@ -1,11 +1,15 @@
 //! Embedded segment-file backend: see docs/log-format.md.
 //!
-//! One writer thread owns the files and commits in groups: it drains every
-//! queued append, encodes the records chained to the previous hash into one
-//! buffer, writes it with one write, `fdatasync`s, publishes the new durable
-//! length and only then completes the callers' futures. Readers use their own
-//! file handles and a sparse in-memory index (just a cache, rebuilt on open)
-//! and never see a record before it is durable.
+//! One writer owns the files and commits in groups, as a two-stage pipeline:
+//! the encoder thread drains every queued append, encodes the records chained
+//! to the previous hash into one buffer and writes it with one write; the
+//! syncer thread `fdatasync`s everything written so far, publishes the new
+//! durable length and only then completes the callers' futures. While one
+//! `fdatasync` runs, the callers it released last time are already appending
+//! again and the encoder writes their records, so the next `fdatasync` covers
+//! them all: the disk's latency overlaps the CPU's work instead of adding to
+//! it. Readers use their own file handles and a sparse in-memory index (just
+//! a cache, rebuilt on open) and never see a record before it is durable.
 
 use std::collections::VecDeque;
 use std::io;
@@ -565,6 +569,36 @@ struct Shared<S: Storage> {
     head: Mutex<Head>,
     durable_tx: watch::Sender<u64>,
     index: RwLock<Index<S::File>>,
+    sync: Mutex<SyncQueue<S::File>>,
+    /// The encoder wrote something for the syncer.
+    written_ready: Condvar,
+    /// The syncer made written bytes durable: room for the encoder.
+    synced_ready: Condvar,
+}
+
+type Completion = (
+    oneshot::Sender<Result<Vec<RecordMeta>, StoreError>>,
+    Vec<RecordMeta>,
+);
+
+/// Records the encoder wrote (in the page cache, not yet durable) and whom to
+/// tell once they are.
+struct Written<F> {
+    file: Arc<F>,
+    bytes: usize,
+    end_seq: u64,
+    last_hash: Hash,
+    updates: Vec<IndexUpdate<F>>,
+    completions: Vec<Completion>,
+}
+
+/// The hand-over between the encoder and the syncer.
+struct SyncQueue<F> {
+    written: Vec<Written<F>>,
+    /// Bytes written and not yet made durable; a torn write can reach them all.
+    unsynced_bytes: usize,
+    encoder_done: bool,
+    failed: Option<String>,
 }
 
 /// The embedded, hash-chained, durable segment-file log.
@@ -640,7 +674,7 @@ impl<S: Storage> FileLog<S> {
                 let file = storage.open_rw(&dir.join(&last.name))?;
                 let len = file.file_len()?;
                 ActiveSegment {
-                    file,
+                    file: Arc::new(file),
                     len,
                     records: scan.head.len - last.first_seq,
                 }
@@ -669,17 +703,39 @@ impl<S: Storage> FileLog<S> {
             head: Mutex::new(scan.head),
             durable_tx,
             index: RwLock::new(Index { segments }),
+            sync: Mutex::new(SyncQueue {
+                written: Vec::new(),
+                unsynced_bytes: 0,
+                encoder_done: false,
+                failed: None,
+            }),
+            written_ready: Condvar::new(),
+            synced_ready: Condvar::new(),
         });
+        let syncer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("mingzhang-log-sync".to_string())
+                .spawn(move || sync_written(&shared))?
+        };
         let writer = Writer {
             shared: shared.clone(),
             active,
             next_seq: scan.head.len,
             prev_hash: scan.head.last_hash,
             buf: Vec::new(),
+            buf_completions: Vec::new(),
+            buf_updates: Vec::new(),
         };
-        let handle = std::thread::Builder::new()
-            .name("mingzhang-log-writer".to_string())
-            .spawn(move || writer.run())?;
+        let handle = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("mingzhang-log-writer".to_string())
+                .spawn(move || {
+                    writer.run();
+                    join_syncer(&shared, syncer);
+                })?
+        };
         Ok((
             FileLog {
                 shared,
@@ -866,7 +922,7 @@ impl<S: Storage> EventStore for FileLog<S> {
 
 /// The segment the writer appends to.
 struct ActiveSegment<F> {
-    file: F,
+    file: Arc<F>,
     /// Bytes written to the file, header included.
     len: u64,
     records: u64,
@@ -891,7 +947,7 @@ fn create_segment<S: Storage>(
     let reader = Arc::new(storage.open_read(&path)?);
     Ok((
         ActiveSegment {
-            file,
+            file: Arc::new(file),
             len: SEGMENT_HEADER_LEN as u64,
             records: 0,
         },
@@ -909,9 +965,6 @@ enum IndexUpdate<F> {
     Entry { seq: u64, offset: u64 },
 }
 
-/// What a durable batch changes in the index, and each append's records.
-type WrittenBatch<F> = (Vec<IndexUpdate<F>>, Vec<Vec<RecordMeta>>);
-
 struct Writer<S: Storage> {
     shared: Arc<Shared<S>>,
     active: ActiveSegment<S::File>,
@@ -919,18 +972,24 @@ struct Writer<S: Storage> {
     prev_hash: Hash,
     /// Encoded records not yet written; reused across batches.
     buf: Vec<u8>,
+    /// Whom to tell once the records in `buf` are durable.
+    buf_completions: Vec<Completion>,
+    /// What the records in `buf` add to the readers' index.
+    buf_updates: Vec<IndexUpdate<S::File>>,
 }
 
 impl<S: Storage> Writer<S> {
+    /// The encoder: takes queued appends, chains and writes them, and hands
+    /// them to the syncer; returns when the log closes or fails.
     fn run(mut self) {
-        let mut batch: Vec<PendingAppend> = Vec::new();
+        let mut batch: VecDeque<PendingAppend> = VecDeque::new();
         loop {
             {
                 let mut queue = self.shared.queue.lock();
-                while queue.pending.is_empty() && !queue.closing {
+                while queue.pending.is_empty() && !queue.closing && queue.failed.is_none() {
                     self.shared.work_ready.wait(&mut queue);
                 }
-                if queue.pending.is_empty() {
+                if queue.failed.is_some() || queue.pending.is_empty() {
                     return;
                 }
                 let mut records = 0usize;
@@ -949,122 +1008,246 @@ impl<S: Storage> Writer<S> {
                     }
                     records += next.payloads.len();
                     bytes += next_bytes;
-                    batch.push(queue.pending.pop_front().expect("front exists"));
+                    batch.push_back(queue.pending.pop_front().expect("front exists"));
                 }
                 queue.pending_records -= records;
             }
             self.shared.room_ready.notify_all();
-            match self.write_batch(&batch) {
-                Ok((updates, metas)) => {
-                    self.publish(updates);
-                    for (append, metas) in batch.drain(..).zip(metas) {
-                        // A caller that stopped waiting has nothing to learn.
-                        let _ = append.done.send(Ok(metas));
-                    }
-                }
-                Err(err) => {
-                    self.fail(err, &mut batch);
-                    return;
-                }
+            if let Err(err) = self.write_batch(&mut batch) {
+                let reason = format!("write to {} failed: {err}", self.shared.dir.display());
+                let unwritten = batch
+                    .drain(..)
+                    .map(|append| append.done)
+                    .chain(self.buf_completions.drain(..).map(|(done, _)| done));
+                fail_log(&self.shared, reason, unwritten);
+                return;
             }
         }
     }
 
-    fn write_batch(&mut self, batch: &[PendingAppend]) -> io::Result<WrittenBatch<S::File>> {
-        let shared = self.shared.clone();
-        let options = &shared.options;
-        let mut updates = Vec::new();
-        let mut metas = Vec::with_capacity(batch.len());
-        self.buf.clear();
-        for append in batch {
+    fn write_batch(&mut self, batch: &mut VecDeque<PendingAppend>) -> io::Result<()> {
+        while let Some(append) = batch.pop_front() {
             assert_eq!(
                 append.first_seq, self.next_seq,
                 "seqs are assigned densely in queue order"
             );
-            let mut append_metas = Vec::with_capacity(append.payloads.len());
-            for payload in &append.payloads {
-                let record_len = (HEADER_LEN + payload.len() + TRAILER_LEN) as u64;
-                if self.active.records > 0
-                    && self.active.len + self.buf.len() as u64 + record_len
-                        > options.segment_bytes_max
-                {
-                    self.flush()?;
-                    let (active, index) =
-                        create_segment(&self.shared.storage, &self.shared.dir, self.next_seq)?;
-                    self.active = active;
-                    updates.push(IndexUpdate::Segment(index));
-                } else if self.buf.len() >= options.batch_bytes_max {
-                    // Keeps what a torn write can reach within TORN_WRITE_BYTES_MAX.
-                    self.flush()?;
+            // An append's records may straddle a write-out; its caller hears
+            // once the last of them is durable, which covers the earlier ones.
+            match self.encode(&append.payloads) {
+                Ok(metas) => self.buf_completions.push((append.done, metas)),
+                Err(err) => {
+                    self.buf_completions.push((append.done, Vec::new()));
+                    return Err(err);
                 }
-                let seq = self.next_seq;
-                let offset = self.active.len + self.buf.len() as u64;
-                if seq.is_multiple_of(options.index_every_records) && self.active.records > 0 {
-                    updates.push(IndexUpdate::Entry { seq, offset });
-                }
-                let hash = StoredRecord::encode_into(&mut self.buf, seq, &self.prev_hash, payload);
-                append_metas.push(RecordMeta { seq, hash });
-                self.prev_hash = hash;
-                self.next_seq += 1;
-                self.active.records += 1;
             }
-            metas.push(append_metas);
         }
-        self.flush()?;
-        Ok((updates, metas))
+        self.write_out()
     }
 
-    /// Writes the buffered records with one write and makes them durable.
-    fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
+    fn encode(&mut self, payloads: &[Vec<u8>]) -> io::Result<Vec<RecordMeta>> {
+        let shared = self.shared.clone();
+        let options = &shared.options;
+        let mut metas = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let record_len = (HEADER_LEN + payload.len() + TRAILER_LEN) as u64;
+            if self.active.records > 0
+                && self.active.len + self.buf.len() as u64 + record_len > options.segment_bytes_max
+            {
+                self.roll_over()?;
+            } else if self.buf.len() >= options.batch_bytes_max {
+                // Keeps what a torn write can reach within TORN_WRITE_BYTES_MAX.
+                self.write_out()?;
+            }
+            let seq = self.next_seq;
+            let offset = self.active.len + self.buf.len() as u64;
+            if seq.is_multiple_of(options.index_every_records) && self.active.records > 0 {
+                self.buf_updates.push(IndexUpdate::Entry { seq, offset });
+            }
+            let hash = StoredRecord::encode_into(&mut self.buf, seq, &self.prev_hash, payload);
+            metas.push(RecordMeta { seq, hash });
+            self.prev_hash = hash;
+            self.next_seq += 1;
+            self.active.records += 1;
         }
-        self.active.file.append(&self.buf)?;
+        Ok(metas)
+    }
+
+    /// A segment ends durable before the next one exists: open treats a damaged
+    /// record in any segment but the last as tampering, never as a torn tail.
+    fn roll_over(&mut self) -> io::Result<()> {
+        self.write_out()?;
         self.active.file.sync_data()?;
-        self.active.len += self.buf.len() as u64;
-        self.buf.clear();
+        let (active, index) =
+            create_segment(&self.shared.storage, &self.shared.dir, self.next_seq)?;
+        self.active = active;
+        self.buf_updates.push(IndexUpdate::Segment(index));
         Ok(())
     }
 
-    fn publish(&self, updates: Vec<IndexUpdate<S::File>>) {
-        if !updates.is_empty() {
-            let mut index = self.shared.index.write();
-            for update in updates {
-                match update {
-                    IndexUpdate::Segment(segment) => index.segments.push(segment),
-                    IndexUpdate::Entry { seq, offset } => index
-                        .segments
-                        .last_mut()
-                        .expect("the log has a segment")
-                        .sparse
-                        .push((seq, offset)),
-                }
+    /// Writes the buffered records with one write and hands them to the syncer.
+    /// Waits first while the bytes not yet durable would exceed
+    /// `batch_bytes_max`, which bounds what a torn write can reach.
+    fn write_out(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            if !self.buf_updates.is_empty() || !self.buf_completions.is_empty() {
+                self.hand_over(0);
+            }
+            return Ok(());
+        }
+        {
+            let mut sync = self.shared.sync.lock();
+            while sync.unsynced_bytes > 0
+                && sync.unsynced_bytes + self.buf.len() > self.shared.options.batch_bytes_max
+                && sync.failed.is_none()
+            {
+                self.shared.synced_ready.wait(&mut sync);
+            }
+            if let Some(reason) = &sync.failed {
+                return Err(io::Error::other(reason.clone()));
             }
         }
-        *self.shared.head.lock() = Head {
-            len: self.next_seq,
-            last_hash: self.prev_hash,
-        };
-        self.shared
-            .durable_len
-            .store(self.next_seq, Ordering::Release);
-        self.shared.durable_tx.send_replace(self.next_seq);
+        self.active.file.append(&self.buf)?;
+        self.active.len += self.buf.len() as u64;
+        let bytes = self.buf.len();
+        self.buf.clear();
+        self.hand_over(bytes);
+        Ok(())
     }
 
-    /// Crash-only: after an I/O error nobody knows what reached the disk, so
-    /// every pending and later append fails until the log is reopened.
-    fn fail(&self, err: io::Error, batch: &mut Vec<PendingAppend>) {
-        let reason = format!("write to {} failed: {err}", self.shared.dir.display());
-        tracing::error!(%reason, "the log has failed");
-        let pending: Vec<PendingAppend> = {
-            let mut queue = self.shared.queue.lock();
-            queue.failed = Some(reason.clone());
-            queue.pending_records = 0;
-            queue.pending.drain(..).collect()
+    fn hand_over(&mut self, bytes: usize) {
+        let written = Written {
+            file: self.active.file.clone(),
+            bytes,
+            end_seq: self.next_seq,
+            last_hash: self.prev_hash,
+            updates: std::mem::take(&mut self.buf_updates),
+            completions: std::mem::take(&mut self.buf_completions),
         };
-        self.shared.room_ready.notify_all();
-        for append in batch.drain(..).chain(pending) {
-            let _ = append.done.send(Err(StoreError::Failed(reason.clone())));
+        let mut sync = self.shared.sync.lock();
+        sync.unsynced_bytes += bytes;
+        sync.written.push(written);
+        drop(sync);
+        self.shared.written_ready.notify_one();
+    }
+}
+
+/// The syncer: makes everything the encoder wrote durable with one
+/// `fdatasync` per file, publishes it to readers and completes the callers.
+fn sync_written<S: Storage>(shared: &Shared<S>) {
+    loop {
+        let (written, encoder_done) = {
+            let mut sync = shared.sync.lock();
+            while sync.written.is_empty() && !sync.encoder_done {
+                shared.written_ready.wait(&mut sync);
+            }
+            (std::mem::take(&mut sync.written), sync.encoder_done)
+        };
+        if written.is_empty() && encoder_done {
+            return;
+        }
+        let failed_before = shared.sync.lock().failed.clone();
+        let outcome = match failed_before {
+            Some(reason) => Err(reason),
+            None => sync_files(&written)
+                .map_err(|err| format!("fdatasync in {} failed: {err}", shared.dir.display())),
+        };
+        if let Err(reason) = outcome {
+            let callers = written
+                .into_iter()
+                .flat_map(|written| written.completions)
+                .map(|(done, _)| done);
+            fail_log(shared, reason, callers);
+            continue;
+        }
+        let bytes: usize = written.iter().map(|written| written.bytes).sum();
+        let last = written.last().expect("at least one hand-over");
+        let head = Head {
+            len: last.end_seq,
+            last_hash: last.last_hash,
+        };
+        let mut completions = Vec::new();
+        let mut updates = Vec::new();
+        for written in written {
+            updates.extend(written.updates);
+            completions.extend(written.completions);
+        }
+        publish(shared, updates, head);
+        shared.sync.lock().unsynced_bytes -= bytes;
+        shared.synced_ready.notify_all();
+        for (done, metas) in completions {
+            // A caller that stopped waiting has nothing to learn.
+            let _ = done.send(Ok(metas));
         }
     }
+}
+
+fn sync_files<F: StorageFile>(written: &[Written<F>]) -> io::Result<()> {
+    let mut synced: Option<&Arc<F>> = None;
+    for written in written {
+        if synced.is_none_or(|file| !Arc::ptr_eq(file, &written.file)) {
+            written.file.sync_data()?;
+            synced = Some(&written.file);
+        }
+    }
+    Ok(())
+}
+
+fn publish<S: Storage>(shared: &Shared<S>, updates: Vec<IndexUpdate<S::File>>, head: Head) {
+    if !updates.is_empty() {
+        let mut index = shared.index.write();
+        for update in updates {
+            match update {
+                IndexUpdate::Segment(segment) => index.segments.push(segment),
+                IndexUpdate::Entry { seq, offset } => index
+                    .segments
+                    .last_mut()
+                    .expect("the log has a segment")
+                    .sparse
+                    .push((seq, offset)),
+            }
+        }
+    }
+    *shared.head.lock() = head;
+    shared.durable_len.store(head.len, Ordering::Release);
+    shared.durable_tx.send_replace(head.len);
+}
+
+/// Crash-only: after an I/O error nobody knows what reached the disk, so
+/// every pending and later append fails until the log is reopened.
+fn fail_log<S: Storage>(
+    shared: &Shared<S>,
+    reason: String,
+    callers: impl IntoIterator<Item = oneshot::Sender<Result<Vec<RecordMeta>, StoreError>>>,
+) {
+    let first_failure = {
+        let mut sync = shared.sync.lock();
+        let first = sync.failed.is_none();
+        sync.failed.get_or_insert_with(|| reason.clone());
+        first
+    };
+    if first_failure {
+        tracing::error!(%reason, "the log has failed");
+    }
+    let pending: Vec<PendingAppend> = {
+        let mut queue = shared.queue.lock();
+        queue.failed.get_or_insert_with(|| reason.clone());
+        queue.pending_records = 0;
+        queue.pending.drain(..).collect()
+    };
+    shared.work_ready.notify_all();
+    shared.room_ready.notify_all();
+    shared.synced_ready.notify_all();
+    for done in callers
+        .into_iter()
+        .chain(pending.into_iter().map(|append| append.done))
+    {
+        let _ = done.send(Err(StoreError::Failed(reason.clone())));
+    }
+}
+
+/// Lets the syncer finish what the encoder wrote, then waits for it.
+fn join_syncer<S: Storage>(shared: &Shared<S>, syncer: JoinHandle<()>) {
+    shared.sync.lock().encoder_done = true;
+    shared.written_ready.notify_one();
+    syncer.join().expect("the log syncer panicked");
 }
