@@ -1,0 +1,104 @@
+//! Durable donations per second through the ledger's own API
+//! (`Ledger::submit`: decide, append, group commit, reply), with 1, 16 and
+//! 256 concurrent writers on the file log. Prints figures; asserts nothing
+//! about time.
+//!
+//! cargo bench -p mingzhang-ledger --bench submit
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use mingzhang_ledger::scenario::{self, CAMPAIGN_ID, CHARITY_FUND_ID};
+use mingzhang_ledger::service::{CommandMeta, Ledger};
+use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions};
+use mingzhang_proto::v1::{self, event_envelope::Event};
+
+const RUN_FOR: Duration = Duration::from_secs(2);
+
+fn giving_day_donation(writer: usize, n: u64) -> Event {
+    Event::DonationReceived(v1::DonationReceived {
+        donation_id: format!("bench-{writer}-{n}"),
+        donor_id: "resident-zhang".into(),
+        fund_id: CHARITY_FUND_ID.into(),
+        campaign_id: CAMPAIGN_ID.into(),
+        project_id: String::new(),
+        amount_fen: 5_000 + (n % 100) as i64,
+        channel: v1::Channel::Online as i32,
+        bank_reference: String::new(),
+        anonymous: false,
+        received_on: "2025-09-05".into(),
+    })
+}
+
+fn measure(runtime: &tokio::runtime::Runtime, root: &std::path::Path, writers: usize) {
+    let dir = root.join(format!("submit-{writers}-writers"));
+    let (log, _) = FileLog::open(&dir, FileLogOptions::default()).expect("open");
+    let store: Arc<dyn EventStore> = Arc::new(log);
+    let ledger = runtime.block_on(async {
+        let ledger = Ledger::open(store.clone()).await.expect("ledger");
+        for (command, meta) in scenario::kaixuan() {
+            ledger.submit(command, meta).await.expect("scenario");
+        }
+        ledger
+    });
+    let scenario_len = store.head().len;
+    let started = Instant::now();
+    let histogram = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for writer in 0..writers {
+            let ledger = ledger.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut latencies =
+                    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                let mut n = 0u64;
+                while started.elapsed() < RUN_FOR {
+                    let begun = Instant::now();
+                    let meta = CommandMeta::operator(1_757_034_000_000, "bench")
+                        .with_idempotency_key(format!("bench-{writer}-{n}"), [7; 32]);
+                    ledger
+                        .submit(giving_day_donation(writer, n), meta)
+                        .await
+                        .expect("donation accepted");
+                    latencies
+                        .record(begun.elapsed().as_micros().max(1) as u64)
+                        .expect("record");
+                    n += 1;
+                }
+                latencies
+            }));
+        }
+        let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+        for task in tasks {
+            all.add(task.await.expect("writer")).expect("merge");
+        }
+        all
+    });
+    let elapsed = started.elapsed();
+    let submitted = store.head().len - scenario_len;
+    assert_eq!(
+        submitted,
+        histogram.len(),
+        "every acknowledged donation is in the log"
+    );
+    println!(
+        "Ledger::submit, {writers:>4} writers: {:>9.0} durable donations/s ({submitted} in {:.2} s), latency p50 {} us, p99 {} us",
+        submitted as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        histogram.value_at_quantile(0.50),
+        histogram.value_at_quantile(0.99),
+    );
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // On the real disk: /tmp may be tmpfs elsewhere, the target dir is not.
+    let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    for writers in [1, 16, 256] {
+        measure(&runtime, root.path(), writers);
+    }
+}
