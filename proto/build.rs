@@ -11,6 +11,14 @@ fn main() {
     println!("cargo:rerun-if-changed=proto");
 
     let descriptors = protox::compile(&files, [root]).expect("proto files compile");
+    // Shipped with the crate so that records can be shown in protobuf's
+    // canonical JSON mapping without a second copy of the schema.
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::write(
+        out_dir.join("mingzhang_descriptor_set.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )
+    .expect("descriptor set written");
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

@@ -9,3 +9,8 @@ pub mod v1 {
 }
 
 pub use prost::Message;
+
+/// The compiled schemas (a protobuf `FileDescriptorSet`), for reflection:
+/// e.g. showing a record's envelope in protobuf's canonical JSON mapping.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/mingzhang_descriptor_set.bin"));

@@ -272,6 +272,10 @@ async fn a_recorded_donation_answers_with_its_sequence_number_and_hash() {
         .await;
     assert_eq!(page["records"][0]["event_type"], json!("DonationReceived"));
     assert_eq!(page["records"][0]["hash"], record["hash"]);
+    // Readable without a protobuf decoder: the envelope in canonical JSON.
+    let gift = &page["records"][0]["envelope"]["donation_received"];
+    assert_eq!(gift["donation_id"], json!("don-1"), "{page}");
+    assert_eq!(gift["amount_fen"], json!("123456"));
     assert_eq!(server.log_len().await, before + 1);
 }
 

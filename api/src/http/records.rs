@@ -2,6 +2,7 @@
 //! Server-Sent Events feed that catches up from `from` and then follows.
 
 use std::convert::Infallible;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::Json;
@@ -13,6 +14,7 @@ use futures::Stream;
 use mingzhang_ledger::store::StoredRecord;
 use mingzhang_proto::Message;
 use mingzhang_proto::v1::EventEnvelope;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 use serde::{Deserialize, Serialize};
 
 use super::Caller;
@@ -39,8 +41,30 @@ pub struct RecordJson {
     pub actor: String,
     pub idempotency_key: String,
     pub event_type: &'static str,
+    /// The payload, the protobuf `EventEnvelope`, in protobuf's canonical JSON
+    /// mapping (proto field names; 64-bit integers such as `amount_fen` as
+    /// strings, bytes as base64), for reading; `payload_hex` is what is hashed.
+    pub envelope: serde_json::Value,
     /// The protobuf `EventEnvelope`, hex: decode with proto/mingzhang/v1/events.proto.
     pub payload_hex: String,
+}
+
+/// The envelope's message type in the compiled schemas, looked up once.
+static ENVELOPE_DESCRIPTOR: LazyLock<MessageDescriptor> = LazyLock::new(|| {
+    DescriptorPool::decode(mingzhang_proto::FILE_DESCRIPTOR_SET)
+        .expect("the build embeds a valid descriptor set")
+        .get_message_by_name("mingzhang.v1.EventEnvelope")
+        .expect("the schema defines EventEnvelope")
+});
+
+/// A record payload in protobuf's canonical JSON mapping.
+pub fn envelope_json(seq: u64, payload: &[u8]) -> Result<serde_json::Value, AppError> {
+    let message = DynamicMessage::decode(ENVELOPE_DESCRIPTOR.clone(), payload)
+        .map_err(|error| AppError::Internal(format!("record {seq} payload: {error}")))?;
+    let options = SerializeOptions::new().use_proto_field_name(true);
+    message
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .map_err(|error| AppError::Internal(format!("record {seq} as JSON: {error}")))
 }
 
 impl RecordJson {
@@ -56,6 +80,7 @@ impl RecordJson {
             actor: envelope.actor,
             idempotency_key: envelope.idempotency_key,
             event_type: envelope.event.as_ref().map(event_name).unwrap_or("none"),
+            envelope: envelope_json(record.seq(), record.payload())?,
             payload_hex: hex::encode(record.payload()),
         })
     }
