@@ -1,16 +1,19 @@
 //! `/openapi.json`, generated from the route table in `http` (every command
-//! route and its body's fields) and the query list below, so it cannot drift
-//! from the routes the server actually has.
+//! route, its body's JSON Schema derived from the very structs the server
+//! deserializes) and the query list below, so it cannot drift from the
+//! routes and bodies the server actually has.
 
 use axum::Json;
-use serde::de::DeserializeOwned;
+use schemars::generate::SchemaSettings;
+use schemars::{Schema, SchemaGenerator};
 use serde_json::{Value, json};
 
 pub struct CommandDoc {
     pub path: &'static str,
     pub body: &'static str,
     pub summary: &'static str,
-    pub fields: Vec<String>,
+    /// The body's schema: a `$ref` into `components/schemas`.
+    pub schema: fn(&mut SchemaGenerator) -> Schema,
 }
 
 /// (path, summary, who may read it).
@@ -61,26 +64,6 @@ const QUERY_ROUTES: [(&str, &str, &str); 12] = [
     ),
 ];
 
-/// The field names a body accepts, read from serde's own "unknown field"
-/// message: the derive keeps its field list private, and this way the
-/// document can never list a field the server would refuse.
-pub fn field_names<T: DeserializeOwned>() -> Vec<String> {
-    let probe = serde_json::json!({"\u{1}probe": null});
-    let Err(error) = serde_json::from_value::<T>(probe) else {
-        return Vec::new();
-    };
-    let message = error.to_string();
-    let Some(expected) = message.split("expected").nth(1) else {
-        return Vec::new();
-    };
-    expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect()
-}
-
 fn problem_responses() -> Value {
     let problem = json!({"description": "problem+json with type, title, status, detail, field, rule",
                          "content": {"application/problem+json": {}}});
@@ -103,12 +86,11 @@ pub fn document() -> Value {
                            "responses": {"200": {"description": "JSON; amounts are `*_fen` integers"}}}}),
         );
     }
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|settings| settings.definitions_path = "#/components/schemas".into())
+        .into_generator();
     for command in crate::http::command_route_docs() {
-        let properties: serde_json::Map<String, Value> = command
-            .fields
-            .iter()
-            .map(|field| (field.clone(), json!({})))
-            .collect();
+        let body_schema = (command.schema)(&mut generator);
         let mut responses = problem_responses();
         responses["200"] =
             json!({"description": "recorded (or an idempotent replay): records with seq and hash"});
@@ -117,10 +99,9 @@ pub fn document() -> Value {
             "operationId": command.body,
             "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false,
                             "schema": {"type": "string"}}],
-            "requestBody": {"required": true, "content": {"application/json": {"schema": {
-                "type": "object", "additionalProperties": false, "properties": properties,
-                "description": "Amounts are decimal CNY strings such as \"1234.56\"."
-            }}}},
+            "requestBody": {"required": true, "content": {"application/json": {
+                "schema": body_schema,
+            }}},
             "responses": responses,
             "security": [{"bearer": []}],
         });
@@ -132,7 +113,10 @@ pub fn document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Mingzhang (明账) API", "version": env!("CARGO_PKG_VERSION")},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": generator.take_definitions(true),
+        },
         "paths": paths,
     })
 }
@@ -143,16 +127,56 @@ pub async fn serve() -> Json<Value> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
+    /// Follows a local `$ref` such as `#/components/schemas/ReceiveDonation`.
+    fn resolve<'d>(document: &'d Value, schema: &'d Value) -> &'d Value {
+        match schema["$ref"].as_str() {
+            Some(pointer) => document
+                .pointer(pointer.trim_start_matches('#'))
+                .unwrap_or_else(|| panic!("dangling $ref {pointer}")),
+            None => schema,
+        }
+    }
+
     #[test]
-    fn every_command_route_documents_its_body_fields() {
+    fn every_command_body_is_described_with_its_fields_types_and_rules() {
         let document = super::document();
-        let donation = &document["paths"]["/v1/donations"]["post"];
-        let properties =
-            &donation["requestBody"]["content"]["application/json"]["schema"]["properties"];
-        assert!(properties["amount"].is_object(), "{donation}");
-        assert!(properties["donor_id"].is_object(), "{donation}");
+        let body = |path: &str| {
+            let schema = &document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+                ["schema"];
+            resolve(&document, schema).clone()
+        };
+        let donation = body("/v1/donations");
+        assert_eq!(donation["additionalProperties"], json!(false), "{donation}");
+        let amount = resolve(&document, &donation["properties"]["amount"]);
+        assert_eq!(amount["type"], json!("string"), "{donation}");
+        assert!(amount["pattern"].as_str().is_some(), "{amount}");
+        assert_eq!(
+            donation["properties"]["anonymous"]["type"],
+            json!("boolean")
+        );
+        let channel = resolve(&document, &donation["properties"]["channel"]);
+        assert!(channel.to_string().contains("bank_transfer"), "{channel}");
+        let required: Vec<&str> = donation["required"]
+            .as_array()
+            .expect("required fields listed")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(required.contains(&"donation_id"), "{required:?}");
+        assert!(!required.contains(&"anonymous"), "optional: {required:?}");
         assert!(document["paths"]["/v1/donations"]["get"].is_object());
-        let refund = &document["paths"]["/v1/donations/{id}/refunds"]["post"];
-        assert!(refund["requestBody"]["content"]["application/json"]["schema"]["properties"]["refund_id"].is_object());
+        let refund = body("/v1/donations/{id}/refunds");
+        assert!(refund["properties"]["refund_id"].is_object(), "{refund}");
+        // Every $ref in the document resolves.
+        let text = document.to_string();
+        for pointer in text.split("\"$ref\":\"").skip(1) {
+            let pointer = &pointer[..pointer.find('"').expect("closing quote")];
+            assert!(
+                document.pointer(pointer.trim_start_matches('#')).is_some(),
+                "dangling {pointer}"
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 use mingzhang_proto::v1 as pb;
 use pb::event_envelope::Event;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::AppError;
@@ -16,6 +17,25 @@ use crate::money::parse_amount_fen;
 /// route, empty for routes without one.
 pub trait CommandBody: serde::de::DeserializeOwned + Send + 'static {
     fn into_event(self, path_id: String) -> Result<Event, AppError>;
+}
+
+/// How an amount looks in JSON, for the OpenAPI document: the parser
+/// (`parse_amount_fen`) is the authority; this only describes it.
+struct AmountSchema;
+
+impl JsonSchema for AmountSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Amount".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]{1,2})?$",
+            "description": "CNY as a decimal string, greater than 0, at most 2 decimals: \"1234.56\"",
+            "examples": ["1234.56"],
+        })
+    }
 }
 
 fn amount(field: &str, text: &str) -> Result<i64, AppError> {
@@ -36,7 +56,7 @@ fn sha256_hex(field: &str, text: &str) -> Result<Vec<u8>, AppError> {
     }
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 pub enum FundKindJson {
     Unrestricted,
@@ -54,14 +74,14 @@ impl From<FundKindJson> for pb::FundKind {
     }
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 pub enum DonorKindJson {
     Enterprise,
     Individual,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelJson {
     BankTransfer,
@@ -78,7 +98,7 @@ fn channel(channel: Option<ChannelJson>) -> i32 {
     }) as i32
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 pub enum NeedKindJson {
     MicroWish,
@@ -87,7 +107,7 @@ pub enum NeedKindJson {
     Livelihood,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 pub enum PayeeKindJson {
     Organisation,
@@ -95,7 +115,7 @@ pub enum PayeeKindJson {
     Person,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 pub enum CategoryJson {
     OneOffSupport,
@@ -105,7 +125,7 @@ pub enum CategoryJson {
     Operations,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenFund {
     pub fund_id: String,
@@ -126,19 +146,21 @@ impl CommandBody for OpenFund {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct YearlyTargetJson {
     pub year: i32,
+    #[schemars(with = "AmountSchema")]
     pub target: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenCampaign {
     pub campaign_id: String,
     pub name: String,
     pub fund_id: String,
+    #[schemars(with = "AmountSchema")]
     pub total_target: String,
     pub first_year: i32,
     #[serde(default)]
@@ -165,7 +187,7 @@ impl CommandBody for OpenCampaign {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterDonor {
     pub donor_id: String,
@@ -192,7 +214,7 @@ impl CommandBody for RegisterDonor {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterOrganisation {
     pub organisation_id: String,
@@ -211,7 +233,7 @@ impl CommandBody for RegisterOrganisation {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiveDonation {
     pub donation_id: String,
@@ -222,6 +244,7 @@ pub struct ReceiveDonation {
     pub campaign_id: String,
     #[serde(default)]
     pub project_id: String,
+    #[schemars(with = "AmountSchema")]
     pub amount: String,
     pub channel: ChannelJson,
     #[serde(default)]
@@ -248,10 +271,11 @@ impl CommandBody for ReceiveDonation {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundDonation {
     pub refund_id: String,
+    #[schemars(with = "AmountSchema")]
     pub amount: String,
     #[serde(default)]
     pub reason: String,
@@ -268,7 +292,7 @@ impl CommandBody for RefundDonation {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
     #[serde(default)]
@@ -285,6 +309,15 @@ macro_rules! reason_command {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 Reason::deserialize(d).map($name)
+            }
+        }
+        impl JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                Reason::schema_name()
+            }
+
+            fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                Reason::json_schema(generator)
             }
         }
         impl CommandBody for $name {
@@ -326,10 +359,11 @@ reason_command!(ReverseExpenditure, |expenditure_id, reason| {
     })
 });
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstalmentJson {
     pub due_on: String,
+    #[schemars(with = "AmountSchema")]
     pub amount: String,
 }
 
@@ -345,7 +379,7 @@ fn instalments(list: Vec<InstalmentJson>) -> Result<Vec<pb::Instalment>, AppErro
         .collect()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MakePledge {
     pub pledge_id: String,
@@ -353,6 +387,7 @@ pub struct MakePledge {
     #[serde(default)]
     pub campaign_id: String,
     pub fund_id: String,
+    #[schemars(with = "AmountSchema")]
     pub total: String,
     pub instalments: Vec<InstalmentJson>,
 }
@@ -370,10 +405,11 @@ impl CommandBody for MakePledge {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceivePledgePayment {
     pub payment_id: String,
+    #[schemars(with = "AmountSchema")]
     pub amount: String,
     pub channel: ChannelJson,
     #[serde(default)]
@@ -394,9 +430,10 @@ impl CommandBody for ReceivePledgePayment {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmendPledge {
+    #[schemars(with = "AmountSchema")]
     pub new_total: String,
     pub instalments: Vec<InstalmentJson>,
     #[serde(default)]
@@ -414,12 +451,13 @@ impl CommandBody for AmendPledge {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenGrantRound {
     pub round_id: String,
     pub fund_id: String,
     pub name: String,
+    #[schemars(with = "AmountSchema")]
     pub budget: String,
     pub applications_open_on: String,
     pub applications_close_on: String,
@@ -438,7 +476,7 @@ impl CommandBody for OpenGrantRound {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitApplication {
     pub application_id: String,
@@ -446,6 +484,7 @@ pub struct SubmitApplication {
     pub title: String,
     #[serde(default)]
     pub summary: String,
+    #[schemars(with = "AmountSchema")]
     pub requested: String,
     pub submitted_on: String,
 }
@@ -466,7 +505,7 @@ impl CommandBody for SubmitApplication {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewApplication {
     pub reviewer: String,
@@ -488,7 +527,7 @@ impl CommandBody for ReviewApplication {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Shortlist {}
 
@@ -500,19 +539,21 @@ impl CommandBody for Shortlist {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrancheJson {
+    #[schemars(with = "AmountSchema")]
     pub amount: String,
     #[serde(default)]
     pub requires_evaluation: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwardGrant {
     pub grant_id: String,
     pub application_id: String,
+    #[schemars(with = "AmountSchema")]
     pub amount: String,
     pub tranches: Vec<TrancheJson>,
 }
@@ -535,7 +576,7 @@ impl CommandBody for AwardGrant {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisburseTranche {
     pub tranche_index: u32,
@@ -556,7 +597,7 @@ impl CommandBody for DisburseTranche {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordEvaluation {
     pub evaluation_id: String,
@@ -581,7 +622,7 @@ impl CommandBody for RecordEvaluation {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSelfAssessment {
     pub quarter: String,
@@ -604,7 +645,7 @@ impl CommandBody for FileSelfAssessment {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishProject {
     pub project_id: String,
@@ -616,6 +657,7 @@ pub struct PublishProject {
     pub community: String,
     #[serde(default)]
     pub survey: String,
+    #[schemars(with = "AmountSchema")]
     pub budget: String,
     pub fund_id: String,
 }
@@ -640,7 +682,7 @@ impl CommandBody for PublishProject {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimProject {
     pub sponsor_id: String,
@@ -655,7 +697,7 @@ impl CommandBody for ClaimProject {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseClaim {
     pub sponsor_id: String,
@@ -673,11 +715,12 @@ impl CommandBody for ReleaseClaim {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FundProject {
     pub funding_id: String,
     pub sponsor_id: String,
+    #[schemars(with = "AmountSchema")]
     pub amount: String,
     pub channel: ChannelJson,
     #[serde(default)]
@@ -699,7 +742,7 @@ impl CommandBody for FundProject {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteProject {
     pub report_sha256: String,
@@ -719,13 +762,14 @@ impl CommandBody for CompleteProject {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MakeExpenditure {
     pub expenditure_id: String,
     pub fund_id: String,
     #[serde(default)]
     pub project_id: String,
+    #[schemars(with = "AmountSchema")]
     pub amount: String,
     pub payee: String,
     pub payee_kind: PayeeKindJson,

@@ -87,7 +87,7 @@ macro_rules! command_routes {
                 path: $path,
                 body: stringify!($body),
                 summary: $summary,
-                fields: crate::openapi::field_names::<$body>(),
+                schema: |generator| generator.subschema_for::<$body>(),
             }),*]
         }
     };
