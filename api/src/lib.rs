@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod money;
 pub mod openapi;
 pub mod page;
+pub mod proof_calls;
 pub mod serve;
 pub mod state;
 pub mod transparency;

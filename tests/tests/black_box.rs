@@ -1442,3 +1442,272 @@ async fn an_auditor_checks_receipts_bundles_and_history_offline_with_the_cli() {
     assert_eq!(report["since"]["consistent"], json!(true));
     assert_eq!(report["trial_balance_fen"], json!(0));
 }
+
+async fn transparency_client(
+    server: &Server,
+) -> pb::transparency_service_client::TransparencyServiceClient<tonic::transport::Channel> {
+    pb::transparency_service_client::TransparencyServiceClient::connect(server.grpc.clone())
+        .await
+        .expect("grpc connects")
+}
+
+fn hash32(bytes: &[u8]) -> [u8; 32] {
+    bytes.try_into().expect("a hash is 32 bytes")
+}
+
+#[tokio::test]
+async fn proofs_over_grpc_verify_against_signed_checkpoints_and_receipts_verify_offline() {
+    use base64::Engine;
+    use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
+    use mingzhang_ledger::merkle;
+    use mingzhang_ledger::receipt::Receipt;
+
+    let server = Server::start();
+    server.seed().await;
+    let mut client = transparency_client(&server).await;
+    let operator = &server.tokens.operator;
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-grpc-1", "unit-01", "12.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first_seq = body["records"][0]["seq"].as_u64().unwrap();
+
+    let key = client
+        .get_public_key(pb::GetPublicKeyRequest {})
+        .await
+        .expect("public key is public")
+        .into_inner()
+        .verifier_key;
+    let key = VerifierKey::from_text(&key).expect("a verifier key");
+    let older = client
+        .sign_checkpoint(authorised(pb::SignCheckpointRequest::default(), operator))
+        .await
+        .expect("an operator signs on demand")
+        .into_inner();
+    let older_checkpoint = Checkpoint::open_signed(&older.note, &key).expect("signed by the key");
+    assert_eq!(older_checkpoint.size(), older.size);
+    assert!(older.size > first_seq, "the signed log covers the donation");
+
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-grpc-2", "unit-02", "34.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let second_seq = body["records"][0]["seq"].as_u64().unwrap();
+    client
+        .sign_checkpoint(authorised(pb::SignCheckpointRequest::default(), operator))
+        .await
+        .expect("signs again");
+    let latest = client
+        .get_latest_checkpoint(pb::GetLatestCheckpointRequest {})
+        .await
+        .expect("latest checkpoint is public")
+        .into_inner();
+    let newer = Checkpoint::open_signed(&latest.note, &key).expect("signed by the key");
+    assert!(newer.size() > second_seq);
+    let at_size = client
+        .get_checkpoint(pb::GetCheckpointRequest { size: older.size })
+        .await
+        .expect("the older checkpoint is kept")
+        .into_inner();
+    assert_eq!(at_size.note, older.note);
+
+    // Inclusion of the first donation in the newer tree, consistency of the
+    // older tree with the newer, both against signed roots.
+    let inclusion = client
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            seq: first_seq,
+            size: newer.size(),
+        })
+        .await
+        .expect("inclusion proof")
+        .into_inner();
+    let path: Vec<[u8; 32]> = inclusion.proof.iter().map(|h| hash32(h)).collect();
+    merkle::verify_inclusion(
+        &hash32(&inclusion.leaf_hash),
+        first_seq,
+        newer.size(),
+        &path,
+        newer.root_hash(),
+    )
+    .expect("inclusion verifies against the signed root");
+    let consistency = client
+        .get_consistency_proof(pb::GetConsistencyProofRequest {
+            from: older.size,
+            to: newer.size(),
+        })
+        .await
+        .expect("consistency proof")
+        .into_inner();
+    let path: Vec<[u8; 32]> = consistency.proof.iter().map(|h| hash32(h)).collect();
+    merkle::verify_consistency(
+        older.size,
+        newer.size(),
+        older_checkpoint.root_hash(),
+        newer.root_hash(),
+        &path,
+    )
+    .expect("the newer signed tree extends the older");
+
+    // A receipt over gRPC is the HTTP receipt in bytes; it verifies offline.
+    let receipt = client
+        .get_receipt(authorised(
+            pb::GetReceiptRequest { seq: second_seq },
+            &server.tokens.auditor,
+        ))
+        .await
+        .expect("an auditor gets receipts")
+        .into_inner();
+    let receipt = Receipt {
+        seq: receipt.seq,
+        record: base64::engine::general_purpose::STANDARD.encode(&receipt.record),
+        tree_size: receipt.tree_size,
+        inclusion_proof: receipt.inclusion_proof.iter().map(hex::encode).collect(),
+        checkpoint: receipt.checkpoint,
+    };
+    let verified = receipt.verify(&key).expect("the receipt verifies offline");
+    assert_eq!(verified.record.seq(), second_seq);
+    assert_eq!(
+        merkle::leaf_hash(verified.record.bytes()),
+        hash32(
+            &client
+                .get_inclusion_proof(pb::GetInclusionProofRequest {
+                    seq: second_seq,
+                    size: newer.size(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .leaf_hash
+        )
+    );
+
+    // The same errors and roles as over HTTP.
+    let beyond = client
+        .get_checkpoint(pb::GetCheckpointRequest { size: 999_999 })
+        .await
+        .expect_err("beyond the log");
+    assert_eq!(beyond.code(), tonic::Code::InvalidArgument);
+    assert_eq!(beyond.metadata().get("mz-field").unwrap(), "size");
+    let never_signed = client
+        .get_checkpoint(pb::GetCheckpointRequest { size: 2 })
+        .await
+        .expect_err("no checkpoint at size 2");
+    assert_eq!(never_signed.code(), tonic::Code::NotFound);
+    let beyond = client
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            seq: 1,
+            size: 999_999,
+        })
+        .await
+        .expect_err("beyond the log");
+    assert_eq!(beyond.code(), tonic::Code::InvalidArgument);
+    let unknown = client
+        .get_receipt(authorised(
+            pb::GetReceiptRequest {
+                seq: second_seq + 1000,
+            },
+            &server.tokens.auditor,
+        ))
+        .await
+        .expect_err("no such record");
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    assert_eq!(unknown.metadata().get("mz-rule").unwrap(), "no_such_record");
+    let public = client
+        .get_receipt(pb::GetReceiptRequest { seq: first_seq })
+        .await
+        .expect_err("receipts carry whole records");
+    assert_eq!(public.code(), tonic::Code::Unauthenticated);
+    let sponsor = server.token(&["--role", "sponsor", "--donor", "unit-01"]);
+    let denied = client
+        .sign_checkpoint(authorised(pb::SignCheckpointRequest::default(), &sponsor))
+        .await
+        .expect_err("sponsors do not sign");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let denied = client
+        .sign_checkpoint(pb::SignCheckpointRequest::default())
+        .await
+        .expect_err("the public does not sign");
+    assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn an_operator_signs_a_checkpoint_on_demand_covering_the_write_just_made() {
+    use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
+
+    let server = Server::start();
+    server.seed().await;
+    let sign = |token: Option<String>, key: Option<&'static str>| {
+        let mut request = server
+            .client
+            .post(format!("{}/v1/checkpoints", server.http));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        async move {
+            let response = request.send().await.expect("request sent");
+            let status = response.status();
+            let replay = response.headers().get("idempotent-replay").is_some();
+            (status, replay, response.text().await.expect("body"))
+        }
+    };
+    let (_, key_text) = server.get(None, "/v1/public-key").await;
+    let key = VerifierKey::from_text(key_text.as_str().unwrap().trim()).unwrap();
+    let operator = Some(server.tokens.operator.clone());
+
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-sign-1", "unit-01", "5.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seq = body["records"][0]["seq"].as_u64().unwrap();
+    // No read-your-writes wait here: signing waits for the projections itself.
+    let (status, replay, note) = sign(operator.clone(), Some("sign-1")).await;
+    assert_eq!(status, StatusCode::OK, "{note}");
+    assert!(!replay);
+    let checkpoint = Checkpoint::open_signed(&note, &key).expect("signed by the served key");
+    assert_eq!(checkpoint.size(), seq + 1, "covers the donation just made");
+    let (_, latest) = server.get(None, "/v1/checkpoint").await;
+    assert_eq!(latest.as_str(), Some(note.as_str()));
+
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-sign-2", "unit-01", "6.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, replay, retried) = sign(operator.clone(), Some("sign-1")).await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    assert!(replay, "a retried key is answered as a replay");
+    assert_eq!(retried, note, "a retried key answers the same note");
+    let (status, _, fresh) = sign(operator.clone(), None).await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    assert_eq!(
+        Checkpoint::open_signed(&fresh, &key).unwrap().size(),
+        seq + 2,
+        "a new call signs the grown log"
+    );
+
+    let sponsor = server.token(&["--role", "sponsor", "--donor", "unit-01"]);
+    let (status, _, problem) = sign(Some(sponsor), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    let (status, _, problem) = sign(Some(server.tokens.auditor.clone()), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    let (status, _, problem) = sign(None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+}
