@@ -301,7 +301,7 @@ impl LedgerService for GrpcApi {
             .await
             .map_err(to_status)?;
         let as_of = (!request.as_of.is_empty()).then_some(request.as_of.as_str());
-        let value = run_query(
+        let (value, applied_len) = run_query(
             &self.state,
             &principal,
             &request.query,
@@ -312,7 +312,7 @@ impl LedgerService for GrpcApi {
         .map_err(to_status)?;
         Ok(Response::new(pb::QueryResponse {
             json: value.to_string(),
-            applied_len: *self.state.applied_len.borrow(),
+            applied_len,
         }))
     }
 }

@@ -1711,3 +1711,176 @@ async fn an_operator_signs_a_checkpoint_on_demand_covering_the_write_just_made()
     let (status, _, problem) = sign(None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
 }
+
+fn verify_cli(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("verify")
+        .args(args)
+        .env_remove("MINGZHANG_TOKEN")
+        .output()
+        .expect("mingzhang runs")
+}
+
+#[tokio::test]
+async fn verify_url_audits_a_running_server_as_it_audits_a_bundle() {
+    let server = Server::start();
+    server.seed().await;
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-url", "unit-01", "77.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seq = body["records"][0]["seq"].as_u64().unwrap();
+    server.get(None, &format!("/v1/funds?min_seq={seq}")).await;
+    let log_len = server.log_len().await;
+    let work = tempfile::tempdir().unwrap();
+
+    let output = verify_cli(
+        work.path(),
+        &[&server.http, "--token", &server.tokens.auditor, "--json"],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("a JSON report");
+    assert_eq!(report["ok"], json!(true), "{report}");
+    assert_eq!(report["records"], json!(log_len));
+    assert_eq!(report["checkpoint"]["root_matches"], json!(true));
+    assert_eq!(report["checkpoint"]["balances_match"], json!(true));
+    assert_eq!(report["published_balances"]["matches"], json!(true));
+    assert_eq!(report["published_balances"]["size"], json!(log_len));
+    assert!(
+        report["key_from"]
+            .as_str()
+            .unwrap()
+            .contains("only as trustworthy as the server"),
+        "{report}"
+    );
+
+    // With a key obtained elsewhere, the human report says where it came from.
+    let key_file = server.data_dir.path().join("keys").join("checkpoint.pub");
+    let output = verify_cli(
+        work.path(),
+        &[
+            &server.http,
+            "--token",
+            &server.tokens.auditor,
+            "--key",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("OK: {log_len} records")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verifier key:    from --key "), "{stdout}");
+
+    // Raw records are not public: without a token the audit cannot start.
+    let output = verify_cli(work.path(), &[&server.http]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("token"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Serves `upstream`'s GET routes unchanged, except that fund `charity`'s
+/// published `available_fen` is one fen more than the server says.
+async fn start_balance_altering_proxy(upstream: String) -> String {
+    type ProxyState = (reqwest::Client, String);
+    async fn forward(
+        axum::extract::State((client, upstream)): axum::extract::State<ProxyState>,
+        request: axum::extract::Request,
+    ) -> axum::response::Response {
+        let path = request
+            .uri()
+            .path_and_query()
+            .map(|path| path.as_str().to_owned())
+            .unwrap_or_default();
+        let mut forwarded = client.get(format!("{upstream}{path}"));
+        if let Some(token) = request.headers().get("authorization") {
+            forwarded = forwarded.header("authorization", token.as_bytes());
+        }
+        let answer = forwarded.send().await.expect("upstream answers");
+        let status = answer.status().as_u16();
+        let applied_len = answer.headers().get("mingzhang-applied-len").cloned();
+        let mut body = answer.bytes().await.expect("upstream body").to_vec();
+        if request.uri().path() == "/v1/funds" {
+            let mut funds: Value = serde_json::from_slice(&body).expect("funds JSON");
+            let charity = funds
+                .as_array_mut()
+                .expect("a list of funds")
+                .iter_mut()
+                .find(|fund| fund["fund_id"] == json!("charity"))
+                .expect("fund charity is published");
+            charity["available_fen"] = json!(charity["available_fen"].as_i64().unwrap() + 1);
+            body = serde_json::to_vec(&funds).unwrap();
+        }
+        let mut response = axum::http::Response::builder().status(status);
+        if let Some(applied_len) = applied_len {
+            response = response.header("mingzhang-applied-len", applied_len.as_bytes());
+        }
+        response.body(axum::body::Body::from(body)).unwrap()
+    }
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state((reqwest::Client::new(), upstream));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_url_fails_naming_the_fund_whose_published_balance_differs_from_the_replay() {
+    let server = Server::start();
+    server.seed().await;
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-lie", "unit-01", "50.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seq = body["records"][0]["seq"].as_u64().unwrap();
+    server.get(None, &format!("/v1/funds?min_seq={seq}")).await;
+    let lying = start_balance_altering_proxy(server.http.clone()).await;
+    let work = tempfile::tempdir().unwrap();
+    let auditor = server.tokens.auditor.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        verify_cli(work.path(), &[&lying, "--token", &auditor, "--json"])
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success(), "a wrong published balance fails");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    assert_eq!(report["ok"], json!(false));
+    assert_eq!(report["published_balances"]["matches"], json!(false));
+    let mismatch = report["published_balances"]["first_mismatch"]
+        .as_str()
+        .unwrap();
+    assert!(
+        mismatch.starts_with("fund charity: available_fen published "),
+        "{mismatch}"
+    );
+    // Everything the checkpoint signs still holds: only the published balance lies.
+    assert_eq!(report["checkpoint"]["root_matches"], json!(true));
+    assert_eq!(report["checkpoint"]["balances_match"], json!(true));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("fund charity"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
