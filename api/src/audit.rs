@@ -477,3 +477,47 @@ pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
     )?;
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::first_fund_mismatch;
+    use serde_json::json;
+
+    fn fund(id: &str, available_fen: i64) -> serde_json::Value {
+        json!({"fund_id": id, "name": id, "available_fen": available_fen, "total_held_fen": available_fen})
+    }
+
+    #[test]
+    fn published_funds_equal_to_the_replay_show_no_mismatch() {
+        let funds = json!([fund("charity", 500), fund("special", 0)]);
+        assert_eq!(first_fund_mismatch(&funds, &funds), None);
+    }
+
+    #[test]
+    fn the_first_differing_fund_and_field_are_named() {
+        let replayed = json!([fund("charity", 500), fund("special", 7)]);
+        let published = json!([fund("charity", 500), fund("special", 8)]);
+        assert_eq!(
+            first_fund_mismatch(&published, &replayed).as_deref(),
+            Some("fund special: available_fen published 8, replayed 7")
+        );
+    }
+
+    #[test]
+    fn a_fund_missing_from_either_side_is_named() {
+        let replayed = json!([fund("charity", 500), fund("special", 7)]);
+        let published = json!([fund("charity", 500)]);
+        assert_eq!(
+            first_fund_mismatch(&published, &replayed).as_deref(),
+            Some("fund special: in the log but not published")
+        );
+        assert_eq!(
+            first_fund_mismatch(&replayed, &published).as_deref(),
+            Some("fund special: published but not in the log")
+        );
+        assert_eq!(
+            first_fund_mismatch(&json!({"funds": []}), &published).as_deref(),
+            Some("the published funds are not a list")
+        );
+    }
+}
