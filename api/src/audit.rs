@@ -5,7 +5,10 @@
 //! the Merkle root and checks it against the signed checkpoint, (3) checks
 //! that a checkpoint saved earlier (`--since`) is consistent with today's
 //! (the log only grew), and (4) replays every event to recompute every balance
-//! and compares the digest with the one the checkpoint publishes.
+//! and compares the digest with the one the checkpoint publishes. Against a
+//! running server (`remote_audit`), the records are downloaded into a bundle
+//! first and (5) the fund balances the server publishes are compared with the
+//! replayed ones at the size the server says its answer reflects.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -28,6 +31,21 @@ pub struct AuditInputs {
     pub log_dir: PathBuf,
     pub checkpoint_note: Option<String>,
     pub verifier_key: Option<String>,
+    /// Where the verifier key came from, for the report.
+    pub key_from: String,
+    /// The fund balances a server publishes, to compare with the replay.
+    pub published_funds: Option<PublishedFunds>,
+    /// Problems found while gathering the inputs (a server's records that do
+    /// not hash to what it says); reported first.
+    pub source_problems: Vec<String>,
+}
+
+/// A server's `GET /v1/funds` answer and the number of log records it says
+/// the answer reflects.
+#[derive(Debug, Clone)]
+pub struct PublishedFunds {
+    pub at_size: u64,
+    pub funds: serde_json::Value,
 }
 
 impl AuditInputs {
@@ -48,20 +66,29 @@ impl AuditInputs {
             path.join("checkpoint.note"),
             path.join("checkpoints").join("latest.note"),
         ]);
-        let verifier_key = match key_override {
-            Some(key_path) => Some(
-                std::fs::read_to_string(key_path)
-                    .with_context(|| format!("reading {}", key_path.display()))?,
+        let (verifier_key, key_from) = match key_override {
+            Some(key_path) => (
+                Some(
+                    std::fs::read_to_string(key_path)
+                        .with_context(|| format!("reading {}", key_path.display()))?,
+                ),
+                format!("--key {}", key_path.display()),
             ),
-            None => read_first(&[
-                path.join("checkpoint.pub"),
-                path.join("keys").join("checkpoint.pub"),
-            ]),
+            None => (
+                read_first(&[
+                    path.join("checkpoint.pub"),
+                    path.join("keys").join("checkpoint.pub"),
+                ]),
+                format!("{} (the key stored beside the log)", path.display()),
+            ),
         };
         Ok(AuditInputs {
             log_dir,
             checkpoint_note,
             verifier_key: verifier_key.map(|key| key.trim().to_owned()),
+            key_from,
+            published_funds: None,
+            source_problems: Vec::new(),
         })
     }
 }
@@ -79,6 +106,9 @@ pub struct AuditReport {
     pub since: Option<SinceFinding>,
     pub balances_digest: String,
     pub trial_balance_fen: i64,
+    /// Where the verifier key came from.
+    pub key_from: String,
+    pub published_balances: Option<PublishedBalancesFinding>,
     /// The first problem found, naming the record or checkpoint; empty when ok.
     pub problems: Vec<String>,
 }
@@ -94,6 +124,16 @@ pub struct CheckpointFinding {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct PublishedBalancesFinding {
+    /// The log size the server says its balances reflect.
+    pub size: u64,
+    pub funds: usize,
+    pub matches: bool,
+    /// The first fund whose published balance differs from the replay.
+    pub first_mismatch: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct SinceFinding {
     pub size: u64,
     pub consistent: bool,
@@ -106,7 +146,7 @@ pub fn verify(
     since_note: Option<&str>,
     mut progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<AuditReport> {
-    let mut problems = Vec::new();
+    let mut problems = inputs.source_problems.clone();
     let total_bytes = segment_files(&inputs.log_dir)?
         .iter()
         .map(|(_, path)| file_len(path))
@@ -157,12 +197,17 @@ pub fn verify(
     let mut tree = MemoryTree::new();
     let mut projections = Projections::default();
     let mut digest_at_checkpoint = None;
+    let published_size = inputs.published_funds.as_ref().map(|funds| funds.at_size);
+    let mut replayed_funds = None;
     let mut records = 0u64;
     let mut bytes_read = 0u64;
     if chain.is_some() {
         let checkpoint_size = checkpoint.as_ref().map(Checkpoint::size);
         if checkpoint_size == Some(0) {
             digest_at_checkpoint = Some(hex::encode(projections.balances_digest()));
+        }
+        if published_size == Some(0) {
+            replayed_funds = Some(funds_json(&projections));
         }
         for_each_record(&inputs.log_dir, |record| {
             bytes_read += record.len() as u64;
@@ -178,6 +223,9 @@ pub fn verify(
             records += 1;
             if checkpoint_size == Some(records) {
                 digest_at_checkpoint = Some(hex::encode(projections.balances_digest()));
+            }
+            if published_size == Some(records) {
+                replayed_funds = Some(funds_json(&projections));
             }
             true
         })?;
@@ -228,6 +276,25 @@ pub fn verify(
         SinceFinding { size, consistent }
     });
 
+    let published_balances = inputs.published_funds.as_ref().map(|published| {
+        let size = published.at_size;
+        let first_mismatch = match &replayed_funds {
+            Some(replayed) => first_fund_mismatch(&published.funds, replayed),
+            None => Some(format!(
+                "the server's balances reflect {size} records but the log has only {records}"
+            )),
+        };
+        if let Some(mismatch) = &first_mismatch {
+            problems.push(format!("published balances at size {size}: {mismatch}"));
+        }
+        PublishedBalancesFinding {
+            size,
+            funds: published.funds.as_array().map_or(0, Vec::len),
+            matches: first_mismatch.is_none(),
+            first_mismatch,
+        }
+    });
+
     let trial_balance_fen = projections.trial_balance().total_fen;
     if trial_balance_fen != 0 {
         problems.push(format!(
@@ -262,8 +329,75 @@ pub fn verify(
         since: since_finding,
         balances_digest: hex::encode(projections.balances_digest()),
         trial_balance_fen,
+        key_from: inputs.key_from.clone(),
+        published_balances,
         problems,
     })
+}
+
+/// The fund balances exactly as the server's `funds` query renders them.
+fn funds_json(projections: &Projections) -> serde_json::Value {
+    crate::backend::query(
+        projections,
+        true,
+        "funds",
+        "",
+        None,
+        crate::backend::Page::default(),
+    )
+    .expect("the funds query takes no input that could be refused")
+}
+
+/// The first fund whose published entry differs from the replayed one, as
+/// "fund ID: FIELD published X, replayed Y"; None when all agree.
+pub fn first_fund_mismatch(
+    published: &serde_json::Value,
+    replayed: &serde_json::Value,
+) -> Option<String> {
+    let (Some(published), Some(replayed)) = (published.as_array(), replayed.as_array()) else {
+        return Some("the published funds are not a list".to_owned());
+    };
+    let id_of = |fund: &serde_json::Value| fund["fund_id"].as_str().unwrap_or("?").to_owned();
+    for replayed_fund in replayed {
+        let id = id_of(replayed_fund);
+        let Some(published_fund) = published.iter().find(|fund| id_of(fund) == id) else {
+            return Some(format!("fund {id}: in the log but not published"));
+        };
+        if published_fund == replayed_fund {
+            continue;
+        }
+        let (Some(published_fields), Some(replayed_fields)) =
+            (published_fund.as_object(), replayed_fund.as_object())
+        else {
+            return Some(format!("fund {id}: published entry is not an object"));
+        };
+        let mut fields: Vec<&String> = published_fields
+            .keys()
+            .chain(replayed_fields.keys())
+            .collect();
+        fields.sort();
+        fields.dedup();
+        let field = fields
+            .into_iter()
+            .find(|field| published_fields.get(*field) != replayed_fields.get(*field))
+            .expect("unequal objects differ in some field");
+        let show = |value: Option<&serde_json::Value>| {
+            value.map_or_else(|| "nothing".to_owned(), serde_json::Value::to_string)
+        };
+        return Some(format!(
+            "fund {id}: {field} published {}, replayed {}",
+            show(published_fields.get(field)),
+            show(replayed_fields.get(field))
+        ));
+    }
+    published
+        .iter()
+        .find(|fund| {
+            !replayed
+                .iter()
+                .any(|replayed| id_of(replayed) == id_of(fund))
+        })
+        .map(|fund| format!("fund {}: published but not in the log", id_of(fund)))
 }
 
 fn file_len(path: &Path) -> u64 {
@@ -342,4 +476,48 @@ pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
         "明账 Mingzhang audit bundle\n\nlog/             the hash-chained log (docs/log-format.md)\ncheckpoint.note  the latest signed checkpoint (docs/proofs.md)\ncheckpoint.pub   the verifier key that signed it\n\nCheck it with: mingzhang verify <this directory>\n",
     )?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_fund_mismatch;
+    use serde_json::json;
+
+    fn fund(id: &str, available_fen: i64) -> serde_json::Value {
+        json!({"fund_id": id, "name": id, "available_fen": available_fen, "total_held_fen": available_fen})
+    }
+
+    #[test]
+    fn published_funds_equal_to_the_replay_show_no_mismatch() {
+        let funds = json!([fund("charity", 500), fund("special", 0)]);
+        assert_eq!(first_fund_mismatch(&funds, &funds), None);
+    }
+
+    #[test]
+    fn the_first_differing_fund_and_field_are_named() {
+        let replayed = json!([fund("charity", 500), fund("special", 7)]);
+        let published = json!([fund("charity", 500), fund("special", 8)]);
+        assert_eq!(
+            first_fund_mismatch(&published, &replayed).as_deref(),
+            Some("fund special: available_fen published 8, replayed 7")
+        );
+    }
+
+    #[test]
+    fn a_fund_missing_from_either_side_is_named() {
+        let replayed = json!([fund("charity", 500), fund("special", 7)]);
+        let published = json!([fund("charity", 500)]);
+        assert_eq!(
+            first_fund_mismatch(&published, &replayed).as_deref(),
+            Some("fund special: in the log but not published")
+        );
+        assert_eq!(
+            first_fund_mismatch(&replayed, &published).as_deref(),
+            Some("fund special: published but not in the log")
+        );
+        assert_eq!(
+            first_fund_mismatch(&json!({"funds": []}), &published).as_deref(),
+            Some("the published funds are not a list")
+        );
+    }
 }

@@ -91,6 +91,22 @@ impl Principal {
             }),
         }
     }
+
+    pub fn require_operator(&self, what: &str) -> Result<(), AppError> {
+        match self {
+            Principal::Operator { .. } => Ok(()),
+            Principal::Public => Err(AppError::Unauthenticated(format!(
+                "{what} needs an operator token"
+            ))),
+            principal => Err(AppError::Forbidden {
+                rule: "operator_only",
+                detail: format!(
+                    "{what} is for operators; a {} token may not",
+                    principal.role_name()
+                ),
+            }),
+        }
+    }
 }
 
 /// Whether `principal` may submit `command` at all, and on whose behalf the

@@ -1,12 +1,14 @@
 //! The gRPC API: same commands, roles and errors as HTTP, over tonic.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use mingzhang_ledger::store::StoredRecord;
 use mingzhang_proto::Message;
 use mingzhang_proto::v1 as pb;
 use pb::ledger_service_server::LedgerService;
+use pb::transparency_service_server::TransparencyService;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
@@ -14,9 +16,11 @@ use crate::auth::Principal;
 use crate::backend::Committed;
 use crate::error::AppError;
 use crate::http::queries::run_query;
+use crate::proof_calls::{ProofCalls, SignedNote};
 use crate::state::AppState;
 
 pub use pb::ledger_service_server::LedgerServiceServer;
+pub use pb::transparency_service_server::TransparencyServiceServer;
 
 /// Commands in one `SubmitBatch` call, at most.
 pub const BATCH_COMMANDS_MAX: usize = 10_000;
@@ -40,15 +44,7 @@ impl GrpcApi {
     }
 
     fn caller<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
-        let header = match request.metadata().get("authorization") {
-            None => None,
-            Some(value) => Some(
-                value
-                    .to_str()
-                    .map_err(|_| Status::unauthenticated("authorization metadata is not ASCII"))?,
-            ),
-        };
-        self.state.tokens.authenticate(header).map_err(to_status)
+        caller_of(&self.state, request)
     }
 
     async fn submit_one(
@@ -64,6 +60,29 @@ impl GrpcApi {
         };
         let committed = self.state.submit(principal, key, command).await?;
         Ok(submit_response(committed))
+    }
+}
+
+/// The caller, from `authorization: Bearer ...` metadata (none = public).
+fn caller_of<T>(state: &AppState, request: &Request<T>) -> Result<Principal, Status> {
+    let header = match request.metadata().get("authorization") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| Status::unauthenticated("authorization metadata is not ASCII"))?,
+        ),
+    };
+    state.tokens.authenticate(header).map_err(to_status)
+}
+
+fn idempotency_key_metadata<T>(request: &Request<T>) -> Result<Option<String>, Status> {
+    match request.metadata().get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(|key| Some(key.to_owned()))
+            .map_err(|_| Status::invalid_argument("idempotency-key is not ASCII")),
     }
 }
 
@@ -179,15 +198,7 @@ impl LedgerService for GrpcApi {
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
         let principal = self.caller(&request)?;
-        let key_from_metadata = match request.metadata().get("idempotency-key") {
-            None => None,
-            Some(value) => Some(
-                value
-                    .to_str()
-                    .map_err(|_| Status::invalid_argument("idempotency-key is not ASCII"))?
-                    .to_owned(),
-            ),
-        };
+        let key_from_metadata = idempotency_key_metadata(&request)?;
         self.submit_one(&principal, request.into_inner(), key_from_metadata)
             .await
             .map(Response::new)
@@ -290,7 +301,7 @@ impl LedgerService for GrpcApi {
             .await
             .map_err(to_status)?;
         let as_of = (!request.as_of.is_empty()).then_some(request.as_of.as_str());
-        let value = run_query(
+        let (value, applied_len) = run_query(
             &self.state,
             &principal,
             &request.query,
@@ -301,7 +312,155 @@ impl LedgerService for GrpcApi {
         .map_err(to_status)?;
         Ok(Response::new(pb::QueryResponse {
             json: value.to_string(),
-            applied_len: *self.state.applied_len.borrow(),
+            applied_len,
+        }))
+    }
+}
+
+/// The transparency log over gRPC; the rules are `proof_calls`', shared with HTTP.
+pub struct TransparencyApi {
+    state: AppState,
+    calls: Arc<ProofCalls>,
+}
+
+impl TransparencyApi {
+    pub fn new(state: AppState, calls: Arc<ProofCalls>) -> TransparencyApi {
+        TransparencyApi { state, calls }
+    }
+
+    pub fn into_server(self) -> TransparencyServiceServer<TransparencyApi> {
+        TransparencyServiceServer::new(self)
+            .max_decoding_message_size(MESSAGE_LEN_MAX)
+            .max_encoding_message_size(MESSAGE_LEN_MAX)
+    }
+
+    fn caller<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+        caller_of(&self.state, request)
+    }
+}
+
+fn signed_checkpoint(signed: SignedNote) -> pb::SignedCheckpoint {
+    pb::SignedCheckpoint {
+        size: signed.size,
+        note: signed.note,
+        idempotent_replay: signed.idempotent_replay,
+    }
+}
+
+/// Hex hashes as `transparency` renders them for JSON, back to raw bytes.
+fn hash_bytes(hashes: &[String]) -> Result<Vec<Vec<u8>>, Status> {
+    hashes
+        .iter()
+        .map(|hash| {
+            hex::decode(hash).map_err(|error| {
+                to_status(AppError::Internal(format!("proof hash {hash:?}: {error}")))
+            })
+        })
+        .collect()
+}
+
+#[tonic::async_trait]
+impl TransparencyService for TransparencyApi {
+    async fn get_latest_checkpoint(
+        &self,
+        _request: Request<pb::GetLatestCheckpointRequest>,
+    ) -> Result<Response<pb::SignedCheckpoint>, Status> {
+        let signed = self.calls.latest_checkpoint().await.map_err(to_status)?;
+        Ok(Response::new(signed_checkpoint(signed)))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::SignedCheckpoint>, Status> {
+        let signed = self
+            .calls
+            .checkpoint_at(request.into_inner().size)
+            .map_err(to_status)?;
+        Ok(Response::new(signed_checkpoint(signed)))
+    }
+
+    async fn sign_checkpoint(
+        &self,
+        request: Request<pb::SignCheckpointRequest>,
+    ) -> Result<Response<pb::SignedCheckpoint>, Status> {
+        let principal = self.caller(&request)?;
+        let key_from_metadata = idempotency_key_metadata(&request)?;
+        let key_in_request = request.into_inner().idempotency_key;
+        let key = match key_in_request.is_empty() {
+            false => Some(key_in_request),
+            true => key_from_metadata,
+        };
+        let signed = self
+            .calls
+            .sign_now(&principal, key)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(signed_checkpoint(signed)))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::InclusionProof>, Status> {
+        let request = request.into_inner();
+        let proof = self
+            .calls
+            .inclusion(request.seq, request.size)
+            .map_err(to_status)?;
+        Ok(Response::new(pb::InclusionProof {
+            seq: proof.seq,
+            tree_size: proof.tree_size,
+            leaf_hash: hash_bytes(std::slice::from_ref(&proof.leaf_hash))?.remove(0),
+            proof: hash_bytes(&proof.proof)?,
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::ConsistencyProof>, Status> {
+        let request = request.into_inner();
+        let proof = self
+            .calls
+            .consistency(request.from, request.to)
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ConsistencyProof {
+            old_size: proof.old_size,
+            new_size: proof.new_size,
+            proof: hash_bytes(&proof.proof)?,
+        }))
+    }
+
+    async fn get_receipt(
+        &self,
+        request: Request<pb::GetReceiptRequest>,
+    ) -> Result<Response<pb::Receipt>, Status> {
+        use base64::Engine;
+        let principal = self.caller(&request)?;
+        let receipt = self
+            .calls
+            .receipt(&principal, request.into_inner().seq)
+            .await
+            .map_err(to_status)?;
+        let record = base64::engine::general_purpose::STANDARD
+            .decode(&receipt.record)
+            .map_err(|error| to_status(AppError::Internal(format!("receipt record: {error}"))))?;
+        Ok(Response::new(pb::Receipt {
+            seq: receipt.seq,
+            record,
+            tree_size: receipt.tree_size,
+            inclusion_proof: hash_bytes(&receipt.inclusion_proof)?,
+            checkpoint: receipt.checkpoint,
+        }))
+    }
+
+    async fn get_public_key(
+        &self,
+        _request: Request<pb::GetPublicKeyRequest>,
+    ) -> Result<Response<pb::PublicKey>, Status> {
+        Ok(Response::new(pb::PublicKey {
+            verifier_key: self.calls.public_key(),
         }))
     }
 }

@@ -16,6 +16,8 @@ pub mod metrics;
 pub mod money;
 pub mod openapi;
 pub mod page;
+pub mod proof_calls;
+pub mod remote_audit;
 pub mod serve;
 pub mod state;
 pub mod transparency;

@@ -38,12 +38,14 @@ enum Command {
     /// root against the signed checkpoint, consistency with a checkpoint saved
     /// earlier, and the replayed balances against the published ones. Exits
     /// non-zero naming the first problem. `verify receipt FILE` checks one receipt.
+    /// Given a server's URL, downloads its records, checkpoint and key and runs
+    /// the same checks, then compares the fund balances it publishes with the replay.
     #[command(args_conflicts_with_subcommands = true)]
     Verify {
         #[command(subcommand)]
         what: Option<VerifyCommand>,
-        /// A data directory or an exported bundle [default: --data-dir]
-        path: Option<PathBuf>,
+        /// A data directory, an exported bundle, or a server's http(s):// URL [default: --data-dir]
+        path: Option<String>,
         /// A checkpoint note saved earlier: the log must extend it
         #[arg(long)]
         since: Option<PathBuf>,
@@ -53,6 +55,9 @@ enum Command {
         /// Print the report as JSON
         #[arg(long)]
         json: bool,
+        /// Auditor or operator token, for a URL (raw records are not public)
+        #[arg(long, env = "MINGZHANG_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Create the checkpoint signing key (once) and print its verifier key.
     Keygen {
@@ -138,12 +143,17 @@ fn main() -> anyhow::Result<()> {
             since,
             key,
             json,
-        } => verify(
-            path.as_deref().unwrap_or(&data_dir),
-            since.as_deref(),
-            key.as_deref(),
-            json,
-        ),
+            token,
+        } => {
+            let source = match path {
+                Some(url) if mingzhang_api::remote_audit::is_url(&url) => {
+                    AuditSource::Url { url, token }
+                }
+                Some(path) => AuditSource::Path(PathBuf::from(path)),
+                None => AuditSource::Path(data_dir.clone()),
+            };
+            verify(source, since.as_deref(), key.as_deref(), json)
+        }
         Command::Keygen { name } => {
             require_initialised(&data_dir)?;
             println!("{}", mingzhang_api::transparency::keygen(&data_dir, &name)?);
@@ -231,17 +241,60 @@ async fn demo(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verify(path: &Path, since: Option<&Path>, key: Option<&Path>, json: bool) -> anyhow::Result<()> {
+enum AuditSource {
+    Path(PathBuf),
+    Url { url: String, token: Option<String> },
+}
+
+fn verify(
+    source: AuditSource,
+    since: Option<&Path>,
+    key: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
     use std::io::Write;
-    let inputs = mingzhang_api::audit::AuditInputs::locate(path, key)?;
     let since_note = since
         .map(|since| {
             std::fs::read_to_string(since).with_context(|| format!("reading {}", since.display()))
         })
         .transpose()?;
-    if !json {
-        println!("verifying {}", inputs.log_dir.display());
-    }
+    // Keeps a downloaded server's temporary bundle until the audit is done.
+    let mut _downloaded = None;
+    let inputs = match source {
+        AuditSource::Path(path) => {
+            let inputs = mingzhang_api::audit::AuditInputs::locate(&path, key)?;
+            if !json {
+                println!("verifying {}", inputs.log_dir.display());
+            }
+            inputs
+        }
+        AuditSource::Url { url, token } => {
+            if !json {
+                println!("verifying {url}");
+            }
+            let mut last_shown_percent = 0u64;
+            let downloaded = mingzhang_api::remote_audit::download(
+                &url,
+                token.as_deref(),
+                key,
+                |done, total| {
+                    let percent = (done * 100).checked_div(total).unwrap_or(100);
+                    if !json && percent >= last_shown_percent + 5 {
+                        last_shown_percent = percent;
+                        eprint!("\r  downloading {percent:>3}% ({done} of {total} records)");
+                        let _ = std::io::stderr().flush();
+                    }
+                },
+            )?;
+            if !json {
+                eprintln!();
+                println!("downloaded {} records", downloaded.records);
+            }
+            let inputs = downloaded.inputs.clone();
+            _downloaded = Some(downloaded);
+            inputs
+        }
+    };
     let mut last_shown_percent = 0u64;
     let report = mingzhang_api::audit::verify(&inputs, since_note.as_deref(), |done, total| {
         let percent = (done * 100).checked_div(total).unwrap_or(100);
@@ -285,10 +338,17 @@ fn verify(path: &Path, since: Option<&Path>, key: Option<&Path>, json: bool) -> 
                 since.size
             );
         }
+        if let Some(published) = &report.published_balances {
+            println!(
+                "published funds: {} funds at size {} match the replay",
+                published.funds, published.size
+            );
+        }
         println!(
             "balances digest: {} (trial balance {} fen)",
             report.balances_digest, report.trial_balance_fen
         );
+        println!("verifier key:    from {}", report.key_from);
     }
     if !report.ok {
         for problem in &report.problems {

@@ -12,7 +12,8 @@ use tokio::sync::watch;
 use crate::auth::{TokenRegistry, token_file_path};
 use crate::backend::{self, Ledger, LedgerHandle};
 use crate::config::ServeConfig;
-use crate::grpc::GrpcApi;
+use crate::grpc::{GrpcApi, TransparencyApi};
+use crate::proof_calls::ProofCalls;
 use crate::state::AppState;
 use crate::transparency::{DEFAULT_ORIGIN, Transparency};
 
@@ -64,6 +65,7 @@ pub async fn run(
             .map_err(|error| ServeError::Start(format!("transparency log: {error:#}")))?,
     );
     spawn_checkpoint_signer(state.clone(), transparency.clone(), shutdown_rx.clone());
+    let proof_calls = Arc::new(ProofCalls::new(state.clone(), transparency.clone()));
 
     let http_listener = TcpListener::bind(config.http_addr)
         .await
@@ -93,7 +95,7 @@ pub async fn run(
     let http = {
         let mut stopping = shutdown_rx.clone();
         let router =
-            crate::http::router_with_transparency(state.clone(), Some(transparency.clone()));
+            crate::http::router_with_transparency(state.clone(), Some(proof_calls.clone()));
         async move {
             axum::serve(http_listener, router)
                 .with_graceful_shutdown(async move {
@@ -107,10 +109,13 @@ pub async fn run(
         let mut stopping = shutdown_rx.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
         let service = GrpcApi::new(state.clone()).into_server();
+        let transparency_service =
+            TransparencyApi::new(state.clone(), proof_calls.clone()).into_server();
         async move {
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .add_service(service)
+                .add_service(transparency_service)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stopping.wait_for(|stop| *stop).await;
                 })

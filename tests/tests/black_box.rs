@@ -1105,7 +1105,9 @@ async fn restart_after_sigterm_keeps_every_acknowledged_record() {
         acknowledged.push(body["records"][0].clone());
     }
     let len = server.log_len().await;
-    let (_, funds_before) = server.get(None, "/v1/funds").await;
+    let (_, funds_before) = server
+        .get(None, &format!("/v1/funds?min_seq={}", len - 1))
+        .await;
     assert!(server.terminate().success());
     server.spawn();
     assert_eq!(server.log_len().await, len);
@@ -1183,6 +1185,7 @@ async fn the_public_sees_donor_names_only_by_consent_and_auditors_see_all() {
         let (status, answer) = server.post(server.op(), "/v1/donations", body).await;
         assert_eq!(status, StatusCode::OK, "{answer}");
     }
+    let last = server.log_len().await - 1;
     let by_id = |list: &Value, id: &str| {
         list.as_array()
             .expect("list")
@@ -1191,7 +1194,9 @@ async fn the_public_sees_donor_names_only_by_consent_and_auditors_see_all() {
             .cloned()
             .expect("listed")
     };
-    let (status, public) = server.get(None, "/v1/donations").await;
+    let (status, public) = server
+        .get(None, &format!("/v1/donations?min_seq={last}"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(by_id(&public, "named")["donor_id"], json!("unit-01"));
     assert_eq!(
@@ -1445,4 +1450,446 @@ async fn an_auditor_checks_receipts_bundles_and_history_offline_with_the_cli() {
     assert_eq!(report["checkpoint"]["balances_match"], json!(true));
     assert_eq!(report["since"]["consistent"], json!(true));
     assert_eq!(report["trial_balance_fen"], json!(0));
+}
+
+async fn transparency_client(
+    server: &Server,
+) -> pb::transparency_service_client::TransparencyServiceClient<tonic::transport::Channel> {
+    pb::transparency_service_client::TransparencyServiceClient::connect(server.grpc.clone())
+        .await
+        .expect("grpc connects")
+}
+
+fn hash32(bytes: &[u8]) -> [u8; 32] {
+    bytes.try_into().expect("a hash is 32 bytes")
+}
+
+#[tokio::test]
+async fn proofs_over_grpc_verify_against_signed_checkpoints_and_receipts_verify_offline() {
+    use base64::Engine;
+    use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
+    use mingzhang_ledger::merkle;
+    use mingzhang_ledger::receipt::Receipt;
+
+    let server = Server::start();
+    server.seed().await;
+    let mut client = transparency_client(&server).await;
+    let operator = &server.tokens.operator;
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-grpc-1", "unit-01", "12.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first_seq = body["records"][0]["seq"].as_u64().unwrap();
+
+    let key = client
+        .get_public_key(pb::GetPublicKeyRequest {})
+        .await
+        .expect("public key is public")
+        .into_inner()
+        .verifier_key;
+    let key = VerifierKey::from_text(&key).expect("a verifier key");
+    let older = client
+        .sign_checkpoint(authorised(pb::SignCheckpointRequest::default(), operator))
+        .await
+        .expect("an operator signs on demand")
+        .into_inner();
+    let older_checkpoint = Checkpoint::open_signed(&older.note, &key).expect("signed by the key");
+    assert_eq!(older_checkpoint.size(), older.size);
+    assert!(older.size > first_seq, "the signed log covers the donation");
+
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-grpc-2", "unit-02", "34.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let second_seq = body["records"][0]["seq"].as_u64().unwrap();
+    client
+        .sign_checkpoint(authorised(pb::SignCheckpointRequest::default(), operator))
+        .await
+        .expect("signs again");
+    let latest = client
+        .get_latest_checkpoint(pb::GetLatestCheckpointRequest {})
+        .await
+        .expect("latest checkpoint is public")
+        .into_inner();
+    let newer = Checkpoint::open_signed(&latest.note, &key).expect("signed by the key");
+    assert!(newer.size() > second_seq);
+    let at_size = client
+        .get_checkpoint(pb::GetCheckpointRequest { size: older.size })
+        .await
+        .expect("the older checkpoint is kept")
+        .into_inner();
+    assert_eq!(at_size.note, older.note);
+
+    // Inclusion of the first donation in the newer tree, consistency of the
+    // older tree with the newer, both against signed roots.
+    let inclusion = client
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            seq: first_seq,
+            size: newer.size(),
+        })
+        .await
+        .expect("inclusion proof")
+        .into_inner();
+    let path: Vec<[u8; 32]> = inclusion.proof.iter().map(|h| hash32(h)).collect();
+    merkle::verify_inclusion(
+        &hash32(&inclusion.leaf_hash),
+        first_seq,
+        newer.size(),
+        &path,
+        newer.root_hash(),
+    )
+    .expect("inclusion verifies against the signed root");
+    let consistency = client
+        .get_consistency_proof(pb::GetConsistencyProofRequest {
+            from: older.size,
+            to: newer.size(),
+        })
+        .await
+        .expect("consistency proof")
+        .into_inner();
+    let path: Vec<[u8; 32]> = consistency.proof.iter().map(|h| hash32(h)).collect();
+    merkle::verify_consistency(
+        older.size,
+        newer.size(),
+        older_checkpoint.root_hash(),
+        newer.root_hash(),
+        &path,
+    )
+    .expect("the newer signed tree extends the older");
+
+    // A receipt over gRPC is the HTTP receipt in bytes; it verifies offline.
+    let receipt = client
+        .get_receipt(authorised(
+            pb::GetReceiptRequest { seq: second_seq },
+            &server.tokens.auditor,
+        ))
+        .await
+        .expect("an auditor gets receipts")
+        .into_inner();
+    let receipt = Receipt {
+        seq: receipt.seq,
+        record: base64::engine::general_purpose::STANDARD.encode(&receipt.record),
+        tree_size: receipt.tree_size,
+        inclusion_proof: receipt.inclusion_proof.iter().map(hex::encode).collect(),
+        checkpoint: receipt.checkpoint,
+    };
+    let verified = receipt.verify(&key).expect("the receipt verifies offline");
+    assert_eq!(verified.record.seq(), second_seq);
+    assert_eq!(
+        merkle::leaf_hash(verified.record.bytes()),
+        hash32(
+            &client
+                .get_inclusion_proof(pb::GetInclusionProofRequest {
+                    seq: second_seq,
+                    size: newer.size(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .leaf_hash
+        )
+    );
+
+    // The same errors and roles as over HTTP.
+    let beyond = client
+        .get_checkpoint(pb::GetCheckpointRequest { size: 999_999 })
+        .await
+        .expect_err("beyond the log");
+    assert_eq!(beyond.code(), tonic::Code::InvalidArgument);
+    assert_eq!(beyond.metadata().get("mz-field").unwrap(), "size");
+    let never_signed = client
+        .get_checkpoint(pb::GetCheckpointRequest { size: 2 })
+        .await
+        .expect_err("no checkpoint at size 2");
+    assert_eq!(never_signed.code(), tonic::Code::NotFound);
+    let beyond = client
+        .get_inclusion_proof(pb::GetInclusionProofRequest {
+            seq: 1,
+            size: 999_999,
+        })
+        .await
+        .expect_err("beyond the log");
+    assert_eq!(beyond.code(), tonic::Code::InvalidArgument);
+    let unknown = client
+        .get_receipt(authorised(
+            pb::GetReceiptRequest {
+                seq: second_seq + 1000,
+            },
+            &server.tokens.auditor,
+        ))
+        .await
+        .expect_err("no such record");
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    assert_eq!(unknown.metadata().get("mz-rule").unwrap(), "no_such_record");
+    let public = client
+        .get_receipt(pb::GetReceiptRequest { seq: first_seq })
+        .await
+        .expect_err("receipts carry whole records");
+    assert_eq!(public.code(), tonic::Code::Unauthenticated);
+    let sponsor = server.token(&["--role", "sponsor", "--donor", "unit-01"]);
+    let denied = client
+        .sign_checkpoint(authorised(pb::SignCheckpointRequest::default(), &sponsor))
+        .await
+        .expect_err("sponsors do not sign");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let denied = client
+        .sign_checkpoint(pb::SignCheckpointRequest::default())
+        .await
+        .expect_err("the public does not sign");
+    assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn an_operator_signs_a_checkpoint_on_demand_covering_the_write_just_made() {
+    use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
+
+    let server = Server::start();
+    server.seed().await;
+    let sign = |token: Option<String>, key: Option<&'static str>| {
+        let mut request = server
+            .client
+            .post(format!("{}/v1/checkpoints", server.http));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        async move {
+            let response = request.send().await.expect("request sent");
+            let status = response.status();
+            let replay = response.headers().get("idempotent-replay").is_some();
+            (status, replay, response.text().await.expect("body"))
+        }
+    };
+    let (_, key_text) = server.get(None, "/v1/public-key").await;
+    let key = VerifierKey::from_text(key_text.as_str().unwrap().trim()).unwrap();
+    let operator = Some(server.tokens.operator.clone());
+
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-sign-1", "unit-01", "5.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seq = body["records"][0]["seq"].as_u64().unwrap();
+    // No read-your-writes wait here: signing waits for the projections itself.
+    let (status, replay, note) = sign(operator.clone(), Some("sign-1")).await;
+    assert_eq!(status, StatusCode::OK, "{note}");
+    assert!(!replay);
+    let checkpoint = Checkpoint::open_signed(&note, &key).expect("signed by the served key");
+    assert_eq!(checkpoint.size(), seq + 1, "covers the donation just made");
+    let (_, latest) = server.get(None, "/v1/checkpoint").await;
+    assert_eq!(latest.as_str(), Some(note.as_str()));
+
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-sign-2", "unit-01", "6.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, replay, retried) = sign(operator.clone(), Some("sign-1")).await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    assert!(replay, "a retried key is answered as a replay");
+    assert_eq!(retried, note, "a retried key answers the same note");
+    let (status, _, fresh) = sign(operator.clone(), None).await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    assert_eq!(
+        Checkpoint::open_signed(&fresh, &key).unwrap().size(),
+        seq + 2,
+        "a new call signs the grown log"
+    );
+
+    let sponsor = server.token(&["--role", "sponsor", "--donor", "unit-01"]);
+    let (status, _, problem) = sign(Some(sponsor), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    let (status, _, problem) = sign(Some(server.tokens.auditor.clone()), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    let (status, _, problem) = sign(None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+}
+
+fn verify_cli(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("verify")
+        .args(args)
+        .env_remove("MINGZHANG_TOKEN")
+        .output()
+        .expect("mingzhang runs")
+}
+
+#[tokio::test]
+async fn verify_url_audits_a_running_server_as_it_audits_a_bundle() {
+    let server = Server::start();
+    server.seed().await;
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-url", "unit-01", "77.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seq = body["records"][0]["seq"].as_u64().unwrap();
+    server.get(None, &format!("/v1/funds?min_seq={seq}")).await;
+    let log_len = server.log_len().await;
+    let work = tempfile::tempdir().unwrap();
+
+    let output = verify_cli(
+        work.path(),
+        &[&server.http, "--token", &server.tokens.auditor, "--json"],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("a JSON report");
+    assert_eq!(report["ok"], json!(true), "{report}");
+    assert_eq!(report["records"], json!(log_len));
+    assert_eq!(report["checkpoint"]["root_matches"], json!(true));
+    assert_eq!(report["checkpoint"]["balances_match"], json!(true));
+    assert_eq!(report["published_balances"]["matches"], json!(true));
+    assert_eq!(report["published_balances"]["size"], json!(log_len));
+    assert!(
+        report["key_from"]
+            .as_str()
+            .unwrap()
+            .contains("only as trustworthy as the server"),
+        "{report}"
+    );
+
+    // With a key obtained elsewhere, the human report says where it came from.
+    let key_file = server.data_dir.path().join("keys").join("checkpoint.pub");
+    let output = verify_cli(
+        work.path(),
+        &[
+            &server.http,
+            "--token",
+            &server.tokens.auditor,
+            "--key",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("OK: {log_len} records")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verifier key:    from --key "), "{stdout}");
+
+    // Raw records are not public: without a token the audit cannot start.
+    let output = verify_cli(work.path(), &[&server.http]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("token"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Serves `upstream`'s GET routes unchanged, except that fund `charity`'s
+/// published `available_fen` is one fen more than the server says.
+async fn start_balance_altering_proxy(upstream: String) -> String {
+    type ProxyState = (reqwest::Client, String);
+    async fn forward(
+        axum::extract::State((client, upstream)): axum::extract::State<ProxyState>,
+        request: axum::extract::Request,
+    ) -> axum::response::Response {
+        let path = request
+            .uri()
+            .path_and_query()
+            .map(|path| path.as_str().to_owned())
+            .unwrap_or_default();
+        let mut forwarded = client.get(format!("{upstream}{path}"));
+        if let Some(token) = request.headers().get("authorization") {
+            forwarded = forwarded.header("authorization", token.as_bytes());
+        }
+        let answer = forwarded.send().await.expect("upstream answers");
+        let status = answer.status().as_u16();
+        let applied_len = answer.headers().get("mingzhang-applied-len").cloned();
+        let mut body = answer.bytes().await.expect("upstream body").to_vec();
+        if request.uri().path() == "/v1/funds" {
+            let mut funds: Value = serde_json::from_slice(&body).expect("funds JSON");
+            let charity = funds
+                .as_array_mut()
+                .expect("a list of funds")
+                .iter_mut()
+                .find(|fund| fund["fund_id"] == json!("charity"))
+                .expect("fund charity is published");
+            charity["available_fen"] = json!(charity["available_fen"].as_i64().unwrap() + 1);
+            body = serde_json::to_vec(&funds).unwrap();
+        }
+        let mut response = axum::http::Response::builder().status(status);
+        if let Some(applied_len) = applied_len {
+            response = response.header("mingzhang-applied-len", applied_len.as_bytes());
+        }
+        response.body(axum::body::Body::from(body)).unwrap()
+    }
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state((reqwest::Client::new(), upstream));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_url_fails_naming_the_fund_whose_published_balance_differs_from_the_replay() {
+    let server = Server::start();
+    server.seed().await;
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("don-lie", "unit-01", "50.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seq = body["records"][0]["seq"].as_u64().unwrap();
+    server.get(None, &format!("/v1/funds?min_seq={seq}")).await;
+    let lying = start_balance_altering_proxy(server.http.clone()).await;
+    let work = tempfile::tempdir().unwrap();
+    let auditor = server.tokens.auditor.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        verify_cli(work.path(), &[&lying, "--token", &auditor, "--json"])
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success(), "a wrong published balance fails");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    assert_eq!(report["ok"], json!(false));
+    assert_eq!(report["published_balances"]["matches"], json!(false));
+    let mismatch = report["published_balances"]["first_mismatch"]
+        .as_str()
+        .unwrap();
+    assert!(
+        mismatch.starts_with("fund charity: available_fen published "),
+        "{mismatch}"
+    );
+    // Everything the checkpoint signs still holds: only the published balance lies.
+    assert_eq!(report["checkpoint"]["root_matches"], json!(true));
+    assert_eq!(report["checkpoint"]["balances_match"], json!(true));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("fund charity"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -34,19 +34,20 @@ pub fn router(state: AppState) -> Router {
 /// and the page showing the checkpoint it reflects.
 pub fn router_with_transparency(
     state: AppState,
-    transparency: Option<std::sync::Arc<crate::transparency::Transparency>>,
+    proof_calls: Option<std::sync::Arc<crate::proof_calls::ProofCalls>>,
 ) -> Router {
     let metrics = state.metrics.clone();
     let mut page_source = crate::page::PageSource::new(state.projections.clone());
     let mut proof_routes = Router::new();
-    if let Some(transparency) = transparency {
+    if let Some(proof_calls) = proof_calls {
+        let transparency = proof_calls.transparency().clone();
         let latest = transparency.clone();
         page_source = page_source
             .with_checkpoint(std::sync::Arc::new(move || {
                 latest.latest().map(|(_, note)| note)
             }))
             .with_verifier_key(Some(transparency.verifier_key().to_text()));
-        proof_routes = proofs::routes(transparency);
+        proof_routes = proofs::routes(proof_calls);
     }
     let page = crate::page::page_router(page_source);
     Router::new()
@@ -176,7 +177,7 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
     match headers.get("idempotency-key") {
         None => Ok(None),
         Some(value) => value.to_str().map(|key| Some(key.to_owned())).map_err(|_| {

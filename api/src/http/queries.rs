@@ -2,6 +2,7 @@
 //! directly. Every query accepts `min_seq` (read-your-writes).
 
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -45,7 +46,12 @@ async fn prepare(state: &AppState, params: Params) -> Result<ReadParams, AppErro
     Ok(params)
 }
 
+/// The header naming how many log records the answer reflects, so an auditor
+/// (`mingzhang verify URL`) compares it with a replay of exactly that many.
+pub const APPLIED_LEN_HEADER: &str = "mingzhang-applied-len";
+
 /// Runs one query against the projections; the name matches the gRPC `Query`.
+/// Returns the answer and the number of log records it reflects.
 pub fn run_query(
     state: &AppState,
     principal: &crate::auth::Principal,
@@ -53,17 +59,23 @@ pub fn run_query(
     id: &str,
     as_of: Option<&str>,
     page: backend::Page,
-) -> Result<Value, AppError> {
+) -> Result<(Value, u64), AppError> {
     authorize_query(principal, query, id)?;
     let projections = state.projections.read();
-    backend::query(
+    let answer = backend::query(
         &projections,
         principal.reads_everything(),
         query,
         id,
         as_of,
         page,
-    )
+    )?;
+    Ok((answer, projections.applied_len()))
+}
+
+/// The JSON answer, with the number of records it reflects in `APPLIED_LEN_HEADER`.
+fn answered((value, applied_len): (Value, u64)) -> Response {
+    ([(APPLIED_LEN_HEADER, applied_len.to_string())], Json(value)).into_response()
 }
 
 /// Who may read what. The public reads the transparency queries, with
@@ -94,7 +106,7 @@ macro_rules! list_query {
             State(state): State<AppState>,
             Caller(principal): Caller,
             params: Params,
-        ) -> Result<Json<Value>, AppError> {
+        ) -> Result<Response, AppError> {
             let params = prepare(&state, params).await?;
             run_query(
                 &state,
@@ -104,7 +116,7 @@ macro_rules! list_query {
                 params.as_of.as_deref(),
                 backend::Page::new(params.offset, params.limit)?,
             )
-            .map(Json)
+            .map(answered)
         }
     };
 }
@@ -124,7 +136,7 @@ async fn campaign(
     Caller(principal): Caller,
     Path(id): Path<String>,
     params: Params,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     let params = prepare(&state, params).await?;
     run_query(
         &state,
@@ -134,7 +146,7 @@ async fn campaign(
         params.as_of.as_deref(),
         backend::Page::new(params.offset, params.limit)?,
     )
-    .map(Json)
+    .map(answered)
 }
 
 async fn donor_statement(
@@ -142,7 +154,7 @@ async fn donor_statement(
     Caller(principal): Caller,
     Path(id): Path<String>,
     params: Params,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     let params = prepare(&state, params).await?;
     run_query(
         &state,
@@ -152,5 +164,5 @@ async fn donor_statement(
         params.as_of.as_deref(),
         backend::Page::new(params.offset, params.limit)?,
     )
-    .map(Json)
+    .map(answered)
 }
