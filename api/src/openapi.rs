@@ -64,6 +64,60 @@ const QUERY_ROUTES: [(&str, &str, &str); 12] = [
     ),
 ];
 
+/// The transparency-log routes (docs/proofs.md): (method, path, summary,
+/// who may call it, query parameters).
+const PROOF_ROUTES: [(&str, &str, &str, &str, &[&str]); 7] = [
+    (
+        "get",
+        "/v1/checkpoint",
+        "The latest signed checkpoint (C2SP signed note, text/plain)",
+        "everyone",
+        &[],
+    ),
+    (
+        "post",
+        "/v1/checkpoints",
+        "Sign a checkpoint of the durable log now (Idempotency-Key accepted)",
+        "operator",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/checkpoints/{size}",
+        "The checkpoint signed at a tree size",
+        "everyone",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/public-key",
+        "The checkpoint signer's verifier key (C2SP note verifier key)",
+        "everyone",
+        &[],
+    ),
+    (
+        "get",
+        "/v1/proofs/inclusion",
+        "RFC 9162 inclusion proof of record `seq` in the tree of `size` records",
+        "everyone",
+        &["seq", "size"],
+    ),
+    (
+        "get",
+        "/v1/proofs/consistency",
+        "RFC 9162 consistency proof between tree sizes `from` and `to`",
+        "everyone",
+        &["from", "to"],
+    ),
+    (
+        "get",
+        "/v1/receipts/{seq}",
+        "A receipt: the record, its inclusion proof and the signed checkpoint it is proven against",
+        "operator, auditor",
+        &[],
+    ),
+];
+
 fn problem_responses() -> Value {
     let problem = json!({"description": "problem+json with type, title, status, detail, field, rule",
                          "content": {"application/problem+json": {}}});
@@ -85,6 +139,20 @@ pub fn document() -> Value {
                            "parameters": [min_seq],
                            "responses": {"200": {"description": "JSON; amounts are `*_fen` integers"}}}}),
         );
+    }
+    for (method, path, summary, who, query) in PROOF_ROUTES {
+        let parameters: Vec<Value> = query
+            .iter()
+            .map(|name| {
+                json!({"name": name, "in": "query", "required": true,
+                               "schema": {"type": "integer", "minimum": 0}})
+            })
+            .collect();
+        let mut responses = problem_responses();
+        responses["200"] = json!({"description": "see docs/proofs.md for every byte"});
+        let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
+        entry[method] = json!({"summary": summary, "description": format!("Callable by: {who}."),
+                               "parameters": parameters, "responses": responses});
     }
     let mut generator = SchemaSettings::draft2020_12()
         .with(|settings| settings.definitions_path = "#/components/schemas".into())
@@ -167,6 +235,13 @@ mod tests {
         assert!(required.contains(&"donation_id"), "{required:?}");
         assert!(!required.contains(&"anonymous"), "optional: {required:?}");
         assert!(document["paths"]["/v1/donations"]["get"].is_object());
+        assert!(document["paths"]["/v1/checkpoints"]["post"].is_object());
+        let inclusion = &document["paths"]["/v1/proofs/inclusion"]["get"];
+        assert_eq!(
+            inclusion["parameters"][1]["name"],
+            json!("size"),
+            "{inclusion}"
+        );
         let refund = body("/v1/donations/{id}/refunds");
         assert!(refund["properties"]["refund_id"].is_object(), "{refund}");
         // Every $ref in the document resolves.
