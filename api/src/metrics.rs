@@ -9,6 +9,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use mingzhang_ledger::store::{SYNC_BATCH_BUCKETS, SyncStats};
 use parking_lot::Mutex;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -56,7 +57,7 @@ impl Metrics {
             .store(records, Ordering::Relaxed);
     }
 
-    pub fn render(&self, log_len: u64, applied_len: u64) -> String {
+    pub fn render(&self, log_len: u64, applied_len: u64, sync_stats: Option<SyncStats>) -> String {
         let mut out = String::new();
         out.push_str("# HELP mingzhang_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE mingzhang_http_requests_total counter\n");
@@ -114,8 +115,34 @@ impl Metrics {
              # TYPE mingzhang_projection_lag_records gauge\n\
              mingzhang_projection_lag_records {lag}\n"
         );
+        if let Some(stats) = sync_stats {
+            render_sync_stats(&mut out, &stats);
+        }
         out
     }
+}
+
+/// Group commit: how many records each fsync made durable.
+fn render_sync_stats(out: &mut String, stats: &SyncStats) {
+    out.push_str(
+        "# HELP mingzhang_log_fsync_batch_records Records made durable by one fdatasync (group commit).\n\
+         # TYPE mingzhang_log_fsync_batch_records histogram\n",
+    );
+    let mut cumulative = 0;
+    for (bound, count) in SYNC_BATCH_BUCKETS.iter().zip(stats.batch_records) {
+        cumulative += count;
+        let _ = writeln!(
+            out,
+            "mingzhang_log_fsync_batch_records_bucket{{le=\"{bound}\"}} {cumulative}"
+        );
+    }
+    let _ = write!(
+        out,
+        "mingzhang_log_fsync_batch_records_bucket{{le=\"+Inf\"}} {}\n\
+         mingzhang_log_fsync_batch_records_sum {}\n\
+         mingzhang_log_fsync_batch_records_count {}\n",
+        stats.syncs, stats.records, stats.syncs
+    );
 }
 
 /// Middleware: counts and times every request by its route template.

@@ -75,3 +75,38 @@ async fn file_log_keeps_the_store_contract_across_segment_rolls() {
 async fn memory_store_keeps_the_store_contract() {
     run_contract_suite(&mut MemoryHarness).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_counts_every_durable_record_once_across_its_syncs() {
+    let root = tempfile::tempdir().unwrap();
+    let (log, _) = FileLog::open(root.path().join("log"), small_segments()).unwrap();
+    let log = std::sync::Arc::new(log);
+    const WRITERS: u64 = 32;
+    const APPENDS_EACH: u64 = 20;
+    let next_seq = std::sync::Arc::new(parking_lot::Mutex::new(0u64));
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let (log, next_seq) = (log.clone(), next_seq.clone());
+        writers.push(tokio::spawn(async move {
+            for n in 0..APPENDS_EACH {
+                let pending = {
+                    let mut next = next_seq.lock();
+                    let pending = log.append(*next, vec![format!("{writer}-{n}").into_bytes()]);
+                    *next += 1;
+                    pending
+                };
+                pending.await.expect("durable");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let stats = log.sync_stats().expect("the file log counts its syncs");
+    assert_eq!(stats.records, WRITERS * APPENDS_EACH);
+    assert_eq!(stats.batch_records.iter().sum::<u64>(), stats.syncs);
+    assert!(
+        stats.syncs >= 1 && stats.syncs <= stats.records,
+        "{stats:?}"
+    );
+}

@@ -811,6 +811,12 @@ async fn operational_endpoints_answer() {
         metrics.contains("mingzhang_appended_records_total 5"),
         "{metrics}"
     );
+    // Group commit is visible: every durable record was counted in some fsync.
+    let fsync_sum = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("mingzhang_log_fsync_batch_records_sum "))
+        .and_then(|sum| sum.parse::<u64>().ok());
+    assert_eq!(fsync_sum, Some(5), "{metrics}");
     let (status, spec) = server.get(None, "/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert!(spec["paths"]["/v1/donations"]["post"].is_object(), "{spec}");

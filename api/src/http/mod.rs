@@ -154,9 +154,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state
-        .metrics
-        .render(state.store.head().len, *state.applied_len.borrow());
+    let text = state.metrics.render(
+        state.store.head().len,
+        *state.applied_len.borrow(),
+        state.store.sync_stats(),
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

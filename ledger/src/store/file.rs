@@ -22,7 +22,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::{oneshot, watch};
 
 use super::storage::{RealStorage, Storage, StorageFile, read_full_at};
-use super::{AppendFuture, EventStore, Head, LogPosition, RecordMeta, StoreError};
+use super::{AppendFuture, EventStore, Head, LogPosition, RecordMeta, StoreError, SyncStats};
 use crate::record::{
     GENESIS_PREV_HASH, HEADER_LEN, Hash, PAYLOAD_LEN_MAX, RECORD_MAGIC, RecordError, RecordRef,
     StoredRecord, TRAILER_LEN,
@@ -574,6 +574,7 @@ struct Shared<S: Storage> {
     written_ready: Condvar,
     /// The syncer made written bytes durable: room for the encoder.
     synced_ready: Condvar,
+    sync_stats: Mutex<SyncStats>,
 }
 
 type Completion = (
@@ -711,6 +712,7 @@ impl<S: Storage> FileLog<S> {
             }),
             written_ready: Condvar::new(),
             synced_ready: Condvar::new(),
+            sync_stats: Mutex::new(SyncStats::default()),
         });
         let syncer = {
             let shared = shared.clone();
@@ -917,6 +919,10 @@ impl<S: Storage> EventStore for FileLog<S> {
 
     fn watch_durable_len(&self) -> watch::Receiver<u64> {
         self.shared.durable_tx.subscribe()
+    }
+
+    fn sync_stats(&self) -> Option<SyncStats> {
+        Some(self.shared.sync_stats.lock().clone())
     }
 }
 
@@ -1171,7 +1177,9 @@ fn sync_written<S: Storage>(shared: &Shared<S>) {
             updates.extend(written.updates);
             completions.extend(written.completions);
         }
+        let newly_durable = head.len - shared.durable_len.load(Ordering::Acquire);
         publish(shared, updates, head);
+        shared.sync_stats.lock().record_batch(newly_durable);
         shared.sync.lock().unsynced_bytes -= bytes;
         shared.synced_ready.notify_all();
         for (done, metas) in completions {

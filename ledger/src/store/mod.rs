@@ -94,4 +94,54 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Follows the durable length; used by projections and live feeds.
     fn watch_durable_len(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// How group commit is going, for metrics; `None` where the backend has
+    /// no syncs of its own to count.
+    fn sync_stats(&self) -> Option<SyncStats> {
+        None
+    }
+}
+
+/// Upper bounds (inclusive) of the buckets of `SyncStats::batch_records`.
+pub const SYNC_BATCH_BUCKETS: [u64; 8] = [1, 4, 16, 64, 256, 1024, 4096, 16384];
+
+/// Durable syncs since open and how many records each made durable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    pub syncs: u64,
+    pub records: u64,
+    /// Syncs per bucket of `SYNC_BATCH_BUCKETS`, then one for larger batches
+    /// (not cumulative).
+    pub batch_records: [u64; SYNC_BATCH_BUCKETS.len() + 1],
+}
+
+impl SyncStats {
+    pub fn record_batch(&mut self, records: u64) {
+        self.syncs += 1;
+        self.records += records;
+        let bucket = SYNC_BATCH_BUCKETS.partition_point(|&bound| bound < records);
+        self.batch_records[bucket] += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SYNC_BATCH_BUCKETS, SyncStats};
+
+    #[test]
+    fn sync_batches_fall_in_the_bucket_of_their_upper_bound() {
+        let mut stats = SyncStats::default();
+        for records in [1, 2, 4, 5, 16_384, 16_385] {
+            stats.record_batch(records);
+        }
+        assert_eq!(stats.syncs, 6);
+        assert_eq!(stats.records, 1 + 2 + 4 + 5 + 16_384 + 16_385);
+        let mut expected = [0u64; SYNC_BATCH_BUCKETS.len() + 1];
+        expected[0] = 1; // 1
+        expected[1] = 2; // 2, 4
+        expected[2] = 1; // 5
+        expected[7] = 1; // 16_384
+        expected[8] = 1; // beyond the last bound
+        assert_eq!(stats.batch_records, expected);
+    }
 }
