@@ -15,6 +15,8 @@ use mingzhang_proto::v1;
 use mingzhang_proto::v1::event_envelope::Event;
 use prost::Message;
 
+use crate::borrowed::{self, FastEnvelope};
+
 /// Field numbers of the `event` oneof start here (see events.proto).
 const FIRST_EVENT_FIELD: u32 = 10;
 const EVENT_FIELDS_MAX: usize = 64;
@@ -98,6 +100,14 @@ pub(crate) struct ProjectedEnvelope {
     pub(crate) event: Option<Event>,
 }
 
+/// A decoded envelope: borrowed from the payload for the kinds the fast
+/// path reads, else the decoder's reused message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Decoded<'a> {
+    Borrowed(FastEnvelope<'a>),
+    Owned(&'a ProjectedEnvelope),
+}
+
 #[derive(Default)]
 pub(crate) struct EnvelopeDecoder {
     envelope: ProjectedEnvelope,
@@ -105,10 +115,21 @@ pub(crate) struct EnvelopeDecoder {
 }
 
 impl EnvelopeDecoder {
-    pub(crate) fn decode(
-        &mut self,
-        payload: &[u8],
-    ) -> Result<&ProjectedEnvelope, prost::DecodeError> {
+    pub(crate) fn decode<'a>(
+        &'a mut self,
+        payload: &'a [u8],
+    ) -> Result<Decoded<'a>, prost::DecodeError> {
+        if let Some(fast) = borrowed::decode(payload) {
+            debug_assert!(
+                v1::EventEnvelope::decode(payload).is_ok_and(|full| fast.agrees_with(&full)),
+                "the fast path disagrees with a fresh decode"
+            );
+            return Ok(Decoded::Borrowed(fast));
+        }
+        self.decode_owned(payload).map(Decoded::Owned)
+    }
+
+    fn decode_owned(&mut self, payload: &[u8]) -> Result<&ProjectedEnvelope, prost::DecodeError> {
         if self.spares.is_empty() {
             self.spares.resize_with(EVENT_FIELDS_MAX, || None);
         }
@@ -240,11 +261,21 @@ mod tests {
         let mut decoder = EnvelopeDecoder::default();
         for envelope in &sequence {
             let payload = envelope.encode_to_vec();
-            assert!(decoder.decode(&payload).unwrap().agrees_with(envelope));
+            assert!(
+                decoder
+                    .decode_owned(&payload)
+                    .unwrap()
+                    .agrees_with(envelope)
+            );
         }
-        assert!(decoder.decode(&[0x0a, 0xff]).is_err());
+        assert!(decoder.decode_owned(&[0x0a, 0xff]).is_err());
         let payload = sequence[0].encode_to_vec();
-        assert!(decoder.decode(&payload).unwrap().agrees_with(&sequence[0]));
+        assert!(
+            decoder
+                .decode_owned(&payload)
+                .unwrap()
+                .agrees_with(&sequence[0])
+        );
     }
 
     /// The projected envelope lists the oneof's field numbers by hand: a kind
@@ -260,7 +291,7 @@ mod tests {
                 request_sha256: vec![9; 32],
                 event: Some(event),
             };
-            let decoded = decoder.decode(&envelope.encode_to_vec()).unwrap();
+            let decoded = decoder.decode_owned(&envelope.encode_to_vec()).unwrap();
             assert!(decoded.agrees_with(&envelope), "{envelope:?}");
             assert!(decoded.event.is_some());
         }

@@ -39,6 +39,7 @@
 //!   of the month they were recorded. Σ(in − out) = `assets:bank`.
 
 mod accounts;
+mod borrowed;
 mod dates;
 mod decode;
 mod fast_hash;
@@ -55,8 +56,9 @@ use serde::Serialize;
 
 use accounts::{Account, EntityIndex};
 pub use accounts::{AccountBalance, Posting, TrialBalance, category_name};
+use borrowed::FastEvent;
 pub use dates::Day;
-use decode::EnvelopeDecoder;
+use decode::{Decoded, EnvelopeDecoder};
 use fast_hash::FastMap;
 use id::Id;
 use table::{Row, Table};
@@ -502,6 +504,14 @@ impl std::fmt::Debug for DecoderScratch {
     }
 }
 
+/// An event as `apply` reads it: borrowed from the payload (the fast
+/// path's kinds) or a decoded message.
+#[derive(Debug, Clone, Copy)]
+enum EventRef<'a> {
+    Borrowed(FastEvent<'a>),
+    Owned(&'a Event),
+}
+
 /// Why an event was skipped.
 struct Skip {
     kind: AnomalyKind,
@@ -573,8 +583,14 @@ impl Projections {
     pub fn apply_payload(&mut self, seq: u64, payload: &[u8]) -> Result<(), ProjectionError> {
         let mut decoder = self.decoder.0.take().unwrap_or_default();
         let outcome = match decoder.decode(payload) {
-            Ok(envelope) => {
-                self.apply_decoded(seq, envelope.recorded_at_unix_ms, envelope.event.as_ref());
+            Ok(Decoded::Borrowed(envelope)) => {
+                let event = EventRef::Borrowed(envelope.event);
+                self.apply_decoded(seq, envelope.recorded_at_unix_ms, Some(event));
+                Ok(())
+            }
+            Ok(Decoded::Owned(envelope)) => {
+                let event = envelope.event.as_ref().map(EventRef::Owned);
+                self.apply_decoded(seq, envelope.recorded_at_unix_ms, event);
                 Ok(())
             }
             Err(source) => Err(ProjectionError::Decode { seq, source }),
@@ -586,12 +602,13 @@ impl Projections {
     /// Applies record `seq`. Records must come in log order without gaps:
     /// anything else is a bug in the caller, so it panics.
     pub fn apply(&mut self, seq: u64, envelope: &v1::EventEnvelope) {
-        self.apply_decoded(seq, envelope.recorded_at_unix_ms, envelope.event.as_ref());
+        let event = envelope.event.as_ref().map(EventRef::Owned);
+        self.apply_decoded(seq, envelope.recorded_at_unix_ms, event);
     }
 
     /// `apply` on the fields projections read: the header's other fields
     /// (actor, idempotency key, request hash) never change a read model.
-    fn apply_decoded(&mut self, seq: u64, recorded_at_unix_ms: i64, event: Option<&Event>) {
+    fn apply_decoded(&mut self, seq: u64, recorded_at_unix_ms: i64, event: Option<EventRef<'_>>) {
         assert_eq!(
             seq,
             self.applied_len(),
@@ -709,14 +726,23 @@ impl Projections {
         &mut self,
         seq: u64,
         recorded_at_unix_ms: i64,
-        event: &Event,
+        event: EventRef<'_>,
     ) -> Result<(), Skip> {
+        let event = match event {
+            EventRef::Borrowed(FastEvent::DonationReceived(e)) => {
+                return self.donation_received(seq, &e);
+            }
+            EventRef::Borrowed(FastEvent::PledgePaymentReceived(e)) => {
+                return self.pledge_payment_received(seq, &e);
+            }
+            EventRef::Owned(event) => event,
+        };
         match event {
             Event::FundOpened(e) => self.fund_opened(e),
             Event::CampaignOpened(e) => self.campaign_opened(e),
             Event::DonorRegistered(e) => self.donor_registered(e),
             Event::OrganisationRegistered(e) => self.organisation_registered(e),
-            Event::DonationReceived(e) => self.donation_received(seq, e),
+            Event::DonationReceived(e) => self.donation_received(seq, &e.into()),
             Event::DonationRefunded(e) => self.donation_given_back(
                 recorded_at_unix_ms,
                 &e.donation_id,
@@ -730,7 +756,7 @@ impl Projections {
                 GivenBack::Reversed,
             ),
             Event::PledgeMade(e) => self.pledge_made(seq, e),
-            Event::PledgePaymentReceived(e) => self.pledge_payment_received(seq, e),
+            Event::PledgePaymentReceived(e) => self.pledge_payment_received(seq, &e.into()),
             Event::PledgeAmended(e) => self.pledge_amended(seq, e),
             Event::PledgeCancelled(e) => self.pledge_cancelled(e),
             Event::GrantRoundOpened(e) => self.grant_round_opened(seq, e),
@@ -827,18 +853,22 @@ impl Projections {
         Ok(())
     }
 
-    fn donation_received(&mut self, seq: u64, e: &v1::DonationReceived) -> Result<(), Skip> {
+    fn donation_received(
+        &mut self,
+        seq: u64,
+        e: &borrowed::DonationReceived<'_>,
+    ) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
-        let fund = lookup(&self.funds, "fund", &e.fund_id)?;
-        let donor = lookup_optional(&self.donors, "donor", &e.donor_id)?;
-        let campaign = lookup_optional(&self.campaigns, "campaign", &e.campaign_id)?;
-        let project = lookup_optional(&self.projects, "project", &e.project_id)?;
+        let fund = lookup(&self.funds, "fund", e.fund_id)?;
+        let donor = lookup_optional(&self.donors, "donor", e.donor_id)?;
+        let campaign = lookup_optional(&self.campaigns, "campaign", e.campaign_id)?;
+        let project = lookup_optional(&self.projects, "project", e.project_id)?;
         let id = self
             .donations
-            .vacant(&e.donation_id)
-            .ok_or_else(|| duplicate("donation", &e.donation_id))?;
-        // Nothing below skips the event: the id is taken.
-        let received_on = self.day(seq, "received_on", &e.received_on);
+            .vacant(e.donation_id)
+            .ok_or_else(|| duplicate("donation", e.donation_id))?;
+        // Nothing below skips the event (the row is pushed at the end).
+        let received_on = self.day(seq, "received_on", e.received_on);
 
         let credit = match project {
             Some(project) => Account::ProjectDonations(project),
@@ -982,11 +1012,11 @@ impl Projections {
     fn pledge_payment_received(
         &mut self,
         seq: u64,
-        e: &v1::PledgePaymentReceived,
+        e: &borrowed::PledgePaymentReceived<'_>,
     ) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
-        let index = lookup(&self.pledges, "pledge", &e.pledge_id)?;
-        let received_on = self.day(seq, "received_on", &e.received_on);
+        let index = lookup(&self.pledges, "pledge", e.pledge_id)?;
+        let received_on = self.day(seq, "received_on", e.received_on);
         let pledge = &mut self.pledges[index as usize];
         pledge.paid_fen += amount_fen;
         let (fund, donor, campaign) = (pledge.fund, pledge.donor, pledge.campaign);
