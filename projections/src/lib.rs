@@ -365,77 +365,31 @@ struct Expenditure {
     reversed_fen: i64,
 }
 
-impl Row for Fund {
-    fn id(&self) -> &str {
-        &self.id
-    }
+/// Every entity row carries the id it was created under in its `id` field.
+macro_rules! rows_identified_by_id_field {
+    ($($row:ty),*) => {
+        $(impl Row for $row {
+            fn id(&self) -> &str {
+                &self.id
+            }
+        })*
+    };
 }
 
-impl Row for Campaign {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Row for Donor {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Row for Organisation {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Row for Donation {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Row for Pledge {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Row for Round {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Row for Application {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Row for Grant {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Row for Project {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Row for Funding {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Row for Expenditure {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+rows_identified_by_id_field!(
+    Fund,
+    Campaign,
+    Donor,
+    Organisation,
+    Donation,
+    Pledge,
+    Round,
+    Application,
+    Grant,
+    Project,
+    Funding,
+    Expenditure
+);
 
 /// Debit `debit` and credit `credit` by `amount_fen`: two postings summing to zero.
 #[derive(Debug, Clone, Copy, PartialEq)]
