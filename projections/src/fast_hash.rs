@@ -1,7 +1,10 @@
-//! A small multiplicative hasher (the rustc "Fx" hash) for the id and account
-//! maps that every applied event touches. SipHash's DoS resistance buys
-//! nothing here: ids come from the log, written by authenticated operators
-//! through `decide`, and a rebuild must stay above a million events a second.
+//! A small multiplicative hasher (the rustc "Fx" hash) for the account map
+//! that every posting touches. Without a finaliser its low bits depend only
+//! on the low bits of each word, which suits small integer keys like
+//! accounts but piles up string ids with a common prefix: entity ids go
+//! through `table.rs` instead. SipHash's DoS resistance buys nothing here:
+//! accounts name entities by table index, and a rebuild must stay above a
+//! million events a second.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

@@ -39,10 +39,12 @@
 //!   of the month they were recorded. Σ(in − out) = `assets:bank`.
 
 mod accounts;
+mod borrowed;
 mod dates;
 mod decode;
 mod fast_hash;
 mod id;
+mod table;
 mod views;
 
 use std::collections::BTreeMap;
@@ -54,10 +56,12 @@ use serde::Serialize;
 
 use accounts::{Account, EntityIndex};
 pub use accounts::{AccountBalance, Posting, TrialBalance, category_name};
+use borrowed::FastEvent;
 pub use dates::Day;
-use decode::EnvelopeDecoder;
+use decode::{Decoded, EnvelopeDecoder};
 use fast_hash::FastMap;
 use id::Id;
+use table::{Row, Table};
 pub use views::*;
 
 /// Records read from the store per `read` call during catch-up: large enough
@@ -134,32 +138,8 @@ impl Anomalies {
 }
 
 // ---------------------------------------------------------------------------
-// State. Entities live in tables (Vec) and refer to each other by index; an
-// id map per kind resolves the log's string ids.
-
-#[derive(Debug, Clone, Default, PartialEq)]
-struct IdTable {
-    index_by_id: FastMap<Id, EntityIndex>,
-}
-
-impl IdTable {
-    fn get(&self, id: &str) -> Option<EntityIndex> {
-        self.index_by_id.get(id).copied()
-    }
-
-    /// Registers `id` as entity `next_index`; `None` if the id exists.
-    fn insert(&mut self, id: &str, next_index: usize) -> Option<Id> {
-        let index = EntityIndex::try_from(next_index).expect("fewer than 2^32 entities of a kind");
-        let id = Id::new(id);
-        match self.index_by_id.entry(id.clone()) {
-            std::collections::hash_map::Entry::Occupied(_) => None,
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(index);
-                Some(id)
-            }
-        }
-    }
-}
+// State. Entities live in tables (rows in log order, see `table.rs`) and
+// refer to each other by index; each table resolves its kind's string ids.
 
 #[derive(Debug, Clone, PartialEq)]
 struct Fund {
@@ -385,6 +365,32 @@ struct Expenditure {
     reversed_fen: i64,
 }
 
+/// Every entity row carries the id it was created under in its `id` field.
+macro_rules! rows_identified_by_id_field {
+    ($($row:ty),*) => {
+        $(impl Row for $row {
+            fn id(&self) -> &str {
+                &self.id
+            }
+        })*
+    };
+}
+
+rows_identified_by_id_field!(
+    Fund,
+    Campaign,
+    Donor,
+    Organisation,
+    Donation,
+    Pledge,
+    Round,
+    Application,
+    Grant,
+    Project,
+    Funding,
+    Expenditure
+);
+
 /// Debit `debit` and credit `credit` by `amount_fen`: two postings summing to zero.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Transfer {
@@ -404,30 +410,18 @@ struct MonthFlowState {
 /// methods in `views`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Projections {
-    fund_ids: IdTable,
-    funds: Vec<Fund>,
-    campaign_ids: IdTable,
-    campaigns: Vec<Campaign>,
-    donor_ids: IdTable,
-    donors: Vec<Donor>,
-    organisation_ids: IdTable,
-    organisations: Vec<Organisation>,
-    donation_ids: IdTable,
-    donations: Vec<Donation>,
-    pledge_ids: IdTable,
-    pledges: Vec<Pledge>,
-    round_ids: IdTable,
-    rounds: Vec<Round>,
-    application_ids: IdTable,
-    applications: Vec<Application>,
-    grant_ids: IdTable,
-    grants: Vec<Grant>,
-    project_ids: IdTable,
-    projects: Vec<Project>,
-    funding_ids: IdTable,
-    fundings: Vec<Funding>,
-    expenditure_ids: IdTable,
-    expenditures: Vec<Expenditure>,
+    funds: Table<Fund>,
+    campaigns: Table<Campaign>,
+    donors: Table<Donor>,
+    organisations: Table<Organisation>,
+    donations: Table<Donation>,
+    pledges: Table<Pledge>,
+    rounds: Table<Round>,
+    applications: Table<Application>,
+    grants: Table<Grant>,
+    projects: Table<Project>,
+    fundings: Table<Funding>,
+    expenditures: Table<Expenditure>,
 
     balances: FastMap<Account, i64>,
     /// The transfer of every record, by seq: every money event posts
@@ -440,9 +434,11 @@ pub struct Projections {
 }
 
 /// Decoding buffers: not part of the read models, so two projections of the
-/// same log compare equal whatever they decoded last.
+/// same log compare equal whatever they decoded last. Boxed so that taking
+/// it out of `self` for the length of one `apply` moves a pointer, not the
+/// decoded envelope (hundreds of bytes).
 #[derive(Default)]
-struct DecoderScratch(EnvelopeDecoder);
+struct DecoderScratch(Option<Box<EnvelopeDecoder>>);
 
 impl Clone for DecoderScratch {
     fn clone(&self) -> Self {
@@ -460,6 +456,14 @@ impl std::fmt::Debug for DecoderScratch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DecoderScratch")
     }
+}
+
+/// An event as `apply` reads it: borrowed from the payload (the fast
+/// path's kinds) or a decoded message.
+#[derive(Debug, Clone, Copy)]
+enum EventRef<'a> {
+    Borrowed(FastEvent<'a>),
+    Owned(&'a Event),
 }
 
 /// Why an event was skipped.
@@ -503,11 +507,15 @@ fn optional(id: &str) -> Option<&str> {
     if id.is_empty() { None } else { Some(id) }
 }
 
-fn lookup(table: &IdTable, what: &str, id: &str) -> Result<EntityIndex, Skip> {
-    table.get(id).ok_or_else(|| unknown(what, id))
+fn lookup<T: Row>(table: &Table<T>, what: &str, id: &str) -> Result<EntityIndex, Skip> {
+    table.index_of(id).ok_or_else(|| unknown(what, id))
 }
 
-fn lookup_optional(table: &IdTable, what: &str, id: &str) -> Result<Option<EntityIndex>, Skip> {
+fn lookup_optional<T: Row>(
+    table: &Table<T>,
+    what: &str,
+    id: &str,
+) -> Result<Option<EntityIndex>, Skip> {
     optional(id).map(|id| lookup(table, what, id)).transpose()
 }
 
@@ -527,21 +535,34 @@ impl Projections {
 
     /// Decodes one record's payload and applies it.
     pub fn apply_payload(&mut self, seq: u64, payload: &[u8]) -> Result<(), ProjectionError> {
-        let mut decoder = std::mem::take(&mut self.decoder);
-        let outcome = match decoder.0.decode(payload) {
-            Ok(envelope) => {
-                self.apply(seq, envelope);
+        let mut decoder = self.decoder.0.take().unwrap_or_default();
+        let outcome = match decoder.decode(payload) {
+            Ok(Decoded::Borrowed(envelope)) => {
+                let event = EventRef::Borrowed(envelope.event);
+                self.apply_decoded(seq, envelope.recorded_at_unix_ms, Some(event));
+                Ok(())
+            }
+            Ok(Decoded::Owned(envelope)) => {
+                let event = envelope.event.as_ref().map(EventRef::Owned);
+                self.apply_decoded(seq, envelope.recorded_at_unix_ms, event);
                 Ok(())
             }
             Err(source) => Err(ProjectionError::Decode { seq, source }),
         };
-        self.decoder = decoder;
+        self.decoder.0 = Some(decoder);
         outcome
     }
 
     /// Applies record `seq`. Records must come in log order without gaps:
     /// anything else is a bug in the caller, so it panics.
     pub fn apply(&mut self, seq: u64, envelope: &v1::EventEnvelope) {
+        let event = envelope.event.as_ref().map(EventRef::Owned);
+        self.apply_decoded(seq, envelope.recorded_at_unix_ms, event);
+    }
+
+    /// `apply` on the fields projections read: the header's other fields
+    /// (actor, idempotency key, request hash) never change a read model.
+    fn apply_decoded(&mut self, seq: u64, recorded_at_unix_ms: i64, event: Option<EventRef<'_>>) {
         assert_eq!(
             seq,
             self.applied_len(),
@@ -549,12 +570,12 @@ impl Projections {
             self.applied_len()
         );
         self.transfers.push(None);
-        let outcome = match &envelope.event {
+        let outcome = match event {
             None => Err(Skip {
                 kind: AnomalyKind::EmptyEvent,
                 detail: "envelope carries no event".to_owned(),
             }),
-            Some(event) => self.apply_event(seq, envelope.recorded_at_unix_ms, event),
+            Some(event) => self.apply_event(seq, recorded_at_unix_ms, event),
         };
         if let Err(skip) = outcome {
             // A skipped event must not have half-posted.
@@ -659,14 +680,23 @@ impl Projections {
         &mut self,
         seq: u64,
         recorded_at_unix_ms: i64,
-        event: &Event,
+        event: EventRef<'_>,
     ) -> Result<(), Skip> {
+        let event = match event {
+            EventRef::Borrowed(FastEvent::DonationReceived(e)) => {
+                return self.donation_received(seq, &e);
+            }
+            EventRef::Borrowed(FastEvent::PledgePaymentReceived(e)) => {
+                return self.pledge_payment_received(seq, &e);
+            }
+            EventRef::Owned(event) => event,
+        };
         match event {
             Event::FundOpened(e) => self.fund_opened(e),
             Event::CampaignOpened(e) => self.campaign_opened(e),
             Event::DonorRegistered(e) => self.donor_registered(e),
             Event::OrganisationRegistered(e) => self.organisation_registered(e),
-            Event::DonationReceived(e) => self.donation_received(seq, e),
+            Event::DonationReceived(e) => self.donation_received(seq, &e.into()),
             Event::DonationRefunded(e) => self.donation_given_back(
                 recorded_at_unix_ms,
                 &e.donation_id,
@@ -680,7 +710,7 @@ impl Projections {
                 GivenBack::Reversed,
             ),
             Event::PledgeMade(e) => self.pledge_made(seq, e),
-            Event::PledgePaymentReceived(e) => self.pledge_payment_received(seq, e),
+            Event::PledgePaymentReceived(e) => self.pledge_payment_received(seq, &e.into()),
             Event::PledgeAmended(e) => self.pledge_amended(seq, e),
             Event::PledgeCancelled(e) => self.pledge_cancelled(e),
             Event::GrantRoundOpened(e) => self.grant_round_opened(seq, e),
@@ -704,8 +734,8 @@ impl Projections {
 
     fn fund_opened(&mut self, e: &v1::FundOpened) -> Result<(), Skip> {
         let id = self
-            .fund_ids
-            .insert(&e.fund_id, self.funds.len())
+            .funds
+            .vacant(&e.fund_id)
             .ok_or_else(|| duplicate("fund", &e.fund_id))?;
         self.funds.push(Fund {
             id,
@@ -719,10 +749,10 @@ impl Projections {
     }
 
     fn campaign_opened(&mut self, e: &v1::CampaignOpened) -> Result<(), Skip> {
-        let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
+        let fund = lookup(&self.funds, "fund", &e.fund_id)?;
         let id = self
-            .campaign_ids
-            .insert(&e.campaign_id, self.campaigns.len())
+            .campaigns
+            .vacant(&e.campaign_id)
             .ok_or_else(|| duplicate("campaign", &e.campaign_id))?;
         self.campaigns.push(Campaign {
             id,
@@ -745,8 +775,8 @@ impl Projections {
 
     fn donor_registered(&mut self, e: &v1::DonorRegistered) -> Result<(), Skip> {
         let id = self
-            .donor_ids
-            .insert(&e.donor_id, self.donors.len())
+            .donors
+            .vacant(&e.donor_id)
             .ok_or_else(|| duplicate("donor", &e.donor_id))?;
         self.donors.push(Donor {
             id,
@@ -766,8 +796,8 @@ impl Projections {
 
     fn organisation_registered(&mut self, e: &v1::OrganisationRegistered) -> Result<(), Skip> {
         let id = self
-            .organisation_ids
-            .insert(&e.organisation_id, self.organisations.len())
+            .organisations
+            .vacant(&e.organisation_id)
             .ok_or_else(|| duplicate("organisation", &e.organisation_id))?;
         self.organisations.push(Organisation {
             id,
@@ -777,18 +807,22 @@ impl Projections {
         Ok(())
     }
 
-    fn donation_received(&mut self, seq: u64, e: &v1::DonationReceived) -> Result<(), Skip> {
+    fn donation_received(
+        &mut self,
+        seq: u64,
+        e: &borrowed::DonationReceived<'_>,
+    ) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
-        let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
-        let donor = lookup_optional(&self.donor_ids, "donor", &e.donor_id)?;
-        let campaign = lookup_optional(&self.campaign_ids, "campaign", &e.campaign_id)?;
-        let project = lookup_optional(&self.project_ids, "project", &e.project_id)?;
+        let fund = lookup(&self.funds, "fund", e.fund_id)?;
+        let donor = lookup_optional(&self.donors, "donor", e.donor_id)?;
+        let campaign = lookup_optional(&self.campaigns, "campaign", e.campaign_id)?;
+        let project = lookup_optional(&self.projects, "project", e.project_id)?;
         let id = self
-            .donation_ids
-            .insert(&e.donation_id, self.donations.len())
-            .ok_or_else(|| duplicate("donation", &e.donation_id))?;
-        // Nothing below skips the event: the id is taken.
-        let received_on = self.day(seq, "received_on", &e.received_on);
+            .donations
+            .vacant(e.donation_id)
+            .ok_or_else(|| duplicate("donation", e.donation_id))?;
+        // Nothing below skips the event (the row is pushed at the end).
+        let received_on = self.day(seq, "received_on", e.received_on);
 
         let credit = match project {
             Some(project) => Account::ProjectDonations(project),
@@ -838,7 +872,7 @@ impl Projections {
         how: GivenBack,
     ) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", amount_fen)?;
-        let index = lookup(&self.donation_ids, "donation", donation_id)?;
+        let index = lookup(&self.donations, "donation", donation_id)?;
         let donation = &self.donations[index as usize];
         let still_held_fen = donation.amount_fen - donation.refunded_fen - donation.reversed_fen;
         if amount_fen > still_held_fen {
@@ -899,13 +933,13 @@ impl Projections {
 
     fn pledge_made(&mut self, seq: u64, e: &v1::PledgeMade) -> Result<(), Skip> {
         let total_fen = positive("total_fen", e.total_fen)?;
-        let donor = lookup(&self.donor_ids, "donor", &e.donor_id)?;
-        let campaign = lookup_optional(&self.campaign_ids, "campaign", &e.campaign_id)?;
-        let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
+        let donor = lookup(&self.donors, "donor", &e.donor_id)?;
+        let campaign = lookup_optional(&self.campaigns, "campaign", &e.campaign_id)?;
+        let fund = lookup(&self.funds, "fund", &e.fund_id)?;
         let index = self.pledges.len();
         let id = self
-            .pledge_ids
-            .insert(&e.pledge_id, index)
+            .pledges
+            .vacant(&e.pledge_id)
             .ok_or_else(|| duplicate("pledge", &e.pledge_id))?;
         let instalments = self.instalments(seq, &e.instalments);
         let index = index as EntityIndex;
@@ -932,11 +966,11 @@ impl Projections {
     fn pledge_payment_received(
         &mut self,
         seq: u64,
-        e: &v1::PledgePaymentReceived,
+        e: &borrowed::PledgePaymentReceived<'_>,
     ) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
-        let index = lookup(&self.pledge_ids, "pledge", &e.pledge_id)?;
-        let received_on = self.day(seq, "received_on", &e.received_on);
+        let index = lookup(&self.pledges, "pledge", e.pledge_id)?;
+        let received_on = self.day(seq, "received_on", e.received_on);
         let pledge = &mut self.pledges[index as usize];
         pledge.paid_fen += amount_fen;
         let (fund, donor, campaign) = (pledge.fund, pledge.donor, pledge.campaign);
@@ -960,7 +994,7 @@ impl Projections {
 
     fn pledge_amended(&mut self, seq: u64, e: &v1::PledgeAmended) -> Result<(), Skip> {
         let new_total_fen = positive("new_total_fen", e.new_total_fen)?;
-        let index = lookup(&self.pledge_ids, "pledge", &e.pledge_id)?;
+        let index = lookup(&self.pledges, "pledge", &e.pledge_id)?;
         if self.pledges[index as usize].cancelled {
             return Err(inconsistent(format!(
                 "pledge {:?} is cancelled and cannot be amended",
@@ -978,7 +1012,7 @@ impl Projections {
     }
 
     fn pledge_cancelled(&mut self, e: &v1::PledgeCancelled) -> Result<(), Skip> {
-        let index = lookup(&self.pledge_ids, "pledge", &e.pledge_id)?;
+        let index = lookup(&self.pledges, "pledge", &e.pledge_id)?;
         let pledge = &mut self.pledges[index as usize];
         if pledge.cancelled || e.cancelled_fen < 0 || e.cancelled_fen > pledge.total_fen {
             return Err(inconsistent(format!(
@@ -994,17 +1028,14 @@ impl Projections {
     }
 
     fn grant_round_opened(&mut self, seq: u64, e: &v1::GrantRoundOpened) -> Result<(), Skip> {
-        let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
-        if self.round_ids.get(&e.round_id).is_some() {
+        let fund = lookup(&self.funds, "fund", &e.fund_id)?;
+        if self.rounds.index_of(&e.round_id).is_some() {
             return Err(duplicate("grant round", &e.round_id));
         }
         let applications_open_on = self.day(seq, "applications_open_on", &e.applications_open_on);
         let applications_close_on =
             self.day(seq, "applications_close_on", &e.applications_close_on);
-        let id = self
-            .round_ids
-            .insert(&e.round_id, self.rounds.len())
-            .expect("checked above");
+        let id = self.rounds.vacant(&e.round_id).expect("checked above");
         self.rounds.push(Round {
             id,
             fund,
@@ -1033,15 +1064,15 @@ impl Projections {
         seq: u64,
         e: &v1::GrantApplicationSubmitted,
     ) -> Result<(), Skip> {
-        let round = lookup(&self.round_ids, "grant round", &e.round_id)?;
-        let organisation = lookup(&self.organisation_ids, "organisation", &e.organisation_id)?;
-        if self.application_ids.get(&e.application_id).is_some() {
+        let round = lookup(&self.rounds, "grant round", &e.round_id)?;
+        let organisation = lookup(&self.organisations, "organisation", &e.organisation_id)?;
+        if self.applications.index_of(&e.application_id).is_some() {
             return Err(duplicate("application", &e.application_id));
         }
         let submitted_on = self.day(seq, "submitted_on", &e.submitted_on);
         let id = self
-            .application_ids
-            .insert(&e.application_id, self.applications.len())
+            .applications
+            .vacant(&e.application_id)
             .expect("checked above");
         let round_state = &mut self.rounds[round as usize];
         round_state.applications += 1;
@@ -1062,7 +1093,7 @@ impl Projections {
     }
 
     fn grant_application_reviewed(&mut self, e: &v1::GrantApplicationReviewed) -> Result<(), Skip> {
-        let index = lookup(&self.application_ids, "application", &e.application_id)?;
+        let index = lookup(&self.applications, "application", &e.application_id)?;
         let application = &mut self.applications[index as usize];
         application.reviews += 1;
         application.score_total += i64::from(e.score);
@@ -1077,7 +1108,7 @@ impl Projections {
         &mut self,
         e: &v1::GrantApplicationShortlisted,
     ) -> Result<(), Skip> {
-        let index = lookup(&self.application_ids, "application", &e.application_id)?;
+        let index = lookup(&self.applications, "application", &e.application_id)?;
         let application = &mut self.applications[index as usize];
         if application.shortlisted {
             return Err(inconsistent(format!(
@@ -1093,7 +1124,7 @@ impl Projections {
 
     fn grant_awarded(&mut self, e: &v1::GrantAwarded) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
-        let application = lookup(&self.application_ids, "application", &e.application_id)?;
+        let application = lookup(&self.applications, "application", &e.application_id)?;
         if self.applications[application as usize].grant.is_some() {
             return Err(inconsistent(format!(
                 "application {:?} already has a grant",
@@ -1102,8 +1133,8 @@ impl Projections {
         }
         let index = self.grants.len();
         let id = self
-            .grant_ids
-            .insert(&e.grant_id, index)
+            .grants
+            .vacant(&e.grant_id)
             .ok_or_else(|| duplicate("grant", &e.grant_id))?;
         let index = index as EntityIndex;
         let round = self.applications[application as usize].round;
@@ -1146,7 +1177,7 @@ impl Projections {
         e: &v1::GrantTrancheDisbursed,
     ) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
-        let index = lookup(&self.grant_ids, "grant", &e.grant_id)?;
+        let index = lookup(&self.grants, "grant", &e.grant_id)?;
         let grant = &self.grants[index as usize];
         let tranche_index = e.tranche_index as usize;
         let payable = grant.closure.is_none()
@@ -1176,7 +1207,7 @@ impl Projections {
     }
 
     fn grant_evaluation_recorded(&mut self, e: &v1::GrantEvaluationRecorded) -> Result<(), Skip> {
-        let index = lookup(&self.grant_ids, "grant", &e.grant_id)?;
+        let index = lookup(&self.grants, "grant", &e.grant_id)?;
         let grant = &mut self.grants[index as usize];
         grant.evaluations.push(Evaluation {
             id: e.evaluation_id.clone(),
@@ -1198,7 +1229,7 @@ impl Projections {
         &mut self,
         e: &v1::GrantSelfAssessmentFiled,
     ) -> Result<(), Skip> {
-        let index = lookup(&self.grant_ids, "grant", &e.grant_id)?;
+        let index = lookup(&self.grants, "grant", &e.grant_id)?;
         let grant = &mut self.grants[index as usize];
         grant.self_assessments.push(SelfAssessment {
             quarter: e.quarter.clone(),
@@ -1210,7 +1241,7 @@ impl Projections {
     }
 
     fn grant_closed(&mut self, e: &v1::GrantClosed) -> Result<(), Skip> {
-        let index = lookup(&self.grant_ids, "grant", &e.grant_id)?;
+        let index = lookup(&self.grants, "grant", &e.grant_id)?;
         let grant = &self.grants[index as usize];
         let outstanding_fen = grant.amount_fen - grant.disbursed_fen;
         if grant.closure.is_some() || e.returned_fen != outstanding_fen {
@@ -1240,10 +1271,10 @@ impl Projections {
     }
 
     fn project_published(&mut self, e: &v1::ProjectPublished) -> Result<(), Skip> {
-        let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
+        let fund = lookup(&self.funds, "fund", &e.fund_id)?;
         let id = self
-            .project_ids
-            .insert(&e.project_id, self.projects.len())
+            .projects
+            .vacant(&e.project_id)
             .ok_or_else(|| duplicate("project", &e.project_id))?;
         self.projects.push(Project {
             id,
@@ -1264,8 +1295,8 @@ impl Projections {
     }
 
     fn project_claimed(&mut self, seq: u64, e: &v1::ProjectClaimed) -> Result<(), Skip> {
-        let index = lookup(&self.project_ids, "project", &e.project_id)?;
-        let sponsor = lookup(&self.donor_ids, "sponsor", &e.sponsor_id)?;
+        let index = lookup(&self.projects, "project", &e.project_id)?;
+        let sponsor = lookup(&self.donors, "sponsor", &e.sponsor_id)?;
         let project = &mut self.projects[index as usize];
         if project.claimant.is_some() {
             return Err(inconsistent(format!(
@@ -1288,8 +1319,8 @@ impl Projections {
         seq: u64,
         e: &v1::ProjectClaimReleased,
     ) -> Result<(), Skip> {
-        let index = lookup(&self.project_ids, "project", &e.project_id)?;
-        let sponsor = lookup(&self.donor_ids, "sponsor", &e.sponsor_id)?;
+        let index = lookup(&self.projects, "project", &e.project_id)?;
+        let sponsor = lookup(&self.donors, "sponsor", &e.sponsor_id)?;
         let project = &mut self.projects[index as usize];
         if project.claimant != Some(sponsor) {
             return Err(inconsistent(format!(
@@ -1309,11 +1340,11 @@ impl Projections {
 
     fn project_funded(&mut self, seq: u64, e: &v1::ProjectFunded) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
-        let project = lookup(&self.project_ids, "project", &e.project_id)?;
-        let sponsor = lookup(&self.donor_ids, "sponsor", &e.sponsor_id)?;
+        let project = lookup(&self.projects, "project", &e.project_id)?;
+        let sponsor = lookup(&self.donors, "sponsor", &e.sponsor_id)?;
         let id = self
-            .funding_ids
-            .insert(&e.funding_id, self.fundings.len())
+            .fundings
+            .vacant(&e.funding_id)
             .ok_or_else(|| duplicate("project funding", &e.funding_id))?;
         let received_on = self.day(seq, "received_on", &e.received_on);
         self.post(
@@ -1339,7 +1370,7 @@ impl Projections {
     }
 
     fn project_completed(&mut self, seq: u64, e: &v1::ProjectCompleted) -> Result<(), Skip> {
-        let index = lookup(&self.project_ids, "project", &e.project_id)?;
+        let index = lookup(&self.projects, "project", &e.project_id)?;
         if self.projects[index as usize].completion.is_some() {
             return Err(inconsistent(format!(
                 "project {:?} is already completed",
@@ -1357,11 +1388,11 @@ impl Projections {
 
     fn expenditure_made(&mut self, seq: u64, e: &v1::ExpenditureMade) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
-        let fund = lookup(&self.fund_ids, "fund", &e.fund_id)?;
-        let project = lookup_optional(&self.project_ids, "project", &e.project_id)?;
+        let fund = lookup(&self.funds, "fund", &e.fund_id)?;
+        let project = lookup_optional(&self.projects, "project", &e.project_id)?;
         let id = self
-            .expenditure_ids
-            .insert(&e.expenditure_id, self.expenditures.len())
+            .expenditures
+            .vacant(&e.expenditure_id)
             .ok_or_else(|| duplicate("expenditure", &e.expenditure_id))?;
         let paid_on = self.day(seq, "paid_on", &e.paid_on);
         let debit = match project {
@@ -1401,7 +1432,7 @@ impl Projections {
         e: &v1::ExpenditureReversed,
     ) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
-        let index = lookup(&self.expenditure_ids, "expenditure", &e.expenditure_id)?;
+        let index = lookup(&self.expenditures, "expenditure", &e.expenditure_id)?;
         let expenditure = &self.expenditures[index as usize];
         if expenditure.reversed_fen + amount_fen > expenditure.amount_fen {
             return Err(inconsistent(format!(

@@ -687,7 +687,7 @@ impl Projections {
     }
 
     pub fn fund_balance(&self, fund_id: &str) -> Option<FundBalance> {
-        self.fund_ids.get(fund_id)?;
+        self.funds.index_of(fund_id)?;
         self.fund_balances()
             .into_iter()
             .find(|fund| fund.fund_id == fund_id)
@@ -705,7 +705,7 @@ impl Projections {
     }
 
     pub fn campaign(&self, campaign_id: &str) -> Option<CampaignProgress> {
-        let index = self.campaign_ids.get(campaign_id)?;
+        let index = self.campaigns.index_of(campaign_id)?;
         Some(self.campaign_progress_at(index as usize))
     }
 
@@ -779,7 +779,7 @@ impl Projections {
     }
 
     pub fn pledge(&self, pledge_id: &str) -> Option<PledgeView> {
-        let index = self.pledge_ids.get(pledge_id)?;
+        let index = self.pledges.index_of(pledge_id)?;
         Some(self.pledge_view(&self.pledges[index as usize]))
     }
 
@@ -928,7 +928,7 @@ impl Projections {
     }
 
     pub fn grant_round(&self, round_id: &str) -> Option<GrantRoundView> {
-        self.round_ids.get(round_id)?;
+        self.rounds.index_of(round_id)?;
         self.grant_rounds()
             .into_iter()
             .find(|round| round.round_id == round_id)
@@ -936,7 +936,7 @@ impl Projections {
 
     /// Applications of one round (all rounds for `None`), in submission order.
     pub fn grant_applications(&self, round_id: Option<&str>) -> Vec<ApplicationView> {
-        let round = round_id.map(|id| self.round_ids.get(id));
+        let round = round_id.map(|id| self.rounds.index_of(id));
         if round == Some(None) {
             return Vec::new();
         }
@@ -977,7 +977,7 @@ impl Projections {
     }
 
     pub fn grant(&self, grant_id: &str) -> Option<GrantView> {
-        Some(self.grant_view(self.grant_ids.get(grant_id)?))
+        Some(self.grant_view(self.grants.index_of(grant_id)?))
     }
 
     fn grant_view(&self, index: EntityIndex) -> GrantView {
@@ -1067,7 +1067,7 @@ impl Projections {
     }
 
     pub fn project(&self, project_id: &str) -> Option<ProjectView> {
-        Some(self.project_view(self.project_ids.get(project_id)?))
+        Some(self.project_view(self.projects.index_of(project_id)?))
     }
 
     fn project_view(&self, index: EntityIndex) -> ProjectView {
@@ -1155,7 +1155,7 @@ impl Projections {
     }
 
     pub fn donor(&self, donor_id: &str) -> Option<DonorView> {
-        self.donor_ids.get(donor_id)?;
+        self.donors.index_of(donor_id)?;
         self.donors()
             .into_iter()
             .find(|donor| donor.donor_id == donor_id)
@@ -1163,7 +1163,7 @@ impl Projections {
 
     /// One donor's donations, in log order.
     pub fn donations_of(&self, donor_id: &str) -> Vec<DonationEntry> {
-        let Some(donor) = self.donor_ids.get(donor_id) else {
+        let Some(donor) = self.donors.index_of(donor_id) else {
             return Vec::new();
         };
         self.donations
@@ -1175,7 +1175,7 @@ impl Projections {
 
     /// One sponsor's pledges, in pledge order.
     pub fn pledges_of(&self, donor_id: &str) -> Vec<PledgeView> {
-        let Some(donor) = self.donor_ids.get(donor_id) else {
+        let Some(donor) = self.donors.index_of(donor_id) else {
             return Vec::new();
         };
         self.donors[donor as usize]
@@ -1200,7 +1200,7 @@ impl Projections {
     }
 
     pub fn donation(&self, donation_id: &str) -> Option<DonationEntry> {
-        let index = self.donation_ids.get(donation_id)?;
+        let index = self.donations.index_of(donation_id)?;
         Some(self.donation_entry(&self.donations[index as usize]))
     }
 
