@@ -193,6 +193,21 @@ impl LedgerHandle {
             .map_err(AppError::from)
     }
 
+    /// A batch on one task: decided under one lock, written with one append.
+    pub async fn submit_many(
+        &self,
+        commands: Vec<(Event, CommandMeta)>,
+    ) -> Result<Vec<Result<Committed, AppError>>, AppError> {
+        let ledger = self.ledger.clone();
+        let results = tokio::spawn(async move { ledger.submit_many(commands).await })
+            .await
+            .map_err(|error| AppError::Internal(format!("submit task: {error}")))?;
+        Ok(results
+            .into_iter()
+            .map(|result| result.map_err(AppError::from))
+            .collect())
+    }
+
     pub fn store(&self) -> Arc<dyn mingzhang_ledger::store::EventStore> {
         self.ledger.store()
     }

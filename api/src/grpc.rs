@@ -218,20 +218,39 @@ impl LedgerService for GrpcApi {
                 format!("at most {BATCH_COMMANDS_MAX} commands per batch"),
             )));
         }
-        let principal = &principal;
-        let results = futures::future::join_all(
-            commands
-                .into_iter()
-                .map(|command| self.submit_one(principal, command, None)),
-        )
-        .await;
-        let results = results
+        let mut early: Vec<Option<AppError>> = Vec::with_capacity(commands.len());
+        let mut decodable = Vec::with_capacity(commands.len());
+        for request in commands {
+            let key = (!request.idempotency_key.is_empty()).then_some(request.idempotency_key);
+            match command_of(request.command) {
+                Ok(command) => {
+                    decodable.push((key, command));
+                    early.push(None);
+                }
+                Err(error) => early.push(Some(error)),
+            }
+        }
+        let mut submitted = self
+            .state
+            .submit_many(&principal, decodable)
+            .await
+            .map_err(to_status)?
+            .into_iter();
+        let results = early
             .into_iter()
-            .map(|result| pb::SubmitResult {
-                outcome: Some(match result {
-                    Ok(committed) => pb::submit_result::Outcome::Committed(committed),
-                    Err(error) => pb::submit_result::Outcome::Error(command_error(error)),
-                }),
+            .map(|early| {
+                let result = match early {
+                    Some(error) => Err(error),
+                    None => submitted.next().expect("one result per decodable command"),
+                };
+                pb::SubmitResult {
+                    outcome: Some(match result {
+                        Ok(committed) => {
+                            pb::submit_result::Outcome::Committed(submit_response(committed))
+                        }
+                        Err(error) => pb::submit_result::Outcome::Error(command_error(error)),
+                    }),
+                }
             })
             .collect();
         Ok(Response::new(pb::SubmitBatchResponse { results }))

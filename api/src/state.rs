@@ -68,31 +68,74 @@ impl AppState {
         })
     }
 
-    /// Authorises, fingerprints and submits one command. The submit runs on the
-    /// ledger's own thread, so a client hanging up cannot cancel a write half-way.
+    /// Authorises, fingerprints and submits one command. The submit runs on
+    /// its own task, so a client hanging up cannot cancel a write half-way.
     pub async fn submit(
         &self,
         principal: &Principal,
         idempotency_key: Option<String>,
         command: Event,
     ) -> Result<Committed, AppError> {
-        let ledger_principal = authorize_command(principal, &command)?;
-        if let Some(key) = &idempotency_key {
-            validate_idempotency_key(key)?;
-        }
-        let actor = principal.actor();
-        let meta = CommandMeta {
-            at_unix_ms: now_unix_ms(),
-            request_sha256: request_sha256(&actor, &command),
-            actor,
-            principal: ledger_principal,
-            idempotency_key,
-        };
+        let meta = self.command_meta(principal, idempotency_key, &command)?;
         let committed = self.ledger.submit(command, meta).await?;
         if !committed.idempotent_replay {
             self.metrics.record_appends(committed.records.len() as u64);
         }
         Ok(committed)
+    }
+
+    /// Submits a batch: each command is authorised and decided on its own
+    /// (one refusal does not stop the others), all are decided under one lock
+    /// and the accepted ones are written with one append.
+    pub async fn submit_many(
+        &self,
+        principal: &Principal,
+        commands: Vec<(Option<String>, Event)>,
+    ) -> Result<Vec<Result<Committed, AppError>>, AppError> {
+        let mut results: Vec<Option<Result<Committed, AppError>>> = Vec::new();
+        let mut accepted = Vec::new();
+        for (idempotency_key, command) in commands {
+            match self.command_meta(principal, idempotency_key, &command) {
+                Ok(meta) => {
+                    accepted.push((command, meta));
+                    results.push(None);
+                }
+                Err(error) => results.push(Some(Err(error))),
+            }
+        }
+        let mut submitted = self.ledger.submit_many(accepted).await?.into_iter();
+        let results: Vec<Result<Committed, AppError>> = results
+            .into_iter()
+            .map(|early| early.unwrap_or_else(|| submitted.next().expect("one result per command")))
+            .collect();
+        let appended = results
+            .iter()
+            .filter_map(|result| result.as_ref().ok())
+            .filter(|committed| !committed.idempotent_replay)
+            .map(|committed| committed.records.len() as u64)
+            .sum();
+        self.metrics.record_appends(appended);
+        Ok(results)
+    }
+
+    fn command_meta(
+        &self,
+        principal: &Principal,
+        idempotency_key: Option<String>,
+        command: &Event,
+    ) -> Result<CommandMeta, AppError> {
+        let ledger_principal = authorize_command(principal, command)?;
+        if let Some(key) = &idempotency_key {
+            validate_idempotency_key(key)?;
+        }
+        let actor = principal.actor();
+        Ok(CommandMeta {
+            at_unix_ms: now_unix_ms(),
+            request_sha256: request_sha256(&actor, command),
+            actor,
+            principal: ledger_principal,
+            idempotency_key,
+        })
     }
 
     /// Waits until projections have applied the record with sequence number

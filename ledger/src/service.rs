@@ -170,82 +170,72 @@ impl Ledger {
         command: Event,
         meta: CommandMeta,
     ) -> Result<Committed, SubmitError> {
+        let mut results = self.submit_many(vec![(command, meta)]).await;
+        results.pop().expect("one result per command")
+    }
+
+    /// Decides every command in order under one lock and appends the accepted
+    /// ones with one `append`, so a batch costs one enqueue and one wake-up
+    /// instead of one per command. Each command gets its own result: a refused
+    /// command does not stop the others, and later commands are decided
+    /// against the state that includes the earlier ones of the batch.
+    pub async fn submit_many(
+        &self,
+        commands: Vec<(Event, CommandMeta)>,
+    ) -> Vec<Result<Committed, SubmitError>> {
         if self.failed.load(Ordering::Acquire) {
-            return Err(
-                StoreError::Failed("an earlier append failed; reopen the ledger".into()).into(),
-            );
+            return commands
+                .iter()
+                .map(|_| {
+                    Err(
+                        StoreError::Failed("an earlier append failed; reopen the ledger".into())
+                            .into(),
+                    )
+                })
+                .collect();
         }
-        if let Some(key) = &meta.idempotency_key
-            && (key.is_empty() || key.len() > IDEMPOTENCY_KEY_LEN_MAX)
-        {
-            return Err(SubmitError::IdempotencyKeyInvalid);
-        }
-        enum Next {
-            Replay { first_seq: u64, count: u64 },
-            Await(crate::store::AppendFuture),
-        }
-        let next = {
+        let mut outcomes = Vec::with_capacity(commands.len());
+        let (first_seq, pending) = {
             let mut write_side = self.write_side.lock();
-            let earlier_use = meta
-                .idempotency_key
-                .as_ref()
-                .and_then(|key| write_side.keys.get(key));
-            if let Some(key_use) = earlier_use {
-                if key_use.request_sha256 != meta.request_sha256 {
-                    let key = meta.idempotency_key.clone().expect("looked up by key");
-                    return Err(SubmitError::IdempotencyKeyReused { key });
-                }
-                Next::Replay {
-                    first_seq: key_use.first_seq,
-                    count: key_use.record_count,
-                }
-            } else {
-                let event = decide_as(&write_side.state, &meta.principal, command)
-                    .map_err(SubmitError::Rejected)?;
-                let seq = write_side.next_seq;
-                let envelope = EventEnvelope {
-                    recorded_at_unix_ms: meta.at_unix_ms,
-                    actor: meta.actor,
-                    idempotency_key: meta.idempotency_key.clone().unwrap_or_default(),
-                    request_sha256: if meta.idempotency_key.is_some() {
-                        meta.request_sha256.to_vec()
-                    } else {
-                        Vec::new()
-                    },
-                    event: Some(event),
-                };
-                let pending = self.store.append(seq, vec![envelope.encode_to_vec()]);
-                write_side
-                    .state
-                    .apply(envelope.event.as_ref().expect("just set"));
-                write_side.next_seq += 1;
-                if let Some(key) = meta.idempotency_key {
-                    write_side.keys.insert(
-                        key,
-                        KeyUse {
-                            request_sha256: meta.request_sha256,
-                            first_seq: seq,
-                            record_count: 1,
-                        },
-                    );
-                }
-                Next::Await(pending)
+            let first_seq = write_side.next_seq;
+            let mut payloads = Vec::new();
+            for (command, meta) in commands {
+                outcomes.push(decide_one(&mut write_side, command, meta, &mut payloads));
             }
+            let pending = (!payloads.is_empty()).then(|| self.store.append(first_seq, payloads));
+            (first_seq, pending)
         };
-        let pending = match next {
-            Next::Replay { first_seq, count } => return self.replay(first_seq, count).await,
-            Next::Await(pending) => pending,
+        let (metas, mut store_error) = match pending {
+            None => (Vec::new(), None),
+            Some(pending) => match pending.await {
+                Ok(metas) => (metas, None),
+                Err(error) => {
+                    self.failed.store(true, Ordering::Release);
+                    (Vec::new(), Some(error))
+                }
+            },
         };
-        match pending.await {
-            Ok(records) => Ok(Committed {
-                records,
-                idempotent_replay: false,
-            }),
-            Err(error) => {
-                self.failed.store(true, Ordering::Release);
-                Err(error.into())
-            }
+        let failure = store_error.as_ref().map(StoreError::to_string);
+        let mut results = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            results.push(match outcome {
+                Decided::Refused(error) => Err(error),
+                Decided::Replay { first_seq, count } => self.replay(first_seq, count).await,
+                Decided::Appended { seq } => match &failure {
+                    None => Ok(Committed {
+                        records: vec![metas[(seq - first_seq) as usize]],
+                        idempotent_replay: false,
+                    }),
+                    // The first caller gets the store's own error, the others its text.
+                    Some(reason) => Err(SubmitError::Store(
+                        store_error
+                            .take()
+                            .unwrap_or_else(|| StoreError::Failed(reason.clone())),
+                    )),
+                },
+            });
         }
+        results
     }
 
     /// The original result of a retried key, once the first attempt is durable
@@ -279,4 +269,74 @@ impl Ledger {
     pub fn with_state<T>(&self, read: impl FnOnce(&LedgerState) -> T) -> T {
         read(&self.write_side.lock().state)
     }
+}
+
+/// What became of one command of a batch, before the append.
+enum Decided {
+    Refused(SubmitError),
+    /// The key was used before with the same request: its original records.
+    Replay {
+        first_seq: u64,
+        count: u64,
+    },
+    /// Accepted as record `seq`, whose payload was pushed for the append.
+    Appended {
+        seq: u64,
+    },
+}
+
+/// Decides one command against the write side and, if accepted, applies it
+/// and pushes its record's payload. Caller holds the write-side lock.
+fn decide_one(
+    write_side: &mut WriteSide,
+    command: Event,
+    meta: CommandMeta,
+    payloads: &mut Vec<Vec<u8>>,
+) -> Decided {
+    if let Some(key) = &meta.idempotency_key {
+        if key.is_empty() || key.len() > IDEMPOTENCY_KEY_LEN_MAX {
+            return Decided::Refused(SubmitError::IdempotencyKeyInvalid);
+        }
+        if let Some(key_use) = write_side.keys.get(key) {
+            if key_use.request_sha256 != meta.request_sha256 {
+                return Decided::Refused(SubmitError::IdempotencyKeyReused { key: key.clone() });
+            }
+            return Decided::Replay {
+                first_seq: key_use.first_seq,
+                count: key_use.record_count,
+            };
+        }
+    }
+    let event = match decide_as(&write_side.state, &meta.principal, command) {
+        Ok(event) => event,
+        Err(rejection) => return Decided::Refused(SubmitError::Rejected(rejection)),
+    };
+    let seq = write_side.next_seq;
+    let envelope = EventEnvelope {
+        recorded_at_unix_ms: meta.at_unix_ms,
+        actor: meta.actor,
+        idempotency_key: meta.idempotency_key.clone().unwrap_or_default(),
+        request_sha256: if meta.idempotency_key.is_some() {
+            meta.request_sha256.to_vec()
+        } else {
+            Vec::new()
+        },
+        event: Some(event),
+    };
+    payloads.push(envelope.encode_to_vec());
+    write_side
+        .state
+        .apply(envelope.event.as_ref().expect("just set"));
+    write_side.next_seq += 1;
+    if let Some(key) = meta.idempotency_key {
+        write_side.keys.insert(
+            key,
+            KeyUse {
+                request_sha256: meta.request_sha256,
+                first_seq: seq,
+                record_count: 1,
+            },
+        );
+    }
+    Decided::Appended { seq }
 }

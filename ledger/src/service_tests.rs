@@ -21,6 +21,7 @@ struct ControlledStore {
     durable_len: watch::Sender<u64>,
     auto_durable: AtomicBool,
     fail_next: AtomicBool,
+    append_calls: std::sync::atomic::AtomicUsize,
 }
 
 impl ControlledStore {
@@ -30,6 +31,7 @@ impl ControlledStore {
             durable_len: watch::channel(0).0,
             auto_durable: AtomicBool::new(auto_durable),
             fail_next: AtomicBool::new(false),
+            append_calls: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -41,10 +43,15 @@ impl ControlledStore {
     fn appended(&self) -> usize {
         self.records.lock().len()
     }
+
+    fn append_calls(&self) -> usize {
+        self.append_calls.load(Ordering::SeqCst)
+    }
 }
 
 impl EventStore for ControlledStore {
     fn append(&self, expected_first_seq: u64, payloads: Vec<Vec<u8>>) -> AppendFuture {
+        self.append_calls.fetch_add(1, Ordering::SeqCst);
         if self.fail_next.swap(false, Ordering::SeqCst) {
             return Box::pin(async { Err(StoreError::Failed("injected fsync failure".into())) });
         }
@@ -280,4 +287,35 @@ async fn the_records_carry_the_command_time_actor_and_key() {
         ("operator:alice", "k-7")
     );
     assert_eq!(envelope.request_sha256, vec![7u8; 32]);
+}
+
+#[tokio::test]
+async fn a_batch_is_decided_in_order_and_written_with_one_append() {
+    let store = ControlledStore::new(true);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    let operator = || CommandMeta::operator(1_450_000_000_000, "test");
+    let results = ledger
+        .submit_many(vec![
+            (open_fund("f1"), keyed("k1", 1)),
+            // Decided against the batch's own earlier command: f1 exists now.
+            (open_fund("f1"), operator()),
+            (open_fund("f2"), keyed("k1", 2)),
+            (open_fund("f3"), keyed("k3", 3)),
+            (open_fund("f3"), keyed("k3", 3)),
+        ])
+        .await;
+    assert_eq!(results.len(), 5);
+    let first = results[0].as_ref().expect("f1 opened");
+    assert_eq!(first.records[0].seq, 0);
+    assert!(
+        matches!(&results[1], Err(SubmitError::Rejected(rejection)) if rejection.field == "fund_id")
+    );
+    assert!(matches!(&results[2], Err(SubmitError::IdempotencyKeyReused { key }) if key == "k1"));
+    let f3 = results[3].as_ref().expect("f3 opened");
+    assert_eq!(f3.records[0].seq, 1);
+    let retry = results[4].as_ref().expect("retry answered");
+    assert!(retry.idempotent_replay);
+    assert_eq!(retry.records, f3.records);
+    assert_eq!(store.appended(), 2, "refusals and the retry write nothing");
+    assert_eq!(store.append_calls(), 1, "one append for the whole batch");
 }

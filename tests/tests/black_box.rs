@@ -745,6 +745,62 @@ async fn grpc_errors_carry_the_status_field_and_rule() {
 }
 
 #[tokio::test]
+async fn a_grpc_batch_answers_each_command_and_writes_only_the_accepted_ones() {
+    let server = Server::start();
+    server.seed().await;
+    let before = server.log_len().await;
+    let mut client = server.grpc_client().await;
+    let gift = |id: &str, fund: &str| pb::SubmitRequest {
+        command: command(Event::DonationReceived(pb::DonationReceived {
+            donation_id: id.into(),
+            donor_id: "unit-01".into(),
+            fund_id: fund.into(),
+            amount_fen: 10_000,
+            channel: pb::Channel::Online as i32,
+            received_on: "2015-06-01".into(),
+            ..Default::default()
+        })),
+        idempotency_key: format!("batch-{id}"),
+    };
+    let batch = pb::SubmitBatchRequest {
+        commands: vec![
+            gift("b-1", "charity"),
+            gift("b-2", "no-such-fund"),
+            pb::SubmitRequest {
+                command: None,
+                idempotency_key: String::new(),
+            },
+            gift("b-3", "charity"),
+            // The same donation again: refused against the batch's own first command.
+            pb::SubmitRequest {
+                idempotency_key: "batch-b-1-again".into(),
+                ..gift("b-1", "charity")
+            },
+        ],
+    };
+    let results = client
+        .submit_batch(authorised(batch, &server.tokens.operator))
+        .await
+        .expect("batch accepted")
+        .into_inner()
+        .results;
+    let outcome = |n: usize| results[n].outcome.clone().expect("an outcome");
+    use pb::submit_result::Outcome;
+    let Outcome::Committed(first) = outcome(0) else {
+        panic!("b-1 recorded: {:?}", outcome(0));
+    };
+    assert_eq!(first.records[0].seq, before);
+    assert!(matches!(outcome(1), Outcome::Error(error) if error.field == "fund_id"));
+    assert!(matches!(outcome(2), Outcome::Error(error) if error.field == "command"));
+    let Outcome::Committed(third) = outcome(3) else {
+        panic!("b-3 recorded: {:?}", outcome(3));
+    };
+    assert_eq!(third.records[0].seq, before + 1);
+    assert!(matches!(outcome(4), Outcome::Error(error) if error.field == "donation_id"));
+    assert_eq!(server.log_len().await, before + 2);
+}
+
+#[tokio::test]
 async fn grpc_follow_sends_history_then_new_records() {
     let server = Server::start();
     server.seed().await;
