@@ -788,6 +788,9 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
                 ));
             }
             check_payout(state, "amount_fen", &round.fund_id, "", e.amount_fen)?;
+            if !e.awarded_on.is_empty() {
+                check_date("awarded_on", &e.awarded_on)?;
+            }
             if e.tranches.is_empty() || e.tranches.len() > TRANCHES_MAX {
                 return Err(invalid(
                     "tranches",

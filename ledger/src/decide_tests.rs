@@ -155,6 +155,7 @@ fn awarded_grant() -> Vec<Event> {
         grant_id: "g1".into(),
         application_id: "a1".into(),
         amount_fen: 30_000 * YUAN,
+        awarded_on: "2016-04-28".into(),
         tranches: vec![
             v1::Tranche {
                 amount_fen: 18_000 * YUAN,
@@ -515,6 +516,7 @@ fn awards_stay_within_round_budget_and_the_request() {
                 amount_fen: fen,
                 requires_evaluation: false,
             }],
+            awarded_on: String::new(),
         })
     };
     then_refused(
@@ -533,6 +535,11 @@ fn awards_stay_within_round_budget_and_the_request() {
         "tranches",
         "tranches_do_not_sum_to_award",
     );
+    let mut undated_by_calendar = award(30_000 * YUAN);
+    if let Event::GrantAwarded(e) = &mut undated_by_calendar {
+        e.awarded_on = "2016-02-30".into();
+    }
+    then_refused(&state, undated_by_calendar, "awarded_on", "date_format");
 }
 
 #[test]

@@ -317,6 +317,7 @@ fn command(op: &Op) -> Event {
                 application_id: format!("a{application}"),
                 amount_fen: fen,
                 tranches,
+                awarded_on: "2016-04-28".into(),
             })
         }
         Op::Disburse { grant, tranche } => {

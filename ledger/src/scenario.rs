@@ -527,6 +527,7 @@ impl Script {
                     grant_id: grant_id(index),
                     application_id: application_id(index),
                     amount_fen: award_yuan * YUAN,
+                    awarded_on: "2016-04-28".into(),
                     tranches: vec![
                         v1::Tranche {
                             amount_fen: award_yuan * 60,

@@ -130,6 +130,7 @@ fn setup_events() -> Vec<Event> {
             grant_id: format!("grant-{g}"),
             application_id: format!("app-{g}"),
             amount_fen: 6_000_000,
+            awarded_on: "2016-04-28".into(),
             tranches: (0..TRANCHES_PER_GRANT)
                 .map(|_| v1::Tranche {
                     amount_fen: 100_000,

@@ -297,6 +297,8 @@ struct Grant {
     application: EntityIndex,
     round: EntityIndex,
     amount_fen: i64,
+    /// `Day::UNKNOWN` for an award recorded without its date.
+    awarded_on: Day,
     tranches: Vec<TrancheState>,
     disbursed_fen: i64,
     evaluations: Vec<Evaluation>,
@@ -717,7 +719,7 @@ impl Projections {
             Event::GrantApplicationSubmitted(e) => self.grant_application_submitted(seq, e),
             Event::GrantApplicationReviewed(e) => self.grant_application_reviewed(e),
             Event::GrantApplicationShortlisted(e) => self.grant_application_shortlisted(e),
-            Event::GrantAwarded(e) => self.grant_awarded(e),
+            Event::GrantAwarded(e) => self.grant_awarded(seq, e),
             Event::GrantTrancheDisbursed(e) => self.grant_tranche_disbursed(seq, e),
             Event::GrantEvaluationRecorded(e) => self.grant_evaluation_recorded(e),
             Event::GrantSelfAssessmentFiled(e) => self.grant_self_assessment_filed(e),
@@ -1122,7 +1124,7 @@ impl Projections {
         Ok(())
     }
 
-    fn grant_awarded(&mut self, e: &v1::GrantAwarded) -> Result<(), Skip> {
+    fn grant_awarded(&mut self, seq: u64, e: &v1::GrantAwarded) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let application = lookup(&self.applications, "application", &e.application_id)?;
         if self.applications[application as usize].grant.is_some() {
@@ -1148,11 +1150,17 @@ impl Projections {
         let round_state = &mut self.rounds[round as usize];
         round_state.awarded += 1;
         round_state.awarded_fen += amount_fen;
+        let awarded_on = if e.awarded_on.is_empty() {
+            Day::UNKNOWN
+        } else {
+            self.day(seq, "awarded_on", &e.awarded_on)
+        };
         self.grants.push(Grant {
             id,
             application,
             round,
             amount_fen,
+            awarded_on,
             tranches: e
                 .tranches
                 .iter()

@@ -243,6 +243,8 @@ pub struct GrantView {
     pub organisation_name: String,
     pub title: String,
     pub amount_fen: i64,
+    /// The award decision's date; unknown for awards recorded without one.
+    pub awarded_on: Day,
     pub disbursed_fen: i64,
     /// Awarded, not yet paid or returned: `-Σ liabilities:grants:G`.
     pub outstanding_commitment_fen: i64,
@@ -1023,6 +1025,7 @@ impl Projections {
             organisation_name: organisation.name.clone(),
             title: application.title.clone(),
             amount_fen: grant.amount_fen,
+            awarded_on: grant.awarded_on,
             disbursed_fen: grant.disbursed_fen,
             outstanding_commitment_fen: self.grant_outstanding_fen(index),
             tranches,

@@ -369,6 +369,7 @@ impl World {
                     grant_id: format!("g{}", self.grants.len() - 1),
                     application_id: format!("a{application}"),
                     amount_fen,
+                    awarded_on: String::new(),
                     tranches: tranches
                         .into_iter()
                         .map(|(amount_fen, requires_evaluation)| v1::Tranche {

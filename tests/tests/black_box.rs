@@ -991,7 +991,7 @@ fn http_request_for(event: &Event) -> (String, Value) {
         Event::GrantAwarded(e) => (
             "/v1/grants".into(),
             json!({"grant_id": e.grant_id, "application_id": e.application_id,
-                   "amount": cny(e.amount_fen),
+                   "amount": cny(e.amount_fen), "awarded_on": e.awarded_on,
                    "tranches": e.tranches.iter()
                        .map(|t| json!({"amount": cny(t.amount_fen),
                                        "requires_evaluation": t.requires_evaluation}))

@@ -556,6 +556,9 @@ pub struct AwardGrant {
     #[schemars(with = "AmountSchema")]
     pub amount: String,
     pub tranches: Vec<TrancheJson>,
+    /// The date of the award decision, YYYY-MM-DD.
+    #[serde(default)]
+    pub awarded_on: String,
 }
 
 impl CommandBody for AwardGrant {
@@ -572,6 +575,7 @@ impl CommandBody for AwardGrant {
             application_id: self.application_id,
             amount_fen: amount("amount", &self.amount)?,
             tranches,
+            awarded_on: self.awarded_on,
         }))
     }
 }

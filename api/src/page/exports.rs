@@ -174,9 +174,9 @@ pub fn grants_csv(projections: &Projections) -> String {
 /// JSON number written from the exact decimal (never through a float), so
 /// 30000.00 stays 30000.00.
 ///
-/// The projections do not keep the date of the award itself; `awardDate` is
-/// the date the first tranche was paid, or the round's closing date before
-/// any payment.
+/// `awardDate` is the award decision's date; for an award recorded without
+/// one, the date the first tranche was paid, or the round's closing date
+/// before any payment.
 pub fn grants_360giving(projections: &Projections, directory: &Directory) -> String {
     let rounds: std::collections::HashMap<String, mingzhang_projections::GrantRoundView> =
         projections
@@ -187,11 +187,16 @@ pub fn grants_360giving(projections: &Projections, directory: &Directory) -> Str
     let mut out = String::from("{\"grants\":[");
     for (position, grant) in projections.grants().into_iter().enumerate() {
         let round = rounds.get(&grant.round_id);
-        let award_date = grant
-            .tranches
-            .iter()
-            .find(|tranche| tranche.paid_on.is_known())
-            .map(|tranche| tranche.paid_on.render())
+        let award_date = Some(grant.awarded_on)
+            .filter(|day| day.is_known())
+            .or_else(|| {
+                grant
+                    .tranches
+                    .iter()
+                    .map(|tranche| tranche.paid_on)
+                    .find(|day| day.is_known())
+            })
+            .map(|day| day.render())
             .or_else(|| round.map(|round| round.applications_close_on.render()))
             .unwrap_or_default();
         let fund_id = round.map(|round| round.fund_id.as_str()).unwrap_or("");

@@ -230,7 +230,8 @@ async fn grants_export_in_360giving_shape_with_exact_amounts() {
     assert_eq!(grants.len(), 26);
     let first = &grants[0];
     assert_eq!(first["currency"], "CNY");
-    assert_eq!(first["awardDate"], "2016-05-05");
+    // The award decision's date, not the first payment's (2016-05-05).
+    assert_eq!(first["awardDate"], "2016-04-28");
     assert_eq!(
         first["recipientOrganization"][0]["name"],
         "凯益荟·社工服务中心"

@@ -259,6 +259,7 @@ pub fn awarded(grant_id: &str, application_id: &str, tranches: &[(i64, bool)]) -
         grant_id: grant_id.to_owned(),
         application_id: application_id.to_owned(),
         amount_fen: tranches.iter().map(|&(amount, _)| amount).sum(),
+        awarded_on: "2016-04-28".into(),
         tranches: tranches
             .iter()
             .map(|&(amount_fen, requires_evaluation)| v1::Tranche {
