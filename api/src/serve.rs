@@ -64,7 +64,7 @@ pub async fn run(
         Transparency::open(data_dir, store.as_ref(), DEFAULT_ORIGIN)
             .map_err(|error| ServeError::Start(format!("transparency log: {error:#}")))?,
     );
-    spawn_checkpoint_signer(state.clone(), transparency.clone(), shutdown_rx.clone());
+    let signer = spawn_checkpoint_signer(state.clone(), transparency.clone(), shutdown_rx.clone());
     let proof_calls = Arc::new(ProofCalls::new(state.clone(), transparency.clone()));
 
     let http_listener = TcpListener::bind(config.http_addr)
@@ -124,6 +124,10 @@ pub async fn run(
         }
     };
     let (http_result, grpc_result) = tokio::join!(http, grpc);
+    // The last checkpoint covers every write acknowledged before shutdown.
+    if let Err(error) = signer.await {
+        tracing::error!(%error, "checkpoint signer panicked");
+    }
     http_result?;
     grpc_result?;
     tracing::info!(log_records = state.store.head().len, "stopped cleanly");
@@ -136,13 +140,22 @@ fn spawn_checkpoint_signer(
     state: AppState,
     transparency: Arc<Transparency>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let stopping = tokio::select! {
                 _ = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
                 _ = shutdown.wait_for(|stop| *stop) => true,
             };
+            if stopping {
+                // Let the projections take in the writes finished in-flight.
+                let durable_len = state.store.head().len;
+                if let Some(last) = durable_len.checked_sub(1)
+                    && let Err(error) = state.wait_for_projections(Some(last)).await
+                {
+                    tracing::warn!(%error, "the last checkpoint may not cover every record");
+                }
+            }
             let (state, transparency) = (state.clone(), transparency.clone());
             let signed = tokio::task::spawn_blocking(move || {
                 let projections = state.projections.read();
@@ -167,7 +180,7 @@ fn spawn_checkpoint_signer(
                 break;
             }
         }
-    });
+    })
 }
 
 async fn wait_for_signal() {

@@ -842,8 +842,24 @@ async fn grpc_follow_sends_history_then_new_records() {
 async fn sigterm_stops_cleanly_with_exit_status_zero() {
     let mut server = Server::start();
     server.seed().await;
+    let log_len = server.log_len().await;
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
+    // The checkpoint signed on the way out covers every acknowledged write.
+    let note = std::fs::read_to_string(
+        server
+            .data_dir
+            .path()
+            .join("checkpoints")
+            .join("latest.note"),
+    )
+    .expect("a checkpoint was signed at shutdown");
+    let size: u64 = note
+        .lines()
+        .nth(1)
+        .and_then(|line| line.parse().ok())
+        .expect("the note's second line is its tree size");
+    assert_eq!(size, log_len, "{note}");
 }
 
 #[tokio::test]
