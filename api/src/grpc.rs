@@ -218,39 +218,26 @@ impl LedgerService for GrpcApi {
                 format!("at most {BATCH_COMMANDS_MAX} commands per batch"),
             )));
         }
-        let mut early: Vec<Option<AppError>> = Vec::with_capacity(commands.len());
-        let mut decodable = Vec::with_capacity(commands.len());
-        for request in commands {
-            let key = (!request.idempotency_key.is_empty()).then_some(request.idempotency_key);
-            match command_of(request.command) {
-                Ok(command) => {
-                    decodable.push((key, command));
-                    early.push(None);
-                }
-                Err(error) => early.push(Some(error)),
-            }
-        }
-        let mut submitted = self
+        let commands = commands
+            .into_iter()
+            .map(|request| {
+                let key = (!request.idempotency_key.is_empty()).then_some(request.idempotency_key);
+                command_of(request.command).map(|command| (key, command))
+            })
+            .collect();
+        let results = self
             .state
-            .submit_many(&principal, decodable)
+            .submit_many(&principal, commands)
             .await
             .map_err(to_status)?
-            .into_iter();
-        let results = early
             .into_iter()
-            .map(|early| {
-                let result = match early {
-                    Some(error) => Err(error),
-                    None => submitted.next().expect("one result per decodable command"),
-                };
-                pb::SubmitResult {
-                    outcome: Some(match result {
-                        Ok(committed) => {
-                            pb::submit_result::Outcome::Committed(submit_response(committed))
-                        }
-                        Err(error) => pb::submit_result::Outcome::Error(command_error(error)),
-                    }),
-                }
+            .map(|result| pb::SubmitResult {
+                outcome: Some(match result {
+                    Ok(committed) => {
+                        pb::submit_result::Outcome::Committed(submit_response(committed))
+                    }
+                    Err(error) => pb::submit_result::Outcome::Error(command_error(error)),
+                }),
             })
             .collect();
         Ok(Response::new(pb::SubmitBatchResponse { results }))

@@ -203,9 +203,7 @@ impl ProofCalls {
             });
         }
         let durable_len = self.state.store.head().len;
-        if let Some(last_seq) = durable_len.checked_sub(1) {
-            self.state.wait_for_projections(Some(last_seq)).await?;
-        }
+        self.state.wait_for_projections_to_reach_the_log().await?;
         let signed = self.sign_projections().await?;
         assert!(
             signed.0 >= durable_len,

@@ -147,14 +147,9 @@ fn spawn_checkpoint_signer(
                 _ = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
                 _ = shutdown.wait_for(|stop| *stop) => true,
             };
-            if stopping {
-                // Let the projections take in the writes finished in-flight.
-                let durable_len = state.store.head().len;
-                if let Some(last) = durable_len.checked_sub(1)
-                    && let Err(error) = state.wait_for_projections(Some(last)).await
-                {
-                    tracing::warn!(%error, "the last checkpoint may not cover every record");
-                }
+            // At shutdown, let the projections take in the writes finished in-flight.
+            if stopping && let Err(error) = state.wait_for_projections_to_reach_the_log().await {
+                tracing::warn!(%error, "the last checkpoint may not cover every record");
             }
             let (state, transparency) = (state.clone(), transparency.clone());
             let signed = tokio::task::spawn_blocking(move || {

@@ -86,18 +86,24 @@ impl AppState {
 
     /// Submits a batch: each command is authorised and decided on its own
     /// (one refusal does not stop the others), all are decided under one lock
-    /// and the accepted ones are written with one append.
+    /// and the accepted ones are written with one append. A command the
+    /// transport could not read comes in as its error and is answered with it,
+    /// in its place.
     pub async fn submit_many(
         &self,
         principal: &Principal,
-        commands: Vec<(Option<String>, Event)>,
+        commands: Vec<Result<(Option<String>, Event), AppError>>,
     ) -> Result<Vec<Result<Committed, AppError>>, AppError> {
         let mut results: Vec<Option<Result<Committed, AppError>>> = Vec::new();
         let mut accepted = Vec::new();
-        for (idempotency_key, command) in commands {
-            match self.command_meta(principal, idempotency_key, &command) {
-                Ok(meta) => {
-                    accepted.push((command, meta));
+        for command in commands {
+            let meta = command.and_then(|(idempotency_key, command)| {
+                let meta = self.command_meta(principal, idempotency_key, &command)?;
+                Ok((command, meta))
+            });
+            match meta {
+                Ok(command_and_meta) => {
+                    accepted.push(command_and_meta);
                     results.push(None);
                 }
                 Err(error) => results.push(Some(Err(error))),
@@ -136,6 +142,13 @@ impl AppState {
             principal: ledger_principal,
             idempotency_key,
         })
+    }
+
+    /// Waits until projections have applied every record durable now: what a
+    /// checkpoint signed next must cover.
+    pub async fn wait_for_projections_to_reach_the_log(&self) -> Result<(), AppError> {
+        let last_seq = self.store.head().len.checked_sub(1);
+        self.wait_for_projections(last_seq).await
     }
 
     /// Waits until projections have applied the record with sequence number
