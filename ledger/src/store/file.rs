@@ -1,15 +1,16 @@
 //! Embedded segment-file backend: see docs/log-format.md.
 //!
-//! One writer owns the files and commits in groups, as a two-stage pipeline:
-//! the encoder thread drains every queued append, encodes the records chained
-//! to the previous hash into one buffer and writes it with one write; the
-//! syncer thread `fdatasync`s everything written so far, publishes the new
-//! durable length and only then completes the callers' futures. While one
-//! `fdatasync` runs, the callers it released last time are already appending
-//! again and the encoder writes their records, so the next `fdatasync` covers
-//! them all: the disk's latency overlaps the CPU's work instead of adding to
-//! it. Readers use their own file handles and a sparse in-memory index (just
-//! a cache, rebuilt on open) and never see a record before it is durable.
+//! Group commit with one thread of our own. A caller's `append` chains and
+//! encodes its records itself, under a short lock, into chunks queued for the
+//! syncer: seqs and hashes follow call order, and no thread hand-over stands
+//! between a caller and the disk. The syncer thread takes every queued chunk,
+//! writes each with one `write`, `fdatasync`s, publishes the new durable
+//! length and only then completes the callers' futures. While one `fdatasync`
+//! runs, the callers it released last time are already encoding their next
+//! records, so the next `fdatasync` covers them all: the disk's latency
+//! overlaps the CPU's work instead of adding to it. Readers use their own file
+//! handles and a sparse in-memory index (just a cache, rebuilt on open) and
+//! never see a record before it is durable.
 
 use std::collections::VecDeque;
 use std::io;
@@ -54,11 +55,11 @@ pub struct FileLogOptions {
     /// A segment that holds at least one record is closed once the next record
     /// would take it past this size.
     pub segment_bytes_max: u64,
-    /// Records one group commit takes from the queue at most.
+    /// Records one `write` carries at most.
     pub batch_records_max: usize,
     /// Bytes written between two `fdatasync`s at most (<= `BATCH_BYTES_LIMIT`).
     pub batch_bytes_max: usize,
-    /// Records waiting for the writer at most; `append` blocks its caller for
+    /// Records queued for the syncer at most; `append` blocks its caller for
     /// room beyond this (back-pressure, reached only when the disk falls behind).
     pub queue_records_max: usize,
     /// The in-memory index remembers the offset of every n-th record.
@@ -543,69 +544,112 @@ struct Index<F> {
     segments: Vec<SegmentIndex<F>>,
 }
 
-struct PendingAppend {
-    first_seq: u64,
-    payloads: Vec<Vec<u8>>,
-    done: oneshot::Sender<Result<Vec<RecordMeta>, StoreError>>,
+/// Whom to tell, and what, once an append's records are durable.
+type Completion = (
+    oneshot::Sender<Result<Vec<RecordMeta>, StoreError>>,
+    Vec<RecordMeta>,
+);
+
+/// Records their callers encoded, for the syncer to write with one `write`.
+struct Chunk {
+    /// The segment to create, starting at this seq, before writing `bytes`.
+    new_segment: Option<u64>,
+    bytes: Vec<u8>,
+    records: usize,
+    end_seq: u64,
+    last_hash: Hash,
+    /// (seq, offset) entries for the sparse index of the segment `bytes` land in.
+    index_entries: Vec<(u64, u64)>,
+    completions: Vec<Completion>,
 }
 
-struct Queue {
-    /// The seq the next enqueued record gets.
+/// The tip of the chain as callers extend it, ahead of the disk.
+struct Chain {
     next_seq: u64,
-    pending: VecDeque<PendingAppend>,
-    pending_records: usize,
+    prev_hash: Hash,
+    /// Length and record count of the segment the last chunk lands in, as
+    /// they will be once every chunk is written.
+    segment_len: u64,
+    segment_records: u64,
+    chunks: VecDeque<Chunk>,
+    /// Records in `chunks`.
+    queued_records: usize,
     failed: Option<String>,
     closing: bool,
+}
+
+impl Chain {
+    /// Encodes `payloads` as the next records, each chained to the one before,
+    /// into the chunks waiting for the syncer.
+    fn encode(&mut self, payloads: &[Vec<u8>], options: &FileLogOptions) -> Vec<RecordMeta> {
+        let mut metas = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let record_len = HEADER_LEN + payload.len() + TRAILER_LEN;
+            if self.segment_records > 0
+                && self.segment_len + record_len as u64 > options.segment_bytes_max
+            {
+                self.start_chunk(Some(self.next_seq));
+                self.segment_len = SEGMENT_HEADER_LEN as u64;
+                self.segment_records = 0;
+            } else if self.chunks.back().is_none_or(|chunk| {
+                chunk.records >= options.batch_records_max
+                    || chunk.bytes.len() + record_len > options.batch_bytes_max
+            }) {
+                self.start_chunk(None);
+            }
+            let seq = self.next_seq;
+            let chunk = self.chunks.back_mut().expect("a chunk was started");
+            // A segment's first record is in its index from the start.
+            if seq.is_multiple_of(options.index_every_records) && self.segment_records > 0 {
+                chunk.index_entries.push((seq, self.segment_len));
+            }
+            let hash = StoredRecord::encode_into(&mut chunk.bytes, seq, &self.prev_hash, payload);
+            chunk.records += 1;
+            chunk.end_seq = seq + 1;
+            chunk.last_hash = hash;
+            metas.push(RecordMeta { seq, hash });
+            self.prev_hash = hash;
+            self.next_seq += 1;
+            self.segment_len += record_len as u64;
+            self.segment_records += 1;
+            self.queued_records += 1;
+        }
+        metas
+    }
+
+    fn start_chunk(&mut self, new_segment: Option<u64>) {
+        self.chunks.push_back(Chunk {
+            new_segment,
+            bytes: Vec::new(),
+            records: 0,
+            end_seq: self.next_seq,
+            last_hash: self.prev_hash,
+            index_entries: Vec::new(),
+            completions: Vec::new(),
+        });
+    }
 }
 
 struct Shared<S: Storage> {
     storage: S,
     dir: PathBuf,
     options: FileLogOptions,
-    queue: Mutex<Queue>,
+    chain: Mutex<Chain>,
+    /// Chunks wait for the syncer, or the log closes.
     work_ready: Condvar,
+    /// The syncer took the queued chunks: room for callers held back.
     room_ready: Condvar,
     durable_len: AtomicU64,
     head: Mutex<Head>,
     durable_tx: watch::Sender<u64>,
     index: RwLock<Index<S::File>>,
-    sync: Mutex<SyncQueue<S::File>>,
-    /// The encoder wrote something for the syncer.
-    written_ready: Condvar,
-    /// The syncer made written bytes durable: room for the encoder.
-    synced_ready: Condvar,
     sync_stats: Mutex<SyncStats>,
-}
-
-type Completion = (
-    oneshot::Sender<Result<Vec<RecordMeta>, StoreError>>,
-    Vec<RecordMeta>,
-);
-
-/// Records the encoder wrote (in the page cache, not yet durable) and whom to
-/// tell once they are.
-struct Written<F> {
-    file: Arc<F>,
-    bytes: usize,
-    end_seq: u64,
-    last_hash: Hash,
-    updates: Vec<IndexUpdate<F>>,
-    completions: Vec<Completion>,
-}
-
-/// The hand-over between the encoder and the syncer.
-struct SyncQueue<F> {
-    written: Vec<Written<F>>,
-    /// Bytes written and not yet made durable; a torn write can reach them all.
-    unsynced_bytes: usize,
-    encoder_done: bool,
-    failed: Option<String>,
 }
 
 /// The embedded, hash-chained, durable segment-file log.
 pub struct FileLog<S: Storage = RealStorage> {
     shared: Arc<Shared<S>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    syncer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl FileLog<RealStorage> {
@@ -670,20 +714,16 @@ impl<S: Storage> FileLog<S> {
                 sparse: segment.sparse,
             });
         }
-        let active = match segments.last() {
+        let (active, segment_len, segment_records) = match segments.last() {
             Some(last) => {
                 let file = storage.open_rw(&dir.join(&last.name))?;
                 let len = file.file_len()?;
-                ActiveSegment {
-                    file: Arc::new(file),
-                    len,
-                    records: scan.head.len - last.first_seq,
-                }
+                (Arc::new(file), len, scan.head.len - last.first_seq)
             }
             None => {
-                let (active, index) = create_segment(&storage, &dir, 0)?;
+                let (file, index) = create_segment(&storage, &dir, 0)?;
                 segments.push(index);
-                active
+                (file, SEGMENT_HEADER_LEN as u64, 0)
             }
         };
         let (durable_tx, _) = watch::channel(scan.head.len);
@@ -691,10 +731,13 @@ impl<S: Storage> FileLog<S> {
             storage,
             dir,
             options,
-            queue: Mutex::new(Queue {
+            chain: Mutex::new(Chain {
                 next_seq: scan.head.len,
-                pending: VecDeque::new(),
-                pending_records: 0,
+                prev_hash: scan.head.last_hash,
+                segment_len,
+                segment_records,
+                chunks: VecDeque::new(),
+                queued_records: 0,
                 failed: None,
                 closing: false,
             }),
@@ -704,67 +747,45 @@ impl<S: Storage> FileLog<S> {
             head: Mutex::new(scan.head),
             durable_tx,
             index: RwLock::new(Index { segments }),
-            sync: Mutex::new(SyncQueue {
-                written: Vec::new(),
-                unsynced_bytes: 0,
-                encoder_done: false,
-                failed: None,
-            }),
-            written_ready: Condvar::new(),
-            synced_ready: Condvar::new(),
             sync_stats: Mutex::new(SyncStats::default()),
         });
-        let syncer = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("mingzhang-log-sync".to_string())
-                .spawn(move || sync_written(&shared))?
-        };
-        let writer = Writer {
+        let syncer = Syncer {
             shared: shared.clone(),
             active,
-            next_seq: scan.head.len,
-            prev_hash: scan.head.last_hash,
-            buf: Vec::new(),
-            buf_completions: Vec::new(),
-            buf_updates: Vec::new(),
         };
-        let handle = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("mingzhang-log-writer".to_string())
-                .spawn(move || {
-                    writer.run();
-                    join_syncer(&shared, syncer);
-                })?
-        };
+        let handle = std::thread::Builder::new()
+            .name("mingzhang-log-sync".to_string())
+            .spawn(move || syncer.run())?;
         Ok((
             FileLog {
                 shared,
-                writer: Mutex::new(Some(handle)),
+                syncer: Mutex::new(Some(handle)),
             },
             report,
         ))
     }
 
-    /// Stops the writer once everything queued is durable.
+    /// Stops the syncer once everything queued is durable.
     pub fn close(self) -> Result<(), StoreError> {
         self.shutdown();
-        match &self.shared.queue.lock().failed {
+        match &self.shared.chain.lock().failed {
             Some(reason) => Err(StoreError::Failed(reason.clone())),
             None => Ok(()),
         }
     }
 
     fn shutdown(&self) {
-        self.shared.queue.lock().closing = true;
+        self.shared.chain.lock().closing = true;
         self.shared.work_ready.notify_all();
         self.shared.room_ready.notify_all();
-        if let Some(handle) = self.writer.lock().take() {
-            handle.join().expect("the log writer panicked");
+        if let Some(handle) = self.syncer.lock().take() {
+            handle.join().expect("the log syncer panicked");
         }
     }
 
+    /// Chains and encodes the records right here, in the caller, under the
+    /// chain's lock: seqs and hashes are assigned in call order, and no thread
+    /// hand-over stands between the caller and the syncer.
     fn enqueue(
         &self,
         expected_first_seq: u64,
@@ -778,40 +799,42 @@ impl<S: Storage> FileLog<S> {
             );
         }
         let records = payloads.len();
-        let mut queue = self.shared.queue.lock();
+        let options = &self.shared.options;
+        let mut chain = self.shared.chain.lock();
         loop {
-            if let Some(reason) = &queue.failed {
+            if let Some(reason) = &chain.failed {
                 return Err(StoreError::Failed(reason.clone()));
             }
-            if queue.closing {
+            if chain.closing {
                 return Err(StoreError::Closed);
             }
-            let has_room = queue.pending_records == 0
-                || queue.pending_records + records <= self.shared.options.queue_records_max;
+            let has_room = chain.queued_records == 0
+                || chain.queued_records + records <= options.queue_records_max;
             if has_room {
                 break;
             }
-            self.shared.room_ready.wait(&mut queue);
+            self.shared.room_ready.wait(&mut chain);
         }
-        if expected_first_seq != queue.next_seq {
+        if expected_first_seq != chain.next_seq {
             return Err(StoreError::WrongExpectedSeq {
                 expected: expected_first_seq,
-                actual: queue.next_seq,
+                actual: chain.next_seq,
             });
         }
         if records == 0 {
             let _ = done.send(Ok(Vec::new()));
             return Ok(());
         }
-        let first_seq = queue.next_seq;
-        queue.next_seq += records as u64;
-        queue.pending_records += records;
-        queue.pending.push_back(PendingAppend {
-            first_seq,
-            payloads,
-            done,
-        });
-        drop(queue);
+        let metas = chain.encode(&payloads, options);
+        // An append whose records span chunks hears once the last of them is
+        // durable, which covers the earlier ones.
+        chain
+            .chunks
+            .back_mut()
+            .expect("encode queued a chunk")
+            .completions
+            .push((done, metas));
+        drop(chain);
         self.shared.work_ready.notify_one();
         Ok(())
     }
@@ -926,16 +949,8 @@ impl<S: Storage> EventStore for FileLog<S> {
     }
 }
 
-/// The segment the writer appends to.
-struct ActiveSegment<F> {
-    file: Arc<F>,
-    /// Bytes written to the file, header included.
-    len: u64,
-    records: u64,
-}
-
-/// The writer's handle on a new segment and the readers' index entry for it.
-type NewSegment<F> = (ActiveSegment<F>, SegmentIndex<F>);
+/// The syncer's handle on a new segment and the readers' index entry for it.
+type NewSegment<F> = (Arc<F>, SegmentIndex<F>);
 
 /// Creates, fills in the header of and makes durable (data and directory entry)
 /// a new segment starting at `first_seq`.
@@ -952,11 +967,7 @@ fn create_segment<S: Storage>(
     storage.sync_dir(dir)?;
     let reader = Arc::new(storage.open_read(&path)?);
     Ok((
-        ActiveSegment {
-            file: Arc::new(file),
-            len: SEGMENT_HEADER_LEN as u64,
-            records: 0,
-        },
+        Arc::new(file),
         SegmentIndex {
             first_seq,
             name,
@@ -966,254 +977,150 @@ fn create_segment<S: Storage>(
     ))
 }
 
-enum IndexUpdate<F> {
-    Segment(SegmentIndex<F>),
-    Entry { seq: u64, offset: u64 },
+/// Chunks written to the active segment and not yet `fdatasync`ed. Never
+/// spans two segments, and never holds more than `batch_bytes_max` bytes
+/// (or one chunk), which bounds what a torn write can reach.
+struct Unsynced<F> {
+    chunks: Vec<Chunk>,
+    bytes: usize,
+    new_segment: Option<SegmentIndex<F>>,
 }
 
-struct Writer<S: Storage> {
+impl<F> Unsynced<F> {
+    fn new() -> Unsynced<F> {
+        Unsynced {
+            chunks: Vec::new(),
+            bytes: 0,
+            new_segment: None,
+        }
+    }
+}
+
+/// The one thread that writes the files: it takes every queued chunk, writes
+/// each with one `write`, `fdatasync`s, publishes the new durable length and
+/// only then completes the callers.
+struct Syncer<S: Storage> {
     shared: Arc<Shared<S>>,
-    active: ActiveSegment<S::File>,
-    next_seq: u64,
-    prev_hash: Hash,
-    /// Encoded records not yet written; reused across batches.
-    buf: Vec<u8>,
-    /// Whom to tell once the records in `buf` are durable.
-    buf_completions: Vec<Completion>,
-    /// What the records in `buf` add to the readers' index.
-    buf_updates: Vec<IndexUpdate<S::File>>,
+    /// The last segment, which the log appends to.
+    active: Arc<S::File>,
 }
 
-impl<S: Storage> Writer<S> {
-    /// The encoder: takes queued appends, chains and writes them, and hands
-    /// them to the syncer; returns when the log closes or fails.
+impl<S: Storage> Syncer<S> {
+    /// Returns once the log is closed and everything queued is durable, or
+    /// once it failed.
     fn run(mut self) {
-        let mut batch: VecDeque<PendingAppend> = VecDeque::new();
         loop {
-            {
-                let mut queue = self.shared.queue.lock();
-                while queue.pending.is_empty() && !queue.closing && queue.failed.is_none() {
-                    self.shared.work_ready.wait(&mut queue);
+            let chunks = {
+                let mut chain = self.shared.chain.lock();
+                while chain.chunks.is_empty() && !chain.closing && chain.failed.is_none() {
+                    self.shared.work_ready.wait(&mut chain);
                 }
-                if queue.failed.is_some() || queue.pending.is_empty() {
+                if chain.failed.is_some() || chain.chunks.is_empty() {
                     return;
                 }
-                let mut records = 0usize;
-                let mut bytes = 0usize;
-                while let Some(next) = queue.pending.front() {
-                    let next_bytes: usize = next
-                        .payloads
-                        .iter()
-                        .map(|p| HEADER_LEN + p.len() + TRAILER_LEN)
-                        .sum();
-                    let fits = records + next.payloads.len()
-                        <= self.shared.options.batch_records_max
-                        && bytes + next_bytes <= self.shared.options.batch_bytes_max;
-                    if !batch.is_empty() && !fits {
-                        break;
-                    }
-                    records += next.payloads.len();
-                    bytes += next_bytes;
-                    batch.push_back(queue.pending.pop_front().expect("front exists"));
-                }
-                queue.pending_records -= records;
-            }
+                chain.queued_records = 0;
+                std::mem::take(&mut chain.chunks)
+            };
             self.shared.room_ready.notify_all();
-            if let Err(err) = self.write_batch(&mut batch) {
-                let reason = format!("write to {} failed: {err}", self.shared.dir.display());
-                let unwritten = batch
-                    .drain(..)
-                    .map(|append| append.done)
-                    .chain(self.buf_completions.drain(..).map(|(done, _)| done));
-                fail_log(&self.shared, reason, unwritten);
+            let mut unsynced = Unsynced::new();
+            if let Err((err, unwritten)) = self.commit(chunks, &mut unsynced) {
+                let reason = format!("writing to {} failed: {err}", self.shared.dir.display());
+                let callers = unsynced
+                    .chunks
+                    .into_iter()
+                    .chain(unwritten)
+                    .flat_map(|chunk| chunk.completions)
+                    .map(|(done, _)| done);
+                fail_log(&self.shared, reason, callers);
                 return;
             }
         }
     }
 
-    fn write_batch(&mut self, batch: &mut VecDeque<PendingAppend>) -> io::Result<()> {
-        while let Some(append) = batch.pop_front() {
+    /// Writes `chunks` in order and makes them durable. On an I/O error,
+    /// returns the chunks not yet written; those written are left in `unsynced`.
+    fn commit(
+        &mut self,
+        mut chunks: VecDeque<Chunk>,
+        unsynced: &mut Unsynced<S::File>,
+    ) -> Result<(), (io::Error, VecDeque<Chunk>)> {
+        while let Some(chunk) = chunks.pop_front() {
+            let needs_sync_first = !unsynced.chunks.is_empty()
+                && (chunk.new_segment.is_some()
+                    || unsynced.bytes + chunk.bytes.len() > self.shared.options.batch_bytes_max);
+            if needs_sync_first && let Err(err) = self.sync(unsynced) {
+                chunks.push_front(chunk);
+                return Err((err, chunks));
+            }
+            unsynced.chunks.push(chunk);
+            if let Err(err) = self.write(unsynced) {
+                return Err((err, chunks));
+            }
+        }
+        self.sync(unsynced).map_err(|err| (err, VecDeque::new()))
+    }
+
+    /// Writes the last chunk of `unsynced`, in a new segment if it starts one.
+    fn write(&mut self, unsynced: &mut Unsynced<S::File>) -> io::Result<()> {
+        let chunk = unsynced.chunks.last().expect("a chunk to write");
+        if let Some(first_seq) = chunk.new_segment {
             assert_eq!(
-                append.first_seq, self.next_seq,
-                "seqs are assigned densely in queue order"
+                unsynced.chunks.len(),
+                1,
+                "a segment is synced before the next"
             );
-            // An append's records may straddle a write-out; its caller hears
-            // once the last of them is durable, which covers the earlier ones.
-            match self.encode(&append.payloads) {
-                Ok(metas) => self.buf_completions.push((append.done, metas)),
-                Err(err) => {
-                    self.buf_completions.push((append.done, Vec::new()));
-                    return Err(err);
-                }
-            }
+            let (file, index) = create_segment(&self.shared.storage, &self.shared.dir, first_seq)?;
+            self.active = file;
+            unsynced.new_segment = Some(index);
         }
-        self.write_out()
-    }
-
-    fn encode(&mut self, payloads: &[Vec<u8>]) -> io::Result<Vec<RecordMeta>> {
-        let shared = self.shared.clone();
-        let options = &shared.options;
-        let mut metas = Vec::with_capacity(payloads.len());
-        for payload in payloads {
-            let record_len = (HEADER_LEN + payload.len() + TRAILER_LEN) as u64;
-            if self.active.records > 0
-                && self.active.len + self.buf.len() as u64 + record_len > options.segment_bytes_max
-            {
-                self.roll_over()?;
-            } else if self.buf.len() >= options.batch_bytes_max {
-                // Keeps what a torn write can reach within TORN_WRITE_BYTES_MAX.
-                self.write_out()?;
-            }
-            let seq = self.next_seq;
-            let offset = self.active.len + self.buf.len() as u64;
-            if seq.is_multiple_of(options.index_every_records) && self.active.records > 0 {
-                self.buf_updates.push(IndexUpdate::Entry { seq, offset });
-            }
-            let hash = StoredRecord::encode_into(&mut self.buf, seq, &self.prev_hash, payload);
-            metas.push(RecordMeta { seq, hash });
-            self.prev_hash = hash;
-            self.next_seq += 1;
-            self.active.records += 1;
-        }
-        Ok(metas)
-    }
-
-    /// A segment ends durable before the next one exists: open treats a damaged
-    /// record in any segment but the last as tampering, never as a torn tail.
-    fn roll_over(&mut self) -> io::Result<()> {
-        self.write_out()?;
-        self.active.file.sync_data()?;
-        let (active, index) =
-            create_segment(&self.shared.storage, &self.shared.dir, self.next_seq)?;
-        self.active = active;
-        self.buf_updates.push(IndexUpdate::Segment(index));
+        self.active.append(&chunk.bytes)?;
+        unsynced.bytes += chunk.bytes.len();
         Ok(())
     }
 
-    /// Writes the buffered records with one write and hands them to the syncer.
-    /// Waits first while the bytes not yet durable would exceed
-    /// `batch_bytes_max`, which bounds what a torn write can reach.
-    fn write_out(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            if !self.buf_updates.is_empty() || !self.buf_completions.is_empty() {
-                self.hand_over(0);
-            }
+    /// One `fdatasync` for everything in `unsynced`, then readers see it and
+    /// its callers hear.
+    fn sync(&mut self, unsynced: &mut Unsynced<S::File>) -> io::Result<()> {
+        if unsynced.chunks.is_empty() {
             return Ok(());
         }
-        {
-            let mut sync = self.shared.sync.lock();
-            while sync.unsynced_bytes > 0
-                && sync.unsynced_bytes + self.buf.len() > self.shared.options.batch_bytes_max
-                && sync.failed.is_none()
-            {
-                self.shared.synced_ready.wait(&mut sync);
-            }
-            if let Some(reason) = &sync.failed {
-                return Err(io::Error::other(reason.clone()));
-            }
-        }
-        self.active.file.append(&self.buf)?;
-        self.active.len += self.buf.len() as u64;
-        let bytes = self.buf.len();
-        self.buf.clear();
-        self.hand_over(bytes);
-        Ok(())
-    }
-
-    fn hand_over(&mut self, bytes: usize) {
-        let written = Written {
-            file: self.active.file.clone(),
-            bytes,
-            end_seq: self.next_seq,
-            last_hash: self.prev_hash,
-            updates: std::mem::take(&mut self.buf_updates),
-            completions: std::mem::take(&mut self.buf_completions),
-        };
-        let mut sync = self.shared.sync.lock();
-        sync.unsynced_bytes += bytes;
-        sync.written.push(written);
-        drop(sync);
-        self.shared.written_ready.notify_one();
-    }
-}
-
-/// The syncer: makes everything the encoder wrote durable with one
-/// `fdatasync` per file, publishes it to readers and completes the callers.
-fn sync_written<S: Storage>(shared: &Shared<S>) {
-    loop {
-        let (written, encoder_done) = {
-            let mut sync = shared.sync.lock();
-            while sync.written.is_empty() && !sync.encoder_done {
-                shared.written_ready.wait(&mut sync);
-            }
-            (std::mem::take(&mut sync.written), sync.encoder_done)
-        };
-        if written.is_empty() && encoder_done {
-            return;
-        }
-        let failed_before = shared.sync.lock().failed.clone();
-        let outcome = match failed_before {
-            Some(reason) => Err(reason),
-            None => sync_files(&written)
-                .map_err(|err| format!("fdatasync in {} failed: {err}", shared.dir.display())),
-        };
-        if let Err(reason) = outcome {
-            let callers = written
-                .into_iter()
-                .flat_map(|written| written.completions)
-                .map(|(done, _)| done);
-            fail_log(shared, reason, callers);
-            continue;
-        }
-        let bytes: usize = written.iter().map(|written| written.bytes).sum();
-        let last = written.last().expect("at least one hand-over");
+        self.active.sync_data()?;
+        let last = unsynced.chunks.last().expect("not empty");
         let head = Head {
             len: last.end_seq,
             last_hash: last.last_hash,
         };
-        let mut completions = Vec::new();
-        let mut updates = Vec::new();
-        for written in written {
-            updates.extend(written.updates);
-            completions.extend(written.completions);
-        }
-        let newly_durable = head.len - shared.durable_len.load(Ordering::Acquire);
-        publish(shared, updates, head);
-        shared.sync_stats.lock().record_batch(newly_durable);
-        shared.sync.lock().unsynced_bytes -= bytes;
-        shared.synced_ready.notify_all();
-        for (done, metas) in completions {
+        let newly_durable = head.len - self.shared.durable_len.load(Ordering::Acquire);
+        let chunks = std::mem::take(&mut unsynced.chunks);
+        publish(
+            &self.shared,
+            unsynced.new_segment.take(),
+            chunks
+                .iter()
+                .flat_map(|chunk| chunk.index_entries.iter().copied()),
+            head,
+        );
+        unsynced.bytes = 0;
+        self.shared.sync_stats.lock().record_batch(newly_durable);
+        for (done, metas) in chunks.into_iter().flat_map(|chunk| chunk.completions) {
             // A caller that stopped waiting has nothing to learn.
             let _ = done.send(Ok(metas));
         }
+        Ok(())
     }
 }
 
-fn sync_files<F: StorageFile>(written: &[Written<F>]) -> io::Result<()> {
-    let mut synced: Option<&Arc<F>> = None;
-    for written in written {
-        if synced.is_none_or(|file| !Arc::ptr_eq(file, &written.file)) {
-            written.file.sync_data()?;
-            synced = Some(&written.file);
-        }
-    }
-    Ok(())
-}
-
-fn publish<S: Storage>(shared: &Shared<S>, updates: Vec<IndexUpdate<S::File>>, head: Head) {
-    if !updates.is_empty() {
+fn publish<S: Storage>(
+    shared: &Shared<S>,
+    new_segment: Option<SegmentIndex<S::File>>,
+    index_entries: impl Iterator<Item = (u64, u64)>,
+    head: Head,
+) {
+    {
         let mut index = shared.index.write();
-        for update in updates {
-            match update {
-                IndexUpdate::Segment(segment) => index.segments.push(segment),
-                IndexUpdate::Entry { seq, offset } => index
-                    .segments
-                    .last_mut()
-                    .expect("the log has a segment")
-                    .sparse
-                    .push((seq, offset)),
-            }
-        }
+        index.segments.extend(new_segment);
+        let segment = index.segments.last_mut().expect("the log has a segment");
+        segment.sparse.extend(index_entries);
     }
     *shared.head.lock() = head;
     shared.durable_len.store(head.len, Ordering::Release);
@@ -1227,35 +1134,20 @@ fn fail_log<S: Storage>(
     reason: String,
     callers: impl IntoIterator<Item = oneshot::Sender<Result<Vec<RecordMeta>, StoreError>>>,
 ) {
-    let first_failure = {
-        let mut sync = shared.sync.lock();
-        let first = sync.failed.is_none();
-        sync.failed.get_or_insert_with(|| reason.clone());
-        first
-    };
-    if first_failure {
-        tracing::error!(%reason, "the log has failed");
-    }
-    let pending: Vec<PendingAppend> = {
-        let mut queue = shared.queue.lock();
-        queue.failed.get_or_insert_with(|| reason.clone());
-        queue.pending_records = 0;
-        queue.pending.drain(..).collect()
+    tracing::error!(%reason, "the log has failed");
+    let queued: VecDeque<Chunk> = {
+        let mut chain = shared.chain.lock();
+        chain.failed = Some(reason.clone());
+        chain.queued_records = 0;
+        std::mem::take(&mut chain.chunks)
     };
     shared.work_ready.notify_all();
     shared.room_ready.notify_all();
-    shared.synced_ready.notify_all();
-    for done in callers
+    let queued_callers = queued
         .into_iter()
-        .chain(pending.into_iter().map(|append| append.done))
-    {
+        .flat_map(|chunk| chunk.completions)
+        .map(|(done, _)| done);
+    for done in callers.into_iter().chain(queued_callers) {
         let _ = done.send(Err(StoreError::Failed(reason.clone())));
     }
-}
-
-/// Lets the syncer finish what the encoder wrote, then waits for it.
-fn join_syncer<S: Storage>(shared: &Shared<S>, syncer: JoinHandle<()>) {
-    shared.sync.lock().encoder_done = true;
-    shared.written_ready.notify_one();
-    syncer.join().expect("the log syncer panicked");
 }
