@@ -6,9 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::process_cpu_time;
 use hdrhistogram::Histogram;
 use mingzhang_ledger::store::storage::{SimulatedDisk, Storage};
 use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions, verify_log};
+
+mod common;
 
 const RUN_FOR: Duration = Duration::from_secs(2);
 const PAYLOAD_BYTES: usize = 250;
@@ -86,19 +89,6 @@ fn measure<S: Storage>(log: FileLog<S>, writers: usize, disk: &str) {
         cpu.as_secs_f64() * 1e6 / appended.max(1) as f64,
     );
     drop(log);
-}
-
-/// User and system CPU time of the whole process so far: on a shared machine
-/// a steadier measure of what an append costs than throughput.
-fn process_cpu_time() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage writes a whole rusage into the pointer it is given.
-    let usage = unsafe {
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
-        usage.assume_init()
-    };
-    let micros = |time: libc::timeval| time.tv_sec as u64 * 1_000_000 + time.tv_usec as u64;
-    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
 /// What one durable write costs on this disk, without the log: the floor

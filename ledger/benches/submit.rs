@@ -8,11 +8,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::process_cpu_time;
 use hdrhistogram::Histogram;
 use mingzhang_ledger::scenario::{self, CAMPAIGN_ID, CHARITY_FUND_ID};
 use mingzhang_ledger::service::{CommandMeta, Ledger};
 use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions};
 use mingzhang_proto::v1::{self, event_envelope::Event};
+
+mod common;
 
 const RUN_FOR: Duration = Duration::from_secs(2);
 
@@ -43,6 +46,7 @@ fn measure(runtime: &tokio::runtime::Runtime, root: &std::path::Path, writers: u
         ledger
     });
     let scenario_len = store.head().len;
+    let cpu_before = process_cpu_time();
     let started = Instant::now();
     let histogram = runtime.block_on(async {
         let mut tasks = Vec::new();
@@ -75,6 +79,7 @@ fn measure(runtime: &tokio::runtime::Runtime, root: &std::path::Path, writers: u
         all
     });
     let elapsed = started.elapsed();
+    let cpu = process_cpu_time() - cpu_before;
     let submitted = store.head().len - scenario_len;
     assert_eq!(
         submitted,
@@ -82,11 +87,12 @@ fn measure(runtime: &tokio::runtime::Runtime, root: &std::path::Path, writers: u
         "every acknowledged donation is in the log"
     );
     println!(
-        "Ledger::submit, {writers:>4} writers: {:>9.0} durable donations/s ({submitted} in {:.2} s), latency p50 {} us, p99 {} us",
+        "Ledger::submit, {writers:>4} writers: {:>9.0} durable donations/s ({submitted} in {:.2} s), latency p50 {} us, p99 {} us, {:.2} us CPU per donation",
         submitted as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64(),
         histogram.value_at_quantile(0.50),
         histogram.value_at_quantile(0.99),
+        cpu.as_secs_f64() * 1e6 / submitted.max(1) as f64,
     );
 }
 

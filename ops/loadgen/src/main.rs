@@ -14,8 +14,10 @@ use hdrhistogram::Histogram;
 use mingzhang_proto::v1 as pb;
 use mingzhang_proto::v1::event_envelope::Event;
 use mingzhang_proto::v1::ledger_service_client::LedgerServiceClient;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use serde_json::json;
+
+mod wire;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
@@ -96,7 +98,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     setup(&client, &args, &run_id).await?;
     if matches!(args.mode, Mode::Http | Mode::Both) {
-        http_phase(&client, &args, &run_id).await?;
+        http_phase(&args, &run_id).await?;
     }
     if matches!(args.mode, Mode::Grpc | Mode::Both) {
         grpc_phase(&args, &run_id).await?;
@@ -177,6 +179,37 @@ struct Phase {
     reads: u64,
     errors: u64,
     elapsed: Duration,
+    /// CPU time the server and this load generator spent in the phase.
+    server_cpu: Option<Duration>,
+    loadgen_cpu: Option<Duration>,
+}
+
+/// User plus system CPU time of process `pid` ("self" for this one), from
+/// /proc; `None` where /proc cannot tell.
+fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces, in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks_per_second > 0).then(|| Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64))
+}
+
+/// CPU time of the server (if its pid is known) and of this process.
+fn cpu_times(args: &Args) -> (Option<Duration>, Option<Duration>) {
+    let server = args.server_pid.and_then(|pid| cpu_time(&pid.to_string()));
+    (server, cpu_time("self"))
+}
+
+fn cpu_spent(
+    before: (Option<Duration>, Option<Duration>),
+    args: &Args,
+) -> (Option<Duration>, Option<Duration>) {
+    let after = cpu_times(args);
+    let spent =
+        |before: Option<Duration>, after: Option<Duration>| Some(after?.saturating_sub(before?));
+    (spent(before.0, after.0), spent(before.1, after.1))
 }
 
 fn report(title: &str, unit: &str, phase: &Phase, events_per_request: u64) {
@@ -201,89 +234,110 @@ fn report(title: &str, unit: &str, phase: &Phase, events_per_request: u64) {
         all.value_at_quantile(0.999) as f64 / 1000.0,
         all.max() as f64 / 1000.0
     );
+    let requests = (phase.writes + phase.reads + phase.errors).max(1) as f64;
+    for (who, cpu) in [
+        ("server", phase.server_cpu),
+        ("load generator", phase.loadgen_cpu),
+    ] {
+        if let Some(cpu) = cpu {
+            println!(
+                "{who} CPU: {:.2} cores, {:.1} us per request",
+                cpu.as_secs_f64() / seconds,
+                cpu.as_secs_f64() * 1e6 / requests
+            );
+        }
+    }
 }
 
-async fn http_phase(client: &reqwest::Client, args: &Args, run_id: &str) -> anyhow::Result<()> {
+async fn http_phase(args: &Args, run_id: &str) -> anyhow::Result<()> {
+    let addr = args
+        .http
+        .strip_prefix("http://")
+        .context("--http must be an http:// address")?
+        .trim_end_matches('/')
+        .to_owned();
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let issued = Arc::new(AtomicU64::new(0));
+    let mut connections = Vec::new();
+    for _ in 0..args.http_connections {
+        connections.push(wire::Connection::open(&addr, &args.token).await?);
+    }
+    let cpu_before = cpu_times(args);
     let started = Instant::now();
     let mut workers = Vec::new();
-    for worker in 0..args.http_connections {
-        let (client, args, run_id, issued) = (
-            client.clone(),
-            args.clone(),
-            run_id.to_owned(),
-            issued.clone(),
-        );
+    for (worker, mut connection) in connections.into_iter().enumerate() {
+        let (args, run_id, issued) = (args.clone(), run_id.to_owned(), issued.clone());
         workers.push(tokio::spawn(async move {
             let mut histogram =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
             let (mut writes, mut reads, mut errors, mut claimed) = (0u64, 0u64, 0u64, false);
             let project = format!("lg-{run_id}-p{worker}");
+            let sponsor_id = format!("lg-{run_id}-unit");
+            let (mut path, mut body, mut key) = (String::new(), String::new(), String::new());
+            let mut rng = rand::rngs::StdRng::from_entropy();
             let mut sequence = 0u64;
             while Instant::now() < deadline
                 && issued.fetch_add(1, Ordering::Relaxed) < args.max_requests
             {
+                use std::fmt::Write;
                 sequence += 1;
-                let roll: u32 = rand::thread_rng().gen_range(0..100);
-                let request = if roll < 85 {
-                    let cents: u32 = rand::thread_rng().gen_range(1..100_000);
-                    client
-                        .post(format!("{}/v1/donations", args.http))
-                        .json(&json!({
-                        "donation_id": format!("lg-{run_id}-{worker}-{sequence}"),
-                        "fund_id": format!("lg-{run_id}"),
-                        "amount": format!("{}.{:02}", cents / 100, cents % 100),
-                        "channel": "online", "received_on": "2026-09-05"}))
+                let roll: u32 = rng.gen_range(0..100);
+                let is_read = roll >= 95;
+                path.clear();
+                body.clear();
+                key.clear();
+                write!(key, "lg-{run_id}-{worker}-{sequence}").expect("to a string");
+                if roll < 85 {
+                    let cents: u32 = rng.gen_range(1..100_000);
+                    path.push_str("/v1/donations");
+                    write!(
+                        body,
+                        r#"{{"donation_id":"{key}","fund_id":"lg-{run_id}","amount":"{}.{:02}","channel":"online","received_on":"2026-09-05"}}"#,
+                        cents / 100,
+                        cents % 100
+                    )
+                    .expect("to a string");
                 } else if roll < 90 {
                     claimed = !claimed;
-                    let sponsor_id = format!("lg-{run_id}-unit");
-                    let (action, body) = if claimed {
-                        ("claim", json!({"sponsor_id": sponsor_id}))
+                    if claimed {
+                        write!(path, "/v1/projects/{project}/claim").expect("to a string");
+                        write!(body, r#"{{"sponsor_id":"{sponsor_id}"}}"#).expect("to a string");
                     } else {
-                        (
-                            "release",
-                            json!({"sponsor_id": sponsor_id, "reason": "换届交接"}),
-                        )
-                    };
-                    client
-                        .post(format!("{}/v1/projects/{project}/{action}", args.http))
-                        .json(&body)
-                } else if roll < 95 {
-                    client
-                        .post(format!("{}/v1/expenditures", args.http))
-                        .json(&json!({
-                        "expenditure_id": format!("lg-{run_id}-{worker}-{sequence}-x"),
-                        "fund_id": format!("lg-{run_id}"), "amount": "1.00",
-                        "payee": "社工服务中心", "payee_kind": "organisation",
-                        "purpose": "一次性扶持", "category": "one_off_support",
-                        "paid_on": "2026-09-05"}))
-                } else {
-                    client.get(format!("{}/v1/funds", args.http))
-                };
-                let is_read = roll >= 95;
-                let sent = Instant::now();
-                let outcome = request
-                    .bearer_auth(&args.token)
-                    .header(
-                        "idempotency-key",
-                        format!("lg-{run_id}-{worker}-{sequence}"),
-                    )
-                    .send()
-                    .await;
-                let ok = match outcome {
-                    Ok(response) => {
-                        let ok = response.status().is_success();
-                        let _ = response.bytes().await;
-                        ok
+                        write!(path, "/v1/projects/{project}/release").expect("to a string");
+                        write!(body, r#"{{"sponsor_id":"{sponsor_id}","reason":"换届交接"}}"#)
+                            .expect("to a string");
                     }
-                    Err(_) => false,
+                } else if !is_read {
+                    path.push_str("/v1/expenditures");
+                    write!(
+                        body,
+                        r#"{{"expenditure_id":"{key}-x","fund_id":"lg-{run_id}","amount":"1.00","payee":"社工服务中心","payee_kind":"organisation","purpose":"一次性扶持","category":"one_off_support","paid_on":"2026-09-05"}}"#
+                    )
+                    .expect("to a string");
+                } else {
+                    path.push_str("/v1/funds");
+                }
+                let sent = Instant::now();
+                let outcome = if is_read {
+                    connection.send("GET", &path, None, None).await
+                } else {
+                    connection.send("POST", &path, Some(&key), Some(&body)).await
                 };
                 histogram.saturating_record(sent.elapsed().as_micros() as u64);
-                match (ok, is_read) {
-                    (false, _) => errors += 1,
-                    (true, true) => reads += 1,
-                    (true, false) => writes += 1,
+                match outcome {
+                    Ok(status) if (200..300).contains(&status) => {
+                        if is_read {
+                            reads += 1
+                        } else {
+                            writes += 1
+                        }
+                    }
+                    Ok(_) => errors += 1,
+                    Err(err) => {
+                        eprintln!("connection {worker}: {err:#}; it stops here");
+                        errors += 1;
+                        break;
+                    }
                 }
             }
             (histogram, writes, reads, errors)
@@ -295,6 +349,8 @@ async fn http_phase(client: &reqwest::Client, args: &Args, run_id: &str) -> anyh
         reads: 0,
         errors: 0,
         elapsed: Duration::ZERO,
+        server_cpu: None,
+        loadgen_cpu: None,
     };
     for worker in workers {
         let (histogram, writes, reads, errors) = worker.await?;
@@ -304,6 +360,7 @@ async fn http_phase(client: &reqwest::Client, args: &Args, run_id: &str) -> anyh
         phase.errors += errors;
     }
     phase.elapsed = started.elapsed();
+    (phase.server_cpu, phase.loadgen_cpu) = cpu_spent(cpu_before, args);
     report(
         &format!(
             "HTTP giving-day mix, {} keep-alive connections",
@@ -318,6 +375,7 @@ async fn http_phase(client: &reqwest::Client, args: &Args, run_id: &str) -> anyh
 
 async fn grpc_phase(args: &Args, run_id: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let cpu_before = cpu_times(args);
     let started = Instant::now();
     let issued = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
@@ -383,6 +441,8 @@ async fn grpc_phase(args: &Args, run_id: &str) -> anyhow::Result<()> {
         reads: 0,
         errors: 0,
         elapsed: Duration::ZERO,
+        server_cpu: None,
+        loadgen_cpu: None,
     };
     for worker in workers {
         let (histogram, committed, errors) = worker.await?;
@@ -391,6 +451,7 @@ async fn grpc_phase(args: &Args, run_id: &str) -> anyhow::Result<()> {
         phase.errors += errors;
     }
     phase.elapsed = started.elapsed();
+    (phase.server_cpu, phase.loadgen_cpu) = cpu_spent(cpu_before, args);
     report(
         &format!(
             "gRPC SubmitBatch donations, {} concurrent calls of {} commands",
