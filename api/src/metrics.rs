@@ -27,7 +27,8 @@ struct RouteStats {
 
 #[derive(Default)]
 pub struct Metrics {
-    routes: Mutex<BTreeMap<(String, String), RouteStats>>,
+    /// By route template, then method: looked up by `&str`, allocated once.
+    routes: Mutex<BTreeMap<String, BTreeMap<String, RouteStats>>>,
     appended_records: AtomicU64,
     projection_lag_records: AtomicU64,
 }
@@ -35,9 +36,14 @@ pub struct Metrics {
 impl Metrics {
     pub fn record_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut routes = self.routes.lock();
-        let stats = routes
-            .entry((method.to_owned(), route.to_owned()))
-            .or_default();
+        if !routes.contains_key(route) {
+            routes.insert(route.to_owned(), BTreeMap::new());
+        }
+        let methods = routes.get_mut(route).expect("just made sure");
+        if !methods.contains_key(method) {
+            methods.insert(method.to_owned(), RouteStats::default());
+        }
+        let stats = methods.get_mut(method).expect("just made sure");
         *stats.count_by_status.entry(status).or_default() += 1;
         for (bucket, bound) in LATENCY_BUCKETS_S.iter().enumerate() {
             if seconds <= *bound {
@@ -62,7 +68,7 @@ impl Metrics {
         out.push_str("# HELP mingzhang_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE mingzhang_http_requests_total counter\n");
         let routes = self.routes.lock();
-        for ((method, route), stats) in routes.iter() {
+        for (route, method, stats) in by_method_and_route(&routes) {
             for (status, count) in &stats.count_by_status {
                 let _ = writeln!(
                     out,
@@ -72,7 +78,7 @@ impl Metrics {
         }
         out.push_str("# HELP mingzhang_http_request_duration_seconds HTTP request latency.\n");
         out.push_str("# TYPE mingzhang_http_request_duration_seconds histogram\n");
-        for ((method, route), stats) in routes.iter() {
+        for (route, method, stats) in by_method_and_route(&routes) {
             let labels = format!("method=\"{method}\",route=\"{route}\"");
             for (bucket, bound) in LATENCY_BUCKETS_S.iter().enumerate() {
                 let _ = writeln!(
@@ -122,6 +128,16 @@ impl Metrics {
     }
 }
 
+fn by_method_and_route(
+    routes: &BTreeMap<String, BTreeMap<String, RouteStats>>,
+) -> impl Iterator<Item = (&String, &String, &RouteStats)> {
+    routes.iter().flat_map(|(route, methods)| {
+        methods
+            .iter()
+            .map(move |(method, stats)| (route, method, stats))
+    })
+}
+
 /// Group commit: how many records each fsync made durable.
 fn render_sync_stats(out: &mut String, stats: &SyncStats) {
     out.push_str(
@@ -152,16 +168,12 @@ pub async fn track(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     metrics.record_request(
-        &method,
-        &route,
+        method.as_str(),
+        route.as_ref().map_or("unmatched", |path| path.as_str()),
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );

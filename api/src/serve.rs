@@ -97,6 +97,13 @@ pub async fn run(
         let router =
             crate::http::router_with_transparency(state.clone(), Some(proof_calls.clone()));
         async move {
+            // Replies go out whole at once; Nagle's algorithm would only hold
+            // one back behind an unacknowledged one.
+            let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |tcp| {
+                if let Err(error) = tcp.set_nodelay(true) {
+                    tracing::warn!(%error, "TCP_NODELAY not set");
+                }
+            });
             axum::serve(http_listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = stopping.wait_for(|stop| *stop).await;

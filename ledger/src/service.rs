@@ -8,7 +8,6 @@
 //! If an append fails, the in-memory state may be ahead of the disk, so the
 //! ledger refuses everything until it is reopened (crash-only).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -93,7 +92,7 @@ struct KeyUse {
 struct WriteSide {
     state: LedgerState,
     next_seq: u64,
-    keys: HashMap<String, KeyUse>,
+    keys: crate::state::HashMap<String, KeyUse>,
 }
 
 pub struct Ledger {
@@ -108,7 +107,7 @@ impl Ledger {
         let mut write_side = WriteSide {
             state: LedgerState::default(),
             next_seq: 0,
-            keys: HashMap::new(),
+            keys: crate::state::HashMap::default(),
         };
         let len = store.head().len;
         while write_side.next_seq < len {

@@ -179,7 +179,19 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+/// The `Idempotency-Key` header, if any; read alone, without copying the
+/// request's other headers.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        idempotency_key(&parts.headers).map(IdempotencyKey)
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
     match headers.get("idempotency-key") {
         None => Ok(None),
         Some(value) => value.to_str().map(|key| Some(key.to_owned())).map_err(|_| {
@@ -223,11 +235,10 @@ impl From<Committed> for WriteResponse {
 async fn submit<B: CommandBody>(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<B>,
 ) -> Result<Json<WriteResponse>, AppError> {
     let event = body.into_event(String::new())?;
-    let key = idempotency_key(&headers)?;
     let committed = state.submit(&principal, key, event).await?;
     Ok(Json(committed.into()))
 }
@@ -236,11 +247,10 @@ async fn submit_at<B: CommandBody>(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(body): ApiJson<B>,
 ) -> Result<Json<WriteResponse>, AppError> {
     let event = body.into_event(id)?;
-    let key = idempotency_key(&headers)?;
     let committed = state.submit(&principal, key, event).await?;
     Ok(Json(committed.into()))
 }

@@ -7,13 +7,12 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 
-use super::{Caller, idempotency_key};
+use super::{Caller, IdempotencyKey};
 use crate::error::AppError;
 use crate::proof_calls::ProofCalls;
 use crate::state::AppState;
@@ -53,9 +52,8 @@ async fn latest_checkpoint(
 async fn sign_checkpoint(
     Extension(calls): Extension<Arc<ProofCalls>>,
     Caller(principal): Caller,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Response, AppError> {
-    let key = idempotency_key(&headers)?;
     let signed = calls.sign_now(&principal, key).await?;
     let mut response = note(signed.note);
     if signed.idempotent_replay {
