@@ -285,31 +285,50 @@ pub fn create_token(
     Ok((entry, token))
 }
 
-/// The server's view of tokens.json, re-read whenever its modification time changes.
+/// Which version of tokens.json is on disk. `save_tokens` renames a new file
+/// into place, so the inode changes with every save even where two saves
+/// fall within one tick of the coarse modification clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    inode: u64,
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        inode: metadata.ino(),
+        modified: metadata.modified().ok(),
+        len: metadata.len(),
+    })
+}
+
+/// The server's view of tokens.json, re-read whenever the file changes.
 pub struct TokenRegistry {
     path: PathBuf,
-    cached: RwLock<(Option<SystemTime>, TokenFile)>,
+    cached: RwLock<(Option<FileStamp>, TokenFile)>,
 }
 
 impl TokenRegistry {
     pub fn open(path: PathBuf) -> Result<TokenRegistry, TokenError> {
-        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let stamp = file_stamp(&path);
         let file = load_tokens(&path)?;
         Ok(TokenRegistry {
             path,
-            cached: RwLock::new((modified, file)),
+            cached: RwLock::new((stamp, file)),
         })
     }
 
+    /// One `stat` per request, so a revocation holds from the next request on.
     fn refresh(&self) {
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        if self.cached.read().0 == modified {
+        let stamp = file_stamp(&self.path);
+        if self.cached.read().0 == stamp {
             return;
         }
         match load_tokens(&self.path) {
-            Ok(file) => *self.cached.write() = (modified, file),
+            Ok(file) => *self.cached.write() = (stamp, file),
             Err(error) => {
                 tracing::error!(%error, "token file unreadable; keeping the last good one")
             }
@@ -421,12 +440,40 @@ mod tests {
         assert!(registry.authenticate(Some("Bearer mz_nope")).is_err());
         file.tokens[0].revoked = true;
         save_tokens(&path, &file).unwrap();
-        // mtime granularity can hide a quick rewrite; force the re-read
-        *registry.cached.write() = (None, TokenFile::default());
         assert!(matches!(
             registry.authenticate(Some(&format!("Bearer {token}"))),
             Err(AppError::Unauthenticated(_))
         ));
+    }
+
+    /// Saves quicker than the file system's modification clock ticks, and of
+    /// the same length, are each seen by the next request.
+    #[test]
+    fn every_quick_rewrite_of_the_token_file_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = token_file_path(dir.path());
+        let mut file = TokenFile::default();
+        let (_, first) = create_token(&mut file, Role::Auditor, None, None, 0).unwrap();
+        let (_, second) = create_token(&mut file, Role::Auditor, None, None, 0).unwrap();
+        save_tokens(&path, &file).unwrap();
+        let registry = TokenRegistry::open(path.clone()).unwrap();
+        for round in 0..50 {
+            // Swapping which one is revoked keeps the file's length.
+            let revoked_first = round % 2 == 0;
+            file.tokens[0].revoked = revoked_first;
+            file.tokens[1].revoked = !revoked_first;
+            save_tokens(&path, &file).unwrap();
+            let accepted = |token: &str| {
+                registry
+                    .authenticate(Some(&format!("Bearer {token}")))
+                    .is_ok()
+            };
+            assert_eq!(
+                (accepted(&first), accepted(&second)),
+                (!revoked_first, revoked_first),
+                "round {round}"
+            );
+        }
     }
 
     impl Principal {
