@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::process_cpu_time;
 use hdrhistogram::Histogram;
+use mingzhang_ledger::record::{HEADER_LEN, TRAILER_LEN};
 use mingzhang_ledger::store::storage::{SimulatedDisk, Storage};
 use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions, verify_log};
 
@@ -91,33 +92,47 @@ fn measure<S: Storage>(log: FileLog<S>, writers: usize, disk: &str) {
     drop(log);
 }
 
-/// What one durable write costs on this disk, without the log: the floor
-/// under every group commit.
-fn raw_fdatasync_latency(root: &std::path::Path) {
+/// What one durable write of `bytes` costs on this disk, without the log: the
+/// floor under every group commit.
+fn raw_fdatasync(root: &std::path::Path, bytes: usize) -> (u64, Histogram<u64>) {
     use std::io::Write;
-    let mut file = std::fs::File::create(root.join("fdatasync-probe")).expect("probe file");
+    let path = root.join("fdatasync-probe");
+    let mut file = std::fs::File::create(&path).expect("probe file");
+    let buffer = vec![7u8; bytes];
     let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(1) {
         let begun = Instant::now();
-        file.write_all(&[7u8; 334]).expect("write");
+        file.write_all(&buffer).expect("write");
         file.sync_data().expect("fdatasync");
         latencies
             .record(begun.elapsed().as_micros().max(1) as u64)
             .expect("record");
     }
-    println!(
-        "raw write+fdatasync of 334 bytes: {} per s, p50 {} us, p99 {} us",
-        latencies.len(),
-        latencies.value_at_quantile(0.50),
-        latencies.value_at_quantile(0.99)
-    );
+    std::fs::remove_file(path).expect("remove probe");
+    (latencies.len(), latencies)
+}
+
+/// The disk's own ceiling for `writers` writers with one append each in
+/// flight: at best every one of them rides in every fdatasync.
+fn disk_ceiling(root: &std::path::Path) {
+    let record_bytes = HEADER_LEN + PAYLOAD_BYTES + TRAILER_LEN;
+    for records in [1, 128, 256] {
+        let (syncs, latencies) = raw_fdatasync(root, records * record_bytes);
+        println!(
+            "raw write+fdatasync of {records:>3} records ({:>6} bytes): {syncs} per s, p50 {} us, p99 {} us: at most {:.0} records/s",
+            records * record_bytes,
+            latencies.value_at_quantile(0.50),
+            latencies.value_at_quantile(0.99),
+            records as f64 * 1e6 / latencies.value_at_quantile(0.50) as f64,
+        );
+    }
 }
 
 fn main() {
     // On the real disk: /tmp may be tmpfs elsewhere, the target dir is not.
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
-    raw_fdatasync_latency(root.path());
+    disk_ceiling(root.path());
     println!(
         "file log, {PAYLOAD_BYTES}-byte payloads, one append per writer at a time, {RUN_FOR:?} each"
     );
