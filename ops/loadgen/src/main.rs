@@ -79,7 +79,9 @@ fn main() -> anyhow::Result<()> {
     if args.seconds == 0 || args.seconds > SECONDS_MAX {
         bail!("--seconds must be 1..={SECONDS_MAX}");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread: the load generator needs well under a core and should not
+    // contend with the server's two workers for the two cores.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(run(args))
