@@ -891,3 +891,200 @@ fn trial_balance_message(view: TrialBalance) -> pb::TrialBalance {
         total_fen,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mingzhang_ledger::scenario;
+    use mingzhang_ledger::state::LedgerState;
+    use mingzhang_proto::Message;
+    use mingzhang_proto::v1::EventEnvelope;
+    use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+
+    use super::*;
+
+    fn kaixuan_projections() -> Projections {
+        let mut state = LedgerState::default();
+        let mut projections = Projections::default();
+        for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate() {
+            let event = mingzhang_ledger::decide::decide_as(&state, &meta.principal, command)
+                .expect("the Kaixuan scenario is valid");
+            state.apply(&event);
+            let envelope = EventEnvelope {
+                recorded_at_unix_ms: meta.at_unix_ms,
+                event: Some(event),
+                ..Default::default()
+            };
+            projections.apply(seq as u64, &envelope);
+        }
+        projections
+    }
+
+    /// Every query of the demo, with the id and date it needs.
+    fn demo_queries() -> Vec<(QueryKind, &'static str, Option<&'static str>)> {
+        QueryKind::ALL
+            .into_iter()
+            .map(|kind| match kind {
+                QueryKind::Campaign => (kind, scenario::CAMPAIGN_ID, None),
+                QueryKind::DonorStatement => (kind, "unit-01", None),
+                _ => (kind, "", None),
+            })
+            .chain([(QueryKind::Pledges, "", Some("2017-07-01"))])
+            .collect()
+    }
+
+    /// The typed answer in protobuf's JSON mapping with the proto's own field
+    /// names and 64-bit integers as numbers: what a gRPC client reads.
+    fn typed_as_json(answer: Answer) -> Value {
+        let response = pb::QueryResponse {
+            applied_len: 0,
+            answer: Some(answer.into_proto()),
+        };
+        let descriptor = DescriptorPool::decode(mingzhang_proto::FILE_DESCRIPTOR_SET)
+            .expect("the build embeds a valid descriptor set")
+            .get_message_by_name("mingzhang.v1.QueryResponse")
+            .expect("the schema defines QueryResponse");
+        let message = DynamicMessage::decode(descriptor, response.encode_to_vec().as_slice())
+            .expect("a QueryResponse decodes as one");
+        let options = SerializeOptions::new()
+            .use_proto_field_name(true)
+            .stringify_64_bit_integers(false)
+            .skip_default_fields(false);
+        let mut json = message
+            .serialize_with_options(serde_json::value::Serializer, &options)
+            .expect("serialises");
+        let object = json.as_object_mut().expect("an object");
+        object.remove("applied_len");
+        assert_eq!(object.len(), 1, "exactly one answer is set: {json}");
+        let (_, answer) = object.iter().next().expect("one answer");
+        answer.clone()
+    }
+
+    /// JSON `null` is what an unset optional field is in protobuf's mapping.
+    fn without_nulls(value: Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .filter(|(_, value)| !value.is_null())
+                    .map(|(key, value)| (key, without_nulls(value)))
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+            other => other,
+        }
+    }
+
+    #[test]
+    fn every_query_tells_grpc_the_same_facts_under_the_same_names_as_http() {
+        let projections = kaixuan_projections();
+        for full_view in [true, false] {
+            for (kind, id, as_of) in demo_queries() {
+                let answer = answer(&projections, full_view, kind, id, as_of, Page::default())
+                    .unwrap_or_else(|error| panic!("{}: {error}", kind.name()));
+                let http = without_nulls(answer.to_json());
+                let typed = typed_as_json(answer);
+                // A bare HTTP list sits in the answer message's only field.
+                let typed = match (&http, typed) {
+                    (Value::Array(_), Value::Object(mut wrapper)) => {
+                        assert_eq!(wrapper.len(), 1, "{}: {wrapper:?}", kind.name());
+                        let (_, list) = wrapper.iter_mut().next().expect("one field");
+                        list.take()
+                    }
+                    (_, typed) => typed,
+                };
+                assert_eq!(http, typed, "{} (full view: {full_view})", kind.name());
+            }
+        }
+    }
+
+    #[test]
+    fn the_public_sees_neither_unnamed_donors_nor_private_payees_over_grpc() {
+        let projections = kaixuan_projections();
+        let public = |kind| {
+            answer(&projections, false, kind, "", None, Page::default())
+                .expect("public query")
+                .into_proto()
+        };
+        let pb::query_response::Answer::Donations(donations) = public(QueryKind::Donations) else {
+            panic!("a donations answer");
+        };
+        let by_id = |id: &str| {
+            donations
+                .donations
+                .iter()
+                .find(|donation| donation.donation_id == id)
+                .cloned()
+                .unwrap_or_else(|| panic!("{id} listed"))
+        };
+        // 王丽华 agreed to be named; 李建国 gave anonymously; 张敏 did not agree.
+        let named = by_id("don-2015-resident-0");
+        assert_eq!(named.donor_id, "resident-wang");
+        assert_eq!(named.donor_name.as_deref(), Some("王丽华"));
+        for masked in ["don-2015-resident-1", "don-2015-resident-2"] {
+            let masked = by_id(masked);
+            assert_eq!(masked.donor_id, "", "{masked:?}");
+            assert_eq!(masked.donor_name.as_deref(), Some(ANONYMOUS_DONOR_NAME));
+        }
+        let pb::query_response::Answer::Expenditures(expenditures) =
+            public(QueryKind::Expenditures)
+        else {
+            panic!("an expenditures answer");
+        };
+        let counsel = expenditures
+            .expenditures
+            .iter()
+            .find(|expenditure| expenditure.expenditure_id == "exp-special-counsel")
+            .expect("the counsel's fee is listed");
+        assert_eq!(counsel.payee, PRIVATE_PAYEE);
+        for kind in [
+            QueryKind::Funds,
+            QueryKind::Projects,
+            QueryKind::Donations,
+            QueryKind::Expenditures,
+        ] {
+            let typed = format!("{:?}", public(kind));
+            for hidden in ["李建国", "张敏", "resident-li", "resident-zhang", "刘志强"] {
+                assert!(!typed.contains(hidden), "{} shows {hidden}", kind.name());
+            }
+        }
+        let audited = answer(
+            &projections,
+            true,
+            QueryKind::Expenditures,
+            "",
+            None,
+            Page::default(),
+        )
+        .expect("auditor query")
+        .into_proto();
+        assert!(
+            format!("{audited:?}").contains("刘志强"),
+            "auditors see all"
+        );
+    }
+
+    #[test]
+    fn an_unknown_query_kind_is_bad_input_naming_the_query_field() {
+        for kind in QueryKind::ALL {
+            assert_eq!(QueryKind::parse(kind.name()).expect("known"), kind);
+        }
+        match QueryKind::parse("balances") {
+            Err(AppError::Invalid { field, rule, .. }) => {
+                assert_eq!((field.as_str(), rule), ("query", "no_such_query"))
+            }
+            other => panic!("expected bad input, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_campaign_or_donor_is_not_found_naming_the_id() {
+        let projections = kaixuan_projections();
+        for kind in [QueryKind::Campaign, QueryKind::DonorStatement] {
+            match answer(&projections, true, kind, "nobody", None, Page::default()) {
+                Err(AppError::NotFound { field, rule, .. }) => {
+                    assert_eq!((field.as_str(), rule), ("id", "not_found"))
+                }
+                other => panic!("{}: expected not found, got {other:?}", kind.name()),
+            }
+        }
+    }
+}
