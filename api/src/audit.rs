@@ -337,15 +337,17 @@ pub fn verify(
 
 /// The fund balances exactly as the server's `funds` query renders them.
 fn funds_json(projections: &Projections) -> serde_json::Value {
-    crate::backend::query(
+    use crate::query_answers::{QueryKind, answer};
+    answer(
         projections,
         true,
-        "funds",
+        QueryKind::Funds,
         "",
         None,
         crate::backend::Page::default(),
     )
     .expect("the funds query takes no input that could be refused")
+    .to_json()
 }
 
 /// The first fund whose published entry differs from the replayed one, as

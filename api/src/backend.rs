@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use mingzhang_proto::v1::event_envelope::Event;
-use serde_json::Value;
 
 use crate::error::AppError;
 
@@ -47,98 +46,6 @@ impl Page {
             offset: offset.unwrap_or(0),
             limit,
         })
-    }
-}
-
-fn to_json<T: serde::Serialize>(value: T) -> Value {
-    serde_json::to_value(value).expect("views serialise")
-}
-
-fn not_found(field: &str, what: &str, id: &str) -> AppError {
-    AppError::NotFound {
-        field: field.to_owned(),
-        rule: "not_found",
-        detail: format!("no {what} with id {id:?}"),
-    }
-}
-
-/// Answers `query` from the projections. Without `full_view` (the public, a
-/// sponsor, an organisation) personal data is masked: donors who did not
-/// agree to be named, anonymous gifts and private payees. Authorisation is the
-/// caller's (`http::queries`).
-pub fn query(
-    projections: &Projections,
-    full_view: bool,
-    query: &str,
-    id: &str,
-    as_of: Option<&str>,
-    page: Page,
-) -> Result<Value, AppError> {
-    match query {
-        "funds" => Ok(to_json(projections.fund_balances())),
-        "campaigns" => Ok(to_json(projections.campaigns())),
-        "campaign" => projections
-            .campaign(id)
-            .map(to_json)
-            .ok_or_else(|| not_found("id", "campaign", id)),
-        "pledges" => match as_of {
-            Some(as_of) => projections
-                .pledge_status(as_of)
-                .map(to_json)
-                .map_err(|error| AppError::invalid("as_of", "date_invalid", error.to_string())),
-            None => Ok(to_json(projections.pledges())),
-        },
-        "grant-rounds" => Ok(to_json(projections.grant_rounds())),
-        "grants" => Ok(to_json(projections.grants())),
-        "projects" => Ok(to_json(projections.projects())),
-        "trial-balance" => Ok(to_json(projections.trial_balance())),
-        "donations" => {
-            let donations = projections.donations(page.offset, page.limit);
-            let mut list = Vec::with_capacity(donations.len());
-            for donation in donations {
-                let donor = (!donation.donor_id.is_empty())
-                    .then(|| projections.donor(&donation.donor_id))
-                    .flatten();
-                let named = donor
-                    .as_ref()
-                    .is_some_and(|d| d.show_name_publicly && !donation.anonymous);
-                let mut entry = to_json(&donation);
-                if full_view || named {
-                    entry["donor_name"] = to_json(donor.map(|d| d.name).unwrap_or_default());
-                } else {
-                    entry["donor_id"] = Value::String(String::new());
-                    entry["donor_name"] = Value::String("匿名 anonymous".into());
-                }
-                list.push(entry);
-            }
-            Ok(Value::Array(list))
-        }
-        "expenditures" => {
-            let mut list = Vec::new();
-            for expenditure in projections.expenditures(page.offset, page.limit) {
-                let mut entry = to_json(&expenditure);
-                if !full_view && expenditure.payee_kind == "person" {
-                    entry["payee"] = Value::String("个人 private person".into());
-                }
-                list.push(entry);
-            }
-            Ok(Value::Array(list))
-        }
-        "donor-statement" => {
-            let donor = projections
-                .donor(id)
-                .ok_or_else(|| not_found("id", "donor", id))?;
-            Ok(serde_json::json!({
-                "donor": to_json(donor),
-                "donations": to_json(projections.donations_of(id)),
-                "pledges": to_json(projections.pledges_of(id)),
-            }))
-        }
-        other => Err(AppError::NotFound {
-            field: "query".into(),
-            rule: "no_such_query",
-            detail: format!("no query {other:?}"),
-        }),
     }
 }
 

@@ -13,10 +13,10 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Principal;
-use crate::backend::Committed;
+use crate::backend::{Committed, Page};
 use crate::error::AppError;
-use crate::http::queries::run_query;
 use crate::proof_calls::{ProofCalls, SignedNote};
+use crate::query_answers::{QueryKind, run_query};
 use crate::state::AppState;
 
 pub use pb::ledger_service_server::LedgerServiceServer;
@@ -302,23 +302,23 @@ impl LedgerService for GrpcApi {
     ) -> Result<Response<pb::QueryResponse>, Status> {
         let principal = self.caller(&request)?;
         let request = request.into_inner();
+        let kind = QueryKind::parse(&request.query).map_err(to_status)?;
+        let page = Page::new(
+            request.offset.map(|offset| offset as usize),
+            request.limit.map(|limit| limit as usize),
+        )
+        .map_err(to_status)?;
         self.state
             .wait_for_projections(request.min_seq)
             .await
             .map_err(to_status)?;
         let as_of = (!request.as_of.is_empty()).then_some(request.as_of.as_str());
-        let (value, applied_len) = run_query(
-            &self.state,
-            &principal,
-            &request.query,
-            &request.id,
-            as_of,
-            crate::backend::Page::default(),
-        )
-        .map_err(to_status)?;
+        let (answer, applied_len) =
+            run_query(&self.state, &principal, kind, &request.id, as_of, page)
+                .map_err(to_status)?;
         Ok(Response::new(pb::QueryResponse {
-            json: value.to_string(),
             applied_len,
+            answer: Some(answer.into_proto()),
         }))
     }
 }

@@ -17,6 +17,7 @@ pub mod money;
 pub mod openapi;
 pub mod page;
 pub mod proof_calls;
+pub mod query_answers;
 pub mod remote_audit;
 pub mod serve;
 pub mod state;

@@ -65,8 +65,15 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_after(|_| {})
+    }
+
+    /// Like `start`, with `prepare` run on the initialised data directory
+    /// before the server opens it (e.g. `mingzhang demo`).
+    fn start_after(prepare: impl FnOnce(&Path)) -> Server {
         let data_dir = tempfile::tempdir().expect("temp dir");
         run_cli(data_dir.path(), &["init"]);
+        prepare(data_dir.path());
         let operator = run_cli(data_dir.path(), &["token", "create", "--role", "operator"])
             .trim()
             .to_owned();
@@ -1970,4 +1977,356 @@ async fn verify_url_fails_naming_the_fund_whose_published_balance_differs_from_t
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The typed `Query` answer in protobuf's JSON mapping, with the proto's own
+/// field names and 64-bit integers as numbers: what a gRPC client reads.
+fn typed_answer_json(response: &pb::QueryResponse) -> Value {
+    use prost::Message;
+    use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+    let descriptor = DescriptorPool::decode(mingzhang_proto::FILE_DESCRIPTOR_SET)
+        .expect("the build embeds a valid descriptor set")
+        .get_message_by_name("mingzhang.v1.QueryResponse")
+        .expect("the schema defines QueryResponse");
+    let message = DynamicMessage::decode(descriptor, response.encode_to_vec().as_slice())
+        .expect("a QueryResponse decodes as one");
+    let options = SerializeOptions::new()
+        .use_proto_field_name(true)
+        .stringify_64_bit_integers(false)
+        .skip_default_fields(false);
+    let mut json = message
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .expect("serialises");
+    let object = json.as_object_mut().expect("an object");
+    object.remove("applied_len");
+    assert_eq!(object.len(), 1, "exactly one answer is set: {json}");
+    object.values().next().expect("one answer").clone()
+}
+
+/// JSON `null` is how HTTP says what an unset optional field says in protobuf.
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, value)| !value.is_null())
+                .map(|(key, value)| (key, without_nulls(value)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
+/// The typed answer shaped as HTTP answers it: a bare HTTP list is the only
+/// field of the answer message (`FundsAnswer.funds`, ...).
+fn typed_as_http_shape(typed: Value, http: &Value) -> Value {
+    match (http, typed) {
+        (Value::Array(_), Value::Object(wrapper)) => {
+            assert_eq!(wrapper.len(), 1, "a list answer has one field: {wrapper:?}");
+            wrapper.into_iter().next().expect("one field").1
+        }
+        (_, typed) => typed,
+    }
+}
+
+/// One query, asked over HTTP (`path`) and over gRPC (`request`).
+struct QueryCase {
+    path: String,
+    request: pb::QueryRequest,
+}
+
+fn query_case(path: &str, query: &str, id: &str, as_of: &str) -> QueryCase {
+    QueryCase {
+        path: path.to_owned(),
+        request: pb::QueryRequest {
+            query: query.to_owned(),
+            id: id.to_owned(),
+            as_of: as_of.to_owned(),
+            ..Default::default()
+        },
+    }
+}
+
+fn query_as(request: pb::QueryRequest, token: Option<&str>) -> tonic::Request<pb::QueryRequest> {
+    match token {
+        Some(token) => authorised(request, token),
+        None => tonic::Request::new(request),
+    }
+}
+
+/// Starts a server on the Kaixuan demo, records one more gift, and returns
+/// the server with that gift's sequence number (for `min_seq`).
+async fn demo_server_after_one_more_gift() -> (Server, u64) {
+    let server = Server::start_after(|data_dir| {
+        run_cli(data_dir, &["demo"]);
+    });
+    let mut gift = donation("after-the-demo", "resident-zhang", "66.60");
+    gift["fund_id"] = json!(mingzhang_ledger::scenario::CHARITY_FUND_ID);
+    let (status, written) = server.post(server.op(), "/v1/donations", gift).await;
+    assert_eq!(status, StatusCode::OK, "{written}");
+    let seq = written["records"][0]["seq"].as_u64().expect("seq");
+    (server, seq)
+}
+
+#[tokio::test]
+async fn every_grpc_query_answers_typed_what_the_http_json_answers() {
+    let (server, seq) = demo_server_after_one_more_gift().await;
+    let mut client = server.grpc_client().await;
+    let campaign = mingzhang_ledger::scenario::CAMPAIGN_ID;
+    let mut paged = query_case("/v1/donations?offset=2&limit=3", "donations", "", "");
+    paged.request.offset = Some(2);
+    paged.request.limit = Some(3);
+    let public_cases = || {
+        vec![
+            query_case("/v1/funds", "funds", "", ""),
+            query_case("/v1/campaigns", "campaigns", "", ""),
+            query_case(
+                &format!("/v1/campaigns/{campaign}"),
+                "campaign",
+                campaign,
+                "",
+            ),
+            query_case("/v1/grant-rounds", "grant-rounds", "", ""),
+            query_case("/v1/grants", "grants", "", ""),
+            query_case("/v1/projects", "projects", "", ""),
+            query_case("/v1/donations", "donations", "", ""),
+            query_case("/v1/expenditures", "expenditures", "", ""),
+            query_case("/v1/trial-balance", "trial-balance", "", ""),
+        ]
+    };
+    let full_view_cases = [
+        query_case("/v1/pledges", "pledges", "", ""),
+        query_case("/v1/pledges?as_of=2017-07-01", "pledges", "", "2017-07-01"),
+        query_case(
+            "/v1/donors/resident-zhang/statement",
+            "donor-statement",
+            "resident-zhang",
+            "",
+        ),
+    ];
+    let auditor = Some(server.tokens.auditor.as_str());
+    let mut asked = Vec::new();
+    for case in public_cases().into_iter().chain([paged]) {
+        asked.push((case, None));
+    }
+    for case in public_cases().into_iter().chain(full_view_cases) {
+        asked.push((case, auditor));
+    }
+    let mut typed_answers = Vec::new();
+    for (case, token) in asked {
+        let separator = if case.path.contains('?') { '&' } else { '?' };
+        let (status, http) = server
+            .get(token, &format!("{}{separator}min_seq={seq}", case.path))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{}: {http}", case.path);
+        let mut request = case.request;
+        request.min_seq = Some(seq);
+        let response = client
+            .query(query_as(request, token))
+            .await
+            .unwrap_or_else(|status| panic!("{}: {status}", case.path))
+            .into_inner();
+        assert!(
+            response.applied_len > seq,
+            "{}: read-your-writes",
+            case.path
+        );
+        let http = without_nulls(http);
+        let typed = typed_as_http_shape(typed_answer_json(&response), &http);
+        assert_eq!(typed, http, "{} as {token:?}", case.path);
+        typed_answers.push((case.path, response.answer.expect("an answer")));
+    }
+    // The comparison above must have had facts to compare.
+    use pb::query_response::Answer;
+    let mut seen = 0;
+    for (path, answer) in typed_answers {
+        match answer {
+            Answer::Funds(funds) => {
+                assert!(funds.funds.len() >= 3, "{path}: {funds:?}");
+                for fund in funds.funds {
+                    assert_eq!(
+                        fund.total_held_fen,
+                        fund.total_in_fen - fund.total_out_fen,
+                        "{path}: {fund:?}"
+                    );
+                }
+                seen += 1;
+            }
+            Answer::Campaign(campaign) => {
+                assert!(campaign.years.len() >= 2, "{path}: {campaign:?}");
+                let raised: i64 = campaign.years.iter().map(|year| year.raised_fen).sum();
+                assert_eq!(raised, campaign.raised_fen, "{path}");
+                seen += 1;
+            }
+            Answer::TrialBalance(trial_balance) => {
+                assert!(!trial_balance.accounts.is_empty());
+                assert_eq!(trial_balance.total_fen, 0, "{path}");
+                seen += 1;
+            }
+            Answer::Donations(page) if path.contains("limit=3") => {
+                assert_eq!(page.donations.len(), 3, "{path}");
+                seen += 1;
+            }
+            Answer::DonorStatement(statement) => {
+                // The gift recorded after the demo is in (read-your-writes).
+                let gift = statement
+                    .donations
+                    .iter()
+                    .find(|donation| donation.donation_id == "after-the-demo")
+                    .expect("the new gift is in the statement");
+                assert_eq!(gift.amount_fen, 6_660);
+                assert_eq!(gift.received_on, "2015-06-01");
+                assert_eq!(gift.donor_name, None, "a statement names no donor per gift");
+                seen += 1;
+            }
+            Answer::PledgeStatus(report) => {
+                assert_eq!(report.as_of, "2017-07-01");
+                assert!(!report.sponsors.is_empty(), "{path}");
+                seen += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        seen, 9,
+        "funds, campaign and trial balance for both roles, a page, a statement, a report"
+    );
+}
+
+#[tokio::test]
+async fn the_public_reads_no_donor_over_grpc_that_http_masks() {
+    let (server, seq) = demo_server_after_one_more_gift().await;
+    let mut client = server.grpc_client().await;
+    // 李建国 gave anonymously; 张敏 (who gave once more after the demo) did
+    // not agree to be named; 刘志强 is a private person paid by the fund.
+    let hidden = ["李建国", "张敏", "resident-li", "resident-zhang", "刘志强"];
+    let mut ask = async |query: &str, token: Option<&str>| {
+        let request = pb::QueryRequest {
+            query: query.to_owned(),
+            min_seq: Some(seq),
+            ..Default::default()
+        };
+        let response = client
+            .query(query_as(request, token))
+            .await
+            .unwrap_or_else(|status| panic!("{query}: {status}"))
+            .into_inner();
+        typed_answer_json(&response).to_string()
+    };
+    for query in ["funds", "projects", "donations", "expenditures"] {
+        let public = ask(query, None).await;
+        for name in hidden {
+            assert!(
+                !public.contains(name),
+                "public {query} shows {name}: {public}"
+            );
+        }
+    }
+    let public = ask("donations", None).await;
+    assert!(public.contains("匿名 anonymous"), "{public}");
+    assert!(public.contains("王丽华"), "named by consent: {public}");
+    let audited = ask("donations", Some(&server.tokens.auditor)).await;
+    for name in ["resident-li", "resident-zhang", "李建国", "张敏"] {
+        assert!(audited.contains(name), "auditors see {name}");
+    }
+    let audited = ask("expenditures", Some(&server.tokens.auditor)).await;
+    assert!(audited.contains("刘志强"), "auditors see payees");
+}
+
+#[tokio::test]
+async fn grpc_query_errors_say_which_field_and_keep_their_status_codes() {
+    let server = Server::start();
+    server.seed().await;
+    let mut client = server.grpc_client().await;
+    let sponsor = server.token(&["--role", "sponsor", "--donor", "unit-01"]);
+    let request = |query: &str, id: &str| pb::QueryRequest {
+        query: query.to_owned(),
+        id: id.to_owned(),
+        ..Default::default()
+    };
+    let limited = |limit: u32| pb::QueryRequest {
+        limit: Some(limit),
+        ..request("donations", "")
+    };
+    let auditor = Some(server.tokens.auditor.as_str());
+    for (request, token, code, field, rule) in [
+        (
+            request("balances", ""),
+            None,
+            tonic::Code::InvalidArgument,
+            Some("query"),
+            Some("no_such_query"),
+        ),
+        (
+            request("campaign", "no-such-campaign"),
+            None,
+            tonic::Code::NotFound,
+            Some("id"),
+            Some("not_found"),
+        ),
+        (
+            request("donor-statement", "no-such-donor"),
+            auditor,
+            tonic::Code::NotFound,
+            Some("id"),
+            Some("not_found"),
+        ),
+        (
+            limited(0),
+            None,
+            tonic::Code::InvalidArgument,
+            Some("limit"),
+            Some("limit_out_of_range"),
+        ),
+        (
+            limited(10_001),
+            None,
+            tonic::Code::InvalidArgument,
+            Some("limit"),
+            Some("limit_out_of_range"),
+        ),
+        (
+            request("pledges", ""),
+            None,
+            tonic::Code::Unauthenticated,
+            Some("Authorization"),
+            Some("unauthenticated"),
+        ),
+        (
+            request("donor-statement", "unit-02"),
+            Some(sponsor.as_str()),
+            tonic::Code::PermissionDenied,
+            None,
+            Some("not_yours"),
+        ),
+    ] {
+        let asked = format!("{request:?}");
+        let status = client
+            .query(query_as(request, token))
+            .await
+            .expect_err(&asked);
+        assert_eq!(status.code(), code, "{asked}: {status:?}");
+        let metadata = |key: &str| {
+            status
+                .metadata()
+                .get(key)
+                .map(|value| value.to_str().expect("ascii").to_owned())
+        };
+        assert_eq!(metadata("mz-field").as_deref(), field, "{asked}");
+        assert_eq!(metadata("mz-rule").as_deref(), rule, "{asked}");
+    }
+    let own = client
+        .query(query_as(
+            request("donor-statement", "unit-01"),
+            Some(&sponsor),
+        ))
+        .await
+        .expect("a sponsor reads its own statement")
+        .into_inner();
+    match own.answer {
+        Some(pb::query_response::Answer::DonorStatement(statement)) => {
+            assert_eq!(statement.donor.expect("the donor").donor_id, "unit-01")
+        }
+        other => panic!("expected a donor statement, got {other:?}"),
+    }
 }

@@ -6,11 +6,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::Caller;
 use crate::backend;
 use crate::error::AppError;
+use crate::query_answers::{Answer, QueryKind, run_query};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -50,58 +50,17 @@ async fn prepare(state: &AppState, params: Params) -> Result<ReadParams, AppErro
 /// (`mingzhang verify URL`) compares it with a replay of exactly that many.
 pub const APPLIED_LEN_HEADER: &str = "mingzhang-applied-len";
 
-/// Runs one query against the projections; the name matches the gRPC `Query`.
-/// Returns the answer and the number of log records it reflects.
-pub fn run_query(
-    state: &AppState,
-    principal: &crate::auth::Principal,
-    query: &str,
-    id: &str,
-    as_of: Option<&str>,
-    page: backend::Page,
-) -> Result<(Value, u64), AppError> {
-    authorize_query(principal, query, id)?;
-    let projections = state.projections.read();
-    let answer = backend::query(
-        &projections,
-        principal.reads_everything(),
-        query,
-        id,
-        as_of,
-        page,
-    )?;
-    Ok((answer, projections.applied_len()))
-}
-
 /// The JSON answer, with the number of records it reflects in `APPLIED_LEN_HEADER`.
-fn answered((value, applied_len): (Value, u64)) -> Response {
-    ([(APPLIED_LEN_HEADER, applied_len.to_string())], Json(value)).into_response()
-}
-
-/// Who may read what. The public reads the transparency queries, with
-/// personal data masked by `backend::query`; statements and pledges are not
-/// public.
-fn authorize_query(
-    principal: &crate::auth::Principal,
-    query: &str,
-    id: &str,
-) -> Result<(), AppError> {
-    use crate::auth::Principal;
-    match (query, principal) {
-        ("donor-statement", Principal::Sponsor { donor_id, .. }) if donor_id == id => Ok(()),
-        ("donor-statement", Principal::Sponsor { donor_id, .. }) => Err(AppError::Forbidden {
-            rule: "not_yours",
-            detail: format!("this sponsor token reads donor {donor_id:?}'s statement only"),
-        }),
-        ("donor-statement" | "pledges", principal) => {
-            principal.require_full_reader(&format!("the {query} query"))
-        }
-        _ => Ok(()),
-    }
+fn answered((answer, applied_len): (Answer, u64)) -> Response {
+    (
+        [(APPLIED_LEN_HEADER, applied_len.to_string())],
+        Json(answer.to_json()),
+    )
+        .into_response()
 }
 
 macro_rules! list_query {
-    ($name:ident, $query:literal) => {
+    ($name:ident, $kind:expr) => {
         pub async fn $name(
             State(state): State<AppState>,
             Caller(principal): Caller,
@@ -111,7 +70,7 @@ macro_rules! list_query {
             run_query(
                 &state,
                 &principal,
-                $query,
+                $kind,
                 "",
                 params.as_of.as_deref(),
                 backend::Page::new(params.offset, params.limit)?,
@@ -121,15 +80,15 @@ macro_rules! list_query {
     };
 }
 
-list_query!(funds, "funds");
-list_query!(campaigns, "campaigns");
-list_query!(donations, "donations");
-list_query!(pledges, "pledges");
-list_query!(grant_rounds, "grant-rounds");
-list_query!(grants, "grants");
-list_query!(projects, "projects");
-list_query!(expenditures, "expenditures");
-list_query!(trial_balance, "trial-balance");
+list_query!(funds, QueryKind::Funds);
+list_query!(campaigns, QueryKind::Campaigns);
+list_query!(donations, QueryKind::Donations);
+list_query!(pledges, QueryKind::Pledges);
+list_query!(grant_rounds, QueryKind::GrantRounds);
+list_query!(grants, QueryKind::Grants);
+list_query!(projects, QueryKind::Projects);
+list_query!(expenditures, QueryKind::Expenditures);
+list_query!(trial_balance, QueryKind::TrialBalance);
 
 async fn campaign(
     State(state): State<AppState>,
@@ -141,7 +100,7 @@ async fn campaign(
     run_query(
         &state,
         &principal,
-        "campaign",
+        QueryKind::Campaign,
         &id,
         params.as_of.as_deref(),
         backend::Page::new(params.offset, params.limit)?,
@@ -159,7 +118,7 @@ async fn donor_statement(
     run_query(
         &state,
         &principal,
-        "donor-statement",
+        QueryKind::DonorStatement,
         &id,
         params.as_of.as_deref(),
         backend::Page::new(params.offset, params.limit)?,
