@@ -592,10 +592,20 @@ impl Projections {
     /// Applies every durable record from `applied_len()` to the store's head,
     /// `CATCH_UP_BATCH_RECORDS` at a time. Returns how many were applied.
     pub fn catch_up(&mut self, store: &dyn EventStore) -> Result<u64, ProjectionError> {
+        self.catch_up_to(store, u64::MAX)
+    }
+
+    /// Like `catch_up`, but applies at most `records_max` records, so a
+    /// caller on an async worker holds it only briefly; call again for more.
+    pub fn catch_up_to(
+        &mut self,
+        store: &dyn EventStore,
+        records_max: u64,
+    ) -> Result<u64, ProjectionError> {
         let start = self.applied_len();
         // The head may move while we read; stop at the one seen first and let
         // the caller call again (it watches `watch_durable_len`).
-        let head = store.head().len;
+        let head = store.head().len.min(start.saturating_add(records_max));
         while self.applied_len() < head {
             let from = self.applied_len();
             let want = usize::try_from(head - from)

@@ -946,6 +946,17 @@ proptest! {
         for seq in 0..envelopes.len() as u64 {
             prop_assert_eq!(rebuilt.postings_for(seq), projections.postings_for(seq));
         }
+
+        // (d) the server's follower: at most 3 records per call, until none are left
+        let mut stepped = Projections::default();
+        let mut remaining = envelopes.len() as u64;
+        while remaining > 0 {
+            let applied = stepped.catch_up_to(&store, 3).unwrap();
+            prop_assert_eq!(applied, remaining.min(3));
+            remaining -= applied;
+        }
+        prop_assert_eq!(stepped.catch_up_to(&store, 3).unwrap(), 0);
+        prop_assert!(stepped == projections, "stepped catch-up differs");
     }
 }
 
