@@ -752,6 +752,7 @@ impl<S: Storage> FileLog<S> {
         let syncer = Syncer {
             shared: shared.clone(),
             active,
+            last_batch_records: 0,
         };
         let handle = std::thread::Builder::new()
             .name("mingzhang-log-sync".to_string())
@@ -977,6 +978,9 @@ fn create_segment<S: Storage>(
     ))
 }
 
+/// How many times the syncer yields to arriving callers before an fsync.
+const LINGER_ROUNDS_MAX: usize = 4;
+
 /// Chunks written to the active segment and not yet `fdatasync`ed. Never
 /// spans two segments, and never holds more than `batch_bytes_max` bytes
 /// (or one chunk), which bounds what a torn write can reach.
@@ -1003,6 +1007,8 @@ struct Syncer<S: Storage> {
     shared: Arc<Shared<S>>,
     /// The last segment, which the log appends to.
     active: Arc<S::File>,
+    /// Records the last commit took.
+    last_batch_records: usize,
 }
 
 impl<S: Storage> Syncer<S> {
@@ -1018,6 +1024,25 @@ impl<S: Storage> Syncer<S> {
                 if chain.failed.is_some() || chain.chunks.is_empty() {
                     return;
                 }
+                // Callers arriving one after another, as requests over a
+                // network do, would each cost an fsync of their own: tens
+                // of microseconds of CPU whatever it carries. Where the last
+                // fsync carried several, yield to them while they keep
+                // coming. A lone caller, or callers that all wait already,
+                // go on at once.
+                if self.last_batch_records > 1 {
+                    for _ in 0..LINGER_ROUNDS_MAX {
+                        let queued_before = chain.queued_records;
+                        parking_lot::MutexGuard::unlocked(&mut chain, std::thread::yield_now);
+                        if chain.queued_records == queued_before || chain.failed.is_some() {
+                            break;
+                        }
+                    }
+                    if chain.failed.is_some() {
+                        return;
+                    }
+                }
+                self.last_batch_records = chain.queued_records;
                 chain.queued_records = 0;
                 std::mem::take(&mut chain.chunks)
             };
