@@ -21,4 +21,6 @@ pub mod query_answers;
 pub mod remote_audit;
 pub mod serve;
 pub mod state;
+#[cfg(test)]
+mod test_support;
 pub mod transparency;

@@ -895,29 +895,11 @@ fn trial_balance_message(view: TrialBalance) -> pb::TrialBalance {
 #[cfg(test)]
 mod tests {
     use mingzhang_ledger::scenario;
-    use mingzhang_ledger::state::LedgerState;
     use mingzhang_proto::Message;
-    use mingzhang_proto::v1::EventEnvelope;
     use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 
     use super::*;
-
-    fn kaixuan_projections() -> Projections {
-        let mut state = LedgerState::default();
-        let mut projections = Projections::default();
-        for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate() {
-            let event = mingzhang_ledger::decide::decide_as(&state, &meta.principal, command)
-                .expect("the Kaixuan scenario is valid");
-            state.apply(&event);
-            let envelope = EventEnvelope {
-                recorded_at_unix_ms: meta.at_unix_ms,
-                event: Some(event),
-                ..Default::default()
-            };
-            projections.apply(seq as u64, &envelope);
-        }
-        projections
-    }
+    use crate::test_support::kaixuan_projections;
 
     /// Every query of the demo, with the id and date it needs.
     fn demo_queries() -> Vec<(QueryKind, &'static str, Option<&'static str>)> {

@@ -6,37 +6,13 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use mingzhang_ledger::scenario;
-use mingzhang_ledger::state::LedgerState;
-use mingzhang_projections::Projections;
-use mingzhang_proto::v1::EventEnvelope;
 use parking_lot::RwLock;
 use tower::ServiceExt;
 
 use super::{PageSource, page_router};
+use crate::test_support::{kaixuan_projections, kaixuan_projections_until};
 
 const CHECKPOINT: &str = "mingzhang.example/kaixuan\n999\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u{2014} mingzhang.example/kaixuan AAAAAAAA\n";
-
-fn kaixuan_projections() -> Projections {
-    kaixuan_projections_until(usize::MAX)
-}
-
-/// The projections of the first `records` records of the Kaixuan demo.
-fn kaixuan_projections_until(records: usize) -> Projections {
-    let mut state = LedgerState::default();
-    let mut projections = Projections::default();
-    for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate().take(records) {
-        let event = mingzhang_ledger::decide::decide_as(&state, &meta.principal, command)
-            .expect("the Kaixuan scenario is valid");
-        state.apply(&event);
-        let envelope = EventEnvelope {
-            recorded_at_unix_ms: meta.at_unix_ms,
-            event: Some(event),
-            ..Default::default()
-        };
-        projections.apply(seq as u64, &envelope);
-    }
-    projections
-}
 
 fn kaixuan_source() -> PageSource {
     PageSource::new(Arc::new(RwLock::new(kaixuan_projections())))
