@@ -26,13 +26,30 @@ fn run(writers: usize, records_per_append: usize, root: &std::path::Path) -> std
     dir
 }
 
+/// The same load on a log that grows its file with every write, for
+/// comparison: what reserved space is worth on this disk.
+fn run_without_reserved_space(writers: usize, root: &std::path::Path) {
+    let dir = root.join(format!("log-{writers}-writers-no-reserve"));
+    let options = FileLogOptions {
+        reserve_bytes: 0,
+        ..FileLogOptions::default()
+    };
+    let (log, _) = FileLog::open(&dir, options).expect("open");
+    measure(log, writers, 1, "real disk, no reserved space");
+}
+
 /// The same load on the in-memory simulated disk, where fdatasync costs
 /// nothing: what the writer and the callers cost in CPU.
 fn run_without_fsync_latency(writers: usize) {
     let (log, _) = FileLog::open_on(
         SimulatedDisk::new(),
         "/simulated/bench",
-        FileLogOptions::default(),
+        // Reserved space is for a real disk's journal; in memory it would
+        // only cost copying.
+        FileLogOptions {
+            reserve_bytes: 0,
+            ..FileLogOptions::default()
+        },
     )
     .expect("open");
     measure(log, writers, 1, "simulated disk, no fsync latency");
@@ -146,6 +163,9 @@ fn main() {
     }
     // What a batch API (gRPC SubmitBatch) lets the same writers reach.
     dirs.push(run(256, 8, root.path()));
+    for writers in [16, 256] {
+        run_without_reserved_space(writers, root.path());
+    }
     for writers in [1, 256] {
         run_without_fsync_latency(writers);
     }

@@ -48,9 +48,14 @@ fn worked_example_records_form_a_verifiable_log() {
                 .collect::<Vec<_>>()
         })
         .collect();
+    let (records, reserved) = file.split_at(dumped.len());
     assert_eq!(
-        dumped, file,
+        dumped, records,
         "the example's bytes are the file the log writes"
+    );
+    assert!(
+        reserved.iter().all(|&byte| byte == 0),
+        "after the last record the last segment holds only reserved zeros"
     );
     assert_eq!(verify_log(root.path(), |_| {}).expect("verify").records, 2);
 }

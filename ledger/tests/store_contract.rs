@@ -14,6 +14,7 @@ fn small_segments() -> FileLogOptions {
     FileLogOptions {
         segment_bytes_max: 4096,
         index_every_records: 8,
+        reserve_bytes: 1024,
         ..FileLogOptions::default()
     }
 }

@@ -22,6 +22,7 @@ const CHILD_WRITERS: usize = 8;
 fn options() -> FileLogOptions {
     FileLogOptions {
         segment_bytes_max: 64 << 10,
+        reserve_bytes: 16 << 10,
         ..FileLogOptions::default()
     }
 }

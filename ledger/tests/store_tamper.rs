@@ -22,9 +22,13 @@ struct RecordAt {
     len: usize,
 }
 
+/// No reserved zeros: every byte of these files belongs to a record, so
+/// flipping each of them tests the record format alone. Reserved space has
+/// tests of its own below.
 fn options() -> FileLogOptions {
     FileLogOptions {
         segment_bytes_max: 2500,
+        reserve_bytes: 0,
         ..FileLogOptions::default()
     }
 }
@@ -68,6 +72,9 @@ fn layout(dir: &Path) -> Vec<RecordAt> {
         let bytes = std::fs::read(dir.join(&segment)).expect("read segment");
         let mut offset = SEGMENT_HEADER_LEN;
         while offset < bytes.len() {
+            if bytes[offset..].iter().all(|&byte| byte == 0) {
+                break; // space reserved for records to come
+            }
             let len = StoredRecord::framed_len(&bytes[offset..]).expect("a record header");
             records.push(RecordAt {
                 segment: segment.clone(),
@@ -376,10 +383,6 @@ fn torn_tail_is_truncated_on_open_and_not_reported_as_tampering() {
             Box::new(|bytes, last| bytes.truncate(last.offset as usize + 5)),
         ),
         (
-            "zeros after the end",
-            Box::new(|bytes, _| bytes.extend(std::iter::repeat_n(0u8, 5000))),
-        ),
-        (
             "garbage after the end",
             Box::new(move |bytes, _| bytes.extend_from_slice(&garbage)),
         ),
@@ -503,5 +506,131 @@ fn unwritten_page_inside_the_last_write_is_a_torn_tail() {
         (&segment, first_hit.offset, first_hit.seq),
         "damaged: checksum failed",
         "flip inside the last write",
+    );
+}
+
+fn append_one_by_one(log: &FileLog, seqs: std::ops::Range<u64>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    for seq in seqs {
+        runtime
+            .block_on(log.append(seq, vec![numbered_payload(seq)]))
+            .expect("append");
+    }
+}
+
+/// The zeros the writer keeps after the last record are space, not a torn
+/// tail: verify and open find a clean log and keep them, and the next record
+/// lands right after the last one, over the zeros.
+#[test]
+fn reserved_zeros_after_the_last_record_are_a_clean_end() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("log");
+    let options = FileLogOptions {
+        reserve_bytes: 4096,
+        ..FileLogOptions::default()
+    };
+    let (log, _) = FileLog::open(&dir, options.clone()).expect("open");
+    append_one_by_one(&log, 0..10);
+    let segment = segment_names(&dir)[0].clone();
+    let end_of_records = |dir: &Path| {
+        let last = layout(dir).last().expect("records").clone();
+        last.offset + last.len as u64
+    };
+    let end = end_of_records(&dir);
+    // The reserver works in the background; give it time to top up.
+    let waited_since = std::time::Instant::now();
+    while std::fs::metadata(dir.join(&segment))
+        .expect("metadata")
+        .len()
+        < end + 4096
+    {
+        assert!(
+            waited_since.elapsed() < std::time::Duration::from_secs(10),
+            "no space was reserved after the last record"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    log.close().expect("close");
+    let file_len = std::fs::metadata(dir.join(&segment))
+        .expect("metadata")
+        .len();
+    assert_eq!(layout(&dir).len(), 10);
+
+    let verified = verify_log(&dir, |_| {}).expect("verify");
+    assert_eq!(
+        (verified.records, verified.torn_tail, verified.bytes),
+        (10, None, file_len)
+    );
+    let (log, opened) = FileLog::open(&dir, options.clone()).expect("reopen");
+    assert_eq!((opened.records, opened.torn_tail), (10, None));
+    append_one_by_one(&log, 10..11);
+    log.close().expect("close");
+    let records = layout(&dir);
+    assert_eq!(records.len(), 11);
+    assert_eq!(
+        records[10].offset, end,
+        "the next record goes where the records end"
+    );
+    assert_eq!(verify_log(&dir, |_| {}).expect("verify").torn_tail, None);
+
+    // One stray byte in the reserved space: no record wrote it whole, so it
+    // is what a torn write leaves, and open would cut it off.
+    let end = end_of_records(&dir);
+    edit(&dir, &segment, |bytes| bytes[end as usize + 100] = 0x55);
+    let torn = verify_log(&dir, |_| {})
+        .expect("a stray byte after the records is a torn tail")
+        .torn_tail
+        .expect("torn tail");
+    assert_eq!((torn.offset, torn.first_lost_seq), (end, 11));
+}
+
+/// Only the last segment has reserved space: a segment is cut back to its
+/// last record before the next one starts, and zeros at the end of an
+/// earlier segment are damage.
+#[test]
+fn a_closed_segment_ends_at_its_last_record() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("log");
+    let options = FileLogOptions {
+        segment_bytes_max: 2500,
+        reserve_bytes: 1024,
+        ..FileLogOptions::default()
+    };
+    let (log, _) = FileLog::open(&dir, options).expect("open");
+    append_one_by_one(&log, 0..RECORDS);
+    log.close().expect("close");
+    let records = layout(&dir);
+    assert_eq!(records.len() as u64, RECORDS);
+    let segments = segment_names(&dir);
+    assert!(segments.len() >= 3);
+    for segment in &segments[..segments.len() - 1] {
+        let last = records
+            .iter()
+            .rfind(|record| &record.segment == segment)
+            .expect("a closed segment holds records");
+        assert_eq!(
+            std::fs::metadata(dir.join(segment))
+                .expect("metadata")
+                .len(),
+            last.offset + last.len as u64,
+            "{segment} ends at its last record"
+        );
+    }
+
+    let first = &segments[0];
+    let closed_len = std::fs::metadata(dir.join(first)).expect("metadata").len();
+    let next_seq = records
+        .iter()
+        .find(|record| record.segment == segments[1])
+        .expect("records in the second segment")
+        .seq;
+    edit(&dir, first, |bytes| bytes.extend([0u8; 1024]));
+    expect_corrupt_at(
+        verify_log(&dir, |_| {}),
+        (first, closed_len, next_seq),
+        "damaged",
+        "zeros after a closed segment's last record",
     );
 }

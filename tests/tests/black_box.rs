@@ -1323,9 +1323,10 @@ async fn verify_names_the_first_damaged_record_and_exits_non_zero() {
         .find(|path| path.extension().is_some_and(|ext| ext == "log"))
         .expect("a segment");
     let mut bytes = std::fs::read(&segment).expect("segment");
-    // Inside the second record's payload: past the file header and the first record.
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x20;
+    // Halfway through the records, well past the first; after the records
+    // the last segment holds the zeros reserved for more.
+    let records_end = bytes.iter().rposition(|&byte| byte != 0).expect("records") + 1;
+    bytes[records_end / 2] ^= 0x20;
     std::fs::write(&segment, bytes).expect("write back");
     let output = Command::new(binary())
         .arg("--data-dir")

@@ -1,14 +1,16 @@
 //! Embedded segment-file backend: see docs/log-format.md.
 //!
-//! Group commit with one thread of our own. A caller's `append` chains and
-//! encodes its records itself, under a short lock, into chunks queued for the
-//! syncer: seqs and hashes follow call order, and no thread hand-over stands
-//! between a caller and the disk. The syncer thread takes every queued chunk,
-//! writes each with one `write`, `fdatasync`s, publishes the new durable
-//! length and only then completes the callers' futures. While one `fdatasync`
-//! runs, the callers it released last time are already encoding their next
-//! records, so the next `fdatasync` covers them all: the disk's latency
-//! overlaps the CPU's work instead of adding to it. Readers use their own file
+//! Group commit. A caller's `append` chains and encodes its records itself,
+//! under a short lock, into chunks queued for the syncers: seqs and hashes
+//! follow call order, and no thread hand-over stands between a caller and
+//! the disk. Two syncer threads take turns: the one whose turn it is takes the
+//! queued chunks and writes them, then, while the other takes the next turn,
+//! `fdatasync`s, publishes the new durable length and only then completes the
+//! callers' futures. So two `fdatasync`s are in flight, and the callers
+//! released by one are already encoding their next records: the disk's
+//! latency overlaps the CPU's work instead of adding to it. A reserver thread
+//! keeps zeros written ahead of the records, so an `fdatasync` finds the
+//! file's blocks and length on disk already. Readers use their own file
 //! handles and a sparse in-memory index (just a cache, rebuilt on open) and
 //! never see a record before it is durable.
 
@@ -37,9 +39,17 @@ pub const SEGMENT_HEADER_LEN: usize = 24;
 /// The writer never has more unsynced bytes in flight than this (plus one record),
 /// whatever its options say; open relies on it to bound what a torn write can reach.
 pub const BATCH_BYTES_LIMIT: usize = 32 << 20;
-/// How far from the end of the last segment a torn write can reach.
+/// The zeros kept written ahead of the last record, whatever the options say,
+/// are at most twice this.
+pub const RESERVE_BYTES_LIMIT: u64 = 16 << 20;
+/// The reserver writes zeros in pieces this large, each written back before
+/// the next.
+const RESERVE_PIECE_BYTES: usize = 128 << 10;
+/// How far from the end of the last segment a torn write can reach: the
+/// unsynced bytes plus the zeros reserved after them.
 pub const TORN_WRITE_BYTES_MAX: u64 =
-    (BATCH_BYTES_LIMIT + HEADER_LEN + PAYLOAD_LEN_MAX + TRAILER_LEN) as u64;
+    (BATCH_BYTES_LIMIT + HEADER_LEN + PAYLOAD_LEN_MAX + TRAILER_LEN) as u64
+        + 2 * RESERVE_BYTES_LIMIT;
 /// Disks tear writes at sector granularity at the finest.
 const SECTOR_BYTES: u64 = 512;
 /// A zero run this long ending on a sector boundary is taken as a sector never
@@ -64,6 +74,13 @@ pub struct FileLogOptions {
     pub queue_records_max: usize,
     /// The in-memory index remembers the offset of every n-th record.
     pub index_every_records: u64,
+    /// Zeros a background thread keeps written and synced ahead of the last
+    /// record of the active segment, topped up this much at a time
+    /// (<= `RESERVE_BYTES_LIMIT`). Records then land in blocks the file
+    /// already has, so an `fdatasync` has only data to flush, not the
+    /// file's new size and blocks through the file system's journal. 0: the
+    /// file grows with each write.
+    pub reserve_bytes: u64,
 }
 
 impl Default for FileLogOptions {
@@ -74,6 +91,7 @@ impl Default for FileLogOptions {
             batch_bytes_max: 16 << 20,
             queue_records_max: 1 << 16,
             index_every_records: 64,
+            reserve_bytes: 8 << 20,
         }
     }
 }
@@ -82,9 +100,10 @@ impl FileLogOptions {
     fn assert_valid(&self) {
         assert!(self.segment_bytes_max > SEGMENT_HEADER_LEN as u64);
         assert!(self.batch_records_max > 0);
-        assert!(self.batch_bytes_max > 0 && self.batch_bytes_max <= BATCH_BYTES_LIMIT);
+        assert!(self.batch_bytes_max > 0 && self.batch_bytes_max * SYNCERS <= BATCH_BYTES_LIMIT);
         assert!(self.queue_records_max > 0);
         assert!(self.index_every_records > 0);
+        assert!(self.reserve_bytes <= RESERVE_BYTES_LIMIT);
     }
 }
 
@@ -262,6 +281,24 @@ fn find_written_record_after<F: StorageFile>(
     Ok(None)
 }
 
+/// Whether every byte from `offset` to the end of the file is zero: space
+/// the writer reserved that no record has reached yet.
+fn is_reserved_space<F: StorageFile>(file: &F, offset: u64, file_len: u64) -> io::Result<bool> {
+    let mut reader = ChunkReader::new(file, file_len, SCAN_CHUNK_BYTES);
+    let mut at = offset;
+    while at < file_len {
+        let bytes = reader.get(at, SCAN_CHUNK_BYTES)?;
+        if bytes.is_empty() {
+            break;
+        }
+        if bytes.iter().any(|&byte| byte != 0) {
+            return Ok(false);
+        }
+        at += bytes.len() as u64;
+    }
+    Ok(true)
+}
+
 /// Whether `damaged` (the bytes from a damaged record's first byte, at file
 /// offset `damaged_at`, up to the next whole record) shows a sector a torn write
 /// never reached: a run of zeros ending on a sector boundary that either starts
@@ -419,6 +456,7 @@ fn scan_log<S: Storage>(
                             .to_string(),
                     ));
                 }
+                Err(_) if is_last && is_reserved_space(&file, offset, file_len)? => break,
                 Err(damage) => {
                     let written_after = find_written_record_after(&file, offset + 1, file_len)?;
                     let torn = is_last
@@ -644,12 +682,71 @@ struct Shared<S: Storage> {
     durable_tx: watch::Sender<u64>,
     index: RwLock<Index<S::File>>,
     sync_stats: Mutex<SyncStats>,
+    reserve: Reserve<S::File>,
+    writer: Mutex<Writer<S::File>>,
+    /// Chunks written and not yet known to be durable, in seq order.
+    awaiting: Mutex<VecDeque<Written<S::File>>>,
+}
+
+/// The end of the active segment, as the syncers and the reserver share it.
+struct Reservation<F> {
+    file: Arc<F>,
+    /// Where the next record goes: the end of the records written so far.
+    written: u64,
+    /// The file's length; from `written` up to here it holds zeros.
+    file_len: u64,
+    /// The reserver is writing zeros from `file_len` on, a piece at a time;
+    /// a write that would reach past `file_len` waits for the piece.
+    zeroing: bool,
+    /// A syncer waits to close the segment: the reserver stops zeroing it.
+    rolling: bool,
+    /// A syncer caught up with the zeros: the reserver stops zeroing for a
+    /// while.
+    overtaken: bool,
+    /// The reserver starts zeroing again once `written` reaches this.
+    resume_at: u64,
+    closing: bool,
+}
+
+struct Reserve<F> {
+    state: Mutex<Reservation<F>>,
+    changed: Condvar,
+    /// `FileLogOptions::reserve_bytes`.
+    step: u64,
+}
+
+impl<F: StorageFile> Reserve<F> {
+    /// The offset in the active segment where `len` bytes of records go,
+    /// claimed; wakes the reserver once fewer than `step` zeros are left.
+    fn claim(&self, len: u64) -> u64 {
+        let mut state = self.state.lock();
+        let end = state.written + len;
+        if end > state.file_len && state.zeroing {
+            if end > state.file_len + RESERVE_PIECE_BYTES as u64 {
+                // Records come faster than zeros: the reserver stops after
+                // its current piece and the file grows with the records for
+                // a while.
+                state.overtaken = true;
+            }
+            while end > state.file_len && state.zeroing {
+                self.changed.wait(&mut state);
+            }
+        }
+        let offset = state.written;
+        state.written = end;
+        state.file_len = state.file_len.max(end);
+        if self.step > 0 && state.file_len - end < self.step {
+            self.changed.notify_all();
+        }
+        offset
+    }
 }
 
 /// The embedded, hash-chained, durable segment-file log.
 pub struct FileLog<S: Storage = RealStorage> {
     shared: Arc<Shared<S>>,
-    syncer: Mutex<Option<JoinHandle<()>>>,
+    syncers: Mutex<Vec<JoinHandle<()>>>,
+    reserver: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl FileLog<RealStorage> {
@@ -705,6 +802,7 @@ impl<S: Storage> FileLog<S> {
             records: scan.head.len,
             torn_tail: scan.torn_tail.clone(),
         };
+        let last_valid_len = scan.segments.last().map(|segment| segment.valid_len);
         let mut segments = Vec::with_capacity(scan.segments.len() + 1);
         for segment in scan.segments {
             segments.push(SegmentIndex {
@@ -714,18 +812,19 @@ impl<S: Storage> FileLog<S> {
                 sparse: segment.sparse,
             });
         }
-        let (active, segment_len, segment_records) = match segments.last() {
-            Some(last) => {
+        let (active, segment_len, segment_records) = match (segments.last(), last_valid_len) {
+            (Some(last), Some(valid_len)) => {
                 let file = storage.open_rw(&dir.join(&last.name))?;
-                let len = file.file_len()?;
-                (Arc::new(file), len, scan.head.len - last.first_seq)
+                (Arc::new(file), valid_len, scan.head.len - last.first_seq)
             }
-            None => {
+            _ => {
                 let (file, index) = create_segment(&storage, &dir, 0)?;
                 segments.push(index);
                 (file, SEGMENT_HEADER_LEN as u64, 0)
             }
         };
+        let active_file_len = active.file_len()?;
+        let reserve_step = options.reserve_bytes;
         let (durable_tx, _) = watch::channel(scan.head.len);
         let shared = Arc::new(Shared {
             storage,
@@ -748,19 +847,54 @@ impl<S: Storage> FileLog<S> {
             durable_tx,
             index: RwLock::new(Index { segments }),
             sync_stats: Mutex::new(SyncStats::default()),
+            reserve: Reserve {
+                state: Mutex::new(Reservation {
+                    file: active.clone(),
+                    written: segment_len,
+                    file_len: active_file_len,
+                    zeroing: false,
+                    rolling: false,
+                    overtaken: false,
+                    resume_at: 0,
+                    closing: false,
+                }),
+                changed: Condvar::new(),
+                step: reserve_step,
+            },
+            writer: Mutex::new(Writer {
+                active,
+                written: scan.head,
+            }),
+            awaiting: Mutex::new(VecDeque::new()),
         });
-        let syncer = Syncer {
-            shared: shared.clone(),
-            active,
-            last_batch_records: 0,
+        let reserver = match reserve_step {
+            0 => None,
+            _ => {
+                let shared = shared.clone();
+                Some(
+                    std::thread::Builder::new()
+                        .name("mingzhang-log-reserve".to_string())
+                        .spawn(move || run_reserver(&shared))?,
+                )
+            }
         };
-        let handle = std::thread::Builder::new()
-            .name("mingzhang-log-sync".to_string())
-            .spawn(move || syncer.run())?;
+        let mut syncers = Vec::with_capacity(SYNCERS);
+        for number in 0..SYNCERS {
+            let syncer = Syncer {
+                shared: shared.clone(),
+                last_batch_records: 0,
+            };
+            syncers.push(
+                std::thread::Builder::new()
+                    .name(format!("mingzhang-log-sync-{number}"))
+                    .spawn(move || syncer.run())?,
+            );
+        }
         Ok((
             FileLog {
                 shared,
-                syncer: Mutex::new(Some(handle)),
+                syncers: Mutex::new(syncers),
+                reserver: Mutex::new(reserver),
             },
             report,
         ))
@@ -779,8 +913,13 @@ impl<S: Storage> FileLog<S> {
         self.shared.chain.lock().closing = true;
         self.shared.work_ready.notify_all();
         self.shared.room_ready.notify_all();
-        if let Some(handle) = self.syncer.lock().take() {
-            handle.join().expect("the log syncer panicked");
+        for handle in std::mem::take(&mut *self.syncers.lock()) {
+            handle.join().expect("a log syncer panicked");
+        }
+        self.shared.reserve.state.lock().closing = true;
+        self.shared.reserve.changed.notify_all();
+        if let Some(handle) = self.reserver.lock().take() {
+            handle.join().expect("the log reserver panicked");
         }
     }
 
@@ -963,7 +1102,7 @@ fn create_segment<S: Storage>(
     let name = segment_file_name(first_seq);
     let path = dir.join(&name);
     let file = storage.create_new(&path)?;
-    file.append(&encode_segment_header(first_seq))?;
+    file.write_at(0, &encode_segment_header(first_seq))?;
     file.sync_data()?;
     storage.sync_dir(dir)?;
     let reader = Arc::new(storage.open_read(&path)?);
@@ -978,36 +1117,36 @@ fn create_segment<S: Storage>(
     ))
 }
 
-/// How many times the syncer yields to arriving callers before an fsync.
+/// How many times a syncer yields to arriving callers before it takes chunks.
 const LINGER_ROUNDS_MAX: usize = 4;
 
-/// Chunks written to the active segment and not yet `fdatasync`ed. Never
-/// spans two segments, and never holds more than `batch_bytes_max` bytes
-/// (or one chunk), which bounds what a torn write can reach.
-struct Unsynced<F> {
-    chunks: Vec<Chunk>,
-    bytes: usize,
+/// Two syncers: while one waits for its `fdatasync`, the other writes what
+/// arrived meanwhile and starts the next, and the disk works on both at once.
+/// An `fdatasync` covers everything written before it was called, so whichever
+/// returns makes the records written up to its call durable.
+const SYNCERS: usize = 2;
+
+/// The active segment, as whichever syncer writes owns it.
+struct Writer<F> {
+    active: Arc<F>,
+    /// The chain's head after the last chunk written.
+    written: Head,
+}
+
+/// A chunk written (or being written), not yet known to be durable.
+struct Written<F> {
+    chunk: Chunk,
+    /// The segment this chunk starts, for readers once it is durable.
     new_segment: Option<SegmentIndex<F>>,
 }
 
-impl<F> Unsynced<F> {
-    fn new() -> Unsynced<F> {
-        Unsynced {
-            chunks: Vec::new(),
-            bytes: 0,
-            new_segment: None,
-        }
-    }
-}
-
-/// The one thread that writes the files: it takes every queued chunk, writes
-/// each with one `write`, `fdatasync`s, publishes the new durable length and
-/// only then completes the callers.
+/// One of the `SYNCERS` threads that write the files. Each, in turn, takes
+/// queued chunks (up to `batch_bytes_max`, never two segments' worth) and
+/// writes them; then, no longer in turn, `fdatasync`s, publishes what that
+/// made durable and only then completes those callers.
 struct Syncer<S: Storage> {
     shared: Arc<Shared<S>>,
-    /// The last segment, which the log appends to.
-    active: Arc<S::File>,
-    /// Records the last commit took.
+    /// Records this syncer's last take held.
     last_batch_records: usize,
 }
 
@@ -1015,150 +1154,258 @@ impl<S: Storage> Syncer<S> {
     /// Returns once the log is closed and everything queued is durable, or
     /// once it failed.
     fn run(mut self) {
+        let shared = self.shared.clone();
         loop {
-            let chunks = {
-                let mut chain = self.shared.chain.lock();
-                while chain.chunks.is_empty() && !chain.closing && chain.failed.is_none() {
-                    self.shared.work_ready.wait(&mut chain);
-                }
-                if chain.failed.is_some() || chain.chunks.is_empty() {
+            let (file, through) = {
+                let mut writer = shared.writer.lock();
+                let Some(chunks) = self.take_chunks() else {
                     return;
+                };
+                match self.write(&mut writer, chunks) {
+                    Ok(through) => (writer.active.clone(), through),
+                    Err(err) => return self.fail(&err),
                 }
-                // Callers arriving one after another, as requests over a
-                // network do, would each cost an fsync of their own: tens
-                // of microseconds of CPU whatever it carries. Where the last
-                // fsync carried several, yield to them while they keep
-                // coming. A lone caller, or callers that all wait already,
-                // go on at once.
-                if self.last_batch_records > 1 {
-                    for _ in 0..LINGER_ROUNDS_MAX {
-                        let queued_before = chain.queued_records;
-                        parking_lot::MutexGuard::unlocked(&mut chain, std::thread::yield_now);
-                        if chain.queued_records == queued_before || chain.failed.is_some() {
-                            break;
-                        }
-                    }
-                    if chain.failed.is_some() {
-                        return;
-                    }
-                }
-                self.last_batch_records = chain.queued_records;
-                chain.queued_records = 0;
-                std::mem::take(&mut chain.chunks)
             };
-            self.shared.room_ready.notify_all();
-            let mut unsynced = Unsynced::new();
-            if let Err((err, unwritten)) = self.commit(chunks, &mut unsynced) {
-                let reason = format!("writing to {} failed: {err}", self.shared.dir.display());
-                let callers = unsynced
-                    .chunks
-                    .into_iter()
-                    .chain(unwritten)
-                    .flat_map(|chunk| chunk.completions)
-                    .map(|(done, _)| done);
-                fail_log(&self.shared, reason, callers);
-                return;
+            if let Err(err) = file.sync_data() {
+                return self.fail(&err);
             }
+            complete_through(&self.shared, through);
         }
     }
 
-    /// Writes `chunks` in order and makes them durable. On an I/O error,
-    /// returns the chunks not yet written; those written are left in `unsynced`.
-    fn commit(
-        &mut self,
-        mut chunks: VecDeque<Chunk>,
-        unsynced: &mut Unsynced<S::File>,
-    ) -> Result<(), (io::Error, VecDeque<Chunk>)> {
-        while let Some(chunk) = chunks.pop_front() {
-            let needs_sync_first = !unsynced.chunks.is_empty()
-                && (chunk.new_segment.is_some()
-                    || unsynced.bytes + chunk.bytes.len() > self.shared.options.batch_bytes_max);
-            if needs_sync_first && let Err(err) = self.sync(unsynced) {
-                chunks.push_front(chunk);
-                return Err((err, chunks));
+    /// Waits for queued chunks and takes the next batch of them; `None` once
+    /// the log is closed with nothing queued, or failed.
+    fn take_chunks(&mut self) -> Option<Vec<Chunk>> {
+        let options = &self.shared.options;
+        let mut chain = self.shared.chain.lock();
+        while chain.chunks.is_empty() && !chain.closing && chain.failed.is_none() {
+            self.shared.work_ready.wait(&mut chain);
+        }
+        if chain.failed.is_some() || chain.chunks.is_empty() {
+            return None;
+        }
+        // Callers arriving one after another, as requests over a network
+        // do, would each cost an fsync of their own: tens of microseconds of
+        // CPU whatever it carries. Where the last take held several, yield
+        // to them while they keep coming. A lone caller, or callers that all
+        // wait already, go on at once.
+        if self.last_batch_records > 1 {
+            for _ in 0..LINGER_ROUNDS_MAX {
+                let queued_before = chain.queued_records;
+                parking_lot::MutexGuard::unlocked(&mut chain, std::thread::yield_now);
+                if chain.queued_records == queued_before || chain.failed.is_some() {
+                    break;
+                }
             }
-            unsynced.chunks.push(chunk);
-            if let Err(err) = self.write(unsynced) {
-                return Err((err, chunks));
+            if chain.failed.is_some() {
+                return None;
             }
         }
-        self.sync(unsynced).map_err(|err| (err, VecDeque::new()))
+        let mut taken: Vec<Chunk> = Vec::new();
+        let mut bytes = 0;
+        while let Some(next) = chain.chunks.front() {
+            let fits = taken.is_empty()
+                || (next.new_segment.is_none()
+                    && bytes + next.bytes.len() <= options.batch_bytes_max);
+            if !fits {
+                break;
+            }
+            let chunk = chain.chunks.pop_front().expect("a front chunk");
+            bytes += chunk.bytes.len();
+            chain.queued_records -= chunk.records;
+            taken.push(chunk);
+        }
+        self.last_batch_records = taken.iter().map(|chunk| chunk.records).sum();
+        drop(chain);
+        self.shared.room_ready.notify_all();
+        Some(taken)
     }
 
-    /// Writes the last chunk of `unsynced`, in a new segment if it starts one.
-    fn write(&mut self, unsynced: &mut Unsynced<S::File>) -> io::Result<()> {
-        let chunk = unsynced.chunks.last().expect("a chunk to write");
-        if let Some(first_seq) = chunk.new_segment {
-            assert_eq!(
-                unsynced.chunks.len(),
-                1,
-                "a segment is synced before the next"
-            );
-            let (file, index) = create_segment(&self.shared.storage, &self.shared.dir, first_seq)?;
-            self.active = file;
-            unsynced.new_segment = Some(index);
+    /// Writes `chunks` (starting the next segment first if they begin one)
+    /// and returns the head they end at. Their callers are in `awaiting`
+    /// before the first byte is written, so a failure reaches them.
+    fn write(&self, writer: &mut Writer<S::File>, mut chunks: Vec<Chunk>) -> io::Result<Head> {
+        let mut new_segment = None;
+        if let Some(first_seq) = chunks[0].new_segment {
+            // All written so far belongs in the current segment, which is
+            // whole and synced before the next one exists.
+            writer.active.sync_data()?;
+            complete_through(&self.shared, writer.written);
+            new_segment = Some(self.roll_over(writer, first_seq)?);
         }
-        self.active.append(&chunk.bytes)?;
-        unsynced.bytes += chunk.bytes.len();
-        Ok(())
-    }
-
-    /// One `fdatasync` for everything in `unsynced`, then readers see it and
-    /// its callers hear.
-    fn sync(&mut self, unsynced: &mut Unsynced<S::File>) -> io::Result<()> {
-        if unsynced.chunks.is_empty() {
-            return Ok(());
-        }
-        self.active.sync_data()?;
-        let last = unsynced.chunks.last().expect("not empty");
-        let head = Head {
+        let last = chunks.last().expect("a take holds a chunk");
+        let through = Head {
             len: last.end_seq,
             last_hash: last.last_hash,
         };
-        let newly_durable = head.len - self.shared.durable_len.load(Ordering::Acquire);
-        let chunks = std::mem::take(&mut unsynced.chunks);
-        publish(
-            &self.shared,
-            unsynced.new_segment.take(),
-            chunks
-                .iter()
-                .flat_map(|chunk| chunk.index_entries.iter().copied()),
-            head,
-        );
-        unsynced.bytes = 0;
-        self.shared.sync_stats.lock().record_batch(newly_durable);
-        for (done, metas) in chunks.into_iter().flat_map(|chunk| chunk.completions) {
-            // A caller that stopped waiting has nothing to learn.
-            let _ = done.send(Ok(metas));
+        let bytes: Vec<Vec<u8>> = chunks
+            .iter_mut()
+            .map(|chunk| std::mem::take(&mut chunk.bytes))
+            .collect();
+        {
+            let mut awaiting = self.shared.awaiting.lock();
+            for chunk in chunks {
+                awaiting.push_back(Written {
+                    chunk,
+                    new_segment: new_segment.take(),
+                });
+            }
         }
-        Ok(())
+        for chunk_bytes in bytes {
+            let offset = self.shared.reserve.claim(chunk_bytes.len() as u64);
+            writer.active.write_at(offset, &chunk_bytes)?;
+        }
+        writer.written = through;
+        Ok(through)
+    }
+
+    /// Closes the active segment, synced already, at its last record, and
+    /// starts the next one: only the last segment has reserved space.
+    fn roll_over(
+        &self,
+        writer: &mut Writer<S::File>,
+        first_seq: u64,
+    ) -> io::Result<SegmentIndex<S::File>> {
+        let reserve = &self.shared.reserve;
+        let mut state = reserve.state.lock();
+        state.rolling = true;
+        while state.zeroing {
+            reserve.changed.wait(&mut state);
+        }
+        state.rolling = false;
+        if state.file_len > state.written {
+            state.file.truncate(state.written)?;
+            state.file.sync_data()?;
+        }
+        let (file, index) = create_segment(&self.shared.storage, &self.shared.dir, first_seq)?;
+        state.file = file.clone();
+        state.written = SEGMENT_HEADER_LEN as u64;
+        state.file_len = SEGMENT_HEADER_LEN as u64;
+        state.resume_at = 0;
+        reserve.changed.notify_all();
+        writer.active = file;
+        Ok(index)
+    }
+
+    fn fail(&self, err: &io::Error) {
+        let reason = format!("writing to {} failed: {err}", self.shared.dir.display());
+        fail_log(&self.shared, reason);
     }
 }
 
-fn publish<S: Storage>(
-    shared: &Shared<S>,
-    new_segment: Option<SegmentIndex<S::File>>,
-    index_entries: impl Iterator<Item = (u64, u64)>,
-    head: Head,
-) {
+/// Publishes and completes every written chunk up to `through`, which an
+/// `fdatasync` just made durable; chunks another syncer's `fdatasync`
+/// published already are not there any more.
+fn complete_through<S: Storage>(shared: &Shared<S>, through: Head) {
+    let durable: Vec<Written<S::File>> = {
+        let mut awaiting = shared.awaiting.lock();
+        let count = awaiting
+            .iter()
+            .take_while(|written| written.chunk.end_seq <= through.len)
+            .count();
+        if count == 0 {
+            return;
+        }
+        let mut durable: Vec<Written<S::File>> = awaiting.drain(..count).collect();
+        // Under the lock, so heads are published in order.
+        publish(shared, &mut durable);
+        durable
+    };
+    for written in durable {
+        for (done, metas) in written.chunk.completions {
+            // A caller that stopped waiting has nothing to learn.
+            let _ = done.send(Ok(metas));
+        }
+    }
+}
+
+/// Readers see `durable` (chunks in seq order) from here on.
+fn publish<S: Storage>(shared: &Shared<S>, durable: &mut [Written<S::File>]) {
+    let last = &durable.last().expect("something to publish").chunk;
+    let head = Head {
+        len: last.end_seq,
+        last_hash: last.last_hash,
+    };
+    let newly_durable = head.len - shared.durable_len.load(Ordering::Acquire);
     {
         let mut index = shared.index.write();
-        index.segments.extend(new_segment);
-        let segment = index.segments.last_mut().expect("the log has a segment");
-        segment.sparse.extend(index_entries);
+        for written in durable.iter_mut() {
+            index.segments.extend(written.new_segment.take());
+            let segment = index.segments.last_mut().expect("the log has a segment");
+            segment
+                .sparse
+                .extend(written.chunk.index_entries.iter().copied());
+        }
     }
     *shared.head.lock() = head;
     shared.durable_len.store(head.len, Ordering::Release);
     shared.durable_tx.send_replace(head.len);
+    shared.sync_stats.lock().record_batch(newly_durable);
+}
+
+/// The reserver thread: keeps at least `step` zeros written after the last
+/// record of the active segment, so the syncers' writes land in blocks the
+/// file already has.
+fn run_reserver<S: Storage>(shared: &Shared<S>) {
+    let reserve = &shared.reserve;
+    // Zeros go out piece by piece, each written back before the next: an
+    // `fdatasync` of the file waits for every cached byte of it, so
+    // megabytes of zeros in the cache would stall the records it is for.
+    // The syncer may write into each piece as soon as it is written; the
+    // `fdatasync` after the last piece makes the new length durable.
+    let zeros = vec![0u8; RESERVE_PIECE_BYTES.min(reserve.step as usize)];
+    loop {
+        let (file, from) = {
+            let mut state = reserve.state.lock();
+            while !state.closing
+                && (state.file_len - state.written >= reserve.step
+                    || state.written < state.resume_at
+                    || state.rolling)
+            {
+                reserve.changed.wait(&mut state);
+            }
+            if state.closing {
+                return;
+            }
+            state.zeroing = true;
+            (state.file.clone(), state.file_len)
+        };
+        let zeroed = (|| {
+            let mut at = from;
+            while at < from + reserve.step {
+                let len = zeros.len().min((from + reserve.step - at) as usize);
+                file.write_at(at, &zeros[..len])?;
+                file.write_back(at, len as u64)?;
+                at += len as u64;
+                let mut state = reserve.state.lock();
+                state.file_len = state.file_len.max(at);
+                reserve.changed.notify_all();
+                if state.overtaken {
+                    state.overtaken = false;
+                    state.resume_at = state.written + reserve.step;
+                    return Ok(());
+                }
+                if state.rolling || state.closing {
+                    return Ok(());
+                }
+            }
+            file.sync_data()
+        })();
+        let mut state = reserve.state.lock();
+        state.zeroing = false;
+        reserve.changed.notify_all();
+        if let Err(err) = zeroed {
+            drop(state);
+            let reason = format!("reserving space in {} failed: {err}", shared.dir.display());
+            fail_log(shared, reason);
+            return;
+        }
+    }
 }
 
 /// Crash-only: after an I/O error nobody knows what reached the disk, so
 /// every pending and later append fails until the log is reopened.
-fn fail_log<S: Storage>(
-    shared: &Shared<S>,
-    reason: String,
-    callers: impl IntoIterator<Item = oneshot::Sender<Result<Vec<RecordMeta>, StoreError>>>,
-) {
+fn fail_log<S: Storage>(shared: &Shared<S>, reason: String) {
     tracing::error!(%reason, "the log has failed");
     let queued: VecDeque<Chunk> = {
         let mut chain = shared.chain.lock();
@@ -1168,11 +1415,19 @@ fn fail_log<S: Storage>(
     };
     shared.work_ready.notify_all();
     shared.room_ready.notify_all();
-    let queued_callers = queued
+    // Written chunks may have reached the disk, or not: nobody can say, so
+    // their callers hear of the failure too.
+    let written: Vec<Chunk> = shared
+        .awaiting
+        .lock()
+        .drain(..)
+        .map(|written| written.chunk)
+        .collect();
+    for (done, _) in written
         .into_iter()
+        .chain(queued)
         .flat_map(|chunk| chunk.completions)
-        .map(|(done, _)| done);
-    for done in callers.into_iter().chain(queued_callers) {
+    {
         let _ = done.send(Err(StoreError::Failed(reason.clone())));
     }
 }
