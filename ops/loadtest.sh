@@ -3,7 +3,7 @@
 # fresh data directory (Kaixuan demo loaded) on loopback, drives it with
 # ops/loadgen over HTTP keep-alive and gRPC, prints the figures and the
 # server's peak RSS, then stops the server. Extra arguments go to loadgen,
-# e.g. `ops/loadtest.sh --seconds 20 --http-connections 128`.
+# e.g. `ops/loadtest.sh --seconds 20 --http-connections 256`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bins -p mingzhang-api -p mingzhang-loadgen
