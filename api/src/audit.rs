@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::Context;
 use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
 use mingzhang_ledger::merkle::{self, MemoryTree};
-use mingzhang_ledger::record::StoredRecord;
+use mingzhang_ledger::record::{HEADER_LEN, PAYLOAD_LEN_MAX, StoredRecord, TRAILER_LEN};
 use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, parse_segment_file_name, verify_log};
 use mingzhang_projections::Projections;
 use serde::Serialize;
@@ -427,20 +427,74 @@ fn for_each_record(
     log_dir: &Path,
     mut visit: impl FnMut(&StoredRecord) -> bool,
 ) -> anyhow::Result<()> {
+    // Streamed: a bundle downloaded by `verify URL` is one segment of the
+    // whole log, gigabytes for a big one.
+    let record_len_max = HEADER_LEN + PAYLOAD_LEN_MAX + TRAILER_LEN;
+    let mut bytes = Vec::with_capacity(64 << 10);
     for (_, path) in segment_files(log_dir)? {
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let mut offset = SEGMENT_HEADER_LEN.min(bytes.len());
-        while offset < bytes.len() {
-            let Ok(record) = StoredRecord::decode(&bytes[offset..]) else {
+        let file =
+            std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut segment = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut header = [0u8; SEGMENT_HEADER_LEN];
+        if read_whole_or_nothing(&mut segment, &mut header)? != ReadOutcome::Whole {
+            continue;
+        }
+        loop {
+            bytes.resize(8, 0);
+            match read_whole_or_nothing(&mut segment, &mut bytes)? {
+                ReadOutcome::Whole => {}
+                ReadOutcome::Nothing => break,
+                ReadOutcome::Part => return Ok(()),
+            }
+            let len = StoredRecord::framed_len(&bytes).expect("8 bytes hold the length");
+            if len > record_len_max {
+                return Ok(());
+            }
+            bytes.resize(len, 0);
+            if read_whole_or_nothing(&mut segment, &mut bytes[8..])? != ReadOutcome::Whole {
+                return Ok(());
+            }
+            let Ok(record) = StoredRecord::decode(&bytes) else {
                 return Ok(());
             };
-            offset += record.len();
             if !visit(&record) {
                 return Ok(());
             }
         }
     }
     Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ReadOutcome {
+    Whole,
+    /// The file ended exactly where `buf` would start.
+    Nothing,
+    /// The file ended inside `buf`.
+    Part,
+}
+
+/// Fills `buf` from `reader`, telling an end of file before it from one inside it.
+fn read_whole_or_nothing(
+    reader: &mut impl std::io::Read,
+    buf: &mut [u8],
+) -> std::io::Result<ReadOutcome> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => {
+                return Ok(if filled == 0 {
+                    ReadOutcome::Nothing
+                } else {
+                    ReadOutcome::Part
+                });
+            }
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(ReadOutcome::Whole)
 }
 
 /// Writes a self-contained bundle: the log's segments, the latest signed
@@ -482,8 +536,55 @@ pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::first_fund_mismatch;
+    use super::{first_fund_mismatch, for_each_record, segment_files};
+    use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions};
     use serde_json::json;
+
+    #[test]
+    fn records_are_read_in_order_across_segments_up_to_a_torn_last_record() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("log");
+        let options = FileLogOptions {
+            segment_bytes_max: 1000,
+            reserve_bytes: 4096,
+            ..FileLogOptions::default()
+        };
+        let (log, _) = FileLog::open(&dir, options).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for seq in 0..40u64 {
+            let payload = format!("payload {seq}").into_bytes();
+            runtime.block_on(log.append(seq, vec![payload])).unwrap();
+        }
+        log.close().unwrap();
+        let segments = segment_files(&dir).unwrap();
+        assert!(segments.len() > 3, "the log spans several segments");
+        let seqs_read = || {
+            let mut seqs = Vec::new();
+            for_each_record(&dir, |record| {
+                seqs.push(record.seq());
+                true
+            })
+            .unwrap();
+            seqs
+        };
+        assert_eq!(seqs_read(), (0..40).collect::<Vec<u64>>());
+
+        let mut visited = 0;
+        for_each_record(&dir, |_| {
+            visited += 1;
+            visited < 5
+        })
+        .unwrap();
+        assert_eq!(visited, 5, "stops when told to");
+
+        let (_, last) = segments.last().unwrap();
+        let bytes = std::fs::read(last).unwrap();
+        let records_end = bytes.iter().rposition(|&byte| byte != 0).unwrap() + 1;
+        std::fs::write(last, &bytes[..records_end - 3]).unwrap();
+        assert_eq!(seqs_read(), (0..39).collect::<Vec<u64>>());
+    }
 
     fn fund(id: &str, available_fen: i64) -> serde_json::Value {
         json!({"fund_id": id, "name": id, "available_fen": available_fen, "total_held_fen": available_fen})
