@@ -78,8 +78,8 @@ pub struct FileLogOptions {
     /// record of the active segment, topped up this much at a time
     /// (<= `RESERVE_BYTES_LIMIT`). Records then land in blocks the file
     /// already has, so an `fdatasync` has only data to flush, not the
-    /// file's new size and blocks through the file system's journal. 0: the
-    /// file grows with each write.
+    /// metadata of the file's new size and blocks as well. 0: the file
+    /// grows with each write.
     pub reserve_bytes: u64,
 }
 
