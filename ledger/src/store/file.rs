@@ -824,6 +824,8 @@ impl<S: Storage> FileLog<S> {
             }
         };
         let active_file_len = active.file_len()?;
+        let active_name = segments.last().expect("the log has a segment").name.clone();
+        let sync_handles = open_sync_handles(&storage, &dir.join(active_name))?;
         let reserve_step = options.reserve_bytes;
         let (durable_tx, _) = watch::channel(scan.head.len);
         let shared = Arc::new(Shared {
@@ -863,6 +865,7 @@ impl<S: Storage> FileLog<S> {
             },
             writer: Mutex::new(Writer {
                 active,
+                sync_handles,
                 written: scan.head,
             }),
             awaiting: Mutex::new(VecDeque::new()),
@@ -882,6 +885,7 @@ impl<S: Storage> FileLog<S> {
         for number in 0..SYNCERS {
             let syncer = Syncer {
                 shared: shared.clone(),
+                number,
                 last_batch_records: 0,
             };
             syncers.push(
@@ -1129,8 +1133,20 @@ const SYNCERS: usize = 2;
 /// The active segment, as whichever syncer writes owns it.
 struct Writer<F> {
     active: Arc<F>,
+    /// One handle of the active segment per syncer, for its `fdatasync`s.
+    /// Linux reports a failed write-back once per open file description: on
+    /// a shared handle, one syncer's `fdatasync` could take the error and
+    /// the other's succeed over the same lost pages.
+    sync_handles: Vec<Arc<F>>,
     /// The chain's head after the last chunk written.
     written: Head,
+}
+
+/// A handle of the segment at `path` for each syncer (see `Writer::sync_handles`).
+fn open_sync_handles<S: Storage>(storage: &S, path: &Path) -> io::Result<Vec<Arc<S::File>>> {
+    (0..SYNCERS)
+        .map(|_| storage.open_rw(path).map(Arc::new))
+        .collect()
 }
 
 /// A chunk written (or being written), not yet known to be durable.
@@ -1146,6 +1162,8 @@ struct Written<F> {
 /// made durable and only then completes those callers.
 struct Syncer<S: Storage> {
     shared: Arc<Shared<S>>,
+    /// Which of `Writer::sync_handles` is this syncer's.
+    number: usize,
     /// Records this syncer's last take held.
     last_batch_records: usize,
 }
@@ -1162,7 +1180,7 @@ impl<S: Storage> Syncer<S> {
                     return;
                 };
                 match self.write(&mut writer, chunks) {
-                    Ok(through) => (writer.active.clone(), through),
+                    Ok(through) => (writer.sync_handles[self.number].clone(), through),
                     Err(err) => return self.fail(&err),
                 }
             };
@@ -1229,7 +1247,7 @@ impl<S: Storage> Syncer<S> {
         if let Some(first_seq) = chunks[0].new_segment {
             // All written so far belongs in the current segment, which is
             // whole and synced before the next one exists.
-            writer.active.sync_data()?;
+            writer.sync_handles[self.number].sync_data()?;
             complete_through(&self.shared, writer.written);
             new_segment = Some(self.roll_over(writer, first_seq)?);
         }
@@ -1283,6 +1301,8 @@ impl<S: Storage> Syncer<S> {
         state.file_len = SEGMENT_HEADER_LEN as u64;
         state.resume_at = 0;
         reserve.changed.notify_all();
+        writer.sync_handles =
+            open_sync_handles(&self.shared.storage, &self.shared.dir.join(&index.name))?;
         writer.active = file;
         Ok(index)
     }
