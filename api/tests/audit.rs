@@ -1,5 +1,5 @@
 //! The auditor's `verify` over a data directory and an exported bundle: a good
-//! ledger passes; an edited record, removed records, a rewritten history and a
+//! ledger passes; an edited record, removed or zeroed records, a rewritten history and a
 //! published balance that differs from the replayed one are each caught.
 
 use std::path::Path;
@@ -84,6 +84,36 @@ async fn removed_records_are_caught_by_the_checkpoint() {
     let shorter = tempfile::tempdir().unwrap();
     ledger_with_checkpoint(shorter.path(), 100).await;
     std::fs::copy(segment(shorter.path()), segment(data.path())).unwrap();
+    let report = audit(data.path(), None);
+    assert!(!report.ok);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|problem| problem.contains("records were removed")),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn records_zeroed_at_the_end_are_caught_by_the_checkpoint() {
+    use mingzhang_ledger::record::StoredRecord;
+    use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, verify_log};
+    let data = tempfile::tempdir().unwrap();
+    ledger_with_checkpoint(data.path(), 120).await;
+    let path = segment(data.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut offset = SEGMENT_HEADER_LEN;
+    for _ in 0..100 {
+        offset += StoredRecord::framed_len(&bytes[offset..]).unwrap();
+    }
+    // Zeros from the 101st record on read as reserved space: the chain
+    // alone verifies, 100 records long.
+    bytes[offset..].fill(0);
+    std::fs::write(&path, bytes).unwrap();
+    let chain = verify_log(&data.path().join("log"), |_| {}).unwrap();
+    assert_eq!((chain.records, chain.torn_tail), (100, None));
     let report = audit(data.path(), None);
     assert!(!report.ok);
     assert!(
