@@ -1395,7 +1395,9 @@ fn run_reserver<S: Storage>(shared: &Shared<S>) {
             while at < from + reserve.step {
                 let len = zeros.len().min((from + reserve.step - at) as usize);
                 file.write_at(at, &zeros[..len])?;
-                file.write_back(at, len as u64)?;
+                // Only a hint, which some file systems refuse: the
+                // `fdatasync` below, or the syncers', report real failures.
+                let _ = file.write_back(at, len as u64);
                 at += len as u64;
                 let mut state = reserve.state.lock();
                 state.file_len = state.file_len.max(at);
