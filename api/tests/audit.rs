@@ -44,6 +44,15 @@ fn segment(data_dir: &Path) -> std::path::PathBuf {
         .path()
 }
 
+fn assert_fails_with(report: &audit::AuditReport, problem: &str) {
+    assert!(!report.ok);
+    assert!(
+        report.problems.iter().any(|found| found.contains(problem)),
+        "{:?}",
+        report.problems
+    );
+}
+
 #[tokio::test]
 async fn a_faithful_ledger_passes_every_check() {
     let data = tempfile::tempdir().unwrap();
@@ -84,16 +93,7 @@ async fn removed_records_are_caught_by_the_checkpoint() {
     let shorter = tempfile::tempdir().unwrap();
     ledger_with_checkpoint(shorter.path(), 100).await;
     std::fs::copy(segment(shorter.path()), segment(data.path())).unwrap();
-    let report = audit(data.path(), None);
-    assert!(!report.ok);
-    assert!(
-        report
-            .problems
-            .iter()
-            .any(|problem| problem.contains("records were removed")),
-        "{:?}",
-        report.problems
-    );
+    assert_fails_with(&audit(data.path(), None), "records were removed");
 }
 
 #[tokio::test]
@@ -114,16 +114,7 @@ async fn records_zeroed_at_the_end_are_caught_by_the_checkpoint() {
     std::fs::write(&path, bytes).unwrap();
     let chain = verify_log(&data.path().join("log"), |_| {}).unwrap();
     assert_eq!((chain.records, chain.torn_tail), (100, None));
-    let report = audit(data.path(), None);
-    assert!(!report.ok);
-    assert!(
-        report
-            .problems
-            .iter()
-            .any(|problem| problem.contains("records were removed")),
-        "{:?}",
-        report.problems
-    );
+    assert_fails_with(&audit(data.path(), None), "records were removed");
 }
 
 #[tokio::test]
