@@ -192,6 +192,9 @@ struct DiskState {
     epoch: u64,
     inject_io_errors: bool,
     cut_at_next_sync: Option<u64>,
+    /// The next sync loses its file's unsynced bytes and reports it after
+    /// this long.
+    fail_write_back_at_next_sync: Option<std::time::Duration>,
     next_inode: u64,
     inodes: HashMap<u64, Inode>,
     names: BTreeMap<PathBuf, u64>,
@@ -202,9 +205,13 @@ struct DiskState {
 struct Inode {
     current: Vec<u8>,
     durable: Vec<u8>,
-    /// `current[..dirty_from]` equals `durable[..dirty_from]`; everything from
-    /// here on was written (or truncated) since the last sync.
+    /// `current[..dirty_from]` equals `durable[..dirty_from]` (except bytes
+    /// a failed write-back lost); everything from here on was written (or
+    /// truncated) since the last sync.
     dirty_from: usize,
+    /// Failed write-backs so far; each handle reports each one once, as
+    /// Linux does per open file.
+    write_back_errors: u64,
 }
 
 pub struct SimulatedFile {
@@ -212,6 +219,8 @@ pub struct SimulatedFile {
     inode: u64,
     epoch: u64,
     writable: bool,
+    /// The inode's `write_back_errors` this handle has reported.
+    errors_reported: std::sync::atomic::AtomicU64,
 }
 
 impl SimulatedDisk {
@@ -238,6 +247,15 @@ impl SimulatedDisk {
         self.state.lock().cut_at_next_sync = Some(seed);
     }
 
+    /// The next `sync_data` of any file fails the way a disk's write-back
+    /// fails under Linux: the file's unsynced bytes stay readable but never
+    /// reach the disk (their pages count as written), and the error is
+    /// reported `reported_after` later, to that handle. Every other handle
+    /// of the file reports it at its next `sync_data`, once.
+    pub fn fail_next_write_back(&self, reported_after: std::time::Duration) {
+        self.state.lock().fail_write_back_at_next_sync = Some(reported_after);
+    }
+
     /// The disk as the process started after the last power cut sees it.
     pub fn restarted(&self) -> SimulatedDisk {
         SimulatedDisk {
@@ -259,11 +277,13 @@ impl SimulatedDisk {
         let inode = *state.names.get(path).ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("{}", path.display()))
         })?;
+        let errors_reported = state.inodes[&inode].write_back_errors.into();
         Ok(SimulatedFile {
             state: self.state.clone(),
             inode,
             epoch: self.epoch,
             writable,
+            errors_reported,
         })
     }
 }
@@ -392,6 +412,7 @@ impl Storage for SimulatedDisk {
             inode,
             epoch: self.epoch,
             writable: true,
+            errors_reported: 0.into(),
         })
     }
 
@@ -481,13 +502,37 @@ impl StorageFile for SimulatedFile {
                 state.cut_power(&mut rand::rngs::StdRng::seed_from_u64(seed));
                 return Err(io::Error::other("simulated disk: power cut during fsync"));
             }
+            if state.epoch == self.epoch
+                && let Some(reported_after) = state.fail_write_back_at_next_sync.take()
+            {
+                let inode = state.inodes.get_mut(&self.inode).expect("a live inode");
+                inode.dirty_from = inode.current.len();
+                inode.write_back_errors += 1;
+                self.errors_reported
+                    .store(inode.write_back_errors, std::sync::atomic::Ordering::SeqCst);
+                drop(state);
+                std::thread::sleep(reported_after);
+                return Err(io::Error::other("simulated disk: write-back failed"));
+            }
         }
-        self.with_inode(|inode| {
+        let errors = self.with_inode(|inode| {
             let from = inode.dirty_from;
             inode.durable.truncate(from);
+            // Bytes a failed write-back lost read as zeros.
+            inode.durable.resize(from, 0);
             inode.durable.extend_from_slice(&inode.current[from..]);
             inode.dirty_from = inode.current.len();
-        })
+            inode.write_back_errors
+        })?;
+        let reported = self
+            .errors_reported
+            .swap(errors, std::sync::atomic::Ordering::SeqCst);
+        if reported < errors {
+            return Err(io::Error::other(
+                "simulated disk: an earlier write-back of this file failed",
+            ));
+        }
+        Ok(())
     }
 
     fn truncate(&self, len: u64) -> io::Result<()> {
