@@ -3,7 +3,7 @@
 //! 256 concurrent writers on the file log. Prints figures; asserts nothing
 //! about time.
 //!
-//! cargo bench -p mingzhang-ledger --bench submit
+//! cargo bench -p mingzhang-ledger --bench submit [-- 256x8 ...]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,9 +124,17 @@ fn main() {
         .expect("runtime");
     // On the real disk: /tmp may be tmpfs elsewhere, the target dir is not.
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
-    for writers in [1, 16, 256] {
-        measure(&runtime, root.path(), writers, 1);
+    // `cargo bench --bench submit -- 256x8` runs only the cases named.
+    let chosen: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    // Writers x donations per call; the last is what a batch (gRPC
+    // SubmitBatch, `submit_many`) lets the same writers reach.
+    let cases = [(1, 1), (16, 1), (256, 1), (256, 8)];
+    for (writers, per_call) in cases {
+        if chosen.is_empty() || chosen.contains(&format!("{writers}x{per_call}")) {
+            measure(&runtime, root.path(), writers, per_call);
+        }
     }
-    // What a batch (gRPC SubmitBatch, `submit_many`) lets the same writers reach.
-    measure(&runtime, root.path(), 256, 8);
 }
