@@ -1,12 +1,14 @@
 //! The write path: `submit(command)` -> `decide` -> append -> durable -> reply.
 //!
 //! Commands are decided one at a time under a short lock, in the order their
-//! records are enqueued; the lock is released before waiting for durability,
-//! so many commands share one fsync (group commit). A command may be decided
-//! against state that includes earlier, not yet durable events: its own reply
-//! waits for its own record, which the log makes durable only after theirs.
-//! If an append fails, the in-memory state may be ahead of the disk, so the
-//! ledger refuses everything until it is reopened (crash-only).
+//! records are enqueued. A caller that finds the lock taken leaves its batch
+//! to the holder instead of waiting (see `Ledger::decide_arrivals`). Every
+//! caller waits for durability outside the lock, so many commands share one
+//! fsync (group commit). A command may be decided against state that includes
+//! earlier, not yet durable events: its own reply waits for its own record,
+//! which the log makes durable only after theirs. If an append fails, the
+//! in-memory state may be ahead of the disk, so the ledger refuses everything
+//! until it is reopened (crash-only).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,10 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use mingzhang_proto::v1::{EventEnvelope, event_envelope::Event};
 use parking_lot::Mutex;
 use prost::Message;
+use tokio::sync::oneshot;
 
 use crate::decide::{Principal, Rejection, decide_as};
 use crate::state::LedgerState;
-use crate::store::{EventStore, RecordMeta, StoreError};
+use crate::store::{AppendFuture, EventStore, RecordMeta, StoreError};
 
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 200;
 const REPLAY_BATCH_RECORDS: usize = 4096;
@@ -98,7 +101,28 @@ struct WriteSide {
 pub struct Ledger {
     store: Arc<dyn EventStore>,
     write_side: Mutex<WriteSide>,
+    /// Batches waiting for whoever holds the write side (see `decide_arrivals`).
+    arrivals: Mutex<Vec<Arrival>>,
+    /// Held from deciding a batch until its append is enqueued.
+    append_turn: Mutex<()>,
     failed: AtomicBool,
+}
+
+/// A caller's commands, and where to send what became of them.
+struct Arrival {
+    commands: Vec<(Event, CommandMeta)>,
+    decided: oneshot::Sender<DecidedBatch>,
+}
+
+/// One caller's commands, decided, with the append of the accepted ones.
+struct DecidedBatch {
+    first_seq: u64,
+    outcomes: Vec<Decided>,
+    pending: Option<AppendFuture>,
+}
+
+fn failed_earlier() -> StoreError {
+    StoreError::Failed("an earlier append failed; reopen the ledger".into())
 }
 
 impl Ledger {
@@ -155,6 +179,8 @@ impl Ledger {
         Ok(Arc::new(Ledger {
             store,
             write_side: Mutex::new(write_side),
+            arrivals: Mutex::new(Vec::new()),
+            append_turn: Mutex::new(()),
             failed: AtomicBool::new(false),
         }))
     }
@@ -185,25 +211,89 @@ impl Ledger {
         if self.failed.load(Ordering::Acquire) {
             return commands
                 .iter()
-                .map(|_| {
-                    Err(
-                        StoreError::Failed("an earlier append failed; reopen the ledger".into())
-                            .into(),
-                    )
-                })
+                .map(|_| Err(failed_earlier().into()))
                 .collect();
         }
-        let mut outcomes = Vec::with_capacity(commands.len());
-        let (first_seq, pending) = {
-            let mut write_side = self.write_side.lock();
-            let first_seq = write_side.next_seq;
-            let mut payloads = Vec::new();
-            for (command, meta) in commands {
-                outcomes.push(decide_one(&mut write_side, command, meta, &mut payloads));
+        let command_count = commands.len();
+        let (decided_tx, decided_rx) = oneshot::channel();
+        self.arrivals.lock().push(Arrival {
+            commands,
+            decided: decided_tx,
+        });
+        self.decide_arrivals();
+        match decided_rx.await {
+            Ok(batch) => self.settle(batch).await,
+            // Only a panic while deciding drops an arrival undecided.
+            Err(_) => (0..command_count)
+                .map(|_| Err(StoreError::Failed("the decision of this batch failed".into()).into()))
+                .collect(),
+        }
+    }
+
+    /// Whoever takes the write side decides every batch that has arrived, its
+    /// own and those of callers that found the write side taken, so no caller
+    /// blocks a runtime thread waiting for the lock. After letting go it looks
+    /// again: a batch that arrived while it held the lock would otherwise wait
+    /// for the next caller.
+    ///
+    /// Encoding and hashing the records takes about as long as deciding them,
+    /// so they happen after the write side is let go, while the next holder
+    /// decides; the append turn, taken before letting go, keeps the appends in
+    /// the order of their sequence numbers.
+    fn decide_arrivals(&self) {
+        loop {
+            {
+                let Some(mut write_side) = self.write_side.try_lock() else {
+                    // The holder looks at the arrivals after it lets go.
+                    return;
+                };
+                let arrived = std::mem::take(&mut *self.arrivals.lock());
+                let decided: Vec<_> = arrived
+                    .into_iter()
+                    .map(|arrival| {
+                        let first_seq = write_side.next_seq;
+                        let mut outcomes = Vec::with_capacity(arrival.commands.len());
+                        let mut envelopes = Vec::new();
+                        for (command, meta) in arrival.commands {
+                            outcomes.push(decide_one(
+                                &mut write_side,
+                                command,
+                                meta,
+                                &mut envelopes,
+                            ));
+                        }
+                        (arrival.decided, first_seq, outcomes, envelopes)
+                    })
+                    .collect();
+                let _append_turn = self.append_turn.lock();
+                drop(write_side);
+                for (reply, first_seq, outcomes, envelopes) in decided {
+                    let pending = (!envelopes.is_empty()).then(|| {
+                        let payloads = envelopes.iter().map(Message::encode_to_vec).collect();
+                        self.store.append(first_seq, payloads)
+                    });
+                    // The caller may have gone away; its records are appended anyway.
+                    let _ = reply.send(DecidedBatch {
+                        first_seq,
+                        outcomes,
+                        pending,
+                    });
+                }
             }
-            let pending = (!payloads.is_empty()).then(|| self.store.append(first_seq, payloads));
-            (first_seq, pending)
-        };
+            if self.arrivals.lock().is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Waits for a decided batch's records to be durable and gives each command
+    /// its result.
+    async fn settle(&self, batch: DecidedBatch) -> Vec<Result<Committed, SubmitError>> {
+        let DecidedBatch {
+            first_seq,
+            outcomes,
+            pending,
+        } = batch;
         let (metas, mut store_error) = match pending {
             None => (Vec::new(), None),
             Some(pending) => match pending.await {
@@ -264,9 +354,19 @@ impl Ledger {
         })
     }
 
+    /// How many callers' batches wait for the holder of the write side.
+    #[cfg(test)]
+    pub(crate) fn waiting_batches(&self) -> usize {
+        self.arrivals.lock().len()
+    }
+
     /// A read-only view of the decision state, e.g. to check a binding.
     pub fn with_state<T>(&self, read: impl FnOnce(&LedgerState) -> T) -> T {
-        read(&self.write_side.lock().state)
+        let answer = read(&self.write_side.lock().state);
+        // Callers that found the write side taken meanwhile left their batches
+        // to its holder.
+        self.decide_arrivals();
+        answer
     }
 }
 
@@ -285,12 +385,12 @@ enum Decided {
 }
 
 /// Decides one command against the write side and, if accepted, applies it
-/// and pushes its record's payload. Caller holds the write-side lock.
+/// and pushes its record's envelope. Caller holds the write-side lock.
 fn decide_one(
     write_side: &mut WriteSide,
     command: Event,
     meta: CommandMeta,
-    payloads: &mut Vec<Vec<u8>>,
+    envelopes: &mut Vec<EventEnvelope>,
 ) -> Decided {
     if let Some(key) = &meta.idempotency_key {
         if key.is_empty() || key.len() > IDEMPOTENCY_KEY_LEN_MAX {
@@ -322,10 +422,10 @@ fn decide_one(
         },
         event: Some(event),
     };
-    payloads.push(envelope.encode_to_vec());
     write_side
         .state
         .apply(envelope.event.as_ref().expect("just set"));
+    envelopes.push(envelope);
     write_side.next_seq += 1;
     if let Some(key) = meta.idempotency_key {
         write_side.keys.insert(

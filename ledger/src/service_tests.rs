@@ -1,12 +1,16 @@
 //! The write path's own behaviour: idempotent retries (also concurrent ones),
-//! refusals that write nothing, reopen from the log, and crash-only failure.
+//! refusals that write nothing, reopen from the log, crash-only failure, and
+//! concurrent callers whose batches one of them decides.
 //! The store is a test double whose durability and failures the test controls.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use mingzhang_proto::v1::{self, event_envelope::Event};
+use futures::FutureExt;
+use mingzhang_proto::v1::{self, EventEnvelope, event_envelope::Event};
 use parking_lot::Mutex;
+use prost::Message;
 use tokio::sync::watch;
 
 use crate::decide::Principal;
@@ -318,4 +322,94 @@ async fn a_batch_is_decided_in_order_and_written_with_one_append() {
     assert_eq!(retry.records, f3.records);
     assert_eq!(store.appended(), 2, "refusals and the retry write nothing");
     assert_eq!(store.append_calls(), 1, "one append for the whole batch");
+}
+
+fn operator() -> CommandMeta {
+    CommandMeta::operator(1_450_000_000_000, "test")
+}
+
+fn fund_id_of(record: &StoredRecord) -> String {
+    match EventEnvelope::decode(record.payload()).unwrap().event {
+        Some(Event::FundOpened(fund)) => fund.fund_id,
+        other => panic!("not a fund opening: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_each_get_the_records_of_their_own_commands() {
+    let store = ControlledStore::new(true);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    let callers: Vec<_> = (0..64)
+        .map(|caller| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                for n in 0..20 {
+                    let fund_id = format!("f-{caller}-{n}");
+                    let committed = ledger
+                        .submit(open_fund(&fund_id), operator())
+                        .await
+                        .unwrap();
+                    answers.push((committed.records[0], fund_id));
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for caller in callers {
+        answers.extend(caller.await.unwrap());
+    }
+    answers.sort_by_key(|(meta, _)| meta.seq);
+    let records = store.read(0, usize::MAX).unwrap();
+    assert_eq!(records.len(), 64 * 20);
+    for ((meta, fund_id), record) in answers.iter().zip(&records) {
+        assert_eq!(meta.seq, record.seq(), "one answer per record");
+        assert_eq!(meta.hash, record.hash());
+        assert_eq!(&fund_id_of(record), fund_id, "record {}", meta.seq);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_arrives_while_the_state_is_read_is_decided_after_the_read() {
+    let store = ControlledStore::new(true);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    let runtime = tokio::runtime::Handle::current();
+    let submitted = ledger.with_state(|_| {
+        let caller = ledger.clone();
+        let submitted =
+            runtime.spawn(async move { caller.submit(open_fund("f1"), operator()).await });
+        while ledger.waiting_batches() == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        submitted
+    });
+    let committed = tokio::time::timeout(Duration::from_secs(10), submitted)
+        .await
+        .expect("the batch was left waiting for the write side")
+        .unwrap()
+        .unwrap();
+    assert_eq!(committed.records[0].seq, 0);
+}
+
+#[tokio::test]
+async fn a_caller_that_goes_away_after_submitting_still_has_its_command_written() {
+    let store = ControlledStore::new(false);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    assert!(
+        ledger
+            .submit(open_fund("f1"), operator())
+            .now_or_never()
+            .is_none(),
+        "not durable yet"
+    );
+    assert_eq!(store.appended(), 1);
+    store.auto_durable.store(true, Ordering::SeqCst);
+    store.release();
+    let next = ledger
+        .submit(open_fund("f2"), operator())
+        .await
+        .expect("the ledger goes on");
+    assert_eq!(next.records[0].seq, 1);
+    assert!(ledger.with_state(|state| state.funds.contains_key("f1")));
 }
