@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::process_cpu_time;
+use common::{fresh_histograms, process_cpu_time};
 use hdrhistogram::Histogram;
 use mingzhang_ledger::record::{HEADER_LEN, TRAILER_LEN};
 use mingzhang_ledger::store::storage::{SimulatedDisk, Storage};
@@ -65,15 +65,15 @@ fn measure<S: Storage>(log: FileLog<S>, writers: usize, records_per_append: usiz
         .expect("runtime");
     let log = Arc::new(log);
     let next_seq = Arc::new(parking_lot::Mutex::new(0u64));
+    // Made before the clock starts: for 256 writers they are 36 MB to zero.
+    let histograms = fresh_histograms(writers);
     let cpu_before = process_cpu_time();
     let started = Instant::now();
     let histogram = runtime.block_on(async {
         let mut tasks = Vec::new();
-        for writer in 0..writers {
+        for (writer, mut latencies) in histograms.into_iter().enumerate() {
             let (log, next_seq) = (log.clone(), next_seq.clone());
             tasks.push(tokio::spawn(async move {
-                let mut latencies =
-                    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
                 let payload = vec![b'a' + (writer % 26) as u8; PAYLOAD_BYTES];
                 while started.elapsed() < RUN_FOR {
                     let begun = Instant::now();

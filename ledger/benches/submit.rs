@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::process_cpu_time;
+use common::{fresh_histograms, process_cpu_time};
 use hdrhistogram::Histogram;
 use mingzhang_ledger::scenario::{self, CAMPAIGN_ID, CHARITY_FUND_ID};
 use mingzhang_ledger::service::{CommandMeta, Ledger};
@@ -53,15 +53,16 @@ fn measure(
         ledger
     });
     let scenario_len = store.head().len;
+    let syncs_before = store.sync_stats().expect("the file log counts its syncs");
+    // Made before the clock starts: for 256 writers they are 36 MB to zero.
+    let histograms = fresh_histograms(writers);
     let cpu_before = process_cpu_time();
     let started = Instant::now();
     let histogram = runtime.block_on(async {
         let mut tasks = Vec::new();
-        for writer in 0..writers {
+        for (writer, mut latencies) in histograms.into_iter().enumerate() {
             let ledger = ledger.clone();
             tasks.push(tokio::spawn(async move {
-                let mut latencies =
-                    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
                 let mut n = 0u64;
                 while started.elapsed() < RUN_FOR {
                     let begun = Instant::now();
@@ -101,13 +102,16 @@ fn measure(
     let elapsed = started.elapsed();
     let cpu = process_cpu_time() - cpu_before;
     let submitted = store.head().len - scenario_len;
+    let syncs = store.sync_stats().expect("the file log counts its syncs");
+    let records_per_fsync = (syncs.records - syncs_before.records) as f64
+        / (syncs.syncs - syncs_before.syncs).max(1) as f64;
     assert_eq!(
         submitted,
         histogram.len() * per_call as u64,
         "every acknowledged donation is in the log"
     );
     println!(
-        "Ledger::submit, {writers:>4} writers x {per_call} donations per call: {:>9.0} durable donations/s ({submitted} in {:.2} s), latency p50 {} us, p99 {} us, {:.2} us CPU per donation",
+        "Ledger::submit, {writers:>4} writers x {per_call} donations per call: {:>9.0} durable donations/s ({submitted} in {:.2} s), latency p50 {} us, p99 {} us, {records_per_fsync:.0} records per fsync, {:.2} us CPU per donation",
         submitted as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64(),
         histogram.value_at_quantile(0.50),

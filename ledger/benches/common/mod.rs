@@ -18,3 +18,10 @@ pub fn process_cpu_time() -> Duration {
     let micros = |time: libc::timeval| time.tv_sec as u64 * 1_000_000 + time.tv_usec as u64;
     Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
+
+/// One latency histogram (microseconds, up to a minute) per writer.
+pub fn fresh_histograms(writers: usize) -> Vec<hdrhistogram::Histogram<u64>> {
+    (0..writers)
+        .map(|_| hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram"))
+        .collect()
+}
