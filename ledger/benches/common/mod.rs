@@ -2,10 +2,6 @@
 
 use std::time::Duration;
 
-// The allocator the `mingzhang` binary runs with, so the figures are the product's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// User and system CPU time of the whole process so far: on a shared machine
 /// a steadier measure of what an append costs than throughput.
 pub fn process_cpu_time() -> Duration {
