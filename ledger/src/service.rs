@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mingzhang_proto::v1::{EventEnvelope, event_envelope::Event};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use prost::Message;
 use tokio::sync::oneshot;
 
@@ -214,6 +214,10 @@ impl Ledger {
                 .map(|_| Err(failed_earlier().into()))
                 .collect();
         }
+        let commands = match self.decide_uncontended(commands) {
+            Ok(batch) => return self.settle(batch).await,
+            Err(commands) => commands,
+        };
         let command_count = commands.len();
         let (decided_tx, decided_rx) = oneshot::channel();
         self.arrivals.lock().push(Arrival {
@@ -230,60 +234,84 @@ impl Ledger {
         }
     }
 
-    /// Whoever takes the write side decides every batch that has arrived, its
-    /// own and those of callers that found the write side taken, so no caller
-    /// blocks a runtime thread waiting for the lock. After letting go it looks
-    /// again: a batch that arrived while it held the lock would otherwise wait
-    /// for the next caller.
-    ///
-    /// Encoding and hashing the records takes about as long as deciding them,
-    /// so they happen after the write side is let go, while the next holder
-    /// decides; the append turn, taken before letting go, keeps the appends in
-    /// the order of their sequence numbers.
+    /// Decides the batch at once if the write side is free: uncontended, a
+    /// caller need not queue it. Gives it back if the write side is taken.
+    fn decide_uncontended(
+        &self,
+        commands: Vec<(Event, CommandMeta)>,
+    ) -> Result<DecidedBatch, Vec<(Event, CommandMeta)>> {
+        let Some(write_side) = self.write_side.try_lock() else {
+            return Err(commands);
+        };
+        let mut decided = self.decide_and_append(write_side, [((), commands)]);
+        self.decide_arrivals();
+        let ((), batch) = decided.pop().expect("one batch in, one out");
+        Ok(batch)
+    }
+
+    /// Whoever takes the write side decides every batch that has arrived from
+    /// callers that found it taken, so no caller blocks a runtime thread
+    /// waiting for the lock. After letting go it looks again: a batch that
+    /// arrived while it held the lock would otherwise wait for the next caller.
     fn decide_arrivals(&self) {
         loop {
-            {
-                let Some(mut write_side) = self.write_side.try_lock() else {
-                    // The holder looks at the arrivals after it lets go.
-                    return;
-                };
-                let arrived = std::mem::take(&mut *self.arrivals.lock());
-                let decided: Vec<_> = arrived
-                    .into_iter()
-                    .map(|arrival| {
-                        let first_seq = write_side.next_seq;
-                        let mut outcomes = Vec::with_capacity(arrival.commands.len());
-                        let mut envelopes = Vec::new();
-                        for (command, meta) in arrival.commands {
-                            outcomes.push(decide_one(
-                                &mut write_side,
-                                command,
-                                meta,
-                                &mut envelopes,
-                            ));
-                        }
-                        (arrival.decided, first_seq, outcomes, envelopes)
-                    })
-                    .collect();
-                let _append_turn = self.append_turn.lock();
-                drop(write_side);
-                for (reply, first_seq, outcomes, envelopes) in decided {
-                    let pending = (!envelopes.is_empty()).then(|| {
-                        let payloads = envelopes.iter().map(Message::encode_to_vec).collect();
-                        self.store.append(first_seq, payloads)
-                    });
-                    // The caller may have gone away; its records are appended anyway.
-                    let _ = reply.send(DecidedBatch {
-                        first_seq,
-                        outcomes,
-                        pending,
-                    });
-                }
+            let Some(write_side) = self.write_side.try_lock() else {
+                // The holder looks at the arrivals after it lets go.
+                return;
+            };
+            let arrived = std::mem::take(&mut *self.arrivals.lock());
+            let batches = arrived
+                .into_iter()
+                .map(|arrival| (arrival.decided, arrival.commands));
+            for (reply, batch) in self.decide_and_append(write_side, batches) {
+                // The caller may have gone away; its records are appended anyway.
+                let _ = reply.send(batch);
             }
             if self.arrivals.lock().is_empty() {
                 return;
             }
         }
+    }
+
+    /// Decides each batch in order under the write side, then lets it go and
+    /// encodes and appends them. Encoding and hashing the records takes about
+    /// as long as deciding them, so it overlaps the next holder's deciding;
+    /// the append turn, taken before letting go, keeps the appends in the
+    /// order of their sequence numbers.
+    fn decide_and_append<Caller>(
+        &self,
+        mut write_side: MutexGuard<'_, WriteSide>,
+        batches: impl IntoIterator<Item = (Caller, Vec<(Event, CommandMeta)>)>,
+    ) -> Vec<(Caller, DecidedBatch)> {
+        let decided: Vec<_> = batches
+            .into_iter()
+            .map(|(caller, commands)| {
+                let first_seq = write_side.next_seq;
+                let mut outcomes = Vec::with_capacity(commands.len());
+                let mut envelopes = Vec::new();
+                for (command, meta) in commands {
+                    outcomes.push(decide_one(&mut write_side, command, meta, &mut envelopes));
+                }
+                (caller, first_seq, outcomes, envelopes)
+            })
+            .collect();
+        let _append_turn = self.append_turn.lock();
+        drop(write_side);
+        decided
+            .into_iter()
+            .map(|(caller, first_seq, outcomes, envelopes)| {
+                let pending = (!envelopes.is_empty()).then(|| {
+                    let payloads = envelopes.iter().map(Message::encode_to_vec).collect();
+                    self.store.append(first_seq, payloads)
+                });
+                let batch = DecidedBatch {
+                    first_seq,
+                    outcomes,
+                    pending,
+                };
+                (caller, batch)
+            })
+            .collect()
     }
 
     /// Waits for a decided batch's records to be durable and gives each command
