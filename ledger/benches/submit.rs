@@ -3,7 +3,7 @@
 //! 256 concurrent writers on the file log. Prints figures; asserts nothing
 //! about time.
 //!
-//! cargo bench -p mingzhang-ledger --bench submit [-- 256x8 ...]
+//! cargo bench -p mingzhang-ledger --bench submit [-- 256x8 growth ...]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +42,66 @@ fn giving_day_donation(writer: usize, n: u64) -> Event {
     })
 }
 
+/// A ledger on the file log in `dir`, with the Kaixuan scenario submitted.
+fn kaixuan_ledger(
+    runtime: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+) -> (Arc<dyn EventStore>, Arc<Ledger>) {
+    let (log, _) = FileLog::open(dir, FileLogOptions::default()).expect("open");
+    let store: Arc<dyn EventStore> = Arc::new(log);
+    let ledger = runtime.block_on(async {
+        let ledger = Ledger::open(store.clone()).await.expect("ledger");
+        for (command, meta) in scenario::kaixuan() {
+            ledger.submit(command, meta).await.expect("scenario");
+        }
+        ledger
+    });
+    (store, ledger)
+}
+
+const GROWTH_DONATIONS: u64 = 1_000_000;
+const GROWTH_PER_CALL: u64 = 1_000;
+
+/// One writer submitting batches until the ledger holds `GROWTH_DONATIONS`
+/// donations, and its slowest call: the decision state grows all the while,
+/// and a hash table that doubles in one insert holds up every write.
+fn measure_growth(runtime: &tokio::runtime::Runtime, root: &std::path::Path) {
+    let (_store, ledger) = kaixuan_ledger(runtime, &root.join("growth"));
+    let started = Instant::now();
+    let (latencies, slowest_at) = runtime.block_on(async {
+        let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+        let mut slowest = (0, 0);
+        for call in 0..GROWTH_DONATIONS / GROWTH_PER_CALL {
+            let commands: Vec<_> = (0..GROWTH_PER_CALL)
+                .map(|i| {
+                    let n = call * GROWTH_PER_CALL + i;
+                    let meta = CommandMeta::operator(1_757_034_000_000, "bench")
+                        .with_idempotency_key(format!("growth-{n}"), [7; 32]);
+                    (giving_day_donation(0, n), meta)
+                })
+                .collect();
+            let begun = Instant::now();
+            for result in ledger.submit_many(commands).await {
+                result.expect("donation accepted");
+            }
+            let took = begun.elapsed().as_micros().max(1) as u64;
+            latencies.record(took).expect("record");
+            if took > slowest.0 {
+                slowest = (took, call * GROWTH_PER_CALL);
+            }
+        }
+        (latencies, slowest.1)
+    });
+    let elapsed = started.elapsed();
+    println!(
+        "Ledger::submit_many, 1 writer x {GROWTH_PER_CALL} donations per call up to {GROWTH_DONATIONS} donations: {:>9.0} durable donations/s, call p50 {} us, p99 {} us, slowest {} us (with {slowest_at} donations in)",
+        GROWTH_DONATIONS as f64 / elapsed.as_secs_f64(),
+        latencies.value_at_quantile(0.50),
+        latencies.value_at_quantile(0.99),
+        latencies.max(),
+    );
+}
+
 /// `writers` tasks, each submitting `per_call` donations per call (`submit`
 /// for one, `submit_many` for more) and waiting for them before the next.
 fn measure(
@@ -51,15 +111,7 @@ fn measure(
     per_call: usize,
 ) {
     let dir = root.join(format!("submit-{writers}-writers-{per_call}-per-call"));
-    let (log, _) = FileLog::open(&dir, FileLogOptions::default()).expect("open");
-    let store: Arc<dyn EventStore> = Arc::new(log);
-    let ledger = runtime.block_on(async {
-        let ledger = Ledger::open(store.clone()).await.expect("ledger");
-        for (command, meta) in scenario::kaixuan() {
-            ledger.submit(command, meta).await.expect("scenario");
-        }
-        ledger
-    });
+    let (store, ledger) = kaixuan_ledger(runtime, &dir);
     let scenario_len = store.head().len;
     let syncs_before = store.sync_stats().expect("the file log counts its syncs");
     // Made before the clock starts: for 256 writers they are 36 MB to zero.
@@ -136,7 +188,7 @@ fn main() {
         .expect("runtime");
     // On the real disk: /tmp may be tmpfs elsewhere, the target dir is not.
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
-    // `cargo bench --bench submit -- 256x8` runs only the cases named.
+    // `cargo bench --bench submit -- 256x8 growth` runs only the cases named.
     let chosen: Vec<String> = std::env::args()
         .skip(1)
         .filter(|arg| !arg.starts_with("--"))
@@ -148,5 +200,8 @@ fn main() {
         if chosen.is_empty() || chosen.contains(&format!("{writers}x{per_call}")) {
             measure(&runtime, root.path(), writers, per_call);
         }
+    }
+    if chosen.is_empty() || chosen.iter().any(|case| case == "growth") {
+        measure_growth(&runtime, root.path());
     }
 }

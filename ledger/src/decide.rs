@@ -115,7 +115,7 @@ fn check_existing<'a, T>(
     field: &str,
     what: &str,
     id: &str,
-    map: &'a crate::state::HashMap<String, T>,
+    map: &'a crate::id_map::IdMap<T>,
 ) -> Result<&'a T, Rejection> {
     check_id(field, id)?;
     map.get(id).ok_or_else(|| not_found(field, what, id))

@@ -510,15 +510,15 @@ proptest! {
             accepted.push(event);
 
             let books = naive_books(&accepted);
-            for (fund_id, fund) in &state.funds {
+            for (fund_id, fund) in state.funds.iter() {
                 prop_assert!(fund.available_fen >= 0, "fund {fund_id} overdrawn");
                 prop_assert_eq!(fund.available_fen, books.fund_available.get(fund_id).copied().unwrap_or(0));
             }
-            for (project_id, project) in &state.projects {
+            for (project_id, project) in state.projects.iter() {
                 prop_assert!(project.balance_fen >= 0, "project {project_id} overdrawn");
                 prop_assert_eq!(project.balance_fen, books.project_balance.get(project_id).copied().unwrap_or(0));
             }
-            for (grant_id, grant) in &state.grants {
+            for (grant_id, grant) in state.grants.iter() {
                 prop_assert!(grant.disbursed_fen <= grant.amount_fen, "grant {grant_id} paid beyond award");
                 let outstanding = if grant.closed { 0 } else { grant.amount_fen - grant.disbursed_fen };
                 prop_assert_eq!(outstanding, books.grant_outstanding[grant_id]);

@@ -6,6 +6,7 @@
 
 pub mod checkpoint;
 pub mod decide;
+mod id_map;
 pub mod merkle;
 pub mod money;
 pub mod receipt;

@@ -95,7 +95,7 @@ struct KeyUse {
 struct WriteSide {
     state: LedgerState,
     next_seq: u64,
-    keys: crate::state::HashMap<String, KeyUse>,
+    keys: crate::id_map::IdMap<KeyUse>,
 }
 
 pub struct Ledger {
@@ -131,7 +131,7 @@ impl Ledger {
         let mut write_side = WriteSide {
             state: LedgerState::default(),
             next_seq: 0,
-            keys: crate::state::HashMap::default(),
+            keys: crate::id_map::IdMap::default(),
         };
         let len = store.head().len;
         while write_side.next_seq < len {
@@ -163,15 +163,19 @@ impl Ledger {
                         .as_slice()
                         .try_into()
                         .unwrap_or([0; 32]);
-                    write_side
-                        .keys
-                        .entry(envelope.idempotency_key)
-                        .and_modify(|key_use| key_use.record_count += 1)
-                        .or_insert(KeyUse {
-                            request_sha256,
-                            first_seq: seq,
-                            record_count: 1,
-                        });
+                    match write_side.keys.get_mut(&envelope.idempotency_key) {
+                        Some(key_use) => key_use.record_count += 1,
+                        None => {
+                            write_side.keys.insert(
+                                envelope.idempotency_key,
+                                KeyUse {
+                                    request_sha256,
+                                    first_seq: seq,
+                                    record_count: 1,
+                                },
+                            );
+                        }
+                    }
                 }
                 write_side.next_seq += 1;
             }

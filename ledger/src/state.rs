@@ -5,29 +5,31 @@
 
 /// Ids come from commands, so the maps hash them often; foldhash is several
 /// times faster than SipHash on short strings and still seeded per process.
-pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// (Maps keyed by one id are `IdMap`s, which also grow without stalling.)
 pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 use mingzhang_proto::v1::{self, event_envelope::Event};
 
+use crate::id_map::{IdMap, IdSet};
+
 #[derive(Debug, Clone, Default)]
 pub struct LedgerState {
-    pub(crate) funds: HashMap<String, FundState>,
-    pub(crate) campaigns: HashMap<String, CampaignState>,
-    pub(crate) donors: HashMap<String, DonorState>,
-    pub(crate) organisations: HashSet<String>,
-    pub(crate) donations: HashMap<String, DonationState>,
-    pub(crate) refund_ids: HashSet<String>,
-    pub(crate) pledges: HashMap<String, PledgeState>,
-    pub(crate) payment_ids: HashSet<String>,
-    pub(crate) rounds: HashMap<String, RoundState>,
-    pub(crate) applications: HashMap<String, ApplicationState>,
-    pub(crate) grants: HashMap<String, GrantState>,
-    pub(crate) evaluation_ids: HashSet<String>,
+    pub(crate) funds: IdMap<FundState>,
+    pub(crate) campaigns: IdMap<CampaignState>,
+    pub(crate) donors: IdMap<DonorState>,
+    pub(crate) organisations: IdSet,
+    pub(crate) donations: IdMap<DonationState>,
+    pub(crate) refund_ids: IdSet,
+    pub(crate) pledges: IdMap<PledgeState>,
+    pub(crate) payment_ids: IdSet,
+    pub(crate) rounds: IdMap<RoundState>,
+    pub(crate) applications: IdMap<ApplicationState>,
+    pub(crate) grants: IdMap<GrantState>,
+    pub(crate) evaluation_ids: IdSet,
     pub(crate) self_assessments: HashSet<(String, String)>,
-    pub(crate) projects: HashMap<String, ProjectState>,
-    pub(crate) funding_ids: HashSet<String>,
-    pub(crate) expenditures: HashMap<String, ExpenditureState>,
+    pub(crate) projects: IdMap<ProjectState>,
+    pub(crate) funding_ids: IdSet,
+    pub(crate) expenditures: IdMap<ExpenditureState>,
 }
 
 #[derive(Debug, Clone)]
