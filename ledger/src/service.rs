@@ -103,7 +103,8 @@ pub struct Ledger {
     write_side: Mutex<WriteSide>,
     /// Batches waiting for whoever holds the write side (see `decide_arrivals`).
     arrivals: Mutex<Vec<Arrival>>,
-    /// Held from deciding a batch until its append is enqueued.
+    /// Taken before the write side is let go and held until the batches
+    /// decided under it are enqueued, so appends keep their sequence order.
     append_turn: Mutex<()>,
     failed: AtomicBool,
 }
