@@ -5,7 +5,7 @@
 
 /// Ids come from commands, so the maps hash them often; foldhash is several
 /// times faster than SipHash on short strings and still seeded per process.
-/// (Maps keyed by one id are `IdMap`s, which also grow without stalling.)
+/// (Maps keyed by one id are `IdMap`s, which also grow a little at a time.)
 pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 use mingzhang_proto::v1::{self, event_envelope::Event};
