@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fresh_histograms, process_cpu_time};
+use common::{fresh_histograms, latency_histogram, process_cpu_time};
 use hdrhistogram::Histogram;
 use mingzhang_ledger::record::{HEADER_LEN, TRAILER_LEN};
 use mingzhang_ledger::store::storage::{SimulatedDisk, Storage};
@@ -91,7 +91,7 @@ fn measure<S: Storage>(log: FileLog<S>, writers: usize, records_per_append: usiz
                 latencies
             }));
         }
-        let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+        let mut all = latency_histogram();
         for task in tasks {
             all.add(task.await.expect("writer")).expect("merge");
         }
@@ -120,7 +120,7 @@ fn raw_fdatasync(root: &std::path::Path, bytes: usize) -> (u64, Histogram<u64>) 
     let path = root.join("fdatasync-probe");
     let mut file = std::fs::File::create(&path).expect("probe file");
     let buffer = vec![7u8; bytes];
-    let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    let mut latencies = latency_histogram();
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(1) {
         let begun = Instant::now();

@@ -8,8 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fresh_histograms, process_cpu_time};
-use hdrhistogram::Histogram;
+use common::{fresh_histograms, latency_histogram, process_cpu_time};
 use mingzhang_ledger::scenario::{self, CAMPAIGN_ID, CHARITY_FUND_ID};
 use mingzhang_ledger::service::{CommandMeta, Ledger};
 use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions};
@@ -69,7 +68,7 @@ fn measure_growth(runtime: &tokio::runtime::Runtime, root: &std::path::Path) {
     let (_store, ledger) = kaixuan_ledger(runtime, &root.join("growth"));
     let started = Instant::now();
     let (latencies, slowest_at) = runtime.block_on(async {
-        let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+        let mut latencies = latency_histogram();
         let mut slowest = (0, 0);
         for call in 0..GROWTH_DONATIONS / GROWTH_PER_CALL {
             let commands: Vec<_> = (0..GROWTH_PER_CALL)
@@ -153,7 +152,7 @@ fn measure(
                 latencies
             }));
         }
-        let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+        let mut all = latency_histogram();
         for task in tasks {
             all.add(task.await.expect("writer")).expect("merge");
         }

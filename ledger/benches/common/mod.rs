@@ -15,9 +15,12 @@ pub fn process_cpu_time() -> Duration {
     Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
-/// One latency histogram (microseconds, up to a minute) per writer.
+/// A latency histogram: microseconds, up to a minute.
+pub fn latency_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram")
+}
+
+/// One latency histogram per writer.
 pub fn fresh_histograms(writers: usize) -> Vec<hdrhistogram::Histogram<u64>> {
-    (0..writers)
-        .map(|_| hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram"))
-        .collect()
+    (0..writers).map(|_| latency_histogram()).collect()
 }
