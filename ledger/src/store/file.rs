@@ -612,6 +612,10 @@ struct Chain {
     chunks: VecDeque<Chunk>,
     /// Records in `chunks`.
     queued_records: usize,
+    /// Buffers of chunks written already, emptied, for the next chunks: a
+    /// fresh buffer of a few hundred kilobytes costs page faults as it grows,
+    /// which took 7% of the CPU with 256 writers.
+    spare_buffers: Vec<Vec<u8>>,
     failed: Option<String>,
     closing: bool,
 }
@@ -658,7 +662,7 @@ impl Chain {
     fn start_chunk(&mut self, new_segment: Option<u64>) {
         self.chunks.push_back(Chunk {
             new_segment,
-            bytes: Vec::new(),
+            bytes: self.spare_buffers.pop().unwrap_or_default(),
             records: 0,
             end_seq: self.next_seq,
             last_hash: self.prev_hash,
@@ -839,6 +843,7 @@ impl<S: Storage> FileLog<S> {
                 segment_records,
                 chunks: VecDeque::new(),
                 queued_records: 0,
+                spare_buffers: Vec::new(),
                 failed: None,
                 closing: false,
             }),
@@ -887,6 +892,7 @@ impl<S: Storage> FileLog<S> {
                 shared: shared.clone(),
                 number,
                 last_batch_records: 0,
+                written_buffers: Vec::new(),
             };
             syncers.push(
                 std::thread::Builder::new()
@@ -1121,6 +1127,13 @@ fn create_segment<S: Storage>(
     ))
 }
 
+/// Spare chunk buffers the chain keeps: one per chunk of a syncer's take
+/// covers the usual few chunks in flight.
+const SPARE_BUFFERS_MAX: usize = 8;
+/// A buffer larger than this (a chunk of a bulk append) is let go rather than
+/// kept for appends that may never need it again.
+const SPARE_BUFFER_BYTES_MAX: usize = 4 << 20;
+
 /// How many times a syncer yields to arriving callers before it takes chunks.
 const LINGER_ROUNDS_MAX: usize = 4;
 
@@ -1166,6 +1179,9 @@ struct Syncer<S: Storage> {
     number: usize,
     /// Records this syncer's last take held.
     last_batch_records: usize,
+    /// The buffers of its last take, written: they go back to the chain with
+    /// its next take, under the lock it takes anyway.
+    written_buffers: Vec<Vec<u8>>,
 }
 
 impl<S: Storage> Syncer<S> {
@@ -1196,6 +1212,14 @@ impl<S: Storage> Syncer<S> {
     fn take_chunks(&mut self) -> Option<Vec<Chunk>> {
         let options = &self.shared.options;
         let mut chain = self.shared.chain.lock();
+        for mut buffer in self.written_buffers.drain(..) {
+            if chain.spare_buffers.len() < SPARE_BUFFERS_MAX
+                && buffer.capacity() <= SPARE_BUFFER_BYTES_MAX
+            {
+                buffer.clear();
+                chain.spare_buffers.push(buffer);
+            }
+        }
         while chain.chunks.is_empty() && !chain.closing && chain.failed.is_none() {
             self.shared.work_ready.wait(&mut chain);
         }
@@ -1242,7 +1266,7 @@ impl<S: Storage> Syncer<S> {
     /// Writes `chunks` (starting the next segment first if they begin one)
     /// and returns the head they end at. Their callers are in `awaiting`
     /// before the first byte is written, so a failure reaches them.
-    fn write(&self, writer: &mut Writer<S::File>, mut chunks: Vec<Chunk>) -> io::Result<Head> {
+    fn write(&mut self, writer: &mut Writer<S::File>, mut chunks: Vec<Chunk>) -> io::Result<Head> {
         let mut new_segment = None;
         if let Some(first_seq) = chunks[0].new_segment {
             // All written so far belongs in the current segment, which is
@@ -1272,6 +1296,7 @@ impl<S: Storage> Syncer<S> {
         for chunk_bytes in bytes {
             let offset = self.shared.reserve.claim(chunk_bytes.len() as u64);
             writer.active.write_at(offset, &chunk_bytes)?;
+            self.written_buffers.push(chunk_bytes);
         }
         writer.written = through;
         Ok(through)
@@ -1451,5 +1476,40 @@ fn fail_log<S: Storage>(shared: &Shared<S>, reason: String) {
         .flat_map(|chunk| chunk.completions)
     {
         let _ = done.send(Err(StoreError::Failed(reason.clone())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FileLog, FileLogOptions};
+    use crate::store::contract::numbered_payload;
+    use crate::store::{EventStore, verify_log};
+
+    /// Chunk buffers go back to the chain once written, and a reused buffer
+    /// starts empty: a long batch followed by short ones would otherwise
+    /// carry the long batch's bytes into the next records.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn written_chunk_buffers_are_reused_and_start_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (log, _) = FileLog::open(dir.path(), FileLogOptions::default()).expect("open");
+        let mut next = 0;
+        for batch_len in [200, 1, 3, 1, 50, 2, 1] {
+            let payloads = (next..next + batch_len).map(numbered_payload).collect();
+            log.append(next, payloads).await.expect("durable");
+            next += batch_len;
+        }
+        assert!(
+            !log.shared.chain.lock().spare_buffers.is_empty(),
+            "written buffers are kept for the next chunks"
+        );
+        let records = log.read(0, next as usize).expect("read");
+        assert_eq!(records.len() as u64, next);
+        for (n, record) in records.iter().enumerate() {
+            assert_eq!(record.seq(), n as u64);
+            assert_eq!(record.payload(), numbered_payload(n as u64));
+        }
+        log.close().expect("close");
+        let report = verify_log(dir.path(), |_| {}).expect("the chain verifies");
+        assert_eq!(report.records, next);
     }
 }
