@@ -2,7 +2,10 @@
 //!
 //! Commands are decided one at a time under a short lock, in the order their
 //! records are enqueued. A caller that finds the lock taken leaves its batch
-//! to the holder instead of waiting (see `Ledger::decide_arrivals`). Every
+//! to the holder instead of waiting (see `Ledger::decide_arrivals`); the
+//! holder leaves the decided batches, in order, to whoever holds the append
+//! turn in the same way (`Ledger::append_decided`), so no runtime thread
+//! ever waits for either. Every
 //! caller waits for durability outside the lock, so many commands share one
 //! fsync (group commit). A command may be decided against state that includes
 //! earlier, not yet durable events: its own reply waits for its own record,
@@ -14,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mingzhang_proto::v1::{EventEnvelope, event_envelope::Event};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 use prost::Message;
 use tokio::sync::oneshot;
 
@@ -103,8 +106,11 @@ pub struct Ledger {
     write_side: Mutex<WriteSide>,
     /// Batches waiting for whoever holds the write side (see `decide_arrivals`).
     arrivals: Mutex<Vec<Arrival>>,
-    /// Taken before the write side is let go and held until the batches
-    /// decided under it are enqueued, so appends keep their sequence order.
+    /// Decided batches in sequence order, waiting for whoever holds the
+    /// append turn (see `append_decided`); pushed to under the write side.
+    to_append: Mutex<Vec<ToAppend>>,
+    /// Held by whoever encodes and appends decided batches, one at a time, so
+    /// appends keep their sequence order.
     append_turn: Mutex<()>,
     failed: AtomicBool,
 }
@@ -113,6 +119,15 @@ pub struct Ledger {
 struct Arrival {
     commands: Vec<(Event, CommandMeta)>,
     decided: oneshot::Sender<DecidedBatch>,
+}
+
+/// One caller's commands, decided, with the envelopes of the accepted ones
+/// still to encode and append.
+struct ToAppend {
+    first_seq: u64,
+    outcomes: Vec<Decided>,
+    envelopes: Vec<EventEnvelope>,
+    reply: oneshot::Sender<DecidedBatch>,
 }
 
 /// One caller's commands, decided, with the append of the accepted ones.
@@ -185,6 +200,7 @@ impl Ledger {
             store,
             write_side: Mutex::new(write_side),
             arrivals: Mutex::new(Vec::new()),
+            to_append: Mutex::new(Vec::new()),
             append_turn: Mutex::new(()),
             failed: AtomicBool::new(false),
         }))
@@ -219,10 +235,6 @@ impl Ledger {
                 .map(|_| Err(failed_earlier().into()))
                 .collect();
         }
-        let commands = match self.decide_uncontended(commands) {
-            Ok(batch) => return self.settle(batch).await,
-            Err(commands) => commands,
-        };
         let command_count = commands.len();
         let (decided_tx, decided_rx) = oneshot::channel();
         self.arrivals.lock().push(Arrival {
@@ -232,91 +244,83 @@ impl Ledger {
         self.decide_arrivals();
         match decided_rx.await {
             Ok(batch) => self.settle(batch).await,
-            // Only a panic while deciding drops an arrival undecided.
+            // Only a panic while deciding or appending drops a batch.
             Err(_) => (0..command_count)
                 .map(|_| Err(StoreError::Failed("the decision of this batch failed".into()).into()))
                 .collect(),
         }
     }
 
-    /// Decides the batch at once if the write side is free: uncontended, a
-    /// caller need not queue it. Gives it back if the write side is taken.
-    fn decide_uncontended(
-        &self,
-        commands: Vec<(Event, CommandMeta)>,
-    ) -> Result<DecidedBatch, Vec<(Event, CommandMeta)>> {
-        let Some(write_side) = self.write_side.try_lock() else {
-            return Err(commands);
-        };
-        let mut decided = self.decide_and_append(write_side, [((), commands)]);
-        self.decide_arrivals();
-        let ((), batch) = decided.pop().expect("one batch in, one out");
-        Ok(batch)
-    }
-
-    /// Whoever takes the write side decides every batch that has arrived from
-    /// callers that found it taken, so no caller blocks a runtime thread
-    /// waiting for the lock. After letting go it looks again: a batch that
-    /// arrived while it held the lock would otherwise wait for the next caller.
+    /// Whoever takes the write side decides every batch that has arrived, its
+    /// own and those of callers that found it taken, so no caller blocks a
+    /// runtime thread waiting for the lock. It leaves them, in sequence
+    /// order, to whoever holds the append turn, and lets the write side go
+    /// for the next holder to decide while they are encoded and appended.
+    /// After letting go it looks again: a batch that arrived while it held
+    /// the lock would otherwise wait for the next caller.
     fn decide_arrivals(&self) {
         loop {
-            let Some(write_side) = self.write_side.try_lock() else {
+            let Some(mut write_side) = self.write_side.try_lock() else {
                 // The holder looks at the arrivals after it lets go.
                 return;
             };
             let arrived = std::mem::take(&mut *self.arrivals.lock());
-            let batches = arrived
+            let decided: Vec<ToAppend> = arrived
                 .into_iter()
-                .map(|arrival| (arrival.decided, arrival.commands));
-            for (reply, batch) in self.decide_and_append(write_side, batches) {
-                // The caller may have gone away; its records are appended anyway.
-                let _ = reply.send(batch);
-            }
+                .map(|arrival| {
+                    let first_seq = write_side.next_seq;
+                    let mut outcomes = Vec::with_capacity(arrival.commands.len());
+                    let mut envelopes = Vec::new();
+                    for (command, meta) in arrival.commands {
+                        outcomes.push(decide_one(&mut write_side, command, meta, &mut envelopes));
+                    }
+                    ToAppend {
+                        first_seq,
+                        outcomes,
+                        envelopes,
+                        reply: arrival.decided,
+                    }
+                })
+                .collect();
+            // Under the write side, so batches queue in sequence order.
+            self.to_append.lock().extend(decided);
+            drop(write_side);
+            self.append_decided();
             if self.arrivals.lock().is_empty() {
                 return;
             }
         }
     }
 
-    /// Decides each batch in order under the write side, then lets it go and
-    /// encodes and appends them. Encoding and hashing the records takes about
-    /// as long as deciding them, so it overlaps the next holder's deciding;
-    /// the append turn, taken before letting go, keeps the appends in the
-    /// order of their sequence numbers.
-    fn decide_and_append<Caller>(
-        &self,
-        mut write_side: MutexGuard<'_, WriteSide>,
-        batches: impl IntoIterator<Item = (Caller, Vec<(Event, CommandMeta)>)>,
-    ) -> Vec<(Caller, DecidedBatch)> {
-        let decided: Vec<_> = batches
-            .into_iter()
-            .map(|(caller, commands)| {
-                let first_seq = write_side.next_seq;
-                let mut outcomes = Vec::with_capacity(commands.len());
-                let mut envelopes = Vec::new();
-                for (command, meta) in commands {
-                    outcomes.push(decide_one(&mut write_side, command, meta, &mut envelopes));
-                }
-                (caller, first_seq, outcomes, envelopes)
-            })
-            .collect();
-        let _append_turn = self.append_turn.lock();
-        drop(write_side);
-        decided
-            .into_iter()
-            .map(|(caller, first_seq, outcomes, envelopes)| {
-                let pending = (!envelopes.is_empty()).then(|| {
-                    let payloads = envelopes.iter().map(Message::encode_to_vec).collect();
-                    self.store.append(first_seq, payloads)
+    /// Whoever takes the append turn encodes and appends every decided batch
+    /// in order and hands each its pending append. Like the write side, the
+    /// turn is only ever tried: a caller that finds it taken leaves its
+    /// batches to the holder, who looks again after letting go. Encoding and
+    /// hashing the records takes about as long as deciding them, so this
+    /// overlaps the next holder's deciding without holding up any thread.
+    fn append_decided(&self) {
+        loop {
+            let Some(append_turn) = self.append_turn.try_lock() else {
+                return;
+            };
+            let decided = std::mem::take(&mut *self.to_append.lock());
+            for batch in decided {
+                let pending = (!batch.envelopes.is_empty()).then(|| {
+                    let payloads = batch.envelopes.iter().map(Message::encode_to_vec).collect();
+                    self.store.append(batch.first_seq, payloads)
                 });
-                let batch = DecidedBatch {
-                    first_seq,
-                    outcomes,
+                // The caller may have gone away; its records are appended anyway.
+                let _ = batch.reply.send(DecidedBatch {
+                    first_seq: batch.first_seq,
+                    outcomes: batch.outcomes,
                     pending,
-                };
-                (caller, batch)
-            })
-            .collect()
+                });
+            }
+            drop(append_turn);
+            if self.to_append.lock().is_empty() {
+                return;
+            }
+        }
     }
 
     /// Waits for a decided batch's records to be durable and gives each command
@@ -391,6 +395,25 @@ impl Ledger {
     #[cfg(test)]
     pub(crate) fn waiting_batches(&self) -> usize {
         self.arrivals.lock().len()
+    }
+
+    /// How many decided batches wait for the holder of the append turn.
+    #[cfg(test)]
+    pub(crate) fn batches_to_append(&self) -> usize {
+        self.to_append.lock().len()
+    }
+
+    /// Takes the append turn as a caller appending decided batches would;
+    /// whoever lets it go must look at the batches left meanwhile
+    /// (`append_left_batches`).
+    #[cfg(test)]
+    pub(crate) fn take_append_turn(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.append_turn.lock()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn append_left_batches(&self) {
+        self.append_decided();
     }
 
     /// A read-only view of the decision state, e.g. to check a binding.

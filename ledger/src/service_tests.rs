@@ -392,6 +392,46 @@ async fn a_batch_that_arrives_while_the_state_is_read_is_decided_after_the_read(
     assert_eq!(committed.records[0].seq, 0);
 }
 
+// One runtime thread: a caller that waited for the append turn would stop it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_batch_decided_while_another_caller_appends_is_left_to_that_caller() {
+    let store = ControlledStore::new(true);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    let append_turn = ledger.take_append_turn();
+    let caller = ledger.clone();
+    let submitted = tokio::spawn(async move { caller.submit(open_fund("f1"), operator()).await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while ledger.batches_to_append() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the decided batch was not left for the holder of the append turn"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        store.append_calls(),
+        0,
+        "nothing appended while the turn is held"
+    );
+    // Waited for on this thread: the runtime's one thread also drives its timers.
+    let (ran, runs) = std::sync::mpsc::channel();
+    tokio::spawn(async move { ran.send(()) });
+    let runtime_thread_free = runs.recv_timeout(Duration::from_secs(5)).is_ok();
+    drop(append_turn);
+    assert!(
+        runtime_thread_free,
+        "the submitting caller held the runtime thread waiting for the append turn"
+    );
+    ledger.append_left_batches();
+    let committed = tokio::time::timeout(Duration::from_secs(10), submitted)
+        .await
+        .expect("the batch was appended by the holder of the turn")
+        .unwrap()
+        .unwrap();
+    assert_eq!(committed.records[0].seq, 0);
+    assert_eq!(ledger.batches_to_append(), 0);
+}
+
 #[tokio::test]
 async fn a_caller_that_goes_away_after_submitting_still_has_its_command_written() {
     let store = ControlledStore::new(false);
