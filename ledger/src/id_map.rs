@@ -20,6 +20,7 @@ use std::hash::BuildHasher;
 use std::ops::Index;
 
 use foldhash::fast::RandomState;
+use hashbrown::{HashTable, hash_table};
 
 const SHARDS: usize = 256;
 /// Slots of the routing table; shard `i` has a number of them proportional
@@ -46,58 +47,87 @@ static ROUTE: std::sync::LazyLock<Box<[u8; ROUTE_SLOTS]>> = std::sync::LazyLock:
     route
 });
 
-type Shard<V> = std::collections::HashMap<String, V, RandomState>;
+/// An id's hash is kept with it: a shard that doubles moves its entries by
+/// these, without reading every id's string again (a cache miss each).
+#[derive(Clone)]
+struct Entry<V> {
+    hash: u64,
+    id: String,
+    value: V,
+}
+
+type Shard<V> = HashTable<Entry<V>>;
+
+/// Where in an id's hash the routing slot is read. A shard's table takes its
+/// positions from the low bits and its tags from the top 7; bits 32 and up
+/// would reach the positions only in a shard of over 2^32 entries, so ids
+/// that share a shard still spread over all of it.
+const ROUTE_SHIFT: u32 = 32;
 
 #[derive(Clone)]
 pub struct IdMap<V> {
     shards: Box<[Shard<V>]>,
-    /// Chooses the shard. Seeded apart from the shards' own hashers: a shard
-    /// whose ids all shared the bits that chose it would hash them alike.
-    router: RandomState,
+    hasher: RandomState,
 }
 
 impl<V> Default for IdMap<V> {
     fn default() -> Self {
         IdMap {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            router: RandomState::default(),
+            hasher: RandomState::default(),
         }
     }
 }
 
 impl<V> IdMap<V> {
-    fn shard_of(&self, id: &str) -> usize {
-        // Any bits would do, as the router is seeded apart from the shards.
-        let slot = self.router.hash_one(id) >> (u64::BITS - ROUTE_SLOTS.trailing_zeros());
-        usize::from(ROUTE[slot as usize])
+    /// The id's hash, once per call, and the shard it chooses.
+    fn locate(&self, id: &str) -> (u64, usize) {
+        let hash = self.hasher.hash_one(id);
+        let slot = (hash >> ROUTE_SHIFT) as usize & (ROUTE_SLOTS - 1);
+        (hash, usize::from(ROUTE[slot]))
     }
 
     pub fn get(&self, id: &str) -> Option<&V> {
-        self.shards[self.shard_of(id)].get(id)
+        let (hash, shard) = self.locate(id);
+        self.shards[shard]
+            .find(hash, |entry| entry.id == id)
+            .map(|entry| &entry.value)
     }
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut V> {
-        let shard = self.shard_of(id);
-        self.shards[shard].get_mut(id)
+        let (hash, shard) = self.locate(id);
+        self.shards[shard]
+            .find_mut(hash, |entry| entry.id == id)
+            .map(|entry| &mut entry.value)
     }
 
     pub fn contains_key(&self, id: &str) -> bool {
-        self.shards[self.shard_of(id)].contains_key(id)
+        self.get(id).is_some()
     }
 
     /// Like `HashMap::insert`: the value `id` had, if any.
     pub fn insert(&mut self, id: String, value: V) -> Option<V> {
-        let shard = self.shard_of(&id);
-        self.shards[shard].insert(id, value)
+        let (hash, shard) = self.locate(&id);
+        match self.shards[shard].entry(hash, |entry| entry.id == id, |entry| entry.hash) {
+            hash_table::Entry::Occupied(mut occupied) => {
+                Some(std::mem::replace(&mut occupied.get_mut().value, value))
+            }
+            hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(Entry { hash, id, value });
+                None
+            }
+        }
     }
 
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
-        self.shards.iter().flat_map(|shard| shard.iter())
+        self.shards
+            .iter()
+            .flat_map(|shard| shard.iter().map(|entry| (&entry.id, &entry.value)))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.shards.iter().flat_map(|shard| shard.values())
+        self.iter().map(|(_, value)| value)
     }
 }
 
@@ -197,6 +227,28 @@ mod tests {
             route
                 .windows(2)
                 .all(|pair| pair[1] == pair[0] || pair[1] == pair[0] + 1)
+        );
+    }
+
+    #[test]
+    fn ids_that_share_a_shard_spread_over_its_whole_table() {
+        let mut map = IdMap::default();
+        for n in 0..SHARDS * 2000 {
+            map.insert(format!("donation-{n}"), ());
+        }
+        // A table places an entry by the low bits of its hash. Were the shard
+        // chosen by those bits too, a shard's ids would crowd a few places.
+        let shard = &map.shards[SHARDS / 2];
+        let places = 1usize << 9;
+        let used: std::collections::HashSet<u64> = shard
+            .iter()
+            .map(|entry| entry.hash & (places as u64 - 1))
+            .collect();
+        assert!(shard.len() > 2 * places, "{} ids", shard.len());
+        assert!(
+            used.len() > places * 3 / 4,
+            "{} of {places} places",
+            used.len()
         );
     }
 
