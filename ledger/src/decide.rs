@@ -539,13 +539,8 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
                     ),
                 ));
             }
-            check_payout(
-                state,
-                "amount_fen",
-                &donation.fund_id,
-                &donation.project_id,
-                e.amount_fen,
-            )?;
+            let (fund_id, project_id) = state.holders.ids(donation.held_in);
+            check_payout(state, "amount_fen", fund_id, project_id, e.amount_fen)?;
             Ok(Event::DonationRefunded(e))
         }
         Event::DonationReversed(mut e) => {
@@ -561,13 +556,8 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
             }
             check_derived("amount_fen", e.amount_fen, donation.refundable_fen)?;
             e.amount_fen = donation.refundable_fen;
-            check_payout(
-                state,
-                "donation_id",
-                &donation.fund_id,
-                &donation.project_id,
-                e.amount_fen,
-            )?;
+            let (fund_id, project_id) = state.holders.ids(donation.held_in);
+            check_payout(state, "donation_id", fund_id, project_id, e.amount_fen)?;
             Ok(Event::DonationReversed(e))
         }
         Event::PledgeMade(e) => {
