@@ -19,6 +19,7 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::ops::Index;
 
+use compact_str::CompactString;
 use foldhash::fast::RandomState;
 use hashbrown::{HashTable, hash_table};
 
@@ -48,11 +49,13 @@ static ROUTE: std::sync::LazyLock<Box<[u8; ROUTE_SLOTS]>> = std::sync::LazyLock:
 });
 
 /// An id's hash is kept with it: a shard that doubles moves its entries by
-/// these, without reading every id's string again (a cache miss each).
+/// these, without reading every id's string again (a cache miss each). An id
+/// of up to 24 bytes is kept in the entry itself: no allocation of its own,
+/// and nothing more for the kernel to fault in as the state grows.
 #[derive(Clone)]
 struct Entry<V> {
     hash: u64,
-    id: String,
+    id: CompactString,
     value: V,
 }
 
@@ -106,24 +109,29 @@ impl<V> IdMap<V> {
     }
 
     /// Like `HashMap::insert`: the value `id` had, if any.
-    pub fn insert(&mut self, id: String, value: V) -> Option<V> {
-        let (hash, shard) = self.locate(&id);
+    pub fn insert(&mut self, id: impl AsRef<str>, value: V) -> Option<V> {
+        let id = id.as_ref();
+        let (hash, shard) = self.locate(id);
         match self.shards[shard].entry(hash, |entry| entry.id == id, |entry| entry.hash) {
             hash_table::Entry::Occupied(mut occupied) => {
                 Some(std::mem::replace(&mut occupied.get_mut().value, value))
             }
             hash_table::Entry::Vacant(vacant) => {
-                vacant.insert(Entry { hash, id, value });
+                vacant.insert(Entry {
+                    hash,
+                    id: CompactString::new(id),
+                    value,
+                });
                 None
             }
         }
     }
 
     /// Every entry, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
         self.shards
             .iter()
-            .flat_map(|shard| shard.iter().map(|entry| (&entry.id, &entry.value)))
+            .flat_map(|shard| shard.iter().map(|entry| (entry.id.as_str(), &entry.value)))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
@@ -159,7 +167,7 @@ impl IdSet {
     }
 
     /// Like `HashSet::insert`: whether `id` was new.
-    pub fn insert(&mut self, id: String) -> bool {
+    pub fn insert(&mut self, id: impl AsRef<str>) -> bool {
         self.ids.insert(id, ()).is_none()
     }
 }
@@ -182,7 +190,7 @@ mod tests {
         for n in 0..10_000 {
             assert_eq!(map.insert(format!("donation-{n}"), n), None);
         }
-        assert_eq!(map.insert("donation-7".into(), 70), Some(7));
+        assert_eq!(map.insert("donation-7", 70), Some(7));
         assert_eq!(map.iter().count(), 10_000);
         assert_eq!(map.get("donation-7"), Some(&70));
         assert_eq!(map["donation-9999"], 9999);
@@ -197,6 +205,25 @@ mod tests {
             values.iter().map(|&v| i64::from(v)).sum::<i64>(),
             49_995_000 + 63 + 1
         );
+    }
+
+    #[test]
+    fn ids_past_24_bytes_are_kept_whole() {
+        // Such ids live outside the entry; shorter ones in it.
+        let mut map = IdMap::default();
+        map.insert("donation-7", 7);
+        let long_id = format!("donation-{}", "x".repeat(100));
+        assert_eq!(map.insert(&long_id, -1), None);
+        assert_eq!(map.get(&long_id), Some(&-1));
+        assert_eq!(map.get(&long_id[..50]), None);
+        assert_eq!(map.insert(&long_id, -2), Some(-1));
+        assert_eq!(
+            map.iter().find(|&(_, &v)| v == -2).map(|(id, _)| id),
+            Some(long_id.as_str())
+        );
+        assert_eq!(map.insert(&long_id, 0), Some(-2));
+        assert_eq!(map["donation-7"], 7);
+        assert_eq!(map.iter().count(), 2);
     }
 
     #[test]
@@ -255,8 +282,8 @@ mod tests {
     #[test]
     fn a_set_says_whether_an_id_was_new() {
         let mut set = IdSet::default();
-        assert!(set.insert("refund-1".into()));
-        assert!(!set.insert("refund-1".into()));
+        assert!(set.insert("refund-1"));
+        assert!(!set.insert("refund-1"));
         assert!(set.contains("refund-1"));
         assert!(!set.contains("refund-2"));
     }

@@ -467,23 +467,9 @@ fn decide_one(
         Err(rejection) => return Decided::Refused(SubmitError::Rejected(rejection)),
     };
     let seq = write_side.next_seq;
-    let envelope = EventEnvelope {
-        recorded_at_unix_ms: meta.at_unix_ms,
-        actor: meta.actor,
-        idempotency_key: meta.idempotency_key.clone().unwrap_or_default(),
-        request_sha256: if meta.idempotency_key.is_some() {
-            meta.request_sha256.to_vec()
-        } else {
-            Vec::new()
-        },
-        event: Some(event),
-    };
-    write_side
-        .state
-        .apply(envelope.event.as_ref().expect("just set"));
-    envelopes.push(envelope);
+    write_side.state.apply(&event);
     write_side.next_seq += 1;
-    if let Some(key) = meta.idempotency_key {
+    if let Some(key) = &meta.idempotency_key {
         write_side.keys.insert(
             key,
             KeyUse {
@@ -493,5 +479,16 @@ fn decide_one(
             },
         );
     }
+    envelopes.push(EventEnvelope {
+        recorded_at_unix_ms: meta.at_unix_ms,
+        actor: meta.actor,
+        request_sha256: if meta.idempotency_key.is_some() {
+            meta.request_sha256.to_vec()
+        } else {
+            Vec::new()
+        },
+        idempotency_key: meta.idempotency_key.unwrap_or_default(),
+        event: Some(event),
+    });
     Decided::Appended { seq }
 }

@@ -226,7 +226,7 @@ impl LedgerState {
             Event::DonationReceived(e) => {
                 let held_in = self.holders.index_of(&e.fund_id, &e.project_id);
                 self.donations.insert(
-                    e.donation_id.clone(),
+                    &e.donation_id,
                     DonationState {
                         held_in,
                         refundable_fen: e.amount_fen,
