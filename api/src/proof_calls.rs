@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::state::{AppState, validate_idempotency_key};
-use crate::transparency::{ConsistencyProof, InclusionProof, Transparency};
+use crate::transparency::{ConsistencyProof, InclusionProof, ProjectionsAt, Transparency};
 
 /// Idempotency keys of `sign_now` remembered, at most. Kept in memory only: a
 /// retry after a restart signs again, which is harmless (signing writes no
@@ -230,8 +230,9 @@ impl ProofCalls {
     async fn sign_projections(&self) -> Result<(u64, String), AppError> {
         let (state, transparency) = (self.state.clone(), self.transparency.clone());
         tokio::task::spawn_blocking(move || {
-            let projections = state.projections.read();
-            transparency.sign(state.store.as_ref(), &projections)
+            // Signed after the projections are let go (see `sign_at`).
+            let at = ProjectionsAt::taken_from(&state.projections.read());
+            transparency.sign_at(state.store.as_ref(), at)
         })
         .await
         .map_err(|error| AppError::Internal(format!("signing task: {error}")))?

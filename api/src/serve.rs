@@ -15,7 +15,7 @@ use crate::config::ServeConfig;
 use crate::grpc::{GrpcApi, TransparencyApi};
 use crate::proof_calls::ProofCalls;
 use crate::state::AppState;
-use crate::transparency::{DEFAULT_ORIGIN, Transparency};
+use crate::transparency::{DEFAULT_ORIGIN, ProjectionsAt, Transparency};
 
 /// How often a new checkpoint is signed while the log grows.
 pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -160,14 +160,13 @@ fn spawn_checkpoint_signer(
             }
             let (state, transparency) = (state.clone(), transparency.clone());
             let signed = tokio::task::spawn_blocking(move || {
-                let projections = state.projections.read();
                 let signed_size = transparency.latest().map(|(size, _)| size);
-                if signed_size == Some(projections.applied_len()) {
+                if signed_size == Some(state.projections.read().applied_len()) {
                     return Ok(None);
                 }
-                transparency
-                    .sign(state.store.as_ref(), &projections)
-                    .map(Some)
+                // Signed after the projections are let go (see `sign_at`).
+                let at = ProjectionsAt::taken_from(&state.projections.read());
+                transparency.sign_at(state.store.as_ref(), at).map(Some)
             })
             .await;
             match signed {

@@ -18,6 +18,23 @@ use mingzhang_ledger::store::EventStore;
 use mingzhang_projections::Projections;
 use parking_lot::{Mutex, RwLock};
 
+/// What a checkpoint binds of the projections: how many records they have
+/// applied, and the digest of every balance after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectionsAt {
+    pub size: u64,
+    pub balances_digest: [u8; 32],
+}
+
+impl ProjectionsAt {
+    pub fn taken_from(projections: &Projections) -> ProjectionsAt {
+        ProjectionsAt {
+            size: projections.applied_len(),
+            balances_digest: projections.balances_digest(),
+        }
+    }
+}
+
 /// The extension line of a checkpoint that binds the balances at its size.
 pub const BALANCES_LINE_PREFIX: &str = "balances-sha256 ";
 pub const DEFAULT_ORIGIN: &str = "mingzhang.local/ledger";
@@ -159,25 +176,41 @@ impl Transparency {
         store: &dyn EventStore,
         projections: &Projections,
     ) -> anyhow::Result<(u64, String)> {
-        let size = projections.applied_len();
+        self.sign_at(store, ProjectionsAt::taken_from(projections))
+    }
+
+    /// Signs a checkpoint over projections as they were at `at`. The server
+    /// takes `at` under the projections' lock and signs after letting it go:
+    /// bringing the tree level with the log reads and hashes every record
+    /// since the last checkpoint, hundreds of milliseconds under load, and
+    /// for that long the lock held back every query and the projections'
+    /// next catch-up.
+    pub fn sign_at(
+        &self,
+        store: &dyn EventStore,
+        at: ProjectionsAt,
+    ) -> anyhow::Result<(u64, String)> {
+        let ProjectionsAt {
+            size,
+            balances_digest,
+        } = at;
+        // Held to the end, so signers take turns and `latest.note` only moves forward.
+        let mut merkle = self.merkle.lock();
         if let Some((latest_size, note)) = self.latest.read().as_ref()
-            && *latest_size == size
+            && *latest_size >= size
         {
-            return Ok((size, note.clone()));
+            return Ok((*latest_size, note.clone()));
         }
-        let root = {
-            let mut merkle = self.merkle.lock();
-            if merkle.len() < size {
-                merkle.catch_up(store, size)?;
-            }
-            merkle.sync()?;
-            merkle.root(size)?
-        };
+        if merkle.len() < size {
+            merkle.catch_up(store, size)?;
+        }
+        merkle.sync()?;
+        let root = merkle.root(size)?;
         let checkpoint = Checkpoint::new(
             &self.origin,
             size,
             root,
-            vec![balances_line(&projections.balances_digest())],
+            vec![balances_line(&balances_digest)],
         )?;
         let note = checkpoint.sign(&self.signer);
         write_durably(

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mingzhang_api::audit::{self, AuditInputs};
-use mingzhang_api::transparency::{Transparency, balances_line, key_paths};
+use mingzhang_api::transparency::{
+    ProjectionsAt, Transparency, balances_digest_of, balances_line, key_paths,
+};
 use mingzhang_ledger::checkpoint::{Checkpoint, SignerKey, VerifierKey};
 use mingzhang_ledger::scenario;
 use mingzhang_ledger::service::Ledger;
@@ -234,4 +236,49 @@ async fn receipts_verify_offline_against_the_public_key() {
     let mut forged = receipt.clone();
     forged.seq = 43;
     assert!(forged.verify(&key).is_err());
+}
+
+/// The server takes the projections' moment under their lock and signs after
+/// letting it go, while they move on: the checkpoint binds that moment, and a
+/// signer that finishes after a later one leaves the latest checkpoint alone.
+#[tokio::test]
+async fn a_checkpoint_signed_after_the_projections_moved_on_binds_the_moment_taken() {
+    let data = tempfile::tempdir().unwrap();
+    let (log, _) = FileLog::open(data.path().join("log"), FileLogOptions::default()).unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(log);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    let mut commands = scenario::kaixuan().into_iter();
+    for (command, meta) in commands.by_ref().take(100) {
+        ledger.submit(command, meta).await.unwrap();
+    }
+    let transparency =
+        Transparency::open(data.path(), store.as_ref(), "test.mingzhang/ledger").unwrap();
+    let mut projections = Projections::default();
+    projections.catch_up(store.as_ref()).unwrap();
+    let taken = ProjectionsAt::taken_from(&projections);
+    for (command, meta) in commands.take(100) {
+        ledger.submit(command, meta).await.unwrap();
+    }
+    projections.catch_up(store.as_ref()).unwrap();
+    let later = ProjectionsAt::taken_from(&projections);
+    assert!(later.size > taken.size);
+    assert_ne!(later.balances_digest, taken.balances_digest);
+
+    let (size, note) = transparency.sign_at(store.as_ref(), taken).unwrap();
+    assert_eq!(size, taken.size);
+    let checkpoint = Checkpoint::open_signed(&note, &transparency.verifier_key()).unwrap();
+    assert_eq!(checkpoint.size(), taken.size);
+    assert_eq!(
+        balances_digest_of(&checkpoint),
+        Some(hex::encode(taken.balances_digest))
+    );
+    let report = audit(data.path(), None);
+    assert!(report.ok, "{:?}", report.problems);
+
+    let (later_size, later_note) = transparency.sign_at(store.as_ref(), later).unwrap();
+    assert_eq!(later_size, later.size);
+    let (size, note) = transparency.sign_at(store.as_ref(), taken).unwrap();
+    assert_eq!((size, &note), (later_size, &later_note));
+    assert_eq!(transparency.latest(), Some((later_size, later_note)));
+    assert!(audit(data.path(), None).ok);
 }
