@@ -265,6 +265,9 @@ impl Ledger {
                 return;
             };
             let arrived = std::mem::take(&mut *self.arrivals.lock());
+            for arrival in &arrived {
+                warm_up(&write_side, &arrival.commands);
+            }
             let decided: Vec<ToAppend> = arrived
                 .into_iter()
                 .map(|arrival| {
@@ -438,6 +441,17 @@ enum Decided {
     Appended {
         seq: u64,
     },
+}
+
+/// Looks up, before a batch is decided, what deciding it will look up in the
+/// large tables (see `LedgerState::warm_up`).
+fn warm_up(write_side: &WriteSide, commands: &[(Event, CommandMeta)]) {
+    for (command, meta) in commands {
+        if let Some(key) = &meta.idempotency_key {
+            std::hint::black_box(write_side.keys.get(key));
+        }
+        write_side.state.warm_up(command);
+    }
 }
 
 /// Decides one command against the write side and, if accepted, applies it

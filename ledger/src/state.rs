@@ -168,6 +168,39 @@ impl Holders {
 }
 
 impl LedgerState {
+    /// Looks up the ids of `command` that `decide` and `apply` will look up
+    /// in the tables that grow with every gift. Done for a whole batch before
+    /// it is decided, one lookup right after another, the processor overlaps
+    /// their cache misses; deciding one command at a time, it waits for each
+    /// (eleven pairs of runs of the submit bench, 256 writers x 8: -5% to
+    /// +14% donations per second, median +3%, less CPU per donation in nine).
+    /// Changes nothing.
+    pub(crate) fn warm_up(&self, command: &Event) {
+        use std::hint::black_box;
+        match command {
+            Event::DonationReceived(e) => {
+                black_box(self.donations.contains_key(&e.donation_id));
+            }
+            Event::DonationRefunded(e) => {
+                black_box(self.refund_ids.contains(&e.refund_id));
+                black_box(self.donations.contains_key(&e.donation_id));
+            }
+            Event::DonationReversed(e) => {
+                black_box(self.donations.contains_key(&e.donation_id));
+            }
+            Event::PledgePaymentReceived(e) => {
+                black_box(self.payment_ids.contains(&e.payment_id));
+            }
+            Event::ProjectFunded(e) => {
+                black_box(self.funding_ids.contains(&e.funding_id));
+            }
+            Event::ExpenditureMade(e) => {
+                black_box(self.expenditures.contains_key(&e.expenditure_id));
+            }
+            _ => {}
+        }
+    }
+
     /// Money a payout from `fund_id` (and `project_id`, when set) may draw on.
     pub(crate) fn spendable_fen(&self, fund_id: &str, project_id: &str) -> i64 {
         if project_id.is_empty() {
