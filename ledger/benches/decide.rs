@@ -9,9 +9,9 @@
 use std::time::Instant;
 
 use mingzhang_ledger::decide::{Principal, decide_as};
-use mingzhang_ledger::scenario::{self, CAMPAIGN_ID, CHARITY_FUND_ID};
+use mingzhang_ledger::scenario::{self, giving_day_donation};
 use mingzhang_ledger::state::LedgerState;
-use mingzhang_proto::v1::{self, event_envelope::Event};
+use mingzhang_proto::v1::event_envelope::Event;
 
 // The allocator of the `mingzhang` binary and the submit bench.
 #[global_allocator]
@@ -19,21 +19,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const DONATIONS: u64 = 1_000_000;
 const ROUNDS: u64 = 3;
-
-fn donation(round: u64, n: u64) -> Event {
-    Event::DonationReceived(v1::DonationReceived {
-        donation_id: format!("decide-{round}-{n}"),
-        donor_id: "resident-zhang".into(),
-        fund_id: CHARITY_FUND_ID.into(),
-        campaign_id: CAMPAIGN_ID.into(),
-        project_id: String::new(),
-        amount_fen: 5_000 + (n % 100) as i64,
-        channel: v1::Channel::Online as i32,
-        bank_reference: String::new(),
-        anonymous: false,
-        received_on: "2025-09-05".into(),
-    })
-}
 
 fn kaixuan_state() -> LedgerState {
     let mut state = LedgerState::default();
@@ -48,7 +33,9 @@ fn main() {
     for round in 0..ROUNDS {
         let mut state = kaixuan_state();
         // Built before the clock: the callers' work, not the write side's.
-        let commands: Vec<Event> = (0..DONATIONS).map(|n| donation(round, n)).collect();
+        let commands: Vec<Event> = (0..DONATIONS)
+            .map(|n| giving_day_donation(format!("decide-{round}-{n}"), n))
+            .collect();
         let started = Instant::now();
         for command in commands {
             let event = decide_as(&state, &Principal::Operator, command).expect("accepted");

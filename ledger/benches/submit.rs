@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{fresh_histograms, latency_histogram, process_cpu_time};
-use mingzhang_ledger::scenario::{self, CAMPAIGN_ID, CHARITY_FUND_ID};
+use mingzhang_ledger::scenario::{self, giving_day_donation};
 use mingzhang_ledger::service::{CommandMeta, Ledger};
 use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions};
-use mingzhang_proto::v1::{self, event_envelope::Event};
 
 mod common;
 
@@ -25,21 +24,6 @@ mod common;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const RUN_FOR: Duration = Duration::from_secs(2);
-
-fn giving_day_donation(writer: usize, n: u64) -> Event {
-    Event::DonationReceived(v1::DonationReceived {
-        donation_id: format!("bench-{writer}-{n}"),
-        donor_id: "resident-zhang".into(),
-        fund_id: CHARITY_FUND_ID.into(),
-        campaign_id: CAMPAIGN_ID.into(),
-        project_id: String::new(),
-        amount_fen: 5_000 + (n % 100) as i64,
-        channel: v1::Channel::Online as i32,
-        bank_reference: String::new(),
-        anonymous: false,
-        received_on: "2025-09-05".into(),
-    })
-}
 
 /// A ledger on the file log in `dir`, with the Kaixuan scenario submitted.
 fn kaixuan_ledger(
@@ -76,7 +60,7 @@ fn measure_growth(runtime: &tokio::runtime::Runtime, root: &std::path::Path) {
                     let n = call * GROWTH_PER_CALL + i;
                     let meta = CommandMeta::operator(1_757_034_000_000, "bench")
                         .with_idempotency_key(format!("growth-{n}"), [7; 32]);
-                    (giving_day_donation(0, n), meta)
+                    (giving_day_donation(format!("bench-0-{n}"), n), meta)
                 })
                 .collect();
             let begun = Instant::now();
@@ -130,7 +114,7 @@ fn measure(
                             let n = n * per_call as u64 + i;
                             let meta = CommandMeta::operator(1_757_034_000_000, "bench")
                                 .with_idempotency_key(format!("bench-{writer}-{n}"), [7; 32]);
-                            (giving_day_donation(writer, n), meta)
+                            (giving_day_donation(format!("bench-{writer}-{n}"), n), meta)
                         })
                         .collect();
                     if per_call == 1 {

@@ -702,6 +702,24 @@ impl Script {
     }
 }
 
+/// One more online gift of about 50 yuan from a registered resident to the
+/// five-year campaign, as on a giving day, for loads after `kaixuan()` (the
+/// benches): `n` varies the amount.
+pub fn giving_day_donation(donation_id: String, n: u64) -> Event {
+    Event::DonationReceived(v1::DonationReceived {
+        donation_id,
+        donor_id: "resident-zhang".into(),
+        fund_id: CHARITY_FUND_ID.into(),
+        campaign_id: CAMPAIGN_ID.into(),
+        project_id: String::new(),
+        amount_fen: 50 * YUAN + (n % 100) as i64,
+        channel: v1::Channel::Online as i32,
+        bank_reference: String::new(),
+        anonymous: false,
+        received_on: "2025-09-05".into(),
+    })
+}
+
 pub fn organisation_id(index: usize) -> String {
     format!("org-{index:03}")
 }

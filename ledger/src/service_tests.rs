@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::decide::Principal;
 use crate::record::{GENESIS_PREV_HASH, StoredRecord};
-use crate::service::{CommandMeta, Ledger, SubmitError};
+use crate::service::{CommandMeta, Committed, Ledger, SubmitError};
 use crate::store::{AppendFuture, EventStore, Head, RecordMeta, StoreError};
 
 /// Records become durable when `release` is called (or at once when
@@ -384,12 +384,21 @@ async fn a_batch_that_arrives_while_the_state_is_read_is_decided_after_the_read(
         }
         submitted
     });
-    let committed = tokio::time::timeout(Duration::from_secs(10), submitted)
-        .await
-        .expect("the batch was left waiting for the write side")
-        .unwrap()
-        .unwrap();
+    let committed =
+        committed_within_10_s(submitted, "the batch was left waiting for the write side").await;
     assert_eq!(committed.records[0].seq, 0);
+}
+
+/// What a spawned `submit` returned, which must come within 10 s.
+async fn committed_within_10_s(
+    submitted: tokio::task::JoinHandle<Result<Committed, SubmitError>>,
+    late: &str,
+) -> Committed {
+    tokio::time::timeout(Duration::from_secs(10), submitted)
+        .await
+        .expect(late)
+        .expect("the submitting task")
+        .expect("committed")
 }
 
 // One runtime thread: a caller that waited for the append turn would stop it.
@@ -423,11 +432,11 @@ async fn a_batch_decided_while_another_caller_appends_is_left_to_that_caller() {
         "the submitting caller held the runtime thread waiting for the append turn"
     );
     ledger.append_left_batches();
-    let committed = tokio::time::timeout(Duration::from_secs(10), submitted)
-        .await
-        .expect("the batch was appended by the holder of the turn")
-        .unwrap()
-        .unwrap();
+    let committed = committed_within_10_s(
+        submitted,
+        "the batch was not appended by the holder of the turn",
+    )
+    .await;
     assert_eq!(committed.records[0].seq, 0);
     assert_eq!(ledger.batches_to_append(), 0);
 }
