@@ -49,7 +49,7 @@ static ROUTE: std::sync::LazyLock<Box<[u8; ROUTE_SLOTS]>> = std::sync::LazyLock:
 });
 
 /// An id's hash is kept with it: a shard that doubles moves its entries by
-/// these, without reading every id's string again (a cache miss each). An id
+/// these, without hashing every id again. An id
 /// of up to 24 bytes is kept in the entry itself: no allocation of its own,
 /// and nothing more for the kernel to fault in as the state grows.
 #[derive(Clone)]

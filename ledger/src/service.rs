@@ -299,8 +299,8 @@ impl Ledger {
     /// in order and hands each its pending append. Like the write side, the
     /// turn is only ever tried: a caller that finds it taken leaves its
     /// batches to the holder, who looks again after letting go. Encoding and
-    /// hashing the records takes about as long as deciding them, so this
-    /// overlaps the next holder's deciding without holding up any thread.
+    /// hashing the records takes about half as long as deciding them (perf,
+    /// 256 writers), and overlaps the next holder's deciding.
     fn append_decided(&self) {
         loop {
             let Some(append_turn) = self.append_turn.try_lock() else {

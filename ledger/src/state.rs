@@ -234,7 +234,7 @@ impl LedgerState {
         match event {
             Event::FundOpened(e) => {
                 self.funds.insert(
-                    e.fund_id.clone(),
+                    &e.fund_id,
                     FundState {
                         kind: e.kind(),
                         available_fen: 0,
@@ -243,7 +243,7 @@ impl LedgerState {
             }
             Event::CampaignOpened(e) => {
                 self.campaigns.insert(
-                    e.campaign_id.clone(),
+                    &e.campaign_id,
                     CampaignState {
                         fund_id: e.fund_id.clone(),
                     },
@@ -251,10 +251,10 @@ impl LedgerState {
             }
             Event::DonorRegistered(e) => {
                 self.donors
-                    .insert(e.donor_id.clone(), DonorState { kind: e.kind() });
+                    .insert(&e.donor_id, DonorState { kind: e.kind() });
             }
             Event::OrganisationRegistered(e) => {
-                self.organisations.insert(e.organisation_id.clone());
+                self.organisations.insert(&e.organisation_id);
             }
             Event::DonationReceived(e) => {
                 let held_in = self.holders.index_of(&e.fund_id, &e.project_id);
@@ -269,7 +269,7 @@ impl LedgerState {
                 self.credit(&e.fund_id, &e.project_id, e.amount_fen);
             }
             Event::DonationRefunded(e) => {
-                self.refund_ids.insert(e.refund_id.clone());
+                self.refund_ids.insert(&e.refund_id);
                 let (fund_id, project_id) = self.take_from_donation(&e.donation_id, e.amount_fen);
                 self.credit(&fund_id, &project_id, -e.amount_fen);
             }
@@ -283,7 +283,7 @@ impl LedgerState {
             }
             Event::PledgeMade(e) => {
                 self.pledges.insert(
-                    e.pledge_id.clone(),
+                    &e.pledge_id,
                     PledgeState {
                         donor_id: e.donor_id.clone(),
                         fund_id: e.fund_id.clone(),
@@ -294,7 +294,7 @@ impl LedgerState {
                 );
             }
             Event::PledgePaymentReceived(e) => {
-                self.payment_ids.insert(e.payment_id.clone());
+                self.payment_ids.insert(&e.payment_id);
                 let pledge = self.pledges.get_mut(&e.pledge_id).expect("pledge exists");
                 pledge.paid_fen += e.amount_fen;
                 let fund_id = pledge.fund_id.clone();
@@ -314,7 +314,7 @@ impl LedgerState {
             }
             Event::GrantRoundOpened(e) => {
                 self.rounds.insert(
-                    e.round_id.clone(),
+                    &e.round_id,
                     RoundState {
                         fund_id: e.fund_id.clone(),
                         budget_fen: e.budget_fen,
@@ -326,7 +326,7 @@ impl LedgerState {
             }
             Event::GrantApplicationSubmitted(e) => {
                 self.applications.insert(
-                    e.application_id.clone(),
+                    &e.application_id,
                     ApplicationState {
                         round_id: e.round_id.clone(),
                         organisation_id: e.organisation_id.clone(),
@@ -361,7 +361,7 @@ impl LedgerState {
                 round.awarded_fen += e.amount_fen;
                 let fund_id = round.fund_id.clone();
                 self.grants.insert(
-                    e.grant_id.clone(),
+                    &e.grant_id,
                     GrantState {
                         round_id,
                         organisation_id,
@@ -384,7 +384,7 @@ impl LedgerState {
                 grant.passing_evaluation_since_last_tranche = false;
             }
             Event::GrantEvaluationRecorded(e) => {
-                self.evaluation_ids.insert(e.evaluation_id.clone());
+                self.evaluation_ids.insert(&e.evaluation_id);
                 if e.passed {
                     self.grants
                         .get_mut(&e.grant_id)
@@ -406,7 +406,7 @@ impl LedgerState {
             }
             Event::ProjectPublished(e) => {
                 self.projects.insert(
-                    e.project_id.clone(),
+                    &e.project_id,
                     ProjectState {
                         fund_id: e.fund_id.clone(),
                         claimant: None,
@@ -428,7 +428,7 @@ impl LedgerState {
                     .claimant = None;
             }
             Event::ProjectFunded(e) => {
-                self.funding_ids.insert(e.funding_id.clone());
+                self.funding_ids.insert(&e.funding_id);
                 self.projects
                     .get_mut(&e.project_id)
                     .expect("project exists")
@@ -442,7 +442,7 @@ impl LedgerState {
             }
             Event::ExpenditureMade(e) => {
                 self.expenditures.insert(
-                    e.expenditure_id.clone(),
+                    &e.expenditure_id,
                     ExpenditureState {
                         fund_id: e.fund_id.clone(),
                         project_id: e.project_id.clone(),
