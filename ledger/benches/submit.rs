@@ -163,6 +163,12 @@ fn measure(
     );
 }
 
+/// "256x32": 256 writers, 32 donations per call.
+fn parse_case(case: &str) -> Option<(usize, usize)> {
+    let (writers, per_call) = case.split_once('x')?;
+    Some((writers.parse().ok()?, per_call.parse().ok()?))
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -171,18 +177,27 @@ fn main() {
         .expect("runtime");
     // On the real disk: /tmp may be tmpfs elsewhere, the target dir is not.
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
-    // `cargo bench --bench submit -- 256x8 growth` runs only the cases named.
+    // `cargo bench --bench submit -- 256x8 256x32 growth` runs only the cases
+    // named, any writers x donations per call.
     let chosen: Vec<String> = std::env::args()
         .skip(1)
         .filter(|arg| !arg.starts_with("--"))
         .collect();
     // Writers x donations per call; the last is what a batch (gRPC
     // SubmitBatch, `submit_many`) lets the same writers reach.
-    let cases = [(1, 1), (16, 1), (256, 1), (256, 8)];
-    for (writers, per_call) in cases {
-        if chosen.is_empty() || chosen.contains(&format!("{writers}x{per_call}")) {
-            measure(&runtime, root.path(), writers, per_call);
-        }
+    let default_cases = [(1, 1), (16, 1), (256, 1), (256, 8)];
+    let cases: Vec<(usize, usize)> = if chosen.is_empty() {
+        default_cases.to_vec()
+    } else {
+        chosen.iter().filter_map(|case| parse_case(case)).collect()
+    };
+    for (run, (writers, per_call)) in cases.into_iter().enumerate() {
+        measure(
+            &runtime,
+            &root.path().join(run.to_string()),
+            writers,
+            per_call,
+        );
     }
     if chosen.is_empty() || chosen.iter().any(|case| case == "growth") {
         measure_growth(&runtime, root.path());
