@@ -743,6 +743,26 @@ impl<F> Reservation<F> {
 }
 
 impl<F> Reserve<F> {
+    /// The reservation of the active segment `file`, whose records end at
+    /// `written` and whose length is `file_len`.
+    fn new(file: Arc<F>, written: u64, file_len: u64, step: u64) -> Reserve<F> {
+        Reserve {
+            state: Mutex::new(Reservation {
+                file,
+                written,
+                file_len,
+                zeroing: false,
+                rolling: false,
+                overtaken: false,
+                chunk_bytes_average: 0,
+                resume_at: 0,
+                closing: false,
+            }),
+            changed: Condvar::new(),
+            step,
+        }
+    }
+
     /// The offset in the active segment where `len` bytes of records go,
     /// claimed; wakes the reserver once fewer than `step` zeros are left
     /// after small chunks.
@@ -879,21 +899,7 @@ impl<S: Storage> FileLog<S> {
             durable_tx,
             index: RwLock::new(Index { segments }),
             sync_stats: Mutex::new(SyncStats::default()),
-            reserve: Reserve {
-                state: Mutex::new(Reservation {
-                    file: active.clone(),
-                    written: segment_len,
-                    file_len: active_file_len,
-                    zeroing: false,
-                    rolling: false,
-                    overtaken: false,
-                    chunk_bytes_average: 0,
-                    resume_at: 0,
-                    closing: false,
-                }),
-                changed: Condvar::new(),
-                step: reserve_step,
-            },
+            reserve: Reserve::new(active.clone(), segment_len, active_file_len, reserve_step),
             writer: Mutex::new(Writer {
                 active,
                 sync_handles,
@@ -1518,28 +1524,12 @@ fn fail_log<S: Storage>(shared: &Shared<S>, reason: String) {
 mod tests {
     use std::sync::Arc;
 
-    use parking_lot::{Condvar, Mutex};
-
-    use super::{BULK_CHUNK_BYTES, FileLog, FileLogOptions, Reservation, Reserve};
+    use super::{BULK_CHUNK_BYTES, FileLog, FileLogOptions, Reserve};
     use crate::store::contract::numbered_payload;
     use crate::store::{EventStore, verify_log};
 
     fn reserve_with_step(step: u64) -> Reserve<()> {
-        Reserve {
-            state: Mutex::new(Reservation {
-                file: Arc::new(()),
-                written: 4096,
-                file_len: 4096,
-                zeroing: false,
-                rolling: false,
-                overtaken: false,
-                chunk_bytes_average: 0,
-                resume_at: 0,
-                closing: false,
-            }),
-            changed: Condvar::new(),
-            step,
-        }
+        Reserve::new(Arc::new(()), 4096, 4096, step)
     }
 
     /// Zeros ahead of records that come in bulk would double what the disk
