@@ -114,13 +114,12 @@ pub async fn run(
     };
     let grpc = {
         let mut stopping = shutdown_rx.clone();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+        let incoming = grpc_incoming(grpc_listener);
         let service = GrpcApi::new(state.clone()).into_server();
         let transparency_service =
             TransparencyApi::new(state.clone(), proof_calls.clone()).into_server();
         async move {
             tonic::transport::Server::builder()
-                .tcp_nodelay(true)
                 .add_service(service)
                 .add_service(transparency_service)
                 .serve_with_incoming_shutdown(incoming, async move {
@@ -139,6 +138,16 @@ pub async fn run(
     grpc_result?;
     tracing::info!(log_records = state.store.head().len, "stopped cleanly");
     Ok(())
+}
+
+/// gRPC connections accepted from `listener`, with Nagle's algorithm off. A
+/// reply goes out as headers, message and trailers in separate writes; with
+/// Nagle on, the trailers waited for the client's delayed ACK, 40 ms on
+/// Linux: every call took at least 44 ms, a batch of 10 commands as long as
+/// one of 1,000. (The builder's `tcp_nodelay` only reaches listeners tonic
+/// binds itself.)
+fn grpc_incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Signs a checkpoint over the projections whenever they have moved since the
@@ -191,5 +200,33 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = terminate.recv() => {}
         _ = interrupt.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::grpc_incoming;
+
+    #[tokio::test]
+    async fn grpc_connections_are_accepted_with_nagle_off() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let mut incoming = grpc_incoming(listener);
+        let _client = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let accepted = incoming
+            .next()
+            .await
+            .expect("a connection")
+            .expect("accepted");
+        assert!(
+            accepted.nodelay().expect("TCP_NODELAY readable"),
+            "an accepted gRPC connection still has Nagle's algorithm on"
+        );
     }
 }
