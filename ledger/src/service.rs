@@ -273,7 +273,7 @@ impl Ledger {
                 .map(|arrival| {
                     let first_seq = write_side.next_seq;
                     let mut outcomes = Vec::with_capacity(arrival.commands.len());
-                    let mut envelopes = Vec::new();
+                    let mut envelopes = Vec::with_capacity(arrival.commands.len());
                     for (command, meta) in arrival.commands {
                         outcomes.push(decide_one(&mut write_side, command, meta, &mut envelopes));
                     }
