@@ -730,13 +730,13 @@ struct Reserve<F> {
 }
 
 impl<F> Reservation<F> {
-    /// Whether the reserver has zeros to write: fewer than `step` are left
-    /// after the records, and the records come in small chunks.
     /// Records come in chunks large enough to go without zeros.
     fn bulk(&self) -> bool {
         self.chunk_bytes_average >= BULK_CHUNK_BYTES
     }
 
+    /// Whether the reserver has zeros to write: fewer than `step` are left
+    /// after the records, and the records come in small chunks.
     fn wants_zeros(&self, step: u64) -> bool {
         step > 0 && !self.bulk() && self.file_len - self.written < step
     }
