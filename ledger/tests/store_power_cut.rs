@@ -143,6 +143,10 @@ fn acknowledged_records_survive_any_power_cut() {
             // Small, so records often land in reserved zeros that a cut
             // may leave half overwritten, and the file often grows.
             reserve_bytes: [0, rng.gen_range(512..8192)][rng.gen_range(0..2)],
+            // Around the chunks' usual sizes, so the reserver also rests
+            // while records come in bulk and the file grows with them (about
+            // one claim in six), and starts again.
+            bulk_chunk_bytes: rng.gen_range(0..8192),
             ..FileLogOptions::default()
         };
         let mut acked: BTreeMap<u64, Hash> = BTreeMap::new();

@@ -46,12 +46,6 @@ pub const RESERVE_BYTES_LIMIT: u64 = 16 << 20;
 /// The reserver writes zeros in pieces this large, each written back before
 /// the next.
 const RESERVE_PIECE_BYTES: usize = 128 << 10;
-/// While chunks average this much, records go into the file without zeros
-/// ahead of them. Zeros cost the disk as much as the records they make room
-/// for; what they save is one metadata commit per `fdatasync`, a few blocks
-/// of journal, which chunks this large outweigh. Chunk sizes vary widely
-/// under the same load, hence the average.
-const BULK_CHUNK_BYTES: u64 = 32 << 10;
 /// How far from the end of the last segment a torn write can reach: the
 /// unsynced bytes plus the zeros reserved after them.
 pub const TORN_WRITE_BYTES_MAX: u64 =
@@ -88,6 +82,13 @@ pub struct FileLogOptions {
     /// metadata of the file's new size and blocks as well. 0: the file
     /// grows with each write.
     pub reserve_bytes: u64,
+    /// While the chunks the syncers write average at least this many bytes,
+    /// no zeros are reserved: the records go into the file as it grows.
+    /// Zeros cost the disk as much as the records they make room for; what
+    /// they save is one metadata commit per `fdatasync`, a few blocks of
+    /// journal, which chunks this large outweigh. Chunk sizes vary widely
+    /// under the same load, hence the average.
+    pub bulk_chunk_bytes: u64,
 }
 
 impl Default for FileLogOptions {
@@ -99,6 +100,7 @@ impl Default for FileLogOptions {
             queue_records_max: 1 << 16,
             index_every_records: 64,
             reserve_bytes: 8 << 20,
+            bulk_chunk_bytes: 32 << 10,
         }
     }
 }
@@ -727,25 +729,20 @@ struct Reserve<F> {
     changed: Condvar,
     /// `FileLogOptions::reserve_bytes`.
     step: u64,
-}
-
-impl<F> Reservation<F> {
-    /// Records come in chunks large enough to go without zeros.
-    fn bulk(&self) -> bool {
-        self.chunk_bytes_average >= BULK_CHUNK_BYTES
-    }
-
-    /// Whether the reserver has zeros to write: fewer than `step` are left
-    /// after the records, and the records come in small chunks.
-    fn wants_zeros(&self, step: u64) -> bool {
-        step > 0 && !self.bulk() && self.file_len - self.written < step
-    }
+    /// `FileLogOptions::bulk_chunk_bytes`.
+    bulk_chunk_bytes: u64,
 }
 
 impl<F> Reserve<F> {
     /// The reservation of the active segment `file`, whose records end at
     /// `written` and whose length is `file_len`.
-    fn new(file: Arc<F>, written: u64, file_len: u64, step: u64) -> Reserve<F> {
+    fn new(
+        file: Arc<F>,
+        written: u64,
+        file_len: u64,
+        step: u64,
+        bulk_chunk_bytes: u64,
+    ) -> Reserve<F> {
         Reserve {
             state: Mutex::new(Reservation {
                 file,
@@ -760,7 +757,19 @@ impl<F> Reserve<F> {
             }),
             changed: Condvar::new(),
             step,
+            bulk_chunk_bytes,
         }
+    }
+
+    /// Records come in chunks large enough to go without zeros.
+    fn bulk(&self, state: &Reservation<F>) -> bool {
+        state.chunk_bytes_average >= self.bulk_chunk_bytes
+    }
+
+    /// Whether the reserver has zeros to write: fewer than `step` are left
+    /// after the records, and the records come in small chunks.
+    fn wants_zeros(&self, state: &Reservation<F>) -> bool {
+        self.step > 0 && !self.bulk(state) && state.file_len - state.written < self.step
     }
 
     /// The offset in the active segment where `len` bytes of records go,
@@ -784,7 +793,7 @@ impl<F> Reserve<F> {
         state.written = end;
         state.file_len = state.file_len.max(end);
         state.chunk_bytes_average = (state.chunk_bytes_average * 7 + len) / 8;
-        if state.wants_zeros(self.step) {
+        if self.wants_zeros(&state) {
             self.changed.notify_all();
         }
         offset
@@ -876,6 +885,7 @@ impl<S: Storage> FileLog<S> {
         let active_name = segments.last().expect("the log has a segment").name.clone();
         let sync_handles = open_sync_handles(&storage, &dir.join(active_name))?;
         let reserve_step = options.reserve_bytes;
+        let bulk_chunk_bytes = options.bulk_chunk_bytes;
         let (durable_tx, _) = watch::channel(scan.head.len);
         let shared = Arc::new(Shared {
             storage,
@@ -899,7 +909,13 @@ impl<S: Storage> FileLog<S> {
             durable_tx,
             index: RwLock::new(Index { segments }),
             sync_stats: Mutex::new(SyncStats::default()),
-            reserve: Reserve::new(active.clone(), segment_len, active_file_len, reserve_step),
+            reserve: Reserve::new(
+                active.clone(),
+                segment_len,
+                active_file_len,
+                reserve_step,
+                bulk_chunk_bytes,
+            ),
             writer: Mutex::new(Writer {
                 active,
                 sync_handles,
@@ -1443,7 +1459,7 @@ fn run_reserver<S: Storage>(shared: &Shared<S>) {
         let (file, from) = {
             let mut state = reserve.state.lock();
             while !state.closing
-                && (!state.wants_zeros(reserve.step)
+                && (!reserve.wants_zeros(&state)
                     || state.written < state.resume_at
                     || state.rolling)
             {
@@ -1473,7 +1489,7 @@ fn run_reserver<S: Storage>(shared: &Shared<S>) {
                     return Ok(());
                 }
                 // Bulk chunks' own `fdatasync`s make the length durable.
-                if state.rolling || state.closing || state.bulk() {
+                if state.rolling || state.closing || reserve.bulk(&state) {
                     return Ok(());
                 }
             }
@@ -1524,12 +1540,14 @@ fn fail_log<S: Storage>(shared: &Shared<S>, reason: String) {
 mod tests {
     use std::sync::Arc;
 
-    use super::{BULK_CHUNK_BYTES, FileLog, FileLogOptions, Reserve};
+    use super::{FileLog, FileLogOptions, Reserve};
     use crate::store::contract::numbered_payload;
     use crate::store::{EventStore, verify_log};
 
+    const BULK_CHUNK_BYTES: u64 = 32 << 10;
+
     fn reserve_with_step(step: u64) -> Reserve<()> {
-        Reserve::new(Arc::new(()), 4096, 4096, step)
+        Reserve::new(Arc::new(()), 4096, 4096, step, BULK_CHUNK_BYTES)
     }
 
     /// Zeros ahead of records that come in bulk would double what the disk
@@ -1538,7 +1556,7 @@ mod tests {
     #[test]
     fn the_reserver_rests_while_records_come_in_bulk() {
         let reserve = reserve_with_step(1 << 20);
-        let wants_zeros = |reserve: &Reserve<()>| reserve.state.lock().wants_zeros(reserve.step);
+        let wants_zeros = |reserve: &Reserve<()>| reserve.wants_zeros(&reserve.state.lock());
         reserve.claim(300);
         assert!(wants_zeros(&reserve), "a small chunk wants zeros ahead");
         for _ in 0..16 {
@@ -1554,8 +1572,9 @@ mod tests {
             reserve.claim(300);
         }
         assert!(wants_zeros(&reserve), "small chunks again want zeros");
+        let no_reserve = reserve_with_step(0);
         assert!(
-            !reserve_with_step(0).state.lock().wants_zeros(0),
+            !no_reserve.wants_zeros(&no_reserve.state.lock()),
             "a log without reserve never wants zeros"
         );
     }
