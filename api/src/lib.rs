@@ -5,7 +5,6 @@
 //! business rule. Every command goes through `Ledger::submit`, every answer
 //! comes from the projections or the log.
 
-pub mod audit;
 pub mod auth;
 pub mod backend;
 pub mod config;
@@ -18,7 +17,6 @@ pub mod openapi;
 pub mod page;
 pub mod proof_calls;
 pub mod query_answers;
-pub mod remote_audit;
 pub mod serve;
 pub mod state;
 #[cfg(test)]

@@ -36,10 +36,17 @@ enum Command {
     Demo,
     /// Audit a log: every record's checksum, hash and chain link, the Merkle
     /// root against the signed checkpoint, consistency with a checkpoint saved
-    /// earlier, and the replayed balances against the published ones. Exits
-    /// non-zero naming the first problem. `verify receipt FILE` checks one receipt.
-    /// Given a server's URL, downloads its records, checkpoint and key and runs
-    /// the same checks, then compares the fund balances it publishes with the replay.
+    /// earlier, and the replayed balances against the published ones. A log
+    /// with no signed checkpoint fails unless --allow-unsigned. `verify receipt
+    /// FILE` checks one receipt. Given a server's URL, downloads its records,
+    /// checkpoint and key and runs the same checks, then compares the fund
+    /// balances it publishes with the replay.
+    ///
+    /// Exit codes: 0 verified; 1 the inputs could not be read; 2 usage;
+    /// 3 the log is damaged or altered; 4 it disagrees with its signed
+    /// checkpoint, a saved checkpoint, the rules or the published balances;
+    /// 5 records not covered by a signed checkpoint (none at all, or a
+    /// bundle's records past the signed size).
     #[command(args_conflicts_with_subcommands = true)]
     Verify {
         #[command(subcommand)]
@@ -55,6 +62,10 @@ enum Command {
         /// Print the report as JSON
         #[arg(long)]
         json: bool,
+        /// With no signed checkpoint, check the hash chain alone instead of
+        /// failing; the report then says so in its first line
+        #[arg(long)]
+        allow_unsigned: bool,
         /// Auditor or operator token, for a URL (raw records are not public)
         #[arg(long, env = "MINGZHANG_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -149,15 +160,26 @@ fn main() -> anyhow::Result<()> {
             key,
             json,
             token,
+            allow_unsigned,
         } => {
             let source = match path {
-                Some(url) if mingzhang_api::remote_audit::is_url(&url) => {
+                Some(url) if mingzhang_audit::remote::is_url(&url) => {
                     AuditSource::Url { url, token }
                 }
                 Some(path) => AuditSource::Path(PathBuf::from(path)),
                 None => AuditSource::Path(data_dir.clone()),
             };
-            verify(source, since.as_deref(), key.as_deref(), json)
+            let code = verify(
+                source,
+                since.as_deref(),
+                key.as_deref(),
+                json,
+                allow_unsigned,
+            )?;
+            if code != 0 {
+                std::process::exit(i32::from(code));
+            }
+            Ok(())
         }
         Command::Keygen { name } => {
             require_initialised(&data_dir)?;
@@ -239,9 +261,20 @@ async fn demo(data_dir: &Path) -> anyhow::Result<()> {
             recorded += committed.records.len();
         }
     }
+    // A writer signs what it wrote, as `serve` does when it stops, so the
+    // demo's log verifies without --allow-unsigned.
+    let store = ledger.store();
+    let mut projections = Projections::default();
+    projections.catch_up(&*store)?;
+    let transparency = mingzhang_api::transparency::Transparency::open(
+        data_dir,
+        &*store,
+        mingzhang_api::transparency::DEFAULT_ORIGIN,
+    )?;
+    let (signed_size, _) = transparency.sign(&*store, &projections)?;
     println!(
-        "Kaixuan demo: {recorded} records written, {already} commands were already recorded; log has {} records",
-        ledger.store().head().len
+        "Kaixuan demo: {recorded} records written, {already} commands were already recorded; log has {} records, signed at size {signed_size}",
+        store.head().len
     );
     Ok(())
 }
@@ -251,12 +284,15 @@ enum AuditSource {
     Url { url: String, token: Option<String> },
 }
 
+/// Runs the audit and prints its report; returns the exit code
+/// (`mingzhang_audit::verify::EXIT_*`). `Err` when the inputs cannot be read.
 fn verify(
     source: AuditSource,
     since: Option<&Path>,
     key: Option<&Path>,
     json: bool,
-) -> anyhow::Result<()> {
+    allow_unsigned: bool,
+) -> anyhow::Result<u8> {
     use std::io::Write;
     let since_note = since
         .map(|since| {
@@ -267,41 +303,40 @@ fn verify(
     let mut _downloaded = None;
     let inputs = match source {
         AuditSource::Path(path) => {
-            let inputs = mingzhang_api::audit::AuditInputs::locate(&path, key)?;
+            let inputs = mingzhang_audit::verify::AuditInputs::locate(&path, key)?;
             if !json {
-                println!("verifying {}", inputs.log_dir.display());
+                eprintln!("verifying {}", inputs.log_dir.display());
             }
             inputs
         }
         AuditSource::Url { url, token } => {
             if !json {
-                println!("verifying {url}");
+                eprintln!("verifying {url}");
             }
             let mut last_shown_percent = 0u64;
-            let downloaded = mingzhang_api::remote_audit::download(
-                &url,
-                token.as_deref(),
-                key,
-                |done, total| {
+            let downloaded =
+                mingzhang_audit::remote::download(&url, token.as_deref(), key, |done, total| {
                     let percent = (done * 100).checked_div(total).unwrap_or(100);
                     if !json && percent >= last_shown_percent + 5 {
                         last_shown_percent = percent;
                         eprint!("\r  downloading {percent:>3}% ({done} of {total} records)");
                         let _ = std::io::stderr().flush();
                     }
-                },
-            )?;
+                })?;
             if !json {
-                eprintln!();
-                println!("downloaded {} records", downloaded.records);
+                eprintln!("\ndownloaded {} records", downloaded.records);
             }
             let inputs = downloaded.inputs.clone();
             _downloaded = Some(downloaded);
             inputs
         }
     };
+    let options = mingzhang_audit::verify::VerifyOptions {
+        since_note,
+        allow_unsigned,
+    };
     let mut last_shown_percent = 0u64;
-    let report = mingzhang_api::audit::verify(&inputs, since_note.as_deref(), |done, total| {
+    let report = mingzhang_audit::verify::verify(&inputs, &options, |done, total| {
         let percent = (done * 100).checked_div(total).unwrap_or(100);
         if !json && percent >= last_shown_percent + 5 {
             last_shown_percent = percent;
@@ -313,82 +348,34 @@ fn verify(
             let _ = std::io::stderr().flush();
         }
     })?;
-    if !json {
-        eprintln!();
-    }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else if report.ok {
-        println!(
-            "OK: {} records ({} bytes, chain at {:.0} MB/s); every checksum, hash and chain link holds",
-            report.records, report.bytes, report.chain_mb_per_s
-        );
-        println!("head hash:       {}", report.last_hash);
-        println!("merkle root:     {}", report.merkle_root);
-        match &report.checkpoint {
-            Some(checkpoint) => println!(
-                "checkpoint:      size {}, signature valid, root matches, balances {}",
-                checkpoint.size,
-                match checkpoint.balances_match {
-                    Some(true) => "match the replay",
-                    Some(false) => "DIFFER",
-                    None => "not published",
-                }
-            ),
-            None => println!("checkpoint:      none found (only the chain was checked)"),
-        }
-        if let Some(since) = &report.since {
-            println!(
-                "since:           consistent with the checkpoint saved at size {}",
-                since.size
-            );
-        }
-        if let Some(published) = &report.published_balances {
-            println!(
-                "published funds: {} funds at size {} match the replay",
-                published.funds, published.size
-            );
-        }
-        println!(
-            "balances digest: {} (trial balance {} fen)",
-            report.balances_digest, report.trial_balance_fen
-        );
-        println!("verifier key:    from {}", report.key_from);
-    }
-    if !report.ok {
         for problem in &report.problems {
-            eprintln!("  {problem}");
+            eprintln!("{problem}");
         }
-        bail!("verification FAILED: {}", report.problems[0]);
+    } else {
+        eprintln!();
+        // A failure goes to stderr, where scripts look for errors.
+        if report.ok {
+            print!("{}", mingzhang_audit::verify::render_text(&report));
+        } else {
+            eprint!("{}", mingzhang_audit::verify::render_text(&report));
+        }
     }
-    Ok(())
+    Ok(report.exit_code())
 }
 
 fn verify_receipt(data_dir: &Path, file: &Path, key: Option<&Path>) -> anyhow::Result<()> {
     let key_path = key
         .map(Path::to_path_buf)
         .unwrap_or_else(|| mingzhang_api::transparency::key_paths(data_dir).1);
-    let key_text = std::fs::read_to_string(&key_path)
-        .with_context(|| format!("reading {}", key_path.display()))?;
-    let key = mingzhang_ledger::checkpoint::VerifierKey::from_text(key_text.trim())
-        .map_err(|error| anyhow::anyhow!("{}: {error}", key_path.display()))?;
-    let receipt: mingzhang_ledger::receipt::Receipt = serde_json::from_str(
-        &std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
-    )
-    .with_context(|| format!("{} is not a receipt", file.display()))?;
-    match receipt.verify(&key) {
-        Ok(verified) => {
-            println!(
-                "OK: record {} (hash {}) is in the log of {} records signed by {}",
-                verified.record.seq(),
-                hex_string(&verified.record.hash()),
-                verified.checkpoint.size(),
-                key.name()
-            );
-            Ok(())
-        }
-        Err(error) => bail!("receipt verification FAILED: {error}"),
-    }
+    let key = mingzhang_audit::receipt::read_verifier_key(&key_path)?;
+    let finding = mingzhang_audit::receipt::check_receipt_file(file, &key)?;
+    println!(
+        "OK: record {} (hash {}) is in the log of {} records signed by {}",
+        finding.seq, finding.record_hash, finding.tree_size, finding.key_name
+    );
+    Ok(())
 }
 
 async fn export(data_dir: &Path, out: &Path) -> anyhow::Result<()> {
@@ -403,17 +390,13 @@ async fn export(data_dir: &Path, out: &Path) -> anyhow::Result<()> {
     )?;
     let (size, _) = transparency.sign(&*store, &projections)?;
     drop(store);
-    let bytes = mingzhang_api::audit::export(data_dir, out)?;
+    let bytes = mingzhang_audit::verify::export(data_dir, out)?;
     println!(
         "exported {size} records ({bytes} bytes of log) and the checkpoint signed at size {size} to {}",
         out.display()
     );
     println!("check it with: mingzhang verify {}", out.display());
     Ok(())
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn balances(data_dir: &Path) -> anyhow::Result<()> {

@@ -35,8 +35,7 @@ impl ProjectionsAt {
     }
 }
 
-/// The extension line of a checkpoint that binds the balances at its size.
-pub const BALANCES_LINE_PREFIX: &str = "balances-sha256 ";
+pub use mingzhang_audit::{BALANCES_LINE_PREFIX, balances_digest_of, balances_line};
 pub const DEFAULT_ORIGIN: &str = "mingzhang.local/ledger";
 
 pub fn key_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
@@ -79,18 +78,6 @@ pub fn write_durably(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()>
     std::fs::rename(&temporary, path)?;
     std::fs::File::open(path.parent().expect("has a parent"))?.sync_all()?;
     Ok(())
-}
-
-pub fn balances_line(digest: &[u8; 32]) -> String {
-    format!("{BALANCES_LINE_PREFIX}{}", hex::encode(digest))
-}
-
-/// The balances digest a checkpoint carries, if it carries one.
-pub fn balances_digest_of(checkpoint: &Checkpoint) -> Option<String> {
-    checkpoint
-        .extensions()
-        .iter()
-        .find_map(|line| line.strip_prefix(BALANCES_LINE_PREFIX).map(str::to_owned))
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -5,15 +5,20 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use mingzhang_api::audit::{self, AuditInputs};
 use mingzhang_api::transparency::{
     ProjectionsAt, Transparency, balances_digest_of, balances_line, key_paths,
 };
+use mingzhang_audit::verify::{AuditInputs, ProblemKind, VerifyOptions};
 use mingzhang_ledger::checkpoint::{Checkpoint, SignerKey, VerifierKey};
 use mingzhang_ledger::scenario;
 use mingzhang_ledger::service::Ledger;
 use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions};
 use mingzhang_projections::Projections;
+
+/// The auditor's crate under the name the tests use for its module.
+mod audit {
+    pub use mingzhang_audit::verify::*;
+}
 
 /// Loads the first `commands` of the Kaixuan scenario into `data_dir` and signs
 /// a checkpoint over it; returns the signed note.
@@ -33,8 +38,16 @@ async fn ledger_with_checkpoint(data_dir: &Path, commands: usize) -> String {
 }
 
 fn audit(data_dir: &Path, since: Option<&str>) -> audit::AuditReport {
+    let options = VerifyOptions {
+        since_note: since.map(str::to_owned),
+        allow_unsigned: false,
+    };
+    audit_with(data_dir, &options)
+}
+
+fn audit_with(data_dir: &Path, options: &VerifyOptions) -> audit::AuditReport {
     let inputs = AuditInputs::locate(data_dir, None).unwrap();
-    audit::verify(&inputs, since, |_, _| {}).unwrap()
+    audit::verify(&inputs, options, |_, _| {}).unwrap()
 }
 
 fn segment(data_dir: &Path) -> std::path::PathBuf {
@@ -49,7 +62,10 @@ fn segment(data_dir: &Path) -> std::path::PathBuf {
 fn assert_fails_with(report: &audit::AuditReport, problem: &str) {
     assert!(!report.ok);
     assert!(
-        report.problems.iter().any(|found| found.contains(problem)),
+        report
+            .problems
+            .iter()
+            .any(|found| found.message.contains(problem)),
         "{:?}",
         report.problems
     );
@@ -81,7 +97,8 @@ async fn an_edited_record_is_caught_and_named() {
     let report = audit(data.path(), None);
     assert!(!report.ok);
     assert!(
-        report.problems[0].starts_with("chain:") && report.problems[0].contains("seq"),
+        report.problems[0].message.starts_with("chain:")
+            && report.problems[0].message.contains("seq"),
         "{:?}",
         report.problems
     );
@@ -194,10 +211,10 @@ async fn a_checkpoint_signed_by_another_key_is_refused() {
     let stranger_pub = data.path().join("stranger.pub");
     std::fs::write(&stranger_pub, stranger.verifier().to_text()).unwrap();
     let inputs = AuditInputs::locate(data.path(), Some(&stranger_pub)).unwrap();
-    let report = audit::verify(&inputs, None, |_, _| {}).unwrap();
+    let report = audit::verify(&inputs, &VerifyOptions::default(), |_, _| {}).unwrap();
     assert!(!report.ok);
     assert!(
-        report.problems[0].starts_with("checkpoint:"),
+        report.problems[0].message.starts_with("checkpoint:"),
         "{:?}",
         report.problems
     );
@@ -281,4 +298,117 @@ async fn a_checkpoint_signed_after_the_projections_moved_on_binds_the_moment_tak
     assert_eq!((size, &note), (later_size, &later_note));
     assert_eq!(transparency.latest(), Some((later_size, later_note)));
     assert!(audit(data.path(), None).ok);
+}
+
+/// Defect: a rewritten bundle whose checkpoint was dropped passed with "only
+/// the chain was checked". Now it fails as unsigned, and passes only when the
+/// auditor asks for the chain alone, with a report that says so first.
+#[tokio::test]
+async fn a_bundle_without_its_checkpoint_fails_unless_the_chain_alone_is_asked_for() {
+    let data = tempfile::tempdir().unwrap();
+    ledger_with_checkpoint(data.path(), 120).await;
+    let work = tempfile::tempdir().unwrap();
+    let bundle = work.path().join("bundle");
+    audit::export(data.path(), &bundle).unwrap();
+    std::fs::remove_file(bundle.join("checkpoint.note")).unwrap();
+    std::fs::remove_file(bundle.join("checkpoint.pub")).unwrap();
+
+    let report = audit(&bundle, None);
+    assert_fails_with(&report, "no signed checkpoint");
+    assert_eq!(report.exit_code(), audit::EXIT_UNSIGNED);
+    assert!(
+        audit::render_text(&report).starts_with("FAILED (unsigned, exit 5): no signed checkpoint"),
+        "{}",
+        audit::render_text(&report)
+    );
+
+    let chain_only = audit_with(
+        &bundle,
+        &VerifyOptions {
+            since_note: None,
+            allow_unsigned: true,
+        },
+    );
+    assert!(chain_only.ok, "{:?}", chain_only.problems);
+    assert!(chain_only.coverage.chain_only);
+    assert_eq!(chain_only.exit_code(), audit::EXIT_OK);
+    let text = audit::render_text(&chain_only);
+    assert!(
+        text.lines().next().unwrap().starts_with("CHAIN ONLY:"),
+        "{text}"
+    );
+}
+
+/// Defect: a correctly chained record appended after the signed checkpoint
+/// (a forged donation) passed. A bundle must be signed to its end; a data
+/// directory, which grows between checkpoints, reports the count.
+#[tokio::test]
+async fn records_after_the_signed_size_fail_a_bundle_and_are_counted_for_a_data_dir() {
+    let data = tempfile::tempdir().unwrap();
+    ledger_with_checkpoint(data.path(), 100).await;
+    let work = tempfile::tempdir().unwrap();
+    let bundle = work.path().join("bundle");
+    audit::export(data.path(), &bundle).unwrap();
+    // The same history one record longer, chained and checksummed as the
+    // writer would: only the signature is missing.
+    let longer = tempfile::tempdir().unwrap();
+    ledger_with_checkpoint(longer.path(), 101).await;
+    let bundle_segment = segment(&bundle);
+    std::fs::copy(segment(longer.path()), &bundle_segment).unwrap();
+
+    let report = audit(&bundle, None);
+    assert_fails_with(
+        &report,
+        "1 records after the signed size 100 are not signed",
+    );
+    assert_eq!(report.exit_code(), audit::EXIT_UNSIGNED);
+    assert_eq!(
+        (
+            report.coverage.signed_size,
+            report.coverage.unsigned_records
+        ),
+        (100, 1)
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .all(|problem| problem.kind == ProblemKind::Unsigned),
+        "the signed part still matches: {:?}",
+        report.problems
+    );
+
+    std::fs::copy(segment(longer.path()), segment(data.path())).unwrap();
+    let report = audit(data.path(), None);
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(report.coverage.unsigned_records, 1);
+    assert_eq!(
+        report.notes,
+        vec!["1 records after the signed size 100 are not signed".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn each_kind_of_finding_has_its_own_exit_code() {
+    let data = tempfile::tempdir().unwrap();
+    let note = ledger_with_checkpoint(data.path(), 60).await;
+    assert_eq!(audit(data.path(), None).exit_code(), audit::EXIT_OK);
+
+    let signer_text = std::fs::read_to_string(key_paths(data.path()).0).unwrap();
+    let signer = SignerKey::from_text(signer_text.trim()).unwrap();
+    let honest = Checkpoint::open_signed(&note, &signer.verifier()).unwrap();
+    let wrong_root = Checkpoint::new(honest.origin(), honest.size(), [9u8; 32], vec![])
+        .unwrap()
+        .sign(&signer);
+    let latest = data.path().join("checkpoints").join("latest.note");
+    std::fs::write(&latest, wrong_root).unwrap();
+    assert_eq!(audit(data.path(), None).exit_code(), audit::EXIT_MISMATCH);
+    std::fs::write(&latest, &note).unwrap();
+
+    let path = segment(data.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let records_end = bytes.iter().rposition(|&byte| byte != 0).unwrap() + 1;
+    bytes[records_end / 3] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(audit(data.path(), None).exit_code(), audit::EXIT_DAMAGED);
 }

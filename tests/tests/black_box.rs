@@ -5,7 +5,7 @@
 //! Build first: `cargo build --workspace --bins && cargo test --workspace`.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use futures::StreamExt;
@@ -15,24 +15,7 @@ use mingzhang_proto::v1::ledger_service_client::LedgerServiceClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MINGZHANG_BIN") {
-        return PathBuf::from(path);
-    }
-    // target/debug/deps/black_box-<hash> -> target/debug/mingzhang
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("mingzhang");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
-}
+use mingzhang_tests::binary;
 
 fn run_cli(data_dir: &Path, args: &[&str]) -> String {
     let output = Command::new(binary())

@@ -48,7 +48,7 @@ async fn prepare(state: &AppState, params: Params) -> Result<ReadParams, AppErro
 
 /// The header naming how many log records the answer reflects, so an auditor
 /// (`mingzhang verify URL`) compares it with a replay of exactly that many.
-pub const APPLIED_LEN_HEADER: &str = "mingzhang-applied-len";
+pub use mingzhang_audit::remote::APPLIED_LEN_HEADER;
 
 /// The JSON answer, with the number of records it reflects in `APPLIED_LEN_HEADER`.
 fn answered((answer, applied_len): (Answer, u64)) -> Response {

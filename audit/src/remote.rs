@@ -19,8 +19,11 @@ use mingzhang_ledger::record::{Hash, StoredRecord};
 use mingzhang_ledger::store::file::{encode_segment_header, segment_file_name};
 use serde::Deserialize;
 
-use crate::audit::{AuditInputs, PublishedFunds};
-use crate::http::queries::APPLIED_LEN_HEADER;
+use crate::verify::{AuditInputs, PublishedFunds, SourceKind};
+
+/// The response header in which a server says how many log records an
+/// answer reflects.
+pub const APPLIED_LEN_HEADER: &str = "mingzhang-applied-len";
 
 /// Records asked for per page: the records API's maximum.
 pub const DOWNLOAD_PAGE_RECORDS_MAX: u64 = 1000;
@@ -214,6 +217,7 @@ pub fn download(
 
     Ok(Downloaded {
         inputs: AuditInputs {
+            source: SourceKind::Server,
             log_dir,
             checkpoint_note: Some(checkpoint_note),
             verifier_key: Some(verifier_key.trim().to_owned()),

@@ -21,13 +21,29 @@ use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, parse_segment_file_name,
 use mingzhang_projections::Projections;
 use serde::Serialize;
 
-use crate::transparency::balances_digest_of;
+use crate::balances_digest_of;
 
 /// Where an auditor's inputs are: a server's data directory (`log/`,
 /// `checkpoints/latest.note`, `keys/checkpoint.pub`) or an exported bundle
 /// (`log/`, `checkpoint.note`, `checkpoint.pub`).
+/// What is being audited, which decides how records past the newest signed
+/// checkpoint count: a bundle is a finished statement, so every record in it
+/// must be signed; a server's log (its data directory or its URL) grows
+/// between checkpoints, so its unsigned tail is counted and reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// `mingzhang export`'s output: `log/`, `checkpoint.note`, `checkpoint.pub`.
+    Bundle,
+    /// A server's data directory: `log/`, `checkpoints/latest.note`, `keys/`.
+    DataDir,
+    /// A running server, downloaded by `verify URL`.
+    Server,
+}
+
 #[derive(Debug, Clone)]
 pub struct AuditInputs {
+    pub source: SourceKind,
     pub log_dir: PathBuf,
     pub checkpoint_note: Option<String>,
     pub verifier_key: Option<String>,
@@ -62,10 +78,20 @@ impl AuditInputs {
                 .iter()
                 .find_map(|path| std::fs::read_to_string(path).ok())
         };
-        let checkpoint_note = read_first(&[
-            path.join("checkpoint.note"),
-            path.join("checkpoints").join("latest.note"),
-        ]);
+        // A data directory is recognised by what only a server writes into
+        // one; anything else is held to a bundle's stricter rule.
+        let source = if path.join("checkpoints").is_dir()
+            || path.join("keys").is_dir()
+            || path.join("tokens.json").is_file()
+        {
+            SourceKind::DataDir
+        } else {
+            SourceKind::Bundle
+        };
+        let checkpoint_note = match source {
+            SourceKind::DataDir => read_first(&[path.join("checkpoints").join("latest.note")]),
+            _ => read_first(&[path.join("checkpoint.note")]),
+        };
         let (verifier_key, key_from) = match key_override {
             Some(key_path) => (
                 Some(
@@ -83,6 +109,7 @@ impl AuditInputs {
             ),
         };
         Ok(AuditInputs {
+            source,
             log_dir,
             checkpoint_note,
             verifier_key: verifier_key.map(|key| key.trim().to_owned()),
@@ -93,24 +120,131 @@ impl AuditInputs {
     }
 }
 
+/// What kind of finding a problem is; each has its own exit code, so a
+/// script can tell a damaged log from one that merely is not signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// Records (or the whole log) that no signed checkpoint covers: nothing
+    /// proves they are the history that was published. Exit 5.
+    Unsigned,
+    /// The log's bytes hold together but disagree with something that binds
+    /// them: the signed checkpoint (root, balances, signature), a checkpoint
+    /// saved earlier, the rules the replay re-decides, the trial balance, or
+    /// the balances a server publishes. Exit 4.
+    Mismatch,
+    /// The log's bytes are damaged, altered, missing or unreadable as events,
+    /// or a server's records do not hash to what it says. Exit 3.
+    Damaged,
+}
+
+impl ProblemKind {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ProblemKind::Damaged => EXIT_DAMAGED,
+            ProblemKind::Mismatch => EXIT_MISMATCH,
+            ProblemKind::Unsigned => EXIT_UNSIGNED,
+        }
+    }
+}
+
+/// `mingzhang verify` exit codes (docs/proofs.md, "Exit codes").
+pub const EXIT_OK: u8 = 0;
+/// The inputs could not be read at all (no log directory, an unreadable
+/// file, a server that does not answer).
+pub const EXIT_UNREADABLE: u8 = 1;
+/// Bad command-line usage (clap's own code).
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_DAMAGED: u8 = 3;
+pub const EXIT_MISMATCH: u8 = 4;
+pub const EXIT_UNSIGNED: u8 = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The tail a crash left half-written, which opening the log for writing
+/// would cut (`docs/log-format.md`, verification step 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TornTailFinding {
+    pub segment: String,
+    pub offset: u64,
+    pub first_lost_seq: u64,
+    pub bytes_dropped: u64,
+    pub reason: String,
+}
+
+/// How far the signatures reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignedCoverage {
+    /// The newest signed checkpoint's size; 0 when there is none.
+    pub signed_size: u64,
+    /// Records after `signed_size`: what no signature covers.
+    pub unsigned_records: u64,
+    /// True when there was no valid signed checkpoint and the auditor passed
+    /// `--allow-unsigned`: only the chain was checked.
+    pub chain_only: bool,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
     pub ok: bool,
+    pub source: SourceKind,
     pub records: u64,
     pub bytes: u64,
     pub chain_mb_per_s: f64,
     pub last_hash: String,
     pub merkle_root: String,
-    pub torn_tail: Option<String>,
+    pub torn_tail: Option<TornTailFinding>,
     pub checkpoint: Option<CheckpointFinding>,
+    pub coverage: SignedCoverage,
     pub since: Option<SinceFinding>,
     pub balances_digest: String,
     pub trial_balance_fen: i64,
     /// Where the verifier key came from.
     pub key_from: String,
     pub published_balances: Option<PublishedBalancesFinding>,
-    /// The first problem found, naming the record or checkpoint; empty when ok.
-    pub problems: Vec<String>,
+    /// Every problem found, in the order found, each naming the record or
+    /// checkpoint; empty when ok.
+    pub problems: Vec<Problem>,
+    /// Findings that are not failures (an unsigned tail of a server's log).
+    pub notes: Vec<String>,
+}
+
+impl AuditReport {
+    /// The process exit code: 0 when ok, else the code of the gravest kind
+    /// of problem found.
+    pub fn exit_code(&self) -> u8 {
+        self.problems
+            .iter()
+            .map(|problem| problem.kind)
+            .max()
+            .map_or(EXIT_OK, ProblemKind::exit_code)
+    }
+}
+
+/// The problems found so far, each with its kind.
+#[derive(Debug, Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, kind: ProblemKind, message: impl Into<String>) {
+        self.0.push(Problem {
+            kind,
+            message: message.into(),
+        });
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,10 +277,14 @@ pub struct SinceFinding {
 /// report says everything it found. An `Err` means the inputs could not be read.
 pub fn verify(
     inputs: &AuditInputs,
-    since_note: Option<&str>,
+    options: &VerifyOptions,
     mut progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<AuditReport> {
-    let mut problems = inputs.source_problems.clone();
+    let since_note = options.since_note.as_deref();
+    let mut problems = Problems::default();
+    for problem in &inputs.source_problems {
+        problems.push(ProblemKind::Damaged, problem.clone());
+    }
     let total_bytes = segment_files(&inputs.log_dir)?
         .iter()
         .map(|(_, path)| file_len(path))
@@ -155,7 +293,7 @@ pub fn verify(
     let chain = match verify_log(&inputs.log_dir, |bytes| progress(bytes, total_bytes * 2)) {
         Ok(chain) => Some(chain),
         Err(error) => {
-            problems.push(format!("chain: {error}"));
+            problems.push(ProblemKind::Damaged, format!("chain: {error}"));
             None
         }
     };
@@ -165,23 +303,24 @@ pub fn verify(
         Some(text) => match VerifierKey::from_text(text) {
             Ok(key) => Some(key),
             Err(error) => {
-                problems.push(format!("verifier key: {error}"));
+                problems.push(ProblemKind::Mismatch, format!("verifier key: {error}"));
                 None
             }
         },
         None => None,
     };
-    let open = |label: &str, note: &str, problems: &mut Vec<String>| -> Option<Checkpoint> {
+    let open = |label: &str, note: &str, problems: &mut Problems| -> Option<Checkpoint> {
         let Some(key) = &key else {
-            problems.push(format!(
-                "{label}: no verifier key to check its signature (use --key)"
-            ));
+            problems.push(
+                ProblemKind::Unsigned,
+                format!("{label}: no verifier key to check its signature (use --key)"),
+            );
             return None;
         };
         match Checkpoint::open_signed(note, key) {
             Ok(checkpoint) => Some(checkpoint),
             Err(error) => {
-                problems.push(format!("{label}: {error}"));
+                problems.push(ProblemKind::Mismatch, format!("{label}: {error}"));
                 None
             }
         }
@@ -214,10 +353,13 @@ pub fn verify(
             progress(total_bytes + bytes_read, total_bytes * 2);
             tree.append_leaf(record.bytes());
             if let Err(error) = projections.apply_payload(record.seq(), record.payload()) {
-                problems.push(format!(
-                    "record seq {}: payload is not a valid event: {error}",
-                    record.seq()
-                ));
+                problems.push(
+                    ProblemKind::Damaged,
+                    format!(
+                        "record seq {}: payload is not a valid event: {error}",
+                        record.seq()
+                    ),
+                );
                 return false;
             }
             records += 1;
@@ -237,18 +379,18 @@ pub fn verify(
         let size = checkpoint.size();
         let covered = size <= records;
         if !covered {
-            problems.push(format!("checkpoint: signs {size} records but the log has only {records}: records were removed"));
+            problems.push(ProblemKind::Mismatch, format!("checkpoint: signs {size} records but the log has only {records}: records were removed"));
         }
         let root_matches = covered && root_of(size) == *checkpoint.root_hash();
         if covered && !root_matches {
-            problems.push(format!(
+            problems.push(ProblemKind::Mismatch, format!(
                 "checkpoint: the log's first {size} records do not hash to the signed root: history was rewritten"
             ));
         }
         let balances_match = balances_digest_of(checkpoint).map(|published| {
             let matches = digest_at_checkpoint.as_deref() == Some(published.as_str());
             if covered && !matches {
-                problems.push(format!(
+                problems.push(ProblemKind::Mismatch, format!(
                     "checkpoint: published balances digest {published} differs from the replayed {} at size {size}",
                     digest_at_checkpoint.as_deref().unwrap_or("?")
                 ));
@@ -269,7 +411,7 @@ pub fn verify(
             merkle::verify_consistency(size, new_size, saved.root_hash(), &root_of(new_size), &proof).is_ok()
         };
         if !consistent {
-            problems.push(format!(
+            problems.push(ProblemKind::Mismatch, format!(
                 "--since: the checkpoint saved at size {size} is not consistent with this log: history was rewritten or truncated"
             ));
         }
@@ -285,7 +427,10 @@ pub fn verify(
             )),
         };
         if let Some(mismatch) = &first_mismatch {
-            problems.push(format!("published balances at size {size}: {mismatch}"));
+            problems.push(
+                ProblemKind::Mismatch,
+                format!("published balances at size {size}: {mismatch}"),
+            );
         }
         PublishedBalancesFinding {
             size,
@@ -297,21 +442,42 @@ pub fn verify(
 
     let trial_balance_fen = projections.trial_balance().total_fen;
     if trial_balance_fen != 0 {
-        problems.push(format!(
-            "trial balance sums to {trial_balance_fen} fen, not 0"
-        ));
+        problems.push(
+            ProblemKind::Mismatch,
+            format!("trial balance sums to {trial_balance_fen} fen, not 0"),
+        );
     }
-    let torn_tail = chain
-        .as_ref()
-        .and_then(|chain| chain.torn_tail.as_ref().map(|torn| format!("{torn:?}")));
+    let torn_tail = chain.as_ref().and_then(|chain| {
+        chain.torn_tail.as_ref().map(|torn| TornTailFinding {
+            segment: torn.segment.clone(),
+            offset: torn.offset,
+            first_lost_seq: torn.first_lost_seq,
+            bytes_dropped: torn.bytes_dropped,
+            reason: torn.reason.clone(),
+        })
+    });
     if let Some(torn) = &torn_tail {
-        problems.push(format!(
-            "log has an unrepaired torn tail (open repairs it): {torn}"
-        ));
+        problems.push(
+            ProblemKind::Damaged,
+            format!(
+                "log has an unrepaired torn tail (opening it for writing cuts it): segment {} offset {} from seq {}, {} bytes: {}",
+                torn.segment, torn.offset, torn.first_lost_seq, torn.bytes_dropped, torn.reason
+            ),
+        );
     }
+    let mut notes = Vec::new();
+    let coverage = signed_coverage(
+        inputs.source,
+        checkpoint.as_ref().map(Checkpoint::size),
+        records,
+        options.allow_unsigned,
+        &mut problems,
+        &mut notes,
+    );
     let bytes = chain.as_ref().map_or(0, |chain| chain.bytes);
     Ok(AuditReport {
         ok: problems.is_empty(),
+        source: inputs.source,
         records,
         bytes,
         chain_mb_per_s: if chain_seconds > 0.0 {
@@ -326,28 +492,165 @@ pub fn verify(
         merkle_root: hex::encode(root_of(records)),
         torn_tail,
         checkpoint: checkpoint_finding,
+        coverage,
         since: since_finding,
         balances_digest: hex::encode(projections.balances_digest()),
         trial_balance_fen,
         key_from: inputs.key_from.clone(),
         published_balances,
-        problems,
+        problems: problems.0,
+        notes,
     })
 }
 
-/// The fund balances exactly as the server's `funds` query renders them.
+/// What the auditor asked for besides the inputs.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// A checkpoint note saved earlier (`--since`): the log must extend it.
+    pub since_note: Option<String>,
+    /// `--allow-unsigned`: with no signed checkpoint, check the chain alone
+    /// instead of failing.
+    pub allow_unsigned: bool,
+}
+
+/// How far the newest signed checkpoint reaches, and what that means for the
+/// source: no checkpoint fails unless the auditor allowed it; records after
+/// the signed size fail a bundle and are counted for a server's log.
+fn signed_coverage(
+    source: SourceKind,
+    signed_size: Option<u64>,
+    records: u64,
+    allow_unsigned: bool,
+    problems: &mut Problems,
+    notes: &mut Vec<String>,
+) -> SignedCoverage {
+    let Some(signed_size) = signed_size else {
+        if !allow_unsigned {
+            problems.push(
+                ProblemKind::Unsigned,
+                "no signed checkpoint: nothing proves this history is the one that was published \
+                 (pass --allow-unsigned to check the chain alone)",
+            );
+        }
+        return SignedCoverage {
+            signed_size: 0,
+            unsigned_records: records,
+            chain_only: allow_unsigned,
+        };
+    };
+    let unsigned_records = records.saturating_sub(signed_size);
+    if unsigned_records > 0 {
+        let message = format!(
+            "{unsigned_records} records after the signed size {signed_size} are not signed"
+        );
+        match source {
+            SourceKind::Bundle => problems.push(ProblemKind::Unsigned, message),
+            SourceKind::DataDir | SourceKind::Server => notes.push(message),
+        }
+    }
+    SignedCoverage {
+        signed_size,
+        unsigned_records,
+        chain_only: false,
+    }
+}
+
+/// The report as the CLI prints it. The first line is the verdict: `OK`,
+/// `CHAIN ONLY` (no signature; `--allow-unsigned`) or `FAILED`, so that a
+/// reader who stops there is not misled.
+pub fn render_text(report: &AuditReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let coverage = &report.coverage;
+    if !report.ok {
+        let gravest = report
+            .problems
+            .iter()
+            .max_by_key(|problem| problem.kind)
+            .expect("a failed report has a problem");
+        let _ = writeln!(
+            out,
+            "FAILED ({}, exit {}): {}",
+            match gravest.kind {
+                ProblemKind::Damaged => "damaged",
+                ProblemKind::Mismatch => "mismatch",
+                ProblemKind::Unsigned => "unsigned",
+            },
+            gravest.kind.exit_code(),
+            gravest.message
+        );
+        if report.problems.len() > 1 {
+            let _ = writeln!(out, "{} problems in all:", report.problems.len());
+            for problem in &report.problems {
+                let _ = writeln!(out, "  {problem}");
+            }
+        }
+        return out;
+    }
+    if coverage.chain_only {
+        let _ = writeln!(
+            out,
+            "CHAIN ONLY: no signed checkpoint, so only the hash chain of {} records was checked; \
+             nothing proves this is the history that was published",
+            report.records
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "OK: {} records ({} bytes, chain at {:.0} MB/s); every checksum, hash and chain link holds, \
+             and the first {} are signed",
+            report.records, report.bytes, report.chain_mb_per_s, coverage.signed_size
+        );
+    }
+    let _ = writeln!(out, "head hash:       {}", report.last_hash);
+    let _ = writeln!(out, "merkle root:     {}", report.merkle_root);
+    match &report.checkpoint {
+        Some(checkpoint) => {
+            let _ = writeln!(
+                out,
+                "checkpoint:      size {}, signature valid, root matches, balances {}",
+                checkpoint.size,
+                match checkpoint.balances_match {
+                    Some(true) => "match the replay",
+                    Some(false) => "DIFFER",
+                    None => "not published",
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(out, "checkpoint:      none (only the chain was checked)");
+        }
+    }
+    if let Some(since) = &report.since {
+        let _ = writeln!(
+            out,
+            "since:           consistent with the checkpoint saved at size {}",
+            since.size
+        );
+    }
+    if let Some(published) = &report.published_balances {
+        let _ = writeln!(
+            out,
+            "published funds: {} funds at size {} match the replay",
+            published.funds, published.size
+        );
+    }
+    let _ = writeln!(
+        out,
+        "balances digest: {} (trial balance {} fen)",
+        report.balances_digest, report.trial_balance_fen
+    );
+    let _ = writeln!(out, "verifier key:    from {}", report.key_from);
+    for note in &report.notes {
+        let _ = writeln!(out, "note:            {note}");
+    }
+    out
+}
+
+/// The fund balances exactly as the server's `funds` query renders them: the
+/// projection's fund views, serialised.
 fn funds_json(projections: &Projections) -> serde_json::Value {
-    use crate::query_answers::{QueryKind, answer};
-    answer(
-        projections,
-        true,
-        QueryKind::Funds,
-        "",
-        None,
-        crate::backend::Page::default(),
-    )
-    .expect("the funds query takes no input that could be refused")
-    .to_json()
+    serde_json::to_value(projections.fund_balances()).expect("fund views serialise")
 }
 
 /// The first fund whose published entry differs from the replayed one, as
