@@ -89,6 +89,23 @@ pub fn resolve(
 mod tests {
     use super::*;
 
+    /// The README's config example is what `serve --help` names: every key
+    /// in it is one the server reads (unknown keys are refused).
+    #[test]
+    fn the_readme_config_example_uses_the_keys_the_server_reads() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\n").expect("README has a TOML example") + 8;
+        let end = start + readme[start..].find("```").expect("the example ends");
+        let example: ConfigFile =
+            toml::from_str(&readme[start..end]).expect("the README example parses");
+        assert_eq!(example.http_addr.as_deref(), Some(DEFAULT_HTTP_ADDR));
+        assert_eq!(example.grpc_addr.as_deref(), Some(DEFAULT_GRPC_ADDR));
+        let main = include_str!("main.rs");
+        for key in ["config http_addr", "config grpc_addr"] {
+            assert!(main.contains(key), "serve --help names {key}");
+        }
+    }
+
     #[test]
     fn flags_beat_the_file_and_the_file_beats_defaults() {
         let file = ConfigFile {
