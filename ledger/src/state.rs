@@ -254,6 +254,10 @@ impl LedgerState {
             .get_mut(fund_id)
             .expect("fund of a decided event exists")
             .received_fen += fen;
+        debug_assert!(
+            self.gross.received_fen <= crate::money::TOTAL_FEN_MAX,
+            "decide let receipts pass TOTAL_FEN_MAX"
+        );
     }
 
     pub fn apply(&mut self, event: &Event) {
