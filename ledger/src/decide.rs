@@ -9,7 +9,7 @@
 
 use mingzhang_proto::v1::{self, event_envelope::Event};
 
-use crate::money::AMOUNT_FEN_MAX;
+use crate::money::{AMOUNT_FEN_MAX, TOTAL_FEN_MAX, format_fen_grouped};
 use crate::state::LedgerState;
 
 /// How a caller should treat a refusal (HTTP status in brackets).
@@ -151,6 +151,56 @@ fn check_amount(field: &str, fen: i64) -> Result<(), Rejection> {
         ));
     }
     Ok(())
+}
+
+/// Refuses adding `fen` to a total already at `total_fen` if the sum would pass
+/// `TOTAL_FEN_MAX`; `total` names the total (built only for the message).
+fn check_total(
+    field: &str,
+    total_fen: i64,
+    fen: i64,
+    total: impl FnOnce() -> String,
+) -> Result<(), Rejection> {
+    debug_assert!(
+        (0..=TOTAL_FEN_MAX).contains(&total_fen),
+        "a total left its bound"
+    );
+    match total_fen.checked_add(fen) {
+        Some(sum) if sum <= TOTAL_FEN_MAX => Ok(()),
+        _ => Err(invalid(
+            field,
+            "total_out_of_range",
+            format!(
+                "would take {} past {} CNY",
+                total(),
+                format_fen_grouped(TOTAL_FEN_MAX)
+            ),
+        )),
+    }
+}
+
+/// Money coming into `fund_id` (for `project_id`, when set) keeps every total
+/// it adds to within `TOTAL_FEN_MAX`; the most specific one is named.
+fn check_received(
+    state: &LedgerState,
+    field: &str,
+    fund_id: &str,
+    project_id: &str,
+    fen: i64,
+) -> Result<(), Rejection> {
+    if !project_id.is_empty() {
+        check_total(field, state.spendable_fen(fund_id, project_id), fen, || {
+            format!("project {project_id}'s balance")
+        })?;
+    }
+    // A fund's available money never exceeds what it received (awards leave
+    // it before they can come back), so the received total covers it.
+    check_total(field, state.funds[fund_id].received_fen, fen, || {
+        format!("fund {fund_id}'s total received")
+    })?;
+    check_total(field, state.gross.received_fen, fen, || {
+        "the ledger's total received".to_owned()
+    })
 }
 
 /// `YYYY-MM-DD`, a real calendar date.
@@ -517,6 +567,7 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
             check_amount("amount_fen", e.amount_fen)?;
             check_channel(e.channel(), &e.bank_reference)?;
             check_date("received_on", &e.received_on)?;
+            check_received(state, "amount_fen", &e.fund_id, &e.project_id, e.amount_fen)?;
             Ok(Event::DonationReceived(e))
         }
         Event::DonationRefunded(e) => {
@@ -571,6 +622,9 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
             check_campaign_of_fund(state, &e.campaign_id, &e.fund_id)?;
             check_amount("total_fen", e.total_fen)?;
             check_schedule(&e.instalments, e.total_fen)?;
+            check_total("total_fen", state.gross.pledged_fen, e.total_fen, || {
+                "the ledger's total pledged".to_owned()
+            })?;
             Ok(Event::PledgeMade(e))
         }
         Event::PledgePaymentReceived(e) => {
@@ -598,6 +652,7 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
                     format!("only {outstanding} fen of the pledge is outstanding"),
                 ));
             }
+            check_received(state, "amount_fen", &pledge.fund_id, "", e.amount_fen)?;
             Ok(Event::PledgePaymentReceived(e))
         }
         Event::PledgeAmended(e) => {
@@ -619,6 +674,13 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
                 ));
             }
             check_schedule(&e.instalments, e.new_total_fen)?;
+            let pledged_without_this_fen = state.gross.pledged_fen - pledge.total_fen;
+            check_total(
+                "new_total_fen",
+                pledged_without_this_fen,
+                e.new_total_fen,
+                || "the ledger's total pledged".to_owned(),
+            )?;
             Ok(Event::PledgeAmended(e))
         }
         Event::PledgeCancelled(mut e) => {
@@ -694,6 +756,12 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
                     ),
                 ));
             }
+            check_total(
+                "requested_fen",
+                state.gross.requested_fen,
+                e.requested_fen,
+                || "the ledger's total requested in grant applications".to_owned(),
+            )?;
             Ok(Event::GrantApplicationSubmitted(e))
         }
         Event::GrantApplicationReviewed(e) => {
@@ -998,6 +1066,13 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
             check_amount("amount_fen", e.amount_fen)?;
             check_channel(e.channel(), &e.bank_reference)?;
             check_date("received_on", &e.received_on)?;
+            check_received(
+                state,
+                "amount_fen",
+                &project.fund_id,
+                &e.project_id,
+                e.amount_fen,
+            )?;
             Ok(Event::ProjectFunded(e))
         }
         Event::ProjectCompleted(e) => {
@@ -1071,6 +1146,9 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
             check_text("receipt_no", &e.receipt_no, false, NAME_LEN_MAX)?;
             check_date("paid_on", &e.paid_on)?;
             check_payout(state, "amount_fen", &e.fund_id, &e.project_id, e.amount_fen)?;
+            check_total("amount_fen", state.gross.spent_fen, e.amount_fen, || {
+                "the ledger's total spent".to_owned()
+            })?;
             Ok(Event::ExpenditureMade(e))
         }
         Event::ExpenditureReversed(mut e) => {

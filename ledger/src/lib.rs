@@ -17,6 +17,8 @@ pub mod state;
 pub mod store;
 
 #[cfg(test)]
+mod bounds_tests;
+#[cfg(test)]
 mod decide_tests;
 #[cfg(test)]
 mod invariant_tests;

@@ -7,6 +7,50 @@ pub const FEN_PER_YUAN: i64 = 100;
 /// 100 billion CNY: far above any real gift, far below i64 overflow when summed.
 pub const AMOUNT_FEN_MAX: i64 = 10_000_000_000_000;
 
+/// 1,000,000,000,000,000.00 CNY (10^17 fen): the most the whole ledger may
+/// ever receive, have pledged, be asked for in grant applications, or spend.
+/// `decide` refuses a command that would take one of these ledger-wide gross
+/// totals past it (rule `total_out_of_range`); `LedgerState::gross` keeps them.
+///
+/// Why that keeps every total inside i64. Call them R (received: donations,
+/// pledge payments, sponsor funding of projects), P (pledged: the current
+/// totals of all pledges, cancelled ones included), Q (requested in grant
+/// applications) and S (spent: every expenditure, reversed ones included);
+/// each is <= T = TOTAL_FEN_MAX. A, all awards ever made (returned ones
+/// included), is <= Q: an award is at most its application's request and an
+/// application is awarded once. Every total the rules or the projections keep
+/// is a sum over a subset of the amounts behind one of these, or a short sum
+/// or difference of such sums:
+///
+/// - within R: a fund's total received, and its available money (awards leave
+///   it before they can come back, so it never exceeds what it received); a
+///   project's balance, sponsor funding, designated donations and net
+///   spending; a campaign's raised, donations and pledge payments, in all and
+///   per year; a donor's donated, pledge-paid and project funding, and a
+///   sponsor's total given on the public page; a month's in-flow;
+///   `assets:bank` and every donations, refunds, pledge-payments,
+///   sponsor-funding and expenses account (refunds and net spending come out
+///   of money received).
+/// - within P: a donor's, a campaign's and a sponsor's pledged, due, overdue
+///   and fulfilled sums, and pledged by year.
+/// - within Q: a grant round's requested total; within A: its awarded,
+///   disbursed and returned totals, its budget remaining (budget - awarded +
+///   returned), and the grants-committed, grants-returned and grant-liability
+///   accounts.
+/// - a fund's total out: refunds (<= R) + tranches (<= A) + net spending (<= R).
+/// - a month's out-flow: the refunds, tranches and expenditures of the month
+///   minus the expenditure reversals recorded in it, so between -S and
+///   R + A + S; the monthly series nets within 2R + A + 2S.
+/// - the trial balance adds every account's balance: its partial sums stay
+///   within twice all postings, 2 * (R + refunds + A + tranches + returned +
+///   S + reversals) <= 2 * (2R + 3A + 2S) <= 14 T.
+///
+/// The largest, 14 T = 1.4 * 10^18, is far inside i64::MAX (about 9.2 * 10^18),
+/// and T is far above real giving (all of China's is about 10^13 fen a year).
+/// The totals `decide` keeps per fund and project are checked against T too,
+/// so a refusal names the most specific total that would pass it.
+pub const TOTAL_FEN_MAX: i64 = 100_000_000_000_000_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {
     #[error("not a decimal number")]
@@ -72,6 +116,23 @@ pub fn format_fen(fen: i64) -> String {
     format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
+/// "1,000,000,000,000,000.00" for 10^17 fen: thousands grouped, for messages.
+pub fn format_fen_grouped(fen: i64) -> String {
+    let plain = format_fen(fen);
+    let (sign, digits) = plain
+        .strip_prefix('-')
+        .map_or(("", plain.as_str()), |rest| ("-", rest));
+    let (yuan, fen_part) = digits.split_once('.').expect("format_fen writes a point");
+    let mut grouped = String::with_capacity(yuan.len() + yuan.len() / 3);
+    for (index, digit) in yuan.chars().enumerate() {
+        if index > 0 && (yuan.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    format!("{sign}{grouped}.{fen_part}")
+}
+
 pub fn decimal_from_fen(fen: i64) -> Decimal {
     Decimal::new(fen, 2)
 }
@@ -113,6 +174,14 @@ mod tests {
             assert_eq!(parse_amount_fen(&format_fen(fen)), Ok(fen));
         }
         assert_eq!(format_fen(-5), "-0.05");
+        assert_eq!(
+            format_fen_grouped(TOTAL_FEN_MAX),
+            "1,000,000,000,000,000.00"
+        );
+        assert_eq!(format_fen_grouped(123_456), "1,234.56");
+        assert_eq!(format_fen_grouped(99_999), "999.99");
+        assert_eq!(format_fen_grouped(-100_000), "-1,000.00");
+        assert_eq!(format_fen_grouped(i64::MAX), "92,233,720,368,547,758.07");
         assert_eq!(decimal_from_fen(123_456).to_string(), "1234.56");
     }
 }

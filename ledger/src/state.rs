@@ -33,6 +33,21 @@ pub struct LedgerState {
     pub(crate) projects: IdMap<ProjectState>,
     pub(crate) funding_ids: IdSet,
     pub(crate) expenditures: IdMap<ExpenditureState>,
+    pub(crate) gross: GrossTotals,
+}
+
+/// The ledger-wide totals that `decide` keeps within `TOTAL_FEN_MAX`; every
+/// other total is bounded through them (see `money::TOTAL_FEN_MAX`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct GrossTotals {
+    /// Every fen ever received: donations, pledge payments, sponsor funding.
+    pub received_fen: i64,
+    /// The current totals of all pledges ever made, cancelled ones included.
+    pub pledged_fen: i64,
+    /// Every grant application's requested amount.
+    pub requested_fen: i64,
+    /// Every expenditure, including the reversed ones.
+    pub spent_fen: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +55,8 @@ pub(crate) struct FundState {
     pub kind: v1::FundKind,
     /// Unrestricted, uncommitted money: what an expenditure or award may use.
     pub available_fen: i64,
+    /// Every fen received into the fund or its projects (never lowered).
+    pub received_fen: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -230,6 +247,19 @@ impl LedgerState {
         );
     }
 
+    /// Counts money received into `fund_id` (or one of its projects).
+    fn receive(&mut self, fund_id: &str, fen: i64) {
+        self.gross.received_fen += fen;
+        self.funds
+            .get_mut(fund_id)
+            .expect("fund of a decided event exists")
+            .received_fen += fen;
+        debug_assert!(
+            self.gross.received_fen <= crate::money::TOTAL_FEN_MAX,
+            "decide let receipts pass TOTAL_FEN_MAX"
+        );
+    }
+
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::FundOpened(e) => {
@@ -238,6 +268,7 @@ impl LedgerState {
                     FundState {
                         kind: e.kind(),
                         available_fen: 0,
+                        received_fen: 0,
                     },
                 );
             }
@@ -266,6 +297,7 @@ impl LedgerState {
                         reversed: false,
                     },
                 );
+                self.receive(&e.fund_id, e.amount_fen);
                 self.credit(&e.fund_id, &e.project_id, e.amount_fen);
             }
             Event::DonationRefunded(e) => {
@@ -292,19 +324,20 @@ impl LedgerState {
                         cancelled: false,
                     },
                 );
+                self.gross.pledged_fen += e.total_fen;
             }
             Event::PledgePaymentReceived(e) => {
                 self.payment_ids.insert(&e.payment_id);
                 let pledge = self.pledges.get_mut(&e.pledge_id).expect("pledge exists");
                 pledge.paid_fen += e.amount_fen;
                 let fund_id = pledge.fund_id.clone();
+                self.receive(&fund_id, e.amount_fen);
                 self.credit(&fund_id, "", e.amount_fen);
             }
             Event::PledgeAmended(e) => {
-                self.pledges
-                    .get_mut(&e.pledge_id)
-                    .expect("pledge exists")
-                    .total_fen = e.new_total_fen;
+                let pledge = self.pledges.get_mut(&e.pledge_id).expect("pledge exists");
+                self.gross.pledged_fen += e.new_total_fen - pledge.total_fen;
+                pledge.total_fen = e.new_total_fen;
             }
             Event::PledgeCancelled(e) => {
                 self.pledges
@@ -336,6 +369,7 @@ impl LedgerState {
                         awarded: false,
                     },
                 );
+                self.gross.requested_fen += e.requested_fen;
             }
             Event::GrantApplicationReviewed(e) => {
                 self.applications
@@ -429,10 +463,13 @@ impl LedgerState {
             }
             Event::ProjectFunded(e) => {
                 self.funding_ids.insert(&e.funding_id);
-                self.projects
+                let project = self
+                    .projects
                     .get_mut(&e.project_id)
-                    .expect("project exists")
-                    .balance_fen += e.amount_fen;
+                    .expect("project exists");
+                project.balance_fen += e.amount_fen;
+                let fund_id = project.fund_id.clone();
+                self.receive(&fund_id, e.amount_fen);
             }
             Event::ProjectCompleted(e) => {
                 self.projects
@@ -450,6 +487,7 @@ impl LedgerState {
                         reversed: false,
                     },
                 );
+                self.gross.spent_fen += e.amount_fen;
                 self.credit(&e.fund_id, &e.project_id, -e.amount_fen);
             }
             Event::ExpenditureReversed(e) => {

@@ -2314,3 +2314,187 @@ async fn grpc_query_errors_say_which_field_and_keep_their_status_codes() {
         other => panic!("expected a donor statement, got {other:?}"),
     }
 }
+
+/// 10^4 maximal gifts (`AMOUNT_FEN_MAX`) bring one fund to `TOTAL_FEN_MAX`.
+#[tokio::test]
+async fn a_fund_driven_to_the_bound_refuses_the_next_gift_and_every_surface_stays_exact() {
+    use mingzhang_ledger::money::{AMOUNT_FEN_MAX, TOTAL_FEN_MAX};
+    use pb::submit_result::Outcome;
+    const BOUND_GROUPED: &str = "1,000,000,000,000,000.00";
+
+    let server = Server::start();
+    for (path, body) in [
+        (
+            "/v1/funds",
+            json!({"fund_id": "kaixuan", "name": "凯旋街道公益基金", "kind": "unrestricted"}),
+        ),
+        (
+            "/v1/donors",
+            json!({"donor_id": "unit-01", "name": "凯旋示范商贸有限公司", "kind": "enterprise",
+                   "alliance_member": true, "show_name_publicly": true}),
+        ),
+        (
+            "/v1/campaigns",
+            json!({"campaign_id": "five-years", "name": "五年筹集一千万", "fund_id": "kaixuan",
+                   "total_target": "10000000.00", "first_year": 2015,
+                   "yearly_targets": [{"year": 2015, "target": "10000000.00"}]}),
+        ),
+    ] {
+        let (status, body) = server.post(server.op(), path, body).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    let sponsor = server.token(&["--role", "sponsor", "--donor", "unit-01"]);
+    let gift = |id: String, amount_fen: i64| pb::SubmitRequest {
+        command: command(Event::DonationReceived(pb::DonationReceived {
+            donation_id: id.clone(),
+            donor_id: "unit-01".into(),
+            fund_id: "kaixuan".into(),
+            campaign_id: "five-years".into(),
+            amount_fen,
+            channel: pb::Channel::Online as i32,
+            received_on: "2015-06-01".into(),
+            ..Default::default()
+        })),
+        idempotency_key: format!("gift-{id}"),
+    };
+    let maximal_gifts = TOTAL_FEN_MAX / AMOUNT_FEN_MAX;
+    let mut client = server.grpc_client().await;
+    let batch = pb::SubmitBatchRequest {
+        commands: (0..maximal_gifts)
+            .map(|n| gift(format!("max-{n}"), AMOUNT_FEN_MAX))
+            .collect(),
+    };
+    let results = client
+        .submit_batch(authorised(batch, &sponsor))
+        .await
+        .expect("batch accepted")
+        .into_inner()
+        .results;
+    assert_eq!(results.len() as i64, maximal_gifts);
+    for result in &results {
+        assert!(
+            matches!(result.outcome, Some(Outcome::Committed(_))),
+            "{result:?}"
+        );
+    }
+    let at_the_bound = server.log_len().await;
+
+    // The next gift, of one fen, is refused, naming the field, the rule and the total.
+    let batch = pb::SubmitBatchRequest {
+        commands: vec![gift("one-fen-more".into(), 1)],
+    };
+    let results = client
+        .submit_batch(authorised(batch, &sponsor))
+        .await
+        .expect("batch answered")
+        .into_inner()
+        .results;
+    let Some(Outcome::Error(error)) = &results[0].outcome else {
+        panic!("refused: {results:?}");
+    };
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    assert_eq!(error.field, "amount_fen");
+    assert_eq!(error.rule, "total_out_of_range");
+    assert_eq!(
+        error.message,
+        format!("would take fund kaixuan's total received past {BOUND_GROUPED} CNY")
+    );
+    let status = client
+        .submit(authorised(gift("one-fen-more".into(), 1), &sponsor))
+        .await
+        .expect_err("refused alone too");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        status.metadata().get("mz-rule").unwrap(),
+        "total_out_of_range"
+    );
+    let mut over_http = donation("one-fen-more-http", "unit-01", "0.01");
+    over_http["fund_id"] = json!("kaixuan");
+    let (status, problem) = server
+        .post(Some(&sponsor), "/v1/donations", over_http)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["rule"], json!("total_out_of_range"), "{problem}");
+    assert_eq!(server.log_len().await, at_the_bound, "nothing was written");
+
+    // Every surface shows the total exactly: not wrapped, not negative.
+    let min_seq = format!("min_seq={}", at_the_bound - 1);
+    let (status, funds) = server.get(None, &format!("/v1/funds?{min_seq}")).await;
+    assert_eq!(status, StatusCode::OK, "{funds}");
+    let fund = funds
+        .as_array()
+        .and_then(|funds| funds.iter().find(|fund| fund["fund_id"] == "kaixuan"))
+        .unwrap_or_else(|| panic!("kaixuan in {funds}"));
+    for field in ["total_in_fen", "total_held_fen", "available_fen"] {
+        assert_eq!(fund[field].as_i64(), Some(TOTAL_FEN_MAX), "{field}: {fund}");
+    }
+    assert_eq!(fund["total_out_fen"].as_i64(), Some(0), "{fund}");
+    let typed = client
+        .query(tonic::Request::new(pb::QueryRequest {
+            query: "funds".into(),
+            min_seq: Some(at_the_bound - 1),
+            ..Default::default()
+        }))
+        .await
+        .expect("funds over grpc")
+        .into_inner();
+    let typed = typed_answer_json(&typed);
+    assert_eq!(typed["funds"][0]["fund_id"], "kaixuan", "{typed}");
+    assert_eq!(
+        typed["funds"][0]["total_in_fen"].as_i64(),
+        Some(TOTAL_FEN_MAX)
+    );
+    let (status, campaign) = server
+        .get(None, &format!("/v1/campaigns/five-years?{min_seq}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{campaign}");
+    assert_eq!(
+        campaign["raised_fen"].as_i64(),
+        Some(TOTAL_FEN_MAX),
+        "{campaign}"
+    );
+    assert_eq!(
+        campaign["years"][0]["raised_fen"].as_i64(),
+        Some(TOTAL_FEN_MAX)
+    );
+    let (status, statement) = server
+        .get(
+            Some(&sponsor),
+            &format!("/v1/donors/unit-01/statement?{min_seq}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        statement["donor"]["donated_fen"].as_i64(),
+        Some(TOTAL_FEN_MAX)
+    );
+    let (status, trial_balance) = server
+        .get(
+            Some(&server.tokens.auditor),
+            &format!("/v1/trial-balance?{min_seq}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{trial_balance}");
+    assert_eq!(trial_balance["total_fen"].as_i64(), Some(0));
+    let balance_of = |account: &str| {
+        trial_balance["accounts"]
+            .as_array()
+            .and_then(|accounts| accounts.iter().find(|line| line["account"] == account))
+            .and_then(|line| line["balance_fen"].as_i64())
+    };
+    assert_eq!(balance_of("assets:bank"), Some(TOTAL_FEN_MAX));
+    assert_eq!(balance_of("fund:kaixuan:donations"), Some(-TOTAL_FEN_MAX));
+    let page = server
+        .client
+        .get(format!("{}/", server.http))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains(&format!("id=\"campaign-raised\">{BOUND_GROUPED}<")),
+        "已筹 shows the exact total"
+    );
+}
