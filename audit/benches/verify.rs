@@ -1,0 +1,155 @@
+//! What an audit costs: `verify` over a log of 10,000,000 records (by
+//! default; `-- RECORDS` to change it), the chain-only pass against the whole
+//! audit (chain, Merkle root, the replay that re-decides every event and
+//! applies it to every projection), next to `openssl speed sha256` on the
+//! same machine in the same run: the chain pass is SHA-256 over every byte.
+//! Prints figures; asserts nothing about time.
+//!
+//! cargo bench -p mingzhang-audit --bench verify [-- RECORDS]
+//!
+//! The log is a giving day after the Kaixuan scenario: 50-yuan online gifts
+//! to the five-year campaign, written through `Ledger::submit_many` so every
+//! record is one the rules accept. It is written once per run into
+//! `$MINGZHANG_BENCH_DIR` (default: a temporary directory) and read from the
+//! page cache, as an auditor re-running `verify` would.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mingzhang_audit::verify::{AuditInputs, SourceKind, VerifyOptions, verify};
+use mingzhang_ledger::scenario::{self, giving_day_donation};
+use mingzhang_ledger::service::{CommandMeta, Ledger};
+use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions, verify_log};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const RECORDS_DEFAULT: u64 = 10_000_000;
+const DONATIONS_PER_CALL: u64 = 8_192;
+
+fn main() {
+    let records: u64 = std::env::args()
+        .skip(1)
+        .find_map(|arg| arg.parse().ok())
+        .unwrap_or(RECORDS_DEFAULT);
+    let parent = std::env::var_os("MINGZHANG_BENCH_DIR").map(std::path::PathBuf::from);
+    let work = match &parent {
+        Some(parent) => tempfile::tempdir_in(parent),
+        None => tempfile::tempdir(),
+    }
+    .expect("bench directory");
+    let log_dir = work.path().join("log");
+
+    let written = Instant::now();
+    write_giving_day(&log_dir, records);
+    println!(
+        "wrote {records} records in {:.1} s",
+        written.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let chain = verify_log(&log_dir, |_| {}).expect("the chain holds");
+    let chain_s = started.elapsed().as_secs_f64();
+    assert_eq!(chain.records, records);
+
+    let inputs = AuditInputs {
+        source: SourceKind::Bundle,
+        log_dir: log_dir.clone(),
+        checkpoint_note: None,
+        verifier_key: None,
+        key_from: "none (bench)".to_owned(),
+        published_funds: None,
+        source_problems: Vec::new(),
+    };
+    let options = VerifyOptions {
+        since_note: None,
+        allow_unsigned: true,
+    };
+    let started = Instant::now();
+    let report = verify(&inputs, &options, |_, _| {}).expect("verify runs");
+    let full_s = started.elapsed().as_secs_f64();
+    assert!(report.ok, "the bench log verifies: {:?}", report.problems);
+    assert_eq!(report.records, records);
+    // `verify` runs the chain pass first and then the replay pass.
+    let replay_s = (full_s - chain_s).max(f64::EPSILON);
+
+    let mb = chain.bytes as f64 / 1e6;
+    let record_bytes = chain.bytes / records.max(1);
+    println!("log: {records} records, {mb:.0} MB, {record_bytes} bytes per record");
+    println!(
+        "chain only (verify_log):         {:>6.2} s  {:>12.0} records/s  {:>6.0} MB/s",
+        chain_s,
+        records as f64 / chain_s,
+        mb / chain_s
+    );
+    println!(
+        "whole audit (verify):            {:>6.2} s  {:>12.0} events/s",
+        full_s,
+        records as f64 / full_s
+    );
+    println!(
+        "replay pass (Merkle + re-decide + projections): {:>6.2} s  {:>12.0} events/s  (target >= 1,000,000)",
+        replay_s,
+        records as f64 / replay_s
+    );
+    if let Some(sha256_mb_s) = openssl_sha256_mb_per_s(record_bytes) {
+        println!(
+            "openssl speed sha256, {record_bytes}-byte blocks: {sha256_mb_s:.0} MB/s; chain pass at {:.0}% of it",
+            100.0 * (mb / chain_s) / sha256_mb_s
+        );
+    }
+}
+
+/// The Kaixuan scenario, then giving-day donations up to `records` records.
+fn write_giving_day(log_dir: &std::path::Path, records: u64) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (log, _) = FileLog::open(log_dir, FileLogOptions::default()).expect("open");
+        let store: Arc<dyn EventStore> = Arc::new(log);
+        let ledger = Ledger::open(store.clone()).await.expect("ledger");
+        for (command, meta) in scenario::kaixuan() {
+            ledger.submit(command, meta).await.expect("scenario");
+        }
+        let mut next = store.head().len;
+        let meta = CommandMeta::operator(
+            scenario::unix_ms_at_0900_cst("2025-09-05"),
+            "operator:bench",
+        );
+        while next < records {
+            let count = DONATIONS_PER_CALL.min(records - next);
+            let commands = (next..next + count)
+                .map(|n| (giving_day_donation(format!("gd-{n}"), n), meta.clone()))
+                .collect();
+            for result in ledger.submit_many(commands).await {
+                result.expect("a giving-day donation is accepted");
+            }
+            next += count;
+        }
+        assert_eq!(store.head().len, records);
+    });
+}
+
+/// `openssl speed`'s SHA-256 throughput at `block_bytes` (MB/s), or None
+/// when openssl is not installed.
+fn openssl_sha256_mb_per_s(block_bytes: u64) -> Option<f64> {
+    let output = Command::new("openssl")
+        .args(["speed", "-seconds", "2", "-bytes"])
+        .arg(block_bytes.to_string())
+        .arg("sha256")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // The last line: "sha256  <k bytes per second>k"
+    let line = text.lines().rev().find(|line| line.starts_with("sha256"))?;
+    let kilobytes: f64 = line
+        .split_whitespace()
+        .nth(1)?
+        .trim_end_matches('k')
+        .parse()
+        .ok()?;
+    Some(kilobytes * 1000.0 / 1e6)
+}
