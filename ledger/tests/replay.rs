@@ -1,0 +1,192 @@
+//! The re-deciding replay: a recorded event is sound only if `decide`, given
+//! the state of the records before it, returns exactly that event.
+
+use std::sync::Arc;
+
+use mingzhang_ledger::replay::{ReplayError, Replayer};
+use mingzhang_ledger::scenario::{self, logs_the_rules_refuse};
+use mingzhang_ledger::service::{Ledger, LedgerError};
+use mingzhang_ledger::store::{EventStore, MemoryStore};
+use mingzhang_proto::Message;
+use mingzhang_proto::v1::{self, EventEnvelope, event_envelope::Event};
+
+/// Checks every envelope in order and returns the first error.
+fn replay(envelopes: &[EventEnvelope]) -> Result<Replayer, ReplayError> {
+    let mut replayer = Replayer::default();
+    for (seq, envelope) in envelopes.iter().enumerate() {
+        replayer.check(seq as u64, envelope)?;
+    }
+    Ok(replayer)
+}
+
+async fn store_holding(envelopes: &[EventEnvelope]) -> Arc<dyn EventStore> {
+    let store = MemoryStore::new();
+    let payloads = envelopes.iter().map(Message::encode_to_vec).collect();
+    store.append(0, payloads).await.expect("append");
+    Arc::new(store)
+}
+
+#[test]
+fn a_donation_by_an_unregistered_donor_is_refused_naming_its_seq_and_rule() {
+    let log = &logs_the_rules_refuse()[0];
+    let error = replay(&log.envelopes).err().expect("refused");
+    assert_eq!(
+        error.to_string(),
+        "record seq 1: refused by the rules: donor_id: no donor with id \"kailian-member-01\" [not_found]"
+    );
+}
+
+#[test]
+fn every_log_the_rules_refuse_fails_at_its_record_and_rule() {
+    for log in logs_the_rules_refuse() {
+        let mut replayer = Replayer::default();
+        let mut first_error = None;
+        for (seq, envelope) in log.envelopes.iter().enumerate() {
+            if let Err(error) = replayer.check(seq as u64, envelope) {
+                first_error = Some(error);
+                break;
+            }
+        }
+        match first_error {
+            Some(ReplayError::Refused { seq, rejection }) => {
+                assert_eq!(seq, log.refused_seq, "{}", log.what);
+                assert_eq!(rejection.field, log.field, "{}", log.what);
+                assert_eq!(rejection.rule, log.rule, "{}", log.what);
+            }
+            other => panic!("{}: expected a refusal, got {other:?}", log.what),
+        }
+        assert_eq!(
+            replayer.checked_len(),
+            log.refused_seq,
+            "{}: a refused record is not folded in",
+            log.what
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_ledger_does_not_open_a_log_the_rules_refuse() {
+    for log in logs_the_rules_refuse() {
+        let store = store_holding(&log.envelopes).await;
+        match Ledger::open(store).await {
+            Err(LedgerError::Refused(error)) => {
+                assert_eq!(error.seq(), log.refused_seq, "{}", log.what);
+                let text = error.to_string();
+                assert!(
+                    text.contains(&format!("{}: ", log.field))
+                        && text.contains(&format!("[{}]", log.rule)),
+                    "{}: {text}",
+                    log.what
+                );
+            }
+            Err(other) => panic!("{}: refused for another reason: {other}", log.what),
+            Ok(_) => panic!("{}: the ledger opened a log the rules refuse", log.what),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_log_the_write_side_writes_replays_cleanly_and_reopens() {
+    let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    let ledger = Ledger::open(store.clone()).await.expect("open");
+    for (command, meta) in scenario::kaixuan() {
+        ledger
+            .submit(command, meta)
+            .await
+            .expect("scenario accepted");
+    }
+    let keyed = mingzhang_ledger::service::CommandMeta::operator(1, "operator:test")
+        .with_idempotency_key("gift-1", [7; 32]);
+    let gift = scenario::giving_day_donation("keyed-gift".into(), 1);
+    ledger
+        .submit(gift.clone(), keyed.clone())
+        .await
+        .expect("keyed gift");
+    let retried = ledger.submit(gift, keyed).await.expect("retry");
+    assert!(retried.idempotent_replay);
+    let len = store.head().len;
+    let envelopes: Vec<EventEnvelope> = store
+        .read(0, len as usize)
+        .expect("read")
+        .iter()
+        .map(|record| EventEnvelope::decode(record.payload()).expect("decode"))
+        .collect();
+    let replayer = replay(&envelopes).expect("the write side's log replays");
+    assert_eq!(replayer.checked_len(), len);
+    drop(ledger);
+    let reopened = Ledger::open(store).await.expect("reopens");
+    let keyed = mingzhang_ledger::service::CommandMeta::operator(2, "operator:test")
+        .with_idempotency_key("gift-1", [7; 32]);
+    let again = reopened
+        .submit(scenario::giving_day_donation("keyed-gift".into(), 1), keyed)
+        .await
+        .expect("retry after reopening");
+    assert!(again.idempotent_replay, "the key index is rebuilt on open");
+}
+
+fn operator(event: Event) -> EventEnvelope {
+    EventEnvelope {
+        actor: "operator:kaixuan-01".into(),
+        event: Some(event),
+        ..EventEnvelope::default()
+    }
+}
+
+/// The first refused log's fund and donor, then one donation of 500 fen.
+fn fund_donor_and_donation() -> Vec<EventEnvelope> {
+    let mut envelopes = logs_the_rules_refuse()[2].envelopes.clone();
+    envelopes.truncate(3);
+    envelopes
+}
+
+#[test]
+fn a_derived_field_recorded_otherwise_than_decide_fills_it_is_refused() {
+    let mut envelopes = fund_donor_and_donation();
+    // `decide` fills a reversal's amount with what is left of the donation;
+    // a record that left it 0 is not what the write side records.
+    envelopes.push(operator(Event::DonationReversed(v1::DonationReversed {
+        donation_id: "donation-0001".into(),
+        reason: "bounced".into(),
+        amount_fen: 0,
+    })));
+    let error = replay(&envelopes).err().expect("refused");
+    assert!(
+        matches!(error, ReplayError::DiffersFromDecided { seq: 3, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("[derived_field_mismatch]"));
+}
+
+#[test]
+fn an_idempotency_key_recorded_twice_is_refused() {
+    let mut envelopes = fund_donor_and_donation();
+    envelopes[1].idempotency_key = "register-unit-01".into();
+    envelopes[1].request_sha256 = vec![1; 32];
+    envelopes[2].idempotency_key = "register-unit-01".into();
+    envelopes[2].request_sha256 = vec![1; 32];
+    let error = replay(&envelopes).err().expect("refused");
+    assert_eq!(error.seq(), 2);
+    assert!(
+        error.to_string().contains("[idempotency_key_reused]"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_idempotency_key_without_its_request_hash_is_refused() {
+    let mut envelopes = fund_donor_and_donation();
+    envelopes[1].idempotency_key = "register-unit-01".into();
+    let error = replay(&envelopes).err().expect("refused");
+    assert_eq!(
+        error.to_string(),
+        "record seq 1: request_sha256: a record with an idempotency key carries the 32-byte SHA-256 of its request [sha256_length]"
+    );
+}
+
+#[test]
+fn an_envelope_without_an_event_is_refused() {
+    let mut envelopes = fund_donor_and_donation();
+    envelopes[1].event = None;
+    let error = replay(&envelopes).err().expect("refused");
+    assert_eq!(error, ReplayError::NoEvent { seq: 1 });
+}
