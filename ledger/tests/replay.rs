@@ -190,3 +190,57 @@ fn an_envelope_without_an_event_is_refused() {
     let error = replay(&envelopes).err().expect("refused");
     assert_eq!(error, ReplayError::NoEvent { seq: 1 });
 }
+
+/// The rule names `decide` refuses with: the literal after `rule: ` and the
+/// second argument of every `invalid(..)` and `conflict(..)` call.
+fn rule_names_in_decide() -> Vec<String> {
+    let source = include_str!("../src/decide.rs");
+    let literal_at = |text: &str| -> Option<String> {
+        let text = text.trim_start().strip_prefix('"')?;
+        Some(text[..text.find('"')?].to_owned())
+    };
+    let mut rules = Vec::new();
+    for (at, _) in source.match_indices("rule: ") {
+        rules.extend(literal_at(&source[at + "rule: ".len()..]));
+    }
+    for call in ["invalid(", "conflict("] {
+        for (at, _) in source.match_indices(call) {
+            let arguments = &source[at + call.len()..];
+            let Some(comma) = arguments.find(',') else {
+                continue;
+            };
+            rules.extend(literal_at(&arguments[comma + 1..]));
+        }
+    }
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+#[test]
+fn docs_replay_md_names_every_event_and_every_rule() {
+    let doc = include_str!("../../docs/replay.md");
+    let proto = include_str!("../../proto/proto/mingzhang/v1/events.proto");
+    let oneof = &proto[proto.find("oneof event").expect("the event oneof")..];
+    let oneof = &oneof[..oneof.find('}').expect("its end")];
+    let events: Vec<&str> = oneof
+        .lines()
+        .filter(|line| line.trim_end().ends_with(';'))
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(events.len() > 20, "{events:?}");
+    for event in events {
+        assert!(
+            doc.contains(&format!("\n### {event}\n")),
+            "docs/replay.md has no section for {event}"
+        );
+    }
+    let rules = rule_names_in_decide();
+    assert!(rules.len() > 40, "{rules:?}");
+    for rule in rules {
+        assert!(
+            doc.contains(&format!("`{rule}`")),
+            "docs/replay.md does not name the rule {rule}"
+        );
+    }
+}
