@@ -4,8 +4,10 @@
 //! exported bundle it (1) walks the hash chain record by record, (2) recomputes
 //! the Merkle root and checks it against the signed checkpoint, (3) checks
 //! that a checkpoint saved earlier (`--since`) is consistent with today's
-//! (the log only grew), and (4) replays every event to recompute every balance
-//! and compares the digest with the one the checkpoint publishes. Against a
+//! (the log only grew), and (4) replays every event through the rules
+//! (`Replayer`: each must be what `decide` records after the ones before it)
+//! to recompute every balance and compares the digest with the one the
+//! checkpoint publishes. Against a
 //! running server (`remote_audit`), the records are downloaded into a bundle
 //! first and (5) the fund balances the server publishes are compared with the
 //! replayed ones at the size the server says its answer reflects.
@@ -17,8 +19,11 @@ use anyhow::Context;
 use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
 use mingzhang_ledger::merkle::{self, MemoryTree};
 use mingzhang_ledger::record::{HEADER_LEN, PAYLOAD_LEN_MAX, StoredRecord, TRAILER_LEN};
+use mingzhang_ledger::replay::Replayer;
 use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, parse_segment_file_name, verify_log};
 use mingzhang_projections::Projections;
+use mingzhang_proto::Message;
+use mingzhang_proto::v1::EventEnvelope;
 use serde::Serialize;
 
 use crate::transparency::balances_digest_of;
@@ -196,6 +201,7 @@ pub fn verify(
     // checkpoints name.
     let mut tree = MemoryTree::new();
     let mut projections = Projections::default();
+    let mut replayer = Replayer::default();
     let mut digest_at_checkpoint = None;
     let published_size = inputs.published_funds.as_ref().map(|funds| funds.at_size);
     let mut replayed_funds = None;
@@ -213,11 +219,27 @@ pub fn verify(
             bytes_read += record.len() as u64;
             progress(total_bytes + bytes_read, total_bytes * 2);
             tree.append_leaf(record.bytes());
-            if let Err(error) = projections.apply_payload(record.seq(), record.payload()) {
-                problems.push(format!(
-                    "record seq {}: payload is not a valid event: {error}",
-                    record.seq()
-                ));
+            let envelope = match EventEnvelope::decode(record.payload()) {
+                Ok(envelope) => envelope,
+                Err(error) => {
+                    problems.push(format!(
+                        "record seq {}: payload is not a valid event: {error}",
+                        record.seq()
+                    ));
+                    return false;
+                }
+            };
+            // Both errors name the record: the balances leave nothing out unsaid.
+            let applied = replayer
+                .check(record.seq(), &envelope)
+                .map_err(|error| error.to_string())
+                .and_then(|()| {
+                    projections
+                        .apply(record.seq(), &envelope)
+                        .map_err(|error| error.to_string())
+                });
+            if let Err(problem) = applied {
+                problems.push(problem);
                 return false;
             }
             records += 1;
