@@ -86,8 +86,6 @@ pub enum SubmitError {
 pub enum LedgerError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("record {seq} does not hold a valid event: {reason}")]
-    BadRecord { seq: u64, reason: String },
     #[error(transparent)]
     Refused(#[from] ReplayError),
 }
@@ -160,13 +158,7 @@ impl Ledger {
                     replayer.checked_len(),
                     "store returned records out of order"
                 );
-                let envelope = EventEnvelope::decode(record.payload()).map_err(|error| {
-                    LedgerError::BadRecord {
-                        seq,
-                        reason: error.to_string(),
-                    }
-                })?;
-                replayer.check(seq, &envelope)?;
+                replayer.check_payload(seq, record.payload())?;
             }
         }
         let (state, keys, next_seq) = replayer.into_parts();

@@ -244,3 +244,84 @@ fn docs_replay_md_names_every_event_and_every_rule() {
         );
     }
 }
+
+#[test]
+fn the_replay_thread_finds_what_the_replayer_finds() {
+    use mingzhang_ledger::replay::{REPLAY_THREAD_BATCH_RECORDS, ReplayThread};
+    for log in logs_the_rules_refuse() {
+        let mut thread = ReplayThread::spawn();
+        for (seq, envelope) in log.envelopes.iter().enumerate() {
+            thread.push(seq as u64, &envelope.encode_to_vec());
+        }
+        let error = thread.finish().expect_err("refused");
+        assert_eq!(error.seq(), log.refused_seq, "{}", log.what);
+    }
+    // More records than one batch, ending in one that does not apply.
+    let mut envelopes = fund_donor_and_donation();
+    let donation = envelopes[2].clone();
+    for n in 0..REPLAY_THREAD_BATCH_RECORDS + 10 {
+        let mut more = donation.clone();
+        if let Some(Event::DonationReceived(gift)) = &mut more.event {
+            gift.donation_id = format!("gift-{n}");
+        }
+        envelopes.push(more);
+    }
+    let mut thread = ReplayThread::spawn();
+    for (seq, envelope) in envelopes.iter().enumerate() {
+        assert!(thread.push(seq as u64, &envelope.encode_to_vec()));
+    }
+    assert_eq!(thread.finish(), Ok(envelopes.len() as u64));
+    let mut thread = ReplayThread::spawn();
+    envelopes.push(donation);
+    let mut pushed_while_going = 0;
+    for (seq, envelope) in envelopes.iter().enumerate() {
+        if thread.push(seq as u64, &envelope.encode_to_vec()) {
+            pushed_while_going += 1;
+        }
+    }
+    assert!(pushed_while_going > 0);
+    let error = thread.finish().expect_err("the last gift reuses an id");
+    assert_eq!(error.seq(), envelopes.len() as u64 - 1);
+}
+
+#[test]
+fn a_payload_checks_as_its_decoded_envelope_does() {
+    for log in logs_the_rules_refuse() {
+        let mut by_value = Replayer::default();
+        let mut by_payload = Replayer::default();
+        for (seq, envelope) in log.envelopes.iter().enumerate() {
+            let seq = seq as u64;
+            let expected = by_value.check(seq, envelope);
+            assert_eq!(
+                by_payload.check_payload(seq, &envelope.encode_to_vec()),
+                expected
+            );
+            if expected.is_err() {
+                break;
+            }
+        }
+    }
+    let mut envelopes = fund_donor_and_donation();
+    envelopes.push(operator(Event::DonationReversed(v1::DonationReversed {
+        donation_id: "donation-0001".into(),
+        reason: "bounced".into(),
+        amount_fen: 0,
+    })));
+    let mut replayer = Replayer::default();
+    for (seq, envelope) in envelopes.iter().enumerate() {
+        let checked = replayer.check_payload(seq as u64, &envelope.encode_to_vec());
+        if seq < 3 {
+            checked.expect("accepted");
+        } else {
+            assert!(matches!(
+                checked,
+                Err(ReplayError::DiffersFromDecided { seq: 3, .. })
+            ));
+        }
+    }
+    let garbage = Replayer::default().check_payload(0, &[0xff, 0xff]);
+    assert!(matches!(
+        garbage,
+        Err(ReplayError::Undecodable { seq: 0, .. })
+    ));
+}
