@@ -19,11 +19,9 @@ use anyhow::Context;
 use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
 use mingzhang_ledger::merkle::{self, MemoryTree};
 use mingzhang_ledger::record::{HEADER_LEN, PAYLOAD_LEN_MAX, StoredRecord, TRAILER_LEN};
-use mingzhang_ledger::replay::Replayer;
+use mingzhang_ledger::replay::ReplayThread;
 use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, parse_segment_file_name, verify_log};
 use mingzhang_projections::Projections;
-use mingzhang_proto::Message;
-use mingzhang_proto::v1::EventEnvelope;
 use serde::Serialize;
 
 use crate::transparency::balances_digest_of;
@@ -201,7 +199,9 @@ pub fn verify(
     // checkpoints name.
     let mut tree = MemoryTree::new();
     let mut projections = Projections::default();
-    let mut replayer = Replayer::default();
+    // Re-decides every record on another core while this one projects.
+    let mut replay = ReplayThread::spawn();
+    let mut not_applied = None;
     let mut digest_at_checkpoint = None;
     let published_size = inputs.published_funds.as_ref().map(|funds| funds.at_size);
     let mut replayed_funds = None;
@@ -219,27 +219,12 @@ pub fn verify(
             bytes_read += record.len() as u64;
             progress(total_bytes + bytes_read, total_bytes * 2);
             tree.append_leaf(record.bytes());
-            let envelope = match EventEnvelope::decode(record.payload()) {
-                Ok(envelope) => envelope,
-                Err(error) => {
-                    problems.push(format!(
-                        "record seq {}: payload is not a valid event: {error}",
-                        record.seq()
-                    ));
-                    return false;
-                }
-            };
-            // Both errors name the record: the balances leave nothing out unsaid.
-            let applied = replayer
-                .check(record.seq(), &envelope)
-                .map_err(|error| error.to_string())
-                .and_then(|()| {
-                    projections
-                        .apply(record.seq(), &envelope)
-                        .map_err(|error| error.to_string())
-                });
-            if let Err(problem) = applied {
-                problems.push(problem);
+            if !replay.push(record.seq(), record.payload()) {
+                // The thread names the record it refused when it finishes.
+                return false;
+            }
+            if let Err(error) = projections.apply_payload(record.seq(), record.payload()) {
+                not_applied = Some((record.seq(), error.to_string()));
                 return false;
             }
             records += 1;
@@ -251,6 +236,18 @@ pub fn verify(
             }
             true
         })?;
+    }
+    // The rules' verdict first: a record they refuse is the first problem,
+    // whatever it does to the read models after it.
+    let refused = replay.finish().err();
+    if let Some(error) = &refused {
+        problems.push(error.to_string());
+        records = records.min(error.seq());
+    }
+    if let Some((seq, problem)) = not_applied
+        && refused.as_ref().is_none_or(|error| seq < error.seq())
+    {
+        problems.push(problem);
     }
     let leaves = tree.leaf_hashes();
     let root_of = |size: u64| merkle::root_from_leaves(&leaves[..size as usize]);
