@@ -29,7 +29,7 @@ async fn store_holding(envelopes: &[EventEnvelope]) -> Arc<dyn EventStore> {
 #[test]
 fn a_donation_by_an_unregistered_donor_is_refused_naming_its_seq_and_rule() {
     let log = &logs_the_rules_refuse()[0];
-    let error = replay(&log.envelopes).err().expect("refused");
+    let error = replay(&log.envelopes).expect_err("refused");
     assert_eq!(
         error.to_string(),
         "record seq 1: refused by the rules: donor_id: no donor with id \"kailian-member-01\" [not_found]"
@@ -149,7 +149,7 @@ fn a_derived_field_recorded_otherwise_than_decide_fills_it_is_refused() {
         reason: "bounced".into(),
         amount_fen: 0,
     })));
-    let error = replay(&envelopes).err().expect("refused");
+    let error = replay(&envelopes).expect_err("refused");
     assert!(
         matches!(error, ReplayError::DiffersFromDecided { seq: 3, .. }),
         "{error}"
@@ -164,7 +164,7 @@ fn an_idempotency_key_recorded_twice_is_refused() {
     envelopes[1].request_sha256 = vec![1; 32];
     envelopes[2].idempotency_key = "register-unit-01".into();
     envelopes[2].request_sha256 = vec![1; 32];
-    let error = replay(&envelopes).err().expect("refused");
+    let error = replay(&envelopes).expect_err("refused");
     assert_eq!(error.seq(), 2);
     assert!(
         error.to_string().contains("[idempotency_key_reused]"),
@@ -176,7 +176,7 @@ fn an_idempotency_key_recorded_twice_is_refused() {
 fn an_idempotency_key_without_its_request_hash_is_refused() {
     let mut envelopes = fund_donor_and_donation();
     envelopes[1].idempotency_key = "register-unit-01".into();
-    let error = replay(&envelopes).err().expect("refused");
+    let error = replay(&envelopes).expect_err("refused");
     assert_eq!(
         error.to_string(),
         "record seq 1: request_sha256: a record with an idempotency key carries the 32-byte SHA-256 of its request [sha256_length]"
@@ -187,7 +187,7 @@ fn an_idempotency_key_without_its_request_hash_is_refused() {
 fn an_envelope_without_an_event_is_refused() {
     let mut envelopes = fund_donor_and_donation();
     envelopes[1].event = None;
-    let error = replay(&envelopes).err().expect("refused");
+    let error = replay(&envelopes).expect_err("refused");
     assert_eq!(error, ReplayError::NoEvent { seq: 1 });
 }
 
