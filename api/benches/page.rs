@@ -28,14 +28,16 @@ fn build_projections(records: u64) -> Projections {
         let event = mingzhang_ledger::decide::decide_as(&state, &meta.principal, command)
             .expect("the Kaixuan scenario is valid");
         state.apply(&event);
-        projections.apply(
-            seq as u64,
-            &EventEnvelope {
-                recorded_at_unix_ms: meta.at_unix_ms,
-                event: Some(event),
-                ..Default::default()
-            },
-        );
+        projections
+            .apply(
+                seq as u64,
+                &EventEnvelope {
+                    recorded_at_unix_ms: meta.at_unix_ms,
+                    event: Some(event),
+                    ..Default::default()
+                },
+            )
+            .expect("the Kaixuan scenario applies");
     }
     grow(&mut projections, records);
     projections
@@ -73,14 +75,16 @@ fn grow(projections: &mut Projections, records: u64) {
             anonymous: donor_id.is_empty() || index.is_multiple_of(5),
             received_on,
         });
-        projections.apply(
-            seq,
-            &EventEnvelope {
-                recorded_at_unix_ms: first_ms + seq as i64,
-                event: Some(event),
-                ..Default::default()
-            },
-        );
+        projections
+            .apply(
+                seq,
+                &EventEnvelope {
+                    recorded_at_unix_ms: first_ms + seq as i64,
+                    event: Some(event),
+                    ..Default::default()
+                },
+            )
+            .expect("the grown gifts apply");
         seq += 1;
     }
 }

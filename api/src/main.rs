@@ -403,6 +403,8 @@ fn balances(data_dir: &Path) -> anyhow::Result<()> {
     require_initialised(data_dir)?;
     let store = backend::open_store(data_dir).map_err(anyhow::Error::msg)?;
     let mut projections = Projections::default();
+    // A record that does not apply fails the command, naming it: balances
+    // that leave it out are not the log's.
     projections
         .catch_up(&*store)
         .map_err(|error| anyhow::anyhow!("replaying the log: {error}"))?;

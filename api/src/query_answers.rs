@@ -139,6 +139,10 @@ pub fn run_query(
 ) -> Result<(Answer, u64), AppError> {
     authorize(principal, kind, id)?;
     let projections = state.projections.read();
+    if let Some(not_applied) = projections.not_applied() {
+        // Every answer would leave that record, and all after it, out.
+        return Err(AppError::Unavailable(not_applied.to_string()));
+    }
     let answer = answer(
         &projections,
         principal.reads_everything(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mingzhang_ledger::store::EventStore;
+use mingzhang_projections::ProjectionError;
 use mingzhang_proto::v1::event_envelope::Event;
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
@@ -43,9 +44,18 @@ impl AppState {
     ) -> Result<AppState, AppError> {
         let store = ledger.store();
         let mut projections = Projections::default();
-        projections
-            .catch_up(&*store)
-            .map_err(|error| AppError::Internal(format!("replaying projections: {error}")))?;
+        match projections.catch_up(&*store) {
+            Ok(_) => {}
+            // Served, not ready: `/readyz` and every query name the record.
+            Err(ProjectionError::NotApplied(not_applied)) => {
+                tracing::error!(%not_applied, "projections stopped");
+            }
+            Err(error) => {
+                return Err(AppError::Internal(format!(
+                    "replaying projections: {error}"
+                )));
+            }
+        }
         let (applied_tx, applied_len) = watch::channel(projections.applied_len());
         let projections = Arc::new(RwLock::new(projections));
         let metrics = Arc::new(Metrics::default());
@@ -213,7 +223,7 @@ pub fn now_unix_ms() -> i64 {
 fn catch_up_a_batch(
     store: &Arc<dyn EventStore>,
     projections: &RwLock<Projections>,
-) -> Result<(), mingzhang_projections::ProjectionError> {
+) -> Result<(), ProjectionError> {
     projections
         .write()
         .catch_up_to(&**store, CATCH_UP_INLINE_RECORDS)
@@ -240,6 +250,13 @@ async fn follow_log(
             // commit's worth, tens of microseconds, less than the two thread
             // hand-overs of spawn_blocking cost.
             let caught_up = catch_up_a_batch(&store, &projections);
+            if let Err(ProjectionError::NotApplied(not_applied)) = caught_up {
+                // Stops for good: later records cannot apply without it. The
+                // records of the batch before it did apply.
+                tracing::error!(%not_applied, "projections stopped");
+                applied_tx.send_replace(projections.read().applied_len());
+                return;
+            }
             if let Err(error) = caught_up {
                 tracing::error!(%error, "projections cannot read the log; queries will lag");
                 tokio::time::sleep(Duration::from_secs(1)).await;

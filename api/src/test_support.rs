@@ -24,7 +24,9 @@ pub fn kaixuan_projections_until(records: usize) -> Projections {
             event: Some(event),
             ..Default::default()
         };
-        projections.apply(seq as u64, &envelope);
+        projections
+            .apply(seq as u64, &envelope)
+            .expect("the Kaixuan scenario applies");
     }
     projections
 }

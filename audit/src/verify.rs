@@ -4,8 +4,10 @@
 //! exported bundle it (1) walks the hash chain record by record, (2) recomputes
 //! the Merkle root and checks it against the signed checkpoint, (3) checks
 //! that a checkpoint saved earlier (`--since`) is consistent with today's
-//! (the log only grew), and (4) replays every event to recompute every balance
-//! and compares the digest with the one the checkpoint publishes. Against a
+//! (the log only grew), and (4) replays every event through the rules
+//! (`Replayer`: each must be what `decide` records after the ones before it)
+//! to recompute every balance and compares the digest with the one the
+//! checkpoint publishes. Against a
 //! running server (`remote_audit`), the records are downloaded into a bundle
 //! first and (5) the fund balances the server publishes are compared with the
 //! replayed ones at the size the server says its answer reflects.
@@ -17,6 +19,7 @@ use anyhow::Context;
 use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
 use mingzhang_ledger::merkle::{self, MemoryTree};
 use mingzhang_ledger::record::{HEADER_LEN, PAYLOAD_LEN_MAX, StoredRecord, TRAILER_LEN};
+use mingzhang_ledger::replay::{ReplayError, ReplayThread};
 use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, parse_segment_file_name, verify_log};
 use mingzhang_projections::Projections;
 use serde::Serialize;
@@ -335,6 +338,9 @@ pub fn verify(
     // checkpoints name.
     let mut tree = MemoryTree::new();
     let mut projections = Projections::default();
+    // Re-decides every record on another core while this one projects.
+    let mut replay = ReplayThread::spawn();
+    let mut not_applied = None;
     let mut digest_at_checkpoint = None;
     let published_size = inputs.published_funds.as_ref().map(|funds| funds.at_size);
     let mut replayed_funds = None;
@@ -352,14 +358,16 @@ pub fn verify(
             bytes_read += record.len() as u64;
             progress(total_bytes + bytes_read, total_bytes * 2);
             tree.append_leaf(record.bytes());
+            if !replay.push(record.seq(), record.payload()) {
+                // The thread names the record it refused when it finishes.
+                return false;
+            }
             if let Err(error) = projections.apply_payload(record.seq(), record.payload()) {
-                problems.push(
-                    ProblemKind::Damaged,
-                    format!(
-                        "record seq {}: payload is not a valid event: {error}",
-                        record.seq()
-                    ),
-                );
+                let kind = match &error {
+                    mingzhang_projections::ProjectionError::Decode { .. } => ProblemKind::Damaged,
+                    _ => ProblemKind::Mismatch,
+                };
+                not_applied = Some((record.seq(), kind, error.to_string()));
                 return false;
             }
             records += 1;
@@ -371,6 +379,22 @@ pub fn verify(
             }
             true
         })?;
+    }
+    // The rules' verdict first: a record they refuse is the first problem,
+    // whatever it does to the read models after it.
+    let refused = replay.finish().err();
+    if let Some(error) = &refused {
+        let kind = match error {
+            ReplayError::Undecodable { .. } | ReplayError::NoEvent { .. } => ProblemKind::Damaged,
+            _ => ProblemKind::Mismatch,
+        };
+        problems.push(kind, error.to_string());
+        records = records.min(error.seq());
+    }
+    if let Some((seq, kind, problem)) = not_applied
+        && refused.as_ref().is_none_or(|error| seq < error.seq())
+    {
+        problems.push(kind, problem);
     }
     let leaves = tree.leaf_hashes();
     let root_of = |size: u64| merkle::root_from_leaves(&leaves[..size as usize]);

@@ -1,5 +1,5 @@
 //! Prints the worked example of docs/log-format.md: the segment header and the
-//! exact bytes, hashes and crcs of two real records. The test
+//! exact bytes, hashes and crcs of three real records. The test
 //! `log_format_doc_matches_the_code` checks the page still shows this output.
 //!
 //! cargo run -p mingzhang-ledger --example log_format_example
@@ -10,15 +10,18 @@ use mingzhang_ledger::record::{GENESIS_PREV_HASH, StoredRecord};
 use mingzhang_ledger::store::file::encode_segment_header;
 use mingzhang_proto::Message;
 use mingzhang_proto::v1::{
-    Channel, DonationReceived, EventEnvelope, FundKind, FundOpened, event_envelope::Event,
+    Channel, DonationReceived, DonorKind, DonorRegistered, EventEnvelope, FundKind, FundOpened,
+    event_envelope::Event,
 };
 
-pub fn worked_example_envelopes() -> [EventEnvelope; 2] {
+/// A fund, the donor who gives to it, and the gift: each record is one the
+/// rules accept after the ones before it (`Replayer` checks it).
+pub fn worked_example_envelopes() -> [EventEnvelope; 3] {
     [
         EventEnvelope {
             recorded_at_unix_ms: 1_441_065_600_000,
             actor: "operator:kaixuan-01".to_string(),
-            idempotency_key: "open-special-support".to_string(),
+            idempotency_key: String::new(),
             request_sha256: Vec::new(),
             event: Some(Event::FundOpened(FundOpened {
                 fund_id: "special-support".to_string(),
@@ -28,9 +31,22 @@ pub fn worked_example_envelopes() -> [EventEnvelope; 2] {
             })),
         },
         EventEnvelope {
+            recorded_at_unix_ms: 1_441_065_660_000,
+            actor: "operator:kaixuan-01".to_string(),
+            idempotency_key: String::new(),
+            request_sha256: Vec::new(),
+            event: Some(Event::DonorRegistered(DonorRegistered {
+                donor_id: "kailian-member-01".to_string(),
+                name: "凯旋示范商贸有限公司".to_string(),
+                kind: DonorKind::Enterprise as i32,
+                alliance_member: true,
+                show_name_publicly: true,
+            })),
+        },
+        EventEnvelope {
             recorded_at_unix_ms: 1_441_152_000_000,
             actor: "operator:kaixuan-01".to_string(),
-            idempotency_key: "donation-0001".to_string(),
+            idempotency_key: String::new(),
             request_sha256: Vec::new(),
             event: Some(Event::DonationReceived(DonationReceived {
                 donation_id: "donation-0001".to_string(),
@@ -59,6 +75,7 @@ pub fn worked_example() -> String {
     writeln!(out, "segment-00000000000000000000.log, header (24 bytes):").expect("write");
     hex_dump(&mut out, &encode_segment_header(0));
     let mut prev_hash = GENESIS_PREV_HASH;
+    let mut offset = encode_segment_header(0).len();
     for (seq, envelope) in worked_example_envelopes().iter().enumerate() {
         let payload = envelope.encode_to_vec();
         let record = StoredRecord::encode(seq as u64, &prev_hash, &payload);
@@ -66,8 +83,7 @@ pub fn worked_example() -> String {
         let crc = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().expect("4 bytes"));
         writeln!(
             out,
-            "\nrecord seq {seq} at segment offset {}: {} bytes (48 header + {} payload + 36 trailer)",
-            24 + if seq == 0 { 0 } else { out_len_of_first() },
+            "\nrecord seq {seq} at segment offset {offset}: {} bytes (48 header + {} payload + 36 trailer)",
             bytes.len(),
             payload.len()
         )
@@ -83,13 +99,9 @@ pub fn worked_example() -> String {
         )
         .expect("write");
         prev_hash = record.hash();
+        offset += bytes.len();
     }
     out
-}
-
-fn out_len_of_first() -> usize {
-    let payload = worked_example_envelopes()[0].encode_to_vec();
-    StoredRecord::encode(0, &GENESIS_PREV_HASH, &payload).len()
 }
 
 fn main() {

@@ -11,6 +11,7 @@ pub mod merkle;
 pub mod money;
 pub mod receipt;
 pub mod record;
+pub mod replay;
 pub mod scenario;
 pub mod service;
 pub mod state;

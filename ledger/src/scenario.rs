@@ -758,3 +758,90 @@ pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }
+
+/// A small log the write side never writes, chained correctly, whose record
+/// `refused_seq` the rules refuse by `rule`: what an auditor's replay, the
+/// projections and `Ledger::open` must all report instead of skipping.
+#[derive(Debug, Clone)]
+pub struct LogTheRulesRefuse {
+    pub what: &'static str,
+    pub envelopes: Vec<v1::EventEnvelope>,
+    pub refused_seq: u64,
+    pub field: &'static str,
+    pub rule: &'static str,
+}
+
+/// One such log for each way a record can name what does not exist or take
+/// what is taken: an unregistered donor, an unknown fund, a reused id.
+pub fn logs_the_rules_refuse() -> Vec<LogTheRulesRefuse> {
+    let envelope = |event: Event| v1::EventEnvelope {
+        recorded_at_unix_ms: unix_ms_at_0900_cst("2015-09-02"),
+        actor: "operator:kaixuan-01".into(),
+        event: Some(event),
+        ..v1::EventEnvelope::default()
+    };
+    let fund_opened = || {
+        envelope(Event::FundOpened(v1::FundOpened {
+            fund_id: SPECIAL_SUPPORT_FUND_ID.into(),
+            name: "专项扶持基金".into(),
+            kind: v1::FundKind::SpecialSupport as i32,
+            restriction: String::new(),
+        }))
+    };
+    let donor_registered = || {
+        envelope(Event::DonorRegistered(v1::DonorRegistered {
+            donor_id: "kailian-member-01".into(),
+            name: ALLIANCE_MEMBERS[0].1.into(),
+            kind: v1::DonorKind::Enterprise as i32,
+            alliance_member: true,
+            show_name_publicly: true,
+        }))
+    };
+    let donation = |donation_id: &str, fund_id: &str| {
+        envelope(Event::DonationReceived(v1::DonationReceived {
+            donation_id: donation_id.into(),
+            donor_id: "kailian-member-01".into(),
+            fund_id: fund_id.into(),
+            amount_fen: 1_000_000 * YUAN,
+            channel: v1::Channel::BankTransfer as i32,
+            bank_reference: "HZ20150902-0001".into(),
+            received_on: "2015-09-02".into(),
+            ..v1::DonationReceived::default()
+        }))
+    };
+    vec![
+        LogTheRulesRefuse {
+            what: "a donation by an unregistered donor",
+            envelopes: vec![
+                fund_opened(),
+                donation("donation-0001", SPECIAL_SUPPORT_FUND_ID),
+            ],
+            refused_seq: 1,
+            field: "donor_id",
+            rule: "not_found",
+        },
+        LogTheRulesRefuse {
+            what: "a donation into an unknown fund",
+            envelopes: vec![
+                fund_opened(),
+                donor_registered(),
+                donation("donation-0001", "no-such-fund"),
+            ],
+            refused_seq: 2,
+            field: "fund_id",
+            rule: "not_found",
+        },
+        LogTheRulesRefuse {
+            what: "a donation id used twice",
+            envelopes: vec![
+                fund_opened(),
+                donor_registered(),
+                donation("donation-0001", SPECIAL_SUPPORT_FUND_ID),
+                donation("donation-0001", SPECIAL_SUPPORT_FUND_ID),
+            ],
+            refused_seq: 3,
+            field: "donation_id",
+            rule: "id_taken",
+        },
+    ]
+}

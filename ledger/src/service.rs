@@ -22,6 +22,7 @@ use prost::Message;
 use tokio::sync::oneshot;
 
 use crate::decide::{Principal, Rejection, decide_as};
+use crate::replay::{KeyUse, ReplayError, Replayer};
 use crate::state::LedgerState;
 use crate::store::{AppendFuture, EventStore, RecordMeta, StoreError};
 
@@ -85,14 +86,8 @@ pub enum SubmitError {
 pub enum LedgerError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("record {seq} does not hold a valid event: {reason}")]
-    BadRecord { seq: u64, reason: String },
-}
-
-struct KeyUse {
-    request_sha256: [u8; 32],
-    first_seq: u64,
-    record_count: u64,
+    #[error(transparent)]
+    Refused(#[from] ReplayError),
 }
 
 struct WriteSide {
@@ -142,16 +137,16 @@ fn failed_earlier() -> StoreError {
 }
 
 impl Ledger {
-    /// Replays every durable record into the decision state and the key index.
+    /// Replays every durable record into the decision state and the key
+    /// index, re-deciding each (see `replay::Replayer`): a log whose records
+    /// the rules refuse is refused, naming the first such record, because
+    /// commands decided against a state that left it out could not be
+    /// trusted either.
     pub async fn open(store: Arc<dyn EventStore>) -> Result<Arc<Ledger>, LedgerError> {
-        let mut write_side = WriteSide {
-            state: LedgerState::default(),
-            next_seq: 0,
-            keys: crate::id_map::IdMap::default(),
-        };
+        let mut replayer = Replayer::default();
         let len = store.head().len;
-        while write_side.next_seq < len {
-            let records = store.read(write_side.next_seq, REPLAY_BATCH_RECORDS)?;
+        while replayer.checked_len() < len {
+            let records = store.read(replayer.checked_len(), REPLAY_BATCH_RECORDS)?;
             assert!(
                 !records.is_empty(),
                 "store returned no records below its head"
@@ -159,43 +154,19 @@ impl Ledger {
             for record in records {
                 let seq = record.seq();
                 assert_eq!(
-                    seq, write_side.next_seq,
+                    seq,
+                    replayer.checked_len(),
                     "store returned records out of order"
                 );
-                let envelope = EventEnvelope::decode(record.payload()).map_err(|error| {
-                    LedgerError::BadRecord {
-                        seq,
-                        reason: error.to_string(),
-                    }
-                })?;
-                let event = envelope.event.ok_or_else(|| LedgerError::BadRecord {
-                    seq,
-                    reason: "envelope has no event".into(),
-                })?;
-                write_side.state.apply(&event);
-                if !envelope.idempotency_key.is_empty() {
-                    let request_sha256 = envelope
-                        .request_sha256
-                        .as_slice()
-                        .try_into()
-                        .unwrap_or([0; 32]);
-                    match write_side.keys.get_mut(&envelope.idempotency_key) {
-                        Some(key_use) => key_use.record_count += 1,
-                        None => {
-                            write_side.keys.insert(
-                                envelope.idempotency_key,
-                                KeyUse {
-                                    request_sha256,
-                                    first_seq: seq,
-                                    record_count: 1,
-                                },
-                            );
-                        }
-                    }
-                }
-                write_side.next_seq += 1;
+                replayer.check_payload(seq, record.payload())?;
             }
         }
+        let (state, keys, next_seq) = replayer.into_parts();
+        let write_side = WriteSide {
+            state,
+            next_seq,
+            keys,
+        };
         Ok(Arc::new(Ledger {
             store,
             write_side: Mutex::new(write_side),
@@ -470,9 +441,10 @@ fn decide_one(
             if key_use.request_sha256 != meta.request_sha256 {
                 return Decided::Refused(SubmitError::IdempotencyKeyReused { key: key.clone() });
             }
+            // A key is recorded with one record only (`Replayer` checks it).
             return Decided::Replay {
-                first_seq: key_use.first_seq,
-                count: key_use.record_count,
+                first_seq: key_use.seq,
+                count: 1,
             };
         }
     }
@@ -488,8 +460,7 @@ fn decide_one(
             key,
             KeyUse {
                 request_sha256: meta.request_sha256,
-                first_seq: seq,
-                record_count: 1,
+                seq,
             },
         );
     }

@@ -57,5 +57,18 @@ fn worked_example_records_form_a_verifiable_log() {
         reserved.iter().all(|&byte| byte == 0),
         "after the last record the last segment holds only reserved zeros"
     );
-    assert_eq!(verify_log(root.path(), |_| {}).expect("verify").records, 2);
+    assert_eq!(verify_log(root.path(), |_| {}).expect("verify").records, 3);
+}
+
+#[test]
+fn worked_example_records_are_what_the_rules_accept() {
+    let mut replayer = mingzhang_ledger::replay::Replayer::default();
+    for (seq, envelope) in log_format_example::worked_example_envelopes()
+        .iter()
+        .enumerate()
+    {
+        if let Err(error) = replayer.check(seq as u64, envelope) {
+            panic!("the worked example is not a log the write side writes: {error}");
+        }
+    }
 }

@@ -310,7 +310,9 @@ fn main() {
     let apply_started = thread_cpu_time();
     let mut projections = Projections::default();
     for (seq, envelope) in envelopes.iter().enumerate() {
-        projections.apply(seq as u64, envelope);
+        projections
+            .apply(seq as u64, envelope)
+            .expect("bench events apply");
     }
     let apply_elapsed = thread_cpu_time() - apply_started;
     println!(
@@ -333,12 +335,6 @@ fn main() {
         let elapsed = started.elapsed();
         let cpu_elapsed = thread_cpu_time() - cpu_started;
         assert_eq!(projections.applied_len(), log.len() as u64);
-        assert_eq!(
-            projections.anomalies().total(),
-            0,
-            "bench log should be valid: {:?}",
-            projections.anomalies().first
-        );
         projections.check_identities().expect("identities hold");
         println!(
             "run {run}: wall {:.3} s ({:.0} events/s), thread cpu {:.3} s ({:.0} events/s)",

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 /// A calendar day packed as `year * 10_000 + month * 100 + day`, so that the
 /// integer order is the calendar order. `Day::UNKNOWN` (0) stands for a date
-/// the event did not carry or carried malformed (counted as an anomaly).
+/// the event did not carry (a grant awarded without its date).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Day(u32);
 

@@ -8,8 +8,11 @@
 //!
 //! **Architecture invariant:** `apply` never panics on an event sequence the
 //! write side should not have produced (unknown ids, duplicates, malformed
-//! dates). Such an event is skipped (or, for a bad date, applied with an
-//! unknown date) and counted in [`Anomalies`]; money is never half-posted.
+//! dates), and never leaves such an event out silently. The first event that
+//! does not apply is [`NotApplied`], naming its seq: it changes nothing
+//! (money is never half-posted), the projections remember it
+//! ([`Projections::not_applied`]) and apply nothing after it, so no balance
+//! is ever read that leaves it out without saying so.
 //!
 //! # Rules the read models follow
 //!
@@ -69,10 +72,6 @@ pub use views::*;
 /// in practice a few hundred bytes).
 pub const CATCH_UP_BATCH_RECORDS: usize = 4_096;
 
-/// How many anomaly descriptions are kept (the first ones; the counters keep
-/// counting beyond).
-pub const ANOMALIES_KEPT_MAX: usize = 32;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     #[error("record {seq}: payload is not a valid EventEnvelope: {source}")]
@@ -89,52 +88,48 @@ pub enum ProjectionError {
     Store(#[from] StoreError),
     #[error("{field}: {value:?} is not a date of the form YYYY-MM-DD")]
     InvalidDate { field: &'static str, value: String },
+    #[error(transparent)]
+    NotApplied(#[from] NotApplied),
 }
 
-/// What kind of unexpected event was met.
+/// Why an event does not apply to the read models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AnomalyKind {
-    /// An id the event refers to was never opened/registered; event skipped.
+pub enum NotAppliedKind {
+    /// An id the event refers to was never opened or registered.
     UnknownReference,
-    /// An id that is created by the event already exists; event skipped.
+    /// An id that the event creates already exists.
     DuplicateId,
-    /// A date that is not YYYY-MM-DD; event applied with an unknown date.
+    /// A date that is not YYYY-MM-DD.
     MalformedDate,
     /// An amount that is not positive, or a state the event does not fit
-    /// (claiming a claimed project, paying a paid tranche); event skipped.
+    /// (claiming a claimed project, paying a paid tranche).
     Inconsistent,
-    /// An envelope with no event set; nothing applied.
+    /// An envelope with no event set.
     EmptyEvent,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Anomaly {
-    pub seq: u64,
-    pub kind: AnomalyKind,
-    pub detail: String,
-}
-
-/// Counters of unexpected events. All zero for a log written by `decide`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Anomalies {
-    pub unknown_reference: u64,
-    pub duplicate_id: u64,
-    pub malformed_date: u64,
-    pub inconsistent: u64,
-    pub empty_event: u64,
-    /// The first `ANOMALIES_KEPT_MAX` anomalies, in log order.
-    pub first: Vec<Anomaly>,
-}
-
-impl Anomalies {
-    pub fn total(&self) -> u64 {
-        self.unknown_reference
-            + self.duplicate_id
-            + self.malformed_date
-            + self.inconsistent
-            + self.empty_event
+impl NotAppliedKind {
+    /// The snake_case name errors show.
+    pub fn name(self) -> &'static str {
+        match self {
+            NotAppliedKind::UnknownReference => "unknown_reference",
+            NotAppliedKind::DuplicateId => "duplicate_id",
+            NotAppliedKind::MalformedDate => "malformed_date",
+            NotAppliedKind::Inconsistent => "inconsistent",
+            NotAppliedKind::EmptyEvent => "empty_event",
+        }
     }
+}
+
+/// The first event that does not apply: nothing of it, and nothing after
+/// it, is in the read models. Never met in a log the write side wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("record seq {seq}: does not apply to the read models: {detail} [{}]", kind.name())]
+pub struct NotApplied {
+    pub seq: u64,
+    pub kind: NotAppliedKind,
+    pub detail: String,
 }
 
 // ---------------------------------------------------------------------------
@@ -431,7 +426,8 @@ pub struct Projections {
     /// it), so one slot per record holds all postings.
     transfers: Vec<Option<Transfer>>,
     monthly: BTreeMap<u32, MonthFlowState>,
-    anomalies: Anomalies,
+    /// The first record that did not apply; nothing is applied after it.
+    not_applied: Option<NotApplied>,
     decoder: DecoderScratch,
 }
 
@@ -468,29 +464,29 @@ enum EventRef<'a> {
     Owned(&'a Event),
 }
 
-/// Why an event was skipped.
+/// Why an event does not apply; becomes `NotApplied` with its seq.
 struct Skip {
-    kind: AnomalyKind,
+    kind: NotAppliedKind,
     detail: String,
 }
 
 fn unknown(what: &str, id: &str) -> Skip {
     Skip {
-        kind: AnomalyKind::UnknownReference,
+        kind: NotAppliedKind::UnknownReference,
         detail: format!("unknown {what} {id:?}"),
     }
 }
 
 fn duplicate(what: &str, id: &str) -> Skip {
     Skip {
-        kind: AnomalyKind::DuplicateId,
+        kind: NotAppliedKind::DuplicateId,
         detail: format!("{what} {id:?} already exists"),
     }
 }
 
 fn inconsistent(detail: String) -> Skip {
     Skip {
-        kind: AnomalyKind::Inconsistent,
+        kind: NotAppliedKind::Inconsistent,
         detail,
     }
 }
@@ -531,8 +527,10 @@ impl Projections {
         self.transfers.len() as u64
     }
 
-    pub fn anomalies(&self) -> &Anomalies {
-        &self.anomalies
+    /// The first record that did not apply, if any: the read models hold
+    /// the records before it only, and catching up refuses to go on.
+    pub fn not_applied(&self) -> Option<&NotApplied> {
+        self.not_applied.as_ref()
     }
 
     /// Decodes one record's payload and applies it.
@@ -541,13 +539,13 @@ impl Projections {
         let outcome = match decoder.decode(payload) {
             Ok(Decoded::Borrowed(envelope)) => {
                 let event = EventRef::Borrowed(envelope.event);
-                self.apply_decoded(seq, envelope.recorded_at_unix_ms, Some(event));
-                Ok(())
+                self.apply_decoded(seq, envelope.recorded_at_unix_ms, Some(event))
+                    .map_err(ProjectionError::from)
             }
             Ok(Decoded::Owned(envelope)) => {
                 let event = envelope.event.as_ref().map(EventRef::Owned);
-                self.apply_decoded(seq, envelope.recorded_at_unix_ms, event);
-                Ok(())
+                self.apply_decoded(seq, envelope.recorded_at_unix_ms, event)
+                    .map_err(ProjectionError::from)
             }
             Err(source) => Err(ProjectionError::Decode { seq, source }),
         };
@@ -556,15 +554,25 @@ impl Projections {
     }
 
     /// Applies record `seq`. Records must come in log order without gaps:
-    /// anything else is a bug in the caller, so it panics.
-    pub fn apply(&mut self, seq: u64, envelope: &v1::EventEnvelope) {
+    /// anything else is a bug in the caller, so it panics. A record that does
+    /// not apply changes nothing and is the error of this and every later
+    /// call (see `not_applied`).
+    pub fn apply(&mut self, seq: u64, envelope: &v1::EventEnvelope) -> Result<(), NotApplied> {
         let event = envelope.event.as_ref().map(EventRef::Owned);
-        self.apply_decoded(seq, envelope.recorded_at_unix_ms, event);
+        self.apply_decoded(seq, envelope.recorded_at_unix_ms, event)
     }
 
     /// `apply` on the fields projections read: the header's other fields
     /// (actor, idempotency key, request hash) never change a read model.
-    fn apply_decoded(&mut self, seq: u64, recorded_at_unix_ms: i64, event: Option<EventRef<'_>>) {
+    fn apply_decoded(
+        &mut self,
+        seq: u64,
+        recorded_at_unix_ms: i64,
+        event: Option<EventRef<'_>>,
+    ) -> Result<(), NotApplied> {
+        if let Some(not_applied) = &self.not_applied {
+            return Err(not_applied.clone());
+        }
         assert_eq!(
             seq,
             self.applied_len(),
@@ -574,19 +582,25 @@ impl Projections {
         self.transfers.push(None);
         let outcome = match event {
             None => Err(Skip {
-                kind: AnomalyKind::EmptyEvent,
+                kind: NotAppliedKind::EmptyEvent,
                 detail: "envelope carries no event".to_owned(),
             }),
             Some(event) => self.apply_event(seq, recorded_at_unix_ms, event),
         };
-        if let Err(skip) = outcome {
-            // A skipped event must not have half-posted.
-            assert!(
-                self.transfers[seq as usize].is_none(),
-                "skipped event posted"
-            );
-            self.note(seq, skip.kind, skip.detail);
-        }
+        let Err(skip) = outcome else {
+            return Ok(());
+        };
+        // An event that does not apply must not have half-posted; it does
+        // not count as applied.
+        let transfer = self.transfers.pop().expect("pushed above");
+        assert!(transfer.is_none(), "an event that does not apply posted");
+        let not_applied = NotApplied {
+            seq,
+            kind: skip.kind,
+            detail: skip.detail,
+        };
+        self.not_applied = Some(not_applied.clone());
+        Err(not_applied)
     }
 
     /// Applies every durable record from `applied_len()` to the store's head,
@@ -602,6 +616,9 @@ impl Projections {
         store: &dyn EventStore,
         records_max: u64,
     ) -> Result<u64, ProjectionError> {
+        if let Some(not_applied) = &self.not_applied {
+            return Err(not_applied.clone().into());
+        }
         let start = self.applied_len();
         // The head may move while we read; stop at the one seen first and let
         // the caller call again (it watches `watch_durable_len`).
@@ -636,33 +653,12 @@ impl Projections {
         Ok(projections)
     }
 
-    fn note(&mut self, seq: u64, kind: AnomalyKind, detail: String) {
-        let counter = match kind {
-            AnomalyKind::UnknownReference => &mut self.anomalies.unknown_reference,
-            AnomalyKind::DuplicateId => &mut self.anomalies.duplicate_id,
-            AnomalyKind::MalformedDate => &mut self.anomalies.malformed_date,
-            AnomalyKind::Inconsistent => &mut self.anomalies.inconsistent,
-            AnomalyKind::EmptyEvent => &mut self.anomalies.empty_event,
-        };
-        *counter += 1;
-        if self.anomalies.first.len() < ANOMALIES_KEPT_MAX {
-            self.anomalies.first.push(Anomaly { seq, kind, detail });
-        }
-    }
-
-    /// Parses an event's date; a malformed one is counted and kept as unknown.
-    fn day(&mut self, seq: u64, field: &'static str, text: &str) -> Day {
-        match Day::parse(text) {
-            Some(day) => day,
-            None => {
-                self.note(
-                    seq,
-                    AnomalyKind::MalformedDate,
-                    format!("{field} {text:?} is not YYYY-MM-DD"),
-                );
-                Day::UNKNOWN
-            }
-        }
+    /// Parses an event's date; a malformed one keeps the event from applying.
+    fn day(field: &'static str, text: &str) -> Result<Day, Skip> {
+        Day::parse(text).ok_or_else(|| Skip {
+            kind: NotAppliedKind::MalformedDate,
+            detail: format!("{field} {text:?} is not YYYY-MM-DD"),
+        })
     }
 
     /// Moves `amount_fen` from `credit` to `debit` (debit +, credit −).
@@ -696,10 +692,10 @@ impl Projections {
     ) -> Result<(), Skip> {
         let event = match event {
             EventRef::Borrowed(FastEvent::DonationReceived(e)) => {
-                return self.donation_received(seq, &e);
+                return self.donation_received(&e);
             }
             EventRef::Borrowed(FastEvent::PledgePaymentReceived(e)) => {
-                return self.pledge_payment_received(seq, &e);
+                return self.pledge_payment_received(&e);
             }
             EventRef::Owned(event) => event,
         };
@@ -708,7 +704,7 @@ impl Projections {
             Event::CampaignOpened(e) => self.campaign_opened(e),
             Event::DonorRegistered(e) => self.donor_registered(e),
             Event::OrganisationRegistered(e) => self.organisation_registered(e),
-            Event::DonationReceived(e) => self.donation_received(seq, &e.into()),
+            Event::DonationReceived(e) => self.donation_received(&e.into()),
             Event::DonationRefunded(e) => self.donation_given_back(
                 recorded_at_unix_ms,
                 &e.donation_id,
@@ -721,25 +717,25 @@ impl Projections {
                 e.amount_fen,
                 GivenBack::Reversed,
             ),
-            Event::PledgeMade(e) => self.pledge_made(seq, e),
-            Event::PledgePaymentReceived(e) => self.pledge_payment_received(seq, &e.into()),
-            Event::PledgeAmended(e) => self.pledge_amended(seq, e),
+            Event::PledgeMade(e) => self.pledge_made(e),
+            Event::PledgePaymentReceived(e) => self.pledge_payment_received(&e.into()),
+            Event::PledgeAmended(e) => self.pledge_amended(e),
             Event::PledgeCancelled(e) => self.pledge_cancelled(e),
-            Event::GrantRoundOpened(e) => self.grant_round_opened(seq, e),
-            Event::GrantApplicationSubmitted(e) => self.grant_application_submitted(seq, e),
+            Event::GrantRoundOpened(e) => self.grant_round_opened(e),
+            Event::GrantApplicationSubmitted(e) => self.grant_application_submitted(e),
             Event::GrantApplicationReviewed(e) => self.grant_application_reviewed(e),
             Event::GrantApplicationShortlisted(e) => self.grant_application_shortlisted(e),
-            Event::GrantAwarded(e) => self.grant_awarded(seq, e),
-            Event::GrantTrancheDisbursed(e) => self.grant_tranche_disbursed(seq, e),
+            Event::GrantAwarded(e) => self.grant_awarded(e),
+            Event::GrantTrancheDisbursed(e) => self.grant_tranche_disbursed(e),
             Event::GrantEvaluationRecorded(e) => self.grant_evaluation_recorded(e),
             Event::GrantSelfAssessmentFiled(e) => self.grant_self_assessment_filed(e),
             Event::GrantClosed(e) => self.grant_closed(e),
             Event::ProjectPublished(e) => self.project_published(e),
             Event::ProjectClaimed(e) => self.project_claimed(seq, e),
             Event::ProjectClaimReleased(e) => self.project_claim_released(seq, e),
-            Event::ProjectFunded(e) => self.project_funded(seq, e),
-            Event::ProjectCompleted(e) => self.project_completed(seq, e),
-            Event::ExpenditureMade(e) => self.expenditure_made(seq, e),
+            Event::ProjectFunded(e) => self.project_funded(e),
+            Event::ProjectCompleted(e) => self.project_completed(e),
+            Event::ExpenditureMade(e) => self.expenditure_made(e),
             Event::ExpenditureReversed(e) => self.expenditure_reversed(recorded_at_unix_ms, e),
         }
     }
@@ -819,11 +815,7 @@ impl Projections {
         Ok(())
     }
 
-    fn donation_received(
-        &mut self,
-        seq: u64,
-        e: &borrowed::DonationReceived<'_>,
-    ) -> Result<(), Skip> {
+    fn donation_received(&mut self, e: &borrowed::DonationReceived<'_>) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let fund = lookup(&self.funds, "fund", e.fund_id)?;
         let donor = lookup_optional(&self.donors, "donor", e.donor_id)?;
@@ -834,7 +826,7 @@ impl Projections {
             .vacant(e.donation_id)
             .ok_or_else(|| duplicate("donation", e.donation_id))?;
         // Nothing below skips the event (the row is pushed at the end).
-        let received_on = self.day(seq, "received_on", e.received_on);
+        let received_on = Self::day("received_on", e.received_on)?;
 
         let credit = match project {
             Some(project) => Account::ProjectDonations(project),
@@ -931,19 +923,19 @@ impl Projections {
         Ok(())
     }
 
-    fn instalments(&mut self, seq: u64, instalments: &[v1::Instalment]) -> Vec<(Day, i64)> {
+    fn instalments(instalments: &[v1::Instalment]) -> Result<Vec<(Day, i64)>, Skip> {
         instalments
             .iter()
             .map(|instalment| {
-                (
-                    self.day(seq, "instalments.due_on", &instalment.due_on),
+                Ok((
+                    Self::day("instalments.due_on", &instalment.due_on)?,
                     instalment.amount_fen,
-                )
+                ))
             })
             .collect()
     }
 
-    fn pledge_made(&mut self, seq: u64, e: &v1::PledgeMade) -> Result<(), Skip> {
+    fn pledge_made(&mut self, e: &v1::PledgeMade) -> Result<(), Skip> {
         let total_fen = positive("total_fen", e.total_fen)?;
         let donor = lookup(&self.donors, "donor", &e.donor_id)?;
         let campaign = lookup_optional(&self.campaigns, "campaign", &e.campaign_id)?;
@@ -953,7 +945,7 @@ impl Projections {
             .pledges
             .vacant(&e.pledge_id)
             .ok_or_else(|| duplicate("pledge", &e.pledge_id))?;
-        let instalments = self.instalments(seq, &e.instalments);
+        let instalments = Self::instalments(&e.instalments)?;
         let index = index as EntityIndex;
         if let Some(campaign) = campaign {
             self.campaigns[campaign as usize].pledges.push(index);
@@ -977,12 +969,11 @@ impl Projections {
 
     fn pledge_payment_received(
         &mut self,
-        seq: u64,
         e: &borrowed::PledgePaymentReceived<'_>,
     ) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let index = lookup(&self.pledges, "pledge", e.pledge_id)?;
-        let received_on = self.day(seq, "received_on", e.received_on);
+        let received_on = Self::day("received_on", e.received_on)?;
         let pledge = &mut self.pledges[index as usize];
         pledge.paid_fen += amount_fen;
         let (fund, donor, campaign) = (pledge.fund, pledge.donor, pledge.campaign);
@@ -1004,7 +995,7 @@ impl Projections {
         Ok(())
     }
 
-    fn pledge_amended(&mut self, seq: u64, e: &v1::PledgeAmended) -> Result<(), Skip> {
+    fn pledge_amended(&mut self, e: &v1::PledgeAmended) -> Result<(), Skip> {
         let new_total_fen = positive("new_total_fen", e.new_total_fen)?;
         let index = lookup(&self.pledges, "pledge", &e.pledge_id)?;
         if self.pledges[index as usize].cancelled {
@@ -1013,7 +1004,7 @@ impl Projections {
                 e.pledge_id
             )));
         }
-        let instalments = self.instalments(seq, &e.instalments);
+        let instalments = Self::instalments(&e.instalments)?;
         let pledge = &mut self.pledges[index as usize];
         let delta_fen = new_total_fen - pledge.total_fen;
         pledge.total_fen = new_total_fen;
@@ -1039,14 +1030,13 @@ impl Projections {
         Ok(())
     }
 
-    fn grant_round_opened(&mut self, seq: u64, e: &v1::GrantRoundOpened) -> Result<(), Skip> {
+    fn grant_round_opened(&mut self, e: &v1::GrantRoundOpened) -> Result<(), Skip> {
         let fund = lookup(&self.funds, "fund", &e.fund_id)?;
         if self.rounds.index_of(&e.round_id).is_some() {
             return Err(duplicate("grant round", &e.round_id));
         }
-        let applications_open_on = self.day(seq, "applications_open_on", &e.applications_open_on);
-        let applications_close_on =
-            self.day(seq, "applications_close_on", &e.applications_close_on);
+        let applications_open_on = Self::day("applications_open_on", &e.applications_open_on)?;
+        let applications_close_on = Self::day("applications_close_on", &e.applications_close_on)?;
         let id = self.rounds.vacant(&e.round_id).expect("checked above");
         self.rounds.push(Round {
             id,
@@ -1073,7 +1063,6 @@ impl Projections {
 
     fn grant_application_submitted(
         &mut self,
-        seq: u64,
         e: &v1::GrantApplicationSubmitted,
     ) -> Result<(), Skip> {
         let round = lookup(&self.rounds, "grant round", &e.round_id)?;
@@ -1081,7 +1070,7 @@ impl Projections {
         if self.applications.index_of(&e.application_id).is_some() {
             return Err(duplicate("application", &e.application_id));
         }
-        let submitted_on = self.day(seq, "submitted_on", &e.submitted_on);
+        let submitted_on = Self::day("submitted_on", &e.submitted_on)?;
         let id = self
             .applications
             .vacant(&e.application_id)
@@ -1134,7 +1123,7 @@ impl Projections {
         Ok(())
     }
 
-    fn grant_awarded(&mut self, seq: u64, e: &v1::GrantAwarded) -> Result<(), Skip> {
+    fn grant_awarded(&mut self, e: &v1::GrantAwarded) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let application = lookup(&self.applications, "application", &e.application_id)?;
         if self.applications[application as usize].grant.is_some() {
@@ -1148,6 +1137,11 @@ impl Projections {
             .grants
             .vacant(&e.grant_id)
             .ok_or_else(|| duplicate("grant", &e.grant_id))?;
+        let awarded_on = if e.awarded_on.is_empty() {
+            Day::UNKNOWN
+        } else {
+            Self::day("awarded_on", &e.awarded_on)?
+        };
         let index = index as EntityIndex;
         let round = self.applications[application as usize].round;
         self.applications[application as usize].grant = Some(index);
@@ -1160,11 +1154,6 @@ impl Projections {
         let round_state = &mut self.rounds[round as usize];
         round_state.awarded += 1;
         round_state.awarded_fen += amount_fen;
-        let awarded_on = if e.awarded_on.is_empty() {
-            Day::UNKNOWN
-        } else {
-            self.day(seq, "awarded_on", &e.awarded_on)
-        };
         self.grants.push(Grant {
             id,
             application,
@@ -1189,11 +1178,7 @@ impl Projections {
         Ok(())
     }
 
-    fn grant_tranche_disbursed(
-        &mut self,
-        seq: u64,
-        e: &v1::GrantTrancheDisbursed,
-    ) -> Result<(), Skip> {
+    fn grant_tranche_disbursed(&mut self, e: &v1::GrantTrancheDisbursed) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let index = lookup(&self.grants, "grant", &e.grant_id)?;
         let grant = &self.grants[index as usize];
@@ -1209,7 +1194,7 @@ impl Projections {
                 e.grant_id, e.tranche_index
             )));
         }
-        let paid_on = self.day(seq, "paid_on", &e.paid_on);
+        let paid_on = Self::day("paid_on", &e.paid_on)?;
         let grant = &mut self.grants[index as usize];
         grant.tranches[tranche_index].paid = Some((amount_fen, paid_on));
         grant.disbursed_fen += amount_fen;
@@ -1356,7 +1341,7 @@ impl Projections {
         Ok(())
     }
 
-    fn project_funded(&mut self, seq: u64, e: &v1::ProjectFunded) -> Result<(), Skip> {
+    fn project_funded(&mut self, e: &v1::ProjectFunded) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let project = lookup(&self.projects, "project", &e.project_id)?;
         let sponsor = lookup(&self.donors, "sponsor", &e.sponsor_id)?;
@@ -1364,7 +1349,7 @@ impl Projections {
             .fundings
             .vacant(&e.funding_id)
             .ok_or_else(|| duplicate("project funding", &e.funding_id))?;
-        let received_on = self.day(seq, "received_on", &e.received_on);
+        let received_on = Self::day("received_on", &e.received_on)?;
         self.post(
             Account::Bank,
             Account::ProjectSponsorFunding(project),
@@ -1387,7 +1372,7 @@ impl Projections {
         Ok(())
     }
 
-    fn project_completed(&mut self, seq: u64, e: &v1::ProjectCompleted) -> Result<(), Skip> {
+    fn project_completed(&mut self, e: &v1::ProjectCompleted) -> Result<(), Skip> {
         let index = lookup(&self.projects, "project", &e.project_id)?;
         if self.projects[index as usize].completion.is_some() {
             return Err(inconsistent(format!(
@@ -1395,7 +1380,7 @@ impl Projections {
                 e.project_id
             )));
         }
-        let completed_on = self.day(seq, "completed_on", &e.completed_on);
+        let completed_on = Self::day("completed_on", &e.completed_on)?;
         self.projects[index as usize].completion = Some(Completion {
             report_sha256: e.report_sha256.clone(),
             summary: e.summary.clone(),
@@ -1404,7 +1389,7 @@ impl Projections {
         Ok(())
     }
 
-    fn expenditure_made(&mut self, seq: u64, e: &v1::ExpenditureMade) -> Result<(), Skip> {
+    fn expenditure_made(&mut self, e: &v1::ExpenditureMade) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let fund = lookup(&self.funds, "fund", &e.fund_id)?;
         let project = lookup_optional(&self.projects, "project", &e.project_id)?;
@@ -1412,7 +1397,7 @@ impl Projections {
             .expenditures
             .vacant(&e.expenditure_id)
             .ok_or_else(|| duplicate("expenditure", &e.expenditure_id))?;
-        let paid_on = self.day(seq, "paid_on", &e.paid_on);
+        let paid_on = Self::day("paid_on", &e.paid_on)?;
         let debit = match project {
             Some(project) => Account::ProjectExpenses(project),
             None => Account::FundExpenses(fund, e.category),
@@ -1501,11 +1486,17 @@ mod tests {
     }
 
     #[test]
-    fn envelope_without_event_is_counted_and_takes_its_seq() {
+    fn envelope_without_event_does_not_apply_and_stops_the_projections() {
         let mut projections = Projections::default();
-        projections.apply(0, &v1::EventEnvelope::default());
-        assert_eq!(projections.applied_len(), 1);
-        assert_eq!(projections.anomalies().empty_event, 1);
-        assert_eq!(projections.postings_for(0), Some(Vec::new()));
+        let not_applied = projections
+            .apply(0, &v1::EventEnvelope::default())
+            .expect_err("an empty envelope does not apply");
+        assert_eq!(not_applied.kind, NotAppliedKind::EmptyEvent);
+        assert_eq!(projections.applied_len(), 0);
+        assert_eq!(projections.not_applied(), Some(&not_applied));
+        assert_eq!(
+            projections.apply(0, &v1::EventEnvelope::default()),
+            Err(not_applied)
+        );
     }
 }

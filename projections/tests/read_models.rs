@@ -642,29 +642,29 @@ fn balances_digest_is_sha256_of_the_documented_canonical_text() {
 }
 
 #[test]
-fn event_referring_to_an_unknown_fund_is_skipped_and_counted() {
-    let projections = given(vec![
-        fund("kaixuan", FundKind::Unrestricted),
-        donation(Gift {
-            donation_id: "d1",
-            fund_id: "no-such-fund",
-            amount_fen: cny(100),
-            ..Gift::default()
-        }),
-        refund("rf1", "d1", cny(100)),
-        fund("kaixuan", FundKind::Restricted),
-    ]);
-    assert_eq!(projections.applied_len(), 4);
-    let anomalies = projections.anomalies();
-    assert_eq!(anomalies.unknown_reference, 2);
-    assert_eq!(anomalies.duplicate_id, 1);
-    assert_eq!(anomalies.first[0].seq, 1);
+fn event_referring_to_an_unknown_fund_does_not_apply_and_stops_the_projections() {
+    let mut projections = given(vec![fund("kaixuan", FundKind::Unrestricted)]);
+    let gift = donation(Gift {
+        donation_id: "d1",
+        fund_id: "no-such-fund",
+        amount_fen: cny(100),
+        ..Gift::default()
+    });
+    let not_applied = projections
+        .apply(1, &envelope(gift))
+        .expect_err("an unknown fund does not apply");
+    assert_eq!(
+        not_applied.to_string(),
+        "record seq 1: does not apply to the read models: unknown fund \"no-such-fund\" [unknown_reference]"
+    );
+    assert_eq!(projections.applied_len(), 1, "the record is not applied");
+    assert_eq!(projections.not_applied(), Some(&not_applied));
+    // Nothing after it applies either, valid or not.
+    let later = fund("partners-day", FundKind::Unrestricted);
+    assert_eq!(projections.apply(1, &envelope(later)), Err(not_applied));
     assert_eq!(projections.trial_balance().accounts, vec![]);
     assert_eq!(projections.donations_count(), 0);
-    assert_eq!(
-        projections.fund_balance("kaixuan").unwrap().kind,
-        "unrestricted"
-    );
+    assert!(projections.fund_balance("partners-day").is_none());
 }
 
 #[test]
@@ -678,4 +678,27 @@ fn payload_that_is_not_an_envelope_is_refused_with_its_seq() {
     let payload = envelope(fund("kaixuan", FundKind::Unrestricted)).encode_to_vec();
     projections.apply_payload(0, &payload).unwrap();
     assert_eq!(projections.fund_balances().len(), 1);
+}
+
+#[tokio::test]
+async fn catching_up_on_a_log_the_rules_refuse_stops_at_its_record_and_says_so() {
+    use mingzhang_ledger::store::{EventStore, MemoryStore};
+    use mingzhang_projections::ProjectionError;
+    for log in mingzhang_ledger::scenario::logs_the_rules_refuse() {
+        let store = MemoryStore::new();
+        let payloads = log.envelopes.iter().map(Message::encode_to_vec).collect();
+        store.append(0, payloads).await.expect("append");
+        let mut projections = Projections::default();
+        let error = projections
+            .catch_up(&store)
+            .expect_err("a record that does not apply is an error");
+        let ProjectionError::NotApplied(not_applied) = &error else {
+            panic!("{}: {error}", log.what);
+        };
+        assert_eq!(not_applied.seq, log.refused_seq, "{}", log.what);
+        assert_eq!(projections.applied_len(), log.refused_seq, "{}", log.what);
+        assert_eq!(projections.not_applied(), Some(not_applied), "{}", log.what);
+        let again = projections.catch_up(&store).expect_err("refuses to go on");
+        assert_eq!(again.to_string(), error.to_string(), "{}", log.what);
+    }
 }

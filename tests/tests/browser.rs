@@ -66,7 +66,9 @@ fn kaixuan_log() -> DemoLog {
             &prev_hash,
             &envelope.encode_to_vec(),
         ));
-        projections.apply(seq as u64, &envelope);
+        projections
+            .apply(seq as u64, &envelope)
+            .expect("the demo log applies");
     }
     DemoLog {
         records,

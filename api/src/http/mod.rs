@@ -141,15 +141,26 @@ fn ops_routes() -> Router<AppState> {
         .route("/openapi.json", get(crate::openapi::serve))
 }
 
+/// Ready once the projections have applied every durable record; never
+/// while they are stopped at a record that does not apply, which it names.
 async fn readyz(State(state): State<AppState>) -> Response {
     let durable = state.store.head().len;
     let applied = *state.applied_len.borrow();
-    let body = serde_json::json!({"log_records": durable, "applied_records": applied});
-    let status = if applied >= durable {
+    let not_applied = state
+        .projections
+        .read()
+        .not_applied()
+        .map(ToString::to_string);
+    let status = if not_applied.is_none() && applied >= durable {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let body = serde_json::json!({
+        "log_records": durable,
+        "applied_records": applied,
+        "not_applied": not_applied,
+    });
     (status, Json(body)).into_response()
 }
 

@@ -34,7 +34,9 @@ pub fn given(events: Vec<Event>) -> Projections {
 pub fn when(projections: &mut Projections, events: Vec<Event>) {
     for event in events {
         let seq = projections.applied_len();
-        projections.apply(seq, &envelope(event));
+        if let Err(not_applied) = projections.apply(seq, &envelope(event)) {
+            panic!("{not_applied}");
+        }
         projections
             .check_identities()
             .unwrap_or_else(|broken| panic!("after seq {seq}: {broken}"));

@@ -1,0 +1,334 @@
+//! The re-deciding replay: every recorded event goes through the same rules
+//! (`decide`) against the state the earlier records fold to, and must come
+//! out exactly as recorded. What the write side would have refused, or would
+//! have recorded differently (a derived field such as a reversal's amount),
+//! is an error naming the record's seq and the rule.
+//!
+//! An auditor's `verify` and `Ledger::open` both replay through a
+//! [`Replayer`], so a log the rules refuse is neither reported as sound nor
+//! extended. Pure: no I/O, no clock.
+
+use mingzhang_proto::v1::EventEnvelope;
+use mingzhang_proto::v1::event_envelope::Event;
+use prost::Message;
+
+use crate::decide::{Rejection, decide};
+use crate::id_map::IdMap;
+use crate::service::IDEMPOTENCY_KEY_LEN_MAX;
+use crate::state::LedgerState;
+
+/// A recorded event the rules do not accept, by the record's seq.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("record seq {seq}: payload is not a valid EventEnvelope: {reason}")]
+    Undecodable { seq: u64, reason: String },
+    #[error("record seq {seq}: the envelope carries no event")]
+    NoEvent { seq: u64 },
+    #[error("record seq {seq}: refused by the rules: {rejection}")]
+    Refused { seq: u64, rejection: Rejection },
+    /// `decide` accepts the command but derives other fields than recorded.
+    #[error(
+        "record seq {seq}: differs from what the rules derive [derived_field_mismatch]: they record {derived}"
+    )]
+    DiffersFromDecided { seq: u64, derived: String },
+    /// The envelope's idempotency key or request hash breaks a rule the
+    /// write side keeps (see `Ledger::submit`).
+    #[error("record seq {seq}: {field}: {message} [{rule}]")]
+    IdempotencyKey {
+        seq: u64,
+        field: &'static str,
+        rule: &'static str,
+        message: String,
+    },
+}
+
+impl ReplayError {
+    pub fn seq(&self) -> u64 {
+        match self {
+            ReplayError::Undecodable { seq, .. }
+            | ReplayError::NoEvent { seq }
+            | ReplayError::Refused { seq, .. }
+            | ReplayError::DiffersFromDecided { seq, .. }
+            | ReplayError::IdempotencyKey { seq, .. } => *seq,
+        }
+    }
+}
+
+/// The first record an idempotency key was used with.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyUse {
+    pub request_sha256: [u8; 32],
+    pub seq: u64,
+}
+
+/// The decision state and idempotency keys of the records checked so far.
+#[derive(Debug, Default)]
+pub struct Replayer {
+    state: LedgerState,
+    keys: IdMap<KeyUse>,
+    next_seq: u64,
+    /// The encoding of the last decided event (see `check_payload`).
+    encoded: Vec<u8>,
+}
+
+impl Replayer {
+    /// How many records have been checked; the next `check` must carry this seq.
+    pub fn checked_len(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The decision state after every record checked so far.
+    pub fn state(&self) -> &LedgerState {
+        &self.state
+    }
+
+    /// Checks record `seq` and, if the rules accept it exactly as recorded,
+    /// folds it into the state. A refused record changes nothing, so the
+    /// replayer still holds the state before it. Records must come in log
+    /// order without gaps: anything else is a bug in the caller.
+    pub fn check(&mut self, seq: u64, envelope: &EventEnvelope) -> Result<(), ReplayError> {
+        let recorded = envelope
+            .event
+            .as_ref()
+            .ok_or(ReplayError::NoEvent { seq })?;
+        // `decide` takes the command by value and hands back the event it
+        // would record; the recorded one is the command it is given.
+        self.check_event(
+            seq,
+            &envelope.idempotency_key,
+            &envelope.request_sha256,
+            recorded.clone(),
+            |derived| derived == recorded,
+        )
+    }
+
+    /// `check` on a record's payload, without copying its event: what the
+    /// audit and `Ledger::open` run over every record, so it must keep up
+    /// with a log of millions.
+    pub fn check_payload(&mut self, seq: u64, payload: &[u8]) -> Result<(), ReplayError> {
+        let undecodable = |error: prost::DecodeError| ReplayError::Undecodable {
+            seq,
+            reason: error.to_string(),
+        };
+        let envelope = EventEnvelope::decode(payload).map_err(undecodable)?;
+        let EventEnvelope {
+            idempotency_key,
+            request_sha256,
+            event,
+            ..
+        } = envelope;
+        let recorded = event.ok_or(ReplayError::NoEvent { seq })?;
+        let mut encoded = std::mem::take(&mut self.encoded);
+        let checked = self.check_event(
+            seq,
+            &idempotency_key,
+            &request_sha256,
+            recorded,
+            |derived| {
+                // prost writes the oneof, numbered after the header's fields,
+                // last: the payload ends with the recorded event's encoding, so
+                // equal bytes prove equal events. Other bytes may still encode
+                // the same event; only then is it decoded again to compare.
+                encoded.clear();
+                derived.encode(&mut encoded);
+                payload.ends_with(&encoded)
+                    || EventEnvelope::decode(payload)
+                        .is_ok_and(|envelope| envelope.event.as_ref() == Some(derived))
+            },
+        );
+        self.encoded = encoded;
+        checked
+    }
+
+    fn check_event(
+        &mut self,
+        seq: u64,
+        idempotency_key: &str,
+        request_sha256: &[u8],
+        recorded: Event,
+        is_recorded: impl FnOnce(&Event) -> bool,
+    ) -> Result<(), ReplayError> {
+        assert_eq!(
+            seq, self.next_seq,
+            "replayed out of order: got seq {seq}, expected {}",
+            self.next_seq
+        );
+        let key_use = self.check_idempotency_key(seq, idempotency_key, request_sha256)?;
+        let derived = decide(&self.state, recorded)
+            .map_err(|rejection| ReplayError::Refused { seq, rejection })?;
+        if !is_recorded(&derived) {
+            return Err(ReplayError::DiffersFromDecided {
+                seq,
+                derived: format!("{derived:?}"),
+            });
+        }
+        self.state.apply(&derived);
+        if let Some(key_use) = key_use {
+            self.keys.insert(idempotency_key, key_use);
+        }
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    /// The write side records a key with the request hash it came with, and
+    /// records nothing for a key it has seen before (a retry answers with
+    /// the first record; a different request under it is refused).
+    fn check_idempotency_key(
+        &self,
+        seq: u64,
+        key: &str,
+        request_sha256: &[u8],
+    ) -> Result<Option<KeyUse>, ReplayError> {
+        let refused = |field, rule, message: String| ReplayError::IdempotencyKey {
+            seq,
+            field,
+            rule,
+            message,
+        };
+        if key.is_empty() {
+            if !request_sha256.is_empty() {
+                return Err(refused(
+                    "request_sha256",
+                    "request_sha256_without_key",
+                    "is recorded only with an idempotency key".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        if key.len() > IDEMPOTENCY_KEY_LEN_MAX {
+            return Err(refused(
+                "idempotency_key",
+                "idempotency_key_invalid",
+                format!("must be 1 to {IDEMPOTENCY_KEY_LEN_MAX} characters"),
+            ));
+        }
+        let Ok(request_sha256) = <[u8; 32]>::try_from(request_sha256) else {
+            return Err(refused(
+                "request_sha256",
+                "sha256_length",
+                "a record with an idempotency key carries the 32-byte SHA-256 of its request"
+                    .into(),
+            ));
+        };
+        if let Some(first) = self.keys.get(key) {
+            return Err(refused(
+                "idempotency_key",
+                "idempotency_key_reused",
+                format!(
+                    "{key:?} was already used by record seq {}; the write side records a key once",
+                    first.seq
+                ),
+            ));
+        }
+        Ok(Some(KeyUse {
+            request_sha256,
+            seq,
+        }))
+    }
+
+    /// The decision state and the key index, for the write side to go on from.
+    pub(crate) fn into_parts(self) -> (LedgerState, IdMap<KeyUse>, u64) {
+        (self.state, self.keys, self.next_seq)
+    }
+}
+
+/// Records sent to a `ReplayThread` at a time: large enough that the hand
+/// over costs little per record, small enough to bound the memory in flight.
+pub const REPLAY_THREAD_BATCH_RECORDS: usize = 4096;
+
+/// Batches in flight to a `ReplayThread` before `push` waits for it.
+const REPLAY_THREAD_BATCHES_MAX: usize = 4;
+
+/// Payloads of consecutive records, concatenated.
+struct PayloadBatch {
+    first_seq: u64,
+    bytes: Vec<u8>,
+    /// Where each payload ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+/// A `Replayer` on a thread of its own, fed payloads in batches, so that an
+/// auditor's replay re-decides every record on one core while the other
+/// folds the read models: re-deciding costs about as much as projecting.
+pub struct ReplayThread {
+    batch: PayloadBatch,
+    sender: Option<std::sync::mpsc::SyncSender<PayloadBatch>>,
+    thread: Option<std::thread::JoinHandle<Result<u64, ReplayError>>>,
+}
+
+impl ReplayThread {
+    pub fn spawn() -> ReplayThread {
+        let (sender, receiver) =
+            std::sync::mpsc::sync_channel::<PayloadBatch>(REPLAY_THREAD_BATCHES_MAX);
+        let thread = std::thread::Builder::new()
+            .name("replay".into())
+            .spawn(move || {
+                let mut replayer = Replayer::default();
+                // Ends, dropping the receiver, at the first record refused.
+                for batch in receiver {
+                    let mut start = 0;
+                    for (index, &end) in batch.ends.iter().enumerate() {
+                        let seq = batch.first_seq + index as u64;
+                        replayer.check_payload(seq, &batch.bytes[start..end])?;
+                        start = end;
+                    }
+                }
+                Ok(replayer.checked_len())
+            })
+            .expect("spawn the replay thread");
+        ReplayThread {
+            batch: PayloadBatch {
+                first_seq: 0,
+                bytes: Vec::new(),
+                ends: Vec::with_capacity(REPLAY_THREAD_BATCH_RECORDS),
+            },
+            sender: Some(sender),
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues record `seq` (the next in order) for checking. False once the
+    /// thread has met a record the rules refuse: `finish` says which.
+    pub fn push(&mut self, seq: u64, payload: &[u8]) -> bool {
+        assert_eq!(
+            seq,
+            self.batch.first_seq + self.batch.ends.len() as u64,
+            "replayed out of order"
+        );
+        self.batch.bytes.extend_from_slice(payload);
+        self.batch.ends.push(self.batch.bytes.len());
+        if self.batch.ends.len() < REPLAY_THREAD_BATCH_RECORDS {
+            return true;
+        }
+        self.send_batch()
+    }
+
+    fn send_batch(&mut self) -> bool {
+        let next_seq = self.batch.first_seq + self.batch.ends.len() as u64;
+        let bytes_capacity = self.batch.bytes.capacity();
+        let batch = std::mem::replace(
+            &mut self.batch,
+            PayloadBatch {
+                first_seq: next_seq,
+                bytes: Vec::with_capacity(bytes_capacity),
+                ends: Vec::with_capacity(REPLAY_THREAD_BATCH_RECORDS),
+            },
+        );
+        let sender = self.sender.as_ref().expect("sending until finished");
+        sender.send(batch).is_ok()
+    }
+
+    /// Checks what is queued and returns how many records were checked, or
+    /// the first record the rules refuse.
+    pub fn finish(mut self) -> Result<u64, ReplayError> {
+        if !self.batch.ends.is_empty() {
+            self.send_batch();
+        }
+        drop(self.sender.take());
+        let thread = self.thread.take().expect("finished once");
+        match thread.join() {
+            Ok(outcome) => outcome,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
