@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use mingzhang_api::audit::{self, AuditInputs};
 use mingzhang_api::auth::TokenRegistry;
 use mingzhang_api::backend::LedgerHandle;
 use mingzhang_api::state::AppState;
+use mingzhang_audit::verify::{self as audit, AuditInputs, VerifyOptions};
 use mingzhang_ledger::scenario::{LogTheRulesRefuse, logs_the_rules_refuse};
 use mingzhang_ledger::service::Ledger;
 use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions, MemoryStore};
@@ -26,22 +26,32 @@ async fn write_log(data_dir: &Path, log: &LogTheRulesRefuse) {
     file_log.close().unwrap();
 }
 
+/// These logs carry no checkpoint: the tests are about the rules, so the
+/// auditor checks the chain alone, and the signature's absence is no finding.
+fn chain_alone() -> VerifyOptions {
+    VerifyOptions {
+        since_note: None,
+        allow_unsigned: true,
+    }
+}
+
 #[tokio::test]
 async fn verify_fails_naming_the_record_and_rule_of_each_log_the_rules_refuse() {
     for log in logs_the_rules_refuse() {
         let data = tempfile::tempdir().unwrap();
         write_log(data.path(), &log).await;
         let inputs = AuditInputs::locate(data.path(), None).unwrap();
-        let report = audit::verify(&inputs, None, |_, _| {}).unwrap();
+        let report = audit::verify(&inputs, &chain_alone(), |_, _| {}).unwrap();
         assert!(!report.ok, "{}: verify said OK", log.what);
+        assert_eq!(report.exit_code(), audit::EXIT_MISMATCH, "{}", log.what);
         let expected_start = format!(
             "record seq {}: refused by the rules: {}: ",
             log.refused_seq, log.field
         );
         assert!(
             report.problems.iter().any(|problem| {
-                problem.starts_with(&expected_start)
-                    && problem.ends_with(&format!("[{}]", log.rule))
+                problem.message.starts_with(&expected_start)
+                    && problem.message.ends_with(&format!("[{}]", log.rule))
             }),
             "{}: {:?}",
             log.what,
@@ -56,9 +66,10 @@ async fn verify_names_the_unregistered_donor_of_the_old_worked_example() {
     let data = tempfile::tempdir().unwrap();
     write_log(data.path(), &logs_the_rules_refuse()[0]).await;
     let inputs = AuditInputs::locate(data.path(), None).unwrap();
-    let report = audit::verify(&inputs, None, |_, _| {}).unwrap();
+    let report = audit::verify(&inputs, &chain_alone(), |_, _| {}).unwrap();
+    let messages: Vec<String> = report.problems.iter().map(|p| p.message.clone()).collect();
     assert_eq!(
-        report.problems,
+        messages,
         vec![
             "record seq 1: refused by the rules: donor_id: no donor with id \"kailian-member-01\" [not_found]"
                 .to_owned()
