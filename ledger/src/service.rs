@@ -26,6 +26,15 @@ use crate::state::LedgerState;
 use crate::store::{AppendFuture, EventStore, RecordMeta, StoreError};
 
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 200;
+
+/// What an idempotency key is looked up by: the key within the actor that
+/// sent it, so one caller's keys never clash with, nor reveal, another's.
+/// Records store the actor and the bare key, so logs written while keys were
+/// global rebuild the same table: each key there was used by one actor only.
+/// The actor's length comes first, so no actor and key run into another pair.
+fn scoped_key(actor: &str, key: &str) -> String {
+    format!("{}/{actor}/{key}", actor.len())
+}
 const REPLAY_BATCH_RECORDS: usize = 4096;
 
 #[derive(Debug, Clone)]
@@ -174,16 +183,17 @@ impl Ledger {
                 })?;
                 write_side.state.apply(&event);
                 if !envelope.idempotency_key.is_empty() {
+                    let key = scoped_key(&envelope.actor, &envelope.idempotency_key);
                     let request_sha256 = envelope
                         .request_sha256
                         .as_slice()
                         .try_into()
                         .unwrap_or([0; 32]);
-                    match write_side.keys.get_mut(&envelope.idempotency_key) {
+                    match write_side.keys.get_mut(&key) {
                         Some(key_use) => key_use.record_count += 1,
                         None => {
                             write_side.keys.insert(
-                                envelope.idempotency_key,
+                                key,
                                 KeyUse {
                                     request_sha256,
                                     first_seq: seq,
@@ -448,7 +458,7 @@ enum Decided {
 fn warm_up(write_side: &WriteSide, commands: &[(Event, CommandMeta)]) {
     for (command, meta) in commands {
         if let Some(key) = &meta.idempotency_key {
-            std::hint::black_box(write_side.keys.get(key));
+            std::hint::black_box(write_side.keys.get(&scoped_key(&meta.actor, key)));
         }
         write_side.state.warm_up(command);
     }
@@ -466,7 +476,7 @@ fn decide_one(
         if key.is_empty() || key.len() > IDEMPOTENCY_KEY_LEN_MAX {
             return Decided::Refused(SubmitError::IdempotencyKeyInvalid);
         }
-        if let Some(key_use) = write_side.keys.get(key) {
+        if let Some(key_use) = write_side.keys.get(&scoped_key(&meta.actor, key)) {
             if key_use.request_sha256 != meta.request_sha256 {
                 return Decided::Refused(SubmitError::IdempotencyKeyReused { key: key.clone() });
             }
@@ -485,7 +495,7 @@ fn decide_one(
     write_side.next_seq += 1;
     if let Some(key) = &meta.idempotency_key {
         write_side.keys.insert(
-            key,
+            &scoped_key(&meta.actor, key),
             KeyUse {
                 request_sha256: meta.request_sha256,
                 first_seq: seq,
