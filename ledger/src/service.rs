@@ -495,7 +495,7 @@ fn decide_one(
     write_side.next_seq += 1;
     if let Some(key) = &meta.idempotency_key {
         write_side.keys.insert(
-            &scoped_key(&meta.actor, key),
+            scoped_key(&meta.actor, key),
             KeyUse {
                 request_sha256: meta.request_sha256,
                 first_seq: seq,
