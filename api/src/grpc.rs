@@ -12,9 +12,10 @@ use pb::transparency_service_server::TransparencyService;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
-use crate::auth::Principal;
+use crate::auth::{Principal, authorize_command, authorize_command_kind};
 use crate::backend::{Committed, Page};
 use crate::error::AppError;
+use crate::http::records::check_not_past_end;
 use crate::proof_calls::{ProofCalls, SignedNote};
 use crate::query_answers::{QueryKind, run_query};
 use crate::state::AppState;
@@ -53,7 +54,7 @@ impl GrpcApi {
         request: pb::SubmitRequest,
         key_from_metadata: Option<String>,
     ) -> Result<pb::SubmitResponse, AppError> {
-        let command = command_of(request.command)?;
+        let command = command_of(principal, request.command)?;
         let key = match (request.idempotency_key.is_empty(), key_from_metadata) {
             (false, _) => Some(request.idempotency_key),
             (true, key) => key,
@@ -86,7 +87,22 @@ fn idempotency_key_metadata<T>(request: &Request<T>) -> Result<Option<String>, S
     }
 }
 
-fn command_of(envelope: Option<pb::EventEnvelope>) -> Result<pb::event_envelope::Event, AppError> {
+/// The command of a request, checked in the order of
+/// `auth::authorize_command_kind`: the caller's role first (the kind of
+/// command is all it needs), then the envelope's shape.
+fn command_of(
+    principal: &Principal,
+    envelope: Option<pb::EventEnvelope>,
+) -> Result<pb::event_envelope::Event, AppError> {
+    if let Some(command) = envelope
+        .as_ref()
+        .and_then(|envelope| envelope.event.as_ref())
+    {
+        authorize_command(principal, command)?;
+    } else if matches!(principal, Principal::Public | Principal::Auditor { .. }) {
+        // No kind to name, but these roles record nothing at all.
+        authorize_command_kind(principal, "commands")?;
+    }
     let envelope = envelope
         .ok_or_else(|| AppError::invalid("command", "missing_field", "command is required"))?;
     let server_assigned = [
@@ -148,7 +164,11 @@ fn record_message(record: &StoredRecord) -> Result<pb::Record, AppError> {
 
 fn status_code(error: &AppError) -> tonic::Code {
     match error {
-        AppError::Invalid { .. } | AppError::PayloadTooLarge { .. } => tonic::Code::InvalidArgument,
+        AppError::Invalid { .. }
+        | AppError::PayloadTooLarge { .. }
+        | AppError::UnsupportedMediaType { .. }
+        | AppError::MethodNotAllowed { .. } => tonic::Code::InvalidArgument,
+        AppError::OutOfRange { .. } => tonic::Code::OutOfRange,
         AppError::NotFound { .. } => tonic::Code::NotFound,
         AppError::Conflict { .. } => tonic::Code::FailedPrecondition,
         AppError::IdempotencyKeyReused { .. } => tonic::Code::AlreadyExists,
@@ -222,7 +242,7 @@ impl LedgerService for GrpcApi {
             .into_iter()
             .map(|request| {
                 let key = (!request.idempotency_key.is_empty()).then_some(request.idempotency_key);
-                command_of(request.command).map(|command| (key, command))
+                command_of(&principal, request.command).map(|command| (key, command))
             })
             .collect();
         let results = self
@@ -264,6 +284,7 @@ impl LedgerService for GrpcApi {
             n => n,
         };
         let log_len = self.state.store.head().len;
+        check_not_past_end("from_seq", request.from_seq, log_len).map_err(to_status)?;
         let records = self
             .state
             .store
@@ -288,6 +309,7 @@ impl LedgerService for GrpcApi {
             .require_full_reader("the live record feed")
             .map_err(to_status)?;
         let from_seq = request.into_inner().from_seq;
+        check_not_past_end("from_seq", from_seq, self.state.store.head().len).map_err(to_status)?;
         let stream =
             crate::http::records::follow_records(self.state.clone(), from_seq).map(|item| {
                 item.and_then(|record| record_message(&record))
