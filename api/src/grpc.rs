@@ -52,10 +52,10 @@ impl GrpcApi {
         &self,
         principal: &Principal,
         request: pb::SubmitRequest,
-        key_from_metadata: Option<String>,
+        key_from_metadata: Result<Option<String>, AppError>,
     ) -> Result<pb::SubmitResponse, AppError> {
         let command = command_of(principal, request.command)?;
-        let key = match (request.idempotency_key.is_empty(), key_from_metadata) {
+        let key = match (request.idempotency_key.is_empty(), key_from_metadata?) {
             (false, _) => Some(request.idempotency_key),
             (true, key) => key,
         };
@@ -77,13 +77,16 @@ fn caller_of<T>(state: &AppState, request: &Request<T>) -> Result<Principal, Sta
     state.tokens.authenticate(header).map_err(to_status)
 }
 
-fn idempotency_key_metadata<T>(request: &Request<T>) -> Result<Option<String>, Status> {
+fn idempotency_key_metadata<T>(request: &Request<T>) -> Result<Option<String>, AppError> {
     match request.metadata().get("idempotency-key") {
         None => Ok(None),
-        Some(value) => value
-            .to_str()
-            .map(|key| Some(key.to_owned()))
-            .map_err(|_| Status::invalid_argument("idempotency-key is not ASCII")),
+        Some(value) => value.to_str().map(|key| Some(key.to_owned())).map_err(|_| {
+            AppError::malformed(
+                "idempotency-key",
+                "idempotency_key_invalid",
+                "printable ASCII only",
+            )
+        }),
     }
 }
 
@@ -218,7 +221,8 @@ impl LedgerService for GrpcApi {
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
         let principal = self.caller(&request)?;
-        let key_from_metadata = idempotency_key_metadata(&request)?;
+        // Read now, refused only after the caller's role was checked.
+        let key_from_metadata = idempotency_key_metadata(&request);
         self.submit_one(&principal, request.into_inner(), key_from_metadata)
             .await
             .map(Response::new)
@@ -413,7 +417,7 @@ impl TransparencyService for TransparencyApi {
         request: Request<pb::SignCheckpointRequest>,
     ) -> Result<Response<pb::SignedCheckpoint>, Status> {
         let principal = self.caller(&request)?;
-        let key_from_metadata = idempotency_key_metadata(&request)?;
+        let key_from_metadata = idempotency_key_metadata(&request).map_err(to_status)?;
         let key_in_request = request.into_inner().idempotency_key;
         let key = match key_in_request.is_empty() {
             false => Some(key_in_request),

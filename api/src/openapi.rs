@@ -269,7 +269,12 @@ mod tests {
             "{write}"
         );
         let records = &document["paths"]["/v1/records"]["get"];
-        assert!(records["summary"].as_str().unwrap().contains("from_past_end"));
+        assert!(
+            records["summary"]
+                .as_str()
+                .unwrap()
+                .contains("from_past_end")
+        );
         assert!(records["responses"]["400"].is_object(), "{records}");
         let refund = body("/v1/donations/{id}/refunds");
         assert!(refund["properties"]["refund_id"].is_object(), "{refund}");
