@@ -109,21 +109,50 @@ impl Principal {
     }
 }
 
-/// Whether `principal` may submit `command` at all, and on whose behalf the
-/// ledger decides it. Public callers and auditors never write; which donor's
-/// or organisation's things a sponsor or organisation may touch is checked by
-/// the ledger's `decide_as`, against the same state its rules read.
-pub fn authorize_command(
+/// Commands a sponsor token may issue (for its own donor: `decide_as`).
+const SPONSOR_COMMANDS: [&str; 6] = [
+    "DonationReceived",
+    "PledgeMade",
+    "PledgePaymentReceived",
+    "ProjectClaimed",
+    "ProjectClaimReleased",
+    "ProjectFunded",
+];
+/// Commands an organisation token may issue (for itself: `decide_as`).
+const ORGANISATION_COMMANDS: [&str; 2] = ["GrantApplicationSubmitted", "GrantSelfAssessmentFiled"];
+
+/// The order every write is checked in, on HTTP and gRPC alike: who is
+/// calling (401), whether that role may issue this kind of command (403),
+/// then the body's shape (400/413/415/422), then the donor or organisation
+/// it acts for (403, in `decide_as`, before any rule), then the rules
+/// (404/409/422). This is the first two steps: it needs only the kind of
+/// command, so a role refused is refused whatever its body holds.
+pub fn authorize_command_kind(
     principal: &Principal,
-    command: &Event,
+    kind: &'static str,
 ) -> Result<LedgerPrincipal, AppError> {
-    let kind = event_name(command);
+    let refused = |role: &str, may: &str| AppError::Forbidden {
+        rule: "role_may_not_issue",
+        detail: format!("a {role} token may not record {kind}; it may {may}"),
+    };
     match principal {
         Principal::Operator { .. } => Ok(LedgerPrincipal::Operator),
-        Principal::Sponsor { donor_id, .. } => Ok(LedgerPrincipal::Donor(donor_id.clone())),
+        Principal::Sponsor { donor_id, .. } if SPONSOR_COMMANDS.contains(&kind) => {
+            Ok(LedgerPrincipal::Donor(donor_id.clone()))
+        }
+        Principal::Sponsor { .. } => Err(refused(
+            "sponsor",
+            "give, pledge, pay its pledges and claim, release and fund projects",
+        )),
         Principal::Organisation {
             organisation_id, ..
-        } => Ok(LedgerPrincipal::Organisation(organisation_id.clone())),
+        } if ORGANISATION_COMMANDS.contains(&kind) => {
+            Ok(LedgerPrincipal::Organisation(organisation_id.clone()))
+        }
+        Principal::Organisation { .. } => Err(refused(
+            "organisation",
+            "apply for grants and file self-assessments",
+        )),
         Principal::Public => Err(AppError::Unauthenticated(format!(
             "recording {kind} needs a bearer token"
         ))),
@@ -132,6 +161,14 @@ pub fn authorize_command(
             detail: format!("auditors read; they may not record {kind}"),
         }),
     }
+}
+
+/// `authorize_command_kind` for a command already read.
+pub fn authorize_command(
+    principal: &Principal,
+    command: &Event,
+) -> Result<LedgerPrincipal, AppError> {
+    authorize_command_kind(principal, event_name(command))
 }
 
 pub fn event_name(event: &Event) -> &'static str {

@@ -33,8 +33,21 @@ pub enum AppError {
     },
     #[error("idempotency key {key:?} was already used with a different request")]
     IdempotencyKeyReused { key: String },
+    /// A position past the end of the log (400; gRPC OUT_OF_RANGE).
+    #[error("{field}: {rule}: {detail}")]
+    OutOfRange {
+        field: String,
+        rule: &'static str,
+        detail: String,
+    },
     #[error("request body exceeds {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: usize },
+    /// The body is not declared as JSON (415).
+    #[error("the body must be sent as application/json, not {content_type:?}")]
+    UnsupportedMediaType { content_type: String },
+    /// The route exists, not with this method (405).
+    #[error("this route does not answer {method}")]
+    MethodNotAllowed { method: String },
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{detail}")]
@@ -74,7 +87,10 @@ impl AppError {
             AppError::Conflict { .. } | AppError::IdempotencyKeyReused { .. } => {
                 StatusCode::CONFLICT
             }
+            AppError::OutOfRange { .. } => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
             AppError::Lagging { .. } | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -87,11 +103,16 @@ impl AppError {
         match self {
             AppError::Invalid { field, rule, .. }
             | AppError::NotFound { field, rule, .. }
+            | AppError::OutOfRange { field, rule, .. }
             | AppError::Conflict { field, rule, .. } => (Some(field), Some(rule)),
             AppError::IdempotencyKeyReused { .. } => {
                 (Some("Idempotency-Key"), Some("idempotency_key_reused"))
             }
             AppError::PayloadTooLarge { .. } => (None, Some("body_too_large")),
+            AppError::UnsupportedMediaType { .. } => {
+                (Some("Content-Type"), Some("unsupported_media_type"))
+            }
+            AppError::MethodNotAllowed { .. } => (Some("method"), Some("method_not_allowed")),
             AppError::Unauthenticated(_) => (Some("Authorization"), Some("unauthenticated")),
             AppError::Forbidden { rule, .. } => (None, Some(rule)),
             AppError::Lagging { .. } => (Some("min_seq"), Some("projections_lagging")),
@@ -105,8 +126,53 @@ impl AppError {
             AppError::Internal(_) => "internal error; the server log has the details".to_owned(),
             AppError::Invalid { detail, .. }
             | AppError::NotFound { detail, .. }
+            | AppError::OutOfRange { detail, .. }
             | AppError::Conflict { detail, .. } => detail.clone(),
             other => other.to_string(),
+        }
+    }
+}
+
+impl AppError {
+    /// The same error naming the field as the HTTP JSON body names it: JSON
+    /// amounts are decimal CNY, so the ledger's `amount_fen` is `amount`
+    /// there (see `http::commands`).
+    pub fn with_json_field_names(self) -> AppError {
+        let rename = |field: String| match field.strip_suffix("_fen") {
+            Some(json_name) => json_name.to_owned(),
+            None => field,
+        };
+        match self {
+            AppError::Invalid {
+                status,
+                field,
+                rule,
+                detail,
+            } => AppError::Invalid {
+                status,
+                field: rename(field),
+                rule,
+                detail,
+            },
+            AppError::NotFound {
+                field,
+                rule,
+                detail,
+            } => AppError::NotFound {
+                field: rename(field),
+                rule,
+                detail,
+            },
+            AppError::Conflict {
+                field,
+                rule,
+                detail,
+            } => AppError::Conflict {
+                field: rename(field),
+                rule,
+                detail,
+            },
+            other => other,
         }
     }
 }

@@ -12,9 +12,10 @@ use pb::transparency_service_server::TransparencyService;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
-use crate::auth::Principal;
+use crate::auth::{Principal, authorize_command, authorize_command_kind};
 use crate::backend::{Committed, Page};
 use crate::error::AppError;
+use crate::http::records::check_not_past_end;
 use crate::proof_calls::{ProofCalls, SignedNote};
 use crate::query_answers::{QueryKind, run_query};
 use crate::state::AppState;
@@ -51,10 +52,10 @@ impl GrpcApi {
         &self,
         principal: &Principal,
         request: pb::SubmitRequest,
-        key_from_metadata: Option<String>,
+        key_from_metadata: Result<Option<String>, AppError>,
     ) -> Result<pb::SubmitResponse, AppError> {
-        let command = command_of(request.command)?;
-        let key = match (request.idempotency_key.is_empty(), key_from_metadata) {
+        let command = command_of(principal, request.command)?;
+        let key = match (request.idempotency_key.is_empty(), key_from_metadata?) {
             (false, _) => Some(request.idempotency_key),
             (true, key) => key,
         };
@@ -76,17 +77,35 @@ fn caller_of<T>(state: &AppState, request: &Request<T>) -> Result<Principal, Sta
     state.tokens.authenticate(header).map_err(to_status)
 }
 
-fn idempotency_key_metadata<T>(request: &Request<T>) -> Result<Option<String>, Status> {
+fn idempotency_key_metadata<T>(request: &Request<T>) -> Result<Option<String>, AppError> {
     match request.metadata().get("idempotency-key") {
         None => Ok(None),
-        Some(value) => value
-            .to_str()
-            .map(|key| Some(key.to_owned()))
-            .map_err(|_| Status::invalid_argument("idempotency-key is not ASCII")),
+        Some(value) => value.to_str().map(|key| Some(key.to_owned())).map_err(|_| {
+            AppError::malformed(
+                "idempotency-key",
+                "idempotency_key_invalid",
+                "printable ASCII only",
+            )
+        }),
     }
 }
 
-fn command_of(envelope: Option<pb::EventEnvelope>) -> Result<pb::event_envelope::Event, AppError> {
+/// The command of a request, checked in the order of
+/// `auth::authorize_command_kind`: the caller's role first (the kind of
+/// command is all it needs), then the envelope's shape.
+fn command_of(
+    principal: &Principal,
+    envelope: Option<pb::EventEnvelope>,
+) -> Result<pb::event_envelope::Event, AppError> {
+    if let Some(command) = envelope
+        .as_ref()
+        .and_then(|envelope| envelope.event.as_ref())
+    {
+        authorize_command(principal, command)?;
+    } else if matches!(principal, Principal::Public | Principal::Auditor { .. }) {
+        // No kind to name, but these roles record nothing at all.
+        authorize_command_kind(principal, "commands")?;
+    }
     let envelope = envelope
         .ok_or_else(|| AppError::invalid("command", "missing_field", "command is required"))?;
     let server_assigned = [
@@ -148,7 +167,11 @@ fn record_message(record: &StoredRecord) -> Result<pb::Record, AppError> {
 
 fn status_code(error: &AppError) -> tonic::Code {
     match error {
-        AppError::Invalid { .. } | AppError::PayloadTooLarge { .. } => tonic::Code::InvalidArgument,
+        AppError::Invalid { .. }
+        | AppError::PayloadTooLarge { .. }
+        | AppError::UnsupportedMediaType { .. }
+        | AppError::MethodNotAllowed { .. } => tonic::Code::InvalidArgument,
+        AppError::OutOfRange { .. } => tonic::Code::OutOfRange,
         AppError::NotFound { .. } => tonic::Code::NotFound,
         AppError::Conflict { .. } => tonic::Code::FailedPrecondition,
         AppError::IdempotencyKeyReused { .. } => tonic::Code::AlreadyExists,
@@ -198,7 +221,8 @@ impl LedgerService for GrpcApi {
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
         let principal = self.caller(&request)?;
-        let key_from_metadata = idempotency_key_metadata(&request)?;
+        // Read now, refused only after the caller's role was checked.
+        let key_from_metadata = idempotency_key_metadata(&request);
         self.submit_one(&principal, request.into_inner(), key_from_metadata)
             .await
             .map(Response::new)
@@ -222,7 +246,7 @@ impl LedgerService for GrpcApi {
             .into_iter()
             .map(|request| {
                 let key = (!request.idempotency_key.is_empty()).then_some(request.idempotency_key);
-                command_of(request.command).map(|command| (key, command))
+                command_of(&principal, request.command).map(|command| (key, command))
             })
             .collect();
         let results = self
@@ -264,6 +288,7 @@ impl LedgerService for GrpcApi {
             n => n,
         };
         let log_len = self.state.store.head().len;
+        check_not_past_end("from_seq", request.from_seq, log_len).map_err(to_status)?;
         let records = self
             .state
             .store
@@ -288,6 +313,7 @@ impl LedgerService for GrpcApi {
             .require_full_reader("the live record feed")
             .map_err(to_status)?;
         let from_seq = request.into_inner().from_seq;
+        check_not_past_end("from_seq", from_seq, self.state.store.head().len).map_err(to_status)?;
         let stream =
             crate::http::records::follow_records(self.state.clone(), from_seq).map(|item| {
                 item.and_then(|record| record_message(&record))
@@ -391,7 +417,7 @@ impl TransparencyService for TransparencyApi {
         request: Request<pb::SignCheckpointRequest>,
     ) -> Result<Response<pb::SignedCheckpoint>, Status> {
         let principal = self.caller(&request)?;
-        let key_from_metadata = idempotency_key_metadata(&request)?;
+        let key_from_metadata = idempotency_key_metadata(&request).map_err(to_status)?;
         let key_in_request = request.into_inner().idempotency_key;
         let key = match key_in_request.is_empty() {
             false => Some(key_in_request),

@@ -27,7 +27,7 @@ const QUERY_ROUTES: [(&str, &str, &str); 12] = [
     ),
     (
         "/v1/donations",
-        "Donations (donor names masked for the public unless shown by consent)",
+        "Donations (for the public, a donor is named only if it chose to be and the gift is not anonymous; otherwise no part of its name or id appears)",
         "everyone",
     ),
     (
@@ -44,7 +44,7 @@ const QUERY_ROUTES: [(&str, &str, &str); 12] = [
     ),
     (
         "/v1/expenditures",
-        "Expenditures (private payees masked for the public)",
+        "Expenditures (for the public, a private person paid is not named at all)",
         "everyone",
     ),
     (
@@ -59,7 +59,7 @@ const QUERY_ROUTES: [(&str, &str, &str); 12] = [
     ),
     (
         "/v1/records",
-        "Raw hash-chained records (`from`, `limit`); `/v1/records/follow` streams them as SSE",
+        "Raw hash-chained records (`from`, `limit`); `/v1/records/follow` streams them as SSE. `from` equal to the log's length answers an empty page; past it, 400 `from_past_end`",
         "operator, auditor",
     ),
 ];
@@ -122,10 +122,20 @@ fn problem_responses() -> Value {
     let problem = json!({"description": "problem+json with type, title, status, detail, field, rule",
                          "content": {"application/problem+json": {}}});
     json!({
-        "400": problem, "401": problem, "403": problem, "404": problem,
-        "409": problem, "413": problem, "422": problem, "503": problem
+        "400": problem, "401": problem, "403": problem, "404": problem, "405": problem,
+        "409": problem, "413": problem, "415": problem, "422": problem, "503": problem
     })
 }
+
+/// The order a write is checked in (`auth::authorize_command_kind`), the
+/// same over gRPC; the first check that fails answers.
+const WRITE_CHECK_ORDER: &str = "Checked in this order, the first failure answering: \
+    the bearer token (401); whether the token's role may record this kind of command (403 `role_may_not_issue`, `auditor_read_only`); \
+    the body: `Content-Type: application/json` (415), its size (413), its JSON and fields (400, 422); \
+    whether a sponsor or organisation acts for itself, decided from the command's own fields before any rule (403 `not_yours`, \
+    the same whether or not what it names exists); then the ledger's rules (404, 409, 422). \
+    Errors name fields as this body names them (`amount`, not `amount_fen`). \
+    An Idempotency-Key belongs to the caller that sent it: another caller's use of the same key is another request.";
 
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
@@ -137,7 +147,11 @@ pub fn document() -> Value {
             path.to_owned(),
             json!({"get": {"summary": summary, "description": format!("Readable by: {who}."),
                            "parameters": [min_seq],
-                           "responses": {"200": {"description": "JSON; amounts are `*_fen` integers"}}}}),
+                           "responses": {
+                               "200": {"description": "JSON; amounts are `*_fen` integers"},
+                               "400": problem_responses()["400"], "401": problem_responses()["401"],
+                               "403": problem_responses()["403"], "404": problem_responses()["404"],
+                               "503": problem_responses()["503"]}}}),
         );
     }
     for (method, path, summary, who, query) in PROOF_ROUTES {
@@ -164,6 +178,7 @@ pub fn document() -> Value {
             json!({"description": "recorded (or an idempotent replay): records with seq and hash"});
         let operation = json!({
             "summary": command.summary,
+            "description": WRITE_CHECK_ORDER,
             "operationId": command.body,
             "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false,
                             "schema": {"type": "string"}}],
@@ -242,6 +257,25 @@ mod tests {
             json!("size"),
             "{inclusion}"
         );
+        let write = &document["paths"]["/v1/donations"]["post"];
+        for status in ["401", "403", "405", "415", "422"] {
+            assert!(write["responses"][status].is_object(), "{status}: {write}");
+        }
+        assert!(
+            write["description"]
+                .as_str()
+                .is_some_and(|order| order.find("401") < order.find("403")
+                    && order.find("403") < order.find("415")),
+            "{write}"
+        );
+        let records = &document["paths"]["/v1/records"]["get"];
+        assert!(
+            records["summary"]
+                .as_str()
+                .unwrap()
+                .contains("from_past_end")
+        );
+        assert!(records["responses"]["400"].is_object(), "{records}");
         let refund = body("/v1/donations/{id}/refunds");
         assert!(refund["properties"]["refund_id"].is_object(), "{refund}");
         // Every $ref in the document resolves.

@@ -23,10 +23,8 @@ use crate::backend::{Page, Projections};
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// What stands in for a donor the caller may not see.
-pub const ANONYMOUS_DONOR_NAME: &str = "匿名 anonymous";
-/// What stands in for a private person's name as a payee, for the public.
-pub const PRIVATE_PAYEE: &str = "个人 private person";
+pub use crate::page::public::{ANONYMOUS_DONOR_NAME, PRIVATE_PAYEE};
+use crate::page::public::{donor_is_named, public_payee};
 
 /// The queries there are, named as the gRPC `QueryRequest.query` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,8 +235,8 @@ pub fn answer(
                 .expenditures(page.offset, page.limit)
                 .into_iter()
                 .map(|mut entry| {
-                    if !full_view && entry.payee_kind == "person" {
-                        entry.payee = PRIVATE_PAYEE.to_owned();
+                    if !full_view {
+                        entry.payee = public_payee(&entry.payee, &entry.payee_kind);
                     }
                     entry
                 })
@@ -257,8 +255,8 @@ pub fn answer(
     })
 }
 
-/// The public sees a donor only if the donor agreed to be named and did not
-/// ask for this gift to be anonymous.
+/// The public sees a donor only by `page::public::donor_is_named`, the rule
+/// the page and its exports follow too.
 fn listed_donation(
     projections: &Projections,
     full_view: bool,
@@ -269,7 +267,7 @@ fn listed_donation(
         .flatten();
     let named = donor
         .as_ref()
-        .is_some_and(|donor| donor.show_name_publicly && !entry.anonymous);
+        .is_some_and(|donor| donor_is_named(donor.show_name_publicly, entry.anonymous));
     if full_view || named {
         let donor_name = donor.map(|donor| donor.name).unwrap_or_default();
         ListedDonation { entry, donor_name }

@@ -121,9 +121,34 @@ fn check_existing<'a, T>(
     map.get(id).ok_or_else(|| not_found(field, what, id))
 }
 
+/// Characters no text in the ledger may hold: control characters (NUL, ESC,
+/// ...) and the bidirectional overrides and isolates (U+202A-U+202E,
+/// U+2066-U+2069), which make a name read differently from what it is. Line
+/// breaks and tabs are allowed in multi-line texts only.
+fn is_forbidden_character(c: char, multi_line: bool) -> bool {
+    if multi_line && matches!(c, '\n' | '\r' | '\t') {
+        return false;
+    }
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn check_text(field: &str, text: &str, required: bool, len_max: usize) -> Result<(), Rejection> {
     if required && text.trim().is_empty() {
         return Err(invalid(field, "required", "must not be empty"));
+    }
+    let multi_line = len_max == TEXT_LEN_MAX;
+    if let Some(bad) = text
+        .chars()
+        .find(|c| is_forbidden_character(*c, multi_line))
+    {
+        return Err(invalid(
+            field,
+            "control_character",
+            format!(
+                "must not contain control or bidirectional-override characters (found U+{:04X})",
+                bad as u32
+            ),
+        ));
     }
     if text.chars().count() > len_max {
         return Err(invalid(
@@ -383,52 +408,89 @@ fn check_schedule(instalments: &[v1::Instalment], total_fen: i64) -> Result<(), 
     Ok(())
 }
 
-/// `decide` for someone other than an operator: the same rules, then ownership.
+/// `decide` on someone's behalf: permission first, then the rules. Whether
+/// the principal may issue this kind of command, and for whom, is settled
+/// from the command's own fields before any rule runs, so a refusal tells a
+/// sponsor or an organisation nothing about ids it does not own.
 pub fn decide_as(state: &LedgerState, principal: &Principal, command: Event) -> Decided {
-    let event = decide(state, command)?;
-    let forbidden = |message: String| Rejection {
+    check_may_issue(state, principal, &command)?;
+    decide(state, command)
+}
+
+fn not_yours(message: String) -> Rejection {
+    Rejection {
         field: "principal".to_owned(),
         rule: "not_yours",
         message,
         kind: RejectionKind::Forbidden,
-    };
+    }
+}
+
+/// Whether `principal` may issue `command` at all, and for the donor or
+/// organisation it names. A pledge or grant named by id is looked up only to
+/// find its owner; one that does not exist is refused exactly as one owned by
+/// someone else.
+pub fn check_may_issue(
+    state: &LedgerState,
+    principal: &Principal,
+    command: &Event,
+) -> Result<(), Rejection> {
     match principal {
-        Principal::Operator => Ok(event),
+        Principal::Operator => Ok(()),
         Principal::Donor(donor_id) => {
-            let owner = match &event {
-                Event::DonationReceived(e) => e.donor_id.as_str(),
-                Event::PledgeMade(e) => e.donor_id.as_str(),
-                Event::PledgePaymentReceived(e) => state.pledges[&e.pledge_id].donor_id.as_str(),
-                Event::ProjectClaimed(e) => e.sponsor_id.as_str(),
-                Event::ProjectClaimReleased(e) => e.sponsor_id.as_str(),
-                Event::ProjectFunded(e) => e.sponsor_id.as_str(),
-                _ => return Err(forbidden("a sponsor may give, pledge, pay its pledges and claim, release and fund projects".into())),
+            let owner = match command {
+                Event::DonationReceived(e) => Some(e.donor_id.as_str()),
+                Event::PledgeMade(e) => Some(e.donor_id.as_str()),
+                Event::PledgePaymentReceived(e) => {
+                    let owner = state.pledges.get(&e.pledge_id).map(|p| p.donor_id.as_str());
+                    if owner != Some(donor_id.as_str()) {
+                        return Err(not_yours(format!(
+                            "pledge_id names no pledge of donor {donor_id:?}"
+                        )));
+                    }
+                    owner
+                }
+                Event::ProjectClaimed(e) => Some(e.sponsor_id.as_str()),
+                Event::ProjectClaimReleased(e) => Some(e.sponsor_id.as_str()),
+                Event::ProjectFunded(e) => Some(e.sponsor_id.as_str()),
+                _ => None,
             };
-            if owner != donor_id {
-                return Err(forbidden(format!(
+            match owner {
+                None => Err(not_yours(
+                    "a sponsor may give, pledge, pay its pledges and claim, release and fund projects".into(),
+                )),
+                Some(owner) if owner != donor_id => Err(not_yours(format!(
                     "acting for donor {donor_id:?}, not {owner:?}"
-                )));
+                ))),
+                Some(_) => Ok(()),
             }
-            Ok(event)
         }
         Principal::Organisation(organisation_id) => {
-            let owner = match &event {
-                Event::GrantApplicationSubmitted(e) => e.organisation_id.as_str(),
+            let owner = match command {
+                Event::GrantApplicationSubmitted(e) => Some(e.organisation_id.as_str()),
                 Event::GrantSelfAssessmentFiled(e) => {
-                    state.grants[&e.grant_id].organisation_id.as_str()
+                    let owner = state
+                        .grants
+                        .get(&e.grant_id)
+                        .map(|g| g.organisation_id.as_str());
+                    if owner != Some(organisation_id.as_str()) {
+                        return Err(not_yours(format!(
+                            "grant_id names no grant of organisation {organisation_id:?}"
+                        )));
+                    }
+                    owner
                 }
-                _ => {
-                    return Err(forbidden(
-                        "an organisation may apply for grants and file self-assessments".into(),
-                    ));
-                }
+                _ => None,
             };
-            if owner != organisation_id {
-                return Err(forbidden(format!(
+            match owner {
+                None => Err(not_yours(
+                    "an organisation may apply for grants and file self-assessments".into(),
+                )),
+                Some(owner) if owner != organisation_id => Err(not_yours(format!(
                     "acting for organisation {organisation_id:?}, not {owner:?}"
-                )));
+                ))),
+                Some(_) => Ok(()),
             }
-            Ok(event)
         }
     }
 }
@@ -902,6 +964,13 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
             check_derived("amount_fen", e.amount_fen, tranche.amount_fen)?;
             e.amount_fen = tranche.amount_fen;
             check_date("paid_on", &e.paid_on)?;
+            if e.paid_on < grant.awarded_on {
+                return Err(invalid(
+                    "paid_on",
+                    "paid_before_award",
+                    format!("the grant was awarded on {}", grant.awarded_on),
+                ));
+            }
             check_text("bank_reference", &e.bank_reference, false, NAME_LEN_MAX)?;
             debug_assert!(
                 grant.disbursed_fen + e.amount_fen <= grant.amount_fen,
@@ -993,6 +1062,13 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
                     "sponsor_id",
                     "sponsor_not_enterprise",
                     "projects are claimed by enterprises and member units",
+                ));
+            }
+            if !sponsor.alliance_member {
+                return Err(invalid(
+                    "sponsor_id",
+                    "sponsor_not_alliance_member",
+                    "认领: projects are claimed by 凯联盟 member units; the operator registers membership",
                 ));
             }
             if project.completed {

@@ -44,8 +44,19 @@ fn donor(id: &str, kind: v1::DonorKind) -> Event {
         donor_id: id.into(),
         name: format!("donor {id}"),
         kind: kind as i32,
-        alliance_member: false,
+        alliance_member: kind == v1::DonorKind::Enterprise,
         show_name_publicly: true,
+    })
+}
+
+/// An enterprise that gives but was not registered as a 凯联盟 member unit.
+fn non_member_enterprise(id: &str) -> Event {
+    Event::DonorRegistered(v1::DonorRegistered {
+        alliance_member: false,
+        ..match donor(id, v1::DonorKind::Enterprise) {
+            Event::DonorRegistered(registered) => registered,
+            _ => unreachable!("donor() registers a donor"),
+        }
     })
 }
 
@@ -616,4 +627,138 @@ fn a_sponsor_acts_only_for_itself() {
     let refusal =
         decide_as(&state, &as_beta, fund("other", v1::FundKind::Unrestricted)).unwrap_err();
     assert_eq!(refusal.kind, RejectionKind::Forbidden);
+}
+
+#[test]
+fn a_tranche_paid_before_its_grant_was_awarded_is_refused() {
+    let state = given(awarded_grant());
+    let mut early = disburse("g1", 0);
+    if let Event::GrantTrancheDisbursed(e) = &mut early {
+        e.paid_on = "2016-04-27".into();
+    }
+    then_refused(&state, early, "paid_on", "paid_before_award");
+    let mut same_day = disburse("g1", 0);
+    if let Event::GrantTrancheDisbursed(e) = &mut same_day {
+        e.paid_on = "2016-04-28".into();
+    }
+    assert!(decide(&state, same_day).is_ok());
+}
+
+#[test]
+fn only_alliance_member_units_claim_projects() {
+    let state = given(
+        [
+            basics(),
+            vec![non_member_enterprise("outsider"), project("p1", "general")],
+        ]
+        .concat(),
+    );
+    then_refused(
+        &state,
+        claim("p1", "outsider"),
+        "sponsor_id",
+        "sponsor_not_alliance_member",
+    );
+    assert!(decide(&state, claim("p1", "acme")).is_ok());
+}
+
+#[test]
+fn names_with_control_or_bidi_override_characters_are_refused_naming_the_field() {
+    let state = given(basics());
+    for bad in [
+        "王\u{0}丽华",
+        "\u{1b}[31m红",
+        "凯旋\u{202e}司公",
+        "凯旋\u{2066}公司\u{2069}",
+        "tab\tinside",
+        "bell\u{7}",
+        "next line\u{85}",
+    ] {
+        let Event::DonorRegistered(mut registered) = donor("new", v1::DonorKind::Individual) else {
+            unreachable!("donor() registers a donor")
+        };
+        registered.name = bad.into();
+        then_refused(
+            &state,
+            Event::DonorRegistered(registered),
+            "name",
+            "control_character",
+        );
+    }
+    let Event::ProjectPublished(mut published) = project("p9", "general") else {
+        unreachable!("project() publishes a project")
+    };
+    published.title = "楼道\u{202a}文化墙".into();
+    then_refused(
+        &state,
+        Event::ProjectPublished(published),
+        "title",
+        "control_character",
+    );
+    let Event::ProjectPublished(mut published) = project("p9", "general") else {
+        unreachable!("project() publishes a project")
+    };
+    published.description = "第一行\n第二行".into();
+    assert!(
+        decide(&state, Event::ProjectPublished(published)).is_ok(),
+        "a description may span lines"
+    );
+}
+
+/// Ownership is checked before any rule, so a refusal tells a sponsor or an
+/// organisation nothing about what exists.
+#[test]
+fn permission_is_refused_before_any_rule_without_revealing_what_exists() {
+    let state = given([awarded_grant(), vec![project("p1", "general")]].concat());
+    let as_beta = Principal::Donor("beta".into());
+    let as_org = Principal::Organisation("org-1".into());
+    let forbidden = |principal: &Principal, command: Event| {
+        let refusal = decide_as(&state, principal, command).unwrap_err();
+        assert_eq!(
+            (refusal.rule, refusal.kind),
+            ("not_yours", RejectionKind::Forbidden),
+            "{refusal}"
+        );
+        refusal.message
+    };
+    // acme's donation d1 exists; beta reusing its id as acme is refused for
+    // acting for acme, not because the id is taken.
+    forbidden(&as_beta, donation("d1", "general", "", YUAN));
+    let mut invalid_project = project("", "nowhere");
+    if let Event::ProjectPublished(e) = &mut invalid_project {
+        e.budget_fen = -1;
+    }
+    forbidden(&as_beta, invalid_project);
+    forbidden(&as_org, disburse("g1", 1));
+    // A pledge or grant that does not exist and one that is someone else's
+    // are refused alike.
+    let payment = |pledge_id: &str| {
+        Event::PledgePaymentReceived(v1::PledgePaymentReceived {
+            payment_id: "pay-1".into(),
+            pledge_id: pledge_id.into(),
+            amount_fen: YUAN,
+            channel: v1::Channel::Cash as i32,
+            bank_reference: String::new(),
+            received_on: "2016-01-01".into(),
+        })
+    };
+    let no_such_pledge = forbidden(&as_beta, payment("no-such-pledge"));
+    let self_assessment = |grant_id: &str| {
+        Event::GrantSelfAssessmentFiled(v1::GrantSelfAssessmentFiled {
+            grant_id: grant_id.into(),
+            quarter: "2016-Q2".into(),
+            report_sha256: vec![7; 32],
+            summary: String::new(),
+        })
+    };
+    let as_other_org = Principal::Organisation("org-2".into());
+    assert_eq!(
+        forbidden(&as_other_org, self_assessment("g1")),
+        forbidden(&as_other_org, self_assessment("no-such-grant"))
+    );
+    assert!(
+        !no_such_pledge.contains("no-such-pledge"),
+        "{no_such_pledge}"
+    );
+    assert!(decide_as(&state, &as_org, self_assessment("g1")).is_ok());
 }

@@ -54,6 +54,15 @@ impl ReplayError {
     }
 }
 
+/// What an idempotency key is looked up by: the key within the actor that
+/// sent it, so one caller's keys never clash with, nor reveal, another's.
+/// Records store the actor and the bare key, so logs written while keys were
+/// global rebuild the same table: each key there was used by one actor only.
+/// The actor's length comes first, so no actor and key run into another pair.
+pub(crate) fn scoped_key(actor: &str, key: &str) -> String {
+    format!("{}/{actor}/{key}", actor.len())
+}
+
 /// The first record an idempotency key was used with.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyUse {
@@ -95,6 +104,7 @@ impl Replayer {
         // would record; the recorded one is the command it is given.
         self.check_event(
             seq,
+            &envelope.actor,
             &envelope.idempotency_key,
             &envelope.request_sha256,
             recorded.clone(),
@@ -112,6 +122,7 @@ impl Replayer {
         };
         let envelope = EventEnvelope::decode(payload).map_err(undecodable)?;
         let EventEnvelope {
+            actor,
             idempotency_key,
             request_sha256,
             event,
@@ -121,6 +132,7 @@ impl Replayer {
         let mut encoded = std::mem::take(&mut self.encoded);
         let checked = self.check_event(
             seq,
+            &actor,
             &idempotency_key,
             &request_sha256,
             recorded,
@@ -143,6 +155,7 @@ impl Replayer {
     fn check_event(
         &mut self,
         seq: u64,
+        actor: &str,
         idempotency_key: &str,
         request_sha256: &[u8],
         recorded: Event,
@@ -153,7 +166,15 @@ impl Replayer {
             "replayed out of order: got seq {seq}, expected {}",
             self.next_seq
         );
-        let key_use = self.check_idempotency_key(seq, idempotency_key, request_sha256)?;
+        // Keys are scoped to the actor that sent them, as the write side
+        // looks them up.
+        let scoped = (!idempotency_key.is_empty()).then(|| scoped_key(actor, idempotency_key));
+        let key_use = self.check_idempotency_key(
+            seq,
+            idempotency_key,
+            scoped.as_deref().unwrap_or_default(),
+            request_sha256,
+        )?;
         let derived = decide(&self.state, recorded)
             .map_err(|rejection| ReplayError::Refused { seq, rejection })?;
         if !is_recorded(&derived) {
@@ -163,8 +184,8 @@ impl Replayer {
             });
         }
         self.state.apply(&derived);
-        if let Some(key_use) = key_use {
-            self.keys.insert(idempotency_key, key_use);
+        if let (Some(key_use), Some(scoped)) = (key_use, scoped) {
+            self.keys.insert(scoped, key_use);
         }
         self.next_seq += 1;
         Ok(())
@@ -177,6 +198,7 @@ impl Replayer {
         &self,
         seq: u64,
         key: &str,
+        scoped_key: &str,
         request_sha256: &[u8],
     ) -> Result<Option<KeyUse>, ReplayError> {
         let refused = |field, rule, message: String| ReplayError::IdempotencyKey {
@@ -210,7 +232,7 @@ impl Replayer {
                     .into(),
             ));
         };
-        if let Some(first) = self.keys.get(key) {
+        if let Some(first) = self.keys.get(scoped_key) {
             return Err(refused(
                 "idempotency_key",
                 "idempotency_key_reused",

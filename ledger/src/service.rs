@@ -22,11 +22,12 @@ use prost::Message;
 use tokio::sync::oneshot;
 
 use crate::decide::{Principal, Rejection, decide_as};
-use crate::replay::{KeyUse, ReplayError, Replayer};
+use crate::replay::{KeyUse, ReplayError, Replayer, scoped_key};
 use crate::state::LedgerState;
 use crate::store::{AppendFuture, EventStore, RecordMeta, StoreError};
 
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 200;
+
 const REPLAY_BATCH_RECORDS: usize = 4096;
 
 #[derive(Debug, Clone)]
@@ -419,7 +420,7 @@ enum Decided {
 fn warm_up(write_side: &WriteSide, commands: &[(Event, CommandMeta)]) {
     for (command, meta) in commands {
         if let Some(key) = &meta.idempotency_key {
-            std::hint::black_box(write_side.keys.get(key));
+            std::hint::black_box(write_side.keys.get(&scoped_key(&meta.actor, key)));
         }
         write_side.state.warm_up(command);
     }
@@ -437,7 +438,7 @@ fn decide_one(
         if key.is_empty() || key.len() > IDEMPOTENCY_KEY_LEN_MAX {
             return Decided::Refused(SubmitError::IdempotencyKeyInvalid);
         }
-        if let Some(key_use) = write_side.keys.get(key) {
+        if let Some(key_use) = write_side.keys.get(&scoped_key(&meta.actor, key)) {
             if key_use.request_sha256 != meta.request_sha256 {
                 return Decided::Refused(SubmitError::IdempotencyKeyReused { key: key.clone() });
             }
@@ -457,7 +458,7 @@ fn decide_one(
     write_side.next_seq += 1;
     if let Some(key) = &meta.idempotency_key {
         write_side.keys.insert(
-            key,
+            scoped_key(&meta.actor, key),
             KeyUse {
                 request_sha256: meta.request_sha256,
                 seq,

@@ -226,6 +226,46 @@ async fn idempotency_keys_survive_a_reopen() {
     assert_eq!(store.appended(), 1);
 }
 
+/// A key is the caller's own: another actor using the same key makes a new
+/// request, not a clash, and each actor's retry replays its own records, also
+/// after a reopen rebuilds the keys from the records.
+#[tokio::test]
+async fn idempotency_keys_are_scoped_to_the_actor_that_used_them() {
+    let store = ControlledStore::new(true);
+    let ledger = Ledger::open(store.clone()).await.unwrap();
+    let as_actor = |actor: &str, fingerprint: u8| {
+        CommandMeta::operator(1_450_000_000_000, actor)
+            .with_idempotency_key("k1", [fingerprint; 32])
+    };
+    let operators = ledger
+        .submit(open_fund("f1"), as_actor("operator:tok_a", 1))
+        .await
+        .unwrap();
+    let sponsors = ledger
+        .submit(open_fund("f2"), as_actor("sponsor:unit-01", 2))
+        .await
+        .unwrap();
+    assert!(!sponsors.idempotent_replay);
+    assert_ne!(operators.records, sponsors.records);
+    drop(ledger);
+    let reopened = Ledger::open(store.clone()).await.unwrap();
+    for (actor, fingerprint, first) in [
+        ("operator:tok_a", 1, &operators),
+        ("sponsor:unit-01", 2, &sponsors),
+    ] {
+        let retry = reopened
+            .submit(open_fund("f9"), as_actor(actor, fingerprint))
+            .await
+            .unwrap();
+        assert_eq!(
+            (&retry.records, retry.idempotent_replay),
+            (&first.records, true),
+            "{actor}"
+        );
+    }
+    assert_eq!(store.appended(), 2);
+}
+
 #[tokio::test]
 async fn refused_command_writes_nothing() {
     let store = ControlledStore::new(true);

@@ -67,6 +67,8 @@ pub(crate) struct CampaignState {
 #[derive(Debug, Clone)]
 pub(crate) struct DonorState {
     pub kind: v1::DonorKind,
+    /// 凯联盟成员单位, as the operator registered it: may claim projects.
+    pub alliance_member: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +116,9 @@ pub(crate) struct GrantState {
     pub tranches: Vec<v1::Tranche>,
     pub next_tranche: usize,
     pub disbursed_fen: i64,
+    /// The award decision's date, YYYY-MM-DD; empty in awards recorded
+    /// without one. No tranche is paid before it.
+    pub awarded_on: String,
     /// 以奖代拨: a passing evaluation recorded since the last disbursement.
     pub passing_evaluation_since_last_tranche: bool,
     pub closed: bool,
@@ -281,8 +286,13 @@ impl LedgerState {
                 );
             }
             Event::DonorRegistered(e) => {
-                self.donors
-                    .insert(&e.donor_id, DonorState { kind: e.kind() });
+                self.donors.insert(
+                    &e.donor_id,
+                    DonorState {
+                        kind: e.kind(),
+                        alliance_member: e.alliance_member,
+                    },
+                );
             }
             Event::OrganisationRegistered(e) => {
                 self.organisations.insert(&e.organisation_id);
@@ -403,6 +413,7 @@ impl LedgerState {
                         tranches: e.tranches.clone(),
                         next_tranche: 0,
                         disbursed_fen: 0,
+                        awarded_on: e.awarded_on.clone(),
                         passing_evaluation_since_last_tranche: false,
                         closed: false,
                     },

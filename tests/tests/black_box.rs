@@ -2498,3 +2498,557 @@ async fn a_fund_driven_to_the_bound_refuses_the_next_gift_and_every_surface_stay
         "已筹 shows the exact total"
     );
 }
+
+// ---- Issue 14: the API's edges -------------------------------------------
+
+impl Server {
+    /// Any method, any content type: status, content type and body text.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        token: Option<&str>,
+        path: &str,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> (StatusCode, String, String) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.http))
+            .body(body.to_owned());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("{path} answered nothing: {error}"));
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|value| value.to_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        (status, content_type, response.text().await.expect("body"))
+    }
+
+    async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let (status, _, text) = self.send(reqwest::Method::GET, None, path, None, "").await;
+        (status, text)
+    }
+}
+
+/// Donors who may not be named, each with a gift the public can see, and a
+/// private person paid out of the fund.
+async fn server_with_hidden_names() -> Server {
+    let server = Server::start();
+    server.seed().await;
+    let writes = [
+        (
+            "/v1/donors",
+            json!({"donor_id": "resident-sun", "name": "孙立", "kind": "individual"}),
+        ),
+        (
+            "/v1/donors",
+            json!({"donor_id": "resident-qian", "name": "龚隐名捐赠人", "kind": "individual",
+                   "show_name_publicly": true}),
+        ),
+        (
+            "/v1/donors",
+            json!({"donor_id": "shy-company", "name": "蒋氏保密贸易有限公司", "kind": "enterprise"}),
+        ),
+        ("/v1/donations", donation("g-sun", "resident-sun", "200.00")),
+        (
+            "/v1/donations",
+            json!({"donation_id": "g-qian", "donor_id": "resident-qian", "fund_id": "charity",
+                   "amount": "300.00", "channel": "cash", "anonymous": true,
+                   "received_on": "2015-06-02"}),
+        ),
+        ("/v1/donations", donation("g-shy", "shy-company", "400.00")),
+        (
+            "/v1/expenditures",
+            json!({"expenditure_id": "e-1", "fund_id": "charity", "amount": "100.00",
+                   "payee": "邹小明", "payee_kind": "person", "purpose": "助老补贴",
+                   "category": "operations", "paid_on": "2015-07-01"}),
+        ),
+    ];
+    for (path, body) in writes {
+        let (status, answer) = server.post(server.op(), path, body).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+    }
+    server
+}
+
+#[tokio::test]
+async fn a_donor_whose_only_gift_was_anonymous_has_no_public_page_in_either_language() {
+    let server = server_with_hidden_names().await;
+    for path in ["/sponsors/resident-qian", "/sponsors/resident-qian?lang=en"] {
+        let (status, page) = server.get_text(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!page.contains("龚隐名捐赠人"), "{path}");
+    }
+    let (status, _) = server.get_text("/sponsors/unit-01").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no public gift yet, no page");
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("g-01", "unit-01", "1.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, page) = server.get_text("/sponsors/unit-01?lang=en").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("凯旋示范商贸有限公司"));
+}
+
+#[tokio::test]
+async fn no_public_surface_shows_any_part_of_a_name_that_may_not_be_shown() {
+    let server = server_with_hidden_names().await;
+    let hidden = [
+        "孙立",
+        "龚隐名捐赠人",
+        "蒋氏保密贸易有限公司",
+        "邹小明",
+        "resident-sun",
+        "resident-qian",
+        "shy-company",
+    ];
+    // Each name and its surname (or the company's first character).
+    let mut searched: Vec<String> = hidden.iter().map(|name| name.to_string()).collect();
+    searched.extend(
+        hidden
+            .iter()
+            .filter(|name| !name.is_ascii())
+            .map(|name| name.chars().next().expect("a name").to_string()),
+    );
+    let mut surfaces = Vec::new();
+    for base in [
+        "/",
+        "/projects/p-01",
+        "/sponsors/resident-sun",
+        "/sponsors/resident-qian",
+        "/sponsors/shy-company",
+        "/exports/donations.csv",
+        "/exports/expenditures.csv",
+        "/exports/grants.csv",
+        "/exports/grants-360giving.json",
+        "/v1/funds",
+        "/v1/campaigns",
+        "/v1/donations",
+        "/v1/expenditures",
+        "/v1/projects",
+        "/v1/grants",
+        "/v1/grant-rounds",
+        "/v1/trial-balance",
+    ] {
+        for lang in ["", "?lang=en"] {
+            let path = format!("{base}{lang}");
+            let (status, text) = server.get_text(&path).await;
+            assert!(!status.is_server_error(), "{path}: {status}");
+            surfaces.push((path, text));
+        }
+    }
+    let mut client = server.grpc_client().await;
+    for query in [
+        "funds",
+        "campaigns",
+        "donations",
+        "expenditures",
+        "projects",
+        "grants",
+        "grant-rounds",
+        "trial-balance",
+    ] {
+        let answer = client
+            .query(pb::QueryRequest {
+                query: query.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("a public query");
+        surfaces.push((
+            format!("gRPC {query}"),
+            format!("{:?}", answer.into_inner()),
+        ));
+    }
+    for (surface, text) in &surfaces {
+        for name in &searched {
+            assert!(!text.contains(name.as_str()), "{surface} shows {name:?}");
+        }
+    }
+    // The gifts themselves are public, credited to no one.
+    let (_, page) = server.get_text("/").await;
+    assert!(page.contains("匿名") && page.contains("400.00"));
+}
+
+#[tokio::test]
+async fn reading_records_past_the_end_is_out_of_range_never_a_server_error() {
+    let server = Server::start();
+    server.seed().await;
+    let auditor = Some(server.tokens.auditor.as_str());
+    let len = server.log_len().await;
+    let (status, page) = server
+        .get(auditor, &format!("/v1/records?from={len}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["records"], json!([]));
+    for path in [
+        format!("/v1/records?from={}", len + 1),
+        format!("/v1/records?from={}", u64::MAX),
+        format!("/v1/records/follow?from={}", len + 1),
+    ] {
+        let (status, problem) = server.get(auditor, &path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {problem}");
+        assert_eq!(
+            (&problem["field"], &problem["rule"]),
+            (&json!("from"), &json!("from_past_end")),
+            "{path}"
+        );
+    }
+    let mut client = server.grpc_client().await;
+    let status = client
+        .get_records(authorised(
+            pb::GetRecordsRequest {
+                from_seq: len + 1,
+                limit: 10,
+            },
+            &server.tokens.auditor,
+        ))
+        .await
+        .expect_err("past the end");
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    let status = client
+        .follow(authorised(
+            pb::FollowRequest { from_seq: len + 1 },
+            &server.tokens.auditor,
+        ))
+        .await
+        .expect_err("past the end");
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    assert_eq!(
+        status
+            .metadata()
+            .get("mz-rule")
+            .map(|rule| rule.to_str().unwrap()),
+        Some("from_past_end")
+    );
+}
+
+#[tokio::test]
+async fn permission_is_refused_before_the_body_is_read_or_any_rule_is_applied() {
+    let server = Server::start();
+    server.seed().await;
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donations",
+            donation("d-1", "unit-01", "5.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sponsor_02 = server.token(&["--role", "sponsor", "--donor", "unit-02"]);
+    let organisation = server.token(&["--role", "organisation", "--organisation", "org-01"]);
+    let cases = [
+        (
+            None,
+            "/v1/donations",
+            json!({"nonsense": true}),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (None, "/v1/funds", json!([]), StatusCode::UNAUTHORIZED),
+        (
+            Some(organisation.as_str()),
+            "/v1/grants/no-such-grant/disbursements",
+            json!({"tranche_index": 0, "paid_on": "2016-01-01"}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some(sponsor_02.as_str()),
+            "/v1/projects",
+            json!({"project_id": "", "budget": "-1"}),
+            StatusCode::FORBIDDEN,
+        ),
+        // d-1 exists, as unit-01's: acting for unit-01 is what is refused,
+        // so the answer says nothing of which ids exist.
+        (
+            Some(sponsor_02.as_str()),
+            "/v1/donations",
+            donation("d-1", "unit-01", "5.00"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some(sponsor_02.as_str()),
+            "/v1/donations",
+            donation("d-unused", "unit-01", "5.00"),
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (token, path, body, expected) in cases {
+        let (status, problem) = server.post(token, path, body.clone()).await;
+        assert_eq!(status, expected, "{path} {body}: {problem}");
+    }
+    let mut client = server.grpc_client().await;
+    let status = client
+        .submit(pb::SubmitRequest {
+            command: Some(pb::EventEnvelope::default()),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no token");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+}
+
+#[tokio::test]
+async fn claims_by_non_members_and_names_with_control_characters_are_refused() {
+    let server = Server::start();
+    server.seed().await;
+    let (status, body) = server
+        .post(
+            server.op(),
+            "/v1/donors",
+            json!({"donor_id": "unit-03", "name": "非成员公司", "kind": "enterprise"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, problem) = server
+        .post(
+            server.op(),
+            "/v1/projects/p-01/claim",
+            json!({"sponsor_id": "unit-03"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["rule"], json!("sponsor_not_alliance_member"));
+    for name in ["坏\u{202e}名", "a\u{0}b", "\u{1b}[2J"] {
+        let (status, problem) = server
+            .post(
+                server.op(),
+                "/v1/donors",
+                json!({"donor_id": "d-x", "name": name, "kind": "individual"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(
+            (&problem["field"], &problem["rule"]),
+            (&json!("name"), &json!("control_character"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_error_is_problem_json_naming_the_request_s_own_fields() {
+    let server = Server::start();
+    server.seed().await;
+    let auditor = server.tokens.auditor.clone();
+    use reqwest::Method;
+    let cases = [
+        (
+            Method::DELETE,
+            None,
+            "/v1/funds",
+            None,
+            "",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::GET,
+            None,
+            "/v1/checkpoints/abc",
+            None,
+            "",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            Some(auditor.as_str()),
+            "/v1/receipts/abc",
+            None,
+            "",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            server.op(),
+            "/v1/funds",
+            Some("text/plain"),
+            r#"{"fund_id": "f2", "name": "Second", "kind": "unrestricted"}"#,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            Method::GET,
+            None,
+            "/v1/no-such-route",
+            None,
+            "",
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (method, token, path, content_type, body, expected) in cases {
+        let (status, answered_type, text) = server
+            .send(method.clone(), token, path, content_type, body)
+            .await;
+        assert_eq!(status, expected, "{method} {path}: {text}");
+        assert_eq!(answered_type, "application/problem+json", "{method} {path}");
+        let problem: Value = serde_json::from_str(&text).expect("a problem document");
+        assert_eq!(problem["status"], json!(expected.as_u16()));
+        assert!(problem["rule"].is_string(), "{method} {path}: {problem}");
+    }
+    let (status, problem) = server
+        .post(
+            server.op(),
+            "/v1/expenditures",
+            json!({"expenditure_id": "e-big", "fund_id": "charity", "amount": "999999.00",
+                   "payee": "某公司", "payee_kind": "company", "purpose": "x",
+                   "category": "operations", "paid_on": "2015-07-01"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        (&problem["field"], &problem["rule"]),
+        (&json!("amount"), &json!("exceeds_available"))
+    );
+}
+
+#[tokio::test]
+async fn idempotency_keys_belong_to_the_caller_who_used_them() {
+    let server = Server::start();
+    server.seed().await;
+    let sponsor = server.token(&["--role", "sponsor", "--donor", "unit-01"]);
+    let (status, body) = server
+        .post_keyed(
+            server.op(),
+            "/v1/donations",
+            Some("gift-1"),
+            donation("d-op", "unit-02", "5.00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sponsors_gift = donation("d-sp", "unit-01", "6.00");
+    let (status, first) = server
+        .post_keyed(
+            Some(&sponsor),
+            "/v1/donations",
+            Some("gift-1"),
+            sponsors_gift.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["idempotent_replay"], json!(false));
+    let (status, retry) = server
+        .post_keyed(
+            Some(&sponsor),
+            "/v1/donations",
+            Some("gift-1"),
+            sponsors_gift,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{retry}");
+    assert_eq!(retry["idempotent_replay"], json!(true));
+    assert_eq!(retry["records"], first["records"]);
+}
+
+/// Every route, sent values out of range, malformed and oversized, answers
+/// without a server error.
+#[tokio::test]
+async fn no_route_answers_a_server_error_to_bad_values() {
+    let server = Server::start();
+    server.seed().await;
+    let op = server.tokens.operator.clone();
+    let huge = "9".repeat(70_000);
+    let bodies = [
+        "".to_owned(),
+        "{".to_owned(),
+        "[]".to_owned(),
+        "null".to_owned(),
+        json!({"amount": "-1", "fund_id": "\u{0}", "tranche_index": -1}).to_string(),
+        json!({"amount": "99999999999999999999.99"}).to_string(),
+        format!("{{\"fund_id\": \"{huge}\"}}"),
+    ];
+    let ids = [
+        "x",
+        "%00",
+        "%2F",
+        "99999999999999999999999",
+        &"a".repeat(5000),
+    ];
+    let mut paths: Vec<String> = Vec::new();
+    for id in ids {
+        for template in [
+            "/v1/donations/{}/refunds",
+            "/v1/donations/{}/reversal",
+            "/v1/pledges/{}/payments",
+            "/v1/pledges/{}/amendments",
+            "/v1/pledges/{}/cancellation",
+            "/v1/grant-rounds/{}/applications",
+            "/v1/grant-applications/{}/reviews",
+            "/v1/grant-applications/{}/shortlist",
+            "/v1/grants/{}/disbursements",
+            "/v1/grants/{}/evaluations",
+            "/v1/grants/{}/self-assessments",
+            "/v1/grants/{}/closure",
+            "/v1/projects/{}/claim",
+            "/v1/projects/{}/release",
+            "/v1/projects/{}/fundings",
+            "/v1/projects/{}/completion",
+            "/v1/expenditures/{}/reversal",
+        ] {
+            paths.push(template.replace("{}", id));
+        }
+    }
+    for plain in [
+        "/v1/funds",
+        "/v1/campaigns",
+        "/v1/donors",
+        "/v1/organisations",
+        "/v1/donations",
+        "/v1/pledges",
+        "/v1/grant-rounds",
+        "/v1/grants",
+        "/v1/projects",
+        "/v1/expenditures",
+        "/v1/checkpoints",
+    ] {
+        paths.push(plain.to_owned());
+    }
+    for path in &paths {
+        for body in &bodies {
+            let (status, _, text) = server
+                .send(
+                    reqwest::Method::POST,
+                    Some(&op),
+                    path,
+                    Some("application/json"),
+                    body,
+                )
+                .await;
+            assert!(!status.is_server_error(), "POST {path}: {status} {text}");
+        }
+    }
+    for path in [
+        "/v1/records?from=18446744073709551615&limit=1000",
+        "/v1/records?limit=0",
+        "/v1/records?from=-1",
+        "/v1/donations?offset=18446744073709551615&limit=18446744073709551615",
+        "/v1/expenditures?offset=-1",
+        "/v1/campaigns/%00",
+        "/v1/donors/x/statement",
+        "/v1/checkpoints/18446744073709551615",
+        "/v1/checkpoints/0",
+        "/v1/receipts/18446744073709551615",
+        "/v1/proofs/inclusion?seq=18446744073709551615&size=18446744073709551615",
+        "/v1/proofs/consistency?from=18446744073709551615&to=1",
+        "/v1/proofs/consistency?from=0&to=0",
+        "/projects/%00",
+        "/grants/x?lang=xx",
+        "/sponsors/x?as_of=9999-99-99",
+        "/?as_of=not-a-date",
+    ] {
+        let (status, _, text) = server
+            .send(reqwest::Method::GET, Some(&op), path, None, "")
+            .await;
+        assert!(!status.is_server_error(), "GET {path}: {status} {text}");
+    }
+}

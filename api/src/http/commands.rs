@@ -16,6 +16,10 @@ use crate::money::parse_amount_fen;
 /// A JSON body that becomes one ledger command. `path_id` is the `{id}` of the
 /// route, empty for routes without one.
 pub trait CommandBody: serde::de::DeserializeOwned + Send + 'static {
+    /// The event this body asks for (`auth::event_name`), known before the
+    /// body is read, so a role that may not issue it is refused first.
+    const EVENT: &'static str;
+
     fn into_event(self, path_id: String) -> Result<Event, AppError>;
 }
 
@@ -136,6 +140,8 @@ pub struct OpenFund {
 }
 
 impl CommandBody for OpenFund {
+    const EVENT: &'static str = "FundOpened";
+
     fn into_event(self, _: String) -> Result<Event, AppError> {
         Ok(Event::FundOpened(pb::FundOpened {
             fund_id: self.fund_id,
@@ -168,6 +174,8 @@ pub struct OpenCampaign {
 }
 
 impl CommandBody for OpenCampaign {
+    const EVENT: &'static str = "CampaignOpened";
+
     fn into_event(self, _: String) -> Result<Event, AppError> {
         let mut yearly_targets = Vec::with_capacity(self.yearly_targets.len());
         for (index, target) in self.yearly_targets.into_iter().enumerate() {
@@ -200,6 +208,8 @@ pub struct RegisterDonor {
 }
 
 impl CommandBody for RegisterDonor {
+    const EVENT: &'static str = "DonorRegistered";
+
     fn into_event(self, _: String) -> Result<Event, AppError> {
         Ok(Event::DonorRegistered(pb::DonorRegistered {
             donor_id: self.donor_id,
@@ -224,6 +234,8 @@ pub struct RegisterOrganisation {
 }
 
 impl CommandBody for RegisterOrganisation {
+    const EVENT: &'static str = "OrganisationRegistered";
+
     fn into_event(self, _: String) -> Result<Event, AppError> {
         Ok(Event::OrganisationRegistered(pb::OrganisationRegistered {
             organisation_id: self.organisation_id,
@@ -255,6 +267,8 @@ pub struct ReceiveDonation {
 }
 
 impl CommandBody for ReceiveDonation {
+    const EVENT: &'static str = "DonationReceived";
+
     fn into_event(self, _: String) -> Result<Event, AppError> {
         Ok(Event::DonationReceived(pb::DonationReceived {
             donation_id: self.donation_id,
@@ -282,6 +296,8 @@ pub struct RefundDonation {
 }
 
 impl CommandBody for RefundDonation {
+    const EVENT: &'static str = "DonationRefunded";
+
     fn into_event(self, donation_id: String) -> Result<Event, AppError> {
         Ok(Event::DonationRefunded(pb::DonationRefunded {
             refund_id: self.refund_id,
@@ -305,7 +321,7 @@ pub struct CloseGrant(pub Reason);
 pub struct ReverseExpenditure(pub Reason);
 
 macro_rules! reason_command {
-    ($name:ident, |$id:ident, $reason:ident| $event:expr) => {
+    ($name:ident, $kind:literal, |$id:ident, $reason:ident| $event:expr) => {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 Reason::deserialize(d).map($name)
@@ -321,6 +337,8 @@ macro_rules! reason_command {
             }
         }
         impl CommandBody for $name {
+            const EVENT: &'static str = $kind;
+
             fn into_event(self, $id: String) -> Result<Event, AppError> {
                 let $reason = self.0.reason;
                 Ok($event)
@@ -329,21 +347,25 @@ macro_rules! reason_command {
     };
 }
 
-reason_command!(ReverseDonation, |donation_id, reason| {
-    Event::DonationReversed(pb::DonationReversed {
-        donation_id,
-        amount_fen: 0,
-        reason,
-    })
-});
-reason_command!(CancelPledge, |pledge_id, reason| {
+reason_command!(
+    ReverseDonation,
+    "DonationReversed",
+    |donation_id, reason| {
+        Event::DonationReversed(pb::DonationReversed {
+            donation_id,
+            amount_fen: 0,
+            reason,
+        })
+    }
+);
+reason_command!(CancelPledge, "PledgeCancelled", |pledge_id, reason| {
     Event::PledgeCancelled(pb::PledgeCancelled {
         pledge_id,
         cancelled_fen: 0,
         reason,
     })
 });
-reason_command!(CloseGrant, |grant_id, reason| {
+reason_command!(CloseGrant, "GrantClosed", |grant_id, reason| {
     Event::GrantClosed(pb::GrantClosed {
         grant_id,
         disbursed_fen: 0,
@@ -351,13 +373,17 @@ reason_command!(CloseGrant, |grant_id, reason| {
         reason,
     })
 });
-reason_command!(ReverseExpenditure, |expenditure_id, reason| {
-    Event::ExpenditureReversed(pb::ExpenditureReversed {
-        expenditure_id,
-        amount_fen: 0,
-        reason,
-    })
-});
+reason_command!(
+    ReverseExpenditure,
+    "ExpenditureReversed",
+    |expenditure_id, reason| {
+        Event::ExpenditureReversed(pb::ExpenditureReversed {
+            expenditure_id,
+            amount_fen: 0,
+            reason,
+        })
+    }
+);
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -393,6 +419,8 @@ pub struct MakePledge {
 }
 
 impl CommandBody for MakePledge {
+    const EVENT: &'static str = "PledgeMade";
+
     fn into_event(self, _: String) -> Result<Event, AppError> {
         Ok(Event::PledgeMade(pb::PledgeMade {
             pledge_id: self.pledge_id,
@@ -418,6 +446,8 @@ pub struct ReceivePledgePayment {
 }
 
 impl CommandBody for ReceivePledgePayment {
+    const EVENT: &'static str = "PledgePaymentReceived";
+
     fn into_event(self, pledge_id: String) -> Result<Event, AppError> {
         Ok(Event::PledgePaymentReceived(pb::PledgePaymentReceived {
             payment_id: self.payment_id,
@@ -441,6 +471,8 @@ pub struct AmendPledge {
 }
 
 impl CommandBody for AmendPledge {
+    const EVENT: &'static str = "PledgeAmended";
+
     fn into_event(self, pledge_id: String) -> Result<Event, AppError> {
         Ok(Event::PledgeAmended(pb::PledgeAmended {
             pledge_id,
@@ -464,6 +496,8 @@ pub struct OpenGrantRound {
 }
 
 impl CommandBody for OpenGrantRound {
+    const EVENT: &'static str = "GrantRoundOpened";
+
     fn into_event(self, _: String) -> Result<Event, AppError> {
         Ok(Event::GrantRoundOpened(pb::GrantRoundOpened {
             round_id: self.round_id,
@@ -490,6 +524,8 @@ pub struct SubmitApplication {
 }
 
 impl CommandBody for SubmitApplication {
+    const EVENT: &'static str = "GrantApplicationSubmitted";
+
     fn into_event(self, round_id: String) -> Result<Event, AppError> {
         Ok(Event::GrantApplicationSubmitted(
             pb::GrantApplicationSubmitted {
@@ -515,6 +551,8 @@ pub struct ReviewApplication {
 }
 
 impl CommandBody for ReviewApplication {
+    const EVENT: &'static str = "GrantApplicationReviewed";
+
     fn into_event(self, application_id: String) -> Result<Event, AppError> {
         Ok(Event::GrantApplicationReviewed(
             pb::GrantApplicationReviewed {
@@ -532,6 +570,8 @@ impl CommandBody for ReviewApplication {
 pub struct Shortlist {}
 
 impl CommandBody for Shortlist {
+    const EVENT: &'static str = "GrantApplicationShortlisted";
+
     fn into_event(self, application_id: String) -> Result<Event, AppError> {
         Ok(Event::GrantApplicationShortlisted(
             pb::GrantApplicationShortlisted { application_id },
@@ -562,6 +602,8 @@ pub struct AwardGrant {
 }
 
 impl CommandBody for AwardGrant {
+    const EVENT: &'static str = "GrantAwarded";
+
     fn into_event(self, _: String) -> Result<Event, AppError> {
         let mut tranches = Vec::with_capacity(self.tranches.len());
         for (index, tranche) in self.tranches.into_iter().enumerate() {
@@ -590,6 +632,8 @@ pub struct DisburseTranche {
 }
 
 impl CommandBody for DisburseTranche {
+    const EVENT: &'static str = "GrantTrancheDisbursed";
+
     fn into_event(self, grant_id: String) -> Result<Event, AppError> {
         Ok(Event::GrantTrancheDisbursed(pb::GrantTrancheDisbursed {
             grant_id,
@@ -612,6 +656,8 @@ pub struct RecordEvaluation {
 }
 
 impl CommandBody for RecordEvaluation {
+    const EVENT: &'static str = "GrantEvaluationRecorded";
+
     fn into_event(self, grant_id: String) -> Result<Event, AppError> {
         Ok(Event::GrantEvaluationRecorded(
             pb::GrantEvaluationRecorded {
@@ -637,6 +683,8 @@ pub struct FileSelfAssessment {
 }
 
 impl CommandBody for FileSelfAssessment {
+    const EVENT: &'static str = "GrantSelfAssessmentFiled";
+
     fn into_event(self, grant_id: String) -> Result<Event, AppError> {
         Ok(Event::GrantSelfAssessmentFiled(
             pb::GrantSelfAssessmentFiled {
@@ -667,6 +715,8 @@ pub struct PublishProject {
 }
 
 impl CommandBody for PublishProject {
+    const EVENT: &'static str = "ProjectPublished";
+
     fn into_event(self, _: String) -> Result<Event, AppError> {
         Ok(Event::ProjectPublished(pb::ProjectPublished {
             project_id: self.project_id,
@@ -693,6 +743,8 @@ pub struct ClaimProject {
 }
 
 impl CommandBody for ClaimProject {
+    const EVENT: &'static str = "ProjectClaimed";
+
     fn into_event(self, project_id: String) -> Result<Event, AppError> {
         Ok(Event::ProjectClaimed(pb::ProjectClaimed {
             project_id,
@@ -710,6 +762,8 @@ pub struct ReleaseClaim {
 }
 
 impl CommandBody for ReleaseClaim {
+    const EVENT: &'static str = "ProjectClaimReleased";
+
     fn into_event(self, project_id: String) -> Result<Event, AppError> {
         Ok(Event::ProjectClaimReleased(pb::ProjectClaimReleased {
             project_id,
@@ -733,6 +787,8 @@ pub struct FundProject {
 }
 
 impl CommandBody for FundProject {
+    const EVENT: &'static str = "ProjectFunded";
+
     fn into_event(self, project_id: String) -> Result<Event, AppError> {
         Ok(Event::ProjectFunded(pb::ProjectFunded {
             funding_id: self.funding_id,
@@ -756,6 +812,8 @@ pub struct CompleteProject {
 }
 
 impl CommandBody for CompleteProject {
+    const EVENT: &'static str = "ProjectCompleted";
+
     fn into_event(self, project_id: String) -> Result<Event, AppError> {
         Ok(Event::ProjectCompleted(pb::ProjectCompleted {
             project_id,
@@ -785,6 +843,8 @@ pub struct MakeExpenditure {
 }
 
 impl CommandBody for MakeExpenditure {
+    const EVENT: &'static str = "ExpenditureMade";
+
     fn into_event(self, _: String) -> Result<Event, AppError> {
         Ok(Event::ExpenditureMade(pb::ExpenditureMade {
             expenditure_id: self.expenditure_id,

@@ -22,6 +22,7 @@ where
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        require_json_content_type(request.headers())?;
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
@@ -34,6 +35,28 @@ where
                 }
             })?;
         parse_body(&bytes).map(ApiJson)
+    }
+}
+
+/// A body is read as JSON only when the client said it is JSON
+/// (`application/json`, or any `+json` type, parameters allowed).
+fn require_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), AppError> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        Ok(())
+    } else {
+        Err(AppError::UnsupportedMediaType { content_type })
     }
 }
 

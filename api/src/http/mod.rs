@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
-use crate::auth::Principal;
+use crate::auth::{Principal, authorize_command_kind};
 use crate::backend::Committed;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -70,6 +70,11 @@ pub fn router_with_transparency(
         ))
         .with_state(state)
         .merge(page)
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            AppError::MethodNotAllowed {
+                method: method.to_string(),
+            }
+        })
 }
 
 /// Every command route: one line makes the route, its handler and its
@@ -243,25 +248,44 @@ impl From<Committed> for WriteResponse {
     }
 }
 
+/// Every command route: authenticate, authorise the kind of command, then
+/// read the body (see `auth::authorize_command_kind` for the whole order).
 async fn submit<B: CommandBody>(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    IdempotencyKey(key): IdempotencyKey,
-    ApiJson(body): ApiJson<B>,
+    key: Result<IdempotencyKey, AppError>,
+    body: Result<ApiJson<B>, AppError>,
 ) -> Result<Json<WriteResponse>, AppError> {
-    let event = body.into_event(String::new())?;
-    let committed = state.submit(&principal, key, event).await?;
-    Ok(Json(committed.into()))
+    authorize_command_kind(&principal, B::EVENT)?;
+    submit_body(state, principal, key, body, String::new()).await
 }
 
 async fn submit_at<B: CommandBody>(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
-    IdempotencyKey(key): IdempotencyKey,
-    ApiJson(body): ApiJson<B>,
+    path_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    key: Result<IdempotencyKey, AppError>,
+    body: Result<ApiJson<B>, AppError>,
 ) -> Result<Json<WriteResponse>, AppError> {
-    let event = body.into_event(id)?;
-    let committed = state.submit(&principal, key, event).await?;
+    authorize_command_kind(&principal, B::EVENT)?;
+    let Path(id) =
+        path_id.map_err(|error| AppError::malformed("path", "bad_path", error.body_text()))?;
+    submit_body(state, principal, key, body, id).await
+}
+
+async fn submit_body<B: CommandBody>(
+    state: AppState,
+    principal: Principal,
+    key: Result<IdempotencyKey, AppError>,
+    body: Result<ApiJson<B>, AppError>,
+    path_id: String,
+) -> Result<Json<WriteResponse>, AppError> {
+    let IdempotencyKey(key) = key?;
+    let ApiJson(body) = body?;
+    let written = async {
+        let event = body.into_event(path_id)?;
+        state.submit(&principal, key, event).await
+    };
+    let committed = written.await.map_err(AppError::with_json_field_names)?;
     Ok(Json(committed.into()))
 }

@@ -4,6 +4,7 @@
 //! signing on demand (operators). The rules are `proof_calls`'; these
 //! handlers only translate.
 
+use axum::extract::rejection::PathRejection;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query};
@@ -67,8 +68,9 @@ async fn sign_checkpoint(
 
 async fn checkpoint_at(
     Extension(calls): Extension<Arc<ProofCalls>>,
-    Path(size): Path<u64>,
+    size: Result<Path<u64>, PathRejection>,
 ) -> Result<Response, AppError> {
+    let Path(size) = size.map_err(|error| path_number("size", error))?;
     Ok(note(calls.checkpoint_at(size)?.note))
 }
 
@@ -111,7 +113,13 @@ async fn consistency(
 async fn receipt(
     Extension(calls): Extension<Arc<ProofCalls>>,
     Caller(principal): Caller,
-    Path(seq): Path<u64>,
+    seq: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<mingzhang_ledger::receipt::Receipt>, AppError> {
+    let Path(seq) = seq.map_err(|error| path_number("seq", error))?;
     calls.receipt(&principal, seq).await.map(Json)
+}
+
+/// A path segment that should be a record count or sequence number and is not.
+fn path_number(field: &str, error: PathRejection) -> AppError {
+    AppError::malformed(field, "not_a_number", error.body_text())
 }

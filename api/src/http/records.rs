@@ -117,6 +117,7 @@ async fn list(
         ));
     }
     let log_len = state.store.head().len;
+    check_not_past_end("from", params.from, log_len)?;
     let records = state
         .store
         .read(params.from, limit)
@@ -143,6 +144,7 @@ async fn follow(
     principal.require_full_reader("the live record feed")?;
     let Query(params) =
         params.map_err(|error| AppError::invalid("query", "bad_query", error.body_text()))?;
+    check_not_past_end("from", params.from, state.store.head().len)?;
     let stream = follow_records(state, params.from);
     let events = futures::StreamExt::map(stream, |item| {
         Ok(match item {
@@ -162,6 +164,20 @@ async fn follow(
         })
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Reading starts at most at the log's end: `from == log_len` is an empty
+/// page (or a feed of only what comes next), anything further is refused
+/// (400 `from_past_end`; gRPC OUT_OF_RANGE), since no record there exists yet.
+pub fn check_not_past_end(field: &str, from_seq: u64, log_len: u64) -> Result<(), AppError> {
+    if from_seq > log_len {
+        return Err(AppError::OutOfRange {
+            field: field.to_owned(),
+            rule: "from_past_end",
+            detail: format!("the log holds {log_len} records; start at {log_len} or before"),
+        });
+    }
+    Ok(())
 }
 
 /// Durable records from `from_seq` on, then new ones as they become durable;

@@ -36,11 +36,10 @@ fn row(out: &mut String, fields: &[&str]) {
     out.push_str("\r\n");
 }
 
-/// The giver's public label in an export: name, masked name, or "匿名".
+/// The giver's public label in an export: the name, or "匿名".
 fn credit_label(credit: &Credit) -> &str {
     match credit {
         Credit::Named { name, .. } => name,
-        Credit::Masked { masked_name } => masked_name,
         Credit::Anonymous => "匿名",
     }
 }

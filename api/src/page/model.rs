@@ -259,6 +259,14 @@ impl SponsorView {
     pub fn total_given_fen(&self) -> i64 {
         self.credited_donations_fen + self.pledge_paid_fen + self.project_funding_fen
     }
+
+    /// Whether anything this donor did is credited to its name in public: a
+    /// named gift, a pledge, a project claimed or funded. A donor whose only
+    /// gifts were anonymous has done nothing in public, so has no page: a
+    /// page of its own would name who gave anonymously.
+    pub fn has_public_act(&self) -> bool {
+        self.total_given_fen() > 0 || self.pledged_fen > 0 || !self.projects_claimed.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -672,7 +680,7 @@ pub fn sponsors(projections: &Projections, directory: &Directory) -> Vec<Sponsor
         .into_iter()
         .filter(|donor| donor.show_name_publicly)
         .map(|donor| sponsor_view(donor, directory))
-        .filter(|sponsor| sponsor.total_given_fen() > 0 || sponsor.pledged_fen > 0)
+        .filter(SponsorView::has_public_act)
         .collect();
     sponsors.sort_by(|a, b| {
         b.total_given_fen()
@@ -968,8 +976,9 @@ fn latest_named_donations(
     rows
 }
 
-/// The sponsor page exists only for donors who chose to be named: anyone
-/// else's id must not lead to a list of their gifts.
+/// The sponsor page exists only for donors who chose to be named and did
+/// something in public (`SponsorView::has_public_act`): anyone else's id must
+/// not lead to a list of their gifts, nor to their name.
 pub fn sponsor_page(
     projections: &Projections,
     directory: &Directory,
@@ -977,10 +986,14 @@ pub fn sponsor_page(
     as_of: &str,
 ) -> Option<SponsorPageView> {
     let identity = directory.donors.get(donor_id)?;
-    if !identity.is_publicly_named() {
+    if !identity.show_name_publicly {
         return None;
     }
     let donor = projections.donor(donor_id)?;
+    let sponsor = sponsor_view(donor.clone(), directory);
+    if !sponsor.has_public_act() {
+        return None;
+    }
     let donations = latest_named_donations(projections, directory, &donor);
     let statuses = projections
         .pledge_status(as_of)
@@ -1028,7 +1041,7 @@ pub fn sponsor_page(
         },
     );
     Some(SponsorPageView {
-        sponsor: sponsor_view(donor, directory),
+        sponsor,
         donations,
         pledges,
         fundings,

@@ -1,6 +1,7 @@
-//! What the public may read: money written out exactly, and the masking rules
-//! that decide which names appear. Every name on the page, in a CSV export or
-//! in the 360Giving file goes through here, so the rules live in one place.
+//! What the public may read: money written out exactly, and the masking rule
+//! that decides which names appear. Every name on the page, in a CSV export,
+//! in the 360Giving file and in the public answers of the JSON and gRPC
+//! queries (`query_answers`) goes through here, so the rule lives in one place.
 
 use mingzhang_ledger::money::format_fen;
 
@@ -41,33 +42,27 @@ pub fn share_bp(part_fen: i64, whole_fen: i64) -> i64 {
     ((part_fen as i128 * 10_000) / whole_fen as i128) as i64
 }
 
-/// A private person's name as the public sees it: the family name and one
-/// star per remaining character ("陈秀英" -> "陈**"). Latin names keep their
-/// first letter ("Alice Wong" -> "A*********"). Never reveals the length of an
-/// empty name.
-pub fn mask_person_name(name: &str) -> String {
-    let mut characters = name.trim().chars();
-    match characters.next() {
-        None => "*".to_owned(),
-        Some(first) => {
-            let rest = characters.count().max(1);
-            let mut masked = String::with_capacity(first.len_utf8() + rest);
-            masked.push(first);
-            masked.extend(std::iter::repeat_n('*', rest));
-            masked
-        }
-    }
-}
+/// What stands in for a donor who may not be named, on every public surface.
+pub const ANONYMOUS_DONOR_NAME: &str = "匿名 anonymous";
+/// What stands in for a private person paid out of a fund, likewise.
+pub const PRIVATE_PAYEE: &str = "个人 private person";
 
 /// How a giver is credited in public.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credit {
     /// Shown by name; `donor_id` links to the sponsor page.
     Named { donor_id: String, name: String },
-    /// A registered person who did not opt in to be named: masked name only.
-    Masked { masked_name: String },
-    /// The gift was anonymous (or a walk-in gift with no donor): no name at all.
+    /// Not to be named: no part of the name and no id appears.
     Anonymous,
+}
+
+/// The one masking rule of every public surface (the page, its CSV and
+/// 360Giving exports, the JSON API and gRPC): a donor is named for a gift
+/// only if the donor chose to be named and did not give this gift
+/// anonymously. Anyone else is not shown at all, not even in part: a
+/// surname with stars still identifies a person in a small community.
+pub fn donor_is_named(show_name_publicly: bool, gift_is_anonymous: bool) -> bool {
+    show_name_publicly && !gift_is_anonymous
 }
 
 /// What the masking rules need to know about a registered donor.
@@ -80,41 +75,25 @@ pub struct DonorIdentity {
 }
 
 impl DonorIdentity {
-    /// The credit for one gift: anonymous gifts are 匿名 whoever gave them; an
-    /// enterprise or a person is named only if they chose to be; a person who
-    /// did not is masked; an enterprise that did not is treated as anonymous
-    /// because a masked company name would still identify it.
+    /// The credit for one gift, by `donor_is_named`.
     pub fn credit(&self, gift_is_anonymous: bool) -> Credit {
-        if gift_is_anonymous {
-            return Credit::Anonymous;
-        }
-        if self.show_name_publicly {
-            return Credit::Named {
+        if donor_is_named(self.show_name_publicly, gift_is_anonymous) {
+            Credit::Named {
                 donor_id: self.donor_id.clone(),
                 name: self.name.clone(),
-            };
-        }
-        if self.is_enterprise {
-            Credit::Anonymous
-        } else {
-            Credit::Masked {
-                masked_name: mask_person_name(&self.name),
             }
+        } else {
+            Credit::Anonymous
         }
-    }
-
-    /// Whether this donor has a public sponsor page at all.
-    pub fn is_publicly_named(&self) -> bool {
-        self.show_name_publicly
     }
 }
 
-/// A payee as the public sees it: organisations and companies by name, a
-/// private person masked.
+/// A payee as the public sees it: organisations and companies by name (they
+/// are public entities), a private person not at all.
 pub fn public_payee(payee: &str, payee_kind: &str) -> String {
     match payee_kind {
         "organisation" | "company" => payee.to_owned(),
-        _ => mask_person_name(payee),
+        _ => PRIVATE_PAYEE.to_owned(),
     }
 }
 
@@ -143,14 +122,6 @@ mod tests {
     }
 
     #[test]
-    fn private_names_keep_only_the_family_name() {
-        assert_eq!(mask_person_name("陈秀英"), "陈**");
-        assert_eq!(mask_person_name("张敏"), "张*");
-        assert_eq!(mask_person_name("王"), "王*");
-        assert_eq!(mask_person_name(""), "*");
-    }
-
-    #[test]
     fn credit_follows_consent_and_anonymity() {
         let person = |show| DonorIdentity {
             donor_id: "resident-x".into(),
@@ -165,12 +136,7 @@ mod tests {
                 name: "李建国".into()
             }
         );
-        assert_eq!(
-            person(false).credit(false),
-            Credit::Masked {
-                masked_name: "李**".into()
-            }
-        );
+        assert_eq!(person(false).credit(false), Credit::Anonymous);
         assert_eq!(person(true).credit(true), Credit::Anonymous);
         let shy_company = DonorIdentity {
             is_enterprise: true,
@@ -189,7 +155,7 @@ mod tests {
             public_payee("凯益荟·社工服务中心", "organisation"),
             "凯益荟·社工服务中心"
         );
-        assert_eq!(public_payee("刘志强", "person"), "刘**");
-        assert_eq!(public_payee("某人", "unspecified"), "某*");
+        assert_eq!(public_payee("刘志强", "person"), PRIVATE_PAYEE);
+        assert_eq!(public_payee("某人", "unspecified"), PRIVATE_PAYEE);
     }
 }

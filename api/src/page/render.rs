@@ -127,9 +127,6 @@ fn credit(lang: Lang, credit: &Credit) -> Markup {
             Credit::Named { donor_id, name } => {
                 a.sponsor href=(lang.href(&format!("/sponsors/{donor_id}"))) { (name) }
             }
-            Credit::Masked { masked_name } => {
-                span.masked title=(lang.t("未选择公开姓名", "did not choose to be named")) { (masked_name) }
-            }
             Credit::Anonymous => { span.anonymous { (lang.t("匿名", "Anonymous")) } }
         }
     }
@@ -427,7 +424,7 @@ fn expenditure_table(lang: Lang, rows: &[ExpenditureRowView]) -> Markup {
                 @for row in rows {
                     tr {
                         td { (row.paid_on) }
-                        td.payee { (row.payee) @if row.payee_kind == "person" { " " span.small { (lang.t("（个人，已隐去）", "(private person, masked)")) } } }
+                        td.payee { @if row.payee_kind == "person" { span.anonymous { (lang.t("个人（不具名）", "private person (not named)")) } } @else { (row.payee) } }
                         td { (row.purpose) br; span.small { (lang.t("票据 ", "Receipt ")) (row.receipt_no) } }
                         td.num { (cny(row.amount_fen)) @if row.reversed_fen > 0 { br; span.small { (lang.t("已冲回 ", "reversed ")) (cny(row.reversed_fen)) } } }
                         td { (row.fund_name) @if let Some(project) = &row.project {

@@ -9,6 +9,7 @@ use mingzhang_ledger::scenario;
 use parking_lot::RwLock;
 use tower::ServiceExt;
 
+use super::public::PRIVATE_PAYEE;
 use super::{PageSource, page_router};
 use crate::test_support::{kaixuan_projections, kaixuan_projections_until};
 
@@ -109,7 +110,7 @@ async fn special_support_fund_shows_its_million_apart_as_restricted_money() {
 }
 
 #[tokio::test]
-async fn donors_are_named_masked_or_anonymous_as_they_chose() {
+async fn donors_are_named_or_anonymous_as_they_chose_never_half_named() {
     let (_, html) = get("/").await;
     let donations = section(&html, "donations");
     assert!(
@@ -117,10 +118,9 @@ async fn donors_are_named_masked_or_anonymous_as_they_chose() {
         "a resident who opted in is named"
     );
     assert!(
-        donations.contains("张*"),
-        "a resident who did not is masked"
+        !html.contains("张*") && !html.contains("张敏"),
+        "a resident who did not opt in shows no part of her name"
     );
-    assert!(!html.contains("张敏"));
     assert!(donations.contains("匿名"), "anonymous gifts say so");
     assert!(
         !html.contains("李建国"),
@@ -133,13 +133,15 @@ async fn donors_are_named_masked_or_anonymous_as_they_chose() {
 }
 
 #[tokio::test]
-async fn private_payees_are_masked_and_companies_named() {
+async fn private_payees_are_not_named_and_companies_are() {
     let (_, html) = get("/").await;
     let expenditures = section(&html, "expenditures");
     assert!(expenditures.contains("杭州示例建筑安装有限公司"));
     assert!(expenditures.contains("凯益荟·社工服务中心"));
-    assert!(expenditures.contains("陈**") && expenditures.contains("刘**"));
-    assert!(!html.contains("陈秀英") && !html.contains("刘志强"));
+    assert!(expenditures.contains("个人（不具名）"));
+    for part in ["陈秀英", "刘志强", "陈*", "刘*"] {
+        assert!(!html.contains(part), "{part}");
+    }
 }
 
 #[tokio::test]
@@ -189,11 +191,12 @@ async fn donations_csv_is_excel_ready_and_masked_as_on_the_page() {
         csv.starts_with('\u{feff}'),
         "UTF-8 byte-order mark for Excel"
     );
-    assert!(csv.contains("匿名") && csv.contains("王丽华") && csv.contains("张*"));
-    assert!(!csv.contains("李建国") && !csv.contains("张敏"));
+    assert!(csv.contains("匿名") && csv.contains("王丽华"));
+    assert!(!csv.contains("李建国") && !csv.contains("张敏") && !csv.contains("张*"));
     assert_eq!(csv.lines().count(), 1 + 17, "header plus every donation");
     let (_, expenditures) = get("/exports/expenditures.csv").await;
-    assert!(expenditures.contains("陈**") && !expenditures.contains("陈秀英"));
+    assert!(expenditures.contains(PRIVATE_PAYEE));
+    assert!(!expenditures.contains("陈*") && !expenditures.contains("陈秀英"));
 }
 
 #[tokio::test]
