@@ -1043,71 +1043,106 @@ impl<S: Storage> FileLog<S> {
         max_records: usize,
     ) -> Result<Vec<StoredRecord>, StoreError> {
         let durable = self.shared.durable_len.load(Ordering::Acquire);
-        if from_seq > durable {
-            return Err(StoreError::OutOfRange {
-                seq: from_seq,
-                len: durable,
-            });
+        read_records(
+            |seq| self.shared.index.read().locate(seq),
+            durable,
+            from_seq,
+            max_records,
+        )
+    }
+}
+
+/// Where to start reading for a seq: the segment holding it and the indexed
+/// record at or before it.
+struct ReadStart<F> {
+    reader: Arc<F>,
+    segment: String,
+    seq: u64,
+    offset: u64,
+    /// The first seq of the next segment (`u64::MAX` for the last).
+    segment_end: u64,
+}
+
+impl<F> Index<F> {
+    fn locate(&self, next: u64) -> ReadStart<F> {
+        let at = self.segments.partition_point(|s| s.first_seq <= next);
+        assert!(at > 0, "the first segment starts at seq 0");
+        let segment = &self.segments[at - 1];
+        let entry = segment.sparse.partition_point(|(seq, _)| *seq <= next);
+        assert!(entry > 0, "a segment's index starts at its first record");
+        let (seq, offset) = segment.sparse[entry - 1];
+        ReadStart {
+            reader: segment.reader.clone(),
+            segment: segment.name.clone(),
+            seq,
+            offset,
+            segment_end: self
+                .segments
+                .get(at)
+                .map_or(u64::MAX, |following| following.first_seq),
         }
-        let end = durable.min(from_seq.saturating_add(max_records as u64));
-        let mut records = Vec::with_capacity((end - from_seq).min(4096) as usize);
-        let mut next = from_seq;
-        while next < end {
-            let (reader, name, mut seq, mut offset, segment_end) = {
-                let index = self.shared.index.read();
-                let at = index.segments.partition_point(|s| s.first_seq <= next);
-                assert!(at > 0, "the first segment starts at seq 0");
-                let segment = &index.segments[at - 1];
-                let entry = segment.sparse.partition_point(|(seq, _)| *seq <= next);
-                assert!(entry > 0, "a segment's index starts at its first record");
-                let (seq, offset) = segment.sparse[entry - 1];
-                let segment_end = index
-                    .segments
-                    .get(at)
-                    .map_or(u64::MAX, |following| following.first_seq);
-                (
-                    segment.reader.clone(),
-                    segment.name.clone(),
-                    seq,
+    }
+}
+
+/// Records `[from_seq, from_seq + max_records)` of the `durable` first ones,
+/// fewer at the end; `locate` finds where each segment's reading starts.
+fn read_records<F: StorageFile>(
+    locate: impl Fn(u64) -> ReadStart<F>,
+    durable: u64,
+    from_seq: u64,
+    max_records: usize,
+) -> Result<Vec<StoredRecord>, StoreError> {
+    if from_seq > durable {
+        return Err(StoreError::OutOfRange {
+            seq: from_seq,
+            len: durable,
+        });
+    }
+    let end = durable.min(from_seq.saturating_add(max_records as u64));
+    let mut records = Vec::with_capacity((end - from_seq).min(4096) as usize);
+    let mut next = from_seq;
+    while next < end {
+        let ReadStart {
+            reader,
+            segment: name,
+            mut seq,
+            mut offset,
+            segment_end,
+        } = locate(next);
+        let file_len = reader.file_len()?;
+        let mut chunks = ChunkReader::new(&*reader, file_len, READ_CHUNK_BYTES);
+        let stop = end.min(segment_end);
+        while seq < stop {
+            let probe = chunks.get(offset, 8)?;
+            let Some(framed) = StoredRecord::framed_len(probe) else {
+                return Err(corrupt(
+                    &name,
                     offset,
-                    segment_end,
-                )
+                    seq,
+                    "damaged after open: truncated record header".into(),
+                ));
             };
-            let file_len = reader.file_len()?;
-            let mut chunks = ChunkReader::new(&*reader, file_len, READ_CHUNK_BYTES);
-            let stop = end.min(segment_end);
-            while seq < stop {
-                let probe = chunks.get(offset, 8)?;
-                let Some(framed) = StoredRecord::framed_len(probe) else {
+            let bytes = chunks.get(offset, framed)?;
+            if seq >= next {
+                let record = StoredRecord::decode(bytes).map_err(|err| {
+                    corrupt(&name, offset, seq, format!("damaged after open: {err}"))
+                })?;
+                if record.seq() != seq {
                     return Err(corrupt(
                         &name,
                         offset,
                         seq,
-                        "damaged after open: truncated record header".into(),
+                        format!("altered after open: found seq {}", record.seq()),
                     ));
-                };
-                let bytes = chunks.get(offset, framed)?;
-                if seq >= next {
-                    let record = StoredRecord::decode(bytes).map_err(|err| {
-                        corrupt(&name, offset, seq, format!("damaged after open: {err}"))
-                    })?;
-                    if record.seq() != seq {
-                        return Err(corrupt(
-                            &name,
-                            offset,
-                            seq,
-                            format!("altered after open: found seq {}", record.seq()),
-                        ));
-                    }
-                    records.push(record);
                 }
-                offset += framed as u64;
-                seq += 1;
+                records.push(record);
             }
-            next = seq;
+            offset += framed as u64;
+            seq += 1;
         }
-        Ok(records)
+        next = seq;
     }
+    Ok(records)
 }
 
 impl<S: Storage> Drop for FileLog<S> {
@@ -1144,6 +1179,103 @@ impl<S: Storage> EventStore for FileLog<S> {
 
     fn sync_stats(&self) -> Option<SyncStats> {
         Some(self.shared.sync_stats.lock().clone())
+    }
+}
+
+/// Where a segment's records end, as a read-only open found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentExtent {
+    pub name: String,
+    pub first_seq: u64,
+    /// Header plus whole records: the bytes a copy of the log needs, without
+    /// reserved zeros or a torn tail.
+    pub records_end: u64,
+}
+
+/// The log opened for reading only: open's checks run, and nothing is
+/// written, truncated, created or removed. A torn tail that a writing open
+/// would cut off is reported in `OpenReport` and left in place; reads stop
+/// at the last whole record before it. Appends fail with
+/// `StoreError::ReadOnly`.
+pub struct ReadOnlyLog<S: Storage = RealStorage> {
+    index: Index<S::File>,
+    head: Head,
+    extents: Vec<SegmentExtent>,
+    durable_tx: watch::Sender<u64>,
+}
+
+impl ReadOnlyLog<RealStorage> {
+    pub fn open(dir: impl AsRef<Path>) -> Result<(ReadOnlyLog, OpenReport), StoreError> {
+        ReadOnlyLog::open_on(RealStorage, dir)
+    }
+}
+
+impl<S: Storage> ReadOnlyLog<S> {
+    pub fn open_on(
+        storage: S,
+        dir: impl AsRef<Path>,
+    ) -> Result<(ReadOnlyLog<S>, OpenReport), StoreError> {
+        let dir = dir.as_ref();
+        let index_every_records = FileLogOptions::default().index_every_records;
+        let scan = scan_log(&storage, dir, Some(index_every_records), &mut |_| {})?;
+        let report = OpenReport {
+            segments: scan.segments.len(),
+            records: scan.head.len,
+            torn_tail: scan.torn_tail,
+        };
+        let mut segments = Vec::with_capacity(scan.segments.len());
+        let mut extents = Vec::with_capacity(scan.segments.len());
+        for segment in scan.segments {
+            extents.push(SegmentExtent {
+                name: segment.name.clone(),
+                first_seq: segment.first_seq,
+                records_end: segment.valid_len,
+            });
+            segments.push(SegmentIndex {
+                first_seq: segment.first_seq,
+                reader: Arc::new(storage.open_read(&dir.join(&segment.name))?),
+                name: segment.name,
+                sparse: segment.sparse,
+            });
+        }
+        let (durable_tx, _) = watch::channel(scan.head.len);
+        Ok((
+            ReadOnlyLog {
+                index: Index { segments },
+                head: scan.head,
+                extents,
+                durable_tx,
+            },
+            report,
+        ))
+    }
+
+    /// Each segment and where its records end, in order.
+    pub fn segment_extents(&self) -> &[SegmentExtent] {
+        &self.extents
+    }
+}
+
+impl<S: Storage> EventStore for ReadOnlyLog<S> {
+    fn append(&self, _expected_first_seq: u64, _payloads: Vec<Vec<u8>>) -> AppendFuture {
+        Box::pin(std::future::ready(Err(StoreError::ReadOnly)))
+    }
+
+    fn head(&self) -> Head {
+        self.head
+    }
+
+    fn read(&self, from_seq: u64, max_records: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        read_records(
+            |seq| self.index.locate(seq),
+            self.head.len,
+            from_seq,
+            max_records,
+        )
+    }
+
+    fn watch_durable_len(&self) -> watch::Receiver<u64> {
+        self.durable_tx.subscribe()
     }
 }
 
