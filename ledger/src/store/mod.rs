@@ -17,6 +17,7 @@ use std::pin::Pin;
 pub use crate::record::{Hash, StoredRecord};
 
 pub mod contract;
+pub mod durable_mark;
 pub mod file;
 pub mod memory;
 pub mod storage;
