@@ -158,3 +158,40 @@ fn export_without_a_signing_key_asks_for_keygen_and_writes_nothing() {
     assert_unchanged(data, &before, "export without a key");
     assert!(!bundle.exists(), "a bundle was started without a key");
 }
+
+/// The auditor's case: one zeroed sector among synced records near the end
+/// of the last segment, with whole records after it. Every command refuses,
+/// names segment, offset and seq, and cuts nothing.
+#[test]
+fn a_zeroed_sector_among_synced_records_is_refused_not_cut_off() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let data = data_dir.path();
+    run_ok(data, &["init"]);
+    run_ok(data, &["demo"]);
+    let segment = data.join("log").join("segment-00000000000000000000.log");
+    let mut bytes = std::fs::read(&segment).expect("segment");
+    let records_end = bytes.iter().rposition(|&byte| byte != 0).expect("records") + 1;
+    let sector = (records_end - 4096) / 512 * 512;
+    bytes[sector..sector + 512].fill(0);
+    std::fs::write(&segment, &bytes).expect("damage");
+    let before = snapshot(data);
+    for command in [&["balances"][..], &["verify"], &["demo"]] {
+        let refused = run(data, command);
+        assert!(
+            !refused.status.success(),
+            "{command:?} opened a damaged log"
+        );
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&refused.stdout),
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        assert!(
+            said.contains("segment-00000000000000000000.log offset")
+                && said.contains(" seq ")
+                && said.contains("damaged"),
+            "{command:?}: {said}"
+        );
+        assert_unchanged(data, &before, &command.join(" "));
+    }
+}

@@ -1518,7 +1518,9 @@ impl<S: Storage> Syncer<S> {
             if let Err(err) = file.sync_data() {
                 return self.fail(&err);
             }
-            complete_through(&self.shared, through);
+            if let Err(err) = complete_through(&self.shared, through) {
+                return self.fail(&err);
+            }
         }
     }
 
@@ -1591,7 +1593,7 @@ impl<S: Storage> Syncer<S> {
             // All written so far belongs in the current segment, which is
             // whole and synced before the next one exists.
             writer.sync_handles[self.number].sync_data()?;
-            complete_through(&self.shared, writer.written);
+            complete_through(&self.shared, writer.written)?;
             new_segment = Some(self.roll_over(writer, first_seq)?);
         }
         let last = chunks.last().expect("a take holds a chunk");
@@ -1659,8 +1661,9 @@ impl<S: Storage> Syncer<S> {
 
 /// Publishes and completes every written chunk up to `through`, which an
 /// `fdatasync` just made durable; chunks another syncer's `fdatasync`
-/// published already are not there any more.
-fn complete_through<S: Storage>(shared: &Shared<S>, through: Head) {
+/// published already are not there any more. An error writing the durable
+/// watermark completes nobody: the caller fails the log, which tells them.
+fn complete_through<S: Storage>(shared: &Shared<S>, through: Head) -> io::Result<()> {
     let durable: Vec<Written<S::File>> = {
         let mut awaiting = shared.awaiting.lock();
         let count = awaiting
@@ -1668,7 +1671,7 @@ fn complete_through<S: Storage>(shared: &Shared<S>, through: Head) {
             .take_while(|written| written.chunk.end_seq <= through.len)
             .count();
         if count == 0 {
-            return;
+            return Ok(());
         }
         let last = &awaiting[count - 1].chunk;
         let mark = DurableMark {
@@ -1679,16 +1682,9 @@ fn complete_through<S: Storage>(shared: &Shared<S>, through: Head) {
         };
         // Before any of these callers hears: a SIGKILL keeps the write, so
         // the watermark never lags what was acknowledged by more than the
-        // marker's last sync after a power cut.
-        if let Err(err) = advance_mark(shared, &mark) {
-            drop(awaiting);
-            let reason = format!(
-                "writing the durable watermark in {} failed: {err}",
-                shared.dir.display()
-            );
-            fail_log(shared, reason);
-            return;
-        }
+        // marker's last sync after a power cut. If it fails, the caller
+        // fails the log, and these callers hear of it.
+        advance_mark(shared, &mark)?;
         let mut durable: Vec<Written<S::File>> = awaiting.drain(..count).collect();
         // Under the lock, so heads are published in order.
         publish(shared, &mut durable);
@@ -1700,6 +1696,7 @@ fn complete_through<S: Storage>(shared: &Shared<S>, through: Head) {
             let _ = done.send(Ok(metas));
         }
     }
+    Ok(())
 }
 
 /// Readers see `durable` (chunks in seq order) from here on.
