@@ -910,3 +910,56 @@ mod one_damaged_sector {
         }
     }
 }
+
+/// A log from before the watermark (no `durable` file), or one whose
+/// watermark's creation was cut short (a short file), opens under the
+/// torn-tail rule alone and gets a whole watermark; a full-length watermark
+/// with both slots damaged refuses to open, naming the file.
+#[test]
+fn a_missing_or_short_watermark_is_created_and_a_damaged_one_refuses() {
+    let (_root, dir) = build_log();
+    let mark = durable_mark_path(&dir);
+    let whole = std::fs::read(&mark).expect("a closed log has a watermark");
+    assert_eq!(whole.len(), 4164);
+
+    for (what, left) in [("missing", None), ("short", Some(&whole[..100]))] {
+        match left {
+            None => std::fs::remove_file(&mark).expect("remove"),
+            Some(bytes) => std::fs::write(&mark, bytes).expect("shorten"),
+        }
+        let verified = verify_log(&dir, |_| {}).unwrap_or_else(|err| panic!("{what}: {err}"));
+        assert_eq!(verified.records, RECORDS, "{what}");
+        let (log, report) =
+            FileLog::open(&dir, options()).unwrap_or_else(|err| panic!("{what}: {err}"));
+        assert_eq!(
+            (report.records, report.torn_tail),
+            (RECORDS, None),
+            "{what}"
+        );
+        drop(log);
+        assert_eq!(
+            std::fs::read(&mark).expect("recreated").len(),
+            whole.len(),
+            "{what}: open wrote a whole watermark"
+        );
+    }
+
+    let original = edit(&dir, "durable", |bytes| {
+        bytes[10] ^= 0x01;
+        bytes[4096 + 10] ^= 0x01;
+    });
+    let before = snapshot(&dir);
+    expect_corrupt_at(
+        FileLog::open(&dir, options()).map(|_| unreachable!("opened")),
+        ("durable", 0, 0),
+        "damaged",
+        "both watermark slots damaged",
+    );
+    assert_eq!(snapshot(&dir), before, "a refused open changed the files");
+
+    // One slot damaged: the other still holds a mark, and the log opens.
+    restore(&dir, "durable", &original);
+    edit(&dir, "durable", |bytes| bytes[4096 + 10] ^= 0x01);
+    let (_, report) = FileLog::open(&dir, options()).expect("one whole slot is enough");
+    assert_eq!(report.records, RECORDS);
+}
