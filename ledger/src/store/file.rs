@@ -376,13 +376,16 @@ fn scan_log<S: Storage>(
     index_every_records: Option<u64>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Scan, StoreError> {
+    // The watermark first: a writer running meanwhile moves it only after
+    // the records (and segments) it counts are there, so a reader that
+    // lists the segments afterwards finds them.
+    let mark_file = read_mark_file(storage, dir)?;
     let mut names: Vec<(u64, String)> = storage
         .list_dir(dir)?
         .into_iter()
         .filter_map(|name| Some((parse_segment_file_name(&name)?, name)))
         .collect();
     names.sort();
-    let mark_file = read_mark_file(storage, dir)?;
     let mark = match mark_file {
         MarkFile::Found { mark, .. } => mark,
         MarkFile::Absent => DurableMark::empty(SEGMENT_HEADER_LEN as u64),
