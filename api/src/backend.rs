@@ -68,6 +68,23 @@ pub fn open_store(
     Ok(Arc::new(log))
 }
 
+/// Opens the log under `<data_dir>/log` read-only, for commands that only
+/// read: nothing in the data directory is written, created or truncated; a
+/// torn tail is reported and left for the next writing open to repair.
+pub fn open_store_read_only(
+    data_dir: &std::path::Path,
+) -> Result<mingzhang_ledger::store::ReadOnlyLog, String> {
+    let (log, report) = mingzhang_ledger::store::ReadOnlyLog::open(data_dir.join("log"))
+        .map_err(|error| error.to_string())?;
+    if let Some(torn) = &report.torn_tail {
+        tracing::warn!(
+            ?torn,
+            "the log ends in a torn tail; reading up to it (a writing open repairs it)"
+        );
+    }
+    Ok(log)
+}
+
 /// Verifies every record of `<data_dir>/log`; `progress` gets the bytes read so far.
 pub fn verify(
     data_dir: &std::path::Path,

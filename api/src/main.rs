@@ -186,7 +186,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", mingzhang_api::transparency::keygen(&data_dir, &name)?);
             Ok(())
         }
-        Command::Export { out } => runtime.block_on(export(&data_dir, &out)),
+        Command::Export { out } => export(&data_dir, &out),
         Command::Balances => balances(&data_dir),
         Command::Serve {
             http_addr,
@@ -378,21 +378,27 @@ fn verify_receipt(data_dir: &Path, file: &Path, key: Option<&Path>) -> anyhow::R
     Ok(())
 }
 
-async fn export(data_dir: &Path, out: &Path) -> anyhow::Result<()> {
+fn export(data_dir: &Path, out: &Path) -> anyhow::Result<()> {
     require_initialised(data_dir)?;
-    let store = backend::open_store(data_dir).map_err(anyhow::Error::msg)?;
+    let signer = mingzhang_api::transparency::load_signer(data_dir)?;
+    let store = backend::open_store_read_only(data_dir).map_err(anyhow::Error::msg)?;
     let mut projections = Projections::default();
-    projections.catch_up(&*store)?;
-    let transparency = mingzhang_api::transparency::Transparency::open(
-        data_dir,
-        &*store,
+    projections.catch_up(&store)?;
+    let (size, note) = mingzhang_api::transparency::sign_detached(
+        &store,
+        &projections,
+        &signer,
         mingzhang_api::transparency::DEFAULT_ORIGIN,
     )?;
-    let (size, _) = transparency.sign(&*store, &projections)?;
-    drop(store);
-    let bytes = mingzhang_audit::verify::export(data_dir, out)?;
+    let bytes = mingzhang_audit::verify::export(
+        data_dir,
+        out,
+        store.segment_extents(),
+        &note,
+        &signer.verifier().to_text(),
+    )?;
     println!(
-        "exported {size} records ({bytes} bytes of log) and the checkpoint signed at size {size} to {}",
+        "exported {size} records ({bytes} bytes of records) and a checkpoint signed at size {size} to {}",
         out.display()
     );
     println!("check it with: mingzhang verify {}", out.display());
@@ -401,12 +407,12 @@ async fn export(data_dir: &Path, out: &Path) -> anyhow::Result<()> {
 
 fn balances(data_dir: &Path) -> anyhow::Result<()> {
     require_initialised(data_dir)?;
-    let store = backend::open_store(data_dir).map_err(anyhow::Error::msg)?;
+    let store = backend::open_store_read_only(data_dir).map_err(anyhow::Error::msg)?;
     let mut projections = Projections::default();
     // A record that does not apply fails the command, naming it: balances
     // that leave it out are not the log's.
     projections
-        .catch_up(&*store)
+        .catch_up(&store)
         .map_err(|error| anyhow::anyhow!("replaying the log: {error}"))?;
     println!(
         "{} records replayed from the log\n",

@@ -60,6 +60,53 @@ pub fn keygen(data_dir: &Path, name: &str) -> anyhow::Result<String> {
     Ok(verifier)
 }
 
+/// The checkpoint signing key `keygen` made, read without creating one.
+pub fn load_signer(data_dir: &Path) -> anyhow::Result<SignerKey> {
+    let (private_path, _) = key_paths(data_dir);
+    let text = match std::fs::read_to_string(&private_path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{} has no checkpoint signing key ({}); run `mingzhang --data-dir {} keygen` first",
+            data_dir.display(),
+            private_path.display(),
+            data_dir.display()
+        ),
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading {}", private_path.display()));
+        }
+    };
+    SignerKey::from_text(text.trim())
+        .map_err(|error| anyhow::anyhow!("{}: {error}", private_path.display()))
+}
+
+/// A checkpoint note over the first `projections.applied_len()` records of
+/// `store`, binding their balances, signed by `signer`; the Merkle root is
+/// computed in memory, so nothing is written anywhere.
+pub fn sign_detached(
+    store: &dyn EventStore,
+    projections: &Projections,
+    signer: &SignerKey,
+    origin: &str,
+) -> anyhow::Result<(u64, String)> {
+    let ProjectionsAt {
+        size,
+        balances_digest,
+    } = ProjectionsAt::taken_from(projections);
+    let mut leaves = Vec::with_capacity(usize::try_from(size)?);
+    while (leaves.len() as u64) < size {
+        let batch = store.read(leaves.len() as u64, 4096)?;
+        if batch.is_empty() {
+            bail!("the log ended at {} records, before {size}", leaves.len());
+        }
+        for record in batch.iter().take((size - leaves.len() as u64) as usize) {
+            leaves.push(mingzhang_ledger::merkle::leaf_hash(record.bytes()));
+        }
+    }
+    let root = mingzhang_ledger::merkle::root_from_leaves(&leaves);
+    let checkpoint = Checkpoint::new(origin, size, root, vec![balances_line(&balances_digest)])?;
+    Ok((size, checkpoint.sign(signer)))
+}
+
 /// Writes via a temporary file, fsync and rename, so a crash leaves the old
 /// file or the new one, never half of either.
 pub fn write_durably(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {

@@ -6,13 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mingzhang_api::transparency::{
-    ProjectionsAt, Transparency, balances_digest_of, balances_line, key_paths,
+    ProjectionsAt, Transparency, balances_digest_of, balances_line, key_paths, load_signer,
+    sign_detached,
 };
 use mingzhang_audit::verify::{AuditInputs, ProblemKind, VerifyOptions};
 use mingzhang_ledger::checkpoint::{Checkpoint, SignerKey, VerifierKey};
 use mingzhang_ledger::scenario;
 use mingzhang_ledger::service::Ledger;
-use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions};
+use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions, ReadOnlyLog};
 use mingzhang_projections::Projections;
 
 /// The auditor's crate under the name the tests use for its module.
@@ -50,13 +51,22 @@ fn audit_with(data_dir: &Path, options: &VerifyOptions) -> audit::AuditReport {
     audit::verify(&inputs, options, |_, _| {}).unwrap()
 }
 
+/// The log's one segment (beside it is the durable watermark).
 fn segment(data_dir: &Path) -> std::path::PathBuf {
     std::fs::read_dir(data_dir.join("log"))
         .unwrap()
-        .next()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("segment-")
+        })
         .unwrap()
-        .unwrap()
-        .path()
+}
+
+fn durable_mark(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("log").join("durable")
 }
 
 fn assert_fails_with(report: &audit::AuditReport, problem: &str) {
@@ -108,10 +118,12 @@ async fn an_edited_record_is_caught_and_named() {
 async fn removed_records_are_caught_by_the_checkpoint() {
     let data = tempfile::tempdir().unwrap();
     ledger_with_checkpoint(data.path(), 120).await;
-    // Cut the log back to 100 whole records: the chain alone still verifies.
+    // Cut the log back to 100 whole records, its durable watermark with it:
+    // the chain alone still verifies.
     let shorter = tempfile::tempdir().unwrap();
     ledger_with_checkpoint(shorter.path(), 100).await;
     std::fs::copy(segment(shorter.path()), segment(data.path())).unwrap();
+    std::fs::copy(durable_mark(shorter.path()), durable_mark(data.path())).unwrap();
     assert_fails_with(&audit(data.path(), None), "records were removed");
 }
 
@@ -127,10 +139,14 @@ async fn records_zeroed_at_the_end_are_caught_by_the_checkpoint() {
     for _ in 0..100 {
         offset += StoredRecord::framed_len(&bytes[offset..]).unwrap();
     }
-    // Zeros from the 101st record on read as reserved space: the chain
-    // alone verifies, 100 records long.
+    // Zeros from the 101st record on read as reserved space, but the
+    // durable watermark says 120 records were synced.
     bytes[offset..].fill(0);
     std::fs::write(&path, bytes).unwrap();
+    let refused = verify_log(&data.path().join("log"), |_| {}).unwrap_err();
+    assert!(refused.to_string().contains("missing"), "{refused}");
+    // With the watermark deleted too, the chain alone verifies, 100 records long.
+    std::fs::remove_file(durable_mark(data.path())).unwrap();
     let chain = verify_log(&data.path().join("log"), |_| {}).unwrap();
     assert_eq!((chain.records, chain.torn_tail), (100, None));
     assert_fails_with(&audit(data.path(), None), "records were removed");
@@ -226,8 +242,16 @@ async fn an_exported_bundle_verifies_with_no_server() {
     ledger_with_checkpoint(data.path(), 100).await;
     let bundle = tempfile::tempdir().unwrap();
     let out = bundle.path().join("bundle");
-    audit::export(data.path(), &out).unwrap();
+    let (log, _) = ReadOnlyLog::open(data.path().join("log")).unwrap();
+    let mut projections = Projections::default();
+    projections.catch_up(&log).unwrap();
+    let signer = load_signer(data.path()).unwrap();
+    let (_, note) = sign_detached(&log, &projections, &signer, "test.mingzhang/ledger").unwrap();
+    let verifier = signer.verifier().to_text();
+    audit::export(data.path(), &out, log.segment_extents(), &note, &verifier).unwrap();
     assert!(out.join("checkpoint.note").exists() && out.join("checkpoint.pub").exists());
+    let exported = std::fs::read(segment(&out)).unwrap();
+    assert_ne!(exported.last(), Some(&0), "the reserved zeros were copied");
     let report = audit(&out, None);
     assert!(report.ok, "{:?}", report.problems);
     assert_eq!(report.checkpoint.unwrap().size, 100);

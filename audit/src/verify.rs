@@ -20,6 +20,7 @@ use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
 use mingzhang_ledger::merkle::{self, MemoryTree};
 use mingzhang_ledger::record::{HEADER_LEN, PAYLOAD_LEN_MAX, StoredRecord, TRAILER_LEN};
 use mingzhang_ledger::replay::{ReplayError, ReplayThread};
+use mingzhang_ledger::store::SegmentExtent;
 use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, parse_segment_file_name, verify_log};
 use mingzhang_projections::Projections;
 use serde::Serialize;
@@ -824,39 +825,46 @@ fn read_whole_or_nothing(
     Ok(ReadOutcome::Whole)
 }
 
-/// Writes a self-contained bundle: the log's segments, the latest signed
-/// checkpoint and the verifier key, which `mingzhang verify PATH` checks with
-/// no server.
-pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
+/// Writes a self-contained bundle: the records of the log's segments
+/// (`extents`: each segment cut at its last record, so no reserved zeros or
+/// torn tail), a checkpoint note signed over them and its verifier key,
+/// which `mingzhang verify PATH` checks with no server. Reads `data_dir`
+/// only; returns the bytes of records copied.
+pub fn export(
+    data_dir: &Path,
+    out: &Path,
+    extents: &[SegmentExtent],
+    checkpoint_note: &str,
+    verifier_key: &str,
+) -> anyhow::Result<u64> {
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
         anyhow::bail!("{} exists and is not empty", out.display());
     }
     let log_out = out.join("log");
     std::fs::create_dir_all(&log_out)?;
     let mut bytes = 0;
-    for (_, path) in segment_files(&data_dir.join("log"))? {
-        bytes += std::fs::copy(
-            &path,
-            log_out.join(path.file_name().expect("segment has a name")),
+    for extent in extents {
+        let from = data_dir.join("log").join(&extent.name);
+        let source =
+            std::fs::File::open(&from).with_context(|| format!("reading {}", from.display()))?;
+        let mut target = std::fs::File::create(log_out.join(&extent.name))?;
+        let copied = std::io::copy(
+            &mut std::io::Read::take(source, extent.records_end),
+            &mut target,
         )?;
+        anyhow::ensure!(
+            copied == extent.records_end,
+            "{} ended at {copied} bytes, before its last record at {}",
+            from.display(),
+            extent.records_end
+        );
+        bytes += copied - SEGMENT_HEADER_LEN as u64;
     }
-    let copy_if_present = |from: PathBuf, to: &str| -> anyhow::Result<()> {
-        if from.exists() {
-            std::fs::copy(&from, out.join(to))?;
-        }
-        Ok(())
-    };
-    copy_if_present(
-        data_dir.join("checkpoints").join("latest.note"),
-        "checkpoint.note",
-    )?;
-    copy_if_present(
-        data_dir.join("keys").join("checkpoint.pub"),
-        "checkpoint.pub",
-    )?;
+    std::fs::write(out.join("checkpoint.note"), checkpoint_note)?;
+    std::fs::write(out.join("checkpoint.pub"), format!("{verifier_key}\n"))?;
     std::fs::write(
         out.join("README.txt"),
-        "明账 Mingzhang audit bundle\n\nlog/             the hash-chained log (docs/log-format.md)\ncheckpoint.note  the latest signed checkpoint (docs/proofs.md)\ncheckpoint.pub   the verifier key that signed it\n\nCheck it with: mingzhang verify <this directory>\n",
+        "明账 Mingzhang audit bundle\n\nlog/             the hash-chained log (docs/log-format.md)\ncheckpoint.note  a checkpoint signed over the whole log at export (docs/proofs.md)\ncheckpoint.pub   the verifier key that signed it\n\nCheck it with: mingzhang verify <this directory>\n",
     )?;
     Ok(bytes)
 }

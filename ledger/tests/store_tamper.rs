@@ -1,6 +1,7 @@
 //! Damage and tampering on a real log directory: every flipped byte, deleted,
 //! reordered or re-checksummed record is reported at its segment, offset and
-//! seq; a torn tail is repaired on open and not reported as tampering.
+//! seq; a torn tail (damage above the durable watermark, where a write may
+//! not have been synced) is repaired on open and not reported as tampering.
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,52 @@ fn build_log() -> (tempfile::TempDir, PathBuf) {
             .expect("append");
     }
     log.close().expect("close");
+    (root, dir)
+}
+
+/// The watermark file as a power cut can leave it: from before the last
+/// records were synced (its own sync comes later, lazily).
+fn durable_mark_path(dir: &Path) -> PathBuf {
+    dir.join("durable")
+}
+
+/// A log whose watermark lags: it was saved after `synced` records, then
+/// `more` were appended and the saved watermark put back, so those records
+/// are above it, where a power cut can tear them.
+fn build_log_with_watermark_behind(
+    options: FileLogOptions,
+    synced: std::ops::Range<u64>,
+    more: std::ops::Range<u64>,
+    one_append: bool,
+) -> (tempfile::TempDir, PathBuf) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("log");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let (log, _) = FileLog::open(&dir, options.clone()).expect("open");
+    for seq in synced {
+        runtime
+            .block_on(log.append(seq, vec![numbered_payload(seq)]))
+            .expect("append");
+    }
+    log.close().expect("close");
+    let behind = std::fs::read(durable_mark_path(&dir)).expect("watermark");
+    let (log, _) = FileLog::open(&dir, options).expect("reopen");
+    if one_append {
+        let first = more.start;
+        runtime
+            .block_on(log.append(first, more.map(numbered_payload).collect()))
+            .expect("one append");
+    } else {
+        for seq in more {
+            runtime
+                .block_on(log.append(seq, vec![numbered_payload(seq)]))
+                .expect("append");
+        }
+    }
+    log.close().expect("close");
+    std::fs::write(durable_mark_path(&dir), behind).expect("put the old watermark back");
     (root, dir)
 }
 
@@ -138,8 +185,10 @@ fn recompute_hash_and_crc(record: &mut [u8]) {
     recompute_crc(record);
 }
 
+/// The watermark covers every record of a closed log, the last one
+/// included: a flipped byte anywhere is damage, never a torn tail.
 #[test]
-fn every_flipped_byte_is_reported_at_its_record_or_truncated_as_a_torn_tail() {
+fn every_flipped_byte_is_reported_at_its_record() {
     let (_root, dir) = build_log();
     let records = layout(&dir);
     assert_eq!(records.len() as u64, RECORDS);
@@ -181,26 +230,12 @@ fn every_flipped_byte_is_reported_at_its_record_or_truncated_as_a_torn_tail() {
             let original = edit(&dir, &record.segment, |bytes| {
                 bytes[record.offset as usize + at] ^= 0x01;
             });
-            let outcome = verify_log(&dir, |_| {});
-            if record.seq == last.seq {
-                let report = outcome.unwrap_or_else(|err| panic!("{context}: {err}"));
-                let torn = report
-                    .torn_tail
-                    .unwrap_or_else(|| panic!("{context}: no torn tail"));
-                assert_eq!(
-                    (torn.segment.as_str(), torn.offset, torn.first_lost_seq),
-                    (last.segment.as_str(), last.offset, last.seq),
-                    "{context}"
-                );
-                assert_eq!(report.records, last.seq, "{context}");
-            } else {
-                expect_corrupt_at(
-                    outcome,
-                    (&record.segment, record.offset, record.seq),
-                    "damaged: checksum failed",
-                    &context,
-                );
-            }
+            expect_corrupt_at(
+                verify_log(&dir, |_| {}),
+                (&record.segment, record.offset, record.seq),
+                "damaged: checksum failed",
+                &context,
+            );
             restore(&dir, &record.segment, &original);
         }
     }
@@ -388,7 +423,8 @@ fn torn_tail_is_truncated_on_open_and_not_reported_as_tampering() {
         ),
     ];
     for (what, tear) in tails {
-        let (_root, dir) = build_log();
+        let (_root, dir) =
+            build_log_with_watermark_behind(options(), 0..RECORDS - 1, RECORDS - 1..RECORDS, true);
         let records = layout(&dir);
         let last = records.last().expect("records").clone();
         let original_len = std::fs::metadata(dir.join(&last.segment))
@@ -455,20 +491,10 @@ fn torn_tail_is_truncated_on_open_and_not_reported_as_tampering() {
 /// hole shows the write never finished, so this is a torn tail too.
 #[test]
 fn unwritten_page_inside_the_last_write_is_a_torn_tail() {
-    let root = tempfile::tempdir().expect("tempdir");
-    let dir = root.path().join("log");
-    let (log, _) = FileLog::open(&dir, FileLogOptions::default()).expect("open");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    runtime
-        .block_on(log.append(0, (0..5).map(numbered_payload).collect()))
-        .expect("first write");
-    // The last write: one append, one batch, one write of several pages.
-    runtime
-        .block_on(log.append(5, (5..80).map(numbered_payload).collect()))
-        .expect("last write");
-    log.close().expect("close");
+    // The last write (one append, one batch, one write of several pages) is
+    // above the watermark, as when the power went before it was synced.
+    let (_root, dir) =
+        build_log_with_watermark_behind(FileLogOptions::default(), 0..5, 5..80, true);
     let records = layout(&dir);
     let segment = records[0].segment.clone();
     let hole_start = 8192usize;
@@ -496,8 +522,26 @@ fn unwritten_page_inside_the_last_write_is_a_torn_tail() {
     assert_eq!(log.head().len, first_hit.seq);
     drop(log);
 
-    // The same record damaged without a zeroed sector is damage, not a torn write.
+    // The same hole below the watermark, which says the write was synced,
+    // is damage: nothing is truncated.
     restore(&dir, &segment, &original);
+    let (log, _) = FileLog::open(&dir, FileLogOptions::default()).expect("open");
+    log.close()
+        .expect("close: the watermark now covers every record");
+    let synced = edit(&dir, &segment, |bytes| {
+        bytes[hole_start..hole_start + 4096].fill(0)
+    });
+    expect_corrupt_at(
+        verify_log(&dir, |_| {}),
+        (&segment, first_hit.offset, first_hit.seq),
+        "damaged: checksum failed",
+        "a zeroed page of synced records",
+    );
+    restore(&dir, &segment, &synced);
+    let (_root, dir) =
+        build_log_with_watermark_behind(FileLogOptions::default(), 0..5, 5..80, true);
+
+    // The same record damaged without a zeroed sector is damage, not a torn write.
     edit(&dir, &segment, |bytes| {
         bytes[first_hit.offset as usize + 60] ^= 0x01
     });
@@ -633,4 +677,289 @@ fn a_closed_segment_ends_at_its_last_record() {
         "damaged",
         "zeros after a closed segment's last record",
     );
+}
+
+/// Every file of the log directory with its bytes.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|entry| {
+            let entry = entry.expect("entry");
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                std::fs::read(entry.path()).expect("read"),
+            )
+        })
+        .collect()
+}
+
+/// The first record that a damaged byte range reaches.
+fn first_record_reaching(records: &[RecordAt], segment: &str, from: u64) -> RecordAt {
+    records
+        .iter()
+        .find(|record| record.segment == segment && record.offset + record.len as u64 > from)
+        .expect("a record reaches the damage")
+        .clone()
+}
+
+/// A synced log with reserved zeros and several segments, for sector damage.
+fn build_synced_log_with_reserve() -> (tempfile::TempDir, PathBuf, FileLogOptions) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("log");
+    let options = FileLogOptions {
+        segment_bytes_max: 6000,
+        reserve_bytes: 4096,
+        ..FileLogOptions::default()
+    };
+    let (log, _) = FileLog::open(&dir, options.clone()).expect("open");
+    append_one_by_one(&log, 0..80);
+    log.close().expect("close");
+    (root, dir, options)
+}
+
+/// One zeroed sector among synced records, with whole records after it, is
+/// not a torn write wherever it is: near the end of the last segment (where
+/// the reserved-space window used to call it one), at the end of a closed
+/// segment, at the start of the last one, or over the very last record.
+/// Open refuses, names segment, offset and seq, and changes nothing.
+#[test]
+fn a_zeroed_sector_among_synced_records_refuses_to_open_and_changes_nothing() {
+    let (_root, dir, options) = build_synced_log_with_reserve();
+    let records = layout(&dir);
+    assert_eq!(records.len(), 80);
+    let segments = segment_names(&dir);
+    assert!(segments.len() >= 3, "the log spans several segments");
+    let last_segment = segments.last().expect("segments").clone();
+    let sector_at = |offset: u64| offset / 512 * 512;
+    let last_of = |segment: &str| {
+        records
+            .iter()
+            .rfind(|record| record.segment == segment)
+            .expect("records")
+            .clone()
+    };
+    let first_of = |segment: &str| {
+        records
+            .iter()
+            .find(|record| record.segment == segment)
+            .expect("records")
+            .clone()
+    };
+    let last_record = last_of(&last_segment);
+    let end_of_last = last_record.offset + last_record.len as u64;
+    let cases: Vec<(&str, String, u64)> = vec![
+        (
+            "inside the reserved-space window, whole records after it",
+            last_segment.clone(),
+            sector_at(end_of_last.saturating_sub(1300).max(512)),
+        ),
+        (
+            "over the end of a closed segment",
+            segments[0].clone(),
+            sector_at(last_of(&segments[0]).offset + 10),
+        ),
+        (
+            "at the start of a segment after a boundary",
+            segments[1].clone(),
+            512,
+        ),
+        (
+            "at the start of the last segment",
+            last_segment.clone(),
+            512,
+        ),
+        (
+            "over the very last record and the zeros after it",
+            last_segment.clone(),
+            sector_at(last_record.offset + 5),
+        ),
+    ];
+    assert!(first_of(&last_segment).offset < 512);
+    for (what, segment, sector) in cases {
+        let hit = first_record_reaching(&records, &segment, sector);
+        let original = edit(&dir, &segment, |bytes| {
+            let end = (sector as usize + 512).min(bytes.len());
+            bytes[sector as usize..end].fill(0);
+        });
+        let before = snapshot(&dir);
+        let outcome = FileLog::open(&dir, options.clone());
+        let (position, reason) = match outcome {
+            Err(StoreError::Corrupt { position, reason }) => (position, reason),
+            Err(other) => panic!("{what}: expected corruption, got {other}"),
+            Ok((_, report)) => panic!("{what}: opened, torn tail {:?}", report.torn_tail),
+        };
+        assert_eq!(
+            position,
+            LogPosition {
+                segment: segment.clone(),
+                offset: hit.offset,
+                seq: hit.seq,
+            },
+            "{what}: {reason}"
+        );
+        assert!(
+            reason.starts_with("damaged") || reason.starts_with("missing"),
+            "{what}: {reason}"
+        );
+        assert_eq!(snapshot(&dir), before, "{what}: open changed the files");
+        restore(&dir, &segment, &original);
+    }
+    let (log, report) = FileLog::open(&dir, options).expect("the restored log opens");
+    assert_eq!((report.records, report.torn_tail), (80, None));
+    drop(log);
+}
+
+mod one_damaged_sector {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A synced log: its files, the options it was written with and the
+    /// hash of every record (all of them acknowledged).
+    struct Template {
+        files: Vec<(String, Vec<u8>)>,
+        options: FileLogOptions,
+        hashes: Vec<Vec<u8>>,
+    }
+
+    /// The synced log every case damages a copy of, built once.
+    fn template() -> &'static Template {
+        static TEMPLATE: std::sync::OnceLock<Template> = std::sync::OnceLock::new();
+        TEMPLATE.get_or_init(|| {
+            let (_root, dir, options) = build_synced_log_with_reserve();
+            let (log, _) = mingzhang_ledger::store::ReadOnlyLog::open(&dir).expect("open");
+            let hashes = log
+                .read(0, usize::MAX)
+                .expect("read")
+                .iter()
+                .map(|record| record.hash().to_vec())
+                .collect();
+            drop(log);
+            Template {
+                files: snapshot(&dir).into_iter().collect(),
+                options,
+                hashes,
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Every record of a closed log was acknowledged. Whatever one
+        /// sector of any of its files suffers (zeroed, one byte flipped,
+        /// overwritten with noise), open either refuses and names where, or
+        /// opens with every record there, unchanged.
+        #[test]
+        fn never_removes_an_acknowledged_record(
+            file_pick in any::<prop::sample::Index>(),
+            sector_pick in any::<prop::sample::Index>(),
+            kind in 0..3u8,
+            byte_in_sector in 0..512usize,
+            noise_seed in any::<u64>(),
+        ) {
+            let Template { files, options, hashes } = template();
+            let root = tempfile::tempdir().expect("tempdir");
+            let dir = root.path().join("log");
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            for (name, bytes) in files {
+                std::fs::write(dir.join(name), bytes).expect("write");
+            }
+            let (name, bytes) = &files[file_pick.index(files.len())];
+            let sectors = bytes.len().div_ceil(512);
+            let sector = sector_pick.index(sectors) * 512;
+            let end = (sector + 512).min(bytes.len());
+            let mut damaged = bytes.clone();
+            match kind {
+                0 => damaged[sector..end].fill(0),
+                1 => {
+                    let at = (sector + byte_in_sector).min(end - 1);
+                    damaged[at] ^= 0x40;
+                }
+                _ => {
+                    let mut noise = noise_seed;
+                    for byte in &mut damaged[sector..end] {
+                        noise = noise.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        *byte = (noise >> 56) as u8;
+                    }
+                }
+            }
+            std::fs::write(dir.join(name), &damaged).expect("damage");
+            let before = snapshot(&dir);
+            match FileLog::open(&dir, options.clone()) {
+                Ok((log, _)) => {
+                    let records = log.read(0, usize::MAX).expect("read");
+                    prop_assert_eq!(records.len(), hashes.len(), "records were dropped");
+                    for (record, hash) in records.iter().zip(hashes) {
+                        prop_assert_eq!(&record.hash().to_vec(), hash);
+                    }
+                }
+                Err(StoreError::Corrupt { position, reason }) => {
+                    prop_assert!(
+                        reason.starts_with("damaged")
+                            || reason.starts_with("altered")
+                            || reason.starts_with("missing"),
+                        "{}", reason
+                    );
+                    prop_assert_eq!(&position.segment, name, "{}", reason);
+                    prop_assert!(position.offset <= end as u64, "{}: {}", position, reason);
+                    prop_assert_eq!(snapshot(&dir), before, "a refused open changed the files");
+                }
+                Err(other) => prop_assert!(false, "open failed: {}", other),
+            }
+        }
+    }
+}
+
+/// A log from before the watermark (no `durable` file), or one whose
+/// watermark's creation was cut short (a short file), opens under the
+/// torn-tail rule alone and gets a whole watermark; a full-length watermark
+/// with both slots damaged refuses to open, naming the file.
+#[test]
+fn a_missing_or_short_watermark_is_created_and_a_damaged_one_refuses() {
+    let (_root, dir) = build_log();
+    let mark = durable_mark_path(&dir);
+    let whole = std::fs::read(&mark).expect("a closed log has a watermark");
+    assert_eq!(whole.len(), 4164);
+
+    for (what, left) in [("missing", None), ("short", Some(&whole[..100]))] {
+        match left {
+            None => std::fs::remove_file(&mark).expect("remove"),
+            Some(bytes) => std::fs::write(&mark, bytes).expect("shorten"),
+        }
+        let verified = verify_log(&dir, |_| {}).unwrap_or_else(|err| panic!("{what}: {err}"));
+        assert_eq!(verified.records, RECORDS, "{what}");
+        let (log, report) =
+            FileLog::open(&dir, options()).unwrap_or_else(|err| panic!("{what}: {err}"));
+        assert_eq!(
+            (report.records, report.torn_tail),
+            (RECORDS, None),
+            "{what}"
+        );
+        drop(log);
+        assert_eq!(
+            std::fs::read(&mark).expect("recreated").len(),
+            whole.len(),
+            "{what}: open wrote a whole watermark"
+        );
+    }
+
+    let original = edit(&dir, "durable", |bytes| {
+        bytes[10] ^= 0x01;
+        bytes[4096 + 10] ^= 0x01;
+    });
+    let before = snapshot(&dir);
+    expect_corrupt_at(
+        FileLog::open(&dir, options()).map(|_| unreachable!("opened")),
+        ("durable", 0, 0),
+        "damaged",
+        "both watermark slots damaged",
+    );
+    assert_eq!(snapshot(&dir), before, "a refused open changed the files");
+
+    // One slot damaged: the other still holds a mark, and the log opens.
+    restore(&dir, "durable", &original);
+    edit(&dir, "durable", |bytes| bytes[4096 + 10] ^= 0x01);
+    let (_, report) = FileLog::open(&dir, options()).expect("one whole slot is enough");
+    assert_eq!(report.records, RECORDS);
 }

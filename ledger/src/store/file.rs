@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::{oneshot, watch};
 
+use super::durable_mark::{
+    DURABLE_MARK_FILE_LEN, DURABLE_MARK_FILE_NAME, DurableMark, MarkFile, read_mark_file,
+    write_mark,
+};
 use super::storage::{RealStorage, Storage, StorageFile, read_full_at};
 use super::{AppendFuture, EventStore, Head, LogPosition, RecordMeta, StoreError, SyncStats};
 use crate::record::{
@@ -353,6 +357,8 @@ enum Repair {
 }
 
 struct Scan {
+    /// What the durable watermark file held; the log was checked against it.
+    mark_file: MarkFile,
     segments: Vec<ScannedSegment>,
     head: Head,
     bytes: u64,
@@ -361,21 +367,41 @@ struct Scan {
 }
 
 /// Walks every segment of the log in `dir` and checks everything: headers,
-/// segment continuity, every record's crc and hash, seqs and the chain. Changes
-/// nothing.
+/// segment continuity, every record's crc and hash, seqs and the chain, and
+/// that every record below the durable watermark is there, whole, as the
+/// watermark describes it. Changes nothing.
 fn scan_log<S: Storage>(
     storage: &S,
     dir: &Path,
     index_every_records: Option<u64>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Scan, StoreError> {
+    // The watermark first: a writer running meanwhile moves it only after
+    // the records (and segments) it counts are there, so a reader that
+    // lists the segments afterwards finds them.
+    let mark_file = read_mark_file(storage, dir)?;
     let mut names: Vec<(u64, String)> = storage
         .list_dir(dir)?
         .into_iter()
         .filter_map(|name| Some((parse_segment_file_name(&name)?, name)))
         .collect();
     names.sort();
+    let mark = match mark_file {
+        MarkFile::Found { mark, .. } => mark,
+        MarkFile::Absent => DurableMark::empty(SEGMENT_HEADER_LEN as u64),
+        MarkFile::Damaged => {
+            return Err(corrupt(
+                DURABLE_MARK_FILE_NAME,
+                0,
+                0,
+                "damaged: neither slot of the durable watermark checks".to_string(),
+            ));
+        }
+    };
+    // Records below the watermark were synced: their damage is never a torn write.
+    let below_mark = |seq: u64| seq < mark.seq;
     let mut scan = Scan {
+        mark_file,
         segments: Vec::new(),
         head: Head {
             len: 0,
@@ -418,7 +444,7 @@ fn scan_log<S: Storage>(
             }
             Err(reason) => {
                 let written_after = find_written_record_after(&file, 0, file_len)?;
-                if is_last && written_after.is_none() {
+                if is_last && written_after.is_none() && !below_mark(expected_seq) {
                     scan.torn_tail = Some(TornTail {
                         segment: name.clone(),
                         offset: 0,
@@ -466,6 +492,18 @@ fn scan_log<S: Storage>(
                     ));
                 }
                 Err(_) if is_last && is_reserved_space(&file, offset, file_len)? => break,
+                Err(damage) if below_mark(seq) => {
+                    return Err(corrupt(
+                        &name,
+                        offset,
+                        seq,
+                        format!(
+                            "damaged: checksum failed ({damage}) below the durable watermark \
+                             (seq {}): the record was synced, so this is not a torn tail",
+                            mark.seq
+                        ),
+                    ));
+                }
                 Err(damage) => {
                     let written_after = find_written_record_after(&file, offset + 1, file_len)?;
                     let torn = is_last
@@ -545,6 +583,22 @@ fn scan_log<S: Storage>(
             };
             offset += record.len() as u64;
             segment.valid_len = offset;
+            if scan.head.len == mark.seq
+                && (name_seq, offset, scan.head.last_hash) != (mark.segment, mark.offset, mark.hash)
+            {
+                return Err(corrupt(
+                    &name,
+                    offset - record.len() as u64,
+                    seq,
+                    format!(
+                        "altered: the durable watermark says seq {seq} ends at offset {} of the \
+                         segment starting at seq {} with hash {}",
+                        mark.offset,
+                        mark.segment,
+                        hex::encode(mark.hash)
+                    ),
+                ));
+            }
             if offset - reported_at >= SCAN_CHUNK_BYTES as u64 {
                 reported_at = offset;
                 progress(bytes_before + offset);
@@ -553,6 +607,23 @@ fn scan_log<S: Storage>(
         scan.bytes = bytes_before + file_len;
         progress(scan.bytes);
         scan.segments.push(segment);
+    }
+    if below_mark(scan.head.len) {
+        let (segment, offset) = scan
+            .segments
+            .last()
+            .map_or((segment_file_name(mark.segment), 0), |last| {
+                (last.name.clone(), last.valid_len)
+            });
+        return Err(corrupt(
+            &segment,
+            offset,
+            scan.head.len,
+            format!(
+                "missing: the log ends at seq {} but the durable watermark says {} records were synced",
+                scan.head.len, mark.seq
+            ),
+        ));
     }
     Ok(scan)
 }
@@ -605,6 +676,9 @@ struct Chunk {
     records: usize,
     end_seq: u64,
     last_hash: Hash,
+    /// The first seq of the segment `bytes` land in, and where they end in it.
+    segment_first_seq: u64,
+    end_offset: u64,
     /// (seq, offset) entries for the sparse index of the segment `bytes` land in.
     index_entries: Vec<(u64, u64)>,
     completions: Vec<Completion>,
@@ -614,6 +688,8 @@ struct Chunk {
 struct Chain {
     next_seq: u64,
     prev_hash: Hash,
+    /// First seq of the segment the last chunk lands in.
+    segment_first_seq: u64,
     /// Length and record count of the segment the last chunk lands in, as
     /// they will be once every chunk is written.
     segment_len: u64,
@@ -639,6 +715,7 @@ impl Chain {
             if self.segment_records > 0
                 && self.segment_len + record_len as u64 > options.segment_bytes_max
             {
+                self.segment_first_seq = self.next_seq;
                 self.start_chunk(Some(self.next_seq));
                 self.segment_len = SEGMENT_HEADER_LEN as u64;
                 self.segment_records = 0;
@@ -663,6 +740,7 @@ impl Chain {
             self.next_seq += 1;
             self.segment_len += record_len as u64;
             self.segment_records += 1;
+            chunk.end_offset = self.segment_len;
             self.queued_records += 1;
         }
         metas
@@ -675,6 +753,8 @@ impl Chain {
             records: 0,
             end_seq: self.next_seq,
             last_hash: self.prev_hash,
+            segment_first_seq: self.segment_first_seq,
+            end_offset: self.segment_len,
             index_entries: Vec::new(),
             completions: Vec::new(),
         });
@@ -699,7 +779,25 @@ struct Shared<S: Storage> {
     writer: Mutex<Writer<S::File>>,
     /// Chunks written and not yet known to be durable, in seq order.
     awaiting: Mutex<VecDeque<Written<S::File>>>,
+    mark: Mutex<MarkWriter<S::File>>,
+    /// The log closes: the marker syncs the watermark one last time.
+    mark_closing: Condvar,
 }
+
+/// The durable watermark as the syncers move it and the marker syncs it.
+struct MarkWriter<F> {
+    file: Arc<F>,
+    /// The slot the next mark goes to: not the one holding the latest.
+    next_slot: usize,
+    /// Marks were written since the last `fdatasync` of the file.
+    dirty: bool,
+    closing: bool,
+}
+
+/// How long a mark written after a power cut can stay unsynced at most: the
+/// records synced meanwhile are above the watermark on disk, where damage
+/// may be taken for a torn write.
+const MARK_SYNC_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The end of the active segment, as the syncers and the reserver share it.
 struct Reservation<F> {
@@ -805,6 +903,7 @@ pub struct FileLog<S: Storage = RealStorage> {
     shared: Arc<Shared<S>>,
     syncers: Mutex<Vec<JoinHandle<()>>>,
     reserver: Mutex<Option<JoinHandle<()>>>,
+    marker: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl FileLog<RealStorage> {
@@ -861,6 +960,20 @@ impl<S: Storage> FileLog<S> {
             torn_tail: scan.torn_tail.clone(),
         };
         let last_valid_len = scan.segments.last().map(|segment| segment.valid_len);
+        // Where the last record ends: a segment holding none is the last,
+        // started just before a crash, and the record is in the one before.
+        let head_mark = scan
+            .segments
+            .iter()
+            .rfind(|segment| segment.valid_len > SEGMENT_HEADER_LEN as u64)
+            .map_or(DurableMark::empty(SEGMENT_HEADER_LEN as u64), |segment| {
+                DurableMark {
+                    seq: scan.head.len,
+                    segment: segment.first_seq,
+                    offset: segment.valid_len,
+                    hash: scan.head.last_hash,
+                }
+            });
         let mut segments = Vec::with_capacity(scan.segments.len() + 1);
         for segment in scan.segments {
             segments.push(SegmentIndex {
@@ -881,6 +994,12 @@ impl<S: Storage> FileLog<S> {
                 (file, SEGMENT_HEADER_LEN as u64, 0)
             }
         };
+        // Records the scan read may have been written and not synced by a
+        // process that was killed: synced now, before the watermark counts
+        // them and before readers see them as durable.
+        active.sync_data()?;
+        let active_first_seq = segments.last().expect("the log has a segment").first_seq;
+        let mark_file = open_mark_file(&storage, &dir, scan.mark_file, &head_mark)?;
         let active_file_len = active.file_len()?;
         let active_name = segments.last().expect("the log has a segment").name.clone();
         let sync_handles = open_sync_handles(&storage, &dir.join(active_name))?;
@@ -894,6 +1013,7 @@ impl<S: Storage> FileLog<S> {
             chain: Mutex::new(Chain {
                 next_seq: scan.head.len,
                 prev_hash: scan.head.last_hash,
+                segment_first_seq: active_first_seq,
                 segment_len,
                 segment_records,
                 chunks: VecDeque::new(),
@@ -922,6 +1042,8 @@ impl<S: Storage> FileLog<S> {
                 written: scan.head,
             }),
             awaiting: Mutex::new(VecDeque::new()),
+            mark: Mutex::new(mark_file),
+            mark_closing: Condvar::new(),
         });
         let reserver = match reserve_step {
             0 => None,
@@ -933,6 +1055,12 @@ impl<S: Storage> FileLog<S> {
                         .spawn(move || run_reserver(&shared))?,
                 )
             }
+        };
+        let marker = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("mingzhang-log-mark".to_string())
+                .spawn(move || run_marker(&shared))?
         };
         let mut syncers = Vec::with_capacity(SYNCERS);
         for number in 0..SYNCERS {
@@ -953,6 +1081,7 @@ impl<S: Storage> FileLog<S> {
                 shared,
                 syncers: Mutex::new(syncers),
                 reserver: Mutex::new(reserver),
+                marker: Mutex::new(Some(marker)),
             },
             report,
         ))
@@ -978,6 +1107,11 @@ impl<S: Storage> FileLog<S> {
         self.shared.reserve.changed.notify_all();
         if let Some(handle) = self.reserver.lock().take() {
             handle.join().expect("the log reserver panicked");
+        }
+        self.shared.mark.lock().closing = true;
+        self.shared.mark_closing.notify_all();
+        if let Some(handle) = self.marker.lock().take() {
+            handle.join().expect("the log marker panicked");
         }
     }
 
@@ -1043,71 +1177,106 @@ impl<S: Storage> FileLog<S> {
         max_records: usize,
     ) -> Result<Vec<StoredRecord>, StoreError> {
         let durable = self.shared.durable_len.load(Ordering::Acquire);
-        if from_seq > durable {
-            return Err(StoreError::OutOfRange {
-                seq: from_seq,
-                len: durable,
-            });
+        read_records(
+            |seq| self.shared.index.read().locate(seq),
+            durable,
+            from_seq,
+            max_records,
+        )
+    }
+}
+
+/// Where to start reading for a seq: the segment holding it and the indexed
+/// record at or before it.
+struct ReadStart<F> {
+    reader: Arc<F>,
+    segment: String,
+    seq: u64,
+    offset: u64,
+    /// The first seq of the next segment (`u64::MAX` for the last).
+    segment_end: u64,
+}
+
+impl<F> Index<F> {
+    fn locate(&self, next: u64) -> ReadStart<F> {
+        let at = self.segments.partition_point(|s| s.first_seq <= next);
+        assert!(at > 0, "the first segment starts at seq 0");
+        let segment = &self.segments[at - 1];
+        let entry = segment.sparse.partition_point(|(seq, _)| *seq <= next);
+        assert!(entry > 0, "a segment's index starts at its first record");
+        let (seq, offset) = segment.sparse[entry - 1];
+        ReadStart {
+            reader: segment.reader.clone(),
+            segment: segment.name.clone(),
+            seq,
+            offset,
+            segment_end: self
+                .segments
+                .get(at)
+                .map_or(u64::MAX, |following| following.first_seq),
         }
-        let end = durable.min(from_seq.saturating_add(max_records as u64));
-        let mut records = Vec::with_capacity((end - from_seq).min(4096) as usize);
-        let mut next = from_seq;
-        while next < end {
-            let (reader, name, mut seq, mut offset, segment_end) = {
-                let index = self.shared.index.read();
-                let at = index.segments.partition_point(|s| s.first_seq <= next);
-                assert!(at > 0, "the first segment starts at seq 0");
-                let segment = &index.segments[at - 1];
-                let entry = segment.sparse.partition_point(|(seq, _)| *seq <= next);
-                assert!(entry > 0, "a segment's index starts at its first record");
-                let (seq, offset) = segment.sparse[entry - 1];
-                let segment_end = index
-                    .segments
-                    .get(at)
-                    .map_or(u64::MAX, |following| following.first_seq);
-                (
-                    segment.reader.clone(),
-                    segment.name.clone(),
-                    seq,
+    }
+}
+
+/// Records `[from_seq, from_seq + max_records)` of the `durable` first ones,
+/// fewer at the end; `locate` finds where each segment's reading starts.
+fn read_records<F: StorageFile>(
+    locate: impl Fn(u64) -> ReadStart<F>,
+    durable: u64,
+    from_seq: u64,
+    max_records: usize,
+) -> Result<Vec<StoredRecord>, StoreError> {
+    if from_seq > durable {
+        return Err(StoreError::OutOfRange {
+            seq: from_seq,
+            len: durable,
+        });
+    }
+    let end = durable.min(from_seq.saturating_add(max_records as u64));
+    let mut records = Vec::with_capacity((end - from_seq).min(4096) as usize);
+    let mut next = from_seq;
+    while next < end {
+        let ReadStart {
+            reader,
+            segment: name,
+            mut seq,
+            mut offset,
+            segment_end,
+        } = locate(next);
+        let file_len = reader.file_len()?;
+        let mut chunks = ChunkReader::new(&*reader, file_len, READ_CHUNK_BYTES);
+        let stop = end.min(segment_end);
+        while seq < stop {
+            let probe = chunks.get(offset, 8)?;
+            let Some(framed) = StoredRecord::framed_len(probe) else {
+                return Err(corrupt(
+                    &name,
                     offset,
-                    segment_end,
-                )
+                    seq,
+                    "damaged after open: truncated record header".into(),
+                ));
             };
-            let file_len = reader.file_len()?;
-            let mut chunks = ChunkReader::new(&*reader, file_len, READ_CHUNK_BYTES);
-            let stop = end.min(segment_end);
-            while seq < stop {
-                let probe = chunks.get(offset, 8)?;
-                let Some(framed) = StoredRecord::framed_len(probe) else {
+            let bytes = chunks.get(offset, framed)?;
+            if seq >= next {
+                let record = StoredRecord::decode(bytes).map_err(|err| {
+                    corrupt(&name, offset, seq, format!("damaged after open: {err}"))
+                })?;
+                if record.seq() != seq {
                     return Err(corrupt(
                         &name,
                         offset,
                         seq,
-                        "damaged after open: truncated record header".into(),
+                        format!("altered after open: found seq {}", record.seq()),
                     ));
-                };
-                let bytes = chunks.get(offset, framed)?;
-                if seq >= next {
-                    let record = StoredRecord::decode(bytes).map_err(|err| {
-                        corrupt(&name, offset, seq, format!("damaged after open: {err}"))
-                    })?;
-                    if record.seq() != seq {
-                        return Err(corrupt(
-                            &name,
-                            offset,
-                            seq,
-                            format!("altered after open: found seq {}", record.seq()),
-                        ));
-                    }
-                    records.push(record);
                 }
-                offset += framed as u64;
-                seq += 1;
+                records.push(record);
             }
-            next = seq;
+            offset += framed as u64;
+            seq += 1;
         }
-        Ok(records)
+        next = seq;
     }
+    Ok(records)
 }
 
 impl<S: Storage> Drop for FileLog<S> {
@@ -1144,6 +1313,103 @@ impl<S: Storage> EventStore for FileLog<S> {
 
     fn sync_stats(&self) -> Option<SyncStats> {
         Some(self.shared.sync_stats.lock().clone())
+    }
+}
+
+/// Where a segment's records end, as a read-only open found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentExtent {
+    pub name: String,
+    pub first_seq: u64,
+    /// Header plus whole records: the bytes a copy of the log needs, without
+    /// reserved zeros or a torn tail.
+    pub records_end: u64,
+}
+
+/// The log opened for reading only: open's checks run, and nothing is
+/// written, truncated, created or removed. A torn tail that a writing open
+/// would cut off is reported in `OpenReport` and left in place; reads stop
+/// at the last whole record before it. Appends fail with
+/// `StoreError::ReadOnly`.
+pub struct ReadOnlyLog<S: Storage = RealStorage> {
+    index: Index<S::File>,
+    head: Head,
+    extents: Vec<SegmentExtent>,
+    durable_tx: watch::Sender<u64>,
+}
+
+impl ReadOnlyLog<RealStorage> {
+    pub fn open(dir: impl AsRef<Path>) -> Result<(ReadOnlyLog, OpenReport), StoreError> {
+        ReadOnlyLog::open_on(RealStorage, dir)
+    }
+}
+
+impl<S: Storage> ReadOnlyLog<S> {
+    pub fn open_on(
+        storage: S,
+        dir: impl AsRef<Path>,
+    ) -> Result<(ReadOnlyLog<S>, OpenReport), StoreError> {
+        let dir = dir.as_ref();
+        let index_every_records = FileLogOptions::default().index_every_records;
+        let scan = scan_log(&storage, dir, Some(index_every_records), &mut |_| {})?;
+        let report = OpenReport {
+            segments: scan.segments.len(),
+            records: scan.head.len,
+            torn_tail: scan.torn_tail,
+        };
+        let mut segments = Vec::with_capacity(scan.segments.len());
+        let mut extents = Vec::with_capacity(scan.segments.len());
+        for segment in scan.segments {
+            extents.push(SegmentExtent {
+                name: segment.name.clone(),
+                first_seq: segment.first_seq,
+                records_end: segment.valid_len,
+            });
+            segments.push(SegmentIndex {
+                first_seq: segment.first_seq,
+                reader: Arc::new(storage.open_read(&dir.join(&segment.name))?),
+                name: segment.name,
+                sparse: segment.sparse,
+            });
+        }
+        let (durable_tx, _) = watch::channel(scan.head.len);
+        Ok((
+            ReadOnlyLog {
+                index: Index { segments },
+                head: scan.head,
+                extents,
+                durable_tx,
+            },
+            report,
+        ))
+    }
+
+    /// Each segment and where its records end, in order.
+    pub fn segment_extents(&self) -> &[SegmentExtent] {
+        &self.extents
+    }
+}
+
+impl<S: Storage> EventStore for ReadOnlyLog<S> {
+    fn append(&self, _expected_first_seq: u64, _payloads: Vec<Vec<u8>>) -> AppendFuture {
+        Box::pin(std::future::ready(Err(StoreError::ReadOnly)))
+    }
+
+    fn head(&self) -> Head {
+        self.head
+    }
+
+    fn read(&self, from_seq: u64, max_records: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        read_records(
+            |seq| self.index.locate(seq),
+            self.head.len,
+            from_seq,
+            max_records,
+        )
+    }
+
+    fn watch_durable_len(&self) -> watch::Receiver<u64> {
+        self.durable_tx.subscribe()
     }
 }
 
@@ -1255,7 +1521,9 @@ impl<S: Storage> Syncer<S> {
             if let Err(err) = file.sync_data() {
                 return self.fail(&err);
             }
-            complete_through(&self.shared, through);
+            if let Err(err) = complete_through(&self.shared, through) {
+                return self.fail(&err);
+            }
         }
     }
 
@@ -1328,7 +1596,7 @@ impl<S: Storage> Syncer<S> {
             // All written so far belongs in the current segment, which is
             // whole and synced before the next one exists.
             writer.sync_handles[self.number].sync_data()?;
-            complete_through(&self.shared, writer.written);
+            complete_through(&self.shared, writer.written)?;
             new_segment = Some(self.roll_over(writer, first_seq)?);
         }
         let last = chunks.last().expect("a take holds a chunk");
@@ -1396,8 +1664,9 @@ impl<S: Storage> Syncer<S> {
 
 /// Publishes and completes every written chunk up to `through`, which an
 /// `fdatasync` just made durable; chunks another syncer's `fdatasync`
-/// published already are not there any more.
-fn complete_through<S: Storage>(shared: &Shared<S>, through: Head) {
+/// published already are not there any more. An error writing the durable
+/// watermark completes nobody: the caller fails the log, which tells them.
+fn complete_through<S: Storage>(shared: &Shared<S>, through: Head) -> io::Result<()> {
     let durable: Vec<Written<S::File>> = {
         let mut awaiting = shared.awaiting.lock();
         let count = awaiting
@@ -1405,8 +1674,20 @@ fn complete_through<S: Storage>(shared: &Shared<S>, through: Head) {
             .take_while(|written| written.chunk.end_seq <= through.len)
             .count();
         if count == 0 {
-            return;
+            return Ok(());
         }
+        let last = &awaiting[count - 1].chunk;
+        let mark = DurableMark {
+            seq: last.end_seq,
+            segment: last.segment_first_seq,
+            offset: last.end_offset,
+            hash: last.last_hash,
+        };
+        // Before any of these callers hears: a SIGKILL keeps the write, so
+        // the watermark never lags what was acknowledged by more than the
+        // marker's last sync after a power cut. If it fails, the caller
+        // fails the log, and these callers hear of it.
+        advance_mark(shared, &mark)?;
         let mut durable: Vec<Written<S::File>> = awaiting.drain(..count).collect();
         // Under the lock, so heads are published in order.
         publish(shared, &mut durable);
@@ -1418,6 +1699,7 @@ fn complete_through<S: Storage>(shared: &Shared<S>, through: Head) {
             let _ = done.send(Ok(metas));
         }
     }
+    Ok(())
 }
 
 /// Readers see `durable` (chunks in seq order) from here on.
@@ -1442,6 +1724,93 @@ fn publish<S: Storage>(shared: &Shared<S>, durable: &mut [Written<S::File>]) {
     shared.durable_len.store(head.len, Ordering::Release);
     shared.durable_tx.send_replace(head.len);
     shared.sync_stats.lock().record_batch(newly_durable);
+}
+
+/// Opens the watermark file for the writer and writes `mark` (the head open
+/// found, synced) into it, creating the file whole if it is absent.
+fn open_mark_file<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    found: MarkFile,
+    mark: &DurableMark,
+) -> Result<MarkWriter<S::File>, StoreError> {
+    let path = dir.join(DURABLE_MARK_FILE_NAME);
+    let next_slot = match found {
+        MarkFile::Found { slot, .. } => {
+            let file = storage.open_rw(&path)?;
+            write_mark(&file, 1 - slot, mark)?;
+            file.sync_data()?;
+            return Ok(MarkWriter {
+                file: Arc::new(file),
+                next_slot: slot,
+                dirty: false,
+                closing: false,
+            });
+        }
+        MarkFile::Absent => 0,
+        MarkFile::Damaged => unreachable!("the scan refuses a damaged watermark"),
+    };
+    // Absent, or its creation cut short: both slots, at full length, synced
+    // before the directory entry is.
+    let file = match storage.create_new(&path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => storage.open_rw(&path)?,
+        Err(err) => return Err(err.into()),
+    };
+    write_mark(&file, 0, mark)?;
+    write_mark(&file, 1, mark)?;
+    assert_eq!(file.file_len()?, DURABLE_MARK_FILE_LEN);
+    file.sync_data()?;
+    storage.sync_dir(dir)?;
+    Ok(MarkWriter {
+        file: Arc::new(file),
+        next_slot,
+        dirty: false,
+        closing: false,
+    })
+}
+
+/// Writes `mark`, which an `fdatasync` just made true, over the older slot.
+fn advance_mark<S: Storage>(shared: &Shared<S>, mark: &DurableMark) -> io::Result<()> {
+    let mut writer = shared.mark.lock();
+    write_mark(&*writer.file, writer.next_slot, mark)?;
+    writer.next_slot = 1 - writer.next_slot;
+    writer.dirty = true;
+    Ok(())
+}
+
+/// The marker thread: `fdatasync`s the watermark at most every
+/// `MARK_SYNC_INTERVAL` while it moves, and once more when the log closes,
+/// so no append waits for it.
+fn run_marker<S: Storage>(shared: &Shared<S>) {
+    loop {
+        let (file, closing) = {
+            let mut writer = shared.mark.lock();
+            if !writer.closing {
+                shared
+                    .mark_closing
+                    .wait_for(&mut writer, MARK_SYNC_INTERVAL);
+            }
+            if !std::mem::take(&mut writer.dirty) {
+                if writer.closing {
+                    return;
+                }
+                continue;
+            }
+            (writer.file.clone(), writer.closing)
+        };
+        if let Err(err) = file.sync_data() {
+            let reason = format!(
+                "syncing the durable watermark in {} failed: {err}",
+                shared.dir.display()
+            );
+            fail_log(shared, reason);
+            return;
+        }
+        if closing {
+            return;
+        }
+    }
 }
 
 /// The reserver thread: keeps at least `step` zeros written after the last

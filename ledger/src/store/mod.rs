@@ -17,11 +17,15 @@ use std::pin::Pin;
 pub use crate::record::{Hash, StoredRecord};
 
 pub mod contract;
+pub mod durable_mark;
 pub mod file;
 pub mod memory;
 pub mod storage;
 
-pub use file::{FileLog, FileLogOptions, OpenReport, TornTail, VerifyReport, verify_log};
+pub use file::{
+    FileLog, FileLogOptions, OpenReport, ReadOnlyLog, SegmentExtent, TornTail, VerifyReport,
+    verify_log,
+};
 pub use memory::MemoryStore;
 
 /// What a durable append returns for each record.
@@ -71,6 +75,8 @@ pub enum StoreError {
     Failed(String),
     #[error("log is closed")]
     Closed,
+    #[error("log is open read-only: nothing can be appended")]
+    ReadOnly,
     #[error("record {seq} is beyond the log's end {len}")]
     OutOfRange { seq: u64, len: u64 },
     #[error("i/o: {0}")]
