@@ -409,8 +409,27 @@ fn balances(data_dir: &Path) -> anyhow::Result<()> {
     require_initialised(data_dir)?;
     let store = backend::open_store_read_only(data_dir).map_err(anyhow::Error::msg)?;
     let mut projections = Projections::default();
-    // A record that does not apply fails the command, naming it: balances
-    // that leave it out are not the log's.
+    // A record the rules refuse, or that does not apply, fails the command,
+    // naming it: balances that leave it out, or count it, are not the log's.
+    let mut replayer = mingzhang_ledger::replay::Replayer::default();
+    let len = store.head().len;
+    while replayer.checked_len() < len {
+        let records = store
+            .read(
+                replayer.checked_len(),
+                mingzhang_projections::CATCH_UP_BATCH_RECORDS,
+            )
+            .map_err(|error| anyhow::anyhow!("reading the log: {error}"))?;
+        anyhow::ensure!(
+            !records.is_empty(),
+            "the log returned no records below its head"
+        );
+        for record in records {
+            replayer
+                .check_payload(record.seq(), record.payload())
+                .map_err(|error| anyhow::anyhow!("replaying the log: {error}"))?;
+        }
+    }
     projections
         .catch_up(&store)
         .map_err(|error| anyhow::anyhow!("replaying the log: {error}"))?;

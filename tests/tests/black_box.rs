@@ -3050,5 +3050,75 @@ async fn no_route_answers_a_server_error_to_bad_values() {
             .send(reqwest::Method::GET, Some(&op), path, None, "")
             .await;
         assert!(!status.is_server_error(), "GET {path}: {status} {text}");
+
+/// Overspending is what the projections would post and the rules refuse: a
+/// fund, a gift of 100 yuan into it and an expenditure of 200, chained.
+fn write_overspending_log(data_dir: &Path) {
+    use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions};
+    use mingzhang_proto::Message;
+    let envelope = |event: Event| pb::EventEnvelope {
+        actor: "operator:kaixuan-01".into(),
+        event: Some(event),
+        ..pb::EventEnvelope::default()
+    };
+    let events = vec![
+        Event::FundOpened(pb::FundOpened {
+            fund_id: "kaixuan-charity".into(),
+            name: "凯旋公益基金".into(),
+            kind: pb::FundKind::Unrestricted as i32,
+            restriction: String::new(),
+        }),
+        Event::DonationReceived(pb::DonationReceived {
+            donation_id: "d-1".into(),
+            fund_id: "kaixuan-charity".into(),
+            amount_fen: 10_000,
+            channel: pb::Channel::Cash as i32,
+            received_on: "2016-05-01".into(),
+            ..pb::DonationReceived::default()
+        }),
+        Event::ExpenditureMade(pb::ExpenditureMade {
+            expenditure_id: "e-1".into(),
+            fund_id: "kaixuan-charity".into(),
+            amount_fen: 20_000,
+            payee: "闸弄口社工服务中心".into(),
+            payee_kind: pb::PayeeKind::Organisation as i32,
+            purpose: "社区服务".into(),
+            category: pb::ExpenditureCategory::Operations as i32,
+            paid_on: "2016-05-02".into(),
+            ..pb::ExpenditureMade::default()
+        }),
+    ];
+    let payloads = events
+        .into_iter()
+        .map(|event| envelope(event).encode_to_vec())
+        .collect();
+    let (log, _) = FileLog::open(data_dir.join("log"), FileLogOptions::default()).expect("log");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime.block_on(log.append(0, payloads)).expect("append");
+    log.close().expect("close");
+}
+
+#[test]
+fn balances_and_verify_refuse_a_log_the_rules_refuse_naming_the_record() {
+    let data = tempfile::tempdir().expect("tempdir");
+    run_cli(data.path(), &["init"]);
+    write_overspending_log(data.path());
+    let expected = "record seq 2: refused by the rules: amount_fen: 20000 fen is more than the 10000 fen fund \"kaixuan-charity\" holds [exceeds_available]";
+    for args in [&["balances"][..], &["verify"][..]] {
+        let output = Command::new(binary())
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .output()
+            .expect("mingzhang runs");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!output.status.success(), "{args:?} succeeded: {said}");
+        assert!(said.contains(expected), "{args:?}: {said}");
     }
 }
