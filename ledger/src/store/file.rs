@@ -1145,6 +1145,10 @@ impl<S: Storage> EventStore for FileLog<S> {
     fn sync_stats(&self) -> Option<SyncStats> {
         Some(self.shared.sync_stats.lock().clone())
     }
+
+    fn failure(&self) -> Option<String> {
+        self.shared.chain.lock().failed.clone()
+    }
 }
 
 /// The syncer's handle on a new segment and the readers' index entry for it.
