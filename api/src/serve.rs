@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::auth::{TokenRegistry, token_file_path};
-use crate::backend::{self, Ledger, LedgerHandle};
+use crate::backend::{Ledger, LedgerHandle};
 use crate::config::ServeConfig;
 use crate::grpc::{GrpcApi, TransparencyApi};
 use crate::proof_calls::ProofCalls;
@@ -51,7 +51,8 @@ pub async fn run(
     config: ServeConfig,
     on_bound: impl FnOnce(Bound),
 ) -> Result<(), ServeError> {
-    let store = backend::open_store(data_dir).map_err(ServeError::Open)?;
+    let store =
+        crate::log_failure_hook::open_store_for_serve(data_dir).map_err(ServeError::Open)?;
     let ledger = Ledger::open(store)
         .await
         .map_err(|error| ServeError::Open(error.to_string()))?;

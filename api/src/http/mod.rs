@@ -142,10 +142,14 @@ fn ops_routes() -> Router<AppState> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    let durable = state.store.head().len;
-    let applied = *state.applied_len.borrow();
-    let body = serde_json::json!({"log_records": durable, "applied_records": applied});
-    let status = if applied >= durable {
+    let readiness = crate::readiness::Readiness::of(&state);
+    // The failure's text names paths on the server, so only its presence is shown.
+    let body = serde_json::json!({
+        "log_records": readiness.log_records,
+        "applied_records": readiness.applied_records,
+        "log_failed": readiness.log_failure.is_some(),
+    });
+    let status = if readiness.is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
