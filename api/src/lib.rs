@@ -10,6 +10,7 @@ pub mod backend;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod grpc_tools;
 pub mod http;
 pub mod log_failure_hook;
 pub mod metrics;
