@@ -54,8 +54,16 @@ impl Page {
 pub fn open_store(
     data_dir: &std::path::Path,
 ) -> Result<Arc<dyn mingzhang_ledger::store::EventStore>, String> {
+    open_store_on(mingzhang_ledger::store::storage::RealStorage, data_dir)
+}
+
+/// `open_store` on the given file operations (see `log_failure_hook`).
+pub fn open_store_on<S: mingzhang_ledger::store::storage::Storage>(
+    storage: S,
+    data_dir: &std::path::Path,
+) -> Result<Arc<dyn mingzhang_ledger::store::EventStore>, String> {
     use mingzhang_ledger::store::file::{FileLog, FileLogOptions};
-    let (log, report) = FileLog::open(data_dir.join("log"), FileLogOptions::default())
+    let (log, report) = FileLog::open_on(storage, data_dir.join("log"), FileLogOptions::default())
         .map_err(|error| error.to_string())?;
     if let Some(torn) = &report.torn_tail {
         tracing::warn!(?torn, "truncated a torn tail left by an interrupted write");

@@ -10,13 +10,16 @@ pub mod backend;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod grpc_tools;
 pub mod http;
+pub mod log_failure_hook;
 pub mod metrics;
 pub mod money;
 pub mod openapi;
 pub mod page;
 pub mod proof_calls;
 pub mod query_answers;
+pub mod readiness;
 pub mod serve;
 pub mod state;
 #[cfg(test)]

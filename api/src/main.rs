@@ -411,6 +411,7 @@ fn balances(data_dir: &Path) -> anyhow::Result<()> {
     let mut projections = Projections::default();
     // A record the rules refuse, or that does not apply, fails the command,
     // naming it: balances that leave it out, or count it, are not the log's.
+    use mingzhang_ledger::store::EventStore;
     let mut replayer = mingzhang_ledger::replay::Replayer::default();
     let len = store.head().len;
     while replayer.checked_len() < len {

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::auth::{TokenRegistry, token_file_path};
-use crate::backend::{self, Ledger, LedgerHandle};
+use crate::backend::{Ledger, LedgerHandle};
 use crate::config::ServeConfig;
 use crate::grpc::{GrpcApi, TransparencyApi};
 use crate::proof_calls::ProofCalls;
@@ -51,7 +51,8 @@ pub async fn run(
     config: ServeConfig,
     on_bound: impl FnOnce(Bound),
 ) -> Result<(), ServeError> {
-    let store = backend::open_store(data_dir).map_err(ServeError::Open)?;
+    let store =
+        crate::log_failure_hook::open_store_for_serve(data_dir).map_err(ServeError::Open)?;
     let ledger = Ledger::open(store)
         .await
         .map_err(|error| ServeError::Open(error.to_string()))?;
@@ -118,10 +119,17 @@ pub async fn run(
         let service = GrpcApi::new(state.clone()).into_server();
         let transparency_service =
             TransparencyApi::new(state.clone(), proof_calls.clone()).into_server();
+        let health_service = crate::grpc_tools::health_service(state.clone()).await;
+        let (reflection_v1, reflection_v1alpha) = crate::grpc_tools::reflection_services()
+            .map_err(|error| ServeError::Start(format!("gRPC reflection: {error}")))?;
+        // Every service added here is named in `grpc_tools::SERVICE_NAMES`.
         async move {
             tonic::transport::Server::builder()
                 .add_service(service)
                 .add_service(transparency_service)
+                .add_service(health_service)
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stopping.wait_for(|stop| *stop).await;
                 })

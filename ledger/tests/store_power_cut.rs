@@ -187,9 +187,16 @@ fn io_error_fails_the_log_until_it_is_reopened() {
     runtime
         .block_on(log.append(0, vec![b"before".to_vec()]))
         .expect("append");
+    assert_eq!(log.failure(), None, "a healthy log reports no failure");
     disk.inject_io_errors(true);
     let failed = runtime.block_on(log.append(1, vec![b"during".to_vec()]));
     assert!(matches!(failed, Err(StoreError::Failed(_))), "{failed:?}");
+    assert!(
+        log.failure()
+            .is_some_and(|reason| reason.contains("failed")),
+        "a failed log says so without being written to: {:?}",
+        log.failure()
+    );
     disk.inject_io_errors(false);
     let after = runtime.block_on(log.append(2, vec![b"after".to_vec()]));
     assert!(
@@ -200,6 +207,7 @@ fn io_error_fails_the_log_until_it_is_reopened() {
     assert!(matches!(log.close(), Err(StoreError::Failed(_))));
     let (log, _) = FileLog::open_on(disk.clone(), &dir, FileLogOptions::default()).expect("reopen");
     assert_eq!(log.head().len, 1);
+    assert_eq!(log.failure(), None, "a reopened log starts healthy");
     runtime
         .block_on(log.append(1, vec![b"after reopen".to_vec()]))
         .expect("append after reopen");

@@ -3050,6 +3050,8 @@ async fn no_route_answers_a_server_error_to_bad_values() {
             .send(reqwest::Method::GET, Some(&op), path, None, "")
             .await;
         assert!(!status.is_server_error(), "GET {path}: {status} {text}");
+    }
+}
 
 /// Overspending is what the projections would post and the rules refuse: a
 /// fund, a gift of 100 yuan into it and an expenditure of 200, chained.

@@ -149,22 +149,18 @@ fn ops_routes() -> Router<AppState> {
 /// Ready once the projections have applied every durable record; never
 /// while they are stopped at a record that does not apply, which it names.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let durable = state.store.head().len;
-    let applied = *state.applied_len.borrow();
-    let not_applied = state
-        .projections
-        .read()
-        .not_applied()
-        .map(ToString::to_string);
-    let status = if not_applied.is_none() && applied >= durable {
+    let readiness = crate::readiness::Readiness::of(&state);
+    let status = if readiness.is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    // The failure's text names paths on the server, so only its presence is shown.
     let body = serde_json::json!({
-        "log_records": durable,
-        "applied_records": applied,
-        "not_applied": not_applied,
+        "log_records": readiness.log_records,
+        "applied_records": readiness.applied_records,
+        "log_failed": readiness.log_failure.is_some(),
+        "not_applied": readiness.not_applied,
     });
     (status, Json(body)).into_response()
 }

@@ -1314,6 +1314,10 @@ impl<S: Storage> EventStore for FileLog<S> {
     fn sync_stats(&self) -> Option<SyncStats> {
         Some(self.shared.sync_stats.lock().clone())
     }
+
+    fn failure(&self) -> Option<String> {
+        self.shared.chain.lock().failed.clone()
+    }
 }
 
 /// Where a segment's records end, as a read-only open found it.

@@ -106,6 +106,13 @@ pub trait EventStore: Send + Sync + 'static {
     fn sync_stats(&self) -> Option<SyncStats> {
         None
     }
+
+    /// Why the store has failed, if it has: after a failed append every
+    /// later one fails until the store is reopened, so a server on it is not
+    /// ready. `None` where the backend cannot fail this way.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Upper bounds (inclusive) of the buckets of `SyncStats::batch_records`.
