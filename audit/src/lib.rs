@@ -11,6 +11,7 @@
 
 pub mod receipt;
 pub mod remote;
+pub mod replay_pass;
 pub mod verify;
 
 pub use verify::{AuditInputs, AuditReport, PublishedFunds, export, verify};

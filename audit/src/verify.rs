@@ -18,8 +18,9 @@ use std::time::Instant;
 use anyhow::Context;
 use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
 use mingzhang_ledger::merkle::{self, MemoryTree};
-use mingzhang_ledger::record::{HEADER_LEN, PAYLOAD_LEN_MAX, StoredRecord, TRAILER_LEN};
-use mingzhang_ledger::replay::{ReplayError, ReplayThread};
+use mingzhang_ledger::replay::ReplayError;
+
+use crate::replay_pass::{SnapshotSizes, replay};
 use mingzhang_ledger::store::SegmentExtent;
 use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, parse_segment_file_name, verify_log};
 use mingzhang_projections::Projections;
@@ -335,55 +336,36 @@ pub fn verify(
         .and_then(|note| open("checkpoint", note, &mut problems));
     let since = since_note.and_then(|note| open("--since checkpoint", note, &mut problems));
 
-    // Replay: Merkle leaves and projections, snapshotting at the sizes the
-    // checkpoints name.
-    let mut tree = MemoryTree::new();
-    let mut projections = Projections::default();
-    // Re-decides every record on another core while this one projects.
-    let mut replay = ReplayThread::spawn();
-    let mut not_applied = None;
-    let mut digest_at_checkpoint = None;
+    // Replay: Merkle leaves, the rules and the read models, snapshotting the
+    // balances at the sizes the checkpoint and the server name.
     let published_size = inputs.published_funds.as_ref().map(|funds| funds.at_size);
-    let mut replayed_funds = None;
-    let mut records = 0u64;
-    let mut bytes_read = 0u64;
-    if chain.is_some() {
-        let checkpoint_size = checkpoint.as_ref().map(Checkpoint::size);
-        if checkpoint_size == Some(0) {
-            digest_at_checkpoint = Some(hex::encode(projections.balances_digest()));
-        }
-        if published_size == Some(0) {
-            replayed_funds = Some(funds_json(&projections));
-        }
-        for_each_record(&inputs.log_dir, |record| {
-            bytes_read += record.len() as u64;
-            progress(total_bytes + bytes_read, total_bytes * 2);
-            tree.append_leaf(record.bytes());
-            if !replay.push(record.seq(), record.payload()) {
-                // The thread names the record it refused when it finishes.
-                return false;
-            }
-            if let Err(error) = projections.apply_payload(record.seq(), record.payload()) {
-                let kind = match &error {
-                    mingzhang_projections::ProjectionError::Decode { .. } => ProblemKind::Damaged,
-                    _ => ProblemKind::Mismatch,
-                };
-                not_applied = Some((record.seq(), kind, error.to_string()));
-                return false;
-            }
-            records += 1;
-            if checkpoint_size == Some(records) {
-                digest_at_checkpoint = Some(hex::encode(projections.balances_digest()));
-            }
-            if published_size == Some(records) {
-                replayed_funds = Some(funds_json(&projections));
-            }
-            true
-        })?;
-    }
+    let sizes = SnapshotSizes {
+        checkpoint: checkpoint.as_ref().map(Checkpoint::size),
+        published: published_size,
+    };
+    let pass = match &chain {
+        Some(_) => Some(replay(&inputs.log_dir, sizes, |bytes_read| {
+            progress(total_bytes + bytes_read, total_bytes * 2)
+        })?),
+        None => None,
+    };
+    let (tree, projected, refused) = match pass {
+        Some(pass) => (pass.tree, Some(pass.projected), pass.refused),
+        None => (MemoryTree::new(), None, None),
+    };
+    let (projections, mut records, digest_at_checkpoint, replayed_funds, not_applied) =
+        match projected {
+            Some(projected) => (
+                projected.projections,
+                projected.applied,
+                projected.digest_at_checkpoint,
+                projected.funds_at_published,
+                projected.not_applied,
+            ),
+            None => (Projections::default(), 0, None, None, None),
+        };
     // The rules' verdict first: a record they refuse is the first problem,
     // whatever it does to the read models after it.
-    let refused = replay.finish().err();
     if let Some(error) = &refused {
         let kind = match error {
             ReplayError::Undecodable { .. } | ReplayError::NoEvent { .. } => ProblemKind::Damaged,
@@ -674,7 +656,7 @@ pub fn render_text(report: &AuditReport) -> String {
 
 /// The fund balances exactly as the server's `funds` query renders them: the
 /// projection's fund views, serialised.
-fn funds_json(projections: &Projections) -> serde_json::Value {
+pub(crate) fn funds_json(projections: &Projections) -> serde_json::Value {
     serde_json::to_value(projections.fund_balances()).expect("fund views serialise")
 }
 
@@ -734,7 +716,7 @@ fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |metadata| metadata.len())
 }
 
-fn segment_files(log_dir: &Path) -> anyhow::Result<Vec<(u64, PathBuf)>> {
+pub(crate) fn segment_files(log_dir: &Path) -> anyhow::Result<Vec<(u64, PathBuf)>> {
     let mut segments = Vec::new();
     for entry in
         std::fs::read_dir(log_dir).with_context(|| format!("reading {}", log_dir.display()))?
@@ -746,83 +728,6 @@ fn segment_files(log_dir: &Path) -> anyhow::Result<Vec<(u64, PathBuf)>> {
     }
     segments.sort();
     Ok(segments)
-}
-
-/// Calls `visit` with every whole record in order, stopping at the first
-/// incomplete one (the torn tail `verify_log` has already reported) or when
-/// `visit` returns false. Only used after `verify_log` passed.
-fn for_each_record(
-    log_dir: &Path,
-    mut visit: impl FnMut(&StoredRecord) -> bool,
-) -> anyhow::Result<()> {
-    // Streamed: a bundle downloaded by `verify URL` is one segment of the
-    // whole log, gigabytes for a big one.
-    let record_len_max = HEADER_LEN + PAYLOAD_LEN_MAX + TRAILER_LEN;
-    let mut bytes = Vec::with_capacity(64 << 10);
-    for (_, path) in segment_files(log_dir)? {
-        let file =
-            std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
-        let mut segment = std::io::BufReader::with_capacity(1 << 20, file);
-        let mut header = [0u8; SEGMENT_HEADER_LEN];
-        if read_whole_or_nothing(&mut segment, &mut header)? != ReadOutcome::Whole {
-            continue;
-        }
-        loop {
-            bytes.resize(8, 0);
-            match read_whole_or_nothing(&mut segment, &mut bytes)? {
-                ReadOutcome::Whole => {}
-                ReadOutcome::Nothing => break,
-                ReadOutcome::Part => return Ok(()),
-            }
-            let len = StoredRecord::framed_len(&bytes).expect("8 bytes hold the length");
-            if len > record_len_max {
-                return Ok(());
-            }
-            bytes.resize(len, 0);
-            if read_whole_or_nothing(&mut segment, &mut bytes[8..])? != ReadOutcome::Whole {
-                return Ok(());
-            }
-            let Ok(record) = StoredRecord::decode(&bytes) else {
-                return Ok(());
-            };
-            if !visit(&record) {
-                return Ok(());
-            }
-        }
-    }
-    Ok(())
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum ReadOutcome {
-    Whole,
-    /// The file ended exactly where `buf` would start.
-    Nothing,
-    /// The file ended inside `buf`.
-    Part,
-}
-
-/// Fills `buf` from `reader`, telling an end of file before it from one inside it.
-fn read_whole_or_nothing(
-    reader: &mut impl std::io::Read,
-    buf: &mut [u8],
-) -> std::io::Result<ReadOutcome> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => {
-                return Ok(if filled == 0 {
-                    ReadOutcome::Nothing
-                } else {
-                    ReadOutcome::Part
-                });
-            }
-            Ok(n) => filled += n,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(ReadOutcome::Whole)
 }
 
 /// Writes a self-contained bundle: the records of the log's segments
@@ -871,7 +776,8 @@ pub fn export(
 
 #[cfg(test)]
 mod tests {
-    use super::{first_fund_mismatch, for_each_record, segment_files};
+    use super::{first_fund_mismatch, segment_files};
+    use crate::replay_pass::for_each_record;
     use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions};
     use serde_json::json;
 

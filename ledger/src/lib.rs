@@ -4,6 +4,7 @@
 //! **Architecture invariant:** this crate knows no HTTP, gRPC or SQL, and
 //! `decide` reads no clock: time comes in with the command.
 
+pub mod batch_worker;
 pub mod checkpoint;
 pub mod decide;
 mod id_map;

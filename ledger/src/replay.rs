@@ -12,6 +12,7 @@ use mingzhang_proto::v1::EventEnvelope;
 use mingzhang_proto::v1::event_envelope::Event;
 use prost::Message;
 
+use crate::batch_worker::BatchWorker;
 use crate::decide::{Rejection, decide};
 use crate::id_map::IdMap;
 use crate::service::IDEMPOTENCY_KEY_LEN_MAX;
@@ -254,103 +255,40 @@ impl Replayer {
     }
 }
 
-/// Records sent to a `ReplayThread` at a time: large enough that the hand
-/// over costs little per record, small enough to bound the memory in flight.
-pub const REPLAY_THREAD_BATCH_RECORDS: usize = 4096;
-
-/// Batches in flight to a `ReplayThread` before `push` waits for it.
-const REPLAY_THREAD_BATCHES_MAX: usize = 4;
-
-/// Payloads of consecutive records, concatenated.
-struct PayloadBatch {
-    first_seq: u64,
-    bytes: Vec<u8>,
-    /// Where each payload ends in `bytes`.
-    ends: Vec<usize>,
-}
+/// Records sent to a `ReplayThread` at a time.
+pub const REPLAY_THREAD_BATCH_RECORDS: usize = crate::batch_worker::BATCH_RECORDS;
 
 /// A `Replayer` on a thread of its own, fed payloads in batches, so that an
-/// auditor's replay re-decides every record on one core while the other
-/// folds the read models: re-deciding costs about as much as projecting.
+/// auditor's replay re-decides every record on one core while another folds
+/// the read models: re-deciding costs about as much as projecting.
 pub struct ReplayThread {
-    batch: PayloadBatch,
-    sender: Option<std::sync::mpsc::SyncSender<PayloadBatch>>,
-    thread: Option<std::thread::JoinHandle<Result<u64, ReplayError>>>,
+    worker: BatchWorker<Result<u64, ReplayError>>,
 }
 
 impl ReplayThread {
     pub fn spawn() -> ReplayThread {
-        let (sender, receiver) =
-            std::sync::mpsc::sync_channel::<PayloadBatch>(REPLAY_THREAD_BATCHES_MAX);
-        let thread = std::thread::Builder::new()
-            .name("replay".into())
-            .spawn(move || {
-                let mut replayer = Replayer::default();
-                // Ends, dropping the receiver, at the first record refused.
-                for batch in receiver {
-                    let mut start = 0;
-                    for (index, &end) in batch.ends.iter().enumerate() {
-                        let seq = batch.first_seq + index as u64;
-                        replayer.check_payload(seq, &batch.bytes[start..end])?;
-                        start = end;
-                    }
+        let worker = BatchWorker::spawn("replay", |batches| {
+            let mut replayer = Replayer::default();
+            // Ends, dropping the receiver, at the first record refused.
+            for batch in batches {
+                for (seq, payload) in batch.records() {
+                    replayer.check_payload(seq, payload)?;
                 }
-                Ok(replayer.checked_len())
-            })
-            .expect("spawn the replay thread");
-        ReplayThread {
-            batch: PayloadBatch {
-                first_seq: 0,
-                bytes: Vec::new(),
-                ends: Vec::with_capacity(REPLAY_THREAD_BATCH_RECORDS),
-            },
-            sender: Some(sender),
-            thread: Some(thread),
-        }
+            }
+            Ok(replayer.checked_len())
+        });
+        ReplayThread { worker }
     }
 
     /// Queues record `seq` (the next in order) for checking. False once the
     /// thread has met a record the rules refuse: `finish` says which.
     pub fn push(&mut self, seq: u64, payload: &[u8]) -> bool {
-        assert_eq!(
-            seq,
-            self.batch.first_seq + self.batch.ends.len() as u64,
-            "replayed out of order"
-        );
-        self.batch.bytes.extend_from_slice(payload);
-        self.batch.ends.push(self.batch.bytes.len());
-        if self.batch.ends.len() < REPLAY_THREAD_BATCH_RECORDS {
-            return true;
-        }
-        self.send_batch()
-    }
-
-    fn send_batch(&mut self) -> bool {
-        let next_seq = self.batch.first_seq + self.batch.ends.len() as u64;
-        let bytes_capacity = self.batch.bytes.capacity();
-        let batch = std::mem::replace(
-            &mut self.batch,
-            PayloadBatch {
-                first_seq: next_seq,
-                bytes: Vec::with_capacity(bytes_capacity),
-                ends: Vec::with_capacity(REPLAY_THREAD_BATCH_RECORDS),
-            },
-        );
-        let sender = self.sender.as_ref().expect("sending until finished");
-        sender.send(batch).is_ok()
+        self.worker.push(seq, payload)
     }
 
     /// Checks what is queued and returns how many records were checked, or
     /// the first record the rules refuse.
-    pub fn finish(mut self) -> Result<u64, ReplayError> {
-        if !self.batch.ends.is_empty() {
-            self.send_batch();
-        }
-        drop(self.sender.take());
-        let thread = self.thread.take().expect("finished once");
-        match thread.join() {
-            Ok(outcome) => outcome,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+    pub fn finish(self) -> Result<u64, ReplayError> {
+        self.worker.finish()
     }
 }
