@@ -442,3 +442,70 @@ async fn each_kind_of_finding_has_its_own_exit_code() {
     std::fs::write(&path, bytes).unwrap();
     assert_eq!(audit(data.path(), None).exit_code(), audit::EXIT_DAMAGED);
 }
+
+/// An event the rules refuse, appended as the writer appends, with its chain
+/// computed and the checkpoint re-signed over it by the operator's own key:
+/// everything the operator can recompute holds, and the re-deciding replay
+/// names the record and the rule.
+#[tokio::test]
+async fn a_refused_event_with_its_chain_recomputed_and_the_checkpoint_re_signed_is_named() {
+    use mingzhang_ledger::merkle::{self, MemoryTree};
+    use mingzhang_proto::Message;
+    use mingzhang_proto::v1::{self as pb, event_envelope::Event};
+    let data = tempfile::tempdir().unwrap();
+    ledger_with_checkpoint(data.path(), 60).await;
+    let forged = pb::EventEnvelope {
+        recorded_at_unix_ms: scenario::unix_ms_at_0900_cst("2015-10-01"),
+        actor: "operator:kaixuan-01".into(),
+        event: Some(Event::DonationReceived(pb::DonationReceived {
+            donation_id: "forged-999999".into(),
+            donor_id: "nobody-registered".into(),
+            fund_id: scenario::CHARITY_FUND_ID.into(),
+            amount_fen: 99_999_900,
+            channel: pb::Channel::Online as i32,
+            received_on: "2015-10-01".into(),
+            ..pb::DonationReceived::default()
+        })),
+        ..pb::EventEnvelope::default()
+    };
+    let forged_seq = {
+        let (log, _) = FileLog::open(data.path().join("log"), FileLogOptions::default()).unwrap();
+        let seq = log.head().len;
+        log.append(seq, vec![forged.encode_to_vec()]).await.unwrap();
+        log.close().unwrap();
+        seq
+    };
+    let (log, _) = ReadOnlyLog::open(data.path().join("log")).unwrap();
+    let size = log.head().len;
+    let mut tree = MemoryTree::new();
+    for record in log.read(0, size as usize).unwrap() {
+        tree.append_leaf(record.bytes());
+    }
+    let root = merkle::root_from_leaves(&tree.leaf_hashes());
+    let signer = load_signer(data.path()).unwrap();
+    let note = Checkpoint::new("test.mingzhang/ledger", size, root, vec![])
+        .unwrap()
+        .sign(&signer);
+    std::fs::write(data.path().join("checkpoints").join("latest.note"), note).unwrap();
+
+    let report = audit(data.path(), None);
+    assert!(!report.ok);
+    assert_eq!(report.exit_code(), audit::EXIT_MISMATCH);
+    let checkpoint = report.checkpoint.clone().unwrap();
+    assert!(
+        checkpoint.root_matches,
+        "the re-signed root holds: {:?}",
+        report.problems
+    );
+    assert_eq!(
+        (report.records, report.replayed_records),
+        (size, forged_seq)
+    );
+    let expected = format!("record seq {forged_seq}: refused by the rules: donor_id: ");
+    assert!(
+        report.problems[0].message.starts_with(&expected)
+            && report.problems[0].message.ends_with("[not_found]"),
+        "{:?}",
+        report.problems
+    );
+}

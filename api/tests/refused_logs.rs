@@ -57,7 +57,7 @@ async fn verify_fails_naming_the_record_and_rule_of_each_log_the_rules_refuse() 
             log.what,
             report.problems
         );
-        assert_eq!(report.records, log.refused_seq, "{}", log.what);
+        assert_eq!(report.replayed_records, log.refused_seq, "{}", log.what);
     }
 }
 

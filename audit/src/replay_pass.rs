@@ -60,13 +60,17 @@ pub fn replay(
     let mut rules = ReplayThread::spawn();
     let mut read_models = BatchWorker::spawn("projections", move |batches| project(batches, sizes));
     let mut bytes_read = 0u64;
+    let (mut rules_folding, mut models_folding) = (true, true);
     for_each_record(log_dir, |record| {
         bytes_read += record.bytes.len() as u64;
         progress(bytes_read);
         tree.append_leaf(record.bytes);
-        // Either stops at the record it refuses; `finish` names it.
-        rules.push(record.seq(), record.payload())
-            && read_models.push(record.seq(), record.payload())
+        // Either fold stops at the first record it refuses (`finish` names
+        // it); the Merkle leaves go on to the end, so the signed root is
+        // still checked over every record the chain holds.
+        rules_folding = rules_folding && rules.push(record.seq(), record.payload());
+        models_folding = models_folding && read_models.push(record.seq(), record.payload());
+        true
     })?;
     Ok(ReplayPass {
         tree,

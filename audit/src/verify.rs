@@ -203,7 +203,11 @@ pub struct SignedCoverage {
 pub struct AuditReport {
     pub ok: bool,
     pub source: SourceKind,
+    /// Records that passed the chain check.
     pub records: u64,
+    /// Records the replay took in: all of them, or those before the first
+    /// that the rules refuse or the read models cannot apply.
+    pub replayed_records: u64,
     pub bytes: u64,
     pub chain_mb_per_s: f64,
     pub last_hash: String,
@@ -353,7 +357,7 @@ pub fn verify(
         Some(pass) => (pass.tree, Some(pass.projected), pass.refused),
         None => (MemoryTree::new(), None, None),
     };
-    let (projections, mut records, digest_at_checkpoint, replayed_funds, not_applied) =
+    let (projections, mut replayed, digest_at_checkpoint, replayed_funds, not_applied) =
         match projected {
             Some(projected) => (
                 projected.projections,
@@ -372,7 +376,7 @@ pub fn verify(
             _ => ProblemKind::Mismatch,
         };
         problems.push(kind, error.to_string());
-        records = records.min(error.seq());
+        replayed = replayed.min(error.seq());
     }
     if let Some((seq, kind, problem)) = not_applied
         && refused.as_ref().is_none_or(|error| seq < error.seq())
@@ -380,6 +384,9 @@ pub fn verify(
         problems.push(kind, problem);
     }
     let leaves = tree.leaf_hashes();
+    // Records the chain holds; `replayed` may stop short of them at a record
+    // the rules refuse or the read models cannot apply, named above.
+    let records = leaves.len() as u64;
     let root_of = |size: u64| merkle::root_from_leaves(&leaves[..size as usize]);
 
     let checkpoint_finding = checkpoint.as_ref().map(|checkpoint| {
@@ -396,7 +403,11 @@ pub fn verify(
         }
         let balances_match = balances_digest_of(checkpoint).map(|published| {
             let matches = digest_at_checkpoint.as_deref() == Some(published.as_str());
-            if covered && !matches {
+            if covered && replayed < size {
+                problems.push(ProblemKind::Mismatch, format!(
+                    "checkpoint: its balances cannot be replayed: the replay stopped at record {replayed}, before the signed size {size}"
+                ));
+            } else if covered && !matches {
                 problems.push(ProblemKind::Mismatch, format!(
                     "checkpoint: published balances digest {published} differs from the replayed {} at size {size}",
                     digest_at_checkpoint.as_deref().unwrap_or("?")
@@ -429,6 +440,9 @@ pub fn verify(
         let size = published.at_size;
         let first_mismatch = match &replayed_funds {
             Some(replayed) => first_fund_mismatch(&published.funds, replayed),
+            None if replayed < size && size <= records => Some(format!(
+                "the replay stopped at record {replayed}, before the {size} records the server's balances reflect"
+            )),
             None => Some(format!(
                 "the server's balances reflect {size} records but the log has only {records}"
             )),
@@ -486,6 +500,7 @@ pub fn verify(
         ok: problems.is_empty(),
         source: inputs.source,
         records,
+        replayed_records: replayed,
         bytes,
         chain_mb_per_s: if chain_seconds > 0.0 {
             bytes as f64 / chain_seconds / 1e6
