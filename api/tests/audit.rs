@@ -481,7 +481,7 @@ async fn a_refused_event_with_its_chain_recomputed_and_the_checkpoint_re_signed_
     for record in log.read(0, size as usize).unwrap() {
         tree.append_leaf(record.bytes());
     }
-    let root = merkle::root_from_leaves(&tree.leaf_hashes());
+    let root = merkle::root_from_leaves(tree.leaf_hashes());
     let signer = load_signer(data.path()).unwrap();
     let note = Checkpoint::new("test.mingzhang/ledger", size, root, vec![])
         .unwrap()
