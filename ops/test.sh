@@ -12,4 +12,10 @@ if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'no
   fi
 fi
 cargo build --workspace --bins
-cargo test --workspace
+test_log="$(mktemp)"
+trap 'rm -f "$test_log"' EXIT
+cargo test --workspace 2>&1 | tee "$test_log"
+# One closing line over every test binary (cargo's own last line is a
+# crate's doc-tests, often "0 passed").
+awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+     END { printf "%d passed, %d failed\n", p, f }' "$test_log"
