@@ -4,9 +4,13 @@
 //! routes and bodies the server actually has.
 
 use axum::Json;
+use mingzhang_ledger::service::IDEMPOTENCY_KEY_LEN_MAX;
 use schemars::generate::SchemaSettings;
 use schemars::{Schema, SchemaGenerator};
 use serde_json::{Value, json};
+
+use crate::backend::{LIST_PAGE_DEFAULT, LIST_PAGE_MAX};
+use crate::http::records::RECORDS_PAGE_MAX;
 
 pub struct CommandDoc {
     pub path: &'static str,
@@ -17,7 +21,7 @@ pub struct CommandDoc {
 }
 
 /// (path, summary, who may read it).
-const QUERY_ROUTES: [(&str, &str, &str); 12] = [
+const QUERY_ROUTES: [(&str, &str, &str); 11] = [
     ("/v1/funds", "Fund balances", "everyone"),
     ("/v1/campaigns", "Campaign progress", "everyone"),
     (
@@ -56,11 +60,6 @@ const QUERY_ROUTES: [(&str, &str, &str); 12] = [
         "/v1/trial-balance",
         "Double-entry trial balance (sums to zero)",
         "everyone",
-    ),
-    (
-        "/v1/records",
-        "Raw hash-chained records (`from`, `limit`); `/v1/records/follow` streams them as SSE. `from` equal to the log's length answers an empty page; past it, 400 `from_past_end`",
-        "operator, auditor",
     ),
 ];
 
@@ -118,13 +117,111 @@ const PROOF_ROUTES: [(&str, &str, &str, &str, &[&str]); 7] = [
     ),
 ];
 
-fn problem_responses() -> Value {
-    let problem = json!({"description": "problem+json with type, title, status, detail, field, rule",
-                         "content": {"application/problem+json": {}}});
-    json!({
-        "400": problem, "401": problem, "403": problem, "404": problem, "405": problem,
-        "409": problem, "413": problem, "415": problem, "422": problem, "503": problem
-    })
+/// The id every path segment `{id}` names: the ledger's `check_id` rule.
+const ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,64}$";
+
+/// Every `{name}` in `path`, declared as OpenAPI requires: in the path,
+/// required. Ids follow `ID_PATTERN`; `{size}` and `{seq}` are record counts.
+fn path_parameters(path: &str) -> Vec<Value> {
+    let parameters: Vec<Value> = path
+        .split('{')
+        .skip(1)
+        .map(|rest| {
+            let name = &rest[..rest.find('}').expect("a path parameter closes")];
+            let schema = match name {
+                "id" => json!({"type": "string", "pattern": ID_PATTERN}),
+                "size" | "seq" => json!({"type": "integer", "minimum": 0}),
+                other => panic!("path parameter {other} has no schema here"),
+            };
+            json!({"name": name, "in": "path", "required": true, "schema": schema})
+        })
+        .collect();
+    assert_eq!(parameters.len(), path.matches('{').count(), "{path}");
+    parameters
+}
+
+fn query_parameter(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false,
+           "description": description, "schema": schema})
+}
+
+/// The query parameters every projection read takes (`queries::ReadParams`;
+/// any other is refused with 422 `bad_query`).
+fn read_parameters() -> Vec<Value> {
+    vec![
+        query_parameter(
+            "min_seq",
+            "wait up to 2 s until projections include the record with this sequence number (the seq a write returned); 503 if they do not",
+            json!({"type": "integer", "minimum": 0}),
+        ),
+        query_parameter(
+            "as_of",
+            "`/v1/pledges` only: answer each pledge's due, paid and overdue instalments as of this date (422 `date_invalid` otherwise); ignored elsewhere",
+            json!({"type": "string", "format": "date"}),
+        ),
+        query_parameter(
+            "offset",
+            "rows to skip (paged lists: donations, expenditures, a donor's statement)",
+            json!({"type": "integer", "minimum": 0, "default": 0}),
+        ),
+        query_parameter(
+            "limit",
+            &format!(
+                "rows to answer at most (422 `limit_out_of_range` outside 1..={LIST_PAGE_MAX})"
+            ),
+            json!({"type": "integer", "minimum": 1, "maximum": LIST_PAGE_MAX, "default": LIST_PAGE_DEFAULT}),
+        ),
+    ]
+}
+
+fn problem() -> Value {
+    json!({"description": "problem+json with type, title, status, detail, field, rule",
+           "content": {"application/problem+json": {}}})
+}
+
+/// The problems a route can answer: 400/422 for a bad path segment or
+/// query, 401 for a bad token, 403 unless everyone may call it, 404 when it
+/// names something, 503 while the log or projections cannot answer; writes
+/// add their body's 409/413/415.
+fn problem_responses(method: &str, path: &str, who: &str) -> Value {
+    let mut statuses = vec!["400", "401", "405", "422", "503"];
+    if who != "everyone" {
+        statuses.push("403");
+    }
+    if path.contains('{') || path.starts_with("/v1/proofs") || method == "post" {
+        statuses.push("404");
+    }
+    if method == "post" {
+        statuses.extend(["409", "413", "415"]);
+    }
+    statuses
+        .into_iter()
+        .map(|status| (status.to_owned(), problem()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// The raw log: (path, summary, media type of the answer).
+const RECORD_ROUTES: [(&str, &str, &str); 2] = [
+    (
+        "/v1/records",
+        "Raw hash-chained records (`from`, `limit`); `from` equal to the log's length answers an empty page; past it, 400 `from_past_end`",
+        "application/json",
+    ),
+    (
+        "/v1/records/follow",
+        "The raw records from `from` on, streamed as server-sent events as they are written",
+        "text/event-stream",
+    ),
+];
+
+/// `Idempotency-Key`: printable ASCII (400 `idempotency_key_invalid`
+/// otherwise), at most the ledger's limit (422).
+fn idempotency_key_parameter() -> Value {
+    json!({"name": "Idempotency-Key", "in": "header", "required": false,
+           "description": "a retry with the same key and body answers the first result (`idempotent_replay`); keys are the caller's own",
+           "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_LEN_MAX,
+                      "pattern": "^[\\t\\x20-\\x7E]+$"}})
 }
 
 /// The order a write is checked in (`auth::authorize_command_kind`), the
@@ -139,30 +236,49 @@ const WRITE_CHECK_ORDER: &str = "Checked in this order, the first failure answer
 
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
-    let min_seq = json!({"name": "min_seq", "in": "query", "required": false,
-        "description": "wait up to 2 s until projections include the record with this sequence number (the seq a write returned)",
-        "schema": {"type": "integer"}});
     for (path, summary, who) in QUERY_ROUTES {
+        let mut parameters = path_parameters(path);
+        parameters.extend(read_parameters());
+        let mut responses = problem_responses("get", path, who);
+        responses["200"] = json!({"description": "JSON; amounts are `*_fen` integers"});
         paths.insert(
             path.to_owned(),
             json!({"get": {"summary": summary, "description": format!("Readable by: {who}."),
-                           "parameters": [min_seq],
-                           "responses": {
-                               "200": {"description": "JSON; amounts are `*_fen` integers"},
-                               "400": problem_responses()["400"], "401": problem_responses()["401"],
-                               "403": problem_responses()["403"], "404": problem_responses()["404"],
-                               "503": problem_responses()["503"]}}}),
+                           "parameters": parameters, "responses": responses}}),
+        );
+    }
+    for (path, summary, media_type) in RECORD_ROUTES {
+        let mut parameters = vec![query_parameter(
+            "from",
+            "the first record's sequence number; equal to the log's length answers nothing yet, past it 400 `from_past_end`",
+            json!({"type": "integer", "minimum": 0, "default": 0}),
+        )];
+        if media_type == "application/json" {
+            parameters.push(query_parameter(
+                "limit",
+                &format!("records to answer at most (422 `limit_out_of_range` outside 1..={RECORDS_PAGE_MAX})"),
+                json!({"type": "integer", "minimum": 1, "maximum": RECORDS_PAGE_MAX, "default": 100}),
+            ));
+        }
+        let mut responses = problem_responses("get", path, "operator, auditor");
+        responses["200"] = json!({"description": "records with seq, hash and event",
+                                  "content": {media_type: {}}});
+        paths.insert(
+            path.to_owned(),
+            json!({"get": {"summary": summary, "description": "Readable by: operator, auditor.",
+                           "parameters": parameters, "responses": responses}}),
         );
     }
     for (method, path, summary, who, query) in PROOF_ROUTES {
-        let parameters: Vec<Value> = query
-            .iter()
-            .map(|name| {
-                json!({"name": name, "in": "query", "required": true,
-                               "schema": {"type": "integer", "minimum": 0}})
-            })
-            .collect();
-        let mut responses = problem_responses();
+        let mut parameters = path_parameters(path);
+        parameters.extend(query.iter().map(|name| {
+            json!({"name": name, "in": "query", "required": true,
+                   "schema": {"type": "integer", "minimum": 0}})
+        }));
+        if method == "post" {
+            parameters.push(idempotency_key_parameter());
+        }
+        let mut responses = problem_responses(method, path, who);
         responses["200"] = json!({"description": "see docs/proofs.md for every byte"});
         let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
         entry[method] = json!({"summary": summary, "description": format!("Callable by: {who}."),
@@ -173,15 +289,16 @@ pub fn document() -> Value {
         .into_generator();
     for command in crate::http::command_route_docs() {
         let body_schema = (command.schema)(&mut generator);
-        let mut responses = problem_responses();
+        let mut responses = problem_responses("post", command.path, "operator");
         responses["200"] =
             json!({"description": "recorded (or an idempotent replay): records with seq and hash"});
+        let mut parameters = path_parameters(command.path);
+        parameters.push(idempotency_key_parameter());
         let operation = json!({
             "summary": command.summary,
             "description": WRITE_CHECK_ORDER,
             "operationId": command.body,
-            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false,
-                            "schema": {"type": "string"}}],
+            "parameters": parameters,
             "requestBody": {"required": true, "content": {"application/json": {
                 "schema": body_schema,
             }}},
@@ -287,5 +404,83 @@ mod tests {
                 "dangling {pointer}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use serde_json::Value;
+
+    /// Each `{name}` in a path must be declared by every operation on it as
+    /// a required path parameter: OpenAPI requires it, and a document
+    /// missing one is invalid.
+    #[test]
+    fn every_path_template_parameter_is_declared_by_every_operation() {
+        let document = super::document();
+        let paths = document["paths"].as_object().expect("paths");
+        assert!(paths.len() >= 30, "{}", paths.len());
+        for (path, item) in paths {
+            let names: Vec<&str> = path
+                .split('{')
+                .skip(1)
+                .map(|rest| &rest[..rest.find('}').expect("closing brace")])
+                .collect();
+            for (method, operation) in item.as_object().expect("path item") {
+                let declared: Vec<&str> = operation["parameters"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|parameter| parameter["in"] == "path")
+                    .map(|parameter| {
+                        assert_eq!(parameter["required"], Value::Bool(true), "{parameter}");
+                        parameter["name"].as_str().expect("name")
+                    })
+                    .collect();
+                assert_eq!(declared, names, "{method} {path}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod validator_tests {
+    use std::process::Command;
+
+    /// Python's `openapi-spec-validator` (ops/test.sh installs it): run on
+    /// the served document. Without it the test says so and passes, except
+    /// under CI, where a missing validator fails.
+    #[test]
+    fn the_document_is_valid_openapi_3_1_by_a_real_validator() {
+        const VALIDATE: &str = "import json, sys\n\
+            from openapi_spec_validator import validate\n\
+            validate(json.load(open(sys.argv[1])))\n";
+        let present = Command::new("python3")
+            .args(["-c", "import openapi_spec_validator"])
+            .output()
+            .is_ok_and(|output| output.status.success());
+        if !present {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "openapi-spec-validator is missing: python3 -m pip install openapi-spec-validator"
+            );
+            eprintln!("skipped: python3 openapi-spec-validator is not installed");
+            return;
+        }
+        let file =
+            std::env::temp_dir().join(format!("mingzhang-openapi-{}.json", std::process::id()));
+        std::fs::write(&file, super::document().to_string()).expect("write the document");
+        let output = Command::new("python3")
+            .args(["-c", VALIDATE])
+            .arg(&file)
+            .output()
+            .expect("run python3");
+        std::fs::remove_file(&file).expect("remove the document");
+        assert!(
+            output.status.success(),
+            "invalid OpenAPI document:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
