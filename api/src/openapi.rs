@@ -395,6 +395,26 @@ mod tests {
         assert!(records["responses"]["400"].is_object(), "{records}");
         let refund = body("/v1/donations/{id}/refunds");
         assert!(refund["properties"]["refund_id"].is_object(), "{refund}");
+        // What the ledger refuses when empty is required, not defaulted.
+        let required = |schema: &Value, field: &str| {
+            schema["required"]
+                .as_array()
+                .is_some_and(|fields| fields.contains(&json!(field)))
+        };
+        assert!(required(&refund, "reason"), "{refund}");
+        assert!(required(&body("/v1/pledges/{id}/cancellation"), "reason"));
+        assert!(required(&body("/v1/projects"), "community"));
+        let received_on = resolve(&document, &donation["properties"]["received_on"]);
+        assert_eq!(received_on["format"], json!("date"), "{received_on}");
+        let fund_id = resolve(&document, &donation["properties"]["fund_id"]);
+        assert_eq!(fund_id["pattern"], json!(super::ID_PATTERN), "{fund_id}");
+        let key = &write["parameters"][0];
+        assert_eq!(key["schema"]["maxLength"], json!(200), "{key}");
+        let pledges = &document["paths"]["/v1/pledges"]["get"]["parameters"];
+        assert!(
+            pledges.to_string().contains("\"format\":\"date\""),
+            "{pledges}"
+        );
         // Every $ref in the document resolves.
         let text = document.to_string();
         for pointer in text.split("\"$ref\":\"").skip(1) {

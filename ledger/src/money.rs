@@ -79,10 +79,12 @@ impl AmountError {
 /// Rejects exponents, signs other than a leading '-' (which is then refused as
 /// not positive), more than 2 decimal places, zero and absurdly large values.
 pub fn parse_amount_fen(text: &str) -> Result<i64, AmountError> {
-    let plain = text
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
-    if text.is_empty() || !plain {
+    // Digits on both sides of the point: ".5" and "5." are refused, so the
+    // API's pattern `^[0-9]+(\.[0-9]{1,2}0*)?$` says exactly what is taken.
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
         return Err(AmountError::NotADecimal);
     }
     let value: Decimal = text.parse().map_err(|_| AmountError::NotADecimal)?;
@@ -158,6 +160,13 @@ mod tests {
         assert_eq!(parse_amount_fen("1e3"), Err(AmountError::NotADecimal));
         assert_eq!(parse_amount_fen("12,00"), Err(AmountError::NotADecimal));
         assert_eq!(parse_amount_fen(""), Err(AmountError::NotADecimal));
+        for half_written in [".5", "5.", "-.5", ".", "1..5", "1.2.3", "+5"] {
+            assert_eq!(
+                parse_amount_fen(half_written),
+                Err(AmountError::NotADecimal),
+                "{half_written}"
+            );
+        }
         assert_eq!(
             parse_amount_fen("100000000000.01"),
             Err(AmountError::TooLarge)

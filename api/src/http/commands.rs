@@ -35,12 +35,53 @@ impl JsonSchema for AmountSchema {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]{1,2})?$",
-            "description": "CNY as a decimal string, greater than 0, at most 2 decimals: \"1234.56\"",
+            "pattern": "^[0-9]+(\\.[0-9]{1,2}0*)?$",
+            "description": "CNY as a decimal string with digits on both sides of any point, greater than 0 and at most 100000000000.00, at most 2 decimals (trailing zeros aside): \"1234.56\"",
             "examples": ["1234.56"],
         })
     }
 }
+
+/// Declares a string schema for a field type the server checks by rule.
+macro_rules! string_schema {
+    ($name:ident, $schema_name:literal, $schema:tt) => {
+        struct $name;
+
+        impl JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $schema_name.into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!($schema)
+            }
+        }
+    };
+}
+
+// The ledger's `check_id`: 1 to 64 of A-Z a-z 0-9 . _ : -
+string_schema!(IdSchema, "Id", {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9._:-]{1,64}$",
+});
+string_schema!(OptionalIdSchema, "OptionalId", {
+    "type": "string",
+    "pattern": "^([A-Za-z0-9._:-]{1,64})?$",
+    "description": "an id, or empty (the same as omitted) for none",
+    "default": "",
+});
+// The ledger's `check_date`: a calendar date YYYY-MM-DD.
+string_schema!(DateSchema, "Date", {
+    "type": "string",
+    "format": "date",
+    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+});
+string_schema!(OptionalDateSchema, "OptionalDate", {
+    "type": "string",
+    "pattern": "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$",
+    "description": "a calendar date YYYY-MM-DD, or empty (the same as omitted) for none",
+    "default": "",
+});
 
 fn amount(field: &str, text: &str) -> Result<i64, AppError> {
     parse_amount_fen(field, text)
@@ -132,6 +173,7 @@ pub enum CategoryJson {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenFund {
+    #[schemars(with = "IdSchema")]
     pub fund_id: String,
     pub name: String,
     pub kind: FundKindJson,
@@ -163,8 +205,10 @@ pub struct YearlyTargetJson {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenCampaign {
+    #[schemars(with = "IdSchema")]
     pub campaign_id: String,
     pub name: String,
+    #[schemars(with = "IdSchema")]
     pub fund_id: String,
     #[schemars(with = "AmountSchema")]
     pub total_target: String,
@@ -198,6 +242,7 @@ impl CommandBody for OpenCampaign {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterDonor {
+    #[schemars(with = "IdSchema")]
     pub donor_id: String,
     pub name: String,
     pub kind: DonorKindJson,
@@ -227,6 +272,7 @@ impl CommandBody for RegisterDonor {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterOrganisation {
+    #[schemars(with = "IdSchema")]
     pub organisation_id: String,
     pub name: String,
     #[serde(default)]
@@ -248,13 +294,18 @@ impl CommandBody for RegisterOrganisation {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiveDonation {
+    #[schemars(with = "IdSchema")]
     pub donation_id: String,
     #[serde(default)]
+    #[schemars(with = "OptionalIdSchema")]
     pub donor_id: String,
+    #[schemars(with = "IdSchema")]
     pub fund_id: String,
     #[serde(default)]
+    #[schemars(with = "OptionalIdSchema")]
     pub campaign_id: String,
     #[serde(default)]
+    #[schemars(with = "OptionalIdSchema")]
     pub project_id: String,
     #[schemars(with = "AmountSchema")]
     pub amount: String,
@@ -263,6 +314,7 @@ pub struct ReceiveDonation {
     pub bank_reference: String,
     #[serde(default)]
     pub anonymous: bool,
+    #[schemars(with = "DateSchema")]
     pub received_on: String,
 }
 
@@ -288,10 +340,10 @@ impl CommandBody for ReceiveDonation {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundDonation {
+    #[schemars(with = "IdSchema")]
     pub refund_id: String,
     #[schemars(with = "AmountSchema")]
     pub amount: String,
-    #[serde(default)]
     pub reason: String,
 }
 
@@ -311,7 +363,6 @@ impl CommandBody for RefundDonation {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
-    #[serde(default)]
     pub reason: String,
 }
 
@@ -388,6 +439,7 @@ reason_command!(
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstalmentJson {
+    #[schemars(with = "DateSchema")]
     pub due_on: String,
     #[schemars(with = "AmountSchema")]
     pub amount: String,
@@ -408,10 +460,14 @@ fn instalments(list: Vec<InstalmentJson>) -> Result<Vec<pb::Instalment>, AppErro
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MakePledge {
+    #[schemars(with = "IdSchema")]
     pub pledge_id: String,
+    #[schemars(with = "IdSchema")]
     pub donor_id: String,
     #[serde(default)]
+    #[schemars(with = "OptionalIdSchema")]
     pub campaign_id: String,
+    #[schemars(with = "IdSchema")]
     pub fund_id: String,
     #[schemars(with = "AmountSchema")]
     pub total: String,
@@ -436,12 +492,14 @@ impl CommandBody for MakePledge {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceivePledgePayment {
+    #[schemars(with = "IdSchema")]
     pub payment_id: String,
     #[schemars(with = "AmountSchema")]
     pub amount: String,
     pub channel: ChannelJson,
     #[serde(default)]
     pub bank_reference: String,
+    #[schemars(with = "DateSchema")]
     pub received_on: String,
 }
 
@@ -466,7 +524,6 @@ pub struct AmendPledge {
     #[schemars(with = "AmountSchema")]
     pub new_total: String,
     pub instalments: Vec<InstalmentJson>,
-    #[serde(default)]
     pub reason: String,
 }
 
@@ -486,12 +543,16 @@ impl CommandBody for AmendPledge {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenGrantRound {
+    #[schemars(with = "IdSchema")]
     pub round_id: String,
+    #[schemars(with = "IdSchema")]
     pub fund_id: String,
     pub name: String,
     #[schemars(with = "AmountSchema")]
     pub budget: String,
+    #[schemars(with = "DateSchema")]
     pub applications_open_on: String,
+    #[schemars(with = "DateSchema")]
     pub applications_close_on: String,
 }
 
@@ -513,13 +574,16 @@ impl CommandBody for OpenGrantRound {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitApplication {
+    #[schemars(with = "IdSchema")]
     pub application_id: String,
+    #[schemars(with = "IdSchema")]
     pub organisation_id: String,
     pub title: String,
     #[serde(default)]
     pub summary: String,
     #[schemars(with = "AmountSchema")]
     pub requested: String,
+    #[schemars(with = "DateSchema")]
     pub submitted_on: String,
 }
 
@@ -591,13 +655,16 @@ pub struct TrancheJson {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwardGrant {
+    #[schemars(with = "IdSchema")]
     pub grant_id: String,
+    #[schemars(with = "IdSchema")]
     pub application_id: String,
     #[schemars(with = "AmountSchema")]
     pub amount: String,
     pub tranches: Vec<TrancheJson>,
     /// The date of the award decision, YYYY-MM-DD.
     #[serde(default)]
+    #[schemars(with = "OptionalDateSchema")]
     pub awarded_on: String,
 }
 
@@ -626,6 +693,7 @@ impl CommandBody for AwardGrant {
 #[serde(deny_unknown_fields)]
 pub struct DisburseTranche {
     pub tranche_index: u32,
+    #[schemars(with = "DateSchema")]
     pub paid_on: String,
     #[serde(default)]
     pub bank_reference: String,
@@ -648,6 +716,7 @@ impl CommandBody for DisburseTranche {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordEvaluation {
+    #[schemars(with = "IdSchema")]
     pub evaluation_id: String,
     pub period: String,
     pub evaluator: String,
@@ -700,17 +769,18 @@ impl CommandBody for FileSelfAssessment {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishProject {
+    #[schemars(with = "IdSchema")]
     pub project_id: String,
     pub title: String,
     #[serde(default)]
     pub description: String,
     pub need_kind: NeedKindJson,
-    #[serde(default)]
     pub community: String,
     #[serde(default)]
     pub survey: String,
     #[schemars(with = "AmountSchema")]
     pub budget: String,
+    #[schemars(with = "IdSchema")]
     pub fund_id: String,
 }
 
@@ -739,6 +809,7 @@ impl CommandBody for PublishProject {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimProject {
+    #[schemars(with = "IdSchema")]
     pub sponsor_id: String,
 }
 
@@ -756,8 +827,8 @@ impl CommandBody for ClaimProject {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseClaim {
+    #[schemars(with = "IdSchema")]
     pub sponsor_id: String,
-    #[serde(default)]
     pub reason: String,
 }
 
@@ -776,13 +847,16 @@ impl CommandBody for ReleaseClaim {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FundProject {
+    #[schemars(with = "IdSchema")]
     pub funding_id: String,
+    #[schemars(with = "IdSchema")]
     pub sponsor_id: String,
     #[schemars(with = "AmountSchema")]
     pub amount: String,
     pub channel: ChannelJson,
     #[serde(default)]
     pub bank_reference: String,
+    #[schemars(with = "DateSchema")]
     pub received_on: String,
 }
 
@@ -808,6 +882,7 @@ pub struct CompleteProject {
     pub report_sha256: String,
     #[serde(default)]
     pub summary: String,
+    #[schemars(with = "DateSchema")]
     pub completed_on: String,
 }
 
@@ -827,9 +902,12 @@ impl CommandBody for CompleteProject {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MakeExpenditure {
+    #[schemars(with = "IdSchema")]
     pub expenditure_id: String,
+    #[schemars(with = "IdSchema")]
     pub fund_id: String,
     #[serde(default)]
+    #[schemars(with = "OptionalIdSchema")]
     pub project_id: String,
     #[schemars(with = "AmountSchema")]
     pub amount: String,
@@ -839,6 +917,7 @@ pub struct MakeExpenditure {
     pub category: CategoryJson,
     #[serde(default)]
     pub receipt_no: String,
+    #[schemars(with = "DateSchema")]
     pub paid_on: String,
 }
 
