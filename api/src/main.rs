@@ -187,7 +187,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export { out } => export(&data_dir, &out),
-        Command::Balances => balances(&data_dir),
+        Command::Balances => runtime.block_on(balances(&data_dir)),
         Command::Serve {
             http_addr,
             grpc_addr,
@@ -405,34 +405,19 @@ fn export(data_dir: &Path, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn balances(data_dir: &Path) -> anyhow::Result<()> {
+async fn balances(data_dir: &Path) -> anyhow::Result<()> {
     require_initialised(data_dir)?;
-    let store = backend::open_store_read_only(data_dir).map_err(anyhow::Error::msg)?;
-    let mut projections = Projections::default();
+    let store: std::sync::Arc<dyn mingzhang_ledger::store::EventStore> =
+        std::sync::Arc::new(backend::open_store_read_only(data_dir).map_err(anyhow::Error::msg)?);
     // A record the rules refuse, or that does not apply, fails the command,
     // naming it: balances that leave it out, or count it, are not the log's.
-    use mingzhang_ledger::store::EventStore;
-    let mut replayer = mingzhang_ledger::replay::Replayer::default();
-    let len = store.head().len;
-    while replayer.checked_len() < len {
-        let records = store
-            .read(
-                replayer.checked_len(),
-                mingzhang_projections::CATCH_UP_BATCH_RECORDS,
-            )
-            .map_err(|error| anyhow::anyhow!("reading the log: {error}"))?;
-        anyhow::ensure!(
-            !records.is_empty(),
-            "the log returned no records below its head"
-        );
-        for record in records {
-            replayer
-                .check_payload(record.seq(), record.payload())
-                .map_err(|error| anyhow::anyhow!("replaying the log: {error}"))?;
-        }
-    }
+    // Opening the ledger re-decides every record, as the write side would.
+    Ledger::open(store.clone())
+        .await
+        .map_err(|error| anyhow::anyhow!("replaying the log: {error}"))?;
+    let mut projections = Projections::default();
     projections
-        .catch_up(&store)
+        .catch_up(&*store)
         .map_err(|error| anyhow::anyhow!("replaying the log: {error}"))?;
     println!(
         "{} records replayed from the log\n",
