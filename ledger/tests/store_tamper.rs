@@ -3,8 +3,11 @@
 //! seq; a torn tail (damage above the durable watermark, where a write may
 //! not have been synced) is repaired on open and not reported as tampering.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::{append_one_by_one, snapshot};
 use mingzhang_ledger::record::{HEADER_LEN, StoredRecord, TRAILER_LEN};
 use mingzhang_ledger::store::contract::numbered_payload;
 use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, parse_segment_file_name};
@@ -553,17 +556,6 @@ fn unwritten_page_inside_the_last_write_is_a_torn_tail() {
     );
 }
 
-fn append_one_by_one(log: &FileLog, seqs: std::ops::Range<u64>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    for seq in seqs {
-        runtime
-            .block_on(log.append(seq, vec![numbered_payload(seq)]))
-            .expect("append");
-    }
-}
-
 /// The zeros the writer keeps after the last record are space, not a torn
 /// tail: verify and open find a clean log and keep them, and the next record
 /// lands right after the last one, over the zeros.
@@ -677,20 +669,6 @@ fn a_closed_segment_ends_at_its_last_record() {
         "damaged",
         "zeros after a closed segment's last record",
     );
-}
-
-/// Every file of the log directory with its bytes.
-fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|entry| {
-            let entry = entry.expect("entry");
-            (
-                entry.file_name().to_string_lossy().into_owned(),
-                std::fs::read(entry.path()).expect("read"),
-            )
-        })
-        .collect()
 }
 
 /// The first record that a damaged byte range reaches.

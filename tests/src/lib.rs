@@ -1,6 +1,7 @@
 //! Black-box test support shared by the integration tests.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The built `mingzhang` program: `MINGZHANG_BIN`, or the one cargo built
 /// beside the test executable.
@@ -21,4 +22,21 @@ pub fn binary() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Runs `mingzhang --data-dir DATA_DIR ARGS`, requires it to succeed, and
+/// returns what it printed on stdout.
+pub fn run_cli(data_dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(binary())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("mingzhang runs");
+    assert!(
+        output.status.success(),
+        "mingzhang {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
 }

@@ -15,22 +15,7 @@ use mingzhang_proto::v1::ledger_service_client::LedgerServiceClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use mingzhang_tests::binary;
-
-fn run_cli(data_dir: &Path, args: &[&str]) -> String {
-    let output = Command::new(binary())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .output()
-        .expect("mingzhang runs");
-    assert!(
-        output.status.success(),
-        "mingzhang {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 output")
-}
+use mingzhang_tests::{binary, run_cli};
 
 struct Tokens {
     operator: String,

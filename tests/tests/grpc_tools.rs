@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use mingzhang_api::grpc_tools::SERVICE_NAMES;
 use mingzhang_api::log_failure_hook::FAIL_LOG_WHEN_ENV;
-use mingzhang_tests::binary;
+use mingzhang_tests::{binary, run_cli};
 use prost::Message;
 use prost_reflect::DescriptorPool;
 use prost_reflect::prost_types::FileDescriptorProto;
@@ -28,21 +28,6 @@ use tonic_reflection::pb::{v1 as reflection_v1, v1alpha as reflection_v1alpha};
 /// How long a health change may take to reach a watcher: the server samples
 /// readiness every 250 ms.
 const HEALTH_CHANGE_WAIT: Duration = Duration::from_secs(5);
-
-fn run_cli(data_dir: &Path, args: &[&str]) -> String {
-    let output = Command::new(binary())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .output()
-        .expect("mingzhang runs");
-    assert!(
-        output.status.success(),
-        "mingzhang {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 output")
-}
 
 struct Server {
     // Kept for the server's lifetime: dropping it deletes the data directory.

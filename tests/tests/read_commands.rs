@@ -4,27 +4,10 @@
 //! Build first: `cargo build -p mingzhang-api --bin mingzhang`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MINGZHANG_BIN") {
-        return PathBuf::from(path);
-    }
-    // target/debug/deps/read_commands-<hash> -> target/debug/mingzhang
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("mingzhang");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p mingzhang-api --bin mingzhang` first",
-        path.display()
-    );
-    path
-}
+use mingzhang_tests::{binary, run_cli};
 
 fn run(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(binary())
@@ -33,16 +16,6 @@ fn run(data_dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("mingzhang runs")
-}
-
-fn run_ok(data_dir: &Path, args: &[&str]) -> String {
-    let output = run(data_dir, args);
-    assert!(
-        output.status.success(),
-        "mingzhang {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 output")
 }
 
 /// Every file and directory under `dir`, by path relative to it, with the
@@ -91,26 +64,26 @@ fn assert_unchanged(data_dir: &Path, before: &BTreeMap<String, Option<Vec<u8>>>,
 fn balances_verify_and_export_leave_the_data_directory_byte_identical() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let data = data_dir.path();
-    run_ok(data, &["init"]);
-    run_ok(data, &["demo"]);
-    run_ok(data, &["keygen"]);
+    run_cli(data, &["init"]);
+    run_cli(data, &["demo"]);
+    run_cli(data, &["keygen"]);
     let before = snapshot(data);
     assert!(
         before.keys().any(|name| name.starts_with("log/segment-")),
         "the demo wrote a log"
     );
 
-    let balances = run_ok(data, &["balances"]);
+    let balances = run_cli(data, &["balances"]);
     assert!(balances.contains("Trial balance"), "{balances}");
     assert_unchanged(data, &before, "balances");
 
-    let verified = run_ok(data, &["verify"]);
+    let verified = run_cli(data, &["verify"]);
     assert!(verified.contains("OK:"), "{verified}");
     assert_unchanged(data, &before, "verify");
 
     let work = tempfile::tempdir().expect("temp dir");
     let bundle = work.path().join("bundle");
-    let exported = run_ok(data, &["export", bundle.to_str().expect("utf-8 path")]);
+    let exported = run_cli(data, &["export", bundle.to_str().expect("utf-8 path")]);
     assert_unchanged(data, &before, "export");
 
     // The bundle holds the records and nothing after them: no reserved
@@ -130,7 +103,7 @@ fn balances_verify_and_export_leave_the_data_directory_byte_identical() {
         )),
         "{exported}"
     );
-    let bundle_verified = run_ok(data, &["verify", bundle.to_str().expect("utf-8 path")]);
+    let bundle_verified = run_cli(data, &["verify", bundle.to_str().expect("utf-8 path")]);
     assert!(
         bundle_verified.contains(&format!("OK: {records} records")),
         "{bundle_verified}"
@@ -145,8 +118,8 @@ fn balances_verify_and_export_leave_the_data_directory_byte_identical() {
 fn export_without_a_signing_key_asks_for_keygen_and_writes_nothing() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let data = data_dir.path();
-    run_ok(data, &["init"]);
-    run_ok(data, &["demo"]);
+    run_cli(data, &["init"]);
+    run_cli(data, &["demo"]);
     // `demo` signs what it wrote, making the key; an operator may keep the
     // key elsewhere, and a data directory without it is what export meets.
     std::fs::remove_dir_all(data.join("keys")).expect("remove the keys");
@@ -169,8 +142,8 @@ fn export_without_a_signing_key_asks_for_keygen_and_writes_nothing() {
 fn a_zeroed_sector_among_synced_records_is_refused_not_cut_off() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let data = data_dir.path();
-    run_ok(data, &["init"]);
-    run_ok(data, &["demo"]);
+    run_cli(data, &["init"]);
+    run_cli(data, &["demo"]);
     let segment = data.join("log").join("segment-00000000000000000000.log");
     let mut bytes = std::fs::read(&segment).expect("segment");
     let records_end = bytes.iter().rposition(|&byte| byte != 0).expect("records") + 1;
