@@ -2559,10 +2559,14 @@ async fn server_with_hidden_names() -> Server {
                    "category": "operations", "paid_on": "2015-07-01"}),
         ),
     ];
+    let mut last_seq = 0;
     for (path, body) in writes {
         let (status, answer) = server.post(server.op(), path, body).await;
         assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+        last_seq = answer["records"][0]["seq"].as_u64().expect("a seq");
     }
+    // The page reads projections, which follow the log a moment behind the reply.
+    server.get(None, &format!("/v1/funds?min_seq={last_seq}")).await;
     server
 }
 
@@ -2584,6 +2588,8 @@ async fn a_donor_whose_only_gift_was_anonymous_has_no_public_page_in_either_lang
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let seq = body["records"][0]["seq"].as_u64().expect("a seq");
+    server.get(None, &format!("/v1/funds?min_seq={seq}")).await;
     let (status, page) = server.get_text("/sponsors/unit-01?lang=en").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("凯旋示范商贸有限公司"));
