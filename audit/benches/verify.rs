@@ -10,8 +10,9 @@
 //! The log is a giving day after the Kaixuan scenario: 50-yuan online gifts
 //! to the five-year campaign, written through `Ledger::submit_many` so every
 //! record is one the rules accept. It is written once per run into
-//! `$MINGZHANG_BENCH_DIR` (default: a temporary directory) and read from the
-//! page cache, as an auditor re-running `verify` would.
+//! `$MINGZHANG_BENCH_DIR` (default: a temporary directory), or kept in
+//! `$MINGZHANG_BENCH_KEEP_LOG` and reused by the next run of the same size,
+//! and read from the page cache, as an auditor re-running `verify` would.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -39,14 +40,21 @@ fn main() {
         None => tempfile::tempdir(),
     }
     .expect("bench directory");
-    let log_dir = work.path().join("log");
-
-    let written = Instant::now();
-    write_giving_day(&log_dir, records);
-    println!(
-        "wrote {records} records in {:.1} s",
-        written.elapsed().as_secs_f64()
-    );
+    // A kept log saves minutes when the bench is run again (for a profile).
+    let kept_log = std::env::var_os("MINGZHANG_BENCH_KEEP_LOG").map(std::path::PathBuf::from);
+    let log_dir = kept_log.unwrap_or_else(|| work.path().join("log"));
+    let kept_records = verify_log(&log_dir, |_| {}).map(|chain| chain.records);
+    if kept_records.as_ref().is_ok_and(|&kept| kept == records) {
+        println!("reusing the {records} records in {}", log_dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&log_dir);
+        let written = Instant::now();
+        write_giving_day(&log_dir, records);
+        println!(
+            "wrote {records} records in {:.1} s",
+            written.elapsed().as_secs_f64()
+        );
+    }
 
     let started = Instant::now();
     let chain = verify_log(&log_dir, |_| {}).expect("the chain holds");

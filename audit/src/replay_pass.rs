@@ -1,7 +1,7 @@
 //! The audit's second pass over the log, after the chain has checked: every
 //! record's Merkle leaf, re-decided by the rules, and applied to the read
-//! models, with the balances snapshotted at the sizes the checkpoint and the
-//! server name. Reading and hashing run on the calling thread; the rules and
+//! models, with the balances and the Merkle roots snapshotted at the sizes
+//! the checkpoint, the saved checkpoint and the server name. Reading and hashing run on the calling thread; the rules and
 //! the read models each fold on a thread of their own
 //! (`mingzhang_ledger::batch_worker`), so the three share the cores.
 
@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use mingzhang_ledger::batch_worker::BatchWorker;
-use mingzhang_ledger::merkle::MemoryTree;
+use mingzhang_ledger::merkle::{Frontier, Hash};
 use mingzhang_ledger::record::{
     HEADER_LEN, PAYLOAD_LEN_MAX, RECORD_MAGIC, StoredRecord, TRAILER_LEN,
 };
@@ -26,6 +26,8 @@ pub struct SnapshotSizes {
     pub checkpoint: Option<u64>,
     /// The size a server says its published balances reflect.
     pub published: Option<u64>,
+    /// The size of a checkpoint saved earlier (`--since`): its root is compared.
+    pub since: Option<u64>,
 }
 
 /// What the read models made of the log.
@@ -43,28 +45,47 @@ pub struct Projected {
 
 /// What the second pass found.
 pub struct ReplayPass {
-    pub tree: MemoryTree,
+    /// Records whose Merkle leaves were hashed: every whole record of the log.
+    pub records: u64,
+    /// The Merkle roots at the checkpoint's, the saved checkpoint's and the
+    /// log's whole size, those of them the log reaches.
+    pub roots: std::collections::BTreeMap<u64, Hash>,
     pub bytes_read: u64,
     pub projected: Projected,
     /// The first record the rules refuse.
     pub refused: Option<ReplayError>,
 }
 
-/// Runs the pass over the log in `log_dir`; `progress` gets the bytes read.
+/// Runs the pass over the log in `log_dir`, whose chain pass counted
+/// `records`; `progress` gets the bytes read.
 pub fn replay(
     log_dir: &Path,
     sizes: SnapshotSizes,
+    records: u64,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<ReplayPass> {
-    let mut tree = MemoryTree::new();
-    let mut rules = ReplayThread::spawn();
-    let mut read_models = BatchWorker::spawn("projections", move |batches| project(batches, sizes));
+    let mut tree = Frontier::new();
+    let root_sizes: Vec<u64> = [sizes.checkpoint, sizes.since]
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut roots = std::collections::BTreeMap::new();
+    if root_sizes.contains(&0) {
+        roots.insert(0, tree.root());
+    }
+    let mut rules = ReplayThread::spawn(records);
+    let mut read_models = BatchWorker::spawn("projections", move |batches| {
+        project(batches, sizes, records)
+    });
     let mut bytes_read = 0u64;
     let (mut rules_folding, mut models_folding) = (true, true);
     for_each_record(log_dir, |record| {
         bytes_read += record.bytes.len() as u64;
         progress(bytes_read);
         tree.append_leaf(record.bytes);
+        if root_sizes.contains(&tree.size()) {
+            roots.insert(tree.size(), tree.root());
+        }
         // Either fold stops at the first record it refuses (`finish` names
         // it); the Merkle leaves go on to the end, so the signed root is
         // still checked over every record the chain holds.
@@ -72,8 +93,10 @@ pub fn replay(
         models_folding = models_folding && read_models.push(record.seq(), record.payload());
         true
     })?;
+    roots.insert(tree.size(), tree.root());
     Ok(ReplayPass {
-        tree,
+        records: tree.size(),
+        roots,
         bytes_read,
         refused: rules.finish().err(),
         projected: read_models.finish(),
@@ -83,9 +106,12 @@ pub fn replay(
 fn project(
     batches: std::sync::mpsc::Receiver<mingzhang_ledger::batch_worker::PayloadBatch>,
     sizes: SnapshotSizes,
+    records: u64,
 ) -> Projected {
+    let mut projections = Projections::default();
+    projections.reserve_records(records);
     let mut projected = Projected {
-        projections: Projections::default(),
+        projections,
         applied: 0,
         digest_at_checkpoint: None,
         funds_at_published: None,

@@ -12,12 +12,13 @@
 //! first and (5) the fund balances the server publishes are compared with the
 //! replayed ones at the size the server says its answer reflects.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
-use mingzhang_ledger::merkle::{self, MemoryTree};
+use mingzhang_ledger::merkle;
 use mingzhang_ledger::replay::ReplayError;
 
 use crate::replay_pass::{SnapshotSizes, replay};
@@ -346,16 +347,20 @@ pub fn verify(
     let sizes = SnapshotSizes {
         checkpoint: checkpoint.as_ref().map(Checkpoint::size),
         published: published_size,
+        since: since.as_ref().map(Checkpoint::size),
     };
     let pass = match &chain {
-        Some(_) => Some(replay(&inputs.log_dir, sizes, |bytes_read| {
-            progress(total_bytes + bytes_read, total_bytes * 2)
-        })?),
+        Some(chain) => Some(replay(
+            &inputs.log_dir,
+            sizes,
+            chain.records,
+            |bytes_read| progress(total_bytes + bytes_read, total_bytes * 2),
+        )?),
         None => None,
     };
-    let (tree, projected, refused) = match pass {
-        Some(pass) => (pass.tree, Some(pass.projected), pass.refused),
-        None => (MemoryTree::new(), None, None),
+    let (records, roots, projected, refused) = match pass {
+        Some(pass) => (pass.records, pass.roots, Some(pass.projected), pass.refused),
+        None => (0, BTreeMap::from([(0, merkle::empty_root())]), None, None),
     };
     let (projections, mut replayed, digest_at_checkpoint, replayed_funds, not_applied) =
         match projected {
@@ -383,11 +388,10 @@ pub fn verify(
     {
         problems.push(kind, problem);
     }
-    let leaves = tree.leaf_hashes();
-    // Records the chain holds; `replayed` may stop short of them at a record
-    // the rules refuse or the read models cannot apply, named above.
-    let records = leaves.len() as u64;
-    let root_of = |size: u64| merkle::root_from_leaves(&leaves[..size as usize]);
+    // `records`: what the chain holds; `replayed` may stop short of them at
+    // a record the rules refuse or the read models cannot apply, named above.
+    // The pass kept the roots at the sizes asked for, those within the log.
+    let root_of = |size: u64| roots.get(&size).copied();
 
     let checkpoint_finding = checkpoint.as_ref().map(|checkpoint| {
         let size = checkpoint.size();
@@ -395,7 +399,7 @@ pub fn verify(
         if !covered {
             problems.push(ProblemKind::Mismatch, format!("checkpoint: signs {size} records but the log has only {records}: records were removed"));
         }
-        let root_matches = covered && root_of(size) == *checkpoint.root_hash();
+        let root_matches = covered && root_of(size).as_ref() == Some(checkpoint.root_hash());
         if covered && !root_matches {
             problems.push(ProblemKind::Mismatch, format!(
                 "checkpoint: the log's first {size} records do not hash to the signed root: history was rewritten"
@@ -420,14 +424,10 @@ pub fn verify(
 
     let since_finding = since.as_ref().map(|saved| {
         let size = saved.size();
-        let consistent = size <= records && {
-            // The saved root must be the root of today's log at that size, and
-            // the consistency proof between the two sizes must verify, as a
-            // remote auditor holding only roots would check it.
-            let new_size = checkpoint.as_ref().map_or(records, Checkpoint::size).clamp(size, records);
-            let proof = merkle::consistency_proof(size, new_size, &tree).unwrap_or_default();
-            merkle::verify_consistency(size, new_size, saved.root_hash(), &root_of(new_size), &proof).is_ok()
-        };
+        // The saved root must be the root of today's log at that size. Having
+        // hashed every leaf, the audit needs no consistency proof: the proof
+        // between two roots of the same leaves would only restate this.
+        let consistent = size <= records && root_of(size).as_ref() == Some(saved.root_hash());
         if !consistent {
             problems.push(ProblemKind::Mismatch, format!(
                 "--since: the checkpoint saved at size {size} is not consistent with this log: history was rewritten or truncated"
@@ -511,7 +511,9 @@ pub fn verify(
             .as_ref()
             .map(|chain| hex::encode(chain.last_hash))
             .unwrap_or_default(),
-        merkle_root: hex::encode(root_of(records)),
+        merkle_root: hex::encode(
+            root_of(records).expect("the pass keeps the root at the whole size"),
+        ),
         torn_tail,
         checkpoint: checkpoint_finding,
         coverage,

@@ -127,6 +127,20 @@ impl<V> IdMap<V> {
         }
     }
 
+    /// Makes room for about `additional` more ids, each shard for its share
+    /// of them, for a replay that knows how many records are coming.
+    pub fn reserve(&mut self, additional: usize) {
+        let mut route_slots = [0usize; SHARDS];
+        for &shard in ROUTE.iter() {
+            route_slots[usize::from(shard)] += 1;
+        }
+        for (shard, slots) in self.shards.iter_mut().zip(route_slots) {
+            let share =
+                additional / ROUTE_SLOTS * slots + additional % ROUTE_SLOTS * slots / ROUTE_SLOTS;
+            shard.reserve(share, |entry| entry.hash);
+        }
+    }
+
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
         self.shards
@@ -183,6 +197,26 @@ impl fmt::Debug for IdSet {
 #[cfg(test)]
 mod tests {
     use super::{IdMap, IdSet, SHARDS};
+
+    #[test]
+    fn a_reserved_map_takes_that_many_ids_without_growing_a_shard() {
+        let ids = 200_000;
+        let mut map = IdMap::default();
+        map.reserve(ids);
+        let capacities: Vec<usize> = map.shards.iter().map(|shard| shard.capacity()).collect();
+        for n in 0..ids {
+            map.insert(format!("don-{n}"), n);
+        }
+        // The ids' hashes spread them over the shards by share, within
+        // chance: allow each shard a few percent over its share.
+        let grown = map
+            .shards
+            .iter()
+            .zip(&capacities)
+            .filter(|(shard, capacity)| shard.capacity() > **capacity)
+            .count();
+        assert!(grown <= SHARDS / 20, "{grown} of {SHARDS} shards grew");
+    }
 
     #[test]
     fn behaves_as_one_map() {

@@ -82,6 +82,15 @@ pub struct Replayer {
 }
 
 impl Replayer {
+    /// Makes room for `records` more records when the caller knows how many
+    /// are coming (an audit counts them first), so that the tables kept per
+    /// donation grow once instead of doubling: each doubling copies into
+    /// fresh memory the kernel must fault in and zero.
+    pub fn reserve_records(&mut self, records: u64) {
+        self.state
+            .reserve_records(usize::try_from(records).unwrap_or(usize::MAX));
+    }
+
     /// How many records have been checked; the next `check` must carry this seq.
     pub fn checked_len(&self) -> u64 {
         self.next_seq
@@ -266,9 +275,11 @@ pub struct ReplayThread {
 }
 
 impl ReplayThread {
-    pub fn spawn() -> ReplayThread {
-        let worker = BatchWorker::spawn("replay", |batches| {
+    /// `records`: how many records are coming, if known (else 0).
+    pub fn spawn(records: u64) -> ReplayThread {
+        let worker = BatchWorker::spawn("replay", move |batches| {
             let mut replayer = Replayer::default();
+            replayer.reserve_records(records);
             // Ends, dropping the receiver, at the first record refused.
             for batch in batches {
                 for (seq, payload) in batch.records() {

@@ -146,6 +146,7 @@ impl Ledger {
     pub async fn open(store: Arc<dyn EventStore>) -> Result<Arc<Ledger>, LedgerError> {
         let mut replayer = Replayer::default();
         let len = store.head().len;
+        replayer.reserve_records(len);
         while replayer.checked_len() < len {
             let records = store.read(replayer.checked_len(), REPLAY_BATCH_RECORDS)?;
             assert!(

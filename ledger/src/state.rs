@@ -190,6 +190,11 @@ impl Holders {
 }
 
 impl LedgerState {
+    /// See `Replayer::reserve_records`: one donation per record at most.
+    pub(crate) fn reserve_records(&mut self, records: usize) {
+        self.donations.reserve(records);
+    }
+
     /// Looks up the ids of `command` that `decide` and `apply` will look up
     /// in the tables that grow with every gift. Done for a whole batch before
     /// it is decided, one lookup right after another, the processor overlaps

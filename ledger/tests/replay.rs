@@ -249,7 +249,7 @@ fn docs_replay_md_names_every_event_and_every_rule() {
 fn the_replay_thread_finds_what_the_replayer_finds() {
     use mingzhang_ledger::replay::{REPLAY_THREAD_BATCH_RECORDS, ReplayThread};
     for log in logs_the_rules_refuse() {
-        let mut thread = ReplayThread::spawn();
+        let mut thread = ReplayThread::spawn(0);
         for (seq, envelope) in log.envelopes.iter().enumerate() {
             thread.push(seq as u64, &envelope.encode_to_vec());
         }
@@ -266,12 +266,12 @@ fn the_replay_thread_finds_what_the_replayer_finds() {
         }
         envelopes.push(more);
     }
-    let mut thread = ReplayThread::spawn();
+    let mut thread = ReplayThread::spawn(0);
     for (seq, envelope) in envelopes.iter().enumerate() {
         assert!(thread.push(seq as u64, &envelope.encode_to_vec()));
     }
     assert_eq!(thread.finish(), Ok(envelopes.len() as u64));
-    let mut thread = ReplayThread::spawn();
+    let mut thread = ReplayThread::spawn(0);
     envelopes.push(donation);
     let mut pushed_while_going = 0;
     for (seq, envelope) in envelopes.iter().enumerate() {

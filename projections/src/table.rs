@@ -96,6 +96,14 @@ impl<T: Row> Table<T> {
         self.index_of(id).is_none().then(|| Id::new(id))
     }
 
+    /// Makes room for `additional` more rows, so that a rebuild that knows
+    /// how many records are coming never moves the rows or rehashes.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.rows.reserve(additional);
+        self.index
+            .reserve(additional, |slot| table_hash(slot.hash_high));
+    }
+
     /// Appends `row` (whose id [`Table::vacant`] returned) and indexes it.
     pub(crate) fn push(&mut self, row: T) {
         let index = EntityIndex::try_from(self.rows.len()).expect("fewer than 2^32 rows of a kind");

@@ -15,9 +15,11 @@ use sha2::{Digest, Sha256};
 
 pub use crate::record::Hash;
 
+mod frontier;
 mod memory;
 mod store;
 
+pub use frontier::Frontier;
 pub use memory::MemoryTree;
 pub use store::{
     APPEND_BATCH_LEAVES_MAX, CATCH_UP_BATCH_RECORDS, MerkleStore, OpenReport, STORED_LEVEL_STRIDE,
