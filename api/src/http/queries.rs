@@ -1,6 +1,7 @@
 //! Read-side routes: answers come from the projections, never from the log
 //! directly. Every query accepts `min_seq` (read-your-writes).
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -44,6 +45,12 @@ async fn prepare(state: &AppState, params: Params) -> Result<ReadParams, AppErro
         params.map_err(|error| AppError::invalid("query", "bad_query", error.body_text()))?;
     state.wait_for_projections(params.min_seq).await?;
     Ok(params)
+}
+
+/// A path segment that is not text (percent-encoded bytes that are not
+/// UTF-8): answered as problem+json like every other error.
+fn bad_path(error: PathRejection) -> AppError {
+    AppError::malformed("id", "bad_path", error.body_text())
 }
 
 /// The header naming how many log records the answer reflects, so an auditor
@@ -93,9 +100,10 @@ list_query!(trial_balance, QueryKind::TrialBalance);
 async fn campaign(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> Result<Response, AppError> {
+    let Path(id) = id.map_err(bad_path)?;
     let params = prepare(&state, params).await?;
     run_query(
         &state,
@@ -111,9 +119,10 @@ async fn campaign(
 async fn donor_statement(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> Result<Response, AppError> {
+    let Path(id) = id.map_err(bad_path)?;
     let params = prepare(&state, params).await?;
     run_query(
         &state,
