@@ -428,11 +428,11 @@ async fn no_read_with_bad_values_is_answered_with_a_server_fault() {
             let answer = client
                 .follow(with_token(pb::FollowRequest { from_seq }, token))
                 .await;
-            if let Ok(mut stream) = judged_stream(answer, &format!("Follow {from_seq}")) {
-                if from_seq == 0 {
-                    let first = stream.message().await;
-                    judged(&format!("Follow's first record as {caller}"), first);
-                }
+            if let Ok(mut stream) = judged_stream(answer, &format!("Follow {from_seq}"))
+                && from_seq == 0
+            {
+                let first = stream.message().await;
+                judged(&format!("Follow's first record as {caller}"), first);
             }
         }
         let sizes = [0, 1, 393, 394, 395, u64::MAX];
@@ -534,7 +534,14 @@ async fn grpc_refuses_with_the_rule_http_names_and_the_status_of_its_class() {
         query: query.into(),
         ..Default::default()
     };
-    let mut cases: Vec<(String, Option<&str>, Result<(), tonic::Status>, tonic::Code)> = Vec::new();
+    // (HTTP path, token, the gRPC call's answer, the status it should have)
+    type Case<'t> = (
+        String,
+        Option<&'t str>,
+        Result<(), tonic::Status>,
+        tonic::Code,
+    );
+    let mut cases: Vec<Case> = Vec::new();
     macro_rules! case {
         ($path:expr, $token:expr, $call:expr, $code:expr) => {
             cases.push(($path.to_string(), $token, $call.await.map(|_| ()), $code));
