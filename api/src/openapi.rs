@@ -410,9 +410,13 @@ fn page_operation(path: &str, summary: &str, media_type: &str, names_one: bool) 
     let mut responses = serde_json::Map::new();
     responses.insert("200".to_owned(), ok);
     if names_one {
+        // An empty id (`/projects/`) matches no page route: the API's own
+        // 404 `no_such_route` answers it.
         responses.insert(
             "404".to_owned(),
-            ok_text("no such page (an HTML page saying so)", "text/html"),
+            json!({"description": "no such page: an HTML page saying so, or problem+json `no_such_route` for an empty id",
+                   "content": {"text/html": {"schema": {"type": "string"}},
+                               "application/problem+json": {"schema": named("Problem")}}}),
         );
     }
     json!({"summary": summary, "description": "Callable by: everyone; no token is read.",
@@ -868,6 +872,12 @@ mod route_tests {
                 "{method} {path}"
             );
         }
+        // `/projects/` (an empty id) is the fallback's problem+json 404.
+        let page_missing = &document["paths"]["/projects/{id}"]["get"]["responses"]["404"];
+        assert!(
+            page_missing["content"]["application/problem+json"].is_object(),
+            "{page_missing}"
+        );
         // Every JSON answer has a schema; every problem is a Problem.
         for (path, item) in document["paths"].as_object().expect("paths") {
             for (method, operation) in item.as_object().expect("a path item") {
