@@ -3,7 +3,7 @@
 //! checked against real answers: every object lists each of its fields as
 //! required and allows no other, so a field added to a view (or one gone)
 //! fails schemathesis's `response_schema_conformance` in
-//! tests/tests/schemathesis.rs, and the unit test below, until it is
+//! tests/tests/openapi_served.rs, and the unit test below, until it is
 //! described here.
 
 use serde_json::{Value, json};
