@@ -17,7 +17,7 @@ use crate::backend::{Committed, Page};
 use crate::error::AppError;
 use crate::http::records::check_not_past_end;
 use crate::proof_calls::{ProofCalls, SignedNote};
-use crate::query_answers::{QueryKind, run_query};
+use crate::query_answers::{QueryKind, authorize, run_query};
 use crate::state::AppState;
 
 pub use pb::ledger_service_server::LedgerServiceServer;
@@ -254,6 +254,10 @@ impl LedgerService for GrpcApi {
         request: Request<pb::SubmitBatchRequest>,
     ) -> Result<Response<pb::SubmitBatchResponse>, Status> {
         let principal = self.caller(&request)?;
+        if matches!(principal, Principal::Public | Principal::Auditor { .. }) {
+            // These roles record nothing: refused before the batch is looked at.
+            authorize_command_kind(&principal, "commands").map_err(to_status)?;
+        }
         let commands = request.into_inner().commands;
         if commands.len() > BATCH_COMMANDS_MAX {
             return Err(to_status(AppError::invalid(
@@ -349,6 +353,8 @@ impl LedgerService for GrpcApi {
         let principal = self.caller(&request)?;
         let request = request.into_inner();
         let kind = QueryKind::parse(&request.query).map_err(to_status)?;
+        // The caller's right to this read before its values, as over HTTP.
+        authorize(&principal, kind, &request.id).map_err(to_status)?;
         let page = Page::new(
             request.offset.map(|offset| offset as usize),
             request.limit.map(|limit| limit as usize),

@@ -589,6 +589,21 @@ async fn grpc_refuses_with_the_rule_http_names_and_the_status_of_its_class() {
         client.query(with_token(query("pledges"), sponsor)),
         tonic::Code::PermissionDenied
     );
+    // Permission before the values: a bad page and a min_seq past the log
+    // are not looked at for a role that may not read pledges at all.
+    case!(
+        "/v1/pledges?limit=0&min_seq=100000",
+        sponsor,
+        client.query(with_token(
+            pb::QueryRequest {
+                limit: Some(0),
+                min_seq: Some(100_000),
+                ..query("pledges")
+            },
+            sponsor
+        )),
+        tonic::Code::PermissionDenied
+    );
     case!(
         "/v1/funds?as_of=2016-01-01",
         None,
@@ -688,6 +703,17 @@ async fn grpc_refuses_with_the_rule_http_names_and_the_status_of_its_class() {
         )),
         tonic::Code::Unauthenticated
     );
+    // The public records nothing: told so before a batch's size is judged.
+    let status = client
+        .submit_batch(with_token(
+            pb::SubmitBatchRequest {
+                commands: vec![pb::SubmitRequest::default(); 10_001],
+            },
+            None,
+        ))
+        .await
+        .expect_err("the public submits nothing");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
     // A write the role may not make: the same rule before the body is read.
     let fund = pb::EventEnvelope {
         event: Some(pb::event_envelope::Event::FundOpened(pb::FundOpened {

@@ -9,9 +9,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::Caller;
+use crate::auth::Principal;
 use crate::backend;
 use crate::error::AppError;
-use crate::query_answers::{Answer, QueryKind, run_query};
+use crate::query_answers::{Answer, QueryKind, authorize, run_query};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -40,7 +41,16 @@ pub struct ReadParams {
 
 type Params = Result<Query<ReadParams>, axum::extract::rejection::QueryRejection>;
 
-async fn prepare(state: &AppState, params: Params) -> Result<ReadParams, AppError> {
+/// The caller's right to this read first (401/403, as for a write), then
+/// the query string (422) and the wait for `min_seq` (400/503).
+async fn prepare(
+    state: &AppState,
+    principal: &Principal,
+    kind: QueryKind,
+    id: &str,
+    params: Params,
+) -> Result<ReadParams, AppError> {
+    authorize(principal, kind, id)?;
     let Query(params) =
         params.map_err(|error| AppError::invalid("query", "bad_query", error.body_text()))?;
     state.wait_for_projections(params.min_seq).await?;
@@ -73,7 +83,7 @@ macro_rules! list_query {
             Caller(principal): Caller,
             params: Params,
         ) -> Result<Response, AppError> {
-            let params = prepare(&state, params).await?;
+            let params = prepare(&state, &principal, $kind, "", params).await?;
             run_query(
                 &state,
                 &principal,
@@ -104,7 +114,7 @@ async fn campaign(
     params: Params,
 ) -> Result<Response, AppError> {
     let Path(id) = id.map_err(bad_path)?;
-    let params = prepare(&state, params).await?;
+    let params = prepare(&state, &principal, QueryKind::Campaign, &id, params).await?;
     run_query(
         &state,
         &principal,
@@ -123,7 +133,7 @@ async fn donor_statement(
     params: Params,
 ) -> Result<Response, AppError> {
     let Path(id) = id.map_err(bad_path)?;
-    let params = prepare(&state, params).await?;
+    let params = prepare(&state, &principal, QueryKind::DonorStatement, &id, params).await?;
     run_query(
         &state,
         &principal,
