@@ -36,8 +36,19 @@ impl Drop for Served {
     }
 }
 
+/// schemathesis's command line, run by the `python3` that ops/test.sh
+/// installed it into (its script may not be on PATH).
+fn schemathesis() -> Command {
+    let mut command = Command::new("python3");
+    command.args([
+        "-c",
+        "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'schemathesis'; schemathesis()",
+    ]);
+    command
+}
+
 fn schemathesis_present() -> bool {
-    Command::new("schemathesis")
+    schemathesis()
         .arg("--version")
         .output()
         .is_ok_and(|output| output.status.success())
@@ -264,7 +275,7 @@ fn schemathesis_finds_nothing_against_the_served_demo_with_every_check() {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/schemathesis.toml");
     let seed = std::env::var("MINGZHANG_SCHEMATHESIS_SEED").unwrap_or(SEED_DEFAULT.to_owned());
     let report = tempfile::tempdir().expect("report dir");
-    let mut run = Command::new("schemathesis")
+    let mut run = schemathesis()
         .arg("--config-file")
         .arg(&config)
         .args(["--no-color", "run"])
