@@ -75,8 +75,6 @@ string_schema!(OptionalIdSchema, "OptionalId", {
 // The ledger's `check_date`: a calendar date YYYY-MM-DD in the years
 // 1900..=2999 (`format: date` rules out February 30th).
 const DATE_PATTERN: &str = "^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
-const OPTIONAL_DATE_PATTERN: &str =
-    "^((19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?$";
 string_schema!(DateSchema, "Date", {
     "type": "string",
     "format": "date",
@@ -84,7 +82,7 @@ string_schema!(DateSchema, "Date", {
 });
 string_schema!(OptionalDateSchema, "OptionalDate", {
     "type": "string",
-    "pattern": OPTIONAL_DATE_PATTERN,
+    "anyOf": [{"const": ""}, {"format": "date", "pattern": DATE_PATTERN}],
     "description": "a calendar date YYYY-MM-DD, or empty (the same as omitted) for none",
     "default": "",
 });
@@ -165,6 +163,13 @@ string_schema!(CampaignYearSchema, "Year", {
     "type": "integer",
     "minimum": 1900,
     "maximum": 2999,
+});
+// A yearly target's year: the campaign's first year onwards, one a target.
+string_schema!(TargetYearSchema, "TargetYear", {
+    "type": "integer",
+    "minimum": 1900,
+    "maximum": 2999 + mingzhang_ledger::decide::CAMPAIGN_YEARS_MAX - 1,
+    "description": "the first year, then each following one in turn",
 });
 
 fn amount(field: &str, text: &str) -> Result<i64, AppError> {
@@ -283,7 +288,7 @@ impl CommandBody for OpenFund {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct YearlyTargetJson {
-    #[schemars(with = "CampaignYearSchema")]
+    #[schemars(with = "TargetYearSchema")]
     #[serde(deserialize_with = "super::json::integral")]
     pub year: i32,
     #[schemars(with = "AmountSchema")]
