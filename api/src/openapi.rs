@@ -581,7 +581,8 @@ pub fn document() -> Value {
         parameters.push(idempotency_key_parameter());
         let mut write = operation(
             command.summary,
-            Access::Roles("the roles named in the summary"),
+            // Who may is in the summary; the description is the check order.
+            Access::Roles("operator, or as the summary says"),
             parameters,
             ok_json(
                 "recorded (or an idempotent replay): records with seq and hash",

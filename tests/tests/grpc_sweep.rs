@@ -97,11 +97,11 @@ impl Callers {
             ("auditor", token(&["--role", "auditor"])),
             (
                 "sponsor",
-                token(&["--role", "sponsor", "--donor", "sinopec-kaixuan"]),
+                token(&["--role", "sponsor", "--donor", "unit-01"]),
             ),
             (
                 "organisation",
-                token(&["--role", "organisation", "--organisation", "org-yangguang"]),
+                token(&["--role", "organisation", "--organisation", "org-001"]),
             ),
             ("malformed token", Some("Basic eA==".to_owned())),
             (
@@ -378,13 +378,7 @@ async fn no_read_with_bad_values_is_answered_with_a_server_fault() {
         "",
         "no-such-query",
     ];
-    let ids = [
-        "",
-        "kaixuan-5y",
-        "sinopec-kaixuan",
-        "\u{0}",
-        &"i".repeat(5000),
-    ];
+    let ids = ["", "kaixuan-5y", "unit-01", "\u{0}", &"i".repeat(5000)];
     let numbers = [None, Some(0), Some(1), Some(u32::MAX)];
     let mut sent = 0usize;
     for (caller, token) in &callers.0 {
