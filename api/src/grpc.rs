@@ -17,7 +17,7 @@ use crate::backend::{Committed, Page};
 use crate::error::AppError;
 use crate::http::records::check_not_past_end;
 use crate::proof_calls::{ProofCalls, SignedNote};
-use crate::query_answers::{QueryKind, run_query};
+use crate::query_answers::{QueryKind, authorize, run_query};
 use crate::state::AppState;
 
 pub use pb::ledger_service_server::LedgerServiceServer;
@@ -182,6 +182,26 @@ fn status_code(error: &AppError) -> tonic::Code {
     }
 }
 
+/// The longest `grpc-message` sent. It travels as a percent-encoded HTTP/2
+/// header, and a detail quoting a long input (a 5,000-character id) passed
+/// the client's header-list limit, which turned a refusal into a protocol
+/// error (INTERNAL) on the client.
+pub const STATUS_MESSAGE_LEN_MAX: usize = 1024;
+
+/// `message` cut to `STATUS_MESSAGE_LEN_MAX` bytes on a character boundary,
+/// marked with "…" where it was cut.
+fn bounded(mut message: String) -> String {
+    if message.len() > STATUS_MESSAGE_LEN_MAX {
+        let mut end = STATUS_MESSAGE_LEN_MAX;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
+}
+
 /// "field: rule: detail", with `mz-field` and `mz-rule` metadata.
 pub fn to_status(error: AppError) -> Status {
     if matches!(error, AppError::Internal(_)) {
@@ -193,7 +213,7 @@ pub fn to_status(error: AppError) -> Status {
         (None, Some(rule)) => format!("{rule}: {}", error.public_detail()),
         _ => error.public_detail(),
     };
-    let mut status = Status::new(status_code(&error), message);
+    let mut status = Status::new(status_code(&error), bounded(message));
     for (key, value) in [("mz-field", field), ("mz-rule", rule)] {
         if let Some(value) = value.and_then(|v| MetadataValue::try_from(v).ok()) {
             status.metadata_mut().insert(key, value);
@@ -234,6 +254,10 @@ impl LedgerService for GrpcApi {
         request: Request<pb::SubmitBatchRequest>,
     ) -> Result<Response<pb::SubmitBatchResponse>, Status> {
         let principal = self.caller(&request)?;
+        if matches!(principal, Principal::Public | Principal::Auditor { .. }) {
+            // These roles record nothing: refused before the batch is looked at.
+            authorize_command_kind(&principal, "commands").map_err(to_status)?;
+        }
         let commands = request.into_inner().commands;
         if commands.len() > BATCH_COMMANDS_MAX {
             return Err(to_status(AppError::invalid(
@@ -329,6 +353,8 @@ impl LedgerService for GrpcApi {
         let principal = self.caller(&request)?;
         let request = request.into_inner();
         let kind = QueryKind::parse(&request.query).map_err(to_status)?;
+        // The caller's right to this read before its values, as over HTTP.
+        authorize(&principal, kind, &request.id).map_err(to_status)?;
         let page = Page::new(
             request.offset.map(|offset| offset as usize),
             request.limit.map(|limit| limit as usize),
@@ -494,5 +520,30 @@ impl TransparencyService for TransparencyApi {
         Ok(Response::new(pb::PublicKey {
             verifier_key: self.calls.public_key(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_quoting_a_long_input_keeps_its_rule_and_a_bounded_message() {
+        let long_id = "名".repeat(5000);
+        let status = to_status(AppError::Forbidden {
+            rule: "not_yours",
+            detail: format!("donor_id: {long_id:?} is not this sponsor"),
+        });
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+        assert!(
+            status.message().len() <= STATUS_MESSAGE_LEN_MAX + '…'.len_utf8(),
+            "{}",
+            status.message().len()
+        );
+        assert!(status.message().starts_with("not_yours: donor_id: \"名"));
+        assert!(status.message().ends_with('…'));
+        assert_eq!(status.metadata().get("mz-rule").unwrap(), "not_yours");
+        let short = to_status(AppError::invalid("limit", "limit_out_of_range", "1..=1000"));
+        assert_eq!(short.message(), "limit: limit_out_of_range: 1..=1000");
     }
 }

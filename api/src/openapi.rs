@@ -12,6 +12,10 @@ use serde_json::{Value, json};
 use crate::backend::{LIST_PAGE_DEFAULT, LIST_PAGE_MAX};
 use crate::http::records::RECORDS_PAGE_MAX;
 
+mod responses;
+
+pub use responses::named;
+
 pub struct CommandDoc {
     pub path: &'static str,
     pub body: &'static str,
@@ -20,101 +24,158 @@ pub struct CommandDoc {
     pub schema: fn(&mut SchemaGenerator) -> Schema,
 }
 
-/// (path, summary, who may read it).
-const QUERY_ROUTES: [(&str, &str, &str); 11] = [
-    ("/v1/funds", "Fund balances", "everyone"),
-    ("/v1/campaigns", "Campaign progress", "everyone"),
-    (
-        "/v1/campaigns/{id}",
-        "One campaign's progress against total and yearly targets",
-        "everyone",
-    ),
-    (
-        "/v1/donations",
-        "Donations (for the public, a donor is named only if it chose to be and the gift is not anonymous; otherwise no part of its name or id appears)",
-        "everyone",
-    ),
-    (
-        "/v1/pledges",
-        "Pledges and instalments, overdue `as_of` a date",
-        "operator, auditor",
-    ),
-    ("/v1/grant-rounds", "Grant rounds", "everyone"),
-    ("/v1/grants", "Grants and tranches", "everyone"),
-    (
-        "/v1/projects",
-        "Project board: needs, claims, funding",
-        "everyone",
-    ),
-    (
-        "/v1/expenditures",
-        "Expenditures (for the public, a private person paid is not named at all)",
-        "everyone",
-    ),
-    (
-        "/v1/donors/{id}/statement",
-        "A donor's statement",
-        "operator, auditor, the donor's sponsor token",
-    ),
-    (
-        "/v1/trial-balance",
-        "Double-entry trial balance (sums to zero)",
-        "everyone",
-    ),
-];
+/// Who may call a route, which decides whether it can answer 401 and 403.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// No token is read: the page, its exports, the ops routes, the public
+    /// transparency calls.
+    Anyone,
+    /// A token is read when sent (a malformed, unknown or revoked one is
+    /// 401); every role, and the public, may call it.
+    EveryRole,
+    /// Only the roles named: no token or a bad one is 401, another role 403.
+    Roles(&'static str),
+}
 
-/// The transparency-log routes (docs/proofs.md): (method, path, summary,
-/// who may call it, query parameters).
-const PROOF_ROUTES: [(&str, &str, &str, &str, &[&str]); 7] = [
-    (
-        "get",
-        "/v1/checkpoint",
-        "The latest signed checkpoint (C2SP signed note, text/plain)",
-        "everyone",
-        &[],
-    ),
-    (
-        "post",
-        "/v1/checkpoints",
-        "Sign a checkpoint of the durable log now (Idempotency-Key accepted)",
-        "operator",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/checkpoints/{size}",
-        "The checkpoint signed at a tree size",
-        "everyone",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/public-key",
-        "The checkpoint signer's verifier key (C2SP note verifier key)",
-        "everyone",
-        &[],
-    ),
-    (
-        "get",
-        "/v1/proofs/inclusion",
-        "RFC 9162 inclusion proof of record `seq` in the tree of `size` records",
-        "everyone",
-        &["seq", "size"],
-    ),
-    (
-        "get",
-        "/v1/proofs/consistency",
-        "RFC 9162 consistency proof between tree sizes `from` and `to`",
-        "everyone",
-        &["from", "to"],
-    ),
-    (
-        "get",
-        "/v1/receipts/{seq}",
-        "A receipt: the record, its inclusion proof and the signed checkpoint it is proven against",
-        "operator, auditor",
-        &[],
-    ),
+impl Access {
+    fn who(self) -> &'static str {
+        match self {
+            Access::Anyone | Access::EveryRole => "everyone",
+            Access::Roles(roles) => roles,
+        }
+    }
+
+    fn statuses(self) -> &'static [&'static str] {
+        match self {
+            Access::Anyone => &[],
+            Access::EveryRole => &["401"],
+            Access::Roles(_) => &["401", "403"],
+        }
+    }
+
+    fn security(self) -> Value {
+        match self {
+            Access::Anyone => json!([]),
+            Access::EveryRole => json!([{}, {"bearer": []}]),
+            Access::Roles(_) => json!([{"bearer": []}]),
+        }
+    }
+}
+
+/// A projection read: (path, summary, who may read it, the 200 body's
+/// schema, the problems its handler can answer besides 401/403).
+/// Every one answers 400 `min_seq_past_end` for a `min_seq` the log does
+/// not hold, 422 for a bad query and 503 while the projections lag or are
+/// stopped at a record that does not apply.
+struct QueryRoute {
+    path: &'static str,
+    summary: &'static str,
+    access: Access,
+    answer: fn() -> Value,
+    /// 404 for the routes naming one thing; 400 for those with a path segment.
+    names_one: bool,
+    /// Takes `offset` and `limit` (paged lists).
+    paged: bool,
+}
+
+fn array_of(name: &'static str) -> Value {
+    json!({"type": "array", "items": named(name)})
+}
+
+const QUERY_ROUTES: [QueryRoute; 11] = [
+    QueryRoute {
+        path: "/v1/funds",
+        summary: "Fund balances",
+        access: Access::EveryRole,
+        answer: || array_of("FundBalance"),
+        names_one: false,
+        paged: false,
+    },
+    QueryRoute {
+        path: "/v1/campaigns",
+        summary: "Campaign progress",
+        access: Access::EveryRole,
+        answer: || array_of("CampaignProgress"),
+        names_one: false,
+        paged: false,
+    },
+    QueryRoute {
+        path: "/v1/campaigns/{id}",
+        summary: "One campaign's progress against total and yearly targets",
+        access: Access::EveryRole,
+        answer: || named("CampaignProgress"),
+        names_one: true,
+        paged: false,
+    },
+    QueryRoute {
+        path: "/v1/donations",
+        summary: "Donations (for the public, a donor is named only if it chose to be and the gift is not anonymous; otherwise no part of its name or id appears)",
+        access: Access::EveryRole,
+        answer: || array_of("ListedDonation"),
+        names_one: false,
+        paged: true,
+    },
+    QueryRoute {
+        path: "/v1/pledges",
+        summary: "Pledges and instalments; with `as_of`, each instalment's status on that date and each sponsor's totals",
+        access: Access::Roles("operator, auditor"),
+        answer: || {
+            json!({"oneOf": [
+                {"type": "array", "items": named("PledgeView"), "description": "without as_of"},
+                named("PledgeStatusReport"),
+            ]})
+        },
+        names_one: false,
+        paged: false,
+    },
+    QueryRoute {
+        path: "/v1/grant-rounds",
+        summary: "Grant rounds",
+        access: Access::EveryRole,
+        answer: || array_of("GrantRoundView"),
+        names_one: false,
+        paged: false,
+    },
+    QueryRoute {
+        path: "/v1/grants",
+        summary: "Grants and tranches",
+        access: Access::EveryRole,
+        answer: || array_of("GrantView"),
+        names_one: false,
+        paged: false,
+    },
+    QueryRoute {
+        path: "/v1/projects",
+        summary: "Project board: needs, claims, funding",
+        access: Access::EveryRole,
+        answer: || array_of("ProjectView"),
+        names_one: false,
+        paged: false,
+    },
+    QueryRoute {
+        path: "/v1/expenditures",
+        summary: "Expenditures (for the public, a private person paid is not named at all)",
+        access: Access::EveryRole,
+        answer: || array_of("ExpenditureEntry"),
+        names_one: false,
+        paged: true,
+    },
+    QueryRoute {
+        path: "/v1/donors/{id}/statement",
+        summary: "A donor's statement",
+        access: Access::Roles("operator, auditor, the donor's own sponsor token"),
+        answer: || named("DonorStatement"),
+        names_one: true,
+        paged: true,
+    },
+    QueryRoute {
+        path: "/v1/trial-balance",
+        summary: "Double-entry trial balance (sums to zero)",
+        access: Access::EveryRole,
+        answer: || named("TrialBalance"),
+        names_one: false,
+        paged: false,
+    },
 ];
 
 /// The id every path segment `{id}` names: the ledger's `check_id` rule.
@@ -130,7 +191,7 @@ fn path_parameters(path: &str) -> Vec<Value> {
             let name = &rest[..rest.find('}').expect("a path parameter closes")];
             let schema = match name {
                 "id" => json!({"type": "string", "pattern": ID_PATTERN}),
-                "size" | "seq" => json!({"type": "integer", "minimum": 0}),
+                "size" | "seq" => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
                 other => panic!("path parameter {other} has no schema here"),
             };
             json!({"name": name, "in": "path", "required": true, "schema": schema})
@@ -145,60 +206,104 @@ fn query_parameter(name: &str, description: &str, schema: Value) -> Value {
            "description": description, "schema": schema})
 }
 
-/// The query parameters every projection read takes (`queries::ReadParams`;
+/// The query parameters a projection read takes (`queries::ReadParams`;
 /// any other is refused with 422 `bad_query`).
-fn read_parameters() -> Vec<Value> {
-    vec![
-        query_parameter(
-            "min_seq",
-            "wait up to 2 s until projections include the record with this sequence number (the seq a write returned); 503 if they do not",
-            json!({"type": "integer", "minimum": 0}),
-        ),
-        query_parameter(
+fn read_parameters(route: &QueryRoute) -> Vec<Value> {
+    let mut parameters = vec![query_parameter(
+        "min_seq",
+        "wait up to 2 s until projections include the record with this sequence number (the seq a write returned); 503 `projections_lagging` if they do not; 400 `min_seq_past_end` at once for a seq the log does not hold",
+        json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+    )];
+    if route.path == "/v1/pledges" {
+        parameters.push(query_parameter(
             "as_of",
-            "`/v1/pledges` only: answer each pledge's due, paid and overdue instalments as of this date (422 `date_invalid` otherwise); ignored elsewhere",
-            json!({"type": "string", "format": "date"}),
+            "answer each pledge's due, paid and overdue instalments as of this date (422 `date_invalid` otherwise); the other reads refuse it (422 `as_of_not_applicable`)",
+            json!({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}),
+        ));
+    }
+    parameters.push(query_parameter(
+        "offset",
+        if route.paged {
+            "rows to skip"
+        } else {
+            "rows to skip (this read answers every row; accepted, with no effect)"
+        },
+        json!({"type": "integer", "minimum": 0, "maximum": u64::MAX, "default": 0}),
+    ));
+    parameters.push(query_parameter(
+        "limit",
+        &format!(
+            "rows to answer at most (422 `limit_out_of_range` outside 1..={LIST_PAGE_MAX}){}",
+            if route.paged { "" } else { "; this read answers every row" }
         ),
-        query_parameter(
-            "offset",
-            "rows to skip (paged lists: donations, expenditures, a donor's statement)",
-            json!({"type": "integer", "minimum": 0, "default": 0}),
-        ),
-        query_parameter(
-            "limit",
-            &format!(
-                "rows to answer at most (422 `limit_out_of_range` outside 1..={LIST_PAGE_MAX})"
-            ),
-            json!({"type": "integer", "minimum": 1, "maximum": LIST_PAGE_MAX, "default": LIST_PAGE_DEFAULT}),
-        ),
-    ]
+        json!({"type": "integer", "minimum": 1, "maximum": LIST_PAGE_MAX, "default": LIST_PAGE_DEFAULT}),
+    ));
+    parameters
 }
 
-fn problem() -> Value {
-    json!({"description": "problem+json with type, title, status, detail, field, rule",
-           "content": {"application/problem+json": {}}})
+/// What each problem status means on this API (the `rule` names which).
+fn problem_description(status: &str) -> &'static str {
+    match status {
+        "400" => {
+            "malformed: unparseable JSON, a header or path segment that is not text, a position past the log's end"
+        }
+        "401" => "no token where one is needed, or a malformed, unknown or revoked one",
+        "403" => "this role may not do this, or not for the one named",
+        "404" => "nothing with this id or at this position",
+        "409" => {
+            "the ledger's state forbids it: an id already used, an idempotency key reused with another request"
+        }
+        "413" => "the body is larger than 64 KiB",
+        "415" => "the body is not declared application/json",
+        "422" => "a field or query parameter breaks a rule",
+        "503" => {
+            "the projections lag behind the log or are stopped at a record that does not apply"
+        }
+        other => panic!("no description for status {other}"),
+    }
 }
 
-/// The problems a route can answer: 400/422 for a bad path segment or
-/// query, 401 for a bad token, 403 unless everyone may call it, 404 when it
-/// names something, 503 while the log or projections cannot answer; writes
-/// add their body's 409/413/415.
-fn problem_responses(method: &str, path: &str, who: &str) -> Value {
-    let mut statuses = vec!["400", "401", "405", "422", "503"];
-    if who != "everyone" {
-        statuses.push("403");
-    }
-    if path.contains('{') || path.starts_with("/v1/proofs") || method == "post" {
-        statuses.push("404");
-    }
-    if method == "post" {
-        statuses.extend(["409", "413", "415"]);
-    }
-    statuses
+/// The problem responses for exactly these statuses.
+fn problems(statuses: &[&str]) -> serde_json::Map<String, Value> {
+    let mut sorted = statuses.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted
         .into_iter()
-        .map(|status| (status.to_owned(), problem()))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
+        .map(|status| {
+            (
+                status.to_owned(),
+                json!({"description": problem_description(status),
+                       "content": {"application/problem+json": {"schema": named("Problem")}}}),
+            )
+        })
+        .collect()
+}
+
+fn ok_json(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn ok_text(description: &str, media_type: &str) -> Value {
+    json!({"description": description,
+           "content": {media_type: {"schema": {"type": "string"}}}})
+}
+
+/// One operation: its responses are the 200 given and exactly the problems
+/// listed plus those its access implies.
+fn operation(
+    summary: &str,
+    access: Access,
+    parameters: Vec<Value>,
+    ok: Value,
+    statuses: &[&str],
+) -> Value {
+    let mut all = statuses.to_vec();
+    all.extend_from_slice(access.statuses());
+    let mut responses = problems(&all);
+    responses.insert("200".to_owned(), ok);
+    json!({"summary": summary, "description": format!("Callable by: {}.", access.who()),
+           "parameters": parameters, "responses": responses, "security": access.security()})
 }
 
 /// The raw log: (path, summary, media type of the answer).
@@ -210,18 +315,18 @@ const RECORD_ROUTES: [(&str, &str, &str); 2] = [
     ),
     (
         "/v1/records/follow",
-        "The raw records from `from` on, streamed as server-sent events as they are written",
+        "The raw records from `from` on, streamed as server-sent events (`record`, or `error` when the log cannot be read) as they are written; the stream does not end while the server runs",
         "text/event-stream",
     ),
 ];
 
-/// `Idempotency-Key`: printable ASCII (400 `idempotency_key_invalid`
-/// otherwise), at most the ledger's limit (422).
+/// `Idempotency-Key`: 1 to 200 printable ASCII characters without spaces
+/// (400 `idempotency_key_invalid` otherwise: `state::validate_idempotency_key`).
 fn idempotency_key_parameter() -> Value {
     json!({"name": "Idempotency-Key", "in": "header", "required": false,
            "description": "a retry with the same key and body answers the first result (`idempotent_replay`); keys are the caller's own",
            "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_LEN_MAX,
-                      "pattern": "^[\\t\\x20-\\x7E]+$"}})
+                      "pattern": "^[\\x21-\\x7E]+$"}})
 }
 
 /// The order a write is checked in (`auth::authorize_command_kind`), the
@@ -234,88 +339,331 @@ const WRITE_CHECK_ORDER: &str = "Checked in this order, the first failure answer
     Errors name fields as this body names them (`amount`, not `amount_fen`). \
     An Idempotency-Key belongs to the caller that sent it: another caller's use of the same key is another request.";
 
+/// The writes that open or register something new and name nothing that
+/// must exist already (the ledger's `decide` looks nothing up for them), so
+/// they cannot answer 404.
+const NAME_NOTHING_EXISTING: [&str; 3] = ["/v1/funds", "/v1/donors", "/v1/organisations"];
+
+/// The transparency page and its exports (`page::page_router`): (path,
+/// summary, media type, whether it names one thing and so can be 404).
+const PAGE_ROUTES: [(&str, &str, &str, bool); 10] = [
+    (
+        "/",
+        "The transparency page (信息公开): funds, campaigns, projects, grants, donations, expenditures",
+        "text/html",
+        false,
+    ),
+    ("/projects/{id}", "One project's page", "text/html", true),
+    ("/grants/{id}", "One grant's page", "text/html", true),
+    (
+        "/sponsors/{id}",
+        "One sponsor's page; a donor with no gift it may be named for has none",
+        "text/html",
+        true,
+    ),
+    (
+        "/verify",
+        "Check a receipt yourself, in the browser",
+        "text/html",
+        false,
+    ),
+    (
+        "/assets/verify.js",
+        "The receipt checker's script",
+        "text/javascript",
+        false,
+    ),
+    (
+        "/exports/donations.csv",
+        "Donations as CSV, masked as on the page",
+        "text/csv",
+        false,
+    ),
+    ("/exports/grants.csv", "Grants as CSV", "text/csv", false),
+    (
+        "/exports/expenditures.csv",
+        "Expenditures as CSV, masked as on the page",
+        "text/csv",
+        false,
+    ),
+    (
+        "/exports/grants-360giving.json",
+        "Grants in the 360Giving data standard",
+        "application/json",
+        false,
+    ),
+];
+
+fn lang_parameter() -> Value {
+    query_parameter(
+        "lang",
+        "`en` for English; anything else, or none, is Chinese",
+        json!({"type": "string"}),
+    )
+}
+
+fn page_operation(path: &str, summary: &str, media_type: &str, names_one: bool) -> Value {
+    let mut parameters = path_parameters(path);
+    if media_type == "text/html" {
+        parameters.push(lang_parameter());
+    }
+    let ok = if media_type == "application/json" {
+        ok_json(summary, json!({"type": "object"}))
+    } else {
+        ok_text(summary, media_type)
+    };
+    let mut responses = serde_json::Map::new();
+    responses.insert("200".to_owned(), ok);
+    if names_one {
+        // An empty id (`/projects/`) matches no page route: the API's own
+        // 404 `no_such_route` answers it.
+        responses.insert(
+            "404".to_owned(),
+            json!({"description": "no such page: an HTML page saying so, or problem+json `no_such_route` for an empty id",
+                   "content": {"text/html": {"schema": {"type": "string"}},
+                               "application/problem+json": {"schema": named("Problem")}}}),
+        );
+    }
+    json!({"summary": summary, "description": "Callable by: everyone; no token is read.",
+           "parameters": parameters, "responses": responses, "security": []})
+}
+
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
-    for (path, summary, who) in QUERY_ROUTES {
-        let mut parameters = path_parameters(path);
-        parameters.extend(read_parameters());
-        let mut responses = problem_responses("get", path, who);
-        responses["200"] = json!({"description": "JSON; amounts are `*_fen` integers"});
-        paths.insert(
-            path.to_owned(),
-            json!({"get": {"summary": summary, "description": format!("Readable by: {who}."),
-                           "parameters": parameters, "responses": responses}}),
+    let mut add = |method: &str, path: &str, operation: Value| {
+        let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
+        assert!(entry.get(method).is_none(), "{method} {path} twice");
+        entry[method] = operation;
+    };
+    for route in &QUERY_ROUTES {
+        let mut parameters = path_parameters(route.path);
+        parameters.extend(read_parameters(route));
+        let mut statuses = vec!["400", "422", "503"];
+        if route.names_one {
+            statuses.push("404");
+        }
+        add(
+            "get",
+            route.path,
+            operation(
+                route.summary,
+                route.access,
+                parameters,
+                ok_json("JSON; amounts are `*_fen` integers", (route.answer)()),
+                &statuses,
+            ),
         );
     }
     for (path, summary, media_type) in RECORD_ROUTES {
         let mut parameters = vec![query_parameter(
             "from",
             "the first record's sequence number; equal to the log's length answers nothing yet, past it 400 `from_past_end`",
-            json!({"type": "integer", "minimum": 0, "default": 0}),
+            json!({"type": "integer", "minimum": 0, "maximum": u64::MAX, "default": 0}),
         )];
-        if media_type == "application/json" {
+        let ok = if media_type == "application/json" {
             parameters.push(query_parameter(
                 "limit",
                 &format!("records to answer at most (422 `limit_out_of_range` outside 1..={RECORDS_PAGE_MAX})"),
                 json!({"type": "integer", "minimum": 1, "maximum": RECORDS_PAGE_MAX, "default": 100}),
             ));
-        }
-        let mut responses = problem_responses("get", path, "operator, auditor");
-        responses["200"] = json!({"description": "records with seq, hash and event",
-                                  "content": {media_type: {}}});
-        paths.insert(
-            path.to_owned(),
-            json!({"get": {"summary": summary, "description": "Readable by: operator, auditor.",
-                           "parameters": parameters, "responses": responses}}),
+            ok_json("records with seq, hash and event", named("RecordsPage"))
+        } else {
+            json!({"description": "one `record` event per record, its data a Record as JSON",
+            "content": {media_type: {"schema": {
+                "type": "object", "required": ["event", "data"],
+                "properties": {
+                    "event": {"type": "string", "enum": ["record", "error"]},
+                    "id": {"type": "string", "pattern": "^[0-9]+$"},
+                    "data": {"type": "string", "contentMediaType": "application/json",
+                             "contentSchema": named("Record")},
+                }}}}})
+        };
+        add(
+            "get",
+            path,
+            operation(
+                summary,
+                Access::Roles("operator, auditor"),
+                parameters,
+                ok,
+                &["400", "422"],
+            ),
         );
     }
-    for (method, path, summary, who, query) in PROOF_ROUTES {
-        let mut parameters = path_parameters(path);
-        parameters.extend(query.iter().map(|name| {
-            json!({"name": name, "in": "query", "required": true,
-                   "schema": {"type": "integer", "minimum": 0}})
-        }));
-        if method == "post" {
-            parameters.push(idempotency_key_parameter());
-        }
-        let mut responses = problem_responses(method, path, who);
-        responses["200"] = json!({"description": "see docs/proofs.md for every byte"});
-        let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
-        entry[method] = json!({"summary": summary, "description": format!("Callable by: {who}."),
-                               "parameters": parameters, "responses": responses});
-    }
+    let size_query = |name: &str| {
+        json!({"name": name, "in": "query", "required": true,
+               "schema": {"type": "integer", "minimum": 0, "maximum": u64::MAX}})
+    };
+    let note = |summary: &str| ok_text(summary, "text/plain");
+    add(
+        "get",
+        "/v1/checkpoint",
+        operation(
+            "The latest signed checkpoint (C2SP signed note, text/plain; see docs/proofs.md)",
+            Access::Anyone,
+            vec![],
+            note("the signed note"),
+            &[],
+        ),
+    );
+    add(
+        "post",
+        "/v1/checkpoints",
+        operation(
+            "Sign a checkpoint of the durable log now; a retry with the same Idempotency-Key answers the same note with `Idempotent-Replay: true`",
+            Access::Roles("operator"),
+            vec![idempotency_key_parameter()],
+            note("the signed note"),
+            &["400", "503"],
+        ),
+    );
+    add(
+        "get",
+        "/v1/checkpoints/{size}",
+        operation(
+            "The checkpoint signed at a tree size (404 `no_checkpoint_at_size` where none was; 422 `beyond_log` past the log)",
+            Access::Anyone,
+            path_parameters("/v1/checkpoints/{size}"),
+            note("the signed note"),
+            &["400", "404", "422"],
+        ),
+    );
+    add(
+        "get",
+        "/v1/public-key",
+        operation(
+            "The checkpoint signer's verifier key (C2SP note verifier key)",
+            Access::Anyone,
+            vec![],
+            note("name+hash+base64 key, one line"),
+            &[],
+        ),
+    );
+    add(
+        "get",
+        "/v1/proofs/inclusion",
+        operation(
+            "RFC 9162 inclusion proof of record `seq` in the tree of `size` records (422 `beyond_log`, `seq_not_in_tree`)",
+            Access::Anyone,
+            vec![size_query("seq"), size_query("size")],
+            ok_json("the proof, hashes as hex", named("InclusionProof")),
+            &["422"],
+        ),
+    );
+    add(
+        "get",
+        "/v1/proofs/consistency",
+        operation(
+            "RFC 9162 consistency proof between tree sizes `from` and `to` (422 `beyond_log`, `sizes_out_of_order`)",
+            Access::Anyone,
+            vec![size_query("from"), size_query("to")],
+            ok_json("the proof, hashes as hex", named("ConsistencyProof")),
+            &["422"],
+        ),
+    );
+    add(
+        "get",
+        "/v1/receipts/{seq}",
+        operation(
+            "A receipt: the record, its inclusion proof and the signed checkpoint it is proven against (404 `no_such_record` past the log)",
+            Access::Roles("operator, auditor"),
+            path_parameters("/v1/receipts/{seq}"),
+            ok_json("see docs/proofs.md", named("Receipt")),
+            &["400", "404", "503"],
+        ),
+    );
     let mut generator = SchemaSettings::draft2020_12()
         .with(|settings| settings.definitions_path = "#/components/schemas".into())
         .into_generator();
     for command in crate::http::command_route_docs() {
         let body_schema = (command.schema)(&mut generator);
-        let mut responses = problem_responses("post", command.path, "operator");
-        responses["200"] =
-            json!({"description": "recorded (or an idempotent replay): records with seq and hash"});
         let mut parameters = path_parameters(command.path);
         parameters.push(idempotency_key_parameter());
-        let operation = json!({
-            "summary": command.summary,
-            "description": WRITE_CHECK_ORDER,
-            "operationId": command.body,
-            "parameters": parameters,
-            "requestBody": {"required": true, "content": {"application/json": {
-                "schema": body_schema,
-            }}},
-            "responses": responses,
-            "security": [{"bearer": []}],
-        });
-        let entry = paths
-            .entry(command.path.to_owned())
-            .or_insert_with(|| json!({}));
-        entry["post"] = operation;
+        let mut write = operation(
+            command.summary,
+            // Who may is in the summary; the description is the check order.
+            Access::Roles("operator, or as the summary says"),
+            parameters,
+            ok_json(
+                "recorded (or an idempotent replay): records with seq and hash",
+                named("WriteResponse"),
+            ),
+            if NAME_NOTHING_EXISTING.contains(&command.path) {
+                &["400", "409", "413", "415", "422"]
+            } else {
+                &["400", "404", "409", "413", "415", "422"]
+            },
+        );
+        write["description"] = json!(WRITE_CHECK_ORDER);
+        write["operationId"] = json!(command.body);
+        write["requestBody"] = json!({"required": true, "content": {"application/json": {
+            "schema": body_schema,
+        }}});
+        add("post", command.path, write);
+    }
+    add(
+        "get",
+        "/healthz",
+        operation(
+            "Liveness: the process answers",
+            Access::Anyone,
+            vec![],
+            ok_text("ok", "text/plain"),
+            &[],
+        ),
+    );
+    let mut readyz = operation(
+        "Readiness: the log is open and the projections have applied every durable record (the gRPC health service answers the same)",
+        Access::Anyone,
+        vec![],
+        ok_json("ready", named("Readiness")),
+        &[],
+    );
+    readyz["responses"]["503"] = ok_json("not ready, and why", named("Readiness"));
+    add("get", "/readyz", readyz);
+    add(
+        "get",
+        "/metrics",
+        operation(
+            "Prometheus metrics",
+            Access::Anyone,
+            vec![],
+            ok_text("the text exposition format 0.0.4", "text/plain"),
+            &[],
+        ),
+    );
+    add(
+        "get",
+        "/openapi.json",
+        operation(
+            "This document",
+            Access::Anyone,
+            vec![],
+            ok_json("OpenAPI 3.1", json!({"type": "object"})),
+            &[],
+        ),
+    );
+    for (path, summary, media_type, names_one) in PAGE_ROUTES {
+        add(
+            "get",
+            path,
+            page_operation(path, summary, media_type, names_one),
+        );
+    }
+    let mut schemas = generator.take_definitions(true);
+    for (name, schema) in responses::schemas() {
+        assert!(
+            schemas.insert(name.to_owned(), schema).is_none(),
+            "{name} is both a body and an answer"
+        );
     }
     json!({
         "openapi": "3.1.0",
-        "info": {"title": "Mingzhang (明账) API", "version": env!("CARGO_PKG_VERSION")},
+        "info": {"title": "Mingzhang (明账) API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Every error is application/problem+json (see the Problem schema). A route asked with a method it does not answer says 405 `method_not_allowed`; a path no route has, 404 `no_such_route`."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": generator.take_definitions(true),
+            "schemas": schemas,
         },
         "paths": paths,
     })
@@ -375,7 +723,7 @@ mod tests {
             "{inclusion}"
         );
         let write = &document["paths"]["/v1/donations"]["post"];
-        for status in ["401", "403", "405", "415", "422"] {
+        for status in ["401", "403", "413", "415", "422"] {
             assert!(write["responses"][status].is_object(), "{status}: {write}");
         }
         assert!(
@@ -423,6 +771,145 @@ mod tests {
                 document.pointer(pointer.trim_start_matches('#')).is_some(),
                 "dangling {pointer}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod route_tests {
+    use serde_json::Value;
+
+    /// `(method, path)` of every `.route("PATH", method(...))` in a source file.
+    fn routes_in(source: &str) -> Vec<(String, String)> {
+        source
+            .split(".route(\"")
+            .skip(1)
+            .map(|rest| {
+                let path = &rest[..rest.find('"').expect("the path closes")];
+                let after = rest[path.len()..].trim_start_matches(['"', ',', ' ', '\n']);
+                let method = &after[..after.find('(').expect("a method router")];
+                (method.to_owned(), path.to_owned())
+            })
+            .collect()
+    }
+
+    /// The routers' own route lists, read from their sources, against the
+    /// document: a route added to a router and not documented fails here
+    /// (the command routes cannot drift: one macro line makes both).
+    #[test]
+    fn every_route_the_server_serves_is_in_the_document() {
+        let document = super::document();
+        let sources = [
+            include_str!("http/mod.rs"),
+            include_str!("http/queries.rs"),
+            include_str!("http/records.rs"),
+            include_str!("http/proofs.rs"),
+            include_str!("page/mod.rs"),
+        ];
+        let served: Vec<(String, String)> = sources
+            .iter()
+            .flat_map(|source| routes_in(source))
+            .collect();
+        assert!(served.len() >= 30, "{served:?}");
+        for (method, path) in &served {
+            assert!(
+                document["paths"][path][method].is_object(),
+                "{method} {path} is served and not documented"
+            );
+        }
+        let commands = crate::http::command_route_docs();
+        let documented = document["paths"].as_object().expect("paths");
+        for (path, item) in documented {
+            for method in item.as_object().expect("a path item").keys() {
+                let is_served = served.iter().any(|(m, p)| m == method && p == path)
+                    || (method == "post" && commands.iter().any(|command| command.path == path));
+                assert!(is_served, "{method} {path} is documented and not served");
+            }
+        }
+    }
+
+    fn statuses(document: &Value, method: &str, path: &str) -> Vec<String> {
+        document["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path} has responses"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Each route lists what its handler can answer, and not what it cannot.
+    #[test]
+    fn each_route_lists_the_statuses_its_handler_can_answer_and_no_others() {
+        let document = super::document();
+        let cases: [(&str, &str, &[&str]); 11] = [
+            ("get", "/v1/funds", &["200", "400", "401", "422", "503"]),
+            (
+                "get",
+                "/v1/campaigns/{id}",
+                &["200", "400", "401", "404", "422", "503"],
+            ),
+            (
+                "get",
+                "/v1/pledges",
+                &["200", "400", "401", "403", "422", "503"],
+            ),
+            ("get", "/v1/checkpoint", &["200"]),
+            ("get", "/v1/proofs/inclusion", &["200", "422"]),
+            (
+                "get",
+                "/v1/receipts/{seq}",
+                &["200", "400", "401", "403", "404", "503"],
+            ),
+            (
+                "post",
+                "/v1/checkpoints",
+                &["200", "400", "401", "403", "503"],
+            ),
+            ("get", "/readyz", &["200", "503"]),
+            ("get", "/sponsors/{id}", &["200", "404"]),
+            (
+                "post",
+                "/v1/donors",
+                &["200", "400", "401", "403", "409", "413", "415", "422"],
+            ),
+            (
+                "post",
+                "/v1/donations/{id}/refunds",
+                &[
+                    "200", "400", "401", "403", "404", "409", "413", "415", "422",
+                ],
+            ),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(
+                statuses(&document, method, path),
+                expected,
+                "{method} {path}"
+            );
+        }
+        // `/projects/` (an empty id) is the fallback's problem+json 404.
+        let page_missing = &document["paths"]["/projects/{id}"]["get"]["responses"]["404"];
+        assert!(
+            page_missing["content"]["application/problem+json"].is_object(),
+            "{page_missing}"
+        );
+        // Every JSON answer has a schema; every problem is a Problem.
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("a path item") {
+                for (status, response) in operation["responses"].as_object().expect("responses") {
+                    let content = response["content"].as_object().unwrap_or_else(|| {
+                        panic!("{method} {path} {status} declares no content type")
+                    });
+                    for (media_type, body) in content {
+                        if media_type.contains("json") {
+                            assert!(
+                                body["schema"].is_object(),
+                                "{method} {path} {status} {media_type}"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -136,6 +136,14 @@ pub fn run_query(
     page: Page,
 ) -> Result<(Answer, u64), AppError> {
     authorize(principal, kind, id)?;
+    if as_of.is_some() && kind != QueryKind::Pledges {
+        // Refused rather than ignored: a caller who sent it expected it to count.
+        return Err(AppError::invalid(
+            "as_of",
+            "as_of_not_applicable",
+            format!("only the pledges query takes as_of, not {}", kind.name()),
+        ));
+    }
     let projections = state.projections.read();
     if let Some(not_applied) = projections.not_applied() {
         // Every answer would leave that record, and all after it, out.

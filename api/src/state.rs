@@ -160,11 +160,23 @@ impl AppState {
     }
 
     /// Waits until projections have applied the record with sequence number
-    /// `min_seq`, the number a write's reply carries.
+    /// `min_seq`, the number a write's reply carries. A `min_seq` the log does
+    /// not hold yet is no write's reply: refused at once (400
+    /// `min_seq_past_end`; gRPC OUT_OF_RANGE), not waited for.
     pub async fn wait_for_projections(&self, min_seq: Option<u64>) -> Result<(), AppError> {
         let Some(min_seq) = min_seq else {
             return Ok(());
         };
+        let log_len = self.store.head().len;
+        if min_seq >= log_len {
+            return Err(AppError::OutOfRange {
+                field: "min_seq".to_owned(),
+                rule: "min_seq_past_end",
+                detail: format!(
+                    "the log holds records 0..{log_len}; min_seq names one a write answered"
+                ),
+            });
+        }
         let mut applied = self.applied_len.clone();
         let reached = tokio::time::timeout(READ_YOUR_WRITES_WAIT, async {
             applied.wait_for(|len| *len > min_seq).await.is_ok()

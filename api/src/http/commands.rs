@@ -35,14 +35,16 @@ impl JsonSchema for AmountSchema {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^[0-9]+(\\.[0-9]{1,2}0*)?$",
+            "maxLength": crate::money::AMOUNT_TEXT_LEN_MAX,
+            "pattern": crate::money::AMOUNT_PATTERN,
             "description": "CNY as a decimal string with digits on both sides of any point, greater than 0 and at most 100000000000.00, at most 2 decimals (trailing zeros aside): \"1234.56\"",
             "examples": ["1234.56"],
         })
     }
 }
 
-/// Declares a string schema for a field type the server checks by rule.
+/// Declares the schema of a field the server checks by rule (the rule is the
+/// authority; this only describes it).
 macro_rules! string_schema {
     ($name:ident, $schema_name:literal, $schema:tt) => {
         struct $name;
@@ -70,17 +72,104 @@ string_schema!(OptionalIdSchema, "OptionalId", {
     "description": "an id, or empty (the same as omitted) for none",
     "default": "",
 });
-// The ledger's `check_date`: a calendar date YYYY-MM-DD.
+// The ledger's `check_date`: a calendar date YYYY-MM-DD in the years
+// 1900..=2999 (`format: date` rules out February 30th).
+const DATE_PATTERN: &str = "^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
 string_schema!(DateSchema, "Date", {
     "type": "string",
     "format": "date",
-    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    "pattern": DATE_PATTERN,
 });
 string_schema!(OptionalDateSchema, "OptionalDate", {
     "type": "string",
-    "pattern": "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$",
+    "anyOf": [{"const": ""}, {"format": "date", "pattern": DATE_PATTERN}],
     "description": "a calendar date YYYY-MM-DD, or empty (the same as omitted) for none",
     "default": "",
+});
+
+// The ledger's `check_text`: no control characters (line breaks and tabs
+// only in multi-line texts) nor bidirectional overrides and isolates; a
+// required text holds something besides white space (Rust's `trim`);
+// names are at most 200 characters, texts 4000.
+macro_rules! forbidden {
+    (single_line) => {
+        "\\x00-\\x1F\\x7F-\\x9F\\u202A-\\u202E\\u2066-\\u2069"
+    };
+    (multi_line) => {
+        "\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F\\u202A-\\u202E\\u2066-\\u2069"
+    };
+}
+/// What `str::trim` removes: Unicode White_Space.
+macro_rules! white_space {
+    () => {
+        "\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000"
+    };
+}
+string_schema!(NameSchema, "Name", {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": mingzhang_ledger::decide::NAME_LEN_MAX,
+    "pattern": concat!("^[^", forbidden!(single_line), "]*[^", forbidden!(single_line), white_space!(), "][^", forbidden!(single_line), "]*$"),
+    "description": "one line of text, not blank, at most 200 characters; no control or bidirectional-override characters",
+});
+string_schema!(OptionalNameSchema, "OptionalName", {
+    "type": "string",
+    "maxLength": mingzhang_ledger::decide::NAME_LEN_MAX,
+    "pattern": concat!("^[^", forbidden!(single_line), "]*$"),
+    "description": "one line of text, at most 200 characters; no control or bidirectional-override characters",
+    "default": "",
+});
+string_schema!(TextSchema, "Text", {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": mingzhang_ledger::decide::TEXT_LEN_MAX,
+    "pattern": concat!("^[^", forbidden!(multi_line), "]*[^", forbidden!(multi_line), white_space!(), "][^", forbidden!(multi_line), "]*$"),
+    "description": "text, not blank, at most 4000 characters; line breaks and tabs allowed, other control or bidirectional-override characters not",
+});
+string_schema!(OptionalTextSchema, "OptionalText", {
+    "type": "string",
+    "maxLength": mingzhang_ledger::decide::TEXT_LEN_MAX,
+    "pattern": concat!("^[^", forbidden!(multi_line), "]*$"),
+    "description": "text, at most 4000 characters; line breaks and tabs allowed, other control or bidirectional-override characters not",
+    "default": "",
+});
+// The ledger's `check_period`.
+string_schema!(HalfYearSchema, "HalfYear", {
+    "type": "string",
+    "pattern": "^[0-9]{4}-H[12]$",
+    "examples": ["2016-H1"],
+});
+string_schema!(OptionalHalfYearSchema, "OptionalHalfYear", {
+    "type": "string",
+    "pattern": "^([0-9]{4}-H[12])?$",
+    "default": "",
+});
+string_schema!(QuarterSchema, "Quarter", {
+    "type": "string",
+    "pattern": "^[0-9]{4}-Q[1-4]$",
+    "examples": ["2016-Q3"],
+});
+string_schema!(Sha256Schema, "Sha256", {
+    "type": "string",
+    "pattern": "^[0-9A-Fa-f]{64}$",
+    "description": "a SHA-256 digest as 64 hex digits",
+});
+string_schema!(ScoreSchema, "Score", {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": 100,
+});
+string_schema!(CampaignYearSchema, "Year", {
+    "type": "integer",
+    "minimum": 1900,
+    "maximum": 2999,
+});
+// A yearly target's year: the campaign's first year onwards, one a target.
+string_schema!(TargetYearSchema, "TargetYear", {
+    "type": "integer",
+    "minimum": 1900,
+    "maximum": 2999 + mingzhang_ledger::decide::CAMPAIGN_YEARS_MAX - 1,
+    "description": "the first year, then each following one in turn",
 });
 
 fn amount(field: &str, text: &str) -> Result<i64, AppError> {
@@ -175,9 +264,11 @@ pub enum CategoryJson {
 pub struct OpenFund {
     #[schemars(with = "IdSchema")]
     pub fund_id: String,
+    #[schemars(with = "NameSchema")]
     pub name: String,
     pub kind: FundKindJson,
     #[serde(default)]
+    #[schemars(with = "OptionalTextSchema")]
     pub restriction: String,
 }
 
@@ -197,6 +288,8 @@ impl CommandBody for OpenFund {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct YearlyTargetJson {
+    #[schemars(with = "TargetYearSchema")]
+    #[serde(deserialize_with = "super::json::integral")]
     pub year: i32,
     #[schemars(with = "AmountSchema")]
     pub target: String,
@@ -207,13 +300,16 @@ pub struct YearlyTargetJson {
 pub struct OpenCampaign {
     #[schemars(with = "IdSchema")]
     pub campaign_id: String,
+    #[schemars(with = "NameSchema")]
     pub name: String,
     #[schemars(with = "IdSchema")]
     pub fund_id: String,
     #[schemars(with = "AmountSchema")]
     pub total_target: String,
+    #[schemars(with = "CampaignYearSchema")]
+    #[serde(deserialize_with = "super::json::integral")]
     pub first_year: i32,
-    #[serde(default)]
+    #[schemars(length(min = 1, max = mingzhang_ledger::decide::CAMPAIGN_YEARS_MAX))]
     pub yearly_targets: Vec<YearlyTargetJson>,
 }
 
@@ -244,6 +340,7 @@ impl CommandBody for OpenCampaign {
 pub struct RegisterDonor {
     #[schemars(with = "IdSchema")]
     pub donor_id: String,
+    #[schemars(with = "NameSchema")]
     pub name: String,
     pub kind: DonorKindJson,
     #[serde(default)]
@@ -274,8 +371,10 @@ impl CommandBody for RegisterDonor {
 pub struct RegisterOrganisation {
     #[schemars(with = "IdSchema")]
     pub organisation_id: String,
+    #[schemars(with = "NameSchema")]
     pub name: String,
     #[serde(default)]
+    #[schemars(with = "OptionalNameSchema")]
     pub registration_no: String,
 }
 
@@ -311,6 +410,7 @@ pub struct ReceiveDonation {
     pub amount: String,
     pub channel: ChannelJson,
     #[serde(default)]
+    #[schemars(with = "OptionalNameSchema")]
     pub bank_reference: String,
     #[serde(default)]
     pub anonymous: bool,
@@ -344,6 +444,7 @@ pub struct RefundDonation {
     pub refund_id: String,
     #[schemars(with = "AmountSchema")]
     pub amount: String,
+    #[schemars(with = "TextSchema")]
     pub reason: String,
 }
 
@@ -363,6 +464,7 @@ impl CommandBody for RefundDonation {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
+    #[schemars(with = "TextSchema")]
     pub reason: String,
 }
 
@@ -471,6 +573,7 @@ pub struct MakePledge {
     pub fund_id: String,
     #[schemars(with = "AmountSchema")]
     pub total: String,
+    #[schemars(length(min = 1, max = mingzhang_ledger::decide::INSTALMENTS_MAX))]
     pub instalments: Vec<InstalmentJson>,
 }
 
@@ -498,6 +601,7 @@ pub struct ReceivePledgePayment {
     pub amount: String,
     pub channel: ChannelJson,
     #[serde(default)]
+    #[schemars(with = "OptionalNameSchema")]
     pub bank_reference: String,
     #[schemars(with = "DateSchema")]
     pub received_on: String,
@@ -523,7 +627,9 @@ impl CommandBody for ReceivePledgePayment {
 pub struct AmendPledge {
     #[schemars(with = "AmountSchema")]
     pub new_total: String,
+    #[schemars(length(min = 1, max = mingzhang_ledger::decide::INSTALMENTS_MAX))]
     pub instalments: Vec<InstalmentJson>,
+    #[schemars(with = "TextSchema")]
     pub reason: String,
 }
 
@@ -547,6 +653,7 @@ pub struct OpenGrantRound {
     pub round_id: String,
     #[schemars(with = "IdSchema")]
     pub fund_id: String,
+    #[schemars(with = "NameSchema")]
     pub name: String,
     #[schemars(with = "AmountSchema")]
     pub budget: String,
@@ -578,8 +685,10 @@ pub struct SubmitApplication {
     pub application_id: String,
     #[schemars(with = "IdSchema")]
     pub organisation_id: String,
+    #[schemars(with = "NameSchema")]
     pub title: String,
     #[serde(default)]
+    #[schemars(with = "OptionalTextSchema")]
     pub summary: String,
     #[schemars(with = "AmountSchema")]
     pub requested: String,
@@ -608,9 +717,13 @@ impl CommandBody for SubmitApplication {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewApplication {
+    #[schemars(with = "NameSchema")]
     pub reviewer: String,
+    #[schemars(with = "ScoreSchema")]
+    #[serde(deserialize_with = "super::json::integral")]
     pub score: i32,
     #[serde(default)]
+    #[schemars(with = "OptionalTextSchema")]
     pub notes: String,
 }
 
@@ -661,6 +774,7 @@ pub struct AwardGrant {
     pub application_id: String,
     #[schemars(with = "AmountSchema")]
     pub amount: String,
+    #[schemars(length(min = 1, max = mingzhang_ledger::decide::TRANCHES_MAX))]
     pub tranches: Vec<TrancheJson>,
     /// The date of the award decision, YYYY-MM-DD.
     #[serde(default)]
@@ -692,10 +806,12 @@ impl CommandBody for AwardGrant {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisburseTranche {
+    #[serde(deserialize_with = "super::json::integral")]
     pub tranche_index: u32,
     #[schemars(with = "DateSchema")]
     pub paid_on: String,
     #[serde(default)]
+    #[schemars(with = "OptionalNameSchema")]
     pub bank_reference: String,
 }
 
@@ -718,8 +834,12 @@ impl CommandBody for DisburseTranche {
 pub struct RecordEvaluation {
     #[schemars(with = "IdSchema")]
     pub evaluation_id: String,
+    #[schemars(with = "HalfYearSchema")]
     pub period: String,
+    #[schemars(with = "NameSchema")]
     pub evaluator: String,
+    #[schemars(with = "ScoreSchema")]
+    #[serde(deserialize_with = "super::json::integral")]
     pub score: i32,
     pub passed: bool,
 }
@@ -744,10 +864,13 @@ impl CommandBody for RecordEvaluation {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSelfAssessment {
+    #[schemars(with = "QuarterSchema")]
     pub quarter: String,
     /// SHA-256 of the report kept off-log, as 64 hex digits.
+    #[schemars(with = "Sha256Schema")]
     pub report_sha256: String,
     #[serde(default)]
+    #[schemars(with = "OptionalTextSchema")]
     pub summary: String,
 }
 
@@ -771,12 +894,16 @@ impl CommandBody for FileSelfAssessment {
 pub struct PublishProject {
     #[schemars(with = "IdSchema")]
     pub project_id: String,
+    #[schemars(with = "NameSchema")]
     pub title: String,
     #[serde(default)]
+    #[schemars(with = "OptionalTextSchema")]
     pub description: String,
     pub need_kind: NeedKindJson,
+    #[schemars(with = "NameSchema")]
     pub community: String,
     #[serde(default)]
+    #[schemars(with = "OptionalHalfYearSchema")]
     pub survey: String,
     #[schemars(with = "AmountSchema")]
     pub budget: String,
@@ -829,6 +956,7 @@ impl CommandBody for ClaimProject {
 pub struct ReleaseClaim {
     #[schemars(with = "IdSchema")]
     pub sponsor_id: String,
+    #[schemars(with = "TextSchema")]
     pub reason: String,
 }
 
@@ -855,6 +983,7 @@ pub struct FundProject {
     pub amount: String,
     pub channel: ChannelJson,
     #[serde(default)]
+    #[schemars(with = "OptionalNameSchema")]
     pub bank_reference: String,
     #[schemars(with = "DateSchema")]
     pub received_on: String,
@@ -879,8 +1008,9 @@ impl CommandBody for FundProject {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteProject {
+    #[schemars(with = "Sha256Schema")]
     pub report_sha256: String,
-    #[serde(default)]
+    #[schemars(with = "TextSchema")]
     pub summary: String,
     #[schemars(with = "DateSchema")]
     pub completed_on: String,
@@ -911,11 +1041,14 @@ pub struct MakeExpenditure {
     pub project_id: String,
     #[schemars(with = "AmountSchema")]
     pub amount: String,
+    #[schemars(with = "NameSchema")]
     pub payee: String,
     pub payee_kind: PayeeKindJson,
+    #[schemars(with = "TextSchema")]
     pub purpose: String,
     pub category: CategoryJson,
     #[serde(default)]
+    #[schemars(with = "OptionalNameSchema")]
     pub receipt_no: String,
     #[schemars(with = "DateSchema")]
     pub paid_on: String,

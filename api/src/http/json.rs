@@ -110,6 +110,57 @@ fn classify(path: String, error: serde_json::Error) -> AppError {
     }
 }
 
+/// An integer field that also takes a JSON number with a zero fraction
+/// (`3.0`): JSON Schema's `integer` is any number without a fractional part,
+/// and the body follows the document (`#[serde(deserialize_with = "integral")]`).
+pub fn integral<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    struct Integral<T>(std::marker::PhantomData<T>);
+
+    impl<T: TryFrom<i64>> serde::de::Visitor<'_> for Integral<T> {
+        type Value = T;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("an integer")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<T, E> {
+            T::try_from(value).map_err(|_| {
+                E::invalid_value(serde::de::Unexpected::Signed(value), &"an integer in range")
+            })
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<T, E> {
+            i64::try_from(value)
+                .ok()
+                .and_then(|value| T::try_from(value).ok())
+                .ok_or_else(|| {
+                    E::invalid_value(
+                        serde::de::Unexpected::Unsigned(value),
+                        &"an integer in range",
+                    )
+                })
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<T, E> {
+            // i64::MIN and 2^63 are exact in f64; every integral value between fits.
+            let in_range = value >= i64::MIN as f64 && value < -(i64::MIN as f64);
+            if value.fract() != 0.0 || !in_range {
+                return Err(E::invalid_type(
+                    serde::de::Unexpected::Float(value),
+                    &"an integer",
+                ));
+            }
+            self.visit_i64(value as i64)
+        }
+    }
+
+    deserializer.deserialize_any(Integral(std::marker::PhantomData))
+}
+
 fn between_backticks(message: &str) -> Option<&str> {
     let start = message.find('`')? + 1;
     let len = message[start..].find('`')?;
@@ -164,5 +215,40 @@ mod tests {
             field_rule(r#"{"fund_id":"f","amount":"1"} x"#),
             ("body".into(), "malformed_json")
         );
+    }
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Counted {
+        #[serde(deserialize_with = "integral")]
+        index: u32,
+    }
+
+    #[test]
+    fn integer_fields_take_numbers_without_a_fraction_as_json_schema_does() {
+        for (json, index) in [
+            (r#"{"index":3}"#, 3),
+            (r#"{"index":3.0}"#, 3),
+            (r#"{"index":0e0}"#, 0),
+        ] {
+            assert_eq!(
+                parse_body::<Counted>(json.as_bytes()).unwrap(),
+                Counted { index },
+                "{json}"
+            );
+        }
+        for json in [
+            r#"{"index":3.5}"#,
+            r#"{"index":-1}"#,
+            r#"{"index":-1.0}"#,
+            r#"{"index":4294967296}"#,
+            r#"{"index":1e300}"#,
+            r#"{"index":"3"}"#,
+        ] {
+            let error = parse_body::<Counted>(json.as_bytes()).expect_err(json);
+            assert!(
+                matches!(error, AppError::Invalid { ref field, .. } if field == "index"),
+                "{json}: {error:?}"
+            );
+        }
     }
 }

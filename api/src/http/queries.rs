@@ -1,6 +1,7 @@
 //! Read-side routes: answers come from the projections, never from the log
 //! directly. Every query accepts `min_seq` (read-your-writes).
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -8,9 +9,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::Caller;
+use crate::auth::Principal;
 use crate::backend;
 use crate::error::AppError;
-use crate::query_answers::{Answer, QueryKind, run_query};
+use crate::query_answers::{Answer, QueryKind, authorize, run_query};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -39,11 +41,26 @@ pub struct ReadParams {
 
 type Params = Result<Query<ReadParams>, axum::extract::rejection::QueryRejection>;
 
-async fn prepare(state: &AppState, params: Params) -> Result<ReadParams, AppError> {
+/// The caller's right to this read first (401/403, as for a write), then
+/// the query string (422) and the wait for `min_seq` (400/503).
+async fn prepare(
+    state: &AppState,
+    principal: &Principal,
+    kind: QueryKind,
+    id: &str,
+    params: Params,
+) -> Result<ReadParams, AppError> {
+    authorize(principal, kind, id)?;
     let Query(params) =
         params.map_err(|error| AppError::invalid("query", "bad_query", error.body_text()))?;
     state.wait_for_projections(params.min_seq).await?;
     Ok(params)
+}
+
+/// A path segment that is not text (percent-encoded bytes that are not
+/// UTF-8): answered as problem+json like every other error.
+fn bad_path(error: PathRejection) -> AppError {
+    AppError::malformed("id", "bad_path", error.body_text())
 }
 
 /// The header naming how many log records the answer reflects, so an auditor
@@ -66,7 +83,7 @@ macro_rules! list_query {
             Caller(principal): Caller,
             params: Params,
         ) -> Result<Response, AppError> {
-            let params = prepare(&state, params).await?;
+            let params = prepare(&state, &principal, $kind, "", params).await?;
             run_query(
                 &state,
                 &principal,
@@ -93,10 +110,11 @@ list_query!(trial_balance, QueryKind::TrialBalance);
 async fn campaign(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> Result<Response, AppError> {
-    let params = prepare(&state, params).await?;
+    let Path(id) = id.map_err(bad_path)?;
+    let params = prepare(&state, &principal, QueryKind::Campaign, &id, params).await?;
     run_query(
         &state,
         &principal,
@@ -111,10 +129,11 @@ async fn campaign(
 async fn donor_statement(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> Result<Response, AppError> {
-    let params = prepare(&state, params).await?;
+    let Path(id) = id.map_err(bad_path)?;
+    let params = prepare(&state, &principal, QueryKind::DonorStatement, &id, params).await?;
     run_query(
         &state,
         &principal,
