@@ -1,0 +1,464 @@
+//! Fund accounts (资金流水): every movement of money into or out of each
+//! fund, in date order with the running balance, and the correction notes
+//! (更正说明) that refunds, reversals, amendments, cancellations, claim
+//! releases and grant closures leave.
+//!
+//! Fed by `Projections::apply` (the same pass as every other read model, no
+//! second fold): each money event appends one 32-byte `Movement` to the
+//! fund that holds the money, in log order. Date order and running balances
+//! are worked out when a page is asked for, so a rebuild pays only the push.
+//!
+//! # Rules
+//!
+//! - A movement belongs to the fund whose `total_in_fen` / `total_out_fen`
+//!   it changes: money designated to a project to the project's fund, a
+//!   grant tranche to its round's fund. So, per fund, Σ in = `total_in_fen`,
+//!   Σ out = `total_out_fen`, and the last running balance = `total_held_fen`.
+//! - In: donations, pledge payments, sponsors' project funding. Out:
+//!   refunds of donations, expenditures, grant tranches.
+//! - A **reversal** corrects a booking error: the money never moved as
+//!   recorded. It lowers the amount of the movement it reverses (a donation
+//!   entered twice, an expenditure booked wrongly) instead of adding one the
+//!   other way, so a reversed duplicate counts in no income; a movement
+//!   reversed in full is not listed. The reversal itself is a correction note.
+//! - A grant closing returns the unpaid rest of its award to the fund's
+//!   available money; that money never left the bank, so it is a correction
+//!   note, not a movement.
+//! - Dates: `received_on` for money in, `paid_on` for expenditures and
+//!   tranches, and for a refund, which carries no date, the CST day its
+//!   command was recorded. Equal dates keep log order.
+
+use crate::accounts::EntityIndex;
+use crate::dates::Day;
+
+/// What moved the money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MovementKind {
+    Donation,
+    PledgePayment,
+    ProjectFunding,
+    DonationRefund,
+    Expenditure,
+    GrantTranche,
+}
+
+impl MovementKind {
+    pub const ALL: [MovementKind; 6] = [
+        MovementKind::Donation,
+        MovementKind::PledgePayment,
+        MovementKind::ProjectFunding,
+        MovementKind::DonationRefund,
+        MovementKind::Expenditure,
+        MovementKind::GrantTranche,
+    ];
+
+    /// The snake_case name the JSON, gRPC and CSV answers use.
+    pub fn name(self) -> &'static str {
+        match self {
+            MovementKind::Donation => "donation",
+            MovementKind::PledgePayment => "pledge_payment",
+            MovementKind::ProjectFunding => "project_funding",
+            MovementKind::DonationRefund => "donation_refund",
+            MovementKind::Expenditure => "expenditure",
+            MovementKind::GrantTranche => "grant_tranche",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<MovementKind> {
+        MovementKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+
+    pub fn direction(self) -> Direction {
+        match self {
+            MovementKind::Donation | MovementKind::PledgePayment | MovementKind::ProjectFunding => {
+                Direction::In
+            }
+            MovementKind::DonationRefund
+            | MovementKind::Expenditure
+            | MovementKind::GrantTranche => Direction::Out,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+/// One movement as stored: 32 bytes, no strings. `entity` indexes the table
+/// `kind` names: donations (donation, refund), pledges, project fundings,
+/// expenditures, grants (tranche).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Movement {
+    pub(crate) seq: u64,
+    /// Net of reversals; 0 once reversed in full (then not listed).
+    pub(crate) amount_fen: i64,
+    pub(crate) date: Day,
+    pub(crate) entity: EntityIndex,
+    pub(crate) kind: MovementKind,
+}
+
+const _: () = assert!(std::mem::size_of::<Movement>() == 32);
+
+/// Where a movement sits: fund index and position in that fund's list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct MovementAt {
+    fund: EntityIndex,
+    position: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct FundMovements {
+    /// Log order (seq ascending).
+    pub(crate) movements: Vec<Movement>,
+    /// Whether log order is also date order, so a page needs no sort.
+    in_date_order: bool,
+}
+
+impl FundMovements {
+    /// Positions in date order (equal dates in log order).
+    pub(crate) fn date_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.movements.len() as u32).collect();
+        if !self.in_date_order {
+            // Stable: equal dates keep log order.
+            order.sort_by_key(|&position| self.movements[position as usize].date);
+        }
+        order
+    }
+}
+
+/// What a correction note corrects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrectionKind {
+    /// Money given back to the donor (also an outgoing movement).
+    DonationRefund,
+    /// A donation that never happened as recorded (a duplicate entry).
+    DonationReversal,
+    ExpenditureReversal,
+    PledgeAmended,
+    PledgeCancelled,
+    ClaimReleased,
+    /// A grant closed; the unpaid rest of its award returned to the fund.
+    GrantClosed,
+}
+
+/// A correction note as stored. `entity` indexes the table of what it
+/// corrects: donation, expenditure, pledge, project (claim release), grant.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Correction {
+    pub(crate) seq: u64,
+    /// The CST day the correcting command was recorded.
+    pub(crate) recorded_on: Day,
+    pub(crate) kind: CorrectionKind,
+    pub(crate) entity: EntityIndex,
+    /// The sponsor releasing a claim; unused otherwise.
+    pub(crate) other: EntityIndex,
+    /// Refunded, reversed, cancelled or returned; a pledge's new total.
+    pub(crate) amount_fen: i64,
+    /// A pledge's total before an amendment; 0 otherwise.
+    pub(crate) previous_fen: i64,
+    pub(crate) reason: String,
+}
+
+/// The fund accounts, correction notes and who funded each project.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct FundAccounts {
+    /// By fund index.
+    pub(crate) funds: Vec<FundMovements>,
+    /// By donation index: its movement (a reversal lowers it).
+    donation_movements: Vec<MovementAt>,
+    /// By expenditure index: its movement.
+    expenditure_movements: Vec<MovementAt>,
+    pub(crate) corrections: Vec<Correction>,
+    /// By project index: (sponsor, funded fen) in order of first funding.
+    pub(crate) project_funders: Vec<Vec<(EntityIndex, i64)>>,
+    /// The record being applied.
+    seq: u64,
+    recorded_on: Day,
+    /// The latest CST day any applied record was recorded on.
+    pub(crate) newest_recorded_on: Day,
+}
+
+impl FundAccounts {
+    /// Called before each record is applied.
+    pub(crate) fn begin(&mut self, seq: u64, recorded_at_unix_ms: i64) {
+        self.seq = seq;
+        self.recorded_on = Day::from_unix_ms_cst(recorded_at_unix_ms);
+    }
+
+    /// Called after a record applied.
+    pub(crate) fn applied(&mut self) {
+        self.newest_recorded_on = self.newest_recorded_on.max(self.recorded_on);
+    }
+
+    fn push(
+        &mut self,
+        fund: EntityIndex,
+        kind: MovementKind,
+        entity: EntityIndex,
+        amount_fen: i64,
+        date: Day,
+    ) -> MovementAt {
+        assert!(amount_fen > 0, "a movement moves money");
+        let fund_index = fund as usize;
+        if self.funds.len() <= fund_index {
+            self.funds.resize_with(fund_index + 1, || FundMovements {
+                movements: Vec::new(),
+                in_date_order: true,
+            });
+        }
+        let account = &mut self.funds[fund_index];
+        if let Some(last) = account.movements.last() {
+            assert!(last.seq < self.seq, "movements come in log order");
+            account.in_date_order &= last.date <= date;
+        }
+        let position = u32::try_from(account.movements.len()).expect("under 4G movements per fund");
+        account.movements.push(Movement {
+            seq: self.seq,
+            amount_fen,
+            date,
+            entity,
+            kind,
+        });
+        MovementAt { fund, position }
+    }
+
+    fn note(
+        &mut self,
+        kind: CorrectionKind,
+        entity: EntityIndex,
+        amount_fen: i64,
+        reason: &str,
+    ) -> &mut Correction {
+        self.corrections.push(Correction {
+            seq: self.seq,
+            recorded_on: self.recorded_on,
+            kind,
+            entity,
+            other: 0,
+            amount_fen,
+            previous_fen: 0,
+            reason: reason.to_owned(),
+        });
+        self.corrections.last_mut().expect("pushed")
+    }
+
+    pub(crate) fn donation(
+        &mut self,
+        fund: EntityIndex,
+        donation: EntityIndex,
+        amount_fen: i64,
+        received_on: Day,
+    ) {
+        assert_eq!(
+            donation as usize,
+            self.donation_movements.len(),
+            "donations in order"
+        );
+        let at = self.push(
+            fund,
+            MovementKind::Donation,
+            donation,
+            amount_fen,
+            received_on,
+        );
+        self.donation_movements.push(at);
+    }
+
+    pub(crate) fn donation_refunded(
+        &mut self,
+        fund: EntityIndex,
+        donation: EntityIndex,
+        amount_fen: i64,
+        reason: &str,
+    ) {
+        let recorded_on = self.recorded_on;
+        self.push(
+            fund,
+            MovementKind::DonationRefund,
+            donation,
+            amount_fen,
+            recorded_on,
+        );
+        self.note(CorrectionKind::DonationRefund, donation, amount_fen, reason);
+    }
+
+    pub(crate) fn donation_reversed(
+        &mut self,
+        donation: EntityIndex,
+        amount_fen: i64,
+        reason: &str,
+    ) {
+        let at = self.donation_movements[donation as usize];
+        self.lower(at, amount_fen);
+        self.note(
+            CorrectionKind::DonationReversal,
+            donation,
+            amount_fen,
+            reason,
+        );
+    }
+
+    pub(crate) fn pledge_payment(
+        &mut self,
+        fund: EntityIndex,
+        pledge: EntityIndex,
+        amount_fen: i64,
+        received_on: Day,
+    ) {
+        self.push(
+            fund,
+            MovementKind::PledgePayment,
+            pledge,
+            amount_fen,
+            received_on,
+        );
+    }
+
+    pub(crate) fn pledge_amended(
+        &mut self,
+        pledge: EntityIndex,
+        previous_fen: i64,
+        new_total_fen: i64,
+        reason: &str,
+    ) {
+        self.note(CorrectionKind::PledgeAmended, pledge, new_total_fen, reason)
+            .previous_fen = previous_fen;
+    }
+
+    pub(crate) fn pledge_cancelled(
+        &mut self,
+        pledge: EntityIndex,
+        cancelled_fen: i64,
+        reason: &str,
+    ) {
+        self.note(
+            CorrectionKind::PledgeCancelled,
+            pledge,
+            cancelled_fen,
+            reason,
+        );
+    }
+
+    pub(crate) fn project_funded(
+        &mut self,
+        fund: EntityIndex,
+        project: EntityIndex,
+        sponsor: EntityIndex,
+        funding: EntityIndex,
+        amount_fen: i64,
+        received_on: Day,
+    ) {
+        self.push(
+            fund,
+            MovementKind::ProjectFunding,
+            funding,
+            amount_fen,
+            received_on,
+        );
+        let project_index = project as usize;
+        if self.project_funders.len() <= project_index {
+            self.project_funders
+                .resize_with(project_index + 1, Vec::new);
+        }
+        let funders = &mut self.project_funders[project_index];
+        match funders.iter_mut().find(|(funder, _)| *funder == sponsor) {
+            Some((_, funded_fen)) => *funded_fen += amount_fen,
+            None => funders.push((sponsor, amount_fen)),
+        }
+    }
+
+    pub(crate) fn claim_released(
+        &mut self,
+        project: EntityIndex,
+        sponsor: EntityIndex,
+        reason: &str,
+    ) {
+        self.note(CorrectionKind::ClaimReleased, project, 0, reason)
+            .other = sponsor;
+    }
+
+    pub(crate) fn expenditure(
+        &mut self,
+        fund: EntityIndex,
+        expenditure: EntityIndex,
+        amount_fen: i64,
+        paid_on: Day,
+    ) {
+        assert_eq!(
+            expenditure as usize,
+            self.expenditure_movements.len(),
+            "expenditures in order"
+        );
+        let at = self.push(
+            fund,
+            MovementKind::Expenditure,
+            expenditure,
+            amount_fen,
+            paid_on,
+        );
+        self.expenditure_movements.push(at);
+    }
+
+    pub(crate) fn expenditure_reversed(
+        &mut self,
+        expenditure: EntityIndex,
+        amount_fen: i64,
+        reason: &str,
+    ) {
+        let at = self.expenditure_movements[expenditure as usize];
+        self.lower(at, amount_fen);
+        self.note(
+            CorrectionKind::ExpenditureReversal,
+            expenditure,
+            amount_fen,
+            reason,
+        );
+    }
+
+    pub(crate) fn grant_tranche(
+        &mut self,
+        fund: EntityIndex,
+        grant: EntityIndex,
+        amount_fen: i64,
+        paid_on: Day,
+    ) {
+        self.push(fund, MovementKind::GrantTranche, grant, amount_fen, paid_on);
+    }
+
+    pub(crate) fn grant_closed(&mut self, grant: EntityIndex, returned_fen: i64, reason: &str) {
+        self.note(CorrectionKind::GrantClosed, grant, returned_fen, reason);
+    }
+
+    /// A reversal: the movement moved `amount_fen` less than recorded.
+    fn lower(&mut self, at: MovementAt, amount_fen: i64) {
+        let movement = &mut self.funds[at.fund as usize].movements[at.position as usize];
+        assert!(
+            amount_fen > 0 && amount_fen <= movement.amount_fen,
+            "a reversal lowers a movement by at most what it still moves"
+        );
+        movement.amount_fen -= amount_fen;
+    }
+
+    /// Who paid `project`'s sponsor funding, and how much each.
+    pub(crate) fn funders_of(&self, project: EntityIndex) -> &[(EntityIndex, i64)] {
+        self.project_funders
+            .get(project as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+}
