@@ -1160,6 +1160,7 @@ mod tests {
             .map(|kind| match kind {
                 QueryKind::Campaign => (kind, scenario::CAMPAIGN_ID, None),
                 QueryKind::DonorStatement => (kind, "unit-01", None),
+                QueryKind::FundTransactions => (kind, scenario::CHARITY_FUND_ID, None),
                 _ => (kind, "", None),
             })
             .chain([(QueryKind::Pledges, "", Some("2017-07-01"))])
@@ -1269,13 +1270,30 @@ mod tests {
             .find(|expenditure| expenditure.expenditure_id == "exp-special-counsel")
             .expect("the counsel's fee is listed");
         assert_eq!(counsel.payee, PRIVATE_PAYEE);
-        for kind in [
+        let fund_accounts =
+            [scenario::CHARITY_FUND_ID, scenario::SPECIAL_SUPPORT_FUND_ID].map(|fund_id| {
+                answer(
+                    &projections,
+                    false,
+                    QueryKind::FundTransactions,
+                    fund_id,
+                    None,
+                    Page::default(),
+                )
+                .expect("public query")
+                .into_proto()
+            });
+        for (kind, typed) in [
             QueryKind::Funds,
             QueryKind::Projects,
             QueryKind::Donations,
             QueryKind::Expenditures,
-        ] {
-            let typed = format!("{:?}", public(kind));
+        ]
+        .map(|kind| (kind, public(kind)))
+        .into_iter()
+        .chain(fund_accounts.map(|typed| (QueryKind::FundTransactions, typed)))
+        {
+            let typed = format!("{typed:?}");
             for hidden in ["李建国", "张敏", "resident-li", "resident-zhang", "刘志强"] {
                 assert!(!typed.contains(hidden), "{} shows {hidden}", kind.name());
             }

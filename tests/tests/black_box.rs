@@ -2566,7 +2566,9 @@ async fn server_with_hidden_names() -> Server {
         last_seq = answer["records"][0]["seq"].as_u64().expect("a seq");
     }
     // The page reads projections, which follow the log a moment behind the reply.
-    server.get(None, &format!("/v1/funds?min_seq={last_seq}")).await;
+    server
+        .get(None, &format!("/v1/funds?min_seq={last_seq}"))
+        .await;
     server
 }
 
