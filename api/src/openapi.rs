@@ -310,6 +310,8 @@ pub fn document() -> Value {
             .or_insert_with(|| json!({}));
         entry["post"] = operation;
     }
+    let (path, item) = fund_transactions_route();
+    paths.insert(path.to_owned(), item);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Mingzhang (明账) API", "version": env!("CARGO_PKG_VERSION")},
@@ -319,6 +321,60 @@ pub fn document() -> Value {
         },
         "paths": paths,
     })
+}
+
+// -- fund accounts (http::transactions) -------------------------------------
+
+/// `GET /v1/funds/{id}/transactions`: its own parameters
+/// (`transactions::TransactionParams`; any other is 422 `bad_query`).
+fn fund_transactions_route() -> (&'static str, Value) {
+    let path = "/v1/funds/{id}/transactions";
+    let kinds: Vec<&str> = mingzhang_projections::MovementKind::ALL
+        .iter()
+        .map(|kind| kind.name())
+        .collect();
+    let mut parameters = path_parameters(path);
+    parameters.extend([
+        query_parameter(
+            "min_seq",
+            "wait up to 2 s until projections include the record with this sequence number; 503 if they do not",
+            json!({"type": "integer", "minimum": 0}),
+        ),
+        query_parameter(
+            "offset",
+            "matching movements to skip; the answer's `next_offset` is the next page's",
+            json!({"type": "integer", "minimum": 0, "default": 0}),
+        ),
+        query_parameter(
+            "limit",
+            &format!("movements to answer at most (422 `limit_out_of_range` outside 1..={LIST_PAGE_MAX})"),
+            json!({"type": "integer", "minimum": 1, "maximum": LIST_PAGE_MAX, "default": LIST_PAGE_DEFAULT}),
+        ),
+        query_parameter(
+            "kind",
+            "only movements of this kind (422 `no_such_kind` otherwise)",
+            json!({"type": "string", "enum": kinds}),
+        ),
+        query_parameter(
+            "month",
+            "only movements dated in this month, YYYY-MM (422 `month_invalid` otherwise)",
+            json!({"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}),
+        ),
+        query_parameter(
+            "counterparty",
+            "only movements whose counterparty id or name, as the caller sees it (masked for the public), is exactly this",
+            json!({"type": "string"}),
+        ),
+    ]);
+    let mut responses = problem_responses("get", path, "everyone");
+    responses["200"] = json!({"description": "`{fund_id, in_fen, out_fen, balance_fen, movements, next_offset?}`: every movement of the fund's money in date order; each movement has `seq`, `date`, `kind`, `direction` (`in`/`out`), `amount_fen` (positive), `balance_after_fen`, `reference_id`, `reversed_fen`, `counterparty_kind`, `counterparty_id`, `counterparty` (masked). Σ in = `in_fen` = the fund's `total_in_fen`, Σ out = `out_fen`, the last `balance_after_fen` = `balance_fen` = `total_held_fen`"});
+    let item = json!({"get": {
+        "summary": "One fund's account: every movement in and out with the running balance",
+        "description": "Readable by: everyone (names masked as on the page).",
+        "parameters": parameters,
+        "responses": responses,
+    }});
+    (path, item)
 }
 
 pub async fn serve() -> Json<Value> {
@@ -337,6 +393,31 @@ mod tests {
                 .unwrap_or_else(|| panic!("dangling $ref {pointer}")),
             None => schema,
         }
+    }
+
+    #[test]
+    fn fund_transactions_declare_their_filters_and_paging() {
+        let document = super::document();
+        let route = &document["paths"]["/v1/funds/{id}/transactions"]["get"];
+        let names: Vec<&str> = route["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|parameter| parameter["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "id",
+                "min_seq",
+                "offset",
+                "limit",
+                "kind",
+                "month",
+                "counterparty"
+            ]
+        );
+        assert!(route["responses"]["404"].is_object());
     }
 
     #[test]
