@@ -936,7 +936,7 @@ impl Projections {
             GivenBack::Reversed => {
                 self.funds[holding_fund as usize].total_in_fen -= amount_fen;
                 self.fund_accounts
-                    .donation_reversed(index, amount_fen, reason);
+                    .donation_reversed(holding_fund, index, amount_fen, reason);
             }
         }
         if let Some(project) = project {
@@ -1520,7 +1520,7 @@ impl Projections {
         };
         self.funds[holding_fund as usize].total_out_fen -= amount_fen;
         self.fund_accounts
-            .expenditure_reversed(index, amount_fen, &e.reason);
+            .expenditure_reversed(holding_fund, index, amount_fen, &e.reason);
         // A reversal corrects the booking: the month it was paid in paid less.
         self.month_out(paid_on, -amount_fen);
         Ok(())

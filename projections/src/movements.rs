@@ -99,7 +99,7 @@ impl Direction {
     }
 }
 
-/// One movement as stored: 32 bytes, no strings. `entity` indexes the table
+/// One movement as stored: 24 bytes, no strings. `entity` indexes the table
 /// `kind` names: donations (donation, refund), pledges, project fundings,
 /// expenditures, grants (tranche).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -107,18 +107,45 @@ pub(crate) struct Movement {
     pub(crate) seq: u64,
     /// Net of reversals; 0 once reversed in full (then not listed).
     pub(crate) amount_fen: i64,
-    pub(crate) date: Day,
     pub(crate) entity: EntityIndex,
-    pub(crate) kind: MovementKind,
+    /// `Day` bits << 3 | the kind's index in `MovementKind::ALL`: the day
+    /// fits 27 bits, so packing saves a quarter of every movement.
+    date_and_kind: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Movement>() == 32);
+const _: () = assert!(std::mem::size_of::<Movement>() == 24);
+const KIND_BITS: u32 = 3;
+const _: () = assert!(MovementKind::ALL.len() <= 1 << KIND_BITS);
 
-/// Where a movement sits: fund index and position in that fund's list.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct MovementAt {
-    fund: EntityIndex,
-    position: u32,
+impl Movement {
+    fn new(
+        seq: u64,
+        amount_fen: i64,
+        entity: EntityIndex,
+        date: Day,
+        kind: MovementKind,
+    ) -> Movement {
+        // `ALL` lists the kinds in declaration order.
+        let kind_index = kind as u32;
+        debug_assert_eq!(MovementKind::ALL[kind_index as usize], kind);
+        assert!(date.to_bits() < 1 << (32 - KIND_BITS), "a day fits 29 bits");
+        let movement = Movement {
+            seq,
+            amount_fen,
+            entity,
+            date_and_kind: date.to_bits() << KIND_BITS | kind_index,
+        };
+        debug_assert_eq!((movement.date(), movement.kind()), (date, kind));
+        movement
+    }
+
+    pub(crate) fn date(&self) -> Day {
+        Day::from_bits(self.date_and_kind >> KIND_BITS)
+    }
+
+    pub(crate) fn kind(&self) -> MovementKind {
+        MovementKind::ALL[(self.date_and_kind & ((1 << KIND_BITS) - 1)) as usize]
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -135,7 +162,7 @@ impl FundMovements {
         let mut order: Vec<u32> = (0..self.movements.len() as u32).collect();
         if !self.in_date_order {
             // Stable: equal dates keep log order.
-            order.sort_by_key(|&position| self.movements[position as usize].date);
+            order.sort_by_key(|&position| self.movements[position as usize].date());
         }
         order
     }
@@ -180,30 +207,44 @@ pub(crate) struct Correction {
 pub(crate) struct FundAccounts {
     /// By fund index.
     pub(crate) funds: Vec<FundMovements>,
-    /// By donation index: its movement (a reversal lowers it).
-    donation_movements: Vec<MovementAt>,
-    /// By expenditure index: its movement.
-    expenditure_movements: Vec<MovementAt>,
     pub(crate) corrections: Vec<Correction>,
     /// By project index: (sponsor, funded fen) in order of first funding.
     pub(crate) project_funders: Vec<Vec<(EntityIndex, i64)>>,
     /// The record being applied.
     seq: u64,
-    recorded_on: Day,
-    /// The latest CST day any applied record was recorded on.
-    pub(crate) newest_recorded_on: Day,
+    recorded_at_unix_ms: i64,
+    /// The latest instant any applied record was recorded at; kept as the
+    /// instant because turning each record's into a day would cost a
+    /// rebuild more than all the movements' pushes.
+    newest_recorded_at_unix_ms: Option<i64>,
 }
 
 impl FundAccounts {
     /// Called before each record is applied.
     pub(crate) fn begin(&mut self, seq: u64, recorded_at_unix_ms: i64) {
         self.seq = seq;
-        self.recorded_on = Day::from_unix_ms_cst(recorded_at_unix_ms);
+        self.recorded_at_unix_ms = recorded_at_unix_ms;
     }
 
     /// Called after a record applied.
     pub(crate) fn applied(&mut self) {
-        self.newest_recorded_on = self.newest_recorded_on.max(self.recorded_on);
+        let newest = self
+            .newest_recorded_at_unix_ms
+            .map_or(self.recorded_at_unix_ms, |newest| {
+                newest.max(self.recorded_at_unix_ms)
+            });
+        self.newest_recorded_at_unix_ms = Some(newest);
+    }
+
+    /// The CST day the record being applied was recorded on.
+    fn recorded_on(&self) -> Day {
+        Day::from_unix_ms_cst(self.recorded_at_unix_ms)
+    }
+
+    /// The latest CST day any applied record was recorded on.
+    pub(crate) fn newest_recorded_on(&self) -> Day {
+        self.newest_recorded_at_unix_ms
+            .map_or(Day::UNKNOWN, Day::from_unix_ms_cst)
     }
 
     fn push(
@@ -213,7 +254,7 @@ impl FundAccounts {
         entity: EntityIndex,
         amount_fen: i64,
         date: Day,
-    ) -> MovementAt {
+    ) {
         assert!(amount_fen > 0, "a movement moves money");
         let fund_index = fund as usize;
         if self.funds.len() <= fund_index {
@@ -225,17 +266,11 @@ impl FundAccounts {
         let account = &mut self.funds[fund_index];
         if let Some(last) = account.movements.last() {
             assert!(last.seq < self.seq, "movements come in log order");
-            account.in_date_order &= last.date <= date;
+            account.in_date_order &= last.date() <= date;
         }
-        let position = u32::try_from(account.movements.len()).expect("under 4G movements per fund");
-        account.movements.push(Movement {
-            seq: self.seq,
-            amount_fen,
-            date,
-            entity,
-            kind,
-        });
-        MovementAt { fund, position }
+        account
+            .movements
+            .push(Movement::new(self.seq, amount_fen, entity, date, kind));
     }
 
     fn note(
@@ -247,7 +282,7 @@ impl FundAccounts {
     ) -> &mut Correction {
         self.corrections.push(Correction {
             seq: self.seq,
-            recorded_on: self.recorded_on,
+            recorded_on: self.recorded_on(),
             kind,
             entity,
             other: 0,
@@ -265,19 +300,13 @@ impl FundAccounts {
         amount_fen: i64,
         received_on: Day,
     ) {
-        assert_eq!(
-            donation as usize,
-            self.donation_movements.len(),
-            "donations in order"
-        );
-        let at = self.push(
+        self.push(
             fund,
             MovementKind::Donation,
             donation,
             amount_fen,
             received_on,
         );
-        self.donation_movements.push(at);
     }
 
     pub(crate) fn donation_refunded(
@@ -287,7 +316,7 @@ impl FundAccounts {
         amount_fen: i64,
         reason: &str,
     ) {
-        let recorded_on = self.recorded_on;
+        let recorded_on = self.recorded_on();
         self.push(
             fund,
             MovementKind::DonationRefund,
@@ -300,12 +329,12 @@ impl FundAccounts {
 
     pub(crate) fn donation_reversed(
         &mut self,
+        fund: EntityIndex,
         donation: EntityIndex,
         amount_fen: i64,
         reason: &str,
     ) {
-        let at = self.donation_movements[donation as usize];
-        self.lower(at, amount_fen);
+        self.lower(fund, MovementKind::Donation, donation, amount_fen);
         self.note(
             CorrectionKind::DonationReversal,
             donation,
@@ -400,29 +429,23 @@ impl FundAccounts {
         amount_fen: i64,
         paid_on: Day,
     ) {
-        assert_eq!(
-            expenditure as usize,
-            self.expenditure_movements.len(),
-            "expenditures in order"
-        );
-        let at = self.push(
+        self.push(
             fund,
             MovementKind::Expenditure,
             expenditure,
             amount_fen,
             paid_on,
         );
-        self.expenditure_movements.push(at);
     }
 
     pub(crate) fn expenditure_reversed(
         &mut self,
+        fund: EntityIndex,
         expenditure: EntityIndex,
         amount_fen: i64,
         reason: &str,
     ) {
-        let at = self.expenditure_movements[expenditure as usize];
-        self.lower(at, amount_fen);
+        self.lower(fund, MovementKind::Expenditure, expenditure, amount_fen);
         self.note(
             CorrectionKind::ExpenditureReversal,
             expenditure,
@@ -445,9 +468,22 @@ impl FundAccounts {
         self.note(CorrectionKind::GrantClosed, grant, returned_fen, reason);
     }
 
-    /// A reversal: the movement moved `amount_fen` less than recorded.
-    fn lower(&mut self, at: MovementAt, amount_fen: i64) {
-        let movement = &mut self.funds[at.fund as usize].movements[at.position as usize];
+    /// A reversal: the movement of `entity` moved `amount_fen` less than
+    /// recorded. Found from the newest back: reversals are rare and correct
+    /// recent entries, so no index per entry is kept for them.
+    fn lower(
+        &mut self,
+        fund: EntityIndex,
+        kind: MovementKind,
+        entity: EntityIndex,
+        amount_fen: i64,
+    ) {
+        let movement = self.funds[fund as usize]
+            .movements
+            .iter_mut()
+            .rev()
+            .find(|movement| movement.entity == entity && movement.kind() == kind)
+            .expect("a reversed entry has its movement in the fund that holds it");
         assert!(
             amount_fen > 0 && amount_fen <= movement.amount_fen,
             "a reversal lowers a movement by at most what it still moves"

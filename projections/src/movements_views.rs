@@ -143,15 +143,15 @@ impl Projections {
         let mut matched = 0usize;
         for position in account.date_order() {
             let movement = &account.movements[position as usize];
-            balance_fen += match movement.kind.direction() {
+            balance_fen += match movement.kind().direction() {
                 Direction::In => movement.amount_fen,
                 Direction::Out => -movement.amount_fen,
             };
             let listed = movement.amount_fen > 0
-                && filter.kind.is_none_or(|kind| kind == movement.kind)
+                && filter.kind.is_none_or(|kind| kind == movement.kind())
                 && filter
                     .month_key
-                    .is_none_or(|month_key| month_key == movement.date.month_key());
+                    .is_none_or(|month_key| month_key == movement.date().month_key());
             if !listed {
                 continue;
             }
@@ -187,7 +187,7 @@ impl Projections {
                 movement.amount_fen >= 0,
                 "a reversal never overdraws an entry"
             );
-            match movement.kind.direction() {
+            match movement.kind().direction() {
                 Direction::In => in_fen += movement.amount_fen,
                 Direction::Out => out_fen += movement.amount_fen,
             }
@@ -212,7 +212,7 @@ impl Projections {
 
     fn counterparty_of(&self, movement: &Movement) -> Counterparty {
         let entity = movement.entity as usize;
-        match movement.kind {
+        match movement.kind() {
             MovementKind::Donation | MovementKind::DonationRefund => {
                 let donation = &self.donations[entity];
                 self.donor_counterparty(donation.donor, donation.anonymous)
@@ -243,7 +243,7 @@ impl Projections {
 
     fn movement_entry(&self, movement: &Movement, balance_after_fen: i64) -> FundMovementEntry {
         let entity = movement.entity as usize;
-        let (reference_id, reversed_fen) = match movement.kind {
+        let (reference_id, reversed_fen) = match movement.kind() {
             MovementKind::Donation => {
                 let donation = &self.donations[entity];
                 (donation.id.to_string(), donation.reversed_fen)
@@ -259,9 +259,9 @@ impl Projections {
         };
         FundMovementEntry {
             seq: movement.seq,
-            date: movement.date,
-            kind: movement.kind,
-            direction: movement.kind.direction(),
+            date: movement.date(),
+            kind: movement.kind(),
+            direction: movement.kind().direction(),
             amount_fen: movement.amount_fen,
             balance_after_fen,
             reference_id,
@@ -361,6 +361,6 @@ impl Projections {
     /// The latest CST day any record applied was recorded on; the ledger's
     /// own "now" (`Day::UNKNOWN` for an empty log).
     pub fn newest_recorded_on(&self) -> Day {
-        self.fund_accounts.newest_recorded_on
+        self.fund_accounts.newest_recorded_on()
     }
 }

@@ -230,20 +230,6 @@ pub fn grants_360giving(projections: &Projections, directory: &Directory) -> Str
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_defused() {
-        assert_eq!(field("plain"), "plain");
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-        assert_eq!(field("-5"), "'-5");
-    }
-}
-
 /// Every fund's movements, fund by fund (by fund id), each in date order
 /// with its running balance; counterparties masked as on the fund page.
 pub fn transactions_csv(projections: &Projections) -> String {
@@ -304,4 +290,18 @@ pub fn transactions_csv(projections: &Projections) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(field("plain"), "plain");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(field("-5"), "'-5");
+    }
 }
