@@ -154,17 +154,75 @@ pub(crate) struct FundMovements {
     pub(crate) movements: Vec<Movement>,
     /// Whether log order is also date order, so a page needs no sort.
     in_date_order: bool,
+    /// The date order last worked out, reused by later pages.
+    order: DateOrderCache,
+}
+
+/// The positions of a fund's first movements in date order, as a page last
+/// worked them out. Not part of the read model: a clone starts without it
+/// and two funds compare equal whatever their caches hold.
+#[derive(Default)]
+struct DateOrderCache(std::sync::Mutex<std::sync::Arc<Vec<u32>>>);
+
+impl Clone for DateOrderCache {
+    fn clone(&self) -> Self {
+        DateOrderCache::default()
+    }
+}
+
+impl PartialEq for DateOrderCache {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for DateOrderCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DateOrderCache")
+    }
 }
 
 impl FundMovements {
-    /// Positions in date order (equal dates in log order).
-    pub(crate) fn date_order(&self) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..self.movements.len() as u32).collect();
-        if !self.in_date_order {
-            // Stable: equal dates keep log order.
-            order.sort_by_key(|&position| self.movements[position as usize].date());
+    /// Positions in date order (equal dates in log order). The positions
+    /// sorted for an earlier page are kept: only the movements added since
+    /// are sorted, then merged in, so a page of a large fund costs O(n)
+    /// rather than a sort of every movement.
+    pub(crate) fn date_order(&self) -> std::sync::Arc<Vec<u32>> {
+        let len = self.movements.len();
+        if self.in_date_order {
+            return std::sync::Arc::new((0..len as u32).collect());
         }
-        order
+        let mut cached = self
+            .order
+            .0
+            .lock()
+            .expect("the order cache is never poisoned");
+        if cached.len() == len {
+            return std::sync::Arc::clone(&cached);
+        }
+        assert!(cached.len() < len, "movements are never removed");
+        let key = |position: u32| (self.movements[position as usize].date(), position);
+        let mut added: Vec<u32> = (cached.len() as u32..len as u32).collect();
+        added.sort_by_key(|&position| key(position));
+        let mut merged = Vec::with_capacity(len);
+        let (mut old, mut new) = (
+            cached.iter().copied().peekable(),
+            added.into_iter().peekable(),
+        );
+        while let (Some(&a), Some(&b)) = (old.peek(), new.peek()) {
+            if key(a) <= key(b) {
+                merged.push(a);
+                old.next();
+            } else {
+                merged.push(b);
+                new.next();
+            }
+        }
+        merged.extend(old);
+        merged.extend(new);
+        assert_eq!(merged.len(), len);
+        *cached = std::sync::Arc::new(merged);
+        std::sync::Arc::clone(&cached)
     }
 }
 
@@ -261,6 +319,7 @@ impl FundAccounts {
             self.funds.resize_with(fund_index + 1, || FundMovements {
                 movements: Vec::new(),
                 in_date_order: true,
+                order: DateOrderCache::default(),
             });
         }
         let account = &mut self.funds[fund_index];

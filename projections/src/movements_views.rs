@@ -141,7 +141,7 @@ impl Projections {
         };
         let mut balance_fen = 0i64;
         let mut matched = 0usize;
-        for position in account.date_order() {
+        for &position in account.date_order().iter() {
             let movement = &account.movements[position as usize];
             balance_fen += match movement.kind().direction() {
                 Direction::In => movement.amount_fen,

@@ -268,3 +268,52 @@ fn credit_for_a_project_follows_who_paid_not_who_holds_the_claim() {
     assert_eq!(project.funders[0].sponsor_id, "unit-12");
     assert_eq!(project.funders[0].funded_fen, cny(19_200));
 }
+
+#[test]
+fn a_page_after_more_movements_merges_them_into_the_order_worked_out_before() {
+    let gift = |id: &'static str, received_on: &'static str, yuan: i64| {
+        donation(Gift {
+            donation_id: id,
+            fund_id: "kaixuan",
+            amount_fen: cny(yuan),
+            received_on,
+            ..Gift::default()
+        })
+    };
+    let mut projections = given(vec![
+        fund("kaixuan", FundKind::Unrestricted),
+        gift("d1", "2016-03-01", 1),
+        gift("d2", "2016-01-01", 2),
+        gift("d3", "2016-02-01", 3),
+    ]);
+    let all = |projections: &mingzhang_projections::Projections| {
+        projections
+            .fund_movements("kaixuan", MovementFilter::default(), None, 0, 100)
+            .unwrap()
+            .movements
+            .into_iter()
+            .map(|m| (m.reference_id, m.balance_after_fen))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        all(&projections),
+        [("d2", 200), ("d3", 500), ("d1", 600)].map(|(id, fen)| (id.to_owned(), fen))
+    );
+    when(
+        &mut projections,
+        vec![
+            gift("d4", "2016-02-01", 4),
+            gift("d5", "2015-12-31", 5),
+            gift("d6", "2016-03-02", 6),
+        ],
+    );
+    let merged = all(&projections);
+    assert_eq!(
+        merged,
+        all(&projections.clone()),
+        "the same as a fresh sort"
+    );
+    let ids: Vec<&str> = merged.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["d5", "d2", "d3", "d4", "d1", "d6"]);
+    assert_eq!(merged.last().unwrap().1, cny(21));
+}
