@@ -368,6 +368,12 @@ async fn demo_page_shows_every_correction_with_its_date_and_reason() {
     assert!(sponsor.contains("data-kind=\"pledge_amended\"") && sponsor.contains("经营调整"));
     let (_, project) = get("/projects/pd2015-08").await;
     assert!(project.contains("data-kind=\"claim_released\""));
+    let expenditures = &html[html.find("id=\"expenditures\"").unwrap()..];
+    let expenditures = &expenditures[..expenditures.find("</section>").unwrap()];
+    assert!(
+        expenditures.contains("href=\"/funds/kaixuan-charity\""),
+        "the expenditure list leads to the accounts holding the grant tranches"
+    );
     let (_, fund) = get("/funds/kaixuan-charity").await;
     assert!(
         fund.contains("data-kind=\"donation_reversal\"")

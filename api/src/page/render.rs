@@ -341,6 +341,12 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                 (lang.t(" 笔，共 ", " of ")) (view.expenditures_total)
                 (lang.t(" 笔；全部见 ", "; all in the "))
                 a href="/exports/expenditures.csv" { (lang.t("支出 CSV", "expenditures CSV")) }
+                (lang.t("。资助拨付、退款等每一笔进出，见各基金的资金流水：",
+                    ". Every movement in and out, grant tranches and refunds included, is in each fund's account: "))
+                @for (position, fund) in view.funds.iter().enumerate() {
+                    @if position > 0 { (lang.t("、", ", ")) }
+                    a href=(lang.href(&format!("/funds/{}", fund.fund_id))) { (fund.name) }
+                }
             }
             (expenditure_table(lang, &view.latest_expenditures))
         }
