@@ -161,6 +161,7 @@ fn main() {
         checkpoint: CheckpointSummary::parse(&checkpoint),
         verifier_key: Some("bench.example/log+00000000+AQ==".into()),
         as_of: "2019-12-31".into(),
+        as_of_source: model::AsOfSource::Configured,
     };
     for (name, lang) in [
         ("overview /", render::Lang::Zh),

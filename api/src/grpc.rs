@@ -17,7 +17,7 @@ use crate::backend::{Committed, Page};
 use crate::error::AppError;
 use crate::http::records::check_not_past_end;
 use crate::proof_calls::{ProofCalls, SignedNote};
-use crate::query_answers::{QueryKind, authorize, run_query};
+use crate::query_answers::{MovementQuery, QueryKind, authorize, run_fund_transactions, run_query};
 use crate::state::AppState;
 
 pub use pb::ledger_service_server::LedgerServiceServer;
@@ -365,9 +365,17 @@ impl LedgerService for GrpcApi {
             .await
             .map_err(to_status)?;
         let as_of = (!request.as_of.is_empty()).then_some(request.as_of.as_str());
-        let (answer, applied_len) =
+        let (answer, applied_len) = if kind == QueryKind::FundTransactions {
+            let filters = MovementQuery {
+                kind: Some(request.kind.clone()),
+                month: Some(request.month.clone()),
+                counterparty: Some(request.counterparty.clone()),
+            };
+            run_fund_transactions(&self.state, &principal, &request.id, &filters, page)
+        } else {
             run_query(&self.state, &principal, kind, &request.id, as_of, page)
-                .map_err(to_status)?;
+        }
+        .map_err(to_status)?;
         Ok(Response::new(pb::QueryResponse {
             applied_len,
             answer: Some(answer.into_proto()),

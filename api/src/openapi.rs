@@ -346,7 +346,7 @@ const NAME_NOTHING_EXISTING: [&str; 3] = ["/v1/funds", "/v1/donors", "/v1/organi
 
 /// The transparency page and its exports (`page::page_router`): (path,
 /// summary, media type, whether it names one thing and so can be 404).
-const PAGE_ROUTES: [(&str, &str, &str, bool); 10] = [
+const PAGE_ROUTES: [(&str, &str, &str, bool); 12] = [
     (
         "/",
         "The transparency page (信息公开): funds, campaigns, projects, grants, donations, expenditures",
@@ -387,6 +387,18 @@ const PAGE_ROUTES: [(&str, &str, &str, bool); 10] = [
         false,
     ),
     (
+        "/funds/{id}",
+        "One fund's account: every movement with its running balance, paged",
+        "text/html",
+        true,
+    ),
+    (
+        "/exports/transactions.csv",
+        "Every fund's movements as CSV, masked as on the page",
+        "text/csv",
+        false,
+    ),
+    (
         "/exports/grants-360giving.json",
         "Grants in the 360Giving data standard",
         "application/json",
@@ -406,6 +418,18 @@ fn page_operation(path: &str, summary: &str, media_type: &str, names_one: bool) 
     let mut parameters = path_parameters(path);
     if media_type == "text/html" {
         parameters.push(lang_parameter());
+        parameters.push(query_parameter(
+            "as_of",
+            "the date pledges are judged against, YYYY-MM-DD (400 `date_invalid` otherwise); by default the newest record's day",
+            json!({"type": "string", "format": "date"}),
+        ));
+        if path == "/funds/{id}" {
+            parameters.push(query_parameter(
+                "offset",
+                "movements to skip (400 `offset_invalid` for anything but a count)",
+                json!({"type": "integer", "minimum": 0}),
+            ));
+        }
     }
     let ok = if media_type == "application/json" {
         ok_json(summary, json!({"type": "object"}))
@@ -414,6 +438,9 @@ fn page_operation(path: &str, summary: &str, media_type: &str, names_one: bool) 
     };
     let mut responses = serde_json::Map::new();
     responses.insert("200".to_owned(), ok);
+    if media_type == "text/html" {
+        responses.extend(problems(&["400"]));
+    }
     if names_one {
         // An empty id (`/projects/`) matches no page route: the API's own
         // 404 `no_such_route` answers it.
@@ -657,6 +684,8 @@ pub fn document() -> Value {
             "{name} is both a body and an answer"
         );
     }
+    let (path, item) = fund_transactions_route();
+    paths.insert(path.to_owned(), item);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Mingzhang (明账) API", "version": env!("CARGO_PKG_VERSION"),
@@ -667,6 +696,66 @@ pub fn document() -> Value {
         },
         "paths": paths,
     })
+}
+
+// -- fund accounts (http::transactions) -------------------------------------
+
+/// `GET /v1/funds/{id}/transactions`: its own parameters
+/// (`transactions::TransactionParams`; any other is 422 `bad_query`).
+fn fund_transactions_route() -> (&'static str, Value) {
+    let path = "/v1/funds/{id}/transactions";
+    let kinds: Vec<&str> = std::iter::once("")
+        .chain(
+            mingzhang_projections::MovementKind::ALL
+                .iter()
+                .map(|kind| kind.name()),
+        )
+        .collect();
+    let mut parameters = path_parameters(path);
+    parameters.extend([
+        query_parameter(
+            "min_seq",
+            "wait up to 2 s until projections include the record with this sequence number; 503 if they do not",
+            json!({"type": "integer", "minimum": 0}),
+        ),
+        query_parameter(
+            "offset",
+            "matching movements to skip; the answer's `next_offset` is the next page's",
+            json!({"type": "integer", "minimum": 0, "default": 0}),
+        ),
+        query_parameter(
+            "limit",
+            &format!("movements to answer at most (422 `limit_out_of_range` outside 1..={LIST_PAGE_MAX})"),
+            json!({"type": "integer", "minimum": 1, "maximum": LIST_PAGE_MAX, "default": LIST_PAGE_DEFAULT}),
+        ),
+        query_parameter(
+            "kind",
+            "only movements of this kind (422 `no_such_kind` otherwise); empty: every kind",
+            json!({"type": "string", "enum": kinds}),
+        ),
+        query_parameter(
+            "month",
+            "only movements dated in this month, YYYY-MM (422 `month_invalid` otherwise); empty: every month",
+            // Year 0000 is no year (`Day::parse`).
+            json!({"type": "string", "pattern": "^((000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2]))?$"}),
+        ),
+        query_parameter(
+            "counterparty",
+            "only movements whose counterparty id or name, as the caller sees it (masked for the public), is exactly this",
+            json!({"type": "string"}),
+        ),
+    ]);
+    let operation = operation(
+        "One fund's account: every movement in and out in date order with the running balance (names masked for the public as on the page)",
+        Access::EveryRole,
+        parameters,
+        ok_json(
+            "`movements` with `next_offset` while more remain",
+            named("FundAccount"),
+        ),
+        &["400", "404", "422", "503"],
+    );
+    (path, json!({"get": operation}))
 }
 
 pub async fn serve() -> Json<Value> {
@@ -685,6 +774,31 @@ mod tests {
                 .unwrap_or_else(|| panic!("dangling $ref {pointer}")),
             None => schema,
         }
+    }
+
+    #[test]
+    fn fund_transactions_declare_their_filters_and_paging() {
+        let document = super::document();
+        let route = &document["paths"]["/v1/funds/{id}/transactions"]["get"];
+        let names: Vec<&str> = route["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|parameter| parameter["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "id",
+                "min_seq",
+                "offset",
+                "limit",
+                "kind",
+                "month",
+                "counterparty"
+            ]
+        );
+        assert!(route["responses"]["404"].is_object());
     }
 
     #[test]
@@ -804,6 +918,7 @@ mod route_tests {
             include_str!("http/queries.rs"),
             include_str!("http/records.rs"),
             include_str!("http/proofs.rs"),
+            include_str!("http/transactions.rs"),
             include_str!("page/mod.rs"),
         ];
         let served: Vec<(String, String)> = sources
@@ -866,7 +981,7 @@ mod route_tests {
                 &["200", "400", "401", "403", "503"],
             ),
             ("get", "/readyz", &["200", "503"]),
-            ("get", "/sponsors/{id}", &["200", "404"]),
+            ("get", "/sponsors/{id}", &["200", "400", "404"]),
             (
                 "post",
                 "/v1/donors",

@@ -12,7 +12,11 @@ use mingzhang_projections::{
     AccountBalance, CampaignProgress, CampaignYear, ClaimView, CompletionView, Day, DonationEntry,
     DonorView, EvaluationView, ExpenditureEntry, FundBalance, GrantRoundView, GrantView,
     InstalmentStatusView, InstalmentView, PledgeStatusReport, PledgeStatusView, PledgeView,
-    ProjectView, SelfAssessmentView, SponsorPledgeSummary, TrancheView, TrialBalance,
+    ProjectFunder, ProjectView, SelfAssessmentView, SponsorPledgeSummary, TrancheView,
+    TrialBalance,
+};
+use mingzhang_projections::{
+    Counterparty, Direction, FundMovementEntry, MovementFilter, MovementKind, parse_month,
 };
 use mingzhang_proto::v1 as pb;
 use serde::Serialize;
@@ -24,7 +28,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 pub use crate::page::public::{ANONYMOUS_DONOR_NAME, PRIVATE_PAYEE};
-use crate::page::public::{donor_is_named, public_payee};
+use crate::page::public::{PublicCounterparty, donor_is_named, public_counterparty, public_payee};
 
 /// The queries there are, named as the gRPC `QueryRequest.query` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +44,11 @@ pub enum QueryKind {
     Donations,
     Expenditures,
     TrialBalance,
+    FundTransactions,
 }
 
 impl QueryKind {
-    pub const ALL: [QueryKind; 11] = [
+    pub const ALL: [QueryKind; 12] = [
         QueryKind::Funds,
         QueryKind::Campaigns,
         QueryKind::Campaign,
@@ -55,6 +60,7 @@ impl QueryKind {
         QueryKind::Donations,
         QueryKind::Expenditures,
         QueryKind::TrialBalance,
+        QueryKind::FundTransactions,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +76,7 @@ impl QueryKind {
             QueryKind::Donations => "donations",
             QueryKind::Expenditures => "expenditures",
             QueryKind::TrialBalance => "trial-balance",
+            QueryKind::FundTransactions => "fund-transactions",
         }
     }
 
@@ -122,6 +129,224 @@ pub enum Answer {
     Donations(Vec<ListedDonation>),
     Expenditures(Vec<ExpenditureEntry>),
     TrialBalance(TrialBalance),
+    FundTransactions(ListedMovements),
+}
+
+/// The filters of the "fund-transactions" query, as the caller sent them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MovementQuery {
+    /// A `MovementKind` name ("donation", "grant_tranche", ...).
+    pub kind: Option<String>,
+    /// "YYYY-MM".
+    pub month: Option<String>,
+    /// A counterparty's id or name exactly as the caller sees it (masked
+    /// for the public, so a masked name finds only masked rows).
+    pub counterparty: Option<String>,
+}
+
+impl MovementQuery {
+    fn filter(&self) -> Result<MovementFilter, AppError> {
+        let kind = match self.kind.as_deref() {
+            None | Some("") => None,
+            Some(name) => Some(MovementKind::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = MovementKind::ALL.iter().map(|kind| kind.name()).collect();
+                AppError::invalid(
+                    "kind",
+                    "no_such_kind",
+                    format!("no movement kind {name:?}; one of {}", known.join(", ")),
+                )
+            })?),
+        };
+        let month_key = match self.month.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(parse_month(text).ok_or_else(|| {
+                AppError::invalid(
+                    "month",
+                    "month_invalid",
+                    format!("{text:?} is not a month of the form YYYY-MM"),
+                )
+            })?),
+        };
+        Ok(MovementFilter { kind, month_key })
+    }
+}
+
+/// One movement as the caller may see it: the counterparty already masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedMovement {
+    pub seq: u64,
+    pub date: Day,
+    pub kind: MovementKind,
+    pub direction: Direction,
+    pub amount_fen: i64,
+    pub balance_after_fen: i64,
+    pub reference_id: String,
+    pub reversed_fen: i64,
+    pub counterparty: PublicCounterparty,
+}
+
+/// A page of one fund's movements with the fund's totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedMovements {
+    pub fund_id: String,
+    pub in_fen: i64,
+    pub out_fen: i64,
+    pub balance_fen: i64,
+    pub movements: Vec<ListedMovement>,
+    pub next_offset: Option<usize>,
+}
+
+/// Runs "fund-transactions" with its filters: the same authorisation,
+/// readiness and masking as `run_query` (which answers it unfiltered).
+pub fn run_fund_transactions(
+    state: &AppState,
+    principal: &Principal,
+    fund_id: &str,
+    query: &MovementQuery,
+    page: Page,
+) -> Result<(Answer, u64), AppError> {
+    authorize(principal, QueryKind::FundTransactions, fund_id)?;
+    let projections = state.projections.read();
+    if let Some(not_applied) = projections.not_applied() {
+        return Err(AppError::Unavailable(not_applied.to_string()));
+    }
+    let listed = fund_transactions(
+        &projections,
+        principal.reads_everything(),
+        fund_id,
+        query,
+        page,
+    )?;
+    Ok((Answer::FundTransactions(listed), projections.applied_len()))
+}
+
+/// One fund's movements, masked unless `full_view`; the counterparty filter
+/// compares with what the caller sees.
+pub fn fund_transactions(
+    projections: &Projections,
+    full_view: bool,
+    fund_id: &str,
+    query: &MovementQuery,
+    page: Page,
+) -> Result<ListedMovements, AppError> {
+    let filter = query.filter()?;
+    let wanted = query
+        .counterparty
+        .as_deref()
+        .filter(|wanted| !wanted.is_empty());
+    let matches = |counterparty: &Counterparty| {
+        let shown = public_counterparty(counterparty, full_view);
+        wanted.is_some_and(|wanted| shown.id == wanted || shown.name == wanted)
+    };
+    let counterparty_filter: Option<&dyn Fn(&Counterparty) -> bool> = wanted
+        .is_some()
+        .then_some(&matches as &dyn Fn(&Counterparty) -> bool);
+    let found = projections
+        .fund_movements(
+            fund_id,
+            filter,
+            counterparty_filter,
+            page.offset,
+            page.limit,
+        )
+        .ok_or_else(|| not_found("fund", fund_id))?;
+    Ok(ListedMovements {
+        fund_id: found.fund_id,
+        in_fen: found.in_fen,
+        out_fen: found.out_fen,
+        balance_fen: found.balance_fen,
+        movements: found
+            .movements
+            .into_iter()
+            .map(|entry| {
+                let FundMovementEntry {
+                    seq,
+                    date,
+                    kind,
+                    direction,
+                    amount_fen,
+                    balance_after_fen,
+                    reference_id,
+                    reversed_fen,
+                    counterparty,
+                } = entry;
+                ListedMovement {
+                    seq,
+                    date,
+                    kind,
+                    direction,
+                    amount_fen,
+                    balance_after_fen,
+                    reference_id,
+                    reversed_fen,
+                    counterparty: public_counterparty(&counterparty, full_view),
+                }
+            })
+            .collect(),
+        next_offset: found.next_offset,
+    })
+}
+
+impl ListedMovements {
+    fn to_json(&self) -> Value {
+        let movements: Vec<Value> = self
+            .movements
+            .iter()
+            .map(|movement| {
+                serde_json::json!({
+                    "seq": movement.seq,
+                    "date": date(movement.date),
+                    "kind": movement.kind.name(),
+                    "direction": movement.direction.name(),
+                    "amount_fen": movement.amount_fen,
+                    "balance_after_fen": movement.balance_after_fen,
+                    "reference_id": movement.reference_id,
+                    "reversed_fen": movement.reversed_fen,
+                    "counterparty_kind": movement.counterparty.kind,
+                    "counterparty_id": movement.counterparty.id,
+                    "counterparty": movement.counterparty.name,
+                })
+            })
+            .collect();
+        let mut answer = serde_json::json!({
+            "fund_id": self.fund_id,
+            "in_fen": self.in_fen,
+            "out_fen": self.out_fen,
+            "balance_fen": self.balance_fen,
+            "movements": movements,
+        });
+        if let Some(next_offset) = self.next_offset {
+            answer["next_offset"] = Value::from(next_offset);
+        }
+        answer
+    }
+
+    fn into_proto(self) -> pb::FundTransactions {
+        pb::FundTransactions {
+            fund_id: self.fund_id,
+            in_fen: self.in_fen,
+            out_fen: self.out_fen,
+            balance_fen: self.balance_fen,
+            movements: self
+                .movements
+                .into_iter()
+                .map(|movement| pb::FundMovement {
+                    seq: movement.seq,
+                    date: date(movement.date),
+                    kind: movement.kind.name().to_owned(),
+                    direction: movement.direction.name().to_owned(),
+                    amount_fen: movement.amount_fen,
+                    balance_after_fen: movement.balance_after_fen,
+                    reference_id: movement.reference_id,
+                    reversed_fen: movement.reversed_fen,
+                    counterparty_kind: movement.counterparty.kind.to_owned(),
+                    counterparty_id: movement.counterparty.id,
+                    counterparty: movement.counterparty.name,
+                })
+                .collect(),
+            next_offset: self.next_offset.map(|offset| offset as u64),
+        }
+    }
 }
 
 /// Runs one query for `principal` (authorised, then answered with the
@@ -185,7 +410,8 @@ pub fn authorize(principal: &Principal, kind: QueryKind, id: &str) -> Result<(),
             | QueryKind::Projects
             | QueryKind::Donations
             | QueryKind::Expenditures
-            | QueryKind::TrialBalance,
+            | QueryKind::TrialBalance
+            | QueryKind::FundTransactions,
             _,
         ) => Ok(()),
     }
@@ -231,6 +457,13 @@ pub fn answer(
         QueryKind::Grants => Answer::Grants(projections.grants()),
         QueryKind::Projects => Answer::Projects(projections.projects()),
         QueryKind::TrialBalance => Answer::TrialBalance(projections.trial_balance()),
+        QueryKind::FundTransactions => Answer::FundTransactions(fund_transactions(
+            projections,
+            full_view,
+            id,
+            &MovementQuery::default(),
+            page,
+        )?),
         QueryKind::Donations => Answer::Donations(
             projections
                 .donations(page.offset, page.limit)
@@ -307,6 +540,7 @@ impl Answer {
             Answer::Projects(projects) => to_json(projects),
             Answer::TrialBalance(trial_balance) => to_json(trial_balance),
             Answer::Expenditures(expenditures) => to_json(expenditures),
+            Answer::FundTransactions(listed) => listed.to_json(),
             Answer::Donations(donations) => Value::Array(
                 donations
                     .iter()
@@ -373,6 +607,7 @@ impl Answer {
             Answer::TrialBalance(trial_balance) => {
                 Typed::TrialBalance(trial_balance_message(trial_balance))
             }
+            Answer::FundTransactions(listed) => Typed::FundTransactions(listed.into_proto()),
         }
     }
 }
@@ -730,6 +965,7 @@ fn project_view(view: ProjectView) -> pb::ProjectView {
         status,
         claimant_id,
         claim_history,
+        funders,
         sponsor_funding_fen,
         donations_fen,
         funding_received_fen,
@@ -748,6 +984,7 @@ fn project_view(view: ProjectView) -> pb::ProjectView {
         status: json_name(status),
         claimant_id,
         claim_history: claim_history.into_iter().map(claim_view).collect(),
+        funders: funders.into_iter().map(project_funder).collect(),
         sponsor_funding_fen,
         donations_fen,
         funding_received_fen,
@@ -763,12 +1000,25 @@ fn claim_view(view: ClaimView) -> pb::ClaimView {
         claimed_at_seq,
         released_at_seq,
         release_reason,
+        funded_fen,
     } = view;
     pb::ClaimView {
         sponsor_id,
         claimed_at_seq,
         released_at_seq,
         release_reason,
+        funded_fen,
+    }
+}
+
+fn project_funder(view: ProjectFunder) -> pb::ProjectFunder {
+    let ProjectFunder {
+        sponsor_id,
+        funded_fen,
+    } = view;
+    pb::ProjectFunder {
+        sponsor_id,
+        funded_fen,
     }
 }
 
@@ -918,6 +1168,7 @@ mod tests {
             .map(|kind| match kind {
                 QueryKind::Campaign => (kind, scenario::CAMPAIGN_ID, None),
                 QueryKind::DonorStatement => (kind, "unit-01", None),
+                QueryKind::FundTransactions => (kind, scenario::CHARITY_FUND_ID, None),
                 _ => (kind, "", None),
             })
             .chain([(QueryKind::Pledges, "", Some("2017-07-01"))])
@@ -1027,13 +1278,30 @@ mod tests {
             .find(|expenditure| expenditure.expenditure_id == "exp-special-counsel")
             .expect("the counsel's fee is listed");
         assert_eq!(counsel.payee, PRIVATE_PAYEE);
-        for kind in [
+        let fund_accounts =
+            [scenario::CHARITY_FUND_ID, scenario::SPECIAL_SUPPORT_FUND_ID].map(|fund_id| {
+                answer(
+                    &projections,
+                    false,
+                    QueryKind::FundTransactions,
+                    fund_id,
+                    None,
+                    Page::default(),
+                )
+                .expect("public query")
+                .into_proto()
+            });
+        for (kind, typed) in [
             QueryKind::Funds,
             QueryKind::Projects,
             QueryKind::Donations,
             QueryKind::Expenditures,
-        ] {
-            let typed = format!("{:?}", public(kind));
+        ]
+        .map(|kind| (kind, public(kind)))
+        .into_iter()
+        .chain(fund_accounts.map(|typed| (QueryKind::FundTransactions, typed)))
+        {
+            let typed = format!("{typed:?}");
             for hidden in ["李建国", "张敏", "resident-li", "resident-zhang", "刘志强"] {
                 assert!(!typed.contains(hidden), "{} shows {hidden}", kind.name());
             }

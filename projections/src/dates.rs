@@ -42,6 +42,16 @@ impl Day {
         Day(year as u32 * 10_000 + month * 100 + day)
     }
 
+    /// The packed integer (at most 99_991_231, under 2^27), for storage
+    /// that packs more beside it (`movements.rs`).
+    pub(crate) fn to_bits(self) -> u32 {
+        self.0
+    }
+
+    pub(crate) fn from_bits(bits: u32) -> Day {
+        Day(bits)
+    }
+
     pub fn is_known(self) -> bool {
         self != Day::UNKNOWN
     }

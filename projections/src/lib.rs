@@ -35,11 +35,20 @@
 //! - **Project status**: completed once reported; else funded once sponsor
 //!   funding + designated donations (net) reach the budget; else claimed while
 //!   a sponsor holds the claim; else published.
+//! - **Refunds and reversals**: a refund gives money back (an out); a
+//!   reversal corrects a booking error (the money never moved as recorded),
+//!   so a donation's reversal lowers the fund's income and an expenditure's
+//!   its spending, in the month of the entry they correct. A reversed
+//!   duplicate thus counts in no income.
 //! - **Monthly series** (CST): donations, pledge payments and sponsor funding
-//!   by `received_on`; expenditures and tranches by `paid_on`; refunds and
-//!   reversals of donations, which carry no date, by the month the command was
-//!   recorded (`recorded_at_unix_ms`); expenditure reversals lower the out-flow
-//!   of the month they were recorded. Σ(in − out) = `assets:bank`.
+//!   by `received_on`; expenditures and tranches by `paid_on`; refunds of
+//!   donations, which carry no date, by the month the command was recorded
+//!   (`recorded_at_unix_ms`); reversals lower the in-flow (donations) or
+//!   out-flow (expenditures) of the corrected entry's month. Σ(in − out) =
+//!   `assets:bank`.
+//! - **Fund accounts** (`movements.rs`): every movement in and out of each
+//!   fund in date order with its running balance, summing to the fund's
+//!   totals; and the correction notes.
 
 mod accounts;
 mod borrowed;
@@ -47,6 +56,8 @@ mod dates;
 mod decode;
 mod fast_hash;
 mod id;
+mod movements;
+mod movements_views;
 mod table;
 mod views;
 
@@ -64,6 +75,8 @@ pub use dates::Day;
 use decode::{Decoded, EnvelopeDecoder};
 use fast_hash::FastMap;
 use id::Id;
+pub use movements::{CorrectionKind, Direction, MovementKind};
+pub use movements_views::*;
 use table::{Row, Table};
 pub use views::*;
 
@@ -426,6 +439,8 @@ pub struct Projections {
     /// it), so one slot per record holds all postings.
     transfers: Vec<Option<Transfer>>,
     monthly: BTreeMap<u32, MonthFlowState>,
+    /// Each fund's movements, the correction notes, who funded each project.
+    fund_accounts: movements::FundAccounts,
     /// The first record that did not apply; nothing is applied after it.
     not_applied: Option<NotApplied>,
     decoder: DecoderScratch,
@@ -591,6 +606,7 @@ impl Projections {
             self.applied_len()
         );
         self.transfers.push(None);
+        self.fund_accounts.begin(seq, recorded_at_unix_ms);
         let outcome = match event {
             None => Err(Skip {
                 kind: NotAppliedKind::EmptyEvent,
@@ -599,6 +615,7 @@ impl Projections {
             Some(event) => self.apply_event(seq, recorded_at_unix_ms, event),
         };
         let Err(skip) = outcome else {
+            self.fund_accounts.applied();
             return Ok(());
         };
         // An event that does not apply must not have half-posted; it does
@@ -721,12 +738,14 @@ impl Projections {
                 &e.donation_id,
                 e.amount_fen,
                 GivenBack::Refunded,
+                &e.reason,
             ),
             Event::DonationReversed(e) => self.donation_given_back(
                 recorded_at_unix_ms,
                 &e.donation_id,
                 e.amount_fen,
                 GivenBack::Reversed,
+                &e.reason,
             ),
             Event::PledgeMade(e) => self.pledge_made(e),
             Event::PledgePaymentReceived(e) => self.pledge_payment_received(&e.into()),
@@ -747,7 +766,7 @@ impl Projections {
             Event::ProjectFunded(e) => self.project_funded(e),
             Event::ProjectCompleted(e) => self.project_completed(e),
             Event::ExpenditureMade(e) => self.expenditure_made(e),
-            Event::ExpenditureReversed(e) => self.expenditure_reversed(recorded_at_unix_ms, e),
+            Event::ExpenditureReversed(e) => self.expenditure_reversed(e),
         }
     }
 
@@ -863,6 +882,9 @@ impl Projections {
             }
         }
         self.month_in(received_on, amount_fen);
+        let index = self.donations.len() as EntityIndex;
+        self.fund_accounts
+            .donation(holding_fund, index, amount_fen, received_on);
         self.donations.push(Donation {
             id,
             donor,
@@ -885,6 +907,7 @@ impl Projections {
         donation_id: &str,
         amount_fen: i64,
         how: GivenBack,
+        reason: &str,
     ) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", amount_fen)?;
         let index = lookup(&self.donations, "donation", donation_id)?;
@@ -913,7 +936,20 @@ impl Projections {
             GivenBack::Reversed => donation.reversed_fen += amount_fen,
         }
         let holding_fund = project.map_or(fund, |project| self.projects[project as usize].fund);
-        self.funds[holding_fund as usize].total_out_fen += amount_fen;
+        // A refund gives money back; a reversal says it never came (a
+        // duplicate entry), so it lowers the income instead of adding an out.
+        match how {
+            GivenBack::Refunded => {
+                self.funds[holding_fund as usize].total_out_fen += amount_fen;
+                self.fund_accounts
+                    .donation_refunded(holding_fund, index, amount_fen, reason);
+            }
+            GivenBack::Reversed => {
+                self.funds[holding_fund as usize].total_in_fen -= amount_fen;
+                self.fund_accounts
+                    .donation_reversed(holding_fund, index, amount_fen, reason);
+            }
+        }
         if let Some(project) = project {
             self.projects[project as usize].donations_fen -= amount_fen;
         }
@@ -928,9 +964,15 @@ impl Projections {
                 campaign.by_year.entry(year).or_default().donations_fen -= amount_fen;
             }
         }
-        // The events carry no date of their own: the money left when the
-        // command was accepted.
-        self.month_out(Day::from_unix_ms_cst(recorded_at_unix_ms), amount_fen);
+        match how {
+            // The event carries no date of its own: the money left when the
+            // command was accepted.
+            GivenBack::Refunded => {
+                self.month_out(Day::from_unix_ms_cst(recorded_at_unix_ms), amount_fen)
+            }
+            // The gift never came: it leaves the month it was booked in.
+            GivenBack::Reversed => self.month_in(received_on, -amount_fen),
+        }
         Ok(())
     }
 
@@ -990,6 +1032,8 @@ impl Projections {
         let (fund, donor, campaign) = (pledge.fund, pledge.donor, pledge.campaign);
         self.post(Account::Bank, Account::FundPledgePayments(fund), amount_fen);
         self.funds[fund as usize].total_in_fen += amount_fen;
+        self.fund_accounts
+            .pledge_payment(fund, index, amount_fen, received_on);
         self.donors[donor as usize].pledge_paid_fen += amount_fen;
         if let Some(campaign) = campaign {
             let campaign = &mut self.campaigns[campaign as usize];
@@ -1017,6 +1061,8 @@ impl Projections {
         }
         let instalments = Self::instalments(&e.instalments)?;
         let pledge = &mut self.pledges[index as usize];
+        self.fund_accounts
+            .pledge_amended(index, pledge.total_fen, new_total_fen, &e.reason);
         let delta_fen = new_total_fen - pledge.total_fen;
         pledge.total_fen = new_total_fen;
         pledge.instalments = instalments;
@@ -1036,6 +1082,8 @@ impl Projections {
         }
         pledge.cancelled = true;
         pledge.cancelled_fen = e.cancelled_fen;
+        self.fund_accounts
+            .pledge_cancelled(index, e.cancelled_fen, &e.reason);
         let donor = pledge.donor;
         self.donors[donor as usize].pledged_fen -= e.cancelled_fen;
         Ok(())
@@ -1216,6 +1264,8 @@ impl Projections {
         round_state.disbursed_fen += amount_fen;
         let fund = round_state.fund;
         self.funds[fund as usize].total_out_fen += amount_fen;
+        self.fund_accounts
+            .grant_tranche(fund, index, amount_fen, paid_on);
         self.month_out(paid_on, amount_fen);
         Ok(())
     }
@@ -1278,6 +1328,8 @@ impl Projections {
             returned_fen: e.returned_fen,
             reason: e.reason.clone(),
         });
+        self.fund_accounts
+            .grant_closed(index, e.returned_fen, &e.reason);
         let round_state = &mut self.rounds[round as usize];
         round_state.closed_grants += 1;
         round_state.returned_fen += e.returned_fen;
@@ -1349,6 +1401,7 @@ impl Projections {
             .expect("a current claimant has a claim");
         claim.released_at_seq = Some(seq);
         claim.release_reason = e.reason.clone();
+        self.fund_accounts.claim_released(index, sponsor, &e.reason);
         Ok(())
     }
 
@@ -1371,6 +1424,9 @@ impl Projections {
         let fund = project_state.fund;
         self.funds[fund as usize].total_in_fen += amount_fen;
         self.donors[sponsor as usize].project_funding_fen += amount_fen;
+        let funding = self.fundings.len() as EntityIndex;
+        self.fund_accounts
+            .project_funded(fund, project, sponsor, funding, amount_fen, received_on);
         self.month_in(received_on, amount_fen);
         self.fundings.push(Funding {
             id,
@@ -1424,6 +1480,9 @@ impl Projections {
         };
         self.funds[holding_fund as usize].total_out_fen += amount_fen;
         self.month_out(paid_on, amount_fen);
+        let index = self.expenditures.len() as EntityIndex;
+        self.fund_accounts
+            .expenditure(holding_fund, index, amount_fen, paid_on);
         self.expenditures.push(Expenditure {
             id,
             fund,
@@ -1440,11 +1499,7 @@ impl Projections {
         Ok(())
     }
 
-    fn expenditure_reversed(
-        &mut self,
-        recorded_at_unix_ms: i64,
-        e: &v1::ExpenditureReversed,
-    ) -> Result<(), Skip> {
+    fn expenditure_reversed(&mut self, e: &v1::ExpenditureReversed) -> Result<(), Skip> {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let index = lookup(&self.expenditures, "expenditure", &e.expenditure_id)?;
         let expenditure = &self.expenditures[index as usize];
@@ -1454,8 +1509,12 @@ impl Projections {
                 e.expenditure_id
             )));
         }
-        let (fund, project, category) =
-            (expenditure.fund, expenditure.project, expenditure.category);
+        let (fund, project, category, paid_on) = (
+            expenditure.fund,
+            expenditure.project,
+            expenditure.category,
+            expenditure.paid_on,
+        );
         let credit = match project {
             Some(project) => Account::ProjectExpenses(project),
             None => Account::FundExpenses(fund, category),
@@ -1471,9 +1530,10 @@ impl Projections {
             None => fund,
         };
         self.funds[holding_fund as usize].total_out_fen -= amount_fen;
-        // Money coming back lowers the month's out-flow; the event has no date
-        // of its own, so the month is that of its recording (CST).
-        self.month_out(Day::from_unix_ms_cst(recorded_at_unix_ms), -amount_fen);
+        self.fund_accounts
+            .expenditure_reversed(holding_fund, index, amount_fen, &e.reason);
+        // A reversal corrects the booking: the month it was paid in paid less.
+        self.month_out(paid_on, -amount_fen);
         Ok(())
     }
 }

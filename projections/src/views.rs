@@ -32,10 +32,10 @@ pub struct FundBalance {
     pub committed_to_grants_fen: i64,
     /// available + restricted to projects + committed; always `total_in - total_out`.
     pub total_held_fen: i64,
-    /// Donations (incl. those designated to F's projects), pledge payments,
-    /// sponsor funding of F's projects.
+    /// Donations (incl. those designated to F's projects) net of their
+    /// reversals, pledge payments, sponsor funding of F's projects.
     pub total_in_fen: i64,
-    /// Refunds and reversals, expenditures net of their reversals, grant tranches paid.
+    /// Refunds, expenditures net of their reversals, grant tranches paid.
     pub total_out_fen: i64,
 }
 
@@ -276,6 +276,9 @@ pub struct ClaimView {
     /// `None` while the claim is held.
     pub released_at_seq: Option<u64>,
     pub release_reason: String,
+    /// What this sponsor paid towards the project (0 if nothing): a
+    /// released claim keeps the credit for what it paid.
+    pub funded_fen: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -300,6 +303,8 @@ pub struct ProjectView {
     /// The sponsor holding the claim now, if any.
     pub claimant_id: Option<String>,
     pub claim_history: Vec<ClaimView>,
+    /// Who paid the sponsor funding, whether or not it holds the claim now.
+    pub funders: Vec<crate::ProjectFunder>,
     pub sponsor_funding_fen: i64,
     /// Designated donations net of refunds and reversals.
     pub donations_fen: i64,
@@ -388,11 +393,11 @@ pub struct ProjectFundingEntry {
 pub struct MonthFlow {
     /// "YYYY-MM"; "0000-00" collects events whose date was malformed.
     pub month: String,
-    /// Donations + pledge payments + sponsor project funding, by received_on.
+    /// Donations (net of their reversals) + pledge payments + sponsor
+    /// project funding, by received_on.
     pub in_fen: i64,
-    /// Expenditures (paid_on) + grant tranches (paid_on) + refunds and
-    /// reversals of donations (month recorded), minus expenditure reversals
-    /// (month recorded).
+    /// Expenditures (paid_on, net of their reversals) + grant tranches
+    /// (paid_on) + refunds of donations (month recorded).
     pub out_fen: i64,
     pub net_fen: i64,
 }
@@ -433,7 +438,7 @@ fn need_kind_name(kind: i32) -> &'static str {
     }
 }
 
-fn payee_kind_name(kind: i32) -> &'static str {
+pub(crate) fn payee_kind_name(kind: i32) -> &'static str {
     match kind {
         1 => "organisation",
         2 => "company",
@@ -1086,6 +1091,13 @@ impl Projections {
             ProjectStatus::Published
         };
         let donor_id = |donor: EntityIndex| self.donors[donor as usize].id.to_string();
+        let funders = self.fund_accounts.funders_of(index);
+        let funded_fen = |sponsor: EntityIndex| {
+            funders
+                .iter()
+                .find(|(funder, _)| *funder == sponsor)
+                .map_or(0, |&(_, funded_fen)| funded_fen)
+        };
         ProjectView {
             project_id: project.id.to_string(),
             title: project.title.clone(),
@@ -1104,6 +1116,14 @@ impl Projections {
                     claimed_at_seq: claim.claimed_at_seq,
                     released_at_seq: claim.released_at_seq,
                     release_reason: claim.release_reason.clone(),
+                    funded_fen: funded_fen(claim.sponsor),
+                })
+                .collect(),
+            funders: funders
+                .iter()
+                .map(|&(sponsor, funded_fen)| crate::ProjectFunder {
+                    sponsor_id: donor_id(sponsor),
+                    funded_fen,
                 })
                 .collect(),
             sponsor_funding_fen: project.sponsor_funding_fen,

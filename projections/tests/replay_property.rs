@@ -10,7 +10,7 @@ use mingzhang_ledger::record::GENESIS_PREV_HASH;
 use mingzhang_ledger::store::{
     AppendFuture, EventStore, Head, RecordMeta, StoreError, StoredRecord,
 };
-use mingzhang_projections::Projections;
+use mingzhang_projections::{Direction, MovementFilter, Projections};
 use mingzhang_proto::Message;
 use mingzhang_proto::v1;
 use mingzhang_proto::v1::event_envelope::Event;
@@ -894,6 +894,43 @@ proptest! {
             prop_assert_eq!(fund.available_fen, held_under(&expected.accounts, &format!("fund:{}:", fund.fund_id)));
             prop_assert!(fund.available_fen >= 0, "fund {} overspent", fund.fund_id);
         }
+        // Each fund's movements reconcile with its totals, to the fen, and
+        // the trial balance: Σ in = total_in, Σ out = total_out, and the last
+        // running balance = what the fund's accounts, its projects and its
+        // grants hold.
+        for fund in projections.fund_balances() {
+            let mut listed = Vec::new();
+            let mut offset = 0;
+            loop {
+                let page = projections
+                    .fund_movements(&fund.fund_id, MovementFilter::default(), None, offset, 7)
+                    .expect("the fund exists");
+                prop_assert_eq!((page.in_fen, page.out_fen, page.balance_fen), (fund.total_in_fen, fund.total_out_fen, fund.total_held_fen));
+                listed.extend(page.movements);
+                match page.next_offset {
+                    Some(next) => offset = next,
+                    None => break,
+                }
+            }
+            let sum = |direction: Direction| -> i64 {
+                listed.iter().filter(|m| m.direction == direction).map(|m| m.amount_fen).sum()
+            };
+            prop_assert_eq!(sum(Direction::In), fund.total_in_fen);
+            prop_assert_eq!(sum(Direction::Out), fund.total_out_fen);
+            prop_assert!(listed.iter().all(|m| m.amount_fen > 0));
+            prop_assert!(listed.windows(2).all(|pair| (pair[0].date, pair[0].seq) < (pair[1].date, pair[1].seq)));
+            let last_balance_fen = listed.last().map_or(0, |m| m.balance_after_fen);
+            prop_assert_eq!(last_balance_fen, fund.total_held_fen);
+            let mut running_fen = 0;
+            for movement in &listed {
+                running_fen += match movement.direction { Direction::In => movement.amount_fen, Direction::Out => -movement.amount_fen };
+                prop_assert_eq!(running_fen, movement.balance_after_fen);
+            }
+            let trial_held_fen = held_under(&expected.accounts, &format!("fund:{}:", fund.fund_id))
+                + projections.projects().iter().filter(|p| p.fund_id == fund.fund_id).map(|p| p.balance_fen).sum::<i64>()
+                + projections.grants().iter().filter(|g| projections.grant_round(&g.round_id).unwrap().fund_id == fund.fund_id).map(|g| g.outstanding_commitment_fen).sum::<i64>();
+            prop_assert_eq!(last_balance_fen, trial_held_fen);
+        }
         let mut held_by_fund: BTreeMap<String, i64> = BTreeMap::new();
         for project in projections.projects() {
             let held = held_under(&expected.accounts, &format!("project:{}:", project.project_id));
@@ -943,6 +980,13 @@ proptest! {
         prop_assert_eq!(rebuilt.catch_up(&store).unwrap(), 0);
         prop_assert!(rebuilt == projections, "rebuilt state differs");
         prop_assert_eq!(snapshot(&rebuilt), snapshot(&projections));
+        for fund in projections.fund_balances() {
+            prop_assert_eq!(
+                rebuilt.fund_movements(&fund.fund_id, MovementFilter::default(), None, 0, usize::MAX),
+                projections.fund_movements(&fund.fund_id, MovementFilter::default(), None, 0, usize::MAX)
+            );
+        }
+        prop_assert_eq!(rebuilt.corrections(), projections.corrections());
         prop_assert_eq!(rebuilt.balances_digest(), projections.balances_digest());
         for seq in 0..envelopes.len() as u64 {
             prop_assert_eq!(rebuilt.postings_for(seq), projections.postings_for(seq));

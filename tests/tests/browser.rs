@@ -526,3 +526,67 @@ fn transparency_page_shows_the_demo_and_verifies_a_receipt_in_chromium() {
     );
     browser.screenshot(&artifacts.join("page-overview-1280.png"));
 }
+
+#[test]
+fn correction_notes_the_stated_date_and_a_fund_account_show_in_chromium() {
+    let log = kaixuan_log();
+    let newest = log.projections.newest_recorded_on().render();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // As `serve` shows the demo: no date configured.
+    let source = PageSource::new(Arc::new(parking_lot::RwLock::new(log.projections)));
+    let base = serve_page(&runtime, source);
+    let artifacts = artifacts_dir();
+    let mut browser = Browser::launch();
+    browser.set_width(375, true);
+
+    browser.open(&format!("{base}/"));
+    assert_eq!(text_of(&mut browser, "as-of-date"), newest);
+    assert!(text_of(&mut browser, "as-of").contains("账本最新一条记录的日期"));
+    let notes = text_of(&mut browser, "corrections");
+    for expected in [
+        "更正说明",
+        "重复录入更正",
+        "不计入收入",
+        "经营调整",
+        "认领单位搬离辖区",
+        "捐赠人申请部分退回",
+        "2016-12-31",
+    ] {
+        assert!(notes.contains(expected), "{expected} in {notes}");
+    }
+    assert!(
+        browser
+            .eval("document.querySelector('#corrections li[data-kind=donation_reversal] .duplicate-entry') !== null")
+            .as_bool()
+            .unwrap(),
+        "the reversed duplicate is labelled as a duplicate-entry correction"
+    );
+    browser.eval("document.getElementById('corrections').scrollIntoView(); true");
+    browser.screenshot_viewport(&artifacts.join("page-corrections-375.png"));
+
+    // A fund's account: the in and out columns of the first page, and the
+    // figures they sum to when every page is read.
+    browser.open(&format!("{base}/funds/special-support"));
+    let sums = browser.eval(
+        "(() => { const fen = t => t.trim() === '' ? 0 : Math.round(parseFloat(t.replace(/,/g, '')) * 100); \
+          const sum = sel => [...document.querySelectorAll(sel)].reduce((a, td) => a + fen(td.textContent), 0); \
+          const balances = [...document.querySelectorAll('td.balance')]; \
+          return [sum('td.in'), sum('td.out'), fen(balances[balances.length - 1].textContent), \
+                  fen(document.getElementById('fund-in').textContent), \
+                  fen(document.getElementById('fund-out').textContent), \
+                  fen(document.getElementById('fund-held').textContent), \
+                  document.getElementById('next-page') === null]; })()",
+    );
+    let sums = sums.as_array().unwrap();
+    assert_eq!(
+        sums[6],
+        json!(true),
+        "the special support fund fits one page"
+    );
+    assert_eq!(sums[0], sums[3], "in column = total in: {sums:?}");
+    assert_eq!(sums[1], sums[4], "out column = total out: {sums:?}");
+    assert_eq!(sums[2], sums[5], "last balance = held: {sums:?}");
+    let page_width = browser.eval("document.documentElement.scrollWidth");
+    assert!(page_width.as_u64().unwrap() <= 375, "{page_width}");
+    browser.screenshot(&artifacts.join("page-fund-375.png"));
+}

@@ -375,6 +375,7 @@ async fn no_read_with_bad_values_is_answered_with_a_server_fault() {
         "donations",
         "expenditures",
         "trial-balance",
+        "fund-transactions",
         "",
         "no-such-query",
     ];
@@ -398,6 +399,10 @@ async fn no_read_with_bad_values_is_answered_with_a_server_fault() {
                         min_seq,
                         offset,
                         limit,
+                        // The fund account's filters, valid and not, in turn.
+                        kind: ["", "donation", "no-such-kind"][turn % 3].into(),
+                        month: ["", "2016-03", "2016-13"][(turn / 3) % 3].into(),
+                        counterparty: ["", "unit-01", "\u{0}"][(turn / 9) % 3].into(),
                     };
                     let answer = client.query(with_token(request, token)).await;
                     judged(

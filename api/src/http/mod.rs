@@ -9,6 +9,7 @@ pub mod json;
 pub mod proofs;
 pub mod queries;
 pub mod records;
+pub mod transactions;
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -54,6 +55,7 @@ pub fn router_with_transparency(
         .merge(proof_routes)
         .merge(command_routes())
         .merge(queries::routes())
+        .merge(transactions::routes())
         .merge(records::routes())
         .merge(ops_routes())
         .fallback(|| async {

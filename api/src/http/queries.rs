@@ -68,7 +68,7 @@ fn bad_path(error: PathRejection) -> AppError {
 pub use mingzhang_audit::remote::APPLIED_LEN_HEADER;
 
 /// The JSON answer, with the number of records it reflects in `APPLIED_LEN_HEADER`.
-fn answered((answer, applied_len): (Answer, u64)) -> Response {
+pub(crate) fn answered((answer, applied_len): (Answer, u64)) -> Response {
     (
         [(APPLIED_LEN_HEADER, applied_len.to_string())],
         Json(answer.to_json()),

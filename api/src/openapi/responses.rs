@@ -64,6 +64,27 @@ fn object(fields: &[(&str, Value)]) -> Value {
            "required": required, "properties": properties})
 }
 
+/// `GET /v1/funds/{id}/transactions`: every field always present but
+/// `next_offset`, there only while more movements remain.
+fn fund_account() -> Value {
+    let mut account = object(&[
+        ("fund_id", string()),
+        ("in_fen", integer()),
+        ("out_fen", integer()),
+        ("balance_fen", integer()),
+        ("movements", list(named("Movement"))),
+        ("next_offset", count()),
+    ]);
+    account["required"]
+        .as_array_mut()
+        .expect("required fields")
+        .retain(|field| field != "next_offset");
+    account["description"] = json!(
+        "Σ in = `in_fen` = the fund's `total_in_fen`, Σ out = `out_fen`, the last `balance_after_fen` = `balance_fen` = `total_held_fen`"
+    );
+    account
+}
+
 fn donation_entry_fields() -> Vec<(&'static str, Value)> {
     vec![
         ("donation_id", string()),
@@ -324,7 +345,12 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
                 ("claimed_at_seq", count()),
                 ("released_at_seq", nullable(count())),
                 ("release_reason", string()),
+                ("funded_fen", integer()),
             ]),
+        ),
+        (
+            "ProjectFunder",
+            object(&[("sponsor_id", string()), ("funded_fen", integer())]),
         ),
         (
             "CompletionView",
@@ -359,6 +385,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
                 ),
                 ("claimant_id", nullable(string())),
                 ("claim_history", list(named("ClaimView"))),
+                ("funders", list(named("ProjectFunder"))),
                 ("sponsor_funding_fen", integer()),
                 ("donations_fen", integer()),
                 ("funding_received_fen", integer()),
@@ -367,6 +394,29 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
                 ("completion", nullable(named("CompletionView"))),
             ]),
         ),
+        (
+            "Movement",
+            object(&[
+                ("seq", count()),
+                ("date", day()),
+                (
+                    "kind",
+                    one_of(&mingzhang_projections::MovementKind::ALL.map(|kind| kind.name())),
+                ),
+                ("direction", one_of(&["in", "out"])),
+                ("amount_fen", json!({"type": "integer", "minimum": 1})),
+                ("balance_after_fen", integer()),
+                ("reference_id", string()),
+                ("reversed_fen", count()),
+                (
+                    "counterparty_kind",
+                    one_of(&["donor", "walk_in", "payee", "organisation"]),
+                ),
+                ("counterparty_id", string()),
+                ("counterparty", string()),
+            ]),
+        ),
+        ("FundAccount", fund_account()),
         (
             "DonorView",
             object(&[
@@ -506,7 +556,7 @@ mod tests {
     fn each_view_serialises_to_exactly_the_fields_its_schema_lists() {
         use mingzhang_projections::{
             ClaimView, CompletionView, Day, DonationEntry, ExpenditureEntry, FundBalance,
-            ProjectStatus, ProjectView,
+            ProjectFunder, ProjectStatus, ProjectView,
         };
         let schemas: std::collections::BTreeMap<&str, Value> =
             super::schemas().into_iter().collect();
@@ -599,6 +649,11 @@ mod tests {
                 claimed_at_seq: 0,
                 released_at_seq: Some(1),
                 release_reason: String::new(),
+                funded_fen: 0,
+            }],
+            funders: vec![ProjectFunder {
+                sponsor_id: String::new(),
+                funded_fen: 0,
             }],
             sponsor_funding_fen: 0,
             donations_fen: 0,
@@ -620,6 +675,7 @@ mod tests {
             keys(project["completion"].clone()),
             fields("CompletionView")
         );
+        assert_eq!(keys(project["funders"][0].clone()), fields("ProjectFunder"));
         assert_eq!(keys(project), fields("ProjectView"));
     }
 }

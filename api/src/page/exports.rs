@@ -3,10 +3,10 @@
 //! come from the same view models.
 
 use mingzhang_ledger::money::{decimal_from_fen, format_fen};
-use mingzhang_projections::Projections;
+use mingzhang_projections::{LIST_PAGE_MAX, MovementFilter, Projections};
 
 use super::model::{Directory, donation_row, expenditure_row, for_each_page};
-use super::public::Credit;
+use super::public::{Credit, public_counterparty};
 
 /// Excel opens a UTF-8 CSV as UTF-8 (and shows Chinese correctly) only when
 /// the file starts with a byte-order mark.
@@ -227,6 +227,68 @@ pub fn grants_360giving(projections: &Projections, directory: &Directory) -> Str
         ));
     }
     out.push_str("]}");
+    out
+}
+
+/// Every fund's movements, fund by fund (by fund id), each in date order
+/// with its running balance; counterparties masked as on the fund page.
+pub fn transactions_csv(projections: &Projections) -> String {
+    let mut out = String::from(UTF8_BOM);
+    row(
+        &mut out,
+        &[
+            "fund_id",
+            "seq",
+            "date",
+            "kind",
+            "direction",
+            "amount_cny",
+            "balance_after_cny",
+            "reference_id",
+            "reversed_cny",
+            "counterparty_kind",
+            "counterparty_id",
+            "counterparty",
+        ],
+    );
+    for fund in projections.fund_balances() {
+        let mut offset = 0;
+        loop {
+            let page = projections
+                .fund_movements(
+                    &fund.fund_id,
+                    MovementFilter::default(),
+                    None,
+                    offset,
+                    LIST_PAGE_MAX,
+                )
+                .expect("a listed fund exists");
+            for movement in &page.movements {
+                let counterparty = public_counterparty(&movement.counterparty, false);
+                row(
+                    &mut out,
+                    &[
+                        &fund.fund_id,
+                        &movement.seq.to_string(),
+                        &movement.date.render(),
+                        movement.kind.name(),
+                        movement.direction.name(),
+                        &format_fen(movement.amount_fen),
+                        &format_fen(movement.balance_after_fen),
+                        &movement.reference_id,
+                        &format_fen(movement.reversed_fen),
+                        counterparty.kind,
+                        &counterparty.id,
+                        &counterparty.name,
+                    ],
+                );
+            }
+            match page.next_offset {
+                Some(next) => offset = next,
+                None => break,
+            }
+        }
+    }
     out
 }
 

@@ -7,6 +7,7 @@
 //! rendering one response. It needs nothing from the internet: styles, the
 //! chart and the checker script are compiled into the binary.
 
+pub mod accounts;
 pub mod chart;
 pub mod exports;
 pub mod model;
@@ -15,6 +16,9 @@ pub mod render;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod accounts_tests;
 
 use std::sync::{Arc, Mutex};
 
@@ -26,7 +30,9 @@ use axum::routing::get;
 use mingzhang_projections::{Day, Projections};
 use parking_lot::RwLock;
 
-use model::{CheckpointSummary, Directory, Provenance};
+use model::{AsOfSource, CheckpointSummary, Directory, Provenance};
+
+use crate::error::AppError;
 use render::Lang;
 
 const VERIFY_SCRIPT: &str = include_str!("../../static/verify.js");
@@ -43,7 +49,8 @@ pub struct PageSource {
     /// The log's public verifier key, as a note verifier key
     /// ("name+hash+base64") or a bare base64 Ed25519 key.
     pub verifier_key: Option<String>,
-    /// The date overdue pledges are judged against; `None`: today in China.
+    /// The date overdue pledges are judged against; `None`: the day of the
+    /// newest record, or today in China if that is earlier.
     pub as_of: Option<String>,
 }
 
@@ -97,30 +104,107 @@ impl PageState {
         fresh
     }
 
-    fn provenance(&self, projections: &Projections) -> Provenance {
+    /// What the page reflects, judged as of `asked` (`?as_of=`) if given;
+    /// a malformed date is the caller's error, naming `as_of`.
+    fn provenance(
+        &self,
+        projections: &Projections,
+        asked: Option<&str>,
+    ) -> Result<Provenance, AppError> {
         let checkpoint_text = (self.source.latest_checkpoint)();
-        Provenance {
+        let (as_of, as_of_source) = match (asked, &self.source.as_of) {
+            (Some(asked), _) => {
+                let day = Day::parse(asked).ok_or_else(|| {
+                    AppError::malformed(
+                        "as_of",
+                        "date_invalid",
+                        format!("{asked:?} is not a date of the form YYYY-MM-DD"),
+                    )
+                })?;
+                (day, AsOfSource::Asked)
+            }
+            (None, Some(configured)) => (
+                Day::parse(configured).expect("the configured as_of is a date"),
+                AsOfSource::Configured,
+            ),
+            (None, None) => default_as_of(projections.newest_recorded_on(), today_in_china()),
+        };
+        Ok(Provenance {
             records: projections.applied_len(),
             checkpoint: checkpoint_text
                 .as_deref()
                 .and_then(CheckpointSummary::parse),
             verifier_key: self.source.verifier_key.clone(),
-            as_of: self.source.as_of.clone().unwrap_or_else(today_in_china),
-        }
+            as_of: as_of.render(),
+            as_of_source,
+        })
     }
 }
 
-fn today_in_china() -> String {
+/// The ledger's own "now" when its data end before today: judging against
+/// today would brand every pledger overdue for instalments due after the
+/// newest record, which the ledger cannot know about.
+fn default_as_of(newest_recorded_on: Day, today: Day) -> (Day, AsOfSource) {
+    if newest_recorded_on.is_known() && newest_recorded_on < today {
+        (newest_recorded_on, AsOfSource::NewestRecord)
+    } else {
+        (today, AsOfSource::Today)
+    }
+}
+
+fn today_in_china() -> Day {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as i64)
         .unwrap_or(0);
-    Day::from_unix_ms_cst(now_ms).render()
+    Day::from_unix_ms_cst(now_ms)
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// What every page takes: `?lang=en`, `?as_of=YYYY-MM-DD` and, on the fund
+/// page, `?offset=`. Other parameters are ignored and a repeated one counts
+/// once (its first value): a link passed around with extra parameters still
+/// opens. A bad `offset` is a problem+json 400 naming it, as `as_of` is.
+#[derive(Debug)]
 struct LangQuery {
     lang: Option<String>,
+    as_of: Option<String>,
+    offset: Option<usize>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for LangQuery {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| {
+                AppError::malformed("query", "query_invalid", rejection.body_text())
+            })?;
+        let first = |name: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        };
+        let offset = match first("offset") {
+            None => None,
+            Some(text) => Some(text.parse::<usize>().map_err(|_| {
+                AppError::malformed(
+                    "offset",
+                    "offset_invalid",
+                    format!("{text:?} is not a count of rows to skip"),
+                )
+            })?),
+        };
+        Ok(LangQuery {
+            lang: first("lang"),
+            as_of: first("as_of"),
+            offset,
+        })
+    }
 }
 
 impl LangQuery {
@@ -129,9 +213,9 @@ impl LangQuery {
     }
 }
 
-/// The page's routes: `/`, `/projects/{id}`, `/grants/{id}`, `/sponsors/{id}`,
+/// The page's routes: `/`, `/funds/{id}`, `/projects/{id}`, `/grants/{id}`, `/sponsors/{id}`,
 /// `/verify`, `/assets/verify.js`, `/exports/donations.csv`,
-/// `/exports/grants.csv`, `/exports/expenditures.csv`,
+/// `/exports/grants.csv`, `/exports/expenditures.csv`, `/exports/transactions.csv`,
 /// `/exports/grants-360giving.json`. Every HTML route takes `?lang=en`.
 pub fn page_router(source: PageSource) -> Router {
     let state = Arc::new(PageState {
@@ -142,12 +226,14 @@ pub fn page_router(source: PageSource) -> Router {
         .route("/", get(overview))
         .route("/projects/{id}", get(project))
         .route("/grants/{id}", get(grant))
+        .route("/funds/{id}", get(fund))
         .route("/sponsors/{id}", get(sponsor))
         .route("/verify", get(verify))
         .route("/assets/verify.js", get(verify_script))
         .route("/exports/donations.csv", get(donations_csv))
         .route("/exports/grants.csv", get(grants_csv))
         .route("/exports/expenditures.csv", get(expenditures_csv))
+        .route("/exports/transactions.csv", get(transactions_csv))
         .route("/exports/grants-360giving.json", get(grants_360giving))
         .with_state(state)
 }
@@ -197,6 +283,7 @@ fn download(content_type: &'static str, file_name: &'static str, body: String) -
                     "donations.csv" => "attachment; filename=\"donations.csv\"",
                     "grants.csv" => "attachment; filename=\"grants.csv\"",
                     "expenditures.csv" => "attachment; filename=\"expenditures.csv\"",
+                    "transactions.csv" => "attachment; filename=\"transactions.csv\"",
                     _ => "inline",
                 },
             ),
@@ -206,26 +293,47 @@ fn download(content_type: &'static str, file_name: &'static str, body: String) -
         .into_response()
 }
 
-async fn overview(State(state): State<Arc<PageState>>, Query(query): Query<LangQuery>) -> Response {
+async fn overview(State(state): State<Arc<PageState>>, query: LangQuery) -> Response {
     let projections = state.source.projections.read();
+    let provenance = match state.provenance(&projections, query.as_of.as_deref()) {
+        Ok(provenance) => provenance,
+        Err(error) => return error.into_response(),
+    };
     let directory = state.directory(&projections);
-    let view = model::views_from(&projections, &directory, state.provenance(&projections));
+    let view = model::views_from(&projections, &directory, provenance);
     html(render::overview(query.lang(), &view))
+}
+
+async fn fund(
+    State(state): State<Arc<PageState>>,
+    Path(id): Path<String>,
+    query: LangQuery,
+) -> Response {
+    let projections = state.source.projections.read();
+    let provenance = match state.provenance(&projections, query.as_of.as_deref()) {
+        Ok(provenance) => provenance,
+        Err(error) => return error.into_response(),
+    };
+    let directory = state.directory(&projections);
+    match accounts::fund_page(&projections, &directory, &id, query.offset.unwrap_or(0)) {
+        Some(view) => html(accounts::render_fund_page(query.lang(), &view, &provenance)),
+        None => not_found(query.lang()),
+    }
 }
 
 async fn project(
     State(state): State<Arc<PageState>>,
     Path(id): Path<String>,
-    Query(query): Query<LangQuery>,
+    query: LangQuery,
 ) -> Response {
     let projections = state.source.projections.read();
     let directory = state.directory(&projections);
+    let provenance = match state.provenance(&projections, query.as_of.as_deref()) {
+        Ok(provenance) => provenance,
+        Err(error) => return error.into_response(),
+    };
     match model::project_page(&projections, &directory, &id) {
-        Some(view) => html(render::project_page(
-            query.lang(),
-            &view,
-            &state.provenance(&projections),
-        )),
+        Some(view) => html(render::project_page(query.lang(), &view, &provenance)),
         None => not_found(query.lang()),
     }
 }
@@ -233,15 +341,15 @@ async fn project(
 async fn grant(
     State(state): State<Arc<PageState>>,
     Path(id): Path<String>,
-    Query(query): Query<LangQuery>,
+    query: LangQuery,
 ) -> Response {
     let projections = state.source.projections.read();
+    let provenance = match state.provenance(&projections, query.as_of.as_deref()) {
+        Ok(provenance) => provenance,
+        Err(error) => return error.into_response(),
+    };
     match model::grant_page(&projections, &id) {
-        Some(view) => html(render::grant_page(
-            query.lang(),
-            &view,
-            &state.provenance(&projections),
-        )),
+        Some(view) => html(render::grant_page(query.lang(), &view, &provenance)),
         None => not_found(query.lang()),
     }
 }
@@ -249,23 +357,26 @@ async fn grant(
 async fn sponsor(
     State(state): State<Arc<PageState>>,
     Path(id): Path<String>,
-    Query(query): Query<LangQuery>,
+    query: LangQuery,
 ) -> Response {
     let projections = state.source.projections.read();
     let directory = state.directory(&projections);
-    let provenance = state.provenance(&projections);
+    let provenance = match state.provenance(&projections, query.as_of.as_deref()) {
+        Ok(provenance) => provenance,
+        Err(error) => return error.into_response(),
+    };
     match model::sponsor_page(&projections, &directory, &id, &provenance.as_of) {
         Some(view) => html(render::sponsor_page(query.lang(), &view, &provenance)),
         None => not_found(query.lang()),
     }
 }
 
-async fn verify(State(state): State<Arc<PageState>>, Query(query): Query<LangQuery>) -> Response {
+async fn verify(State(state): State<Arc<PageState>>, query: LangQuery) -> Response {
     let projections = state.source.projections.read();
-    html(render::verify_page(
-        query.lang(),
-        &state.provenance(&projections),
-    ))
+    match state.provenance(&projections, query.as_of.as_deref()) {
+        Ok(provenance) => html(render::verify_page(query.lang(), &provenance)),
+        Err(error) => error.into_response(),
+    }
 }
 
 async fn verify_script() -> Response {
@@ -305,6 +416,15 @@ async fn expenditures_csv(State(state): State<Arc<PageState>>) -> Response {
         "text/csv; charset=utf-8",
         "expenditures.csv",
         exports::expenditures_csv(&projections, &directory),
+    )
+}
+
+async fn transactions_csv(State(state): State<Arc<PageState>>) -> Response {
+    let projections = state.source.projections.read();
+    download(
+        "text/csv; charset=utf-8",
+        "transactions.csv",
+        exports::transactions_csv(&projections),
     )
 }
 

@@ -150,6 +150,23 @@ pub struct Provenance {
     pub verifier_key: Option<String>,
     /// The date overdue pledges are judged against (CST, "YYYY-MM-DD").
     pub as_of: String,
+    /// Where `as_of` came from, which the page says.
+    pub as_of_source: AsOfSource,
+}
+
+/// Why the page judges pledges as of its date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOfSource {
+    /// `?as_of=` in the request.
+    Asked,
+    /// The server was configured with it.
+    Configured,
+    /// The day the newest record was recorded: the ledger's data end
+    /// before today, so today would brand pledgers overdue for instalments
+    /// the ledger cannot know about yet.
+    NewestRecord,
+    /// Today in China.
+    Today,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -406,15 +423,30 @@ pub struct ProjectPageView {
     pub row: ProjectRowView,
     pub description_fund_name: String,
     pub claim_history: Vec<ClaimRowView>,
+    /// Who paid, whether or not it holds the claim now.
+    pub funders: Vec<FunderView>,
     pub fundings: Vec<FundingRowView>,
     pub expenditures: Vec<ExpenditureRowView>,
+    /// Claim releases and reversals of its expenditures.
+    pub corrections: Vec<super::accounts::CorrectionRowView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimRowView {
     pub sponsor: Credit,
     pub released: bool,
+    /// The day the release was recorded; empty while held.
+    pub released_on: String,
     pub release_reason: String,
+    /// What this claimant paid towards the project (0 if nothing).
+    pub funded_fen: i64,
+}
+
+/// A sponsor credited for the money it paid into a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunderView {
+    pub sponsor: Credit,
+    pub funded_fen: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -449,6 +481,8 @@ pub struct DonationRowView {
     pub project: Option<ProjectLink>,
     pub amount_fen: i64,
     pub net_fen: i64,
+    /// Reversed as a booking error (a duplicate entry): never income.
+    pub reversed_fen: i64,
     pub channel: String,
     pub received_on: String,
 }
@@ -468,11 +502,15 @@ pub struct PublicOverview {
     pub expenditures_total: usize,
     pub latest_donations: Vec<DonationRowView>,
     pub donations_total: usize,
+    /// Every correction note, newest first, at most `LATEST_ROWS_MAX`.
+    pub corrections: Vec<super::accounts::CorrectionRowView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SponsorPageView {
     pub sponsor: SponsorView,
+    /// Corrections of its pledges, its named gifts and its claims.
+    pub corrections: Vec<super::accounts::CorrectionRowView>,
     pub donations: Vec<DonationRowView>,
     pub pledges: Vec<SponsorPledgeView>,
     pub fundings: Vec<FundingRowView>,
@@ -530,6 +568,21 @@ fn project_status(status: ProjectStatus) -> ProjectStatusView {
     }
 }
 
+pub fn fund_view(fund: mingzhang_projections::FundBalance) -> FundView {
+    FundView {
+        fund_id: fund.fund_id,
+        name: fund.name,
+        kind: fund_kind(&fund.kind),
+        restriction: fund.restriction,
+        available_fen: fund.available_fen,
+        restricted_to_projects_fen: fund.restricted_to_projects_fen,
+        committed_to_grants_fen: fund.committed_to_grants_fen,
+        total_held_fen: fund.total_held_fen,
+        total_in_fen: fund.total_in_fen,
+        total_out_fen: fund.total_out_fen,
+    }
+}
+
 /// Everything the overview shows, from one read of the projections.
 pub fn views_from(
     projections: &Projections,
@@ -579,18 +632,7 @@ pub fn views_from(
     let funds = projections
         .fund_balances()
         .into_iter()
-        .map(|fund| FundView {
-            fund_id: fund.fund_id,
-            name: fund.name,
-            kind: fund_kind(&fund.kind),
-            restriction: fund.restriction,
-            available_fen: fund.available_fen,
-            restricted_to_projects_fen: fund.restricted_to_projects_fen,
-            committed_to_grants_fen: fund.committed_to_grants_fen,
-            total_held_fen: fund.total_held_fen,
-            total_in_fen: fund.total_in_fen,
-            total_out_fen: fund.total_out_fen,
-        })
+        .map(fund_view)
         .collect();
     let pledges = match projections.pledge_status(&provenance.as_of) {
         Ok(report) => report
@@ -669,6 +711,12 @@ pub fn views_from(
         expenditures_total,
         latest_donations,
         donations_total,
+        corrections: {
+            let mut notes = super::accounts::correction_rows(projections, directory);
+            notes.reverse();
+            notes.truncate(LATEST_ROWS_MAX);
+            notes
+        },
     }
 }
 
@@ -783,6 +831,7 @@ pub fn donation_row(
         project: project_link(&donation.project_id, directory),
         amount_fen: donation.amount_fen,
         net_fen: donation.net_fen,
+        reversed_fen: donation.reversed_fen,
         channel: donation.channel.clone(),
         received_on: donation.received_on.render(),
     }
@@ -868,6 +917,27 @@ pub fn project_page(
             }
         },
     );
+    let corrections: Vec<super::accounts::CorrectionRowView> =
+        super::accounts::correction_rows(projections, directory)
+            .into_iter()
+            .filter(|note| {
+                let released = note.subject_id == project_id
+                    && note.kind == mingzhang_projections::CorrectionKind::ClaimReleased;
+                let reversed = note.kind
+                    == mingzhang_projections::CorrectionKind::ExpenditureReversal
+                    && expenditures
+                        .iter()
+                        .any(|row: &ExpenditureRowView| row.expenditure_id == note.subject_id);
+                released || reversed
+            })
+            .collect();
+    let released_on = |seq: Option<u64>| {
+        corrections
+            .iter()
+            .find(|note| Some(note.seq) == seq)
+            .map(|note| note.recorded_on.clone())
+            .unwrap_or_default()
+    };
     Some(ProjectPageView {
         description_fund_name: directory.fund_name(&project.fund_id),
         claim_history: project
@@ -876,9 +946,20 @@ pub fn project_page(
             .map(|claim| ClaimRowView {
                 sponsor: directory.credit(&claim.sponsor_id, false),
                 released: claim.released_at_seq.is_some(),
+                released_on: released_on(claim.released_at_seq),
                 release_reason: claim.release_reason.clone(),
+                funded_fen: claim.funded_fen,
             })
             .collect(),
+        funders: project
+            .funders
+            .iter()
+            .map(|funder| FunderView {
+                sponsor: directory.credit(&funder.sponsor_id, false),
+                funded_fen: funder.funded_fen,
+            })
+            .collect(),
+        corrections,
         row: project_row(&project, directory),
         fundings,
         expenditures,
@@ -1040,8 +1121,16 @@ pub fn sponsor_page(
             }
         },
     );
+    let corrections = super::accounts::correction_rows(projections, directory)
+        .into_iter()
+        .filter(|note| {
+            note.donor_id == donor_id
+                && matches!(&note.who, Some(Credit::Named { donor_id: named, .. }) if named == donor_id)
+        })
+        .collect();
     Some(SponsorPageView {
         sponsor,
+        corrections,
         donations,
         pledges,
         fundings,

@@ -4,6 +4,7 @@
 //! queries (`query_answers`) goes through here, so the rule lives in one place.
 
 use mingzhang_ledger::money::format_fen;
+use mingzhang_projections::Counterparty;
 
 /// "10,000,000.00" for 1_000_000_000 fen: exact, two decimals, thousands
 /// separated. Built from the integer; never a float.
@@ -94,6 +95,68 @@ pub fn public_payee(payee: &str, payee_kind: &str) -> String {
     match payee_kind {
         "organisation" | "company" => payee.to_owned(),
         _ => PRIVATE_PAYEE.to_owned(),
+    }
+}
+
+/// The other side of a fund movement as a caller sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicCounterparty {
+    /// "donor" | "walk_in" | "payee" | "organisation".
+    pub kind: &'static str,
+    /// The donor or organisation id; empty where the name is masked, for a
+    /// walk-in gift and for a payee (payees have no id).
+    pub id: String,
+    /// The name, or `ANONYMOUS_DONOR_NAME` / `PRIVATE_PAYEE` where masked.
+    pub name: String,
+}
+
+/// A movement's counterparty by the one rule above: donors by
+/// `donor_is_named`, payees by `public_payee`; `full_view` (operators and
+/// auditors) sees everything.
+pub fn public_counterparty(counterparty: &Counterparty, full_view: bool) -> PublicCounterparty {
+    match counterparty {
+        Counterparty::Donor {
+            donor_id,
+            name,
+            show_name_publicly,
+            gift_anonymous,
+        } => {
+            if full_view || donor_is_named(*show_name_publicly, *gift_anonymous) {
+                PublicCounterparty {
+                    kind: "donor",
+                    id: donor_id.clone(),
+                    name: name.clone(),
+                }
+            } else {
+                PublicCounterparty {
+                    kind: "donor",
+                    id: String::new(),
+                    name: ANONYMOUS_DONOR_NAME.to_owned(),
+                }
+            }
+        }
+        Counterparty::WalkIn => PublicCounterparty {
+            kind: "walk_in",
+            id: String::new(),
+            name: ANONYMOUS_DONOR_NAME.to_owned(),
+        },
+        Counterparty::Payee { name, payee_kind } => PublicCounterparty {
+            kind: "payee",
+            id: String::new(),
+            name: if full_view {
+                name.clone()
+            } else {
+                public_payee(name, payee_kind)
+            },
+        },
+        Counterparty::Organisation {
+            organisation_id,
+            name,
+        } => PublicCounterparty {
+            kind: "organisation",
+            id: organisation_id.clone(),
+            name: name.clone(),
+        },
     }
 }
 

@@ -4,11 +4,12 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::accounts::corrections_section;
 use super::chart::monthly_chart;
 use super::model::{
-    CheckpointSummary, DonationRowView, ExpenditureRowView, FundKindView, GrantPageView,
-    GrantRowView, InstalmentStatusView, ProjectPageView, ProjectRowView, ProjectStatusView,
-    Provenance, PublicOverview, SponsorPageView, SponsorView, TrancheStatusView,
+    AsOfSource, CheckpointSummary, DonationRowView, ExpenditureRowView, FundKindView,
+    GrantPageView, GrantRowView, InstalmentStatusView, ProjectPageView, ProjectRowView,
+    ProjectStatusView, Provenance, PublicOverview, SponsorPageView, SponsorView, TrancheStatusView,
 };
 use super::public::{Credit, cny, percent_bp, share_bp};
 
@@ -49,7 +50,13 @@ impl Lang {
     }
 }
 
-fn layout(lang: Lang, path: &str, title: &str, provenance: &Provenance, body: Markup) -> String {
+pub(super) fn layout(
+    lang: Lang,
+    path: &str,
+    title: &str,
+    provenance: &Provenance,
+    body: Markup,
+) -> String {
     let page = html! {
         (DOCTYPE)
         html lang=(lang.html_lang()) {
@@ -81,6 +88,8 @@ fn layout(lang: Lang, path: &str, title: &str, provenance: &Provenance, body: Ma
                         a href="/exports/grants.csv" { (lang.t("资助 CSV", "Grants CSV")) }
                         " · "
                         a href="/exports/expenditures.csv" { (lang.t("支出 CSV", "Expenditures CSV")) }
+                        " · "
+                        a href="/exports/transactions.csv" { (lang.t("资金流水 CSV", "Fund movements CSV")) }
                         " · "
                         a href="/exports/grants-360giving.json" { "360Giving JSON" }
                     }
@@ -115,13 +124,25 @@ fn provenance_banner(lang: Lang, provenance: &Provenance) -> Markup {
                 " "
                 a href=(lang.href("/verify")) { (lang.t("如何核验", "How to check")) }
             }
-            p.small { (lang.t("认捐逾期按此日期判断：", "Pledges judged overdue as of ")) (provenance.as_of) }
+            p.small #as-of {
+                (lang.t("判断日期：", "As of: ")) strong #as-of-date { (provenance.as_of) }
+                (lang.t("（认捐是否逾期按此日期判断；", " (pledge instalments are judged overdue against this date; "))
+                (match provenance.as_of_source {
+                    AsOfSource::Asked => lang.t("由链接中的 as_of 指定", "as the link's as_of asks"),
+                    AsOfSource::Configured => lang.t("由服务器配置", "as the server is configured"),
+                    AsOfSource::NewestRecord => lang.t(
+                        "账本最新一条记录的日期：账本的数据止于此日，不按今天判断",
+                        "the day of the ledger's newest record: its data end there, so pledges are not judged against today"),
+                    AsOfSource::Today => lang.t("今天", "today"),
+                })
+                (lang.t("；可在网址后加 ?as_of=YYYY-MM-DD 查看其他日期）", "; add ?as_of=YYYY-MM-DD to the address for another date)"))
+            }
         }
     }
 }
 
 /// A giver as the public may see them.
-fn credit(lang: Lang, credit: &Credit) -> Markup {
+pub(super) fn credit(lang: Lang, credit: &Credit) -> Markup {
     html! {
         @match credit {
             Credit::Named { donor_id, name } => {
@@ -213,7 +234,7 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                         @for fund in view.funds.iter().filter(|fund| fund.kind.is_restricted() == restricted) {
                             tr {
                                 td {
-                                    (fund.name)
+                                    a.fund href=(lang.href(&format!("/funds/{}", fund.fund_id))) { (fund.name) }
                                     @if fund.kind == FundKindView::SpecialSupport { br; span.tag { (lang.t("专项扶持基金", "special support fund")) } }
                                     @if !fund.restriction.is_empty() { br; span.small { (lang.t("用途：", "Purpose: ")) (fund.restriction) } }
                                 }
@@ -320,6 +341,12 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                 (lang.t(" 笔，共 ", " of ")) (view.expenditures_total)
                 (lang.t(" 笔；全部见 ", "; all in the "))
                 a href="/exports/expenditures.csv" { (lang.t("支出 CSV", "expenditures CSV")) }
+                (lang.t("。资助拨付、退款等每一笔进出，见各基金的资金流水：",
+                    ". Every movement in and out, grant tranches and refunds included, is in each fund's account: "))
+                @for (position, fund) in view.funds.iter().enumerate() {
+                    @if position > 0 { (lang.t("、", ", ")) }
+                    a href=(lang.href(&format!("/funds/{}", fund.fund_id))) { (fund.name) }
+                }
             }
             (expenditure_table(lang, &view.latest_expenditures))
         }
@@ -333,6 +360,7 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
             }
             (donation_table(lang, &view.latest_donations))
         }
+        (corrections_section(lang, &view.corrections))
     };
     layout(
         lang,
@@ -453,7 +481,9 @@ fn donation_table(lang: Lang, rows: &[DonationRowView]) -> Markup {
                         td { (row.received_on) }
                         td { (credit(lang, &row.giver)) }
                         td.num { (cny(row.amount_fen)) }
-                        td.num { (cny(row.net_fen)) @if row.net_fen != row.amount_fen { br; span.small { (lang.t("部分退回或冲正", "partly refunded or reversed")) } } }
+                        td.num { (cny(row.net_fen))
+                            @if row.reversed_fen > 0 { br; span.small.duplicate-entry { (lang.t("重复录入，已冲正，不计入收入", "duplicate entry, reversed; not income")) } }
+                            @else if row.net_fen != row.amount_fen { br; span.small { (lang.t("部分退回", "partly refunded")) } } }
                         td { (row.fund_name) }
                     }
                 }
@@ -468,8 +498,14 @@ pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance)
         p { a href=(lang.href("/")) { "← " (lang.t("返回总览", "Back to the overview")) } }
         h1 { (row.title) }
         p { (row.community) " · " (lang.t("需求调查 ", "survey ")) (row.survey) " · " (project_status(lang, row.status)) }
-        @if let Some(Credit::Named { name, .. }) = &row.claimant {
-            p.kindness #project-kindness { (lang.t("此项目由", "This project is claimed and funded by ")) strong { (name) } (lang.t("认领并出资——这是它的善意。", ": their kindness.")) }
+        @for funder in &view.funders {
+            @if let Credit::Named { name, .. } = &funder.sponsor {
+                p.kindness.project-kindness { (lang.t("此项目由", "This project was funded by ")) strong { (name) } (lang.t("出资 ", " with ")) (money(funder.funded_fen)) (lang.t(" 元——这是它的善意。", " CNY: their kindness.")) }
+            }
+        }
+        @if let Some(claimant) = &row.claimant {
+            p #project-claimant { (lang.t("现认领单位：", "Claimed now by ")) (credit(lang, claimant))
+                (lang.t("，已出资 ", ", which has paid ")) (money(view.claim_history.last().map_or(0, |claim| claim.funded_fen))) (lang.t(" 元", " CNY")) }
         }
         dl.figures {
             dt { (lang.t("预算", "Budget")) } dd { (cny(row.budget_fen)) }
@@ -480,9 +516,10 @@ pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance)
         }
         (bar(share_bp(row.funding_received_fen, row.budget_fen)))
         h2 { (lang.t("认领记录", "Claims")) }
-        ul { @for claim in &view.claim_history {
+        ul.claims { @for claim in &view.claim_history {
             li { (credit(lang, &claim.sponsor))
-                @if claim.released { " — " (lang.t("已释放：", "released: ")) (claim.release_reason) } @else { " — " (lang.t("认领中", "holds the claim")) } }
+                (lang.t(" · 出资 ", " · paid ")) (money(claim.funded_fen))
+                @if claim.released { " — " (lang.t("已于 ", "released on ")) (claim.released_on) (lang.t(" 释放：", ": ")) (claim.release_reason) } @else { " — " (lang.t("认领中", "holds the claim")) } }
         } }
         h2 { (lang.t("出资", "Funding")) }
         ul { @for funding in &view.fundings {
@@ -490,6 +527,7 @@ pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance)
         } }
         h2 { (lang.t("支出", "Expenditures")) }
         (expenditure_table(lang, &view.expenditures))
+        (corrections_section(lang, &view.corrections))
         h2 { (lang.t("完成报告", "Completion report")) }
         @match &row.completion {
             Some(completion) => {
@@ -614,6 +652,7 @@ pub fn sponsor_page(lang: Lang, view: &SponsorPageView, provenance: &Provenance)
         } }
         h2 { (lang.t("具名捐赠", "Named donations")) }
         (donation_table(lang, &view.donations))
+        (corrections_section(lang, &view.corrections))
     };
     layout(
         lang,

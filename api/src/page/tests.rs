@@ -89,7 +89,7 @@ async fn nine_partners_day_projects_are_credited_to_their_claimants() {
     assert!(!projects.contains("机场路示例汽车服务有限公司"));
     let (status, page) = get("/projects/pd2015-00").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("id=\"project-kindness\""));
+    assert!(page.contains("class=\"kindness project-kindness\""));
     assert!(page.contains("凯联盟示例银行杭州分行"));
     let sha = {
         use sha2::Digest;
