@@ -64,6 +64,10 @@ case "$command" in
       # nobody must reach the directory (a tempdir is 0700 root).
       chmod a+x "$dir"
       chown nobody "$dir"
+      if ! runuser -u nobody -- test -w "$dir"; then
+        echo "error: $dir: the user nobody, which runs the cluster, cannot reach it (a parent directory is not searchable); choose a directory under /tmp" >&2
+        exit 1
+      fi
     fi
     if [ ! -f "$pgdata/PG_VERSION" ]; then
       as_cluster_user "$bindir/initdb" -D "$pgdata" -U postgres --auth=trust \

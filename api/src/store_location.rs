@@ -1,0 +1,171 @@
+//! Where the log lives, chosen by the global `--store URL` (env
+//! `MINGZHANG_STORE`): the embedded file log in `--data-dir` (the default)
+//! or a PostgreSQL database (`postgres://...`). Tokens, the checkpoint
+//! signing key, signed checkpoints and the Merkle store stay in
+//! `--data-dir` on either.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use mingzhang_ledger::store::EventStore;
+use mingzhang_ledger::store::file::{encode_segment_header, segment_file_name};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded file log under `<data-dir>/log`.
+    Embedded,
+    /// A PostgreSQL database, by its connection URL.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// `None` (no `--store`) is the embedded log; a URL must name a scheme
+    /// this build has a backend for.
+    pub fn parse(url: Option<&str>) -> anyhow::Result<StoreLocation> {
+        match url {
+            None => Ok(StoreLocation::Embedded),
+            Some(url) if is_postgres_url(url) => Ok(StoreLocation::Postgres(url.to_owned())),
+            Some(url) => anyhow::bail!(
+                "--store {:?}: unsupported store URL (rule: must start with postgres:// or \
+                 postgresql://; leave --store out for the embedded log in --data-dir)",
+                redact(url)
+            ),
+        }
+    }
+
+    /// For messages: where the log is, without a password.
+    pub fn describe(&self, data_dir: &Path) -> String {
+        match self {
+            StoreLocation::Embedded => format!("{}", data_dir.join("log").display()),
+            StoreLocation::Postgres(url) => format!("PostgreSQL {}", redact(url)),
+        }
+    }
+
+    /// Opens the log for writing (the embedded one is created if missing).
+    pub async fn open(&self, data_dir: &Path) -> anyhow::Result<Arc<dyn EventStore>> {
+        match self {
+            StoreLocation::Embedded => {
+                crate::backend::open_store(data_dir).map_err(anyhow::Error::msg)
+            }
+            StoreLocation::Postgres(url) => Ok(Arc::new(open_postgres(url).await?)),
+        }
+    }
+
+    /// Opens the log for commands that only read. The PostgreSQL store
+    /// writes nothing unless appended to.
+    pub async fn open_read_only(&self, data_dir: &Path) -> anyhow::Result<Arc<dyn EventStore>> {
+        match self {
+            StoreLocation::Embedded => Ok(Arc::new(
+                crate::backend::open_store_read_only(data_dir).map_err(anyhow::Error::msg)?,
+            )),
+            StoreLocation::Postgres(url) => Ok(Arc::new(open_postgres(url).await?)),
+        }
+    }
+}
+
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+async fn open_postgres(url: &str) -> anyhow::Result<mingzhang_store_postgres::PostgresStore> {
+    mingzhang_store_postgres::PostgresStore::open(url)
+        .await
+        .with_context(|| format!("opening the log in PostgreSQL {}", redact(url)))
+}
+
+/// Creates the log's table in the database at `url`, if missing.
+pub async fn create_postgres_schema(url: &str) -> anyhow::Result<()> {
+    mingzhang_store_postgres::create_schema(url)
+        .await
+        .with_context(|| format!("creating the log's table in PostgreSQL {}", redact(url)))
+}
+
+/// `url` with any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Writes the first `len` records of `store` into `log_dir` as one segment
+/// of the embedded log's format (docs/log-format.md): the records are the
+/// same bytes on every backend, so the audit reads them as it reads a
+/// data directory or a bundle.
+pub fn write_log_copy(store: &dyn EventStore, len: u64, log_dir: &Path) -> anyhow::Result<u64> {
+    std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
+    let path = log_dir.join(segment_file_name(0));
+    let mut segment = std::io::BufWriter::new(
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    segment.write_all(&encode_segment_header(0))?;
+    let (mut next, mut bytes) = (0u64, 0u64);
+    while next < len {
+        let records = store.read(next, 4096.min((len - next) as usize))?;
+        anyhow::ensure!(
+            !records.is_empty(),
+            "the log ended at {next} records, before {len}"
+        );
+        for record in &records {
+            assert_eq!(record.seq(), next, "a read returns the range asked for");
+            segment.write_all(record.bytes())?;
+            bytes += record.len() as u64;
+            next += 1;
+        }
+    }
+    segment.flush()?;
+    segment.get_ref().sync_all()?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{StoreLocation, redact, write_log_copy};
+    use mingzhang_ledger::store::{EventStore, MemoryStore, verify_log};
+
+    #[test]
+    fn store_urls_name_a_backend_or_are_refused_naming_the_rule() {
+        assert_eq!(StoreLocation::parse(None).unwrap(), StoreLocation::Embedded);
+        assert_eq!(
+            StoreLocation::parse(Some("postgresql://u@h/db")).unwrap(),
+            StoreLocation::Postgres("postgresql://u@h/db".into())
+        );
+        let error = StoreLocation::parse(Some("mysql://root:secret@h/db"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--store"), "{error}");
+        assert!(error.contains("postgres://"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:pw@h:5/db"), "postgres://u:***@h:5/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[tokio::test]
+    async fn a_copy_of_a_store_is_a_log_that_verifies() {
+        let store = MemoryStore::new();
+        for seq in 0..10u64 {
+            store
+                .append(seq, vec![format!("event {seq}").into_bytes()])
+                .await
+                .unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let log_dir = dir.path().join("log");
+        write_log_copy(&store, 10, &log_dir).unwrap();
+        let report = verify_log(&log_dir, |_| {}).unwrap();
+        assert_eq!(report.records, 10);
+        assert_eq!(report.torn_tail, None);
+    }
+}
