@@ -76,7 +76,7 @@ case "$command" in
     fi
     # TCP on loopback only; no Unix socket, so no shared socket directory.
     as_cluster_user "$bindir/pg_ctl" -D "$pgdata" -l "$dir/postgres.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c synchronous_commit=on -c max_connections=200" \
+      -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c synchronous_commit=on -c max_connections=300" \
       start >/dev/null \
       || { cat "$dir/postgres.log" >&2; exit 1; }
     echo "postgres://postgres@127.0.0.1:$port/postgres"
