@@ -104,6 +104,16 @@ enum Command {
     /// Manage API bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Copy the log (from --store, else --data-dir) to another store, then
+    /// check both in full: every chain link, the Merkle root and the
+    /// balances digest must be the same. Resumable: run it again after an
+    /// interruption and it continues where the target ends. Copies the log
+    /// only; tokens, keys and checkpoints stay in --data-dir.
+    Migrate {
+        /// The target: a postgres:// URL, or a data directory for the embedded log
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -243,6 +253,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(command) => token(&location, &data_dir, command),
+        Command::Migrate { to } => runtime.block_on(migrate(&location, &data_dir, &to)),
     }
 }
 
@@ -518,6 +529,57 @@ async fn balances(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<(
     if trial_balance.total_fen != 0 {
         bail!("the trial balance does not sum to zero");
     }
+    Ok(())
+}
+
+async fn migrate(source: &StoreLocation, data_dir: &Path, to: &str) -> anyhow::Result<()> {
+    require_initialised(source, data_dir)?;
+    let (target, target_dir) = if store_location::is_postgres_url(to) {
+        (
+            StoreLocation::Postgres(to.to_owned()),
+            data_dir.to_path_buf(),
+        )
+    } else {
+        (StoreLocation::Embedded, PathBuf::from(to))
+    };
+    let same = match (source, &target) {
+        (StoreLocation::Postgres(from), StoreLocation::Postgres(to)) => from == to,
+        (StoreLocation::Embedded, StoreLocation::Embedded) => {
+            std::fs::create_dir_all(&target_dir)
+                .with_context(|| format!("creating {}", target_dir.display()))?;
+            data_dir.canonicalize()? == target_dir.canonicalize()?
+        }
+        _ => false,
+    };
+    if same {
+        bail!("--to: the target is the source's own log (rule: migrate copies to another store)");
+    }
+    if let StoreLocation::Postgres(url) = &target {
+        store_location::create_postgres_schema(url).await?;
+    }
+    let from = source.open_read_only(data_dir).await?;
+    let into = target.open(&target_dir).await?;
+    eprintln!(
+        "migrating {} records from {} to {}",
+        from.head().len,
+        source.describe(data_dir),
+        target.describe(&target_dir)
+    );
+    let report = store_location::migrate(&*from, &*into, |done, total| {
+        if done == total || done % (1 << 20) < 4096 {
+            eprintln!("  {done} of {total} records");
+        }
+    })
+    .await?;
+    println!(
+        "migrated: {} records ({} were already there, {} copied); both sides checked: head {}, merkle root {}, balances digest {}",
+        report.summary.len,
+        report.already,
+        report.copied,
+        hex::encode(report.summary.head_hash),
+        hex::encode(report.summary.merkle_root),
+        hex::encode(report.summary.balances_digest)
+    );
     Ok(())
 }
 

@@ -126,6 +126,132 @@ pub fn write_log_copy(store: &dyn EventStore, len: u64, log_dir: &Path) -> anyho
     Ok(bytes)
 }
 
+/// Records copied per append while migrating.
+const MIGRATE_CHUNK: usize = 4096;
+
+/// What one side of a migration holds, checked record by record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSummary {
+    pub len: u64,
+    pub head_hash: mingzhang_ledger::store::Hash,
+    pub merkle_root: mingzhang_ledger::store::Hash,
+    pub balances_digest: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Records the target already held (a resumed migration) and those copied now.
+    pub already: u64,
+    pub copied: u64,
+    pub summary: LogSummary,
+}
+
+/// Copies every record of `source` that `target` lacks, then checks both
+/// sides in full (every chain link, the Merkle root, the balances digest of
+/// a replay) and requires them equal. Resumable: a target that already
+/// holds a prefix of the source (an interrupted migration) is continued,
+/// after checking that its last record is the source's; a target that
+/// holds anything else is refused and left as it is.
+pub async fn migrate(
+    source: &dyn EventStore,
+    target: &dyn EventStore,
+    mut progress: impl FnMut(u64, u64),
+) -> anyhow::Result<MigrationReport> {
+    let source_len = source.head().len;
+    let already = target.head().len;
+    anyhow::ensure!(
+        already <= source_len,
+        "the target holds {already} records, more than the source's {source_len}: it is another log"
+    );
+    if already > 0 {
+        let ours = &source.read(already - 1, 1)?[0];
+        anyhow::ensure!(
+            ours.hash() == target.head().last_hash,
+            "the target's record {} is not the source's (hash {} against {}): it is another log",
+            already - 1,
+            hex::encode(target.head().last_hash),
+            hex::encode(ours.hash())
+        );
+    }
+    let mut next = already;
+    while next < source_len {
+        let records = source.read(next, MIGRATE_CHUNK.min((source_len - next) as usize))?;
+        anyhow::ensure!(
+            !records.is_empty(),
+            "the source ended at {next}, before {source_len}"
+        );
+        let payloads = records
+            .iter()
+            .map(|record| record.payload().to_vec())
+            .collect();
+        let metas = target.append(next, payloads).await?;
+        for (record, meta) in records.iter().zip(&metas) {
+            // The chain is re-made on the target from the same payloads; the
+            // same bytes must come out.
+            anyhow::ensure!(
+                meta.seq == record.seq() && meta.hash == record.hash(),
+                "record {} came out different on the target",
+                record.seq()
+            );
+        }
+        next += records.len() as u64;
+        progress(next, source_len);
+    }
+    let source_summary = summarise(source).map_err(|error| error.context("checking the source"))?;
+    let target_summary = summarise(target).map_err(|error| error.context("checking the target"))?;
+    anyhow::ensure!(
+        source_summary == target_summary,
+        "the two logs differ after the copy: source {source_summary:?}, target {target_summary:?}"
+    );
+    anyhow::ensure!(
+        source_summary.len == source_len,
+        "the source grew during the migration"
+    );
+    Ok(MigrationReport {
+        already,
+        copied: source_len - already,
+        summary: source_summary,
+    })
+}
+
+/// Reads every record of `store`: checks each chain link, computes the
+/// Merkle root and replays the balances.
+pub fn summarise(store: &dyn EventStore) -> anyhow::Result<LogSummary> {
+    let len = store.head().len;
+    let mut frontier = mingzhang_ledger::merkle::Frontier::new();
+    let mut prev_hash = mingzhang_ledger::record::GENESIS_PREV_HASH;
+    while frontier.size() < len {
+        let records = store.read(frontier.size(), MIGRATE_CHUNK)?;
+        anyhow::ensure!(
+            !records.is_empty(),
+            "the log ended at {}, before {len}",
+            frontier.size()
+        );
+        for record in &records {
+            anyhow::ensure!(
+                record.seq() == frontier.size() && record.prev_hash() == prev_hash,
+                "record {} does not link to the one before it",
+                record.seq()
+            );
+            prev_hash = record.hash();
+            frontier.append_leaf(record.bytes());
+        }
+    }
+    let mut projections = crate::backend::Projections::default();
+    projections.catch_up_to(store, len)?;
+    anyhow::ensure!(
+        projections.applied_len() == len,
+        "the balances replay stopped at {} of {len}",
+        projections.applied_len()
+    );
+    Ok(LogSummary {
+        len,
+        head_hash: prev_hash,
+        merkle_root: frontier.root(),
+        balances_digest: projections.balances_digest(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::{StoreLocation, redact, write_log_copy};
@@ -167,5 +293,63 @@ mod tests {
         let report = verify_log(&log_dir, |_| {}).unwrap();
         assert_eq!(report.records, 10);
         assert_eq!(report.torn_tail, None);
+    }
+}
+
+#[cfg(test)]
+mod migrate_tests {
+    use super::migrate;
+    use mingzhang_ledger::scenario;
+    use mingzhang_ledger::service::Ledger;
+    use mingzhang_ledger::store::{EventStore, MemoryStore};
+    use std::sync::Arc;
+
+    async fn kaixuan_store() -> MemoryStore {
+        let store = MemoryStore::new();
+        let ledger = Ledger::open(Arc::new(store.clone())).await.unwrap();
+        for (command, meta) in scenario::kaixuan() {
+            ledger.submit(command, meta).await.unwrap();
+        }
+        store
+    }
+
+    #[tokio::test]
+    async fn a_migration_copies_every_record_and_resumes_where_it_stopped() {
+        let source = kaixuan_store().await;
+        let len = source.head().len;
+        let target = MemoryStore::new();
+        // An interrupted migration: the first 100 records made it.
+        let prefix = source.read(0, 100).unwrap();
+        target
+            .append(0, prefix.iter().map(|r| r.payload().to_vec()).collect())
+            .await
+            .unwrap();
+        let report = migrate(&source, &target, |_, _| {}).await.unwrap();
+        assert_eq!((report.already, report.copied), (100, len - 100));
+        assert_eq!(
+            target.read(0, usize::MAX).unwrap(),
+            source.read(0, usize::MAX).unwrap()
+        );
+        assert_eq!(report.summary.len, len);
+        // Run again: nothing to copy, and both sides still check out.
+        let again = migrate(&source, &target, |_, _| {}).await.unwrap();
+        assert_eq!((again.already, again.copied), (len, 0));
+        assert_eq!(again.summary, report.summary);
+    }
+
+    #[tokio::test]
+    async fn a_target_holding_another_log_is_refused_and_left_alone() {
+        let source = kaixuan_store().await;
+        let other = MemoryStore::new();
+        other
+            .append(0, vec![b"another log".to_vec()])
+            .await
+            .unwrap();
+        let error = migrate(&source, &other, |_, _| {})
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("another log"), "{error}");
+        assert_eq!(other.head().len, 1);
     }
 }

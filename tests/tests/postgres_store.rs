@@ -173,3 +173,71 @@ fn serve_answers_ready_on_a_postgres_store() {
         "the demo's funds are served from the database: {funds}"
     );
 }
+
+#[test]
+fn migrate_round_trips_the_embedded_log_through_postgres_and_resumes() {
+    let Some(cluster) = ThrowawayCluster::start_or_skip(
+        "migrate_round_trips_the_embedded_log_through_postgres_and_resumes",
+    ) else {
+        return;
+    };
+    let store = cluster.url().to_owned();
+    let work = tempfile::tempdir().expect("tempdir");
+    let embedded = work.path().join("embedded");
+    run_cli(&embedded, &["init"]);
+    run_cli(&embedded, &["demo"]);
+    let original = run_cli(&embedded, &["verify"]);
+
+    let to_postgres = run_cli(&embedded, &["migrate", "--to", &store]);
+    assert!(
+        to_postgres.contains("0 were already there"),
+        "{to_postgres}"
+    );
+    let again = run_cli(&embedded, &["migrate", "--to", &store]);
+    assert!(
+        again.contains("0 copied"),
+        "a second run copies nothing: {again}"
+    );
+    // The checkpoint the embedded log's writer signed holds for the copy.
+    let in_postgres = run(&embedded, &store, &["verify"]);
+    assert_eq!(head_hash(&in_postgres), head_hash(&original));
+
+    let back = work.path().join("back");
+    let to_embedded = run(
+        &embedded,
+        &store,
+        &["migrate", "--to", back.to_str().expect("utf-8")],
+    );
+    assert!(to_embedded.contains("copied"), "{to_embedded}");
+    for (name, line) in [("postgres", &to_postgres), ("back", &to_embedded)] {
+        let merkle = |report: &str| {
+            report
+                .split("merkle root ")
+                .nth(1)
+                .map(|rest| rest[..64].to_owned())
+                .expect("the report names the root")
+        };
+        assert_eq!(merkle(line), merkle(&to_postgres), "{name}");
+    }
+    let back_verified = run_cli(&back, &["verify", "--allow-unsigned"]);
+    assert_eq!(head_hash(&back_verified), head_hash(&original));
+
+    // Into a log that is not a prefix of the source's: refused, naming why.
+    let empty = work.path().join("empty");
+    run_cli(&empty, &["init"]);
+    let refused = Command::new(binary())
+        .arg("--data-dir")
+        .arg(&empty)
+        .args(["migrate", "--to", back.to_str().expect("utf-8")])
+        .output()
+        .expect("migrate runs");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("it is another log"), "{stderr}");
+    let still = run_cli(&back, &["verify", "--allow-unsigned"]);
+    assert_eq!(
+        head_hash(&still),
+        head_hash(&original),
+        "the target is left as it was"
+    );
+}
