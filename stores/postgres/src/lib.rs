@@ -49,6 +49,8 @@ pub const CHANNEL: &str = "mingzhang_records";
 /// The `application_name` of the writer's connection, so an operator (or a
 /// test) can find it in `pg_stat_activity`.
 pub const WRITER_APPLICATION_NAME: &str = "mingzhang-writer";
+/// The `application_name` of the reader's connection.
+pub const READER_APPLICATION_NAME: &str = "mingzhang-reader";
 
 /// Records one transaction carries, at most; more wait for the next.
 const GROUP_RECORDS_MAX: usize = 16_384;
@@ -507,7 +509,7 @@ async fn spawn_reader(url: String) -> Result<std::sync::mpsc::Sender<ReadRequest
                 .enable_all()
                 .build()
                 .expect("a runtime for the reader thread");
-            let client = match runtime.block_on(connect(&url, "mingzhang-reader")) {
+            let mut client = match runtime.block_on(connect(&url, READER_APPLICATION_NAME)) {
                 Ok(client) => {
                     let _ = opened_tx.send(Ok(()));
                     client
@@ -518,6 +520,19 @@ async fn spawn_reader(url: String) -> Result<std::sync::mpsc::Sender<ReadRequest
                 }
             };
             while let Ok(request) = incoming.recv() {
+                // Reads change nothing, so a lost connection is simply
+                // replaced (unlike the writer's, whose commit may be unknown).
+                if client.is_closed() {
+                    match runtime.block_on(connect(&url, READER_APPLICATION_NAME)) {
+                        Ok(fresh) => client = fresh,
+                        Err(error) => {
+                            let _ = request
+                                .reply
+                                .send(Err(StoreError::Io(std::io::Error::other(error))));
+                            continue;
+                        }
+                    }
+                }
                 let records = runtime.block_on(read_range(&client, &request));
                 let _ = request.reply.send(records);
             }

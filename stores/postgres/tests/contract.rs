@@ -5,7 +5,9 @@
 use mingzhang_ledger::store::contract::{StoreHarness, numbered_payload, run_contract_suite};
 use mingzhang_ledger::store::{EventStore, StoreError};
 use mingzhang_store_postgres::cluster::ThrowawayCluster;
-use mingzhang_store_postgres::{PostgresStore, WRITER_APPLICATION_NAME, create_schema};
+use mingzhang_store_postgres::{
+    PostgresStore, READER_APPLICATION_NAME, WRITER_APPLICATION_NAME, create_schema,
+};
 use tokio_postgres::NoTls;
 
 async fn admin(url: &str) -> tokio_postgres::Client {
@@ -24,6 +26,27 @@ async fn fresh_database(cluster: &ThrowawayCluster, name: &str) -> String {
     let url = cluster.database_url(name);
     create_schema(&url).await.expect("create the schema");
     url
+}
+
+/// Ends the connections of `application_name` to `database` from the
+/// server's side; returns how many.
+async fn terminate(cluster: &ThrowawayCluster, database: &str, application_name: &str) -> usize {
+    let admin = admin(cluster.url()).await;
+    let backends = admin
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+            &[&database, &application_name],
+        )
+        .await
+        .expect("find the backends");
+    for backend in &backends {
+        let pid: i32 = backend.get(0);
+        admin
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .expect("terminate a backend");
+    }
+    backends.len()
 }
 
 struct PostgresHarness {
@@ -57,23 +80,7 @@ impl StoreHarness for PostgresHarness {
     /// partition or a restarted server would.
     async fn break_medium(&mut self, _store: &PostgresStore) -> bool {
         let database = format!("contract_{}", self.databases);
-        let admin = admin(self.cluster.url()).await;
-        let writers = admin
-            .query(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
-                &[&database, &WRITER_APPLICATION_NAME],
-            )
-            .await
-            .expect("find the writer's backend");
-        let mut terminated = 0;
-        for writer in writers {
-            let pid: i32 = writer.get(0);
-            admin
-                .execute("SELECT pg_terminate_backend($1)", &[&pid])
-                .await
-                .expect("terminate the writer's backend");
-            terminated += 1;
-        }
+        let terminated = terminate(&self.cluster, &database, WRITER_APPLICATION_NAME).await;
         assert_eq!(terminated, 1);
         true
     }
@@ -189,4 +196,39 @@ async fn a_follower_in_another_process_is_woken_by_notify_and_reads_by_range() {
         .append(7, vec![numbered_payload(7)])
         .await
         .expect("the first writer carries on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_carry_on_after_the_readers_connection_is_lost() {
+    let Some(cluster) =
+        ThrowawayCluster::start_or_skip("reads_carry_on_after_the_readers_connection_is_lost")
+    else {
+        return;
+    };
+    let url = fresh_database(&cluster, "reader").await;
+    let store = PostgresStore::open(&url).await.expect("open");
+    store
+        .append(0, vec![numbered_payload(0), numbered_payload(1)])
+        .await
+        .expect("append");
+    let before = store.read(0, 10).expect("read");
+    assert_eq!(
+        terminate(&cluster, "reader", READER_APPLICATION_NAME).await,
+        1
+    );
+    // The first read may race the connection's end; the store must recover.
+    let mut after = store.read(0, 10);
+    for _ in 0..50 {
+        if after.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        after = store.read(0, 10);
+    }
+    assert_eq!(after.expect("a read after reconnecting"), before);
+    assert_eq!(store.failure(), None, "a lost reader fails nothing");
+    store
+        .append(2, vec![numbered_payload(2)])
+        .await
+        .expect("the writer is untouched");
 }
