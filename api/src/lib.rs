@@ -22,6 +22,7 @@ pub mod query_answers;
 pub mod readiness;
 pub mod serve;
 pub mod state;
+pub mod store_location;
 #[cfg(test)]
 mod test_support;
 pub mod transparency;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use mingzhang_api::auth::{self, Role};
 use mingzhang_api::backend::{self, Ledger, Projections};
 use mingzhang_api::money::format_fen;
+use mingzhang_api::store_location::{self, StoreLocation};
 use mingzhang_api::{config, serve, state};
 
 #[derive(Parser)]
@@ -24,6 +25,11 @@ struct Cli {
         default_value = "./mingzhang-data"
     )]
     data_dir: PathBuf,
+    /// Where the log lives: a PostgreSQL URL (postgres://user@host:port/db);
+    /// tokens, keys and checkpoints stay in --data-dir [default: the
+    /// embedded log in --data-dir]
+    #[arg(long, global = true, env = "MINGZHANG_STORE", hide_env_values = true)]
+    store: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,7 +57,9 @@ enum Command {
     Verify {
         #[command(subcommand)]
         what: Option<VerifyCommand>,
-        /// A data directory, an exported bundle, or a server's http(s):// URL [default: --data-dir]
+        /// A data directory, an exported bundle, a server's http(s):// URL, or a
+        /// postgres:// store (read into a temporary copy, checked against the
+        /// checkpoints in --data-dir) [default: --store, else --data-dir]
         path: Option<String>,
         /// A checkpoint note saved earlier: the log must extend it
         #[arg(long)]
@@ -96,6 +104,16 @@ enum Command {
     /// Manage API bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Copy the log (from --store, else --data-dir) to another store, then
+    /// check both in full: every chain link, the Merkle root and the
+    /// balances digest must be the same. Resumable: run it again after an
+    /// interruption and it continues where the target ends. Copies the log
+    /// only; tokens, keys and checkpoints stay in --data-dir.
+    Migrate {
+        /// The target: a postgres:// URL, or a data directory for the embedded log
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -146,9 +164,10 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let data_dir = cli.data_dir;
+    let location = StoreLocation::parse(cli.store.as_deref())?;
     match cli.command {
-        Command::Init => init(&data_dir),
-        Command::Demo => runtime.block_on(demo(&data_dir)),
+        Command::Init => runtime.block_on(init(&location, &data_dir)),
+        Command::Demo => runtime.block_on(demo(&location, &data_dir)),
         Command::Verify {
             what: Some(VerifyCommand::Receipt { file, key }),
             ..
@@ -162,12 +181,27 @@ fn main() -> anyhow::Result<()> {
             token,
             allow_unsigned,
         } => {
-            let source = match path {
-                Some(url) if mingzhang_audit::remote::is_url(&url) => {
+            let location = match &path {
+                Some(url) if store_location::is_postgres_url(url) => {
+                    StoreLocation::Postgres(url.clone())
+                }
+                Some(_) => StoreLocation::Embedded,
+                None => location,
+            };
+            // Keeps the temporary copy of a database's log until the audit is done.
+            let mut _copied = None;
+            let source = match (path, location) {
+                (_, StoreLocation::Postgres(url)) => {
+                    let copy = runtime.block_on(copy_for_audit(&url, &data_dir))?;
+                    let source = AuditSource::Path(copy.path().to_path_buf());
+                    _copied = Some(copy);
+                    source
+                }
+                (Some(url), _) if mingzhang_audit::remote::is_url(&url) => {
                     AuditSource::Url { url, token }
                 }
-                Some(path) => AuditSource::Path(PathBuf::from(path)),
-                None => AuditSource::Path(data_dir.clone()),
+                (Some(path), _) => AuditSource::Path(PathBuf::from(path)),
+                (None, StoreLocation::Embedded) => AuditSource::Path(data_dir.clone()),
             };
             let code = verify(
                 source,
@@ -177,39 +211,64 @@ fn main() -> anyhow::Result<()> {
                 allow_unsigned,
             )?;
             if code != 0 {
+                drop(_copied);
                 std::process::exit(i32::from(code));
             }
             Ok(())
         }
         Command::Keygen { name } => {
-            require_initialised(&data_dir)?;
+            require_initialised(&location, &data_dir)?;
             println!("{}", mingzhang_api::transparency::keygen(&data_dir, &name)?);
             Ok(())
         }
-        Command::Export { out } => export(&data_dir, &out),
-        Command::Balances => runtime.block_on(balances(&data_dir)),
+        Command::Export { out } => runtime.block_on(export(&location, &data_dir, &out)),
+        Command::Balances => runtime.block_on(balances(&location, &data_dir)),
         Command::Serve {
             http_addr,
             grpc_addr,
             config,
         } => {
-            require_initialised(&data_dir)?;
+            require_initialised(&location, &data_dir)?;
             let file = config::load_file(config.as_deref(), &data_dir)?;
             let config = config::resolve(http_addr, grpc_addr, file)?;
-            runtime.block_on(serve::run(&data_dir, config, |bound| {
+            let on_bound = |bound: serve::Bound| {
                 // Tests and scripts read this line to find the ports.
                 println!(
                     "mingzhang listening http={} grpc={}",
                     bound.http_addr, bound.grpc_addr
                 );
-            }))?;
+            };
+            runtime.block_on(async {
+                match &location {
+                    StoreLocation::Embedded => serve::run(&data_dir, config, on_bound).await,
+                    StoreLocation::Postgres(_) => {
+                        let store = location
+                            .open(&data_dir)
+                            .await
+                            .map_err(|error| serve::ServeError::Open(format!("{error:#}")))?;
+                        serve::run_on(store, &data_dir, config, on_bound).await
+                    }
+                }
+            })?;
             Ok(())
         }
-        Command::Token(command) => token(&data_dir, command),
+        Command::Token(command) => token(&location, &data_dir, command),
+        Command::Migrate { to } => runtime.block_on(migrate(&location, &data_dir, &to)),
     }
 }
 
-fn require_initialised(data_dir: &Path) -> anyhow::Result<()> {
+fn require_initialised(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
+    if let StoreLocation::Postgres(_) = location {
+        // The database says for itself whether it holds a log (on open).
+        if !auth::token_file_path(data_dir).is_file() {
+            bail!(
+                "{} is not initialised; run `mingzhang --data-dir {} --store URL init` first",
+                data_dir.display(),
+                data_dir.display()
+            );
+        }
+        return Ok(());
+    }
     if !data_dir.join("log").is_dir() {
         bail!(
             "{} has no log; run `mingzhang --data-dir {} init` first",
@@ -220,25 +279,36 @@ fn require_initialised(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init(data_dir: &Path) -> anyhow::Result<()> {
-    let log_dir = data_dir.join("log");
-    std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
-    let store = backend::open_store(data_dir).map_err(anyhow::Error::msg)?;
+async fn init(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
+    match location {
+        StoreLocation::Embedded => {
+            let log_dir = data_dir.join("log");
+            std::fs::create_dir_all(&log_dir)
+                .with_context(|| format!("creating {}", log_dir.display()))?;
+        }
+        StoreLocation::Postgres(url) => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            store_location::create_postgres_schema(url).await?;
+        }
+    }
+    let store = location.open(data_dir).await?;
     let token_path = auth::token_file_path(data_dir);
     if !token_path.exists() {
         auth::save_tokens(&token_path, &auth::TokenFile::default())?;
     }
     println!(
-        "initialised {} ({} records in the log)",
+        "initialised {} ({} records in the log, {})",
         data_dir.display(),
-        store.head().len
+        store.head().len,
+        location.describe(data_dir)
     );
     Ok(())
 }
 
-async fn demo(data_dir: &Path) -> anyhow::Result<()> {
-    require_initialised(data_dir)?;
-    let store = backend::open_store(data_dir).map_err(anyhow::Error::msg)?;
+async fn demo(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
+    require_initialised(location, data_dir)?;
+    let store = location.open(data_dir).await?;
     let ledger = Ledger::open(store)
         .await
         .map_err(|error| anyhow::anyhow!("opening the ledger: {error}"))?;
@@ -378,9 +448,12 @@ fn verify_receipt(data_dir: &Path, file: &Path, key: Option<&Path>) -> anyhow::R
     Ok(())
 }
 
-fn export(data_dir: &Path, out: &Path) -> anyhow::Result<()> {
-    require_initialised(data_dir)?;
+async fn export(location: &StoreLocation, data_dir: &Path, out: &Path) -> anyhow::Result<()> {
+    require_initialised(location, data_dir)?;
     let signer = mingzhang_api::transparency::load_signer(data_dir)?;
+    if let StoreLocation::Postgres(_) = location {
+        return export_copy(location, data_dir, out, &signer).await;
+    }
     let store = backend::open_store_read_only(data_dir).map_err(anyhow::Error::msg)?;
     let mut projections = Projections::default();
     projections.catch_up(&store)?;
@@ -405,10 +478,9 @@ fn export(data_dir: &Path, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn balances(data_dir: &Path) -> anyhow::Result<()> {
-    require_initialised(data_dir)?;
-    let store: std::sync::Arc<dyn mingzhang_ledger::store::EventStore> =
-        std::sync::Arc::new(backend::open_store_read_only(data_dir).map_err(anyhow::Error::msg)?);
+async fn balances(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
+    require_initialised(location, data_dir)?;
+    let store = location.open_read_only(data_dir).await?;
     // A record the rules refuse, or that does not apply, fails the command,
     // naming it: balances that leave it out, or count it, are not the log's.
     // Opening the ledger re-decides every record, as the write side would.
@@ -460,8 +532,124 @@ async fn balances(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn token(data_dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
-    require_initialised(data_dir)?;
+async fn migrate(source: &StoreLocation, data_dir: &Path, to: &str) -> anyhow::Result<()> {
+    require_initialised(source, data_dir)?;
+    let (target, target_dir) = if store_location::is_postgres_url(to) {
+        (
+            StoreLocation::Postgres(to.to_owned()),
+            data_dir.to_path_buf(),
+        )
+    } else {
+        (StoreLocation::Embedded, PathBuf::from(to))
+    };
+    let same = match (source, &target) {
+        (StoreLocation::Postgres(from), StoreLocation::Postgres(to)) => from == to,
+        (StoreLocation::Embedded, StoreLocation::Embedded) => {
+            std::fs::create_dir_all(&target_dir)
+                .with_context(|| format!("creating {}", target_dir.display()))?;
+            data_dir.canonicalize()? == target_dir.canonicalize()?
+        }
+        _ => false,
+    };
+    if same {
+        bail!("--to: the target is the source's own log (rule: migrate copies to another store)");
+    }
+    if let StoreLocation::Postgres(url) = &target {
+        store_location::create_postgres_schema(url).await?;
+    }
+    let from = source.open_read_only(data_dir).await?;
+    let into = target.open(&target_dir).await?;
+    eprintln!(
+        "migrating {} records from {} to {}",
+        from.head().len,
+        source.describe(data_dir),
+        target.describe(&target_dir)
+    );
+    let report = store_location::migrate(&*from, &*into, |done, total| {
+        if done == total || done % (1 << 20) < 4096 {
+            eprintln!("  {done} of {total} records");
+        }
+    })
+    .await?;
+    println!(
+        "migrated: {} records ({} were already there, {} copied); both sides checked: head {}, merkle root {}, balances digest {}",
+        report.summary.len,
+        report.already,
+        report.copied,
+        hex::encode(report.summary.head_hash),
+        hex::encode(report.summary.merkle_root),
+        hex::encode(report.summary.balances_digest)
+    );
+    Ok(())
+}
+
+/// `export` from a log that is not files of its own (PostgreSQL): its
+/// records, read by range, become the bundle's one segment.
+async fn export_copy(
+    location: &StoreLocation,
+    data_dir: &Path,
+    out: &Path,
+    signer: &mingzhang_ledger::checkpoint::SignerKey,
+) -> anyhow::Result<()> {
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        bail!("{} exists and is not empty", out.display());
+    }
+    let store = location.open_read_only(data_dir).await?;
+    let mut projections = Projections::default();
+    projections.catch_up(&*store)?;
+    let (size, note) = mingzhang_api::transparency::sign_detached(
+        &*store,
+        &projections,
+        signer,
+        mingzhang_api::transparency::DEFAULT_ORIGIN,
+    )?;
+    let bytes = store_location::write_log_copy(&*store, size, &out.join("log"))?;
+    std::fs::write(out.join("checkpoint.note"), note)?;
+    std::fs::write(
+        out.join("checkpoint.pub"),
+        format!("{}\n", signer.verifier().to_text()),
+    )?;
+    println!(
+        "exported {size} records ({bytes} bytes of records) from {} and a checkpoint signed at size {size} to {}",
+        location.describe(data_dir),
+        out.display()
+    );
+    println!("check it with: mingzhang verify {}", out.display());
+    Ok(())
+}
+
+/// A temporary data directory for `verify` of a PostgreSQL log: the
+/// database's records, read by range, as one segment, beside the signed
+/// checkpoint and verifier key from `--data-dir`, so the audit holds the
+/// records to the checkpoint the writer signed, as it does a data directory.
+async fn copy_for_audit(url: &str, data_dir: &Path) -> anyhow::Result<tempfile::TempDir> {
+    let location = StoreLocation::Postgres(url.to_owned());
+    let store = location.open_read_only(data_dir).await?;
+    let copy = tempfile::tempdir().context("creating a temporary copy of the log")?;
+    let len = store.head().len;
+    store_location::write_log_copy(&*store, len, &copy.path().join("log"))?;
+    for (from, to) in [
+        ("checkpoints/latest.note", "checkpoints/latest.note"),
+        ("keys/checkpoint.pub", "keys/checkpoint.pub"),
+    ] {
+        let from = data_dir.join(from);
+        if from.is_file() {
+            let to = copy.path().join(to);
+            std::fs::create_dir_all(to.parent().expect("has a parent"))?;
+            std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+        }
+    }
+    eprintln!(
+        "read {len} records from {} into a temporary copy at {}; checking it against the checkpoint and key in {}",
+        location.describe(data_dir),
+        copy.path().display(),
+        data_dir.display()
+    );
+    Ok(copy)
+}
+
+fn token(location: &StoreLocation, data_dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
+    require_initialised(location, data_dir)?;
     let path = auth::token_file_path(data_dir);
     let mut file = auth::load_tokens(&path)?;
     match command {

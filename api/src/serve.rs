@@ -53,6 +53,17 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let store =
         crate::log_failure_hook::open_store_for_serve(data_dir).map_err(ServeError::Open)?;
+    run_on(store, data_dir, config, on_bound).await
+}
+
+/// `run` on a log already opened (`--store`); tokens, keys and checkpoints
+/// are still in `data_dir`.
+pub async fn run_on(
+    store: Arc<dyn mingzhang_ledger::store::EventStore>,
+    data_dir: &Path,
+    config: ServeConfig,
+    on_bound: impl FnOnce(Bound),
+) -> Result<(), ServeError> {
     let ledger = Ledger::open(store)
         .await
         .map_err(|error| ServeError::Open(error.to_string()))?;

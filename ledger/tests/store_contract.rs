@@ -1,7 +1,9 @@
 //! The shared `EventStore` contract, run against the file log (with tiny
-//! segments, so reads cross many segment rolls) and the in-memory store.
+//! segments, so reads cross many segment rolls) on a real disk and on a
+//! simulated one that can fail, and against the in-memory store.
 
 use mingzhang_ledger::store::contract::{StoreHarness, run_contract_suite};
+use mingzhang_ledger::store::storage::SimulatedDisk;
 use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions, MemoryStore, verify_log};
 
 struct FileLogHarness {
@@ -22,7 +24,7 @@ fn small_segments() -> FileLogOptions {
 impl StoreHarness for FileLogHarness {
     type Store = FileLog;
 
-    fn fresh(&mut self) -> FileLog {
+    async fn fresh(&mut self) -> FileLog {
         self.logs += 1;
         let dir = self.root.path().join(format!("log-{}", self.logs));
         self.current = Some(dir.clone());
@@ -32,7 +34,7 @@ impl StoreHarness for FileLogHarness {
         log
     }
 
-    fn reopen(&mut self, store: FileLog) -> FileLog {
+    async fn reopen(&mut self, store: FileLog) -> FileLog {
         let head = store.head();
         store.close().expect("close");
         let dir = self.current.clone().expect("a log was opened");
@@ -41,6 +43,51 @@ impl StoreHarness for FileLogHarness {
         assert_eq!(report.torn_tail, None);
         log
     }
+
+    /// A real disk cannot be made to fail on cue; the simulated one below can.
+    async fn break_medium(&mut self, _store: &FileLog) -> bool {
+        false
+    }
+}
+
+/// The file log on a simulated disk: the same code, and a disk that fails
+/// on cue.
+#[derive(Default)]
+struct SimulatedDiskHarness {
+    disk: SimulatedDisk,
+    logs: usize,
+}
+
+impl SimulatedDiskHarness {
+    fn dir(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(format!("/logs/log-{}", self.logs))
+    }
+}
+
+impl StoreHarness for SimulatedDiskHarness {
+    type Store = FileLog<SimulatedDisk>;
+
+    async fn fresh(&mut self) -> FileLog<SimulatedDisk> {
+        self.logs += 1;
+        let (log, report) =
+            FileLog::open_on(self.disk.clone(), self.dir(), small_segments()).expect("open");
+        assert_eq!(report.records, 0);
+        log
+    }
+
+    async fn reopen(&mut self, store: FileLog<SimulatedDisk>) -> FileLog<SimulatedDisk> {
+        let head = store.head();
+        store.close().expect("close");
+        let (log, report) =
+            FileLog::open_on(self.disk.clone(), self.dir(), small_segments()).expect("reopen");
+        assert_eq!(report.records, head.len);
+        log
+    }
+
+    async fn break_medium(&mut self, _store: &FileLog<SimulatedDisk>) -> bool {
+        self.disk.inject_io_errors(true);
+        true
+    }
 }
 
 struct MemoryHarness;
@@ -48,12 +95,16 @@ struct MemoryHarness;
 impl StoreHarness for MemoryHarness {
     type Store = MemoryStore;
 
-    fn fresh(&mut self) -> MemoryStore {
+    async fn fresh(&mut self) -> MemoryStore {
         MemoryStore::new()
     }
 
-    fn reopen(&mut self, store: MemoryStore) -> MemoryStore {
+    async fn reopen(&mut self, store: MemoryStore) -> MemoryStore {
         store.clone()
+    }
+
+    async fn break_medium(&mut self, _store: &MemoryStore) -> bool {
+        false
     }
 }
 
@@ -65,14 +116,22 @@ async fn file_log_keeps_the_store_contract_across_segment_rolls() {
         current: None,
     };
     run_contract_suite(&mut harness).await;
-    let last = harness.current.clone().expect("a log");
-    let report = verify_log(&last, |_| {}).expect("the log verifies");
-    assert_eq!(report.records, 160);
-    assert!(report.segments > 5, "segments rolled: {}", report.segments);
-    assert_eq!(report.torn_tail, None);
+    let mut segments_most = 0;
+    for log in 1..=harness.logs {
+        let dir = harness.root.path().join(format!("log-{log}"));
+        let report = verify_log(&dir, |_| {}).expect("every log the suite wrote verifies");
+        assert_eq!(report.torn_tail, None, "{}", dir.display());
+        segments_most = segments_most.max(report.segments);
+    }
+    assert!(segments_most > 5, "segments rolled: {segments_most}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_log_on_a_failing_disk_keeps_the_store_contract() {
+    run_contract_suite(&mut SimulatedDiskHarness::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_keeps_the_store_contract() {
     run_contract_suite(&mut MemoryHarness).await;
 }

@@ -1,6 +1,6 @@
 //! Where records live. One trait, several backends: the embedded segment-file
-//! log (default on one machine) and, later, KurrentDB (one ledger stream
-//! appended with an expected revision) and PostgreSQL.
+//! log (default on one machine), the memory store, and PostgreSQL in a crate
+//! of its own (`stores/postgres`), so this crate knows no SQL.
 //!
 //! **Contract** (every backend; checked by the contract suite in `contract.rs`):
 //! - Sequence numbers are 0-based, dense and assigned in `append` call order.
