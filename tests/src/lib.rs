@@ -40,3 +40,68 @@ pub fn run_cli(data_dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).expect("utf-8 output")
 }
+
+/// A running `mingzhang serve` on loopback ports of its own choosing; killed
+/// when dropped.
+pub struct Served {
+    child: Option<std::process::Child>,
+    /// `http://127.0.0.1:PORT`
+    pub http: String,
+    /// `http://127.0.0.1:PORT`
+    pub grpc: String,
+}
+
+impl Served {
+    /// The process, for a test that stops it itself (SIGTERM, a restart);
+    /// it is then no longer killed on drop.
+    pub fn into_child(mut self) -> std::process::Child {
+        self.child.take().expect("the server runs")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts `mingzhang --data-dir DATA_DIR serve` on ports 0 and returns once
+/// it has printed the addresses it listens on (its first line).
+pub fn serve(data_dir: &Path) -> Served {
+    serve_with_env(data_dir, &[])
+}
+
+/// `serve` with these environment variables set for the server.
+pub fn serve_with_env(data_dir: &Path, env: &[(&str, &Path)]) -> Served {
+    use std::io::{BufRead, BufReader};
+    let mut command = Command::new(binary());
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .expect("server prints its addresses");
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|part| part.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+            .to_owned()
+    };
+    Served {
+        http: format!("http://{}", field("http=")),
+        grpc: format!("http://{}", field("grpc=")),
+        child: Some(child),
+    }
+}

@@ -4,9 +4,8 @@
 //!
 //! Build first: `cargo build --workspace --bins && cargo test --workspace`.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use futures::StreamExt;
 use mingzhang_proto::v1 as pb;
@@ -61,28 +60,10 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(binary())
-            .arg("--data-dir")
-            .arg(self.data_dir.path())
-            .args(["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout piped"))
-            .read_line(&mut line)
-            .expect("server prints its addresses");
-        let field = |name: &str| {
-            line.split_whitespace()
-                .find_map(|part| part.strip_prefix(name))
-                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-                .to_owned()
-        };
-        self.http = format!("http://{}", field("http="));
-        self.grpc = format!("http://{}", field("grpc="));
-        self.child = Some(child);
+        let served = mingzhang_tests::serve(self.data_dir.path());
+        self.http = served.http.clone();
+        self.grpc = served.grpc.clone();
+        self.child = Some(served.into_child());
     }
 
     /// SIGTERM, and the exit status.

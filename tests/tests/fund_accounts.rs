@@ -4,20 +4,17 @@
 //!
 //! Build first: `cargo build -p mingzhang-api --bin mingzhang`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use mingzhang_proto::v1 as pb;
 use mingzhang_proto::v1::ledger_service_client::LedgerServiceClient;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use mingzhang_tests::{binary, run_cli};
+use mingzhang_tests::run_cli;
 
 /// A server on the Kaixuan demo, stopped when dropped.
 struct DemoServer {
     _data_dir: tempfile::TempDir,
-    child: Child,
+    _served: mingzhang_tests::Served,
     http: String,
     grpc: String,
 }
@@ -27,30 +24,12 @@ impl DemoServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         run_cli(data_dir.path(), &["init"]);
         run_cli(data_dir.path(), &["demo"]);
-        let mut child = Command::new(binary())
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout piped"))
-            .read_line(&mut line)
-            .expect("server prints its addresses");
-        let field = |name: &str| {
-            line.split_whitespace()
-                .find_map(|part| part.strip_prefix(name))
-                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-                .to_owned()
-        };
+        let served = mingzhang_tests::serve(data_dir.path());
         DemoServer {
-            http: format!("http://{}", field("http=")),
-            grpc: format!("http://{}", field("grpc=")),
+            http: served.http.clone(),
+            grpc: served.grpc.clone(),
             _data_dir: data_dir,
-            child,
+            _served: served,
         }
     }
 
@@ -66,14 +45,6 @@ impl DemoServer {
         let (status, text) = self.get(path).await;
         assert_eq!(status, StatusCode::OK, "GET {path}: {text}");
         serde_json::from_str(&text).expect("JSON")
-    }
-}
-
-impl Drop for DemoServer {
-    fn drop(&mut self) {
-        // The child this test started, by its own handle.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

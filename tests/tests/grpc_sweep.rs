@@ -8,9 +8,7 @@
 //!
 //! Build first: `cargo build -p mingzhang-api --bin mingzhang`.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 use mingzhang_proto::Message;
 use mingzhang_proto::v1 as pb;
@@ -20,7 +18,7 @@ use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor, Val
 use serde_json::Value;
 use tonic::transport::Channel;
 
-use mingzhang_tests::{binary, run_cli};
+use mingzhang_tests::run_cli;
 
 /// The codes that mean the server, not the request, is at fault.
 const SERVER_FAULTS: [tonic::Code; 3] = [
@@ -29,45 +27,7 @@ const SERVER_FAULTS: [tonic::Code; 3] = [
     tonic::Code::DataLoss,
 ];
 
-struct Served {
-    child: Child,
-    http: String,
-    grpc: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data_dir: &Path) -> Served {
-    let mut child = Command::new(binary())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout piped"))
-        .read_line(&mut line)
-        .expect("server prints its addresses");
-    let field = |name: &str| {
-        line.split_whitespace()
-            .find_map(|part| part.strip_prefix(name))
-            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-            .to_owned()
-    };
-    Served {
-        http: format!("http://{}", field("http=")),
-        grpc: format!("http://{}", field("grpc=")),
-        child,
-    }
-}
+use mingzhang_tests::{Served, serve};
 
 /// A request with `authorization: <value>` metadata, when given.
 fn with_token<T>(message: T, authorization: Option<&str>) -> tonic::Request<T> {

@@ -5,15 +5,14 @@
 //! Build first: `cargo build -p mingzhang-api --bin mingzhang`.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use mingzhang_api::grpc_tools::SERVICE_NAMES;
 use mingzhang_api::log_failure_hook::FAIL_LOG_WHEN_ENV;
-use mingzhang_tests::{binary, run_cli};
+use mingzhang_tests::run_cli;
 use prost::Message;
 use prost_reflect::DescriptorPool;
 use prost_reflect::prost_types::FileDescriptorProto;
@@ -49,33 +48,12 @@ impl Server {
         let operator = run_cli(data_dir.path(), &["token", "create", "--role", "operator"])
             .trim()
             .to_owned();
-        let mut command = Command::new(binary());
-        command
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().expect("server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout piped"))
-            .read_line(&mut line)
-            .expect("server prints its addresses");
-        let field = |name: &str| {
-            line.split_whitespace()
-                .find_map(|part| part.strip_prefix(name))
-                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-                .to_owned()
-        };
+        let served = mingzhang_tests::serve_with_env(data_dir.path(), env);
         Server {
-            http: format!("http://{}", field("http=")),
-            grpc: format!("http://{}", field("grpc=")),
+            http: served.http.clone(),
+            grpc: served.grpc.clone(),
             _data_dir: data_dir,
-            child: Some(child),
+            child: Some(served.into_child()),
             operator,
         }
     }

@@ -12,12 +12,12 @@
 //! Without the Python tools each test says so and passes, except under CI,
 //! where a missing tool fails (the rule of the OpenAPI validator test).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mingzhang_tests::{binary, run_cli};
+use mingzhang_tests::run_cli;
 
 /// Test cases per operation and phase; with one worker the run takes about
 /// half a minute on a loaded 2-core machine.
@@ -26,15 +26,6 @@ const EXAMPLES_PER_OPERATION: &str = "10";
 /// explores others.
 const SEED_DEFAULT: &str = "20260905";
 const RUN_TIME_MAX: Duration = Duration::from_secs(240);
-
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// schemathesis's command line, run by the `python3` that ops/test.sh
 /// installed it into (its script may not be on PATH).
@@ -52,29 +43,6 @@ fn schemathesis_present() -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|output| output.status.success())
-}
-
-/// `serve` on free loopback ports; its HTTP base URL.
-fn serve(data_dir: &Path) -> (Served, String) {
-    let mut child = Command::new(binary())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout piped"))
-        .read_line(&mut line)
-        .expect("server prints its addresses");
-    let http = line
-        .split_whitespace()
-        .find_map(|part| part.strip_prefix("http="))
-        .unwrap_or_else(|| panic!("no http= in {line:?}"))
-        .to_owned();
-    (Served(child), format!("http://{http}"))
 }
 
 /// A Kaixuan demo data directory and an operator token for it.
@@ -148,7 +116,8 @@ async fn every_json_route_answers_as_its_schema_in_the_document_says() {
         return;
     }
     let (data_dir, token) = demo();
-    let (_served, base_url) = serve(data_dir.path());
+    let served = mingzhang_tests::serve(data_dir.path());
+    let base_url = served.http.clone();
     let client = reqwest::Client::new();
     let operator = Some(token.as_str());
     let url = |path: &str| format!("{base_url}{path}");
@@ -271,7 +240,8 @@ fn schemathesis_finds_nothing_against_the_served_demo_with_every_check() {
         return;
     }
     let (data_dir, token) = demo();
-    let (_served, base_url) = serve(data_dir.path());
+    let served = mingzhang_tests::serve(data_dir.path());
+    let base_url = served.http.clone();
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/schemathesis.toml");
     let seed = std::env::var("MINGZHANG_SCHEMATHESIS_SEED").unwrap_or(SEED_DEFAULT.to_owned());
     let report = tempfile::tempdir().expect("report dir");
