@@ -51,9 +51,15 @@ for target in "${targets[@]}"; do
   if $minimise; then
     # cmin minimises a directory in place; the seeds go in too, so no
     # input that covered something is dropped.
+    # The seeds (seed-*, from `cargo run -p mingzhang-api --example
+    # fuzz_seeds`) stay under their names: tests check they still parse.
     cp -n "fuzz/corpus/$target"/* "$work"/ 2>/dev/null || true
     nice -n 15 cargo +nightly fuzz cmin "$target" "$work" >/dev/null 2>&1
+    seeds="$(mktemp -d)"
+    cp "fuzz/corpus/$target"/seed-* "$seeds"/ 2>/dev/null || true
     rm -rf "fuzz/corpus/$target"
     cp -r "$work" "fuzz/corpus/$target"
+    cp "$seeds"/* "fuzz/corpus/$target"/ 2>/dev/null || true
+    rm -rf "$seeds"
   fi
 done
