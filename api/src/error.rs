@@ -6,7 +6,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use mingzhang_ledger::store::StoreError;
+
 use crate::backend::{Rejection, RejectionKind, SubmitError};
+
+/// How Linux's ENOSPC reads in an `io::Error`, and so in the reason a
+/// failed log gives.
+const ENOSPC_TEXT: &str = "(os error 28)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -57,6 +63,11 @@ pub enum AppError {
     Lagging { applied_len: u64, min_seq: u64 },
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The log failed after an I/O error and takes no write until the server
+    /// restarts (crash-only, see `ledger::store`): 507 when the disk is full,
+    /// 503 otherwise. `reason` names paths, so only the server log shows it.
+    #[error("the log has failed: {reason}")]
+    LogFailed { reason: String, disk_full: bool },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -94,6 +105,10 @@ impl AppError {
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
             AppError::Lagging { .. } | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::LogFailed {
+                disk_full: true, ..
+            } => StatusCode::INSUFFICIENT_STORAGE,
+            AppError::LogFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,6 +131,10 @@ impl AppError {
             AppError::Unauthenticated(_) => (Some("Authorization"), Some("unauthenticated")),
             AppError::Forbidden { rule, .. } => (None, Some(rule)),
             AppError::Lagging { .. } => (Some("min_seq"), Some("projections_lagging")),
+            AppError::LogFailed {
+                disk_full: true, ..
+            } => (None, Some("insufficient_storage")),
+            AppError::LogFailed { .. } => (None, Some("log_failed")),
             AppError::Unavailable(_) | AppError::Internal(_) => (None, None),
         }
     }
@@ -124,6 +143,16 @@ impl AppError {
     pub fn public_detail(&self) -> String {
         match self {
             AppError::Internal(_) => "internal error; the server log has the details".to_owned(),
+            AppError::LogFailed { disk_full, .. } => format!(
+                "the log has failed after {} and takes no writes until the server restarts; \
+                 whether this request was recorded is known only then: retry it with the same \
+                 Idempotency-Key",
+                if *disk_full {
+                    "running out of disk space"
+                } else {
+                    "an I/O error"
+                }
+            ),
             AppError::Invalid { detail, .. }
             | AppError::NotFound { detail, .. }
             | AppError::OutOfRange { detail, .. }
@@ -219,6 +248,10 @@ impl From<SubmitError> for AppError {
             SubmitError::IdempotencyKeyInvalid => {
                 AppError::malformed("Idempotency-Key", "idempotency_key_invalid", error_text)
             }
+            SubmitError::Store(StoreError::Failed(reason)) => AppError::LogFailed {
+                disk_full: reason.contains(ENOSPC_TEXT),
+                reason,
+            },
             SubmitError::Store(store) => AppError::Internal(format!("store: {store}")),
         }
     }
@@ -277,5 +310,42 @@ impl IntoResponse for AppError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod log_failure_tests {
+    use axum::http::StatusCode;
+    use mingzhang_ledger::store::StoreError;
+
+    use super::AppError;
+    use crate::backend::SubmitError;
+
+    fn answer(reason: &str) -> (StatusCode, Option<&'static str>, String) {
+        let error = AppError::from(SubmitError::Store(StoreError::Failed(reason.into())));
+        let rule = match error.field_and_rule() {
+            (_, Some("insufficient_storage")) => Some("insufficient_storage"),
+            (_, Some("log_failed")) => Some("log_failed"),
+            _ => None,
+        };
+        (error.status(), rule, error.public_detail())
+    }
+
+    #[test]
+    fn a_full_disk_is_507_and_any_other_log_failure_503_never_500() {
+        let full = "writing to /srv/mz/log failed: No space left on device (os error 28)";
+        let (status, rule, detail) = answer(full);
+        assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(rule, Some("insufficient_storage"));
+        assert!(
+            !detail.contains("/srv/mz"),
+            "paths stay in the server log: {detail}"
+        );
+        assert!(detail.contains("Idempotency-Key"), "{detail}");
+
+        let (status, rule, detail) = answer("writing to /srv/mz/log failed: Input/output error");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(rule, Some("log_failed"));
+        assert!(!detail.contains("/srv/mz"), "{detail}");
     }
 }

@@ -9,6 +9,8 @@ pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod grpc;
 pub mod grpc_tools;
 pub mod http;

@@ -7,6 +7,8 @@
 pub mod batch_worker;
 pub mod checkpoint;
 pub mod decide;
+#[doc(hidden)]
+pub mod fuzz_targets;
 mod id_map;
 pub mod merkle;
 pub mod money;

@@ -133,8 +133,13 @@ struct DecidedBatch {
     pending: Option<AppendFuture>,
 }
 
-fn failed_earlier() -> StoreError {
-    StoreError::Failed("an earlier append failed; reopen the ledger".into())
+/// The error of every command after the log failed: the store's own reason
+/// (a full disk, a failed fsync), so the caller can tell which it was.
+fn failed_earlier(store: &dyn EventStore) -> StoreError {
+    let reason = store
+        .failure()
+        .unwrap_or_else(|| "an earlier append failed".into());
+    StoreError::Failed(format!("{reason}; reopen the ledger"))
 }
 
 impl Ledger {
@@ -205,7 +210,7 @@ impl Ledger {
         if self.failed.load(Ordering::Acquire) {
             return commands
                 .iter()
-                .map(|_| Err(failed_earlier().into()))
+                .map(|_| Err(failed_earlier(self.store.as_ref()).into()))
                 .collect();
         }
         let command_count = commands.len();

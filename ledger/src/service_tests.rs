@@ -25,6 +25,8 @@ struct ControlledStore {
     durable_len: watch::Sender<u64>,
     auto_durable: AtomicBool,
     fail_next: AtomicBool,
+    /// Set by the injected failure, as a real store remembers why it failed.
+    failure: Mutex<Option<String>>,
     append_calls: std::sync::atomic::AtomicUsize,
 }
 
@@ -35,6 +37,7 @@ impl ControlledStore {
             durable_len: watch::channel(0).0,
             auto_durable: AtomicBool::new(auto_durable),
             fail_next: AtomicBool::new(false),
+            failure: Mutex::new(None),
             append_calls: std::sync::atomic::AtomicUsize::new(0),
         })
     }
@@ -57,7 +60,9 @@ impl EventStore for ControlledStore {
     fn append(&self, expected_first_seq: u64, payloads: Vec<Vec<u8>>) -> AppendFuture {
         self.append_calls.fetch_add(1, Ordering::SeqCst);
         if self.fail_next.swap(false, Ordering::SeqCst) {
-            return Box::pin(async { Err(StoreError::Failed("injected fsync failure".into())) });
+            let reason = "injected: No space left on device (os error 28)";
+            *self.failure.lock() = Some(reason.into());
+            return Box::pin(async { Err(StoreError::Failed(reason.into())) });
         }
         let mut records = self.records.lock();
         let actual = records.len() as u64;
@@ -117,6 +122,10 @@ impl EventStore for ControlledStore {
 
     fn watch_durable_len(&self) -> watch::Receiver<u64> {
         self.durable_len.subscribe()
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure.lock().clone()
     }
 }
 
@@ -304,8 +313,9 @@ async fn a_failed_append_stops_the_ledger_until_reopened() {
         .submit(open_fund("f2"), CommandMeta::operator(0, "t"))
         .await;
     assert!(
-        matches!(later, Err(SubmitError::Store(StoreError::Failed(_)))),
-        "{later:?}"
+        matches!(&later, Err(SubmitError::Store(StoreError::Failed(reason)))
+            if reason.contains("No space left on device")),
+        "later commands hear why the log failed: {later:?}"
     );
     let reopened = Ledger::open(store.clone()).await.unwrap();
     reopened

@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mingzhang_ledger::fuzz_targets::record_decode(data));
