@@ -1965,10 +1965,16 @@ mod tests {
             log.append(next, payloads).await.expect("durable");
             next += batch_len;
         }
-        assert!(
-            !log.shared.chain.lock().spare_buffers.is_empty(),
-            "written buffers are kept for the next chunks"
-        );
+        // A syncer hands its written buffers back when it next takes work,
+        // just after the append it completed has answered.
+        let handed_back = async {
+            while log.shared.chain.lock().spare_buffers.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), handed_back)
+            .await
+            .expect("written buffers are kept for the next chunks");
         let records = log.read(0, next as usize).expect("read");
         assert_eq!(records.len() as u64, next);
         for (n, record) in records.iter().enumerate() {
