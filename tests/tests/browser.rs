@@ -590,3 +590,105 @@ fn correction_notes_the_stated_date_and_a_fund_account_show_in_chromium() {
     assert!(page_width.as_u64().unwrap() <= 375, "{page_width}");
     browser.screenshot(&artifacts.join("page-fund-375.png"));
 }
+
+/// Widths a public page must fit without sideways scrolling: a common phone
+/// and a common laptop.
+const VIEWPORT_WIDTHS: [u32; 2] = [390, 1366];
+
+/// What at the current width scrolls or is cut off sideways, described for a
+/// failure message: the page wider than the viewport, an element reaching
+/// past it, or an element whose content is wider than its box where the box
+/// hides or scrolls the rest. Empty when everything fits.
+const SIDEWAYS_OVERFLOW_JS: &str = "(() => {
+  const width = document.documentElement.clientWidth;
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+    (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
+  const found = [];
+  if (document.scrollingElement.scrollWidth > width) {
+    found.push('the page is ' + document.scrollingElement.scrollWidth + ' px wide');
+  }
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.closest('svg') && el.tagName.toLowerCase() !== 'svg') continue;
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 && box.height === 0) continue;
+    if (box.right > width + 1 || box.left < -1) {
+      found.push(name(el) + ' reaches ' + Math.round(box.left) + '..' + Math.round(box.right));
+    }
+    const overflow = getComputedStyle(el).overflowX;
+    if (overflow !== 'visible' && el.scrollWidth > el.clientWidth + 1) {
+      found.push(name(el) + ' hides ' + (el.scrollWidth - el.clientWidth) + ' px sideways (overflow ' + overflow + ')');
+    }
+    if (found.length >= 12) break;
+  }
+  return found;
+})()";
+
+/// Every public page, both languages, at a phone's and a laptop's width:
+/// nothing is wider than the viewport and nothing hides content sideways.
+/// Screenshots of each are left in tests/artifacts/viewport/.
+#[test]
+fn every_public_page_fits_a_phone_and_a_laptop_in_both_languages() {
+    let log = kaixuan_log();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let source = PageSource::new(Arc::new(parking_lot::RwLock::new(log.projections)))
+        .with_as_of(Some("2016-12-31".to_owned()));
+    let base = serve_page(&runtime, source);
+    let artifacts = artifacts_dir().join("viewport");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let mut browser = Browser::launch();
+
+    // The detail pages: the first of each kind the home page links to, and
+    // every fund.
+    browser.set_width(1366, false);
+    browser.open(&format!("{base}/"));
+    let linked = browser.eval(
+        "(() => { const paths = [...document.querySelectorAll('main a[href^=\"/\"]')] \
+           .map(a => a.getAttribute('href')).filter(href => !href.startsWith('/exports/')); \
+         const first = prefix => paths.find(path => path.startsWith(prefix)); \
+         return [...new Set([first('/projects/'), first('/grants/'), first('/sponsors/'), \
+           ...paths.filter(path => path.startsWith('/funds/'))])]; })()",
+    );
+    let mut paths: Vec<String> = vec!["/".into(), "/verify".into()];
+    for path in linked.as_array().unwrap() {
+        paths.push(
+            path.as_str()
+                .expect("a linked page of each kind")
+                .to_owned(),
+        );
+    }
+    assert!(paths.len() >= 7, "{paths:?}");
+
+    let mut failures = Vec::new();
+    for path in &paths {
+        for lang in ["zh", "en"] {
+            let url = match lang {
+                "en" => format!("{base}{path}?lang=en"),
+                _ => format!("{base}{path}"),
+            };
+            for width in VIEWPORT_WIDTHS {
+                browser.set_width(width, width < 600);
+                browser.open(&url);
+                let found = browser.eval(SIDEWAYS_OVERFLOW_JS);
+                let found = found.as_array().unwrap();
+                if !found.is_empty() {
+                    failures.push(format!("{path} {lang} {width}px: {found:?}"));
+                }
+                let file = format!(
+                    "{}-{lang}-{width}.png",
+                    path.trim_matches('/').replace('/', "-")
+                );
+                let file = if path == "/" {
+                    format!("home-{lang}-{width}.png")
+                } else {
+                    file
+                };
+                browser.screenshot(&artifacts.join(file));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "pages scroll or hide content sideways:\n{}",
+        failures.join("\n")
+    );
+}

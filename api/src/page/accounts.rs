@@ -261,21 +261,21 @@ pub fn render_fund_page(lang: Lang, view: &FundPageView, provenance: &Provenance
                     th { (lang.t("日期", "Date")) }
                     th { (lang.t("类别", "Kind")) }
                     th { (lang.t("对方", "Counterparty")) }
-                    th { (lang.t("收入", "In")) }
-                    th { (lang.t("支出", "Out")) }
-                    th { (lang.t("余额", "Balance")) }
+                    th.num { (lang.t("收入", "In")) }
+                    th.num { (lang.t("支出", "Out")) }
+                    th.num { (lang.t("余额", "Balance")) }
                     th { (lang.t("记录", "Record")) }
                 } }
                 tbody {
                     @for movement in &view.movements {
                         tr data-direction=(movement.direction.name()) {
-                            td { (movement.date) }
-                            td { (movement_kind(lang, movement.kind)) br; span.small { (movement.reference_id) } }
-                            td { (counterparty(lang, &movement.counterparty)) }
-                            td.num.in { @if movement.direction == Direction::In { (cny(movement.amount_fen)) } }
-                            td.num.out { @if movement.direction == Direction::Out { (cny(movement.amount_fen)) } }
-                            td.num.balance { (cny(movement.balance_after_fen)) }
-                            td { "#" (movement.seq)
+                            td.date data-label=(lang.t("日期", "Date")) { (movement.date) }
+                            td data-label=(lang.t("类别", "Kind")) { (movement_kind(lang, movement.kind)) br; span.small { (movement.reference_id) } }
+                            td data-label=(lang.t("对方", "Counterparty")) { (counterparty(lang, &movement.counterparty)) }
+                            td.num.in data-label=(lang.t("收入", "In")) { @if movement.direction == Direction::In { (cny(movement.amount_fen)) } }
+                            td.num.out data-label=(lang.t("支出", "Out")) { @if movement.direction == Direction::Out { (cny(movement.amount_fen)) } }
+                            td.num.balance data-label=(lang.t("余额", "Balance")) { (cny(movement.balance_after_fen)) }
+                            td data-label=(lang.t("记录", "Record")) { "#" (movement.seq)
                                 @if movement.reversed_fen > 0 { br; span.small.correction { (lang.t("已冲正 ", "reversed ")) (cny(movement.reversed_fen)) } } }
                         }
                     }

@@ -697,6 +697,10 @@ pub fn views_from(
         .map(|donation| donation_row(&donation, directory))
         .collect();
     latest_donations.reverse();
+    // "最近 N 笔" reads newest first by date; a record entered late with an
+    // earlier stated date takes its place by date (the sort is stable, so
+    // one day's rows stay newest recorded first).
+    latest_donations.sort_by(|a, b| b.received_on.cmp(&a.received_on));
     PublicOverview {
         provenance,
         campaigns,
@@ -868,6 +872,7 @@ fn latest_expenditures(
         .map(|expenditure| expenditure_row(expenditure, directory))
         .collect();
     rows.reverse();
+    rows.sort_by(|a, b| b.paid_on.cmp(&a.paid_on));
     rows
 }
 
