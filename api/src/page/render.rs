@@ -255,7 +255,7 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                         th.num { (lang.t("累计支出", "Total out")) }
                     } }
                     tbody {
-                        @for fund in view.funds.iter().filter(|fund| fund.kind.is_restricted() == restricted) {
+                        @for fund in view.funds.iter().filter(|fund| fund.restricted == restricted) {
                             tr {
                                 td data-label=(lang.t("基金", "Fund")) {
                                     a.fund href=(lang.href(&format!("/funds/{}", fund.fund_id))) { (fund.name) }
@@ -289,9 +289,26 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                     th { (lang.t("认领项目", "Projects claimed")) }
                 } }
                 tbody {
-                    @for sponsor in &view.sponsors { (sponsor_row(lang, sponsor)) }
+                    @for sponsor in view.sponsors.iter().filter(|sponsor| !sponsor.is_government) { (sponsor_row(lang, sponsor)) }
                 }
             } }
+            @let government: Vec<&SponsorView> = view.sponsors.iter().filter(|sponsor| sponsor.is_government).collect();
+            @if !government.is_empty() {
+                h3 #government-funding { (lang.t("政府资金", "Government funding")) }
+                p.small { (lang.t("街道办事处等政府部门投入的资金，不列为爱心单位。", "Money a government office put in itself; it is not listed among the sponsors.")) }
+                div.scroll { table.government {
+                    thead { tr {
+                        th { (lang.t("名称", "Name")) }
+                        th.num { (lang.t("投入", "Put in")) }
+                    } }
+                    tbody { @for body in government {
+                        tr {
+                            td data-label=(lang.t("名称", "Name")) { a.sponsor href=(lang.href(&format!("/sponsors/{}", body.donor_id))) { (body.name) } }
+                            td.num data-label=(lang.t("投入", "Put in")) { (cny(body.total_given_fen())) }
+                        }
+                    } }
+                } }
+            }
         }
         section #pledges {
             h2 { (lang.t("认捐履约", "Pledges: fulfilled, due and overdue")) }

@@ -252,3 +252,44 @@ fn directory_refreshed_after_a_refund_of_an_older_gift_matches_a_full_pass() {
     // Only an anonymous gift: nothing is credited to the name.
     assert!(!full.credited_donations_fen.contains_key("resident-li"));
 }
+
+#[tokio::test]
+async fn partners_day_project_money_is_shown_as_restricted() {
+    let (_, html) = get("/").await;
+    let funds = section(&html, "funds");
+    let unrestricted_at = funds.find("<h3>非限定性资金").unwrap();
+    let restricted_at = funds.find("<h3>限定性资金").unwrap();
+    let partners_at = funds.find("公益伙伴日认领项目资金").unwrap();
+    assert!(
+        unrestricted_at < restricted_at,
+        "unrestricted funds come first"
+    );
+    assert!(
+        partners_at > restricted_at,
+        "the Partners Day fund, all project money, is restricted: {funds}"
+    );
+}
+
+#[tokio::test]
+async fn the_street_office_is_government_funding_not_a_sponsor() {
+    let (_, html) = get("/").await;
+    let sponsors = section(&html, "sponsors");
+    let government_at = sponsors.find("id=\"government-funding\"").unwrap();
+    let office_at = sponsors.find("凯旋街道办事处").unwrap();
+    assert!(
+        office_at > government_at,
+        "the street office is listed under government funding only: {sponsors}"
+    );
+    assert_eq!(sponsors.matches("凯旋街道办事处").count(), 1);
+    assert!(super::model::is_government_name("某某区人民政府"));
+    assert!(!super::model::is_government_name("凯旋物业"));
+}
+
+#[tokio::test]
+async fn pages_say_none_yet_where_a_list_is_empty() {
+    let (_, html) = get("/sponsors/street-office").await;
+    let (_, english) = get("/sponsors/street-office?lang=en").await;
+    // The street office made no pledge and claimed no project.
+    assert!(html.contains("<p class=\"none-yet\">暂无</p>"), "{html}");
+    assert!(english.contains("<p class=\"none-yet\">None yet</p>"));
+}
