@@ -71,9 +71,9 @@ pub(super) fn layout(
                     a.brand href=(lang.href("/")) { (lang.t("明账 · 凯旋街道公益资金公开", "Mingzhang · Kaixuan public-welfare money, in the open")) }
                     nav.lang-switch {
                         @if lang == Lang::Zh {
-                            strong { "中文" } " | " a #lang-en href=(Lang::En.href(path)) hreflang="en" { "English" }
+                            strong { "中文" } " | " a #lang-en href=(Lang::En.href(path)) hreflang="en" lang="en" { "English" }
                         } @else {
-                            a #lang-zh href=(Lang::Zh.href(path)) hreflang="zh-CN" { "中文" } " | " strong { "English" }
+                            a #lang-zh href=(Lang::Zh.href(path)) hreflang="zh-CN" lang="zh-CN" { "中文" } " | " strong { "English" }
                         }
                     }
                 }
@@ -146,7 +146,7 @@ pub(super) fn credit(lang: Lang, credit: &Credit) -> Markup {
     html! {
         @match credit {
             Credit::Named { donor_id, name } => {
-                a.sponsor href=(lang.href(&format!("/sponsors/{donor_id}"))) { (name) }
+                a.sponsor href=(lang.href(&format!("/sponsors/{donor_id}"))) { (recorded(name)) }
             }
             Credit::Anonymous => { span.anonymous { (lang.t("匿名", "Anonymous")) } }
         }
@@ -178,6 +178,13 @@ fn overview_contents(lang: Lang) -> [(&'static str, &'static str); 8] {
     ]
 }
 
+/// Text recorded in the log (a name, a purpose, a reason), shown as recorded
+/// in whatever language it was written, and marked so: translators and the
+/// page's copy tests leave it alone.
+pub(super) fn recorded(text: &str) -> Markup {
+    html! { span translate="no" { (text) } }
+}
+
 /// What an empty section or list says instead of showing nothing.
 pub(super) fn none_yet(lang: Lang) -> Markup {
     html! { p.none-yet { (lang.t("暂无", "None yet")) } }
@@ -192,7 +199,7 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
         }
         @for campaign in &view.campaigns {
             section #campaign {
-                h1 { (campaign.name) }
+                h1 { (recorded(&campaign.name)) }
                 p.headline {
                     (lang.t("已筹 ", "Raised "))
                     strong #campaign-raised { (cny(campaign.raised_fen)) }
@@ -258,9 +265,9 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                         @for fund in view.funds.iter().filter(|fund| fund.restricted == restricted) {
                             tr {
                                 td data-label=(lang.t("基金", "Fund")) {
-                                    a.fund href=(lang.href(&format!("/funds/{}", fund.fund_id))) { (fund.name) }
+                                    a.fund href=(lang.href(&format!("/funds/{}", fund.fund_id))) { (recorded(&fund.name)) }
                                     @if fund.kind == FundKindView::SpecialSupport { br; span.tag { (lang.t("专项扶持基金", "special support fund")) } }
-                                    @if !fund.restriction.is_empty() { br; span.small { (lang.t("用途：", "Purpose: ")) (fund.restriction) } }
+                                    @if !fund.restriction.is_empty() { br; span.small { (lang.t("用途：", "Purpose: ")) (recorded(&fund.restriction)) } }
                                 }
                                 td.num data-label=(lang.t("余额", "Held")) { (cny(fund.total_held_fen)) }
                                 td.num data-label=(lang.t("可用", "Available")) { (cny(fund.available_fen)) }
@@ -303,7 +310,7 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                     } }
                     tbody { @for body in government {
                         tr {
-                            td data-label=(lang.t("名称", "Name")) { a.sponsor href=(lang.href(&format!("/sponsors/{}", body.donor_id))) { (body.name) } }
+                            td data-label=(lang.t("名称", "Name")) { a.sponsor href=(lang.href(&format!("/sponsors/{}", body.donor_id))) { (recorded(&body.name)) } }
                             td.num data-label=(lang.t("投入", "Put in")) { (cny(body.total_given_fen())) }
                         }
                     } }
@@ -338,7 +345,7 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
         section #rounds {
             h2 { (lang.t("公益微创投", "Micro-venture grant rounds")) }
             @for round in &view.rounds {
-                h3 { (round.name) }
+                h3 { (recorded(&round.name)) }
                 dl.figures {
                     dt { (lang.t("预算", "Budget")) } dd { (cny(round.budget_fen)) }
                     dt { (lang.t("申报", "Applications")) } dd #round-applications { (round.applications) }
@@ -386,7 +393,7 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                     ". Every movement in and out, grant tranches and refunds included, is in each fund's account: "))
                 @for (position, fund) in view.funds.iter().enumerate() {
                     @if position > 0 { (lang.t("、", ", ")) }
-                    a href=(lang.href(&format!("/funds/{}", fund.fund_id))) { (fund.name) }
+                    a href=(lang.href(&format!("/funds/{}", fund.fund_id))) { (recorded(&fund.name)) }
                 }
             }
             (expenditure_table(lang, &view.latest_expenditures))
@@ -416,7 +423,7 @@ fn sponsor_row(lang: Lang, sponsor: &SponsorView) -> Markup {
     html! {
         tr {
             td data-label=(lang.t("名称", "Name")) {
-                a.sponsor href=(lang.href(&format!("/sponsors/{}", sponsor.donor_id))) { (sponsor.name) }
+                a.sponsor href=(lang.href(&format!("/sponsors/{}", sponsor.donor_id))) { (recorded(&sponsor.name)) }
                 @if sponsor.alliance_member { " " span.tag { (lang.t("凯联盟成员", "alliance member")) } }
             }
             td.num data-label=(lang.t("具名捐赠", "Gave (named)")) { (cny(sponsor.credited_donations_fen)) }
@@ -425,7 +432,7 @@ fn sponsor_row(lang: Lang, sponsor: &SponsorView) -> Markup {
             td.num data-label=(lang.t("认领项目出资", "Project funding")) { (cny(sponsor.project_funding_fen)) }
             td data-label=(lang.t("认领项目", "Projects claimed")) { @for (position, project) in sponsor.projects_claimed.iter().enumerate() {
                 @if position > 0 { (lang.t("、", ", ")) }
-                a href=(lang.href(&format!("/projects/{}", project.project_id))) { (project.title) }
+                a href=(lang.href(&format!("/projects/{}", project.project_id))) { (recorded(&project.title)) }
             } }
         }
     }
@@ -435,8 +442,8 @@ fn grant_row(lang: Lang, grant: &GrantRowView) -> Markup {
     html! {
         tr {
             td data-label=(lang.t("受资助组织与项目", "Organisation and project")) {
-                a href=(lang.href(&format!("/grants/{}", grant.grant_id))) { (grant.organisation_name) }
-                br; span.small { (grant.title) }
+                a href=(lang.href(&format!("/grants/{}", grant.grant_id))) { (recorded(&grant.organisation_name)) }
+                br; span.small { (recorded(&grant.title)) }
                 @if grant.closed { " " span.tag { (lang.t("已结项", "closed")) } }
             }
             td.num data-label=(lang.t("资助", "Awarded")) { (cny(grant.amount_fen)) }
@@ -459,8 +466,8 @@ fn project_row(lang: Lang, project: &ProjectRowView) -> Markup {
     html! {
         tr {
             td data-label=(lang.t("项目", "Project")) {
-                a href=(lang.href(&format!("/projects/{}", project.project_id))) { (project.title) }
-                br; span.small { (project.community) " · " (project.survey) }
+                a href=(lang.href(&format!("/projects/{}", project.project_id))) { (recorded(&project.title)) }
+                br; span.small { (recorded(&project.community)) " · " (recorded(&project.survey)) }
             }
             td data-label=(lang.t("认领单位", "Claimed by")) { @match &project.claimant {
                 Some(sponsor) => { (credit(lang, sponsor)) }
@@ -494,11 +501,11 @@ fn expenditure_table(lang: Lang, rows: &[ExpenditureRowView]) -> Markup {
                 @for row in rows {
                     tr {
                         td.date data-label=(lang.t("日期", "Paid on")) { (row.paid_on) }
-                        td.payee data-label=(lang.t("收款方", "Payee")) { @if row.payee_kind == "person" { span.anonymous { (lang.t("个人（不具名）", "private person (not named)")) } } @else { (row.payee) } }
-                        td data-label=(lang.t("用途", "Purpose")) { (row.purpose) br; span.small { (lang.t("票据 ", "Receipt ")) (row.receipt_no) } }
+                        td.payee data-label=(lang.t("收款方", "Payee")) { @if row.payee_kind == "person" { span.anonymous { (lang.t("个人（不具名）", "private person (not named)")) } } @else { (recorded(&row.payee)) } }
+                        td data-label=(lang.t("用途", "Purpose")) { (recorded(&row.purpose)) br; span.small { (lang.t("票据 ", "Receipt ")) (recorded(&row.receipt_no)) } }
                         td.num data-label=(lang.t("金额", "Amount")) { (cny(row.amount_fen)) @if row.reversed_fen > 0 { br; span.small { (lang.t("已冲回 ", "reversed ")) (cny(row.reversed_fen)) } } }
-                        td data-label=(lang.t("来源", "From")) { (row.fund_name) @if let Some(project) = &row.project {
-                            br; a href=(lang.href(&format!("/projects/{}", project.project_id))) { (project.title) }
+                        td data-label=(lang.t("来源", "From")) { (recorded(&row.fund_name)) @if let Some(project) = &row.project {
+                            br; a href=(lang.href(&format!("/projects/{}", project.project_id))) { (recorded(&project.title)) }
                         } }
                     }
                 }
@@ -527,7 +534,7 @@ fn donation_table(lang: Lang, rows: &[DonationRowView]) -> Markup {
                         td.num data-label=(lang.t("净额", "Net")) { (cny(row.net_fen))
                             @if row.reversed_fen > 0 { br; span.small.duplicate-entry { (lang.t("重复录入，已冲正，不计入收入", "duplicate entry, reversed; not income")) } }
                             @else if row.net_fen != row.amount_fen { br; span.small { (lang.t("部分退回", "partly refunded")) } } }
-                        td data-label=(lang.t("基金", "Fund")) { (row.fund_name) }
+                        td data-label=(lang.t("基金", "Fund")) { (recorded(&row.fund_name)) }
                     }
                 }
             }
@@ -539,11 +546,11 @@ pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance)
     let row = &view.row;
     let body = html! {
         p { a href=(lang.href("/")) { "← " (lang.t("返回总览", "Back to the overview")) } }
-        h1 { (row.title) }
-        p { (row.community) " · " (lang.t("需求调查 ", "survey ")) (row.survey) " · " (project_status(lang, row.status)) }
+        h1 { (recorded(&row.title)) }
+        p { (recorded(&row.community)) " · " (lang.t("需求调查 ", "survey ")) (recorded(&row.survey)) " · " (project_status(lang, row.status)) }
         @for funder in &view.funders {
             @if let Credit::Named { name, .. } = &funder.sponsor {
-                p.kindness.project-kindness { strong { (name) } (lang.t("为此项目出资 ", " funded this project with ")) (money(funder.funded_fen)) (lang.t(" 元。", " CNY.")) }
+                p.kindness.project-kindness { strong { (recorded(name)) } (lang.t("为此项目出资 ", " funded this project with ")) (money(funder.funded_fen)) (lang.t(" 元。", " CNY.")) }
             }
         }
         @if let Some(claimant) = &row.claimant {
@@ -555,7 +562,7 @@ pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance)
             dt { (lang.t("已到资金", "Funding received")) } dd #project-funding { (cny(row.funding_received_fen)) }
             dt { (lang.t("已支出", "Spent")) } dd { (cny(row.spent_fen)) }
             dt { (lang.t("余额", "Balance")) } dd { (cny(row.balance_fen)) }
-            dt { (lang.t("资金所在基金", "Held in")) } dd { (view.description_fund_name) }
+            dt { (lang.t("资金所在基金", "Held in")) } dd { (recorded(&view.description_fund_name)) }
         }
         (bar(share_bp(row.funding_received_fen, row.budget_fen)))
         h2 { (lang.t("认领记录", "Claims")) }
@@ -563,7 +570,7 @@ pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance)
         ul.claims { @for claim in &view.claim_history {
             li { (credit(lang, &claim.sponsor))
                 (lang.t(" · 出资 ", " · paid ")) (money(claim.funded_fen))
-                @if claim.released { " — " (lang.t("已于 ", "released on ")) (claim.released_on) (lang.t(" 释放：", ": ")) (claim.release_reason) } @else { " — " (lang.t("认领中", "holds the claim")) } }
+                @if claim.released { " — " (lang.t("已于 ", "released on ")) (claim.released_on) (lang.t(" 释放：", ": ")) (recorded(&claim.release_reason)) } @else { " — " (lang.t("认领中", "holds the claim")) } }
         } }
         h2 { (lang.t("出资", "Funding")) }
         @if view.fundings.is_empty() { (none_yet(lang)) }
@@ -576,7 +583,7 @@ pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance)
         h2 { (lang.t("完成报告", "Completion report")) }
         @match &row.completion {
             Some(completion) => {
-                p { (completion.completed_on) " · " (completion.summary) }
+                p { (completion.completed_on) " · " (recorded(&completion.summary)) }
                 p { (lang.t("报告 SHA-256：", "Report SHA-256: ")) code.hash #report-sha256 { (completion.report_sha256) } }
                 p.small { (lang.t("报告原文保存在账本之外；用 sha256sum 计算原文的哈希，应与此值一致。",
                     "The report itself is kept off the log; its sha256sum must equal this value.")) }
@@ -611,14 +618,14 @@ pub fn grant_page(lang: Lang, view: &GrantPageView, provenance: &Provenance) -> 
     let row = &view.row;
     let body = html! {
         p { a href=(lang.href("/")) { "← " (lang.t("返回总览", "Back to the overview")) } }
-        h1 { (row.title) }
-        p { (row.organisation_name) " · " (view.round_name) }
+        h1 { (recorded(&row.title)) }
+        p { (recorded(&row.organisation_name)) " · " (recorded(&view.round_name)) }
         dl.figures {
             dt { (lang.t("资助金额", "Awarded")) } dd #grant-amount { (cny(row.amount_fen)) }
             dt { (lang.t("已拨付", "Disbursed")) } dd #grant-disbursed { (cny(row.disbursed_fen)) }
             @if row.closed {
                 dt { (lang.t("退回基金", "Returned")) } dd { (cny(row.returned_fen)) }
-                dt { (lang.t("结项原因", "Closed because")) } dd { (view.summary_close_reason) }
+                dt { (lang.t("结项原因", "Closed because")) } dd { (recorded(&view.summary_close_reason)) }
             }
         }
         (bar(share_bp(row.disbursed_fen, row.amount_fen)))
@@ -638,13 +645,13 @@ pub fn grant_page(lang: Lang, view: &GrantPageView, provenance: &Provenance) -> 
         h2 { (lang.t("评估", "Evaluations")) }
         @if view.evaluations.is_empty() { (none_yet(lang)) }
         ul { @for evaluation in &view.evaluations {
-            li { (evaluation.period) " · " (evaluation.evaluator) " · " (evaluation.score) " · "
+            li { (recorded(&evaluation.period)) " · " (recorded(&evaluation.evaluator)) " · " (evaluation.score) " · "
                 @if evaluation.passed { (lang.t("通过", "passed")) } @else { strong.overdue { (lang.t("未通过", "failed")) } } }
         } }
         h2 { (lang.t("季度自评报告", "Quarterly self-assessments")) }
         @if view.self_assessments.is_empty() { (none_yet(lang)) }
         ul { @for report in &view.self_assessments {
-            li { (report.quarter) " · " (report.summary) br; code.hash { (report.report_sha256) } }
+            li { (report.quarter) " · " (recorded(&report.summary)) br; code.hash { (report.report_sha256) } }
         } }
     };
     layout(
@@ -671,8 +678,8 @@ pub fn sponsor_page(lang: Lang, view: &SponsorPageView, provenance: &Provenance)
     let sponsor = &view.sponsor;
     let body = html! {
         p { a href=(lang.href("/")) { "← " (lang.t("返回总览", "Back to the overview")) } }
-        h1 { (sponsor.name) }
-        p.kindness { (lang.t("以下是", "Every gift, pledge and project payment made by ")) strong { (sponsor.name) } (lang.t("的每一笔捐款、认捐和项目出资。", ".")) }
+        h1 { (recorded(&sponsor.name)) }
+        p.kindness { (lang.t("以下是", "Every gift, pledge and project payment made by ")) strong { (recorded(&sponsor.name)) } (lang.t("的每一笔捐款、认捐和项目出资。", ".")) }
         dl.figures {
             dt { (lang.t("具名捐赠", "Gave (named)")) } dd #sponsor-donated { (cny(sponsor.credited_donations_fen)) }
             dt { (lang.t("认捐总额", "Pledged")) } dd { (cny(sponsor.pledged_fen)) }
@@ -682,12 +689,12 @@ pub fn sponsor_page(lang: Lang, view: &SponsorPageView, provenance: &Provenance)
         h2 { (lang.t("认领的项目", "Projects claimed")) }
         @if sponsor.projects_claimed.is_empty() { (none_yet(lang)) }
         ul { @for project in &sponsor.projects_claimed {
-            li { a href=(lang.href(&format!("/projects/{}", project.project_id))) { (project.title) } }
+            li { a href=(lang.href(&format!("/projects/{}", project.project_id))) { (recorded(&project.title)) } }
         } }
         h2 { (lang.t("认捐", "Pledges")) }
         @if view.pledges.is_empty() { (none_yet(lang)) }
         @for pledge in &view.pledges {
-            h3 { (pledge.pledge_id) " · " (cny(pledge.total_fen)) @if pledge.cancelled { " " span.tag { (lang.t("已取消", "cancelled")) } } }
+            h3 { (recorded(&pledge.pledge_id)) " · " (cny(pledge.total_fen)) @if pledge.cancelled { " " span.tag { (lang.t("已取消", "cancelled")) } } }
             div.scroll { table {
                 thead { tr { th { (lang.t("到期日", "Due on")) } th.num { (lang.t("金额", "Amount")) } th.num { (lang.t("已付", "Paid")) } th { (lang.t("状态", "Status")) } } }
                 tbody { @for instalment in &pledge.instalments {
