@@ -286,19 +286,8 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
             p.small { (lang.t(
                 "下表列出愿意公开名称的爱心单位和个人的捐款；匿名捐款不记在任何人名下，没有同意公开姓名的个人不列出。",
                 "Each sum below was given by the named company or person; anonymous gifts are credited to no one, and people who did not agree to be named are not listed.")) }
-            div.scroll { table {
-                thead { tr {
-                    th { (lang.t("名称", "Name")) }
-                    th.num { (lang.t("具名捐赠", "Gave (named)")) }
-                    th.num { (lang.t("认捐总额", "Pledged")) }
-                    th.num { (lang.t("认捐已付", "Pledge paid")) }
-                    th.num { (lang.t("认领项目出资", "Project funding")) }
-                    th { (lang.t("认领项目", "Projects claimed")) }
-                } }
-                tbody {
-                    @for sponsor in view.sponsors.iter().filter(|sponsor| !sponsor.is_government) { (sponsor_row(lang, sponsor)) }
-                }
-            } }
+            (sponsor_table(lang, &view.sponsors.iter().filter(|sponsor| !sponsor.is_government).collect::<Vec<_>>()))
+            p.see-all { a href=(lang.href("/sponsors")) { (lang.t("搜索全部爱心单位与捐赠人 →", "Search all sponsors and donors →")) } }
             @let government: Vec<&SponsorView> = view.sponsors.iter().filter(|sponsor| sponsor.is_government).collect();
             @if !government.is_empty() {
                 h3 #government-funding { (lang.t("政府资金", "Government funding")) }
@@ -359,28 +348,13 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                 }
                 p.small { (lang.t("以奖代拨：后续拨款须在评估通过后支付。", "Award in lieu of allocation: later tranches are paid only after a passing evaluation.")) }
             }
-            div.scroll { table {
-                thead { tr {
-                    th { (lang.t("受资助组织与项目", "Organisation and project")) }
-                    th.num { (lang.t("资助", "Awarded")) }
-                    th.num { (lang.t("已拨付", "Disbursed")) }
-                    th.num { (lang.t("评估", "Evaluations")) }
-                } }
-                tbody { @for grant in &view.grants { (grant_row(lang, grant)) } }
-            } }
+            (grant_table(lang, &view.grants.iter().collect::<Vec<_>>()))
+            p.see-all { a href=(lang.href("/grants")) { (lang.t("搜索全部资助 →", "Search all grants →")) } " · " a href=(lang.href("/rounds")) { (lang.t("全部轮次 →", "All rounds →")) } }
         }
         section #projects {
             h2 { (lang.t("居民需求与认领项目", "Residents' needs and claimed projects")) }
-            div.scroll { table {
-                thead { tr {
-                    th { (lang.t("项目", "Project")) }
-                    th { (lang.t("认领单位", "Claimed by")) }
-                    th.num { (lang.t("预算", "Budget")) }
-                    th.num { (lang.t("已到资金", "Funding received")) }
-                    th { (lang.t("状态", "Status")) }
-                } }
-                tbody { @for project in &view.projects { (project_row(lang, project)) } }
-            } }
+            (project_table(lang, &view.projects.iter().collect::<Vec<_>>()))
+            p.see-all { a href=(lang.href("/projects")) { (lang.t("按社区、类别、状态搜索全部项目 →", "Search all projects by community, need and status →")) } }
         }
         section #expenditures {
             h2 { (lang.t("支出", "Expenditures")) }
@@ -419,6 +393,56 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
     )
 }
 
+pub(super) fn sponsor_table(lang: Lang, rows: &[&SponsorView]) -> Markup {
+    html! {
+        @if rows.is_empty() { (none_yet(lang)) }
+        div.scroll { table {
+            thead { tr {
+                th { (lang.t("名称", "Name")) }
+                th.num { (lang.t("具名捐赠", "Gave (named)")) }
+                th.num { (lang.t("认捐总额", "Pledged")) }
+                th.num { (lang.t("认捐已付", "Pledge paid")) }
+                th.num { (lang.t("认领项目出资", "Project funding")) }
+                th { (lang.t("认领项目", "Projects claimed")) }
+            } }
+            tbody {
+                @for sponsor in rows { (sponsor_row(lang, sponsor)) }
+            }
+        } }
+    }
+}
+
+pub(super) fn grant_table(lang: Lang, rows: &[&GrantRowView]) -> Markup {
+    html! {
+        @if rows.is_empty() { (none_yet(lang)) }
+        div.scroll { table {
+            thead { tr {
+                th { (lang.t("受资助组织与项目", "Organisation and project")) }
+                th.num { (lang.t("资助", "Awarded")) }
+                th.num { (lang.t("已拨付", "Disbursed")) }
+                th.num { (lang.t("评估", "Evaluations")) }
+            } }
+            tbody { @for grant in rows { (grant_row(lang, grant)) } }
+        } }
+    }
+}
+
+pub(super) fn project_table(lang: Lang, rows: &[&ProjectRowView]) -> Markup {
+    html! {
+        @if rows.is_empty() { (none_yet(lang)) }
+        div.scroll { table {
+            thead { tr {
+                th { (lang.t("项目", "Project")) }
+                th { (lang.t("认领单位", "Claimed by")) }
+                th.num { (lang.t("预算", "Budget")) }
+                th.num { (lang.t("已到资金", "Funding received")) }
+                th { (lang.t("状态", "Status")) }
+            } }
+            tbody { @for project in rows { (project_row(lang, project)) } }
+        } }
+    }
+}
+
 fn sponsor_row(lang: Lang, sponsor: &SponsorView) -> Markup {
     html! {
         tr {
@@ -453,7 +477,7 @@ fn grant_row(lang: Lang, grant: &GrantRowView) -> Markup {
     }
 }
 
-fn project_status(lang: Lang, status: ProjectStatusView) -> &'static str {
+pub(super) fn project_status(lang: Lang, status: ProjectStatusView) -> &'static str {
     match status {
         ProjectStatusView::Published => lang.t("待认领", "open for a sponsor"),
         ProjectStatusView::Claimed => lang.t("已认领", "claimed"),

@@ -293,3 +293,71 @@ async fn pages_say_none_yet_where_a_list_is_empty() {
     assert!(html.contains("<p class=\"none-yet\">暂无</p>"), "{html}");
     assert!(english.contains("<p class=\"none-yet\">None yet</p>"));
 }
+
+#[tokio::test]
+async fn index_pages_answer_in_both_languages() {
+    for path in ["/projects", "/sponsors", "/grants", "/rounds"] {
+        let (status, html) = get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(
+            html.contains("<form class=\"filters\" method=\"get\""),
+            "{path}"
+        );
+        let (status, english) = get(&format!("{path}?lang=en")).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(english.contains("name=\"lang\" value=\"en\""), "{path}");
+    }
+}
+
+/// The number the index page says it shows.
+fn shown(html: &str) -> usize {
+    let at = html.find("id=\"index-shown\">").expect("a count") + "id=\"index-shown\">".len();
+    html[at..html[at..].find('<').unwrap() + at]
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn project_index_filters_by_community_need_status_year_and_words() {
+    let (_, all) = get("/projects").await;
+    let every = shown(&all);
+    assert!(every > 1);
+    let (_, completed) = get("/projects?status=completed").await;
+    assert!(shown(&completed) < every);
+    assert!(completed.contains("data-label=\"状态\">已完成"));
+    for other in ["待认领", "已认领", "已足额到资"] {
+        let cell = format!("data-label=\"状态\">{other}");
+        assert!(!completed.contains(&cell), "only completed projects");
+    }
+    let (_, year) = get("/projects?year=2015").await;
+    let (_, none) = get("/projects?year=1999").await;
+    assert_eq!(shown(&none), 0);
+    assert!(none.contains("暂无"));
+    assert!(shown(&year) > 0);
+    let (_, words) = get("/projects?q=%E6%89%B6%E6%89%8B").await; // 扶手
+    assert!(shown(&words) >= 1 && shown(&words) < every);
+    assert!(words.contains("扶手"));
+}
+
+#[tokio::test]
+async fn index_filters_name_the_bad_field() {
+    for (path, field) in [
+        ("/projects?status=lost", "status"),
+        ("/grants?year=16", "year"),
+        ("/rounds?year=abcd", "year"),
+    ] {
+        let (status, body) = get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(body.contains(field), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn sponsor_index_names_only_whom_the_overview_names() {
+    let (_, overview) = get("/").await;
+    let (_, index) = get("/sponsors").await;
+    // 李建国 did not agree to be named: on neither page.
+    assert!(!overview.contains("李建国"));
+    assert!(!index.contains("李建国"));
+    assert!(index.contains("王丽华") == overview.contains("王丽华"));
+}
