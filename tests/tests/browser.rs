@@ -635,7 +635,17 @@ fn public_paths(browser: &mut Browser, base: &str) -> Vec<String> {
          return [...new Set([first('/projects/'), first('/grants/'), first('/sponsors/'), \
            ...paths.filter(path => path.startsWith('/funds/'))])]; })()",
     );
-    let mut paths: Vec<String> = vec!["/".into(), "/verify".into()];
+    let mut paths: Vec<String> = [
+        "/",
+        "/verify",
+        "/projects",
+        "/sponsors",
+        "/grants",
+        "/rounds",
+        "/projects?status=completed",
+    ]
+    .map(String::from)
+    .to_vec();
     for path in linked.as_array().unwrap() {
         paths.push(
             path.as_str()
@@ -643,8 +653,17 @@ fn public_paths(browser: &mut Browser, base: &str) -> Vec<String> {
                 .to_owned(),
         );
     }
-    assert!(paths.len() >= 7, "{paths:?}");
+    assert!(paths.len() >= 12, "{paths:?}");
     paths
+}
+
+/// `url` in English.
+fn with_english(url: &str) -> String {
+    if url.contains('?') {
+        format!("{url}&lang=en")
+    } else {
+        format!("{url}?lang=en")
+    }
 }
 
 /// The page's own words with what may be in another language taken out:
@@ -684,7 +703,7 @@ fn chinese_pages_read_in_chinese_and_english_pages_in_english() {
         for sentence in english_sentence(&copy) {
             failures.push(format!("{path} (Chinese) has English: {sentence:?}"));
         }
-        browser.open(&format!("{base}{path}?lang=en"));
+        browser.open(&with_english(&format!("{base}{path}")));
         let copy = browser.eval(PAGE_COPY_JS).as_str().unwrap().to_owned();
         let han: String = copy
             .chars()
@@ -749,7 +768,7 @@ fn every_public_page_fits_a_phone_and_a_laptop_in_both_languages() {
     for path in &paths {
         for lang in ["zh", "en"] {
             let url = match lang {
-                "en" => format!("{base}{path}?lang=en"),
+                "en" => with_english(&format!("{base}{path}")),
                 _ => format!("{base}{path}"),
             };
             for width in VIEWPORT_WIDTHS {
@@ -762,7 +781,7 @@ fn every_public_page_fits_a_phone_and_a_laptop_in_both_languages() {
                 }
                 let file = format!(
                     "{}-{lang}-{width}.png",
-                    path.trim_matches('/').replace('/', "-")
+                    path.trim_matches('/').replace(['/', '?', '='], "-")
                 );
                 let file = if path == "/" {
                     format!("home-{lang}-{width}.png")

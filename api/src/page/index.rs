@@ -186,6 +186,8 @@ fn choices<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     values
 }
 
+/// A filter's drop-down; the community choices are names as recorded, so
+/// they are marked translate="no" like every recorded name.
 fn select(
     name: &str,
     label: &str,
@@ -198,7 +200,7 @@ fn select(
             select name=(name) {
                 option value="" { (any) }
                 @for (value, text) in options {
-                    option value=(value) selected[value == chosen] { (text) }
+                    option value=(value) selected[value == chosen] translate=[(name == "community").then_some("no")] { (text) }
                 }
             }
         }
