@@ -789,6 +789,12 @@ fn every_public_page_fits_a_phone_and_a_laptop_in_both_languages() {
                     file
                 };
                 browser.screenshot(&artifacts.join(file));
+                if path == "/" {
+                    browser.eval("document.getElementById('monthly').scrollIntoView(); true");
+                    browser.screenshot_viewport(
+                        &artifacts.join(format!("home-chart-{lang}-{width}.png")),
+                    );
+                }
             }
         }
     }

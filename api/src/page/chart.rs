@@ -14,8 +14,9 @@ use super::render::Lang;
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 260.0;
-/// Room for the value ticks ("2,000,000") left of the plot.
-const MARGIN_LEFT: f64 = 90.0;
+/// Room for the value ticks ("2,000,000") left of the plot, at the larger
+/// type a phone gets.
+const MARGIN_LEFT: f64 = 118.0;
 const MARGIN_RIGHT: f64 = 8.0;
 const MARGIN_TOP: f64 = 28.0;
 const MARGIN_BOTTOM: f64 = 30.0;

@@ -283,7 +283,7 @@ fn rounds_table(lang: Lang, rounds: &[&RoundView]) -> Markup {
         lang.t("已拨付", "Disbursed"),
     ];
     html! {
-        @if rounds.is_empty() { (none_yet(lang)) }
+        @if rounds.is_empty() { (none_yet(lang)) } @else {
         div.scroll { table.rounds {
             thead { tr {
                 th { (columns[0]) } th { (columns[1]) }
@@ -303,6 +303,7 @@ fn rounds_table(lang: Lang, rounds: &[&RoundView]) -> Markup {
                 }
             } }
         } }
+        }
     }
 }
 

@@ -251,7 +251,8 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                 "Restricted money is listed apart: it may be spent only on its stated purpose.")) }
             @for restricted in [false, true] {
                 h3 { @if restricted { (lang.t("限定性资金", "Restricted funds")) } @else { (lang.t("非限定性资金", "Unrestricted funds")) } }
-                div.scroll { table {
+                @if !view.funds.iter().any(|fund| fund.restricted == restricted) { (none_yet(lang)) }
+                @else { div.scroll { table {
                     thead { tr {
                         th { (lang.t("基金", "Fund")) }
                         th.num { (lang.t("余额", "Held")) }
@@ -278,7 +279,7 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                             }
                         }
                     }
-                } }
+                } } }
             }
         }
         section #sponsors {
@@ -395,7 +396,7 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
 
 pub(super) fn sponsor_table(lang: Lang, rows: &[&SponsorView]) -> Markup {
     html! {
-        @if rows.is_empty() { (none_yet(lang)) }
+        @if rows.is_empty() { (none_yet(lang)) } @else {
         div.scroll { table {
             thead { tr {
                 th { (lang.t("名称", "Name")) }
@@ -409,12 +410,13 @@ pub(super) fn sponsor_table(lang: Lang, rows: &[&SponsorView]) -> Markup {
                 @for sponsor in rows { (sponsor_row(lang, sponsor)) }
             }
         } }
+        }
     }
 }
 
 pub(super) fn grant_table(lang: Lang, rows: &[&GrantRowView]) -> Markup {
     html! {
-        @if rows.is_empty() { (none_yet(lang)) }
+        @if rows.is_empty() { (none_yet(lang)) } @else {
         div.scroll { table {
             thead { tr {
                 th { (lang.t("受资助组织与项目", "Organisation and project")) }
@@ -424,12 +426,13 @@ pub(super) fn grant_table(lang: Lang, rows: &[&GrantRowView]) -> Markup {
             } }
             tbody { @for grant in rows { (grant_row(lang, grant)) } }
         } }
+        }
     }
 }
 
 pub(super) fn project_table(lang: Lang, rows: &[&ProjectRowView]) -> Markup {
     html! {
-        @if rows.is_empty() { (none_yet(lang)) }
+        @if rows.is_empty() { (none_yet(lang)) } @else {
         div.scroll { table {
             thead { tr {
                 th { (lang.t("项目", "Project")) }
@@ -440,6 +443,7 @@ pub(super) fn project_table(lang: Lang, rows: &[&ProjectRowView]) -> Markup {
             } }
             tbody { @for project in rows { (project_row(lang, project)) } }
         } }
+        }
     }
 }
 
@@ -512,7 +516,7 @@ fn project_row(lang: Lang, project: &ProjectRowView) -> Markup {
 
 fn expenditure_table(lang: Lang, rows: &[ExpenditureRowView]) -> Markup {
     html! {
-        @if rows.is_empty() { (none_yet(lang)) }
+        @if rows.is_empty() { (none_yet(lang)) } @else {
         div.scroll { table {
             thead { tr {
                 th { (lang.t("日期", "Paid on")) }
@@ -535,12 +539,13 @@ fn expenditure_table(lang: Lang, rows: &[ExpenditureRowView]) -> Markup {
                 }
             }
         } }
+        }
     }
 }
 
 fn donation_table(lang: Lang, rows: &[DonationRowView]) -> Markup {
     html! {
-        @if rows.is_empty() { (none_yet(lang)) }
+        @if rows.is_empty() { (none_yet(lang)) } @else {
         div.scroll { table {
             thead { tr {
                 th { (lang.t("日期", "Received")) }
@@ -563,6 +568,7 @@ fn donation_table(lang: Lang, rows: &[DonationRowView]) -> Markup {
                 }
             }
         } }
+        }
     }
 }
 
