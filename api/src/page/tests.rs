@@ -361,3 +361,27 @@ async fn sponsor_index_names_only_whom_the_overview_names() {
     assert!(!index.contains("李建国"));
     assert!(index.contains("王丽华") == overview.contains("王丽华"));
 }
+
+/// The dates in a section's cells labelled `label`, in page order.
+fn dates_in(section: &str, label: &str) -> Vec<String> {
+    let open = format!("data-label=\"{label}\">");
+    section
+        .match_indices(&open)
+        .map(|(at, _)| {
+            let rest = &section[at + open.len()..];
+            rest[..rest.find('<').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn latest_lists_read_newest_first_by_date() {
+    let (_, html) = get("/").await;
+    for id in ["donations", "expenditures"] {
+        let dates = dates_in(section(&html, id), "日期");
+        assert!(dates.len() > 1, "{id}");
+        let mut sorted = dates.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(dates, sorted, "{id} newest first");
+    }
+}
