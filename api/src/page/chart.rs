@@ -188,7 +188,7 @@ mod tests {
     fn ticks_are_round_values_up_to_the_peak() {
         assert_eq!(tick_step_fen(100_000_000), 50_000_000);
         assert_eq!(tick_step_fen(1), 100);
-        assert_eq!(tick_step_fen(61_000_00), 2_000_000);
+        assert_eq!(tick_step_fen(6_100_000), 2_000_000);
         let chart = monthly_chart(&[month("2015-01", 150_000_000)], Lang::En).into_string();
         for tick in [">0<", ">500,000<", ">1,000,000<", ">1,500,000<"] {
             assert!(chart.contains(tick), "{tick} in {chart}");
