@@ -452,8 +452,8 @@ fn index_parameters(path: &str) -> Vec<Value> {
     if path != "/sponsors" {
         parameters.push(query_parameter(
             "year",
-            "a four-digit year (400 `year_invalid` otherwise)",
-            json!({"type": "string", "pattern": "^[0-9]{4}$"}),
+            "a four-digit year, or empty for any (400 `year_invalid` otherwise)",
+            json!({"type": "string", "pattern": "^([0-9]{4})?$"}),
         ));
     }
     match path {

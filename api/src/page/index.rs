@@ -70,7 +70,7 @@ impl IndexFilter {
             pairs
                 .iter()
                 .find(|(key, _)| key == name)
-                .map(|(_, value)| value.trim().to_owned())
+                .map(|(_, value)| value.clone())
                 .unwrap_or_default()
         };
         let search = first("q");
@@ -99,7 +99,11 @@ impl IndexFilter {
             None
         } else {
             match year_text.parse::<i32>() {
-                Ok(year) if (1900..=9999).contains(&year) && year_text.len() == 4 => Some(year),
+                Ok(year)
+                    if year_text.len() == 4 && year_text.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    Some(year)
+                }
                 _ => {
                     return Err(AppError::malformed(
                         "year",
@@ -110,7 +114,7 @@ impl IndexFilter {
             }
         };
         Ok(IndexFilter {
-            search,
+            search: search.trim().to_owned(),
             community: first("community"),
             need_kind: first("need_kind"),
             status,
