@@ -346,10 +346,34 @@ const NAME_NOTHING_EXISTING: [&str; 3] = ["/v1/funds", "/v1/donors", "/v1/organi
 
 /// The transparency page and its exports (`page::page_router`): (path,
 /// summary, media type, whether it names one thing and so can be 404).
-const PAGE_ROUTES: [(&str, &str, &str, bool); 12] = [
+const PAGE_ROUTES: [(&str, &str, &str, bool); 16] = [
     (
         "/",
         "The transparency page (信息公开): funds, campaigns, projects, grants, donations, expenditures",
+        "text/html",
+        false,
+    ),
+    (
+        "/projects",
+        "Every project, searched and filtered (q, community, need_kind, status, year)",
+        "text/html",
+        false,
+    ),
+    (
+        "/sponsors",
+        "Every sponsor and donor the page may name, searched (q)",
+        "text/html",
+        false,
+    ),
+    (
+        "/grants",
+        "Every micro-venture grant, searched and filtered (q, status, year, round)",
+        "text/html",
+        false,
+    ),
+    (
+        "/rounds",
+        "Every micro-venture grant round, searched and filtered (q, year)",
         "text/html",
         false,
     ),
@@ -414,6 +438,50 @@ fn lang_parameter() -> Value {
     )
 }
 
+/// The index pages' filters (api/src/page/index.rs); an unknown status or a
+/// year that is not four digits is a 400 naming the parameter.
+fn index_parameters(path: &str) -> Vec<Value> {
+    let text = |name: &str, description: &str| {
+        query_parameter(name, description, json!({"type": "string"}))
+    };
+    let mut parameters = vec![query_parameter(
+        "q",
+        "words the row's names contain (400 `search_too_long` past 100 characters)",
+        json!({"type": "string", "maxLength": 100}),
+    )];
+    if path != "/sponsors" {
+        parameters.push(query_parameter(
+            "year",
+            "a four-digit year, or empty for any (400 `year_invalid` otherwise)",
+            json!({"type": "string", "pattern": "^([0-9]{4})?$"}),
+        ));
+    }
+    match path {
+        "/projects" => {
+            parameters.push(text("community", "the community (社区) as recorded"));
+            parameters.push(text(
+                "need_kind",
+                "micro_wish, micro_charity, service or livelihood",
+            ));
+            parameters.push(query_parameter(
+                "status",
+                "the project's status (400 `status_unknown` otherwise)",
+                json!({"type": "string", "enum": ["", "published", "claimed", "funded", "completed"]}),
+            ));
+        }
+        "/grants" => {
+            parameters.push(text("round", "the round's id"));
+            parameters.push(query_parameter(
+                "status",
+                "open or closed (400 `status_unknown` otherwise)",
+                json!({"type": "string", "enum": ["", "open", "closed"]}),
+            ));
+        }
+        _ => {}
+    }
+    parameters
+}
+
 fn page_operation(path: &str, summary: &str, media_type: &str, names_one: bool) -> Value {
     let mut parameters = path_parameters(path);
     if media_type == "text/html" {
@@ -423,6 +491,9 @@ fn page_operation(path: &str, summary: &str, media_type: &str, names_one: bool) 
             "the date pledges are judged against, YYYY-MM-DD (400 `date_invalid` otherwise); by default the newest record's day",
             json!({"type": "string", "format": "date"}),
         ));
+        if ["/projects", "/sponsors", "/grants", "/rounds"].contains(&path) {
+            parameters.extend(index_parameters(path));
+        }
         if path == "/funds/{id}" {
             parameters.push(query_parameter(
                 "offset",

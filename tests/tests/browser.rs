@@ -590,3 +590,217 @@ fn correction_notes_the_stated_date_and_a_fund_account_show_in_chromium() {
     assert!(page_width.as_u64().unwrap() <= 375, "{page_width}");
     browser.screenshot(&artifacts.join("page-fund-375.png"));
 }
+
+/// Widths a public page must fit without sideways scrolling: a common phone
+/// and a common laptop.
+const VIEWPORT_WIDTHS: [u32; 2] = [390, 1366];
+
+/// What at the current width scrolls or is cut off sideways, described for a
+/// failure message: the page wider than the viewport, an element reaching
+/// past it, or an element whose content is wider than its box where the box
+/// hides or scrolls the rest. Empty when everything fits.
+const SIDEWAYS_OVERFLOW_JS: &str = "(() => {
+  const width = document.documentElement.clientWidth;
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+    (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
+  const found = [];
+  if (document.scrollingElement.scrollWidth > width) {
+    found.push('the page is ' + document.scrollingElement.scrollWidth + ' px wide');
+  }
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.closest('svg') && el.tagName.toLowerCase() !== 'svg') continue;
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 && box.height === 0) continue;
+    if (box.right > width + 1 || box.left < -1) {
+      found.push(name(el) + ' reaches ' + Math.round(box.left) + '..' + Math.round(box.right));
+    }
+    const overflow = getComputedStyle(el).overflowX;
+    if (overflow !== 'visible' && el.scrollWidth > el.clientWidth + 1) {
+      found.push(name(el) + ' hides ' + (el.scrollWidth - el.clientWidth) + ' px sideways (overflow ' + overflow + ')');
+    }
+    if (found.length >= 12) break;
+  }
+  return found;
+})()";
+
+/// Every public HTML page: the index pages, the home page, /verify, and the
+/// first page of each kind the home page links to, and every fund.
+fn public_paths(browser: &mut Browser, base: &str) -> Vec<String> {
+    browser.set_width(1366, false);
+    browser.open(&format!("{base}/"));
+    let linked = browser.eval(
+        "(() => { const paths = [...document.querySelectorAll('main a[href^=\"/\"]')] \
+           .map(a => a.getAttribute('href')).filter(href => !href.startsWith('/exports/')); \
+         const first = prefix => paths.find(path => path.startsWith(prefix)); \
+         return [...new Set([first('/projects/'), first('/grants/'), first('/sponsors/'), \
+           ...paths.filter(path => path.startsWith('/funds/'))])]; })()",
+    );
+    let mut paths: Vec<String> = [
+        "/",
+        "/verify",
+        "/projects",
+        "/sponsors",
+        "/grants",
+        "/rounds",
+        "/projects?status=completed",
+    ]
+    .map(String::from)
+    .to_vec();
+    for path in linked.as_array().unwrap() {
+        paths.push(
+            path.as_str()
+                .expect("a linked page of each kind")
+                .to_owned(),
+        );
+    }
+    assert!(paths.len() >= 12, "{paths:?}");
+    paths
+}
+
+/// `url` in English.
+fn with_english(url: &str) -> String {
+    if url.contains('?') {
+        format!("{url}&lang=en")
+    } else {
+        format!("{url}?lang=en")
+    }
+}
+
+/// The page's own words with what may be in another language taken out:
+/// text recorded in the log (marked translate="no"), anything marked with
+/// its own language (the language switch), code and the checker's script.
+const PAGE_COPY_JS: &str = "(() => {
+  const copy = document.body.cloneNode(true);
+  copy.querySelectorAll('[translate=no], [lang], code, pre, script, style, textarea').forEach(el => el.remove());
+  return copy.textContent.replace(/\\s+/g, ' ');
+})()";
+
+/// No Chinese page holds an English sentence (three or more Latin words in
+/// a row) and no English page a Han character, outside recorded names.
+#[test]
+fn chinese_pages_read_in_chinese_and_english_pages_in_english() {
+    let log = kaixuan_log();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let source = PageSource::new(Arc::new(parking_lot::RwLock::new(log.projections)))
+        .with_as_of(Some("2016-12-31".to_owned()));
+    let base = serve_page(&runtime, source);
+    let mut browser = Browser::launch();
+    let paths = public_paths(&mut browser, &base);
+    let english_sentence = regex_lite_sentence();
+    assert_eq!(
+        english_sentence("募集 Raise 10,000,000 CNY in five years。"),
+        vec!["CNY in five years".to_owned()]
+    );
+    assert!(english_sentence("核验 RFC 6962 与 SHA-256").is_empty());
+    let mut failures = Vec::new();
+    for path in &paths {
+        browser.open(&format!("{base}{path}"));
+        let copy = browser.eval(PAGE_COPY_JS).as_str().unwrap().to_owned();
+        assert!(
+            copy.contains("明账"),
+            "{path}: the page copy is read: {copy}"
+        );
+        for sentence in english_sentence(&copy) {
+            failures.push(format!("{path} (Chinese) has English: {sentence:?}"));
+        }
+        browser.open(&with_english(&format!("{base}{path}")));
+        let copy = browser.eval(PAGE_COPY_JS).as_str().unwrap().to_owned();
+        let han: String = copy
+            .chars()
+            .filter(|c| {
+                ('\u{4e00}'..='\u{9fff}').contains(c)
+                    || ('\u{3000}'..='\u{303f}').contains(c)
+                    || ('\u{ff00}'..='\u{ffef}').contains(c)
+            })
+            .collect();
+        if !han.is_empty() {
+            failures.push(format!("{path} (English) has Chinese: {han:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Finds runs of three or more Latin words separated only by spaces.
+fn regex_lite_sentence() -> impl Fn(&str) -> Vec<String> {
+    |text: &str| {
+        let mut found = Vec::new();
+        let mut run: Vec<&str> = Vec::new();
+        for token in text.split(' ') {
+            let word = token.trim_matches(|c: char| ",.;:!?()\"'，。；：！？（）、".contains(c));
+            if !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphabetic() || c == '-' || c == '\'')
+                && word.chars().any(|c| c.is_ascii_alphabetic())
+            {
+                run.push(word);
+            } else {
+                if run.len() >= 3 {
+                    found.push(run.join(" "));
+                }
+                run.clear();
+            }
+        }
+        if run.len() >= 3 {
+            found.push(run.join(" "));
+        }
+        found
+    }
+}
+
+/// Every public page, both languages, at a phone's and a laptop's width:
+/// nothing is wider than the viewport and nothing hides content sideways.
+/// Screenshots of each are left in tests/artifacts/viewport/.
+#[test]
+fn every_public_page_fits_a_phone_and_a_laptop_in_both_languages() {
+    let log = kaixuan_log();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let source = PageSource::new(Arc::new(parking_lot::RwLock::new(log.projections)))
+        .with_as_of(Some("2016-12-31".to_owned()));
+    let base = serve_page(&runtime, source);
+    let artifacts = artifacts_dir().join("viewport");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let mut browser = Browser::launch();
+
+    let paths = public_paths(&mut browser, &base);
+
+    let mut failures = Vec::new();
+    for path in &paths {
+        for lang in ["zh", "en"] {
+            let url = match lang {
+                "en" => with_english(&format!("{base}{path}")),
+                _ => format!("{base}{path}"),
+            };
+            for width in VIEWPORT_WIDTHS {
+                browser.set_width(width, width < 600);
+                browser.open(&url);
+                let found = browser.eval(SIDEWAYS_OVERFLOW_JS);
+                let found = found.as_array().unwrap();
+                if !found.is_empty() {
+                    failures.push(format!("{path} {lang} {width}px: {found:?}"));
+                }
+                let file = format!(
+                    "{}-{lang}-{width}.png",
+                    path.trim_matches('/').replace(['/', '?', '='], "-")
+                );
+                let file = if path == "/" {
+                    format!("home-{lang}-{width}.png")
+                } else {
+                    file
+                };
+                browser.screenshot(&artifacts.join(file));
+                if path == "/" {
+                    browser.eval("document.getElementById('monthly').scrollIntoView(); true");
+                    browser.screenshot_viewport(
+                        &artifacts.join(format!("home-chart-{lang}-{width}.png")),
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "pages scroll or hide content sideways:\n{}",
+        failures.join("\n")
+    );
+}

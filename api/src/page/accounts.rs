@@ -11,7 +11,7 @@ use mingzhang_projections::{CorrectionKind, Direction, MovementFilter, MovementK
 
 use super::model::{Directory, FundView, Provenance, fund_view};
 use super::public::{Credit, PublicCounterparty, cny, public_counterparty};
-use super::render::{Lang, credit, layout};
+use super::render::{Lang, credit, layout, recorded};
 
 /// Movements per page of the fund page.
 pub const FUND_PAGE_ROWS: usize = 100;
@@ -153,13 +153,13 @@ fn counterparty(lang: Lang, counterparty: &PublicCounterparty) -> Markup {
     html! {
         @match (counterparty.kind, counterparty.id.is_empty()) {
             ("donor", false) => {
-                a.sponsor href=(lang.href(&format!("/sponsors/{}", counterparty.id))) { (counterparty.name) }
+                a.sponsor href=(lang.href(&format!("/sponsors/{}", counterparty.id))) { (recorded(&counterparty.name)) }
             }
             ("donor" | "walk_in", true) => { span.anonymous { (lang.t("匿名", "Anonymous")) } }
             ("payee", _) if counterparty.name == super::public::PRIVATE_PAYEE => {
                 span.anonymous { (lang.t("个人（不具名）", "private person (not named)")) }
             }
-            _ => { (counterparty.name) }
+            _ => { (recorded(&counterparty.name)) }
         }
     }
 }
@@ -211,7 +211,7 @@ pub fn corrections_section(lang: Lang, notes: &[CorrectionRowView]) -> Markup {
                         li.correction data-kind=(correction_kind_name(note.kind)) {
                             (note.recorded_on) " · " (correction_text(lang, note))
                             @if let Some(who) = &note.who { " · " (credit(lang, who)) }
-                            @if !note.reason.is_empty() { br; span.small { (lang.t("原因：", "Reason: ")) (note.reason) } }
+                            @if !note.reason.is_empty() { br; span.small { (lang.t("原因：", "Reason: ")) (recorded(&note.reason)) } }
                         }
                     }
                 }
@@ -241,8 +241,8 @@ pub fn render_fund_page(lang: Lang, view: &FundPageView, provenance: &Provenance
     };
     let body = html! {
         p { a href=(lang.href("/")) { "← " (lang.t("返回总览", "Back to the overview")) } }
-        h1 { (fund.name) }
-        @if !fund.restriction.is_empty() { p { (lang.t("用途：", "Purpose: ")) (fund.restriction) } }
+        h1 { (recorded(&fund.name)) }
+        @if !fund.restriction.is_empty() { p { (lang.t("用途：", "Purpose: ")) (recorded(&fund.restriction)) } }
         dl.figures #fund-figures {
             dt { (lang.t("累计收入", "Total in")) } dd #fund-in { (cny(fund.total_in_fen)) }
             dt { (lang.t("累计支出", "Total out")) } dd #fund-out { (cny(fund.total_out_fen)) }
@@ -261,21 +261,21 @@ pub fn render_fund_page(lang: Lang, view: &FundPageView, provenance: &Provenance
                     th { (lang.t("日期", "Date")) }
                     th { (lang.t("类别", "Kind")) }
                     th { (lang.t("对方", "Counterparty")) }
-                    th { (lang.t("收入", "In")) }
-                    th { (lang.t("支出", "Out")) }
-                    th { (lang.t("余额", "Balance")) }
+                    th.num { (lang.t("收入", "In")) }
+                    th.num { (lang.t("支出", "Out")) }
+                    th.num { (lang.t("余额", "Balance")) }
                     th { (lang.t("记录", "Record")) }
                 } }
                 tbody {
                     @for movement in &view.movements {
                         tr data-direction=(movement.direction.name()) {
-                            td { (movement.date) }
-                            td { (movement_kind(lang, movement.kind)) br; span.small { (movement.reference_id) } }
-                            td { (counterparty(lang, &movement.counterparty)) }
-                            td.num.in { @if movement.direction == Direction::In { (cny(movement.amount_fen)) } }
-                            td.num.out { @if movement.direction == Direction::Out { (cny(movement.amount_fen)) } }
-                            td.num.balance { (cny(movement.balance_after_fen)) }
-                            td { "#" (movement.seq)
+                            td.date data-label=(lang.t("日期", "Date")) { (movement.date) }
+                            td data-label=(lang.t("类别", "Kind")) { (movement_kind(lang, movement.kind)) br; span.small { (recorded(&movement.reference_id)) } }
+                            td data-label=(lang.t("对方", "Counterparty")) { (counterparty(lang, &movement.counterparty)) }
+                            td.num.in data-label=(lang.t("收入", "In")) { @if movement.direction == Direction::In { (cny(movement.amount_fen)) } }
+                            td.num.out data-label=(lang.t("支出", "Out")) { @if movement.direction == Direction::Out { (cny(movement.amount_fen)) } }
+                            td.num.balance data-label=(lang.t("余额", "Balance")) { (cny(movement.balance_after_fen)) }
+                            td data-label=(lang.t("记录", "Record")) { "#" (movement.seq)
                                 @if movement.reversed_fen > 0 { br; span.small.correction { (lang.t("已冲正 ", "reversed ")) (cny(movement.reversed_fen)) } } }
                         }
                     }

@@ -55,6 +55,19 @@ fn cells<'a>(html: &'a str, open: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The text of every table cell of `class`, whatever its other attributes
+/// (such as the phone card's data-label).
+fn td_cells<'a>(html: &'a str, class: &str) -> Vec<&'a str> {
+    let open = format!("<td class=\"{class}\"");
+    html.match_indices(&open)
+        .map(|(at, _)| {
+            let rest = &html[at + open.len()..];
+            let rest = &rest[rest.find('>').expect("tag closed") + 1..];
+            &rest[..rest.find("</").expect("closed")]
+        })
+        .collect()
+}
+
 /// The page's figures and the sums of its movement table, paged through:
 /// (total in, total out, held, Σ in column, Σ out column, last balance).
 async fn fund_page_sums(source: &PageSource, fund_id: &str) -> (i64, i64, i64, i64, i64, i64) {
@@ -67,17 +80,17 @@ async fn fund_page_sums(source: &PageSource, fund_id: &str) -> (i64, i64, i64, i
         assert_eq!(status, StatusCode::OK, "{html}");
         let figure = |id: &str| fen_of(cells(&html, &format!("id=\"{id}\">"))[0]);
         figures = Some((figure("fund-in"), figure("fund-out"), figure("fund-held")));
-        for text in cells(&html, "<td class=\"num in\">") {
+        for text in td_cells(&html, "num in") {
             if !text.is_empty() {
                 sum_in += fen_of(text);
             }
         }
-        for text in cells(&html, "<td class=\"num out\">") {
+        for text in td_cells(&html, "num out") {
             if !text.is_empty() {
                 sum_out += fen_of(text);
             }
         }
-        if let Some(text) = cells(&html, "<td class=\"num balance\">").last() {
+        if let Some(text) = td_cells(&html, "num balance").last() {
             last_balance = fen_of(text);
         }
         let next = cells(&html, "id=\"next-page\" href=\"");

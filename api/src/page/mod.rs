@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod chart;
 pub mod exports;
+pub mod index;
 pub mod model;
 pub mod public;
 pub mod render;
@@ -213,7 +214,8 @@ impl LangQuery {
     }
 }
 
-/// The page's routes: `/`, `/funds/{id}`, `/projects/{id}`, `/grants/{id}`, `/sponsors/{id}`,
+/// The page's routes: `/`, the index pages `/projects`, `/sponsors`,
+/// `/grants`, `/rounds`, `/funds/{id}`, `/projects/{id}`, `/grants/{id}`, `/sponsors/{id}`,
 /// `/verify`, `/assets/verify.js`, `/exports/donations.csv`,
 /// `/exports/grants.csv`, `/exports/expenditures.csv`, `/exports/transactions.csv`,
 /// `/exports/grants-360giving.json`. Every HTML route takes `?lang=en`.
@@ -224,6 +226,10 @@ pub fn page_router(source: PageSource) -> Router {
     });
     Router::new()
         .route("/", get(overview))
+        .route("/projects", get(projects_index))
+        .route("/sponsors", get(sponsors_index))
+        .route("/grants", get(grants_index))
+        .route("/rounds", get(rounds_index))
         .route("/projects/{id}", get(project))
         .route("/grants/{id}", get(grant))
         .route("/funds/{id}", get(fund))
@@ -238,10 +244,11 @@ pub fn page_router(source: PageSource) -> Router {
         .with_state(state)
 }
 
-/// Scripts only from this server, no frames, nothing fetched elsewhere.
+/// Scripts only from this server, no frames, nothing fetched elsewhere; forms
+/// (the index pages' filters) submit only here.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'none'; \
-     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 fn html(body: String) -> Response {
     let mut response = (
@@ -302,6 +309,70 @@ async fn overview(State(state): State<Arc<PageState>>, query: LangQuery) -> Resp
     let directory = state.directory(&projections);
     let view = model::views_from(&projections, &directory, provenance);
     html(render::overview(query.lang(), &view))
+}
+
+async fn projects_index(
+    state: State<Arc<PageState>>,
+    query: LangQuery,
+    pairs: Query<Vec<(String, String)>>,
+) -> Response {
+    index_page(state, query, pairs, index::IndexKind::Projects)
+}
+
+async fn sponsors_index(
+    state: State<Arc<PageState>>,
+    query: LangQuery,
+    pairs: Query<Vec<(String, String)>>,
+) -> Response {
+    index_page(state, query, pairs, index::IndexKind::Sponsors)
+}
+
+async fn grants_index(
+    state: State<Arc<PageState>>,
+    query: LangQuery,
+    pairs: Query<Vec<(String, String)>>,
+) -> Response {
+    index_page(state, query, pairs, index::IndexKind::Grants)
+}
+
+async fn rounds_index(
+    state: State<Arc<PageState>>,
+    query: LangQuery,
+    pairs: Query<Vec<(String, String)>>,
+) -> Response {
+    index_page(state, query, pairs, index::IndexKind::Rounds)
+}
+
+fn index_page(
+    State(state): State<Arc<PageState>>,
+    query: LangQuery,
+    Query(pairs): Query<Vec<(String, String)>>,
+    kind: index::IndexKind,
+) -> Response {
+    let filter = match index::IndexFilter::parse(kind, &pairs) {
+        Ok(filter) => filter,
+        Err(error) => return error.into_response(),
+    };
+    let round = pairs
+        .iter()
+        .find(|(key, _)| key == "round")
+        .map(|(_, value)| value.as_str())
+        .filter(|round| !round.is_empty());
+    let projections = state.source.projections.read();
+    let provenance = match state.provenance(&projections, query.as_of.as_deref()) {
+        Ok(provenance) => provenance,
+        Err(error) => return error.into_response(),
+    };
+    let directory = state.directory(&projections);
+    let view = model::views_from(&projections, &directory, provenance.clone());
+    html(index::render_index(
+        query.lang(),
+        kind,
+        &filter,
+        round,
+        &view,
+        &provenance,
+    ))
 }
 
 async fn fund(

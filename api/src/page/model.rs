@@ -230,6 +230,11 @@ pub struct FundView {
     pub fund_id: String,
     pub name: String,
     pub kind: FundKindView,
+    /// Whether the money may be spent only on a stated purpose: a restricted
+    /// or special support fund, or a fund that received nothing but project
+    /// funding (each fen of which belongs to its project), whatever kind it
+    /// was opened with.
+    pub restricted: bool,
     pub restriction: String,
     pub available_fen: i64,
     pub restricted_to_projects_fen: i64,
@@ -263,6 +268,9 @@ pub struct SponsorView {
     pub donor_id: String,
     pub name: String,
     pub is_enterprise: bool,
+    /// A government body's own money (see `is_government_name`): shown as
+    /// government funding, not among the 爱心单位 (sponsors).
+    pub is_government: bool,
     pub alliance_member: bool,
     /// Given under the sponsor's name, net of refunds; anonymous gifts excluded.
     pub credited_donations_fen: i64,
@@ -573,6 +581,7 @@ pub fn fund_view(fund: mingzhang_projections::FundBalance) -> FundView {
         fund_id: fund.fund_id,
         name: fund.name,
         kind: fund_kind(&fund.kind),
+        restricted: fund_kind(&fund.kind).is_restricted(),
         restriction: fund.restriction,
         available_fen: fund.available_fen,
         restricted_to_projects_fen: fund.restricted_to_projects_fen,
@@ -629,10 +638,22 @@ pub fn views_from(
             out_fen: flow.out_fen,
         })
         .collect();
+    let projects_view = projections.projects();
     let funds = projections
         .fund_balances()
         .into_iter()
         .map(fund_view)
+        .map(|mut fund| {
+            let project_funding_fen: i64 = projects_view
+                .iter()
+                .filter(|project| project.fund_id == fund.fund_id)
+                .map(|project| project.funding_received_fen)
+                .sum();
+            if fund.total_in_fen > 0 && project_funding_fen >= fund.total_in_fen {
+                fund.restricted = true;
+            }
+            fund
+        })
         .collect();
     let pledges = match projections.pledge_status(&provenance.as_of) {
         Ok(report) => report
@@ -697,6 +718,10 @@ pub fn views_from(
         .map(|donation| donation_row(&donation, directory))
         .collect();
     latest_donations.reverse();
+    // "最近 N 笔" reads newest first by date; a record entered late with an
+    // earlier stated date takes its place by date (the sort is stable, so
+    // one day's rows stay newest recorded first).
+    latest_donations.sort_by(|a, b| b.received_on.cmp(&a.received_on));
     PublicOverview {
         provenance,
         campaigns,
@@ -722,6 +747,16 @@ pub fn views_from(
 
 /// Publicly named donors with what they gave, pledged and claimed, most
 /// generous first.
+/// The ledger records no "government" donor kind, and the log format stays
+/// as it is; so a donor is a government body when its recorded name says so:
+/// a 街道办事处 (sub-district office), a 人民政府 (people's government) or a
+/// 政府 department. docs/glossary.md states the rule.
+pub fn is_government_name(name: &str) -> bool {
+    ["街道办事处", "人民政府", "政府"]
+        .iter()
+        .any(|marker| name.contains(marker))
+}
+
 pub fn sponsors(projections: &Projections, directory: &Directory) -> Vec<SponsorView> {
     let mut sponsors: Vec<SponsorView> = projections
         .donors()
@@ -758,6 +793,7 @@ fn sponsor_view(donor: mingzhang_projections::DonorView, directory: &Directory) 
             })
             .collect(),
         donor_id: donor.donor_id,
+        is_government: is_government_name(&donor.name),
         name: donor.name,
         is_enterprise: donor.kind == "enterprise",
         alliance_member: donor.alliance_member,
@@ -868,6 +904,7 @@ fn latest_expenditures(
         .map(|expenditure| expenditure_row(expenditure, directory))
         .collect();
     rows.reverse();
+    rows.sort_by(|a, b| b.paid_on.cmp(&a.paid_on));
     rows
 }
 

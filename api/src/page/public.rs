@@ -28,19 +28,26 @@ pub fn cny(fen: i64) -> String {
     format!("{sign}{grouped}.{fraction}")
 }
 
-/// A share in basis points (10_000 = 100 %), shown with one decimal: "16.3%".
-/// Integer arithmetic only; rounds down like the projections do.
+/// A share in basis points (10_000 = 100 %), rounded to one decimal:
+/// 5_556 is "55.6%". Integer arithmetic only. A share short of the whole
+/// never shows as "100.0%": a target 99.96% reached is not reached.
 pub fn percent_bp(bp: i64) -> String {
     let bp = bp.max(0);
-    format!("{}.{}%", bp / 100, (bp % 100) / 10)
+    let tenths = if bp < 10_000 {
+        ((bp + 5) / 10).min(999)
+    } else {
+        (bp + 5) / 10
+    };
+    format!("{}.{}%", tenths / 10, tenths % 10)
 }
 
-/// `part / whole` in basis points, rounded down; 0 when there is no whole.
+/// `part / whole` in basis points, rounded to the nearest; 0 when there is
+/// no whole.
 pub fn share_bp(part_fen: i64, whole_fen: i64) -> i64 {
     if whole_fen <= 0 || part_fen <= 0 {
         return 0;
     }
-    ((part_fen as i128 * 10_000) / whole_fen as i128) as i64
+    ((part_fen as i128 * 10_000 * 2 + whole_fen as i128) / (whole_fen as i128 * 2)) as i64
 }
 
 /// What stands in for a donor who may not be named, on every public surface.
@@ -177,10 +184,17 @@ mod tests {
     }
 
     #[test]
-    fn percentages_round_down_from_basis_points() {
+    fn percentages_round_to_one_decimal() {
         assert_eq!(share_bp(1, 3), 3_333);
+        assert_eq!(share_bp(2, 3), 6_667);
+        assert_eq!(share_bp(5_556, 10_000), 5_556);
+        assert_eq!(percent_bp(5_556), "55.6%");
+        assert_eq!(percent_bp(5_555), "55.6%");
+        assert_eq!(percent_bp(5_554), "55.5%");
         assert_eq!(percent_bp(3_333), "33.3%");
+        assert_eq!(percent_bp(9_996), "99.9%");
         assert_eq!(percent_bp(10_000), "100.0%");
+        assert_eq!(percent_bp(12_345), "123.5%");
         assert_eq!(share_bp(5, 0), 0);
     }
 

@@ -71,9 +71,9 @@ pub(super) fn layout(
                     a.brand href=(lang.href("/")) { (lang.t("明账 · 凯旋街道公益资金公开", "Mingzhang · Kaixuan public-welfare money, in the open")) }
                     nav.lang-switch {
                         @if lang == Lang::Zh {
-                            strong { "中文" } " | " a #lang-en href=(Lang::En.href(path)) hreflang="en" { "English" }
+                            strong { "中文" } " | " a #lang-en href=(Lang::En.href(path)) hreflang="en" lang="en" { "English" }
                         } @else {
-                            a #lang-zh href=(Lang::Zh.href(path)) hreflang="zh-CN" { "中文" } " | " strong { "English" }
+                            a #lang-zh href=(Lang::Zh.href(path)) hreflang="zh-CN" lang="zh-CN" { "中文" } " | " strong { "English" }
                         }
                     }
                 }
@@ -81,7 +81,7 @@ pub(super) fn layout(
                 main { (body) }
                 footer {
                     p {
-                        a href=(lang.href("/verify")) { (lang.t("核验：自己动手检查", "Check it yourself")) }
+                        a href=(lang.href("/verify")) { (lang.t("自己核对账目", "Check it yourself")) }
                         " · "
                         a href="/exports/donations.csv" { (lang.t("捐赠 CSV", "Donations CSV")) }
                         " · "
@@ -112,9 +112,9 @@ fn provenance_banner(lang: Lang, provenance: &Provenance) -> Markup {
                 (lang.t(" 条记录", " records of the log"))
                 @match &provenance.checkpoint {
                     Some(checkpoint) => {
-                        (lang.t("；最新签名检查点：树大小 ", "; latest signed checkpoint: tree size "))
+                        (lang.t("；最新签名检查点：共 ", "; latest signed checkpoint: "))
                         strong #checkpoint-size { (checkpoint.tree_size) }
-                        (lang.t("，根哈希 ", ", root hash "))
+                        (lang.t(" 条记录，根哈希 ", " records, root hash "))
                         code.hash { (checkpoint.root_hash_base64) }
                     }
                     None => {
@@ -146,7 +146,7 @@ pub(super) fn credit(lang: Lang, credit: &Credit) -> Markup {
     html! {
         @match credit {
             Credit::Named { donor_id, name } => {
-                a.sponsor href=(lang.href(&format!("/sponsors/{donor_id}"))) { (name) }
+                a.sponsor href=(lang.href(&format!("/sponsors/{donor_id}"))) { (recorded(name)) }
             }
             Credit::Anonymous => { span.anonymous { (lang.t("匿名", "Anonymous")) } }
         }
@@ -164,11 +164,42 @@ fn money(fen: i64) -> Markup {
     html! { span.money { (cny(fen)) } }
 }
 
+/// The home page's sections, in order, for the contents bar that leads it.
+fn overview_contents(lang: Lang) -> [(&'static str, &'static str); 8] {
+    [
+        ("campaign", lang.t("募集", "Campaign")),
+        ("funds", lang.t("基金余额", "Funds")),
+        ("sponsors", lang.t("爱心单位", "Sponsors")),
+        ("pledges", lang.t("认捐", "Pledges")),
+        ("rounds", lang.t("微创投", "Grant rounds")),
+        ("projects", lang.t("项目", "Projects")),
+        ("expenditures", lang.t("支出", "Spending")),
+        ("donations", lang.t("捐赠", "Donations")),
+    ]
+}
+
+/// Text recorded in the log (a name, a purpose, a reason), shown as recorded
+/// in whatever language it was written, and marked so: translators and the
+/// page's copy tests leave it alone.
+pub(super) fn recorded(text: &str) -> Markup {
+    html! { span translate="no" { (text) } }
+}
+
+/// What an empty section or list says instead of showing nothing.
+pub(super) fn none_yet(lang: Lang) -> Markup {
+    html! { p.none-yet { (lang.t("暂无", "None yet")) } }
+}
+
 pub fn overview(lang: Lang, view: &PublicOverview) -> String {
     let body = html! {
+        nav.contents #contents aria-label=(lang.t("目录", "Contents")) {
+            @for (anchor, label) in overview_contents(lang) {
+                a href={"#" (anchor)} { (label) }
+            }
+        }
         @for campaign in &view.campaigns {
             section #campaign {
-                h1 { (campaign.name) }
+                h1 { (recorded(&campaign.name)) }
                 p.headline {
                     (lang.t("已筹 ", "Raised "))
                     strong #campaign-raised { (cny(campaign.raised_fen)) }
@@ -187,21 +218,21 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                     table.years {
                         thead { tr {
                             th { (lang.t("年度", "Year")) }
-                            th { (lang.t("年度目标", "Target")) }
-                            th { (lang.t("已筹", "Raised")) }
-                            th { (lang.t("其中认捐已付", "of which pledge payments")) }
-                            th { (lang.t("当年到期认捐", "Pledged instalments due")) }
+                            th.num { (lang.t("年度目标", "Target")) }
+                            th.num { (lang.t("已筹", "Raised")) }
+                            th.num { (lang.t("其中认捐已付", "of which pledge payments")) }
+                            th.num { (lang.t("当年到期认捐", "Pledged instalments due")) }
                             th { (lang.t("完成度", "Reached")) }
                         } }
                         tbody {
                             @for year in &campaign.years {
                                 tr {
-                                    td { (year.year) }
-                                    td.num { (cny(year.target_fen)) }
-                                    td.num { (cny(year.raised_fen)) }
-                                    td.num { (cny(year.pledge_payments_fen)) }
-                                    td.num { (cny(year.pledged_fen)) }
-                                    td { (percent_bp(year.reached_bp)) (bar(year.reached_bp)) }
+                                    td data-label=(lang.t("年度", "Year")) { (year.year) }
+                                    td.num data-label=(lang.t("年度目标", "Target")) { (cny(year.target_fen)) }
+                                    td.num data-label=(lang.t("已筹", "Raised")) { (cny(year.raised_fen)) }
+                                    td.num data-label=(lang.t("其中认捐已付", "of which pledge payments")) { (cny(year.pledge_payments_fen)) }
+                                    td.num data-label=(lang.t("当年到期认捐", "Pledged instalments due")) { (cny(year.pledged_fen)) }
+                                    td data-label=(lang.t("完成度", "Reached")) { (percent_bp(year.reached_bp)) (bar(year.reached_bp)) }
                                 }
                             }
                         }
@@ -216,79 +247,86 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
         section #funds {
             h2 { (lang.t("基金与余额", "Funds and balances")) }
             p.small { (lang.t(
-                "限定用途的资金单独列出：它们只能用于所述用途。",
+                "限定性资金单独列出，只能按约定的用途使用。",
                 "Restricted money is listed apart: it may be spent only on its stated purpose.")) }
             @for restricted in [false, true] {
-                h3 { @if restricted { (lang.t("限定用途资金", "Restricted funds")) } @else { (lang.t("非限定资金", "Unrestricted funds")) } }
-                div.scroll { table {
+                h3 { @if restricted { (lang.t("限定性资金", "Restricted funds")) } @else { (lang.t("非限定性资金", "Unrestricted funds")) } }
+                @if !view.funds.iter().any(|fund| fund.restricted == restricted) { (none_yet(lang)) }
+                @else { div.scroll { table {
                     thead { tr {
                         th { (lang.t("基金", "Fund")) }
-                        th { (lang.t("现有", "Held")) }
-                        th { (lang.t("可用", "Available")) }
-                        th { (lang.t("项目专款", "Held for projects")) }
-                        th { (lang.t("已承诺资助", "Committed to grants")) }
-                        th { (lang.t("累计收入", "Total in")) }
-                        th { (lang.t("累计支出", "Total out")) }
+                        th.num { (lang.t("余额", "Held")) }
+                        th.num { (lang.t("可用", "Available")) }
+                        th.num { (lang.t("项目专款", "Held for projects")) }
+                        th.num { (lang.t("已承诺资助", "Committed to grants")) }
+                        th.num { (lang.t("累计收入", "Total in")) }
+                        th.num { (lang.t("累计支出", "Total out")) }
                     } }
                     tbody {
-                        @for fund in view.funds.iter().filter(|fund| fund.kind.is_restricted() == restricted) {
+                        @for fund in view.funds.iter().filter(|fund| fund.restricted == restricted) {
                             tr {
-                                td {
-                                    a.fund href=(lang.href(&format!("/funds/{}", fund.fund_id))) { (fund.name) }
+                                td data-label=(lang.t("基金", "Fund")) {
+                                    a.fund href=(lang.href(&format!("/funds/{}", fund.fund_id))) { (recorded(&fund.name)) }
                                     @if fund.kind == FundKindView::SpecialSupport { br; span.tag { (lang.t("专项扶持基金", "special support fund")) } }
-                                    @if !fund.restriction.is_empty() { br; span.small { (lang.t("用途：", "Purpose: ")) (fund.restriction) } }
+                                    @if !fund.restriction.is_empty() { br; span.small { (lang.t("用途：", "Purpose: ")) (recorded(&fund.restriction)) } }
                                 }
-                                td.num { (cny(fund.total_held_fen)) }
-                                td.num { (cny(fund.available_fen)) }
-                                td.num { (cny(fund.restricted_to_projects_fen)) }
-                                td.num { (cny(fund.committed_to_grants_fen)) }
-                                td.num { (cny(fund.total_in_fen)) }
-                                td.num { (cny(fund.total_out_fen)) }
+                                td.num data-label=(lang.t("余额", "Held")) { (cny(fund.total_held_fen)) }
+                                td.num data-label=(lang.t("可用", "Available")) { (cny(fund.available_fen)) }
+                                td.num data-label=(lang.t("项目专款", "Held for projects")) { (cny(fund.restricted_to_projects_fen)) }
+                                td.num data-label=(lang.t("已承诺资助", "Committed to grants")) { (cny(fund.committed_to_grants_fen)) }
+                                td.num data-label=(lang.t("累计收入", "Total in")) { (cny(fund.total_in_fen)) }
+                                td.num data-label=(lang.t("累计支出", "Total out")) { (cny(fund.total_out_fen)) }
                             }
                         }
                     }
-                } }
+                } } }
             }
         }
         section #sponsors {
             h2 { (lang.t("爱心单位与捐赠人", "Sponsors and donors")) }
             p.small { (lang.t(
-                "以下每一笔都是具名单位或个人的善意；匿名捐赠不计入任何名字，未选择公开姓名的个人不在此列。",
-                "Each sum below is the kindness of the named company or person; anonymous gifts are credited to no one, and people who did not choose to be named are not listed.")) }
-            div.scroll { table {
-                thead { tr {
-                    th { (lang.t("名称", "Name")) }
-                    th { (lang.t("具名捐赠", "Gave (named)")) }
-                    th { (lang.t("认捐总额", "Pledged")) }
-                    th { (lang.t("认捐已付", "Pledge paid")) }
-                    th { (lang.t("认领项目出资", "Project funding")) }
-                    th { (lang.t("认领项目", "Projects claimed")) }
+                "下表列出愿意公开名称的爱心单位和个人的捐款；匿名捐款不记在任何人名下，没有同意公开姓名的个人不列出。",
+                "Each sum below was given by the named company or person; anonymous gifts are credited to no one, and people who did not agree to be named are not listed.")) }
+            (sponsor_table(lang, &view.sponsors.iter().filter(|sponsor| !sponsor.is_government).collect::<Vec<_>>()))
+            p.see-all { a href=(lang.href("/sponsors")) { (lang.t("搜索全部爱心单位与捐赠人 →", "Search all sponsors and donors →")) } }
+            @let government: Vec<&SponsorView> = view.sponsors.iter().filter(|sponsor| sponsor.is_government).collect();
+            @if !government.is_empty() {
+                h3 #government-funding { (lang.t("政府资金", "Government funding")) }
+                p.small { (lang.t("街道办事处等政府部门投入的资金，不列为爱心单位。", "Money a government office put in itself; it is not listed among the sponsors.")) }
+                div.scroll { table.government {
+                    thead { tr {
+                        th { (lang.t("名称", "Name")) }
+                        th.num { (lang.t("投入", "Put in")) }
+                    } }
+                    tbody { @for body in government {
+                        tr {
+                            td data-label=(lang.t("名称", "Name")) { a.sponsor href=(lang.href(&format!("/sponsors/{}", body.donor_id))) { (recorded(&body.name)) } }
+                            td.num data-label=(lang.t("投入", "Put in")) { (cny(body.total_given_fen())) }
+                        }
+                    } }
                 } }
-                tbody {
-                    @for sponsor in &view.sponsors { (sponsor_row(lang, sponsor)) }
-                }
-            } }
+            }
         }
         section #pledges {
             h2 { (lang.t("认捐履约", "Pledges: fulfilled, due and overdue")) }
             div.scroll { table {
                 thead { tr {
                     th { (lang.t("认捐单位", "Sponsor")) }
-                    th { (lang.t("认捐总额", "Pledged")) }
-                    th { (lang.t("已付", "Paid")) }
-                    th { (lang.t("已履约", "Fulfilled")) }
-                    th { (lang.t("待到期", "Due")) }
-                    th { (lang.t("逾期", "Overdue")) }
+                    th.num { (lang.t("认捐总额", "Pledged")) }
+                    th.num { (lang.t("已付", "Paid")) }
+                    th.num { (lang.t("已履约", "Fulfilled")) }
+                    th.num { (lang.t("待到期", "Due")) }
+                    th.num { (lang.t("逾期", "Overdue")) }
                 } }
                 tbody {
                     @for pledge in &view.pledges {
                         tr {
-                            td { (credit(lang, &pledge.sponsor)) }
-                            td.num { (cny(pledge.pledged_fen)) }
-                            td.num { (cny(pledge.paid_fen)) }
-                            td.num { (pledge.fulfilled_instalments) (lang.t(" 期 ", " × ")) (cny(pledge.fulfilled_fen)) }
-                            td.num { (pledge.due_instalments) (lang.t(" 期 ", " × ")) (cny(pledge.due_fen)) }
-                            td.num.overdue[pledge.overdue_instalments > 0] { (pledge.overdue_instalments) (lang.t(" 期 ", " × ")) (cny(pledge.overdue_fen)) }
+                            td data-label=(lang.t("认捐单位", "Sponsor")) { (credit(lang, &pledge.sponsor)) }
+                            td.num data-label=(lang.t("认捐总额", "Pledged")) { (cny(pledge.pledged_fen)) }
+                            td.num data-label=(lang.t("已付", "Paid")) { (cny(pledge.paid_fen)) }
+                            td.num data-label=(lang.t("已履约", "Fulfilled")) { (pledge.fulfilled_instalments) (lang.t(" 期 ", " × ")) (cny(pledge.fulfilled_fen)) }
+                            td.num data-label=(lang.t("待到期", "Due")) { (pledge.due_instalments) (lang.t(" 期 ", " × ")) (cny(pledge.due_fen)) }
+                            td.num.overdue[pledge.overdue_instalments > 0] data-label=(lang.t("逾期", "Overdue")) { (pledge.overdue_instalments) (lang.t(" 期 ", " × ")) (cny(pledge.overdue_fen)) }
                         }
                     }
                 }
@@ -297,7 +335,7 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
         section #rounds {
             h2 { (lang.t("公益微创投", "Micro-venture grant rounds")) }
             @for round in &view.rounds {
-                h3 { (round.name) }
+                h3 { (recorded(&round.name)) }
                 dl.figures {
                     dt { (lang.t("预算", "Budget")) } dd { (cny(round.budget_fen)) }
                     dt { (lang.t("申报", "Applications")) } dd #round-applications { (round.applications) }
@@ -311,28 +349,13 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                 }
                 p.small { (lang.t("以奖代拨：后续拨款须在评估通过后支付。", "Award in lieu of allocation: later tranches are paid only after a passing evaluation.")) }
             }
-            div.scroll { table {
-                thead { tr {
-                    th { (lang.t("受资助组织与项目", "Organisation and project")) }
-                    th { (lang.t("资助", "Awarded")) }
-                    th { (lang.t("已拨付", "Disbursed")) }
-                    th { (lang.t("评估", "Evaluations")) }
-                } }
-                tbody { @for grant in &view.grants { (grant_row(lang, grant)) } }
-            } }
+            (grant_table(lang, &view.grants.iter().collect::<Vec<_>>()))
+            p.see-all { a href=(lang.href("/grants")) { (lang.t("搜索全部资助 →", "Search all grants →")) } " · " a href=(lang.href("/rounds")) { (lang.t("全部轮次 →", "All rounds →")) } }
         }
         section #projects {
             h2 { (lang.t("居民需求与认领项目", "Residents' needs and claimed projects")) }
-            div.scroll { table {
-                thead { tr {
-                    th { (lang.t("项目", "Project")) }
-                    th { (lang.t("认领单位", "Claimed by")) }
-                    th { (lang.t("预算", "Budget")) }
-                    th { (lang.t("已到资金", "Funding received")) }
-                    th { (lang.t("状态", "Status")) }
-                } }
-                tbody { @for project in &view.projects { (project_row(lang, project)) } }
-            } }
+            (project_table(lang, &view.projects.iter().collect::<Vec<_>>()))
+            p.see-all { a href=(lang.href("/projects")) { (lang.t("按社区、类别、状态搜索全部项目 →", "Search all projects by community, need and status →")) } }
         }
         section #expenditures {
             h2 { (lang.t("支出", "Expenditures")) }
@@ -345,7 +368,7 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                     ". Every movement in and out, grant tranches and refunds included, is in each fund's account: "))
                 @for (position, fund) in view.funds.iter().enumerate() {
                     @if position > 0 { (lang.t("、", ", ")) }
-                    a href=(lang.href(&format!("/funds/{}", fund.fund_id))) { (fund.name) }
+                    a href=(lang.href(&format!("/funds/{}", fund.fund_id))) { (recorded(&fund.name)) }
                 }
             }
             (expenditure_table(lang, &view.latest_expenditures))
@@ -371,20 +394,73 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
     )
 }
 
+pub(super) fn sponsor_table(lang: Lang, rows: &[&SponsorView]) -> Markup {
+    html! {
+        @if rows.is_empty() { (none_yet(lang)) } @else {
+        div.scroll { table {
+            thead { tr {
+                th { (lang.t("名称", "Name")) }
+                th.num { (lang.t("具名捐赠", "Gave (named)")) }
+                th.num { (lang.t("认捐总额", "Pledged")) }
+                th.num { (lang.t("认捐已付", "Pledge paid")) }
+                th.num { (lang.t("认领项目出资", "Project funding")) }
+                th { (lang.t("认领项目", "Projects claimed")) }
+            } }
+            tbody {
+                @for sponsor in rows { (sponsor_row(lang, sponsor)) }
+            }
+        } }
+        }
+    }
+}
+
+pub(super) fn grant_table(lang: Lang, rows: &[&GrantRowView]) -> Markup {
+    html! {
+        @if rows.is_empty() { (none_yet(lang)) } @else {
+        div.scroll { table {
+            thead { tr {
+                th { (lang.t("受资助组织与项目", "Organisation and project")) }
+                th.num { (lang.t("资助", "Awarded")) }
+                th.num { (lang.t("已拨付", "Disbursed")) }
+                th.num { (lang.t("评估", "Evaluations")) }
+            } }
+            tbody { @for grant in rows { (grant_row(lang, grant)) } }
+        } }
+        }
+    }
+}
+
+pub(super) fn project_table(lang: Lang, rows: &[&ProjectRowView]) -> Markup {
+    html! {
+        @if rows.is_empty() { (none_yet(lang)) } @else {
+        div.scroll { table {
+            thead { tr {
+                th { (lang.t("项目", "Project")) }
+                th { (lang.t("认领单位", "Claimed by")) }
+                th.num { (lang.t("预算", "Budget")) }
+                th.num { (lang.t("已到资金", "Funding received")) }
+                th { (lang.t("状态", "Status")) }
+            } }
+            tbody { @for project in rows { (project_row(lang, project)) } }
+        } }
+        }
+    }
+}
+
 fn sponsor_row(lang: Lang, sponsor: &SponsorView) -> Markup {
     html! {
         tr {
-            td {
-                a.sponsor href=(lang.href(&format!("/sponsors/{}", sponsor.donor_id))) { (sponsor.name) }
+            td data-label=(lang.t("名称", "Name")) {
+                a.sponsor href=(lang.href(&format!("/sponsors/{}", sponsor.donor_id))) { (recorded(&sponsor.name)) }
                 @if sponsor.alliance_member { " " span.tag { (lang.t("凯联盟成员", "alliance member")) } }
             }
-            td.num { (cny(sponsor.credited_donations_fen)) }
-            td.num { (cny(sponsor.pledged_fen)) }
-            td.num { (cny(sponsor.pledge_paid_fen)) }
-            td.num { (cny(sponsor.project_funding_fen)) }
-            td { @for (position, project) in sponsor.projects_claimed.iter().enumerate() {
-                @if position > 0 { "、" }
-                a href=(lang.href(&format!("/projects/{}", project.project_id))) { (project.title) }
+            td.num data-label=(lang.t("具名捐赠", "Gave (named)")) { (cny(sponsor.credited_donations_fen)) }
+            td.num data-label=(lang.t("认捐总额", "Pledged")) { (cny(sponsor.pledged_fen)) }
+            td.num data-label=(lang.t("认捐已付", "Pledge paid")) { (cny(sponsor.pledge_paid_fen)) }
+            td.num data-label=(lang.t("认领项目出资", "Project funding")) { (cny(sponsor.project_funding_fen)) }
+            td data-label=(lang.t("认领项目", "Projects claimed")) { @for (position, project) in sponsor.projects_claimed.iter().enumerate() {
+                @if position > 0 { (lang.t("、", ", ")) }
+                a href=(lang.href(&format!("/projects/{}", project.project_id))) { (recorded(&project.title)) }
             } }
         }
     }
@@ -393,19 +469,19 @@ fn sponsor_row(lang: Lang, sponsor: &SponsorView) -> Markup {
 fn grant_row(lang: Lang, grant: &GrantRowView) -> Markup {
     html! {
         tr {
-            td {
-                a href=(lang.href(&format!("/grants/{}", grant.grant_id))) { (grant.organisation_name) }
-                br; span.small { (grant.title) }
+            td data-label=(lang.t("受资助组织与项目", "Organisation and project")) {
+                a href=(lang.href(&format!("/grants/{}", grant.grant_id))) { (recorded(&grant.organisation_name)) }
+                br; span.small { (recorded(&grant.title)) }
                 @if grant.closed { " " span.tag { (lang.t("已结项", "closed")) } }
             }
-            td.num { (cny(grant.amount_fen)) }
-            td.num { (cny(grant.disbursed_fen)) (bar(share_bp(grant.disbursed_fen, grant.amount_fen))) }
-            td { (grant.evaluations_passed) " / " (grant.evaluations) }
+            td.num data-label=(lang.t("资助", "Awarded")) { (cny(grant.amount_fen)) }
+            td.num data-label=(lang.t("已拨付", "Disbursed")) { (cny(grant.disbursed_fen)) (bar(share_bp(grant.disbursed_fen, grant.amount_fen))) }
+            td.num data-label=(lang.t("评估", "Evaluations")) { (grant.evaluations_passed) " / " (grant.evaluations) }
         }
     }
 }
 
-fn project_status(lang: Lang, status: ProjectStatusView) -> &'static str {
+pub(super) fn project_status(lang: Lang, status: ProjectStatusView) -> &'static str {
     match status {
         ProjectStatusView::Published => lang.t("待认领", "open for a sponsor"),
         ProjectStatusView::Claimed => lang.t("已认领", "claimed"),
@@ -417,17 +493,17 @@ fn project_status(lang: Lang, status: ProjectStatusView) -> &'static str {
 fn project_row(lang: Lang, project: &ProjectRowView) -> Markup {
     html! {
         tr {
-            td {
-                a href=(lang.href(&format!("/projects/{}", project.project_id))) { (project.title) }
-                br; span.small { (project.community) " · " (project.survey) }
+            td data-label=(lang.t("项目", "Project")) {
+                a href=(lang.href(&format!("/projects/{}", project.project_id))) { (recorded(&project.title)) }
+                br; span.small { (recorded(&project.community)) " · " (recorded(&project.survey)) }
             }
-            td { @match &project.claimant {
+            td data-label=(lang.t("认领单位", "Claimed by")) { @match &project.claimant {
                 Some(sponsor) => { (credit(lang, sponsor)) }
                 None => { span.small { (lang.t("待认领", "unclaimed")) } }
             } }
-            td.num { (cny(project.budget_fen)) }
-            td.num { (cny(project.funding_received_fen)) (bar(share_bp(project.funding_received_fen, project.budget_fen))) }
-            td {
+            td.num data-label=(lang.t("预算", "Budget")) { (cny(project.budget_fen)) }
+            td.num data-label=(lang.t("已到资金", "Funding received")) { (cny(project.funding_received_fen)) (bar(share_bp(project.funding_received_fen, project.budget_fen))) }
+            td data-label=(lang.t("状态", "Status")) {
                 (project_status(lang, project.status))
                 @if let Some(completion) = &project.completion {
                     br; span.small { (lang.t("完成报告 SHA-256：", "Report SHA-256: ")) }
@@ -440,55 +516,59 @@ fn project_row(lang: Lang, project: &ProjectRowView) -> Markup {
 
 fn expenditure_table(lang: Lang, rows: &[ExpenditureRowView]) -> Markup {
     html! {
+        @if rows.is_empty() { (none_yet(lang)) } @else {
         div.scroll { table {
             thead { tr {
                 th { (lang.t("日期", "Paid on")) }
                 th { (lang.t("收款方", "Payee")) }
                 th { (lang.t("用途", "Purpose")) }
-                th { (lang.t("金额", "Amount")) }
+                th.num { (lang.t("金额", "Amount")) }
                 th { (lang.t("来源", "From")) }
             } }
             tbody {
                 @for row in rows {
                     tr {
-                        td { (row.paid_on) }
-                        td.payee { @if row.payee_kind == "person" { span.anonymous { (lang.t("个人（不具名）", "private person (not named)")) } } @else { (row.payee) } }
-                        td { (row.purpose) br; span.small { (lang.t("票据 ", "Receipt ")) (row.receipt_no) } }
-                        td.num { (cny(row.amount_fen)) @if row.reversed_fen > 0 { br; span.small { (lang.t("已冲回 ", "reversed ")) (cny(row.reversed_fen)) } } }
-                        td { (row.fund_name) @if let Some(project) = &row.project {
-                            br; a href=(lang.href(&format!("/projects/{}", project.project_id))) { (project.title) }
+                        td.date data-label=(lang.t("日期", "Paid on")) { (row.paid_on) }
+                        td.payee data-label=(lang.t("收款方", "Payee")) { @if row.payee_kind == "person" { span.anonymous { (lang.t("个人（不具名）", "private person (not named)")) } } @else { (recorded(&row.payee)) } }
+                        td data-label=(lang.t("用途", "Purpose")) { (recorded(&row.purpose)) br; span.small { (lang.t("票据 ", "Receipt ")) (recorded(&row.receipt_no)) } }
+                        td.num data-label=(lang.t("金额", "Amount")) { (cny(row.amount_fen)) @if row.reversed_fen > 0 { br; span.small { (lang.t("已冲回 ", "reversed ")) (cny(row.reversed_fen)) } } }
+                        td data-label=(lang.t("来源", "From")) { (recorded(&row.fund_name)) @if let Some(project) = &row.project {
+                            br; a href=(lang.href(&format!("/projects/{}", project.project_id))) { (recorded(&project.title)) }
                         } }
                     }
                 }
             }
         } }
+        }
     }
 }
 
 fn donation_table(lang: Lang, rows: &[DonationRowView]) -> Markup {
     html! {
+        @if rows.is_empty() { (none_yet(lang)) } @else {
         div.scroll { table {
             thead { tr {
                 th { (lang.t("日期", "Received")) }
                 th { (lang.t("捐赠人", "Donor")) }
-                th { (lang.t("金额", "Amount")) }
-                th { (lang.t("净额", "Net")) }
+                th.num { (lang.t("金额", "Amount")) }
+                th.num { (lang.t("净额", "Net")) }
                 th { (lang.t("基金", "Fund")) }
             } }
             tbody {
                 @for row in rows {
                     tr {
-                        td { (row.received_on) }
-                        td { (credit(lang, &row.giver)) }
-                        td.num { (cny(row.amount_fen)) }
-                        td.num { (cny(row.net_fen))
+                        td.date data-label=(lang.t("日期", "Received")) { (row.received_on) }
+                        td data-label=(lang.t("捐赠人", "Donor")) { (credit(lang, &row.giver)) }
+                        td.num data-label=(lang.t("金额", "Amount")) { (cny(row.amount_fen)) }
+                        td.num data-label=(lang.t("净额", "Net")) { (cny(row.net_fen))
                             @if row.reversed_fen > 0 { br; span.small.duplicate-entry { (lang.t("重复录入，已冲正，不计入收入", "duplicate entry, reversed; not income")) } }
                             @else if row.net_fen != row.amount_fen { br; span.small { (lang.t("部分退回", "partly refunded")) } } }
-                        td { (row.fund_name) }
+                        td data-label=(lang.t("基金", "Fund")) { (recorded(&row.fund_name)) }
                     }
                 }
             }
         } }
+        }
     }
 }
 
@@ -496,11 +576,11 @@ pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance)
     let row = &view.row;
     let body = html! {
         p { a href=(lang.href("/")) { "← " (lang.t("返回总览", "Back to the overview")) } }
-        h1 { (row.title) }
-        p { (row.community) " · " (lang.t("需求调查 ", "survey ")) (row.survey) " · " (project_status(lang, row.status)) }
+        h1 { (recorded(&row.title)) }
+        p { (recorded(&row.community)) " · " (lang.t("需求调查 ", "survey ")) (recorded(&row.survey)) " · " (project_status(lang, row.status)) }
         @for funder in &view.funders {
             @if let Credit::Named { name, .. } = &funder.sponsor {
-                p.kindness.project-kindness { (lang.t("此项目由", "This project was funded by ")) strong { (name) } (lang.t("出资 ", " with ")) (money(funder.funded_fen)) (lang.t(" 元——这是它的善意。", " CNY: their kindness.")) }
+                p.kindness.project-kindness { strong { (recorded(name)) } (lang.t("为此项目出资 ", " funded this project with ")) (money(funder.funded_fen)) (lang.t(" 元。", " CNY.")) }
             }
         }
         @if let Some(claimant) = &row.claimant {
@@ -512,16 +592,18 @@ pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance)
             dt { (lang.t("已到资金", "Funding received")) } dd #project-funding { (cny(row.funding_received_fen)) }
             dt { (lang.t("已支出", "Spent")) } dd { (cny(row.spent_fen)) }
             dt { (lang.t("余额", "Balance")) } dd { (cny(row.balance_fen)) }
-            dt { (lang.t("资金所在基金", "Held in")) } dd { (view.description_fund_name) }
+            dt { (lang.t("资金所在基金", "Held in")) } dd { (recorded(&view.description_fund_name)) }
         }
         (bar(share_bp(row.funding_received_fen, row.budget_fen)))
         h2 { (lang.t("认领记录", "Claims")) }
+        @if view.claim_history.is_empty() { (none_yet(lang)) }
         ul.claims { @for claim in &view.claim_history {
             li { (credit(lang, &claim.sponsor))
                 (lang.t(" · 出资 ", " · paid ")) (money(claim.funded_fen))
-                @if claim.released { " — " (lang.t("已于 ", "released on ")) (claim.released_on) (lang.t(" 释放：", ": ")) (claim.release_reason) } @else { " — " (lang.t("认领中", "holds the claim")) } }
+                @if claim.released { " — " (lang.t("已于 ", "released on ")) (claim.released_on) (lang.t(" 释放：", ": ")) (recorded(&claim.release_reason)) } @else { " — " (lang.t("认领中", "holds the claim")) } }
         } }
         h2 { (lang.t("出资", "Funding")) }
+        @if view.fundings.is_empty() { (none_yet(lang)) }
         ul { @for funding in &view.fundings {
             li { (funding.received_on) " " (credit(lang, &funding.sponsor)) " " (money(funding.amount_fen)) }
         } }
@@ -531,7 +613,7 @@ pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance)
         h2 { (lang.t("完成报告", "Completion report")) }
         @match &row.completion {
             Some(completion) => {
-                p { (completion.completed_on) " · " (completion.summary) }
+                p { (completion.completed_on) " · " (recorded(&completion.summary)) }
                 p { (lang.t("报告 SHA-256：", "Report SHA-256: ")) code.hash #report-sha256 { (completion.report_sha256) } }
                 p.small { (lang.t("报告原文保存在账本之外；用 sha256sum 计算原文的哈希，应与此值一致。",
                     "The report itself is kept off the log; its sha256sum must equal this value.")) }
@@ -566,38 +648,40 @@ pub fn grant_page(lang: Lang, view: &GrantPageView, provenance: &Provenance) -> 
     let row = &view.row;
     let body = html! {
         p { a href=(lang.href("/")) { "← " (lang.t("返回总览", "Back to the overview")) } }
-        h1 { (row.title) }
-        p { (row.organisation_name) " · " (view.round_name) }
+        h1 { (recorded(&row.title)) }
+        p { (recorded(&row.organisation_name)) " · " (recorded(&view.round_name)) }
         dl.figures {
             dt { (lang.t("资助金额", "Awarded")) } dd #grant-amount { (cny(row.amount_fen)) }
             dt { (lang.t("已拨付", "Disbursed")) } dd #grant-disbursed { (cny(row.disbursed_fen)) }
             @if row.closed {
                 dt { (lang.t("退回基金", "Returned")) } dd { (cny(row.returned_fen)) }
-                dt { (lang.t("结项原因", "Closed because")) } dd { (view.summary_close_reason) }
+                dt { (lang.t("结项原因", "Closed because")) } dd { (recorded(&view.summary_close_reason)) }
             }
         }
         (bar(share_bp(row.disbursed_fen, row.amount_fen)))
         h2 { (lang.t("分期拨付", "Tranches")) }
         div.scroll { table {
-            thead { tr { th { "#" } th { (lang.t("金额", "Amount")) } th { (lang.t("以奖代拨", "Needs evaluation")) } th { (lang.t("状态", "Status")) } th { (lang.t("拨付日期", "Paid on")) } } }
+            thead { tr { th { "#" } th.num { (lang.t("金额", "Amount")) } th { (lang.t("以奖代拨", "Needs evaluation")) } th { (lang.t("状态", "Status")) } th { (lang.t("拨付日期", "Paid on")) } } }
             tbody { @for tranche in &view.tranches {
                 tr {
-                    td { (tranche.index + 1) }
-                    td.num { (cny(tranche.amount_fen)) }
-                    td { @if tranche.requires_evaluation { (lang.t("是", "yes")) } @else { (lang.t("否", "no")) } }
-                    td { (tranche_status(lang, tranche.status)) }
-                    td { (tranche.paid_on) }
+                    td data-label=(lang.t("期次", "Tranche")) { (tranche.index + 1) }
+                    td.num data-label=(lang.t("金额", "Amount")) { (cny(tranche.amount_fen)) }
+                    td data-label=(lang.t("以奖代拨", "Needs evaluation")) { @if tranche.requires_evaluation { (lang.t("是", "yes")) } @else { (lang.t("否", "no")) } }
+                    td data-label=(lang.t("状态", "Status")) { (tranche_status(lang, tranche.status)) }
+                    td.date data-label=(lang.t("拨付日期", "Paid on")) { (tranche.paid_on) }
                 }
             } }
         } }
         h2 { (lang.t("评估", "Evaluations")) }
+        @if view.evaluations.is_empty() { (none_yet(lang)) }
         ul { @for evaluation in &view.evaluations {
-            li { (evaluation.period) " · " (evaluation.evaluator) " · " (evaluation.score) " · "
+            li { (recorded(&evaluation.period)) " · " (recorded(&evaluation.evaluator)) " · " (evaluation.score) " · "
                 @if evaluation.passed { (lang.t("通过", "passed")) } @else { strong.overdue { (lang.t("未通过", "failed")) } } }
         } }
         h2 { (lang.t("季度自评报告", "Quarterly self-assessments")) }
+        @if view.self_assessments.is_empty() { (none_yet(lang)) }
         ul { @for report in &view.self_assessments {
-            li { (report.quarter) " · " (report.summary) br; code.hash { (report.report_sha256) } }
+            li { (report.quarter) " · " (recorded(&report.summary)) br; code.hash { (report.report_sha256) } }
         } }
     };
     layout(
@@ -624,8 +708,8 @@ pub fn sponsor_page(lang: Lang, view: &SponsorPageView, provenance: &Provenance)
     let sponsor = &view.sponsor;
     let body = html! {
         p { a href=(lang.href("/")) { "← " (lang.t("返回总览", "Back to the overview")) } }
-        h1 { (sponsor.name) }
-        p.kindness { (lang.t("以下每一笔都是", "Every sum below is the kindness of ")) strong { (sponsor.name) } (lang.t("的善意。", ".")) }
+        h1 { (recorded(&sponsor.name)) }
+        p.kindness { (lang.t("以下是", "Every gift, pledge and project payment made by ")) strong { (recorded(&sponsor.name)) } (lang.t("的每一笔捐款、认捐和项目出资。", ".")) }
         dl.figures {
             dt { (lang.t("具名捐赠", "Gave (named)")) } dd #sponsor-donated { (cny(sponsor.credited_donations_fen)) }
             dt { (lang.t("认捐总额", "Pledged")) } dd { (cny(sponsor.pledged_fen)) }
@@ -633,20 +717,23 @@ pub fn sponsor_page(lang: Lang, view: &SponsorPageView, provenance: &Provenance)
             dt { (lang.t("认领项目出资", "Project funding")) } dd { (cny(sponsor.project_funding_fen)) }
         }
         h2 { (lang.t("认领的项目", "Projects claimed")) }
+        @if sponsor.projects_claimed.is_empty() { (none_yet(lang)) }
         ul { @for project in &sponsor.projects_claimed {
-            li { a href=(lang.href(&format!("/projects/{}", project.project_id))) { (project.title) } }
+            li { a href=(lang.href(&format!("/projects/{}", project.project_id))) { (recorded(&project.title)) } }
         } }
         h2 { (lang.t("认捐", "Pledges")) }
+        @if view.pledges.is_empty() { (none_yet(lang)) }
         @for pledge in &view.pledges {
-            h3 { (pledge.pledge_id) " · " (cny(pledge.total_fen)) @if pledge.cancelled { " " span.tag { (lang.t("已取消", "cancelled")) } } }
+            h3 { (recorded(&pledge.pledge_id)) " · " (cny(pledge.total_fen)) @if pledge.cancelled { " " span.tag { (lang.t("已取消", "cancelled")) } } }
             div.scroll { table {
-                thead { tr { th { (lang.t("到期日", "Due on")) } th { (lang.t("金额", "Amount")) } th { (lang.t("已付", "Paid")) } th { (lang.t("状态", "Status")) } } }
+                thead { tr { th { (lang.t("到期日", "Due on")) } th.num { (lang.t("金额", "Amount")) } th.num { (lang.t("已付", "Paid")) } th { (lang.t("状态", "Status")) } } }
                 tbody { @for instalment in &pledge.instalments {
-                    tr { td { (instalment.due_on) } td.num { (cny(instalment.amount_fen)) } td.num { (cny(instalment.paid_fen)) } td { (instalment_status(lang, instalment.status)) } }
+                    tr { td.date data-label=(lang.t("到期日", "Due on")) { (instalment.due_on) } td.num data-label=(lang.t("金额", "Amount")) { (cny(instalment.amount_fen)) } td.num data-label=(lang.t("已付", "Paid")) { (cny(instalment.paid_fen)) } td data-label=(lang.t("状态", "Status")) { (instalment_status(lang, instalment.status)) } }
                 } }
             } }
         }
         h2 { (lang.t("项目出资", "Project funding")) }
+        @if view.fundings.is_empty() { (none_yet(lang)) }
         ul { @for funding in &view.fundings {
             li { (funding.received_on) " " a href=(lang.href(&format!("/projects/{}", funding.project_id))) { (funding.project_id) } " " (money(funding.amount_fen)) }
         } }
@@ -671,7 +758,7 @@ pub fn verify_page(lang: Lang, provenance: &Provenance) -> String {
         .unwrap_or("");
     let key = provenance.verifier_key.as_deref().unwrap_or("");
     let body = html! {
-        h1 { (lang.t("核验：自己动手检查", "Check it yourself")) }
+        h1 { (lang.t("自己核对账目", "Check it yourself")) }
         p { (lang.t(
             "账本的每条记录都是一棵默克尔树（RFC 6962）的叶子。账本定期用私钥签署一个“检查点”：记录条数和树根哈希。只要有检查点和公钥，任何人都能证明某条记录确实在账本里、而且账本没有被改写。",
             "Every record of the log is a leaf of a Merkle tree (RFC 6962). The log regularly signs a checkpoint: the number of records and the tree's root hash. With the checkpoint and the public key, anyone can prove that a record is in the log and that the log was not rewritten.")) }

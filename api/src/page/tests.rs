@@ -54,7 +54,7 @@ async fn overview_shows_the_campaign_against_its_ten_million_target() {
     // + 2,200,000 pledge payments; the reversed duplicate counts nothing.
     assert!(campaign.contains(">2,653,588.88<"), "{campaign}");
     for year in 2015..=2019 {
-        assert!(campaign.contains(&format!("<td>{year}</td>")));
+        assert!(campaign.contains(&format!(">{year}</td>")));
     }
     assert!(campaign.contains("1,500,000.00"), "the 2015 yearly target");
     assert!(html.contains("<svg class=\"chart\""));
@@ -102,7 +102,7 @@ async fn nine_partners_day_projects_are_credited_to_their_claimants() {
 async fn special_support_fund_shows_its_million_apart_as_restricted_money() {
     let (_, html) = get("/").await;
     let funds = section(&html, "funds");
-    let restricted = &funds[funds.find("限定用途资金").unwrap()..];
+    let restricted = &funds[funds.find("<h3>限定性资金").unwrap()..];
     assert!(restricted.contains("社会组织专项扶持基金"));
     assert!(restricted.contains("1,000,000.00"));
     // Spent 300,000 + 6,000 of it.
@@ -251,4 +251,137 @@ fn directory_refreshed_after_a_refund_of_an_older_gift_matches_a_full_pass() {
     assert_eq!(full.credited_donations_fen["resident-wang"], 150_000);
     // Only an anonymous gift: nothing is credited to the name.
     assert!(!full.credited_donations_fen.contains_key("resident-li"));
+}
+
+#[tokio::test]
+async fn partners_day_project_money_is_shown_as_restricted() {
+    let (_, html) = get("/").await;
+    let funds = section(&html, "funds");
+    let unrestricted_at = funds.find("<h3>非限定性资金").unwrap();
+    let restricted_at = funds.find("<h3>限定性资金").unwrap();
+    let partners_at = funds.find("公益伙伴日认领项目资金").unwrap();
+    assert!(
+        unrestricted_at < restricted_at,
+        "unrestricted funds come first"
+    );
+    assert!(
+        partners_at > restricted_at,
+        "the Partners Day fund, all project money, is restricted: {funds}"
+    );
+}
+
+#[tokio::test]
+async fn the_street_office_is_government_funding_not_a_sponsor() {
+    let (_, html) = get("/").await;
+    let sponsors = section(&html, "sponsors");
+    let government_at = sponsors.find("id=\"government-funding\"").unwrap();
+    let office_at = sponsors.find("凯旋街道办事处").unwrap();
+    assert!(
+        office_at > government_at,
+        "the street office is listed under government funding only: {sponsors}"
+    );
+    assert_eq!(sponsors.matches("凯旋街道办事处").count(), 1);
+    assert!(super::model::is_government_name("某某区人民政府"));
+    assert!(!super::model::is_government_name("凯旋物业"));
+}
+
+#[tokio::test]
+async fn pages_say_none_yet_where_a_list_is_empty() {
+    let (_, html) = get("/sponsors/street-office").await;
+    let (_, english) = get("/sponsors/street-office?lang=en").await;
+    // The street office made no pledge and claimed no project.
+    assert!(html.contains("<p class=\"none-yet\">暂无</p>"), "{html}");
+    assert!(english.contains("<p class=\"none-yet\">None yet</p>"));
+}
+
+#[tokio::test]
+async fn index_pages_answer_in_both_languages() {
+    for path in ["/projects", "/sponsors", "/grants", "/rounds"] {
+        let (status, html) = get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(
+            html.contains("<form class=\"filters\" method=\"get\""),
+            "{path}"
+        );
+        let (status, english) = get(&format!("{path}?lang=en")).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(english.contains("name=\"lang\" value=\"en\""), "{path}");
+    }
+}
+
+/// The number the index page says it shows.
+fn shown(html: &str) -> usize {
+    let at = html.find("id=\"index-shown\">").expect("a count") + "id=\"index-shown\">".len();
+    html[at..html[at..].find('<').unwrap() + at]
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn project_index_filters_by_community_need_status_year_and_words() {
+    let (_, all) = get("/projects").await;
+    let every = shown(&all);
+    assert!(every > 1);
+    let (_, completed) = get("/projects?status=completed").await;
+    assert!(shown(&completed) < every);
+    assert!(completed.contains("data-label=\"状态\">已完成"));
+    for other in ["待认领", "已认领", "已足额到资"] {
+        let cell = format!("data-label=\"状态\">{other}");
+        assert!(!completed.contains(&cell), "only completed projects");
+    }
+    let (_, year) = get("/projects?year=2015").await;
+    let (_, none) = get("/projects?year=1999").await;
+    assert_eq!(shown(&none), 0);
+    assert!(none.contains("暂无"));
+    assert!(shown(&year) > 0);
+    let (_, words) = get("/projects?q=%E6%89%B6%E6%89%8B").await; // 扶手
+    assert!(shown(&words) >= 1 && shown(&words) < every);
+    assert!(words.contains("扶手"));
+}
+
+#[tokio::test]
+async fn index_filters_name_the_bad_field() {
+    for (path, field) in [
+        ("/projects?status=lost", "status"),
+        ("/grants?year=16", "year"),
+        ("/rounds?year=abcd", "year"),
+    ] {
+        let (status, body) = get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(body.contains(field), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn sponsor_index_names_only_whom_the_overview_names() {
+    let (_, overview) = get("/").await;
+    let (_, index) = get("/sponsors").await;
+    // 李建国 did not agree to be named: on neither page.
+    assert!(!overview.contains("李建国"));
+    assert!(!index.contains("李建国"));
+    assert!(index.contains("王丽华") == overview.contains("王丽华"));
+}
+
+/// The dates in a section's cells labelled `label`, in page order.
+fn dates_in(section: &str, label: &str) -> Vec<String> {
+    let open = format!("data-label=\"{label}\">");
+    section
+        .match_indices(&open)
+        .map(|(at, _)| {
+            let rest = &section[at + open.len()..];
+            rest[..rest.find('<').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn latest_lists_read_newest_first_by_date() {
+    let (_, html) = get("/").await;
+    for id in ["donations", "expenditures"] {
+        let dates = dates_in(section(&html, id), "日期");
+        assert!(dates.len() > 1, "{id}");
+        let mut sorted = dates.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(dates, sorted, "{id} newest first");
+    }
 }
