@@ -31,7 +31,7 @@ pub enum IncomeKind {
 }
 
 impl IncomeKind {
-    const ALL: [IncomeKind; 3] = [
+    pub const ALL: [IncomeKind; 3] = [
         IncomeKind::Donation,
         IncomeKind::PledgePayment,
         IncomeKind::ProjectFunding,
@@ -58,7 +58,7 @@ pub enum OutflowKind {
 }
 
 impl OutflowKind {
-    const ALL: [OutflowKind; 4] = [
+    pub const ALL: [OutflowKind; 4] = [
         OutflowKind::GrantTranche,
         OutflowKind::Expenditure,
         OutflowKind::DonationRefund,
