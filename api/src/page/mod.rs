@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod chart;
 pub mod exports;
+pub mod flows;
 pub mod model;
 pub mod public;
 pub mod render;
