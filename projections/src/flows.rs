@@ -189,6 +189,9 @@ pub(crate) struct Flows {
     pub(crate) donation_incomes: Vec<u32>,
     pub(crate) funding_incomes: Vec<u32>,
     pub(crate) payments: crate::table::Table<PledgePaymentRow>,
+    /// Income indices by donor index, in log order: a sponsor's page reads
+    /// its own gifts without passing everyone else's.
+    pub(crate) donor_incomes: Vec<Vec<u32>>,
     /// The record being applied.
     seq: u64,
 }
@@ -239,6 +242,7 @@ impl Flows {
         of: PoolOf,
         kind: IncomeKind,
         entity: EntityIndex,
+        donor: Option<EntityIndex>,
         amount_fen: i64,
     ) -> u32 {
         assert!(
@@ -256,12 +260,24 @@ impl Flows {
             source: (kind as u32) << SOURCE_SHIFT | entity,
         });
         pool.incomes.push(income);
+        if let Some(donor) = donor {
+            if self.donor_incomes.len() <= donor as usize {
+                self.donor_incomes.resize_with(donor as usize + 1, Vec::new);
+            }
+            self.donor_incomes[donor as usize].push(income);
+        }
         income
     }
 
-    pub(crate) fn donation(&mut self, of: PoolOf, donation: EntityIndex, amount_fen: i64) {
+    pub(crate) fn donation(
+        &mut self,
+        of: PoolOf,
+        donation: EntityIndex,
+        donor: Option<EntityIndex>,
+        amount_fen: i64,
+    ) {
         debug_assert_eq!(self.donation_incomes.len(), donation as usize);
-        let income = self.income(of, IncomeKind::Donation, donation, amount_fen);
+        let income = self.income(of, IncomeKind::Donation, donation, donor, amount_fen);
         self.donation_incomes.push(income);
     }
 
@@ -269,6 +285,7 @@ impl Flows {
         &mut self,
         project: EntityIndex,
         funding: EntityIndex,
+        sponsor: EntityIndex,
         amount_fen: i64,
     ) {
         debug_assert_eq!(self.funding_incomes.len(), funding as usize);
@@ -276,6 +293,7 @@ impl Flows {
             PoolOf::Project(project),
             IncomeKind::ProjectFunding,
             funding,
+            Some(sponsor),
             amount_fen,
         );
         self.funding_incomes.push(income);
@@ -291,6 +309,7 @@ impl Flows {
         id: Id,
         fund: EntityIndex,
         pledge: EntityIndex,
+        donor: EntityIndex,
         amount_fen: i64,
         received_on: Day,
     ) {
@@ -299,6 +318,7 @@ impl Flows {
             PoolOf::Fund(fund),
             IncomeKind::PledgePayment,
             payment,
+            Some(donor),
             amount_fen,
         );
         self.payments.push(PledgePaymentRow {

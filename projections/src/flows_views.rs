@@ -95,11 +95,17 @@ impl Projections {
         let Some(donor) = self.donors.index_of(donor_id) else {
             return Vec::new();
         };
-        (0..self.flows.incomes.len() as u32)
-            .filter(|&income| {
-                self.income_donor(&self.flows.incomes[income as usize]) == Some(donor)
-            })
-            .map(|income| self.gift_flow(income))
+        let incomes = self
+            .flows
+            .donor_incomes
+            .get(donor as usize)
+            .map_or(&[][..], Vec::as_slice);
+        debug_assert!(incomes.iter().all(|&income| {
+            self.income_donor(&self.flows.incomes[income as usize]) == Some(donor)
+        }));
+        incomes
+            .iter()
+            .map(|&income| self.gift_flow(income))
             .collect()
     }
 

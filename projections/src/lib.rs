@@ -897,7 +897,7 @@ impl Projections {
         self.fund_accounts
             .donation(holding_fund, index, amount_fen, received_on);
         let pool = project.map_or(flows::PoolOf::Fund(holding_fund), flows::PoolOf::Project);
-        self.flows.donation(pool, index, amount_fen);
+        self.flows.donation(pool, index, donor, amount_fen);
         self.donations.push(Donation {
             id,
             donor,
@@ -1058,7 +1058,7 @@ impl Projections {
         self.fund_accounts
             .pledge_payment(fund, index, amount_fen, received_on);
         self.flows
-            .pledge_payment(payment_id, fund, index, amount_fen, received_on);
+            .pledge_payment(payment_id, fund, index, donor, amount_fen, received_on);
         self.donors[donor as usize].pledge_paid_fen += amount_fen;
         if let Some(campaign) = campaign {
             let campaign = &mut self.campaigns[campaign as usize];
@@ -1454,7 +1454,8 @@ impl Projections {
         let funding = self.fundings.len() as EntityIndex;
         self.fund_accounts
             .project_funded(fund, project, sponsor, funding, amount_fen, received_on);
-        self.flows.project_funding(project, funding, amount_fen);
+        self.flows
+            .project_funding(project, funding, sponsor, amount_fen);
         self.month_in(received_on, amount_fen);
         self.fundings.push(Funding {
             id,

@@ -665,6 +665,31 @@ proptest! {
             prop_assert_eq!(unspent_fen, held_fen, "fund {}", fund_id);
         }
 
+        // Each donor's gifts, found through its own index, are the gifts
+        // the log says it gave.
+        let mut given_by: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut pledge_donor: std::collections::HashMap<String, String> = Default::default();
+        for envelope in &envelopes {
+            match envelope.event.as_ref().unwrap() {
+                Event::DonationReceived(e) if !e.donor_id.is_empty() => {
+                    *given_by.entry(e.donor_id.clone()).or_default() += 1
+                }
+                Event::PledgeMade(e) => {
+                    pledge_donor.insert(e.pledge_id.clone(), e.donor_id.clone());
+                }
+                Event::PledgePaymentReceived(e) => {
+                    *given_by.entry(pledge_donor[&e.pledge_id].clone()).or_default() += 1
+                }
+                Event::ProjectFunded(e) => *given_by.entry(e.sponsor_id.clone()).or_default() += 1,
+                _ => {}
+            }
+        }
+        for donor in 0..6 {
+            let donor_id = format!("dn{donor}");
+            let flows = whole.donor_gift_flows(&donor_id);
+            prop_assert_eq!(flows.len(), given_by.get(&donor_id).copied().unwrap_or(0), "{}", donor_id);
+        }
+
         // The same allocations after a rebuild in two halves.
         let half = envelopes.len() / 2;
         let mut halves = Projections::default();
