@@ -757,6 +757,9 @@ pub fn document() -> Value {
     }
     let (path, item) = fund_transactions_route();
     paths.insert(path.to_owned(), item);
+    for (path, item) in flow_routes() {
+        paths.insert(path.to_owned(), item);
+    }
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Mingzhang (明账) API", "version": env!("CARGO_PKG_VERSION"),
@@ -827,6 +830,48 @@ fn fund_transactions_route() -> (&'static str, Value) {
         &["400", "404", "422", "503"],
     );
     (path, json!({"get": operation}))
+}
+
+// -- 善款去向 (http::flows) ----------------------------------------------------
+
+/// `GET /v1/flows/...`: `min_seq` only (`flows::FlowParams`; any other is
+/// 422 `bad_query`).
+fn flow_routes() -> Vec<(&'static str, Value)> {
+    [
+        (
+            "/v1/flows/donations/{id}",
+            "What one donation paid for (grant tranches, project spending, expenditures, refunds, with amounts and dates) and what of it is still unspent, first in, first out within the money it may pay (docs/flows.md); the giver masked for the public as on the page",
+            "GiftFlow",
+        ),
+        (
+            "/v1/flows/pledge-payments/{id}",
+            "What one pledge payment paid for and what of it is still unspent (docs/flows.md); the giver masked for the public as on the page",
+            "GiftFlow",
+        ),
+        (
+            "/v1/flows/outflows/{seq}",
+            "Which gifts paid the outflow (grant tranche, expenditure, refund, reversal) recorded at this seq (docs/flows.md); givers masked for the public as on the page; 404 for a record that moved no money out",
+            "OutflowFlow",
+        ),
+    ]
+    .into_iter()
+    .map(|(path, summary, answer)| {
+        let mut parameters = path_parameters(path);
+        parameters.push(query_parameter(
+            "min_seq",
+            "wait up to 2 s until projections include the record with this sequence number; 503 if they do not",
+            json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+        ));
+        let operation = operation(
+            summary,
+            Access::EveryRole,
+            parameters,
+            ok_json("`unspent_fen` + Σ amounts paid = `amount_fen`", named(answer)),
+            &["400", "404", "422", "503"],
+        );
+        (path, json!({"get": operation}))
+    })
+    .collect()
 }
 
 pub async fn serve() -> Json<Value> {
@@ -990,6 +1035,7 @@ mod route_tests {
             include_str!("http/records.rs"),
             include_str!("http/proofs.rs"),
             include_str!("http/transactions.rs"),
+            include_str!("http/flows.rs"),
             include_str!("page/mod.rs"),
         ];
         let served: Vec<(String, String)> = sources

@@ -16,7 +16,8 @@ use mingzhang_projections::{
     TrialBalance,
 };
 use mingzhang_projections::{
-    Counterparty, Direction, FundMovementEntry, MovementFilter, MovementKind, parse_month,
+    Counterparty, Direction, FlowOutflow, FundMovementEntry, GiftFlow, MovementFilter,
+    MovementKind, OutflowFlow, PaidBy, parse_month,
 };
 use mingzhang_proto::v1 as pb;
 use serde::Serialize;
@@ -45,10 +46,16 @@ pub enum QueryKind {
     Expenditures,
     TrialBalance,
     FundTransactions,
+    /// 善款去向 of one donation (`id` the donation id).
+    DonationFlow,
+    /// 善款去向 of one pledge payment (`id` the payment id).
+    PledgePaymentFlow,
+    /// Which gifts paid one outflow (`id` the outflow's seq, in decimal).
+    OutflowFlow,
 }
 
 impl QueryKind {
-    pub const ALL: [QueryKind; 12] = [
+    pub const ALL: [QueryKind; 15] = [
         QueryKind::Funds,
         QueryKind::Campaigns,
         QueryKind::Campaign,
@@ -61,6 +68,9 @@ impl QueryKind {
         QueryKind::Expenditures,
         QueryKind::TrialBalance,
         QueryKind::FundTransactions,
+        QueryKind::DonationFlow,
+        QueryKind::PledgePaymentFlow,
+        QueryKind::OutflowFlow,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +87,9 @@ impl QueryKind {
             QueryKind::Expenditures => "expenditures",
             QueryKind::TrialBalance => "trial-balance",
             QueryKind::FundTransactions => "fund-transactions",
+            QueryKind::DonationFlow => "donation-flow",
+            QueryKind::PledgePaymentFlow => "pledge-payment-flow",
+            QueryKind::OutflowFlow => "outflow-flow",
         }
     }
 
@@ -130,6 +143,9 @@ pub enum Answer {
     Expenditures(Vec<ExpenditureEntry>),
     TrialBalance(TrialBalance),
     FundTransactions(ListedMovements),
+    /// "donation-flow" and "pledge-payment-flow".
+    GiftFlow(ListedGiftFlow),
+    OutflowFlow(ListedOutflowFlow),
 }
 
 /// The filters of the "fund-transactions" query, as the caller sent them.
@@ -349,6 +365,208 @@ impl ListedMovements {
     }
 }
 
+// -- 善款去向 (projections/src/flows.rs, docs/flows.md) -----------------------
+
+/// What one gift paid for, its giver masked for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedGiftFlow {
+    pub flow: GiftFlow,
+    pub counterparty: PublicCounterparty,
+}
+
+/// Which gifts paid one outflow, each giver masked for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedOutflowFlow {
+    pub outflow: FlowOutflow,
+    pub unattributed_fen: i64,
+    pub paid_by: Vec<(PaidBy, PublicCounterparty)>,
+}
+
+impl ListedGiftFlow {
+    pub fn new(flow: GiftFlow, full_view: bool) -> ListedGiftFlow {
+        let counterparty = public_counterparty(&flow.counterparty, full_view);
+        ListedGiftFlow { flow, counterparty }
+    }
+
+    fn to_json(&self) -> Value {
+        let GiftFlow {
+            kind,
+            id,
+            date: received_on,
+            fund_id,
+            restricted_to_project_id,
+            counterparty: _,
+            amount_fen,
+            unspent_fen,
+            paid_for,
+        } = &self.flow;
+        serde_json::json!({
+            "kind": kind.name(),
+            "id": id,
+            "date": date(*received_on),
+            "fund_id": fund_id,
+            "restricted_to_project_id": restricted_to_project_id,
+            "counterparty_kind": self.counterparty.kind,
+            "counterparty_id": self.counterparty.id,
+            "counterparty": self.counterparty.name,
+            "amount_fen": amount_fen,
+            "unspent_fen": unspent_fen,
+            "paid_for": paid_for.iter().map(flow_outflow_json).collect::<Vec<_>>(),
+        })
+    }
+
+    fn into_proto(self) -> pb::GiftFlow {
+        let GiftFlow {
+            kind,
+            id,
+            date: received_on,
+            fund_id,
+            restricted_to_project_id,
+            counterparty: _,
+            amount_fen,
+            unspent_fen,
+            paid_for,
+        } = self.flow;
+        pb::GiftFlow {
+            kind: kind.name().to_owned(),
+            id,
+            date: date(received_on),
+            fund_id,
+            restricted_to_project_id,
+            counterparty_kind: self.counterparty.kind.to_owned(),
+            counterparty_id: self.counterparty.id,
+            counterparty: self.counterparty.name,
+            amount_fen,
+            unspent_fen,
+            paid_for: paid_for.into_iter().map(flow_outflow_proto).collect(),
+        }
+    }
+}
+
+impl ListedOutflowFlow {
+    pub fn new(flow: OutflowFlow, full_view: bool) -> ListedOutflowFlow {
+        let OutflowFlow {
+            outflow,
+            paid_by,
+            unattributed_fen,
+        } = flow;
+        ListedOutflowFlow {
+            outflow,
+            unattributed_fen,
+            paid_by: paid_by
+                .into_iter()
+                .map(|paid| {
+                    let shown = public_counterparty(&paid.counterparty, full_view);
+                    (paid, shown)
+                })
+                .collect(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let mut answer = flow_outflow_json(&self.outflow);
+        answer["unattributed_fen"] = Value::from(self.unattributed_fen);
+        answer["paid_by"] = self
+            .paid_by
+            .iter()
+            .map(|(paid, shown)| {
+                serde_json::json!({
+                    "kind": paid.kind.name(),
+                    "id": paid.id,
+                    "date": date(paid.date),
+                    "amount_fen": paid.amount_fen,
+                    "counterparty_kind": shown.kind,
+                    "counterparty_id": shown.id,
+                    "counterparty": shown.name,
+                })
+            })
+            .collect();
+        answer
+    }
+
+    fn into_proto(self) -> pb::OutflowFlow {
+        let FlowOutflow {
+            seq,
+            kind,
+            date: paid_on,
+            amount_fen,
+            reference_id,
+            tranche_no,
+            project_id,
+            fund_id,
+        } = self.outflow;
+        pb::OutflowFlow {
+            seq,
+            kind: kind.name().to_owned(),
+            date: date(paid_on),
+            amount_fen,
+            reference_id,
+            tranche_no,
+            project_id,
+            fund_id,
+            unattributed_fen: self.unattributed_fen,
+            paid_by: self
+                .paid_by
+                .into_iter()
+                .map(|(paid, shown)| {
+                    let PaidBy {
+                        kind,
+                        id,
+                        date: received_on,
+                        amount_fen,
+                        counterparty: _,
+                    } = paid;
+                    pb::PaidBy {
+                        kind: kind.name().to_owned(),
+                        id,
+                        date: date(received_on),
+                        amount_fen,
+                        counterparty_kind: shown.kind.to_owned(),
+                        counterparty_id: shown.id,
+                        counterparty: shown.name,
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+fn flow_outflow_json(outflow: &FlowOutflow) -> Value {
+    serde_json::json!({
+        "seq": outflow.seq,
+        "kind": outflow.kind.name(),
+        "date": date(outflow.date),
+        "amount_fen": outflow.amount_fen,
+        "reference_id": outflow.reference_id,
+        "tranche_no": outflow.tranche_no,
+        "project_id": outflow.project_id,
+        "fund_id": outflow.fund_id,
+    })
+}
+
+fn flow_outflow_proto(outflow: FlowOutflow) -> pb::FlowOutflow {
+    let FlowOutflow {
+        seq,
+        kind,
+        date: paid_on,
+        amount_fen,
+        reference_id,
+        tranche_no,
+        project_id,
+        fund_id,
+    } = outflow;
+    pb::FlowOutflow {
+        seq,
+        kind: kind.name().to_owned(),
+        date: date(paid_on),
+        amount_fen,
+        reference_id,
+        tranche_no,
+        project_id,
+        fund_id,
+    }
+}
+
 /// Runs one query for `principal` (authorised, then answered with the
 /// caller's masking) and returns the answer with the number of log records
 /// it reflects. Both HTTP and gRPC answer through here.
@@ -411,7 +629,10 @@ pub fn authorize(principal: &Principal, kind: QueryKind, id: &str) -> Result<(),
             | QueryKind::Donations
             | QueryKind::Expenditures
             | QueryKind::TrialBalance
-            | QueryKind::FundTransactions,
+            | QueryKind::FundTransactions
+            | QueryKind::DonationFlow
+            | QueryKind::PledgePaymentFlow
+            | QueryKind::OutflowFlow,
             _,
         ) => Ok(()),
     }
@@ -464,6 +685,30 @@ pub fn answer(
             &MovementQuery::default(),
             page,
         )?),
+        QueryKind::DonationFlow => Answer::GiftFlow(ListedGiftFlow::new(
+            projections
+                .donation_flow(id)
+                .ok_or_else(|| not_found("donation", id))?,
+            full_view,
+        )),
+        QueryKind::PledgePaymentFlow => Answer::GiftFlow(ListedGiftFlow::new(
+            projections
+                .pledge_payment_flow(id)
+                .ok_or_else(|| not_found("pledge payment", id))?,
+            full_view,
+        )),
+        QueryKind::OutflowFlow => {
+            let no_outflow = || AppError::NotFound {
+                field: "seq".to_owned(),
+                rule: "not_found",
+                detail: format!("no record moving money out at seq {id:?}"),
+            };
+            let seq: u64 = id.parse().map_err(|_| no_outflow())?;
+            Answer::OutflowFlow(ListedOutflowFlow::new(
+                projections.outflow_flow(seq).ok_or_else(no_outflow)?,
+                full_view,
+            ))
+        }
         QueryKind::Donations => Answer::Donations(
             projections
                 .donations(page.offset, page.limit)
@@ -541,6 +786,8 @@ impl Answer {
             Answer::TrialBalance(trial_balance) => to_json(trial_balance),
             Answer::Expenditures(expenditures) => to_json(expenditures),
             Answer::FundTransactions(listed) => listed.to_json(),
+            Answer::GiftFlow(flow) => flow.to_json(),
+            Answer::OutflowFlow(flow) => flow.to_json(),
             Answer::Donations(donations) => Value::Array(
                 donations
                     .iter()
@@ -608,6 +855,8 @@ impl Answer {
                 Typed::TrialBalance(trial_balance_message(trial_balance))
             }
             Answer::FundTransactions(listed) => Typed::FundTransactions(listed.into_proto()),
+            Answer::GiftFlow(flow) => Typed::GiftFlow(flow.into_proto()),
+            Answer::OutflowFlow(flow) => Typed::OutflowFlow(flow.into_proto()),
         }
     }
 }
@@ -1169,6 +1418,9 @@ mod tests {
                 QueryKind::Campaign => (kind, scenario::CAMPAIGN_ID, None),
                 QueryKind::DonorStatement => (kind, "unit-01", None),
                 QueryKind::FundTransactions => (kind, scenario::CHARITY_FUND_ID, None),
+                QueryKind::DonationFlow => (kind, "don-pd2015-unit-02", None),
+                QueryKind::PledgePaymentFlow => (kind, "pay-unit-02-2015", None),
+                QueryKind::OutflowFlow => (kind, "241", None),
                 _ => (kind, "", None),
             })
             .chain([(QueryKind::Pledges, "", Some("2017-07-01"))])
@@ -1320,6 +1572,55 @@ mod tests {
             format!("{audited:?}").contains("刘志强"),
             "auditors see all"
         );
+    }
+
+    #[test]
+    fn gift_flows_mask_the_giver_for_the_public_by_the_one_rule_and_unknown_ids_are_not_found() {
+        let projections = kaixuan_projections();
+        // 李建国 gave anonymously.
+        let flow = |full_view| {
+            let answer = answer(
+                &projections,
+                full_view,
+                QueryKind::DonationFlow,
+                "don-2015-resident-1",
+                None,
+                Page::default(),
+            )
+            .expect("a gift of the demo");
+            let json = answer.to_json();
+            (json, format!("{:?}", answer.into_proto()))
+        };
+        let (public, typed) = flow(false);
+        assert_eq!(public["counterparty"], ANONYMOUS_DONOR_NAME);
+        assert_eq!(public["counterparty_id"], "");
+        for shown in [public.to_string(), typed] {
+            assert!(!shown.contains("李建国") && !shown.contains("resident-li"));
+        }
+        let (audited, _) = flow(true);
+        assert_eq!(audited["counterparty_id"], "resident-li");
+        let unspent = public["unspent_fen"].as_i64().unwrap();
+        let paid: i64 = public["paid_for"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["amount_fen"].as_i64().unwrap())
+            .sum();
+        assert_eq!(unspent + paid, public["amount_fen"].as_i64().unwrap());
+
+        for (kind, id, field) in [
+            (QueryKind::DonationFlow, "nobody", "id"),
+            (QueryKind::PledgePaymentFlow, "don-2015-resident-1", "id"),
+            (QueryKind::OutflowFlow, "0", "seq"),
+            (QueryKind::OutflowFlow, "not-a-seq", "seq"),
+        ] {
+            match answer(&projections, false, kind, id, None, Page::default()) {
+                Err(AppError::NotFound {
+                    field: named, rule, ..
+                }) => assert_eq!((named.as_str(), rule), (field, "not_found")),
+                other => panic!("{} {id}: expected not found, got {other:?}", kind.name()),
+            }
+        }
     }
 
     #[test]

@@ -49,12 +49,17 @@
 //! - **Fund accounts** (`movements.rs`): every movement in and out of each
 //!   fund in date order with its running balance, summing to the fund's
 //!   totals; and the correction notes.
+//! - **善款去向** (`flows.rs`, docs/flows.md): each outflow allocated to
+//!   the incomes that paid it, first in, first out within its pool (a
+//!   fund's pooled money, or one project's restricted money).
 
 mod accounts;
 mod borrowed;
 mod dates;
 mod decode;
 mod fast_hash;
+mod flows;
+mod flows_views;
 mod id;
 mod movements;
 mod movements_views;
@@ -74,6 +79,8 @@ use borrowed::FastEvent;
 pub use dates::Day;
 use decode::{Decoded, EnvelopeDecoder};
 use fast_hash::FastMap;
+pub use flows::{IncomeKind, OutflowKind};
+pub use flows_views::*;
 use id::Id;
 pub use movements::{CorrectionKind, Direction, MovementKind};
 pub use movements_views::*;
@@ -441,6 +448,8 @@ pub struct Projections {
     monthly: BTreeMap<u32, MonthFlowState>,
     /// Each fund's movements, the correction notes, who funded each project.
     fund_accounts: movements::FundAccounts,
+    /// Which incomes paid each outflow (善款去向).
+    flows: flows::Flows,
     /// The first record that did not apply; nothing is applied after it.
     not_applied: Option<NotApplied>,
     decoder: DecoderScratch,
@@ -557,6 +566,7 @@ impl Projections {
         let records = usize::try_from(records).unwrap_or(usize::MAX);
         self.transfers.reserve(records);
         self.donations.reserve(records);
+        self.flows.reserve(records);
     }
 
     /// Decodes one record's payload and applies it.
@@ -607,6 +617,7 @@ impl Projections {
         );
         self.transfers.push(None);
         self.fund_accounts.begin(seq, recorded_at_unix_ms);
+        self.flows.begin(seq);
         let outcome = match event {
             None => Err(Skip {
                 kind: NotAppliedKind::EmptyEvent,
@@ -885,6 +896,8 @@ impl Projections {
         let index = self.donations.len() as EntityIndex;
         self.fund_accounts
             .donation(holding_fund, index, amount_fen, received_on);
+        let pool = project.map_or(flows::PoolOf::Fund(holding_fund), flows::PoolOf::Project);
+        self.flows.donation(pool, index, donor, amount_fen);
         self.donations.push(Donation {
             id,
             donor,
@@ -950,6 +963,12 @@ impl Projections {
                     .donation_reversed(holding_fund, index, amount_fen, reason);
             }
         }
+        self.flows.donation_given_back(
+            index,
+            matches!(how, GivenBack::Reversed),
+            amount_fen,
+            Day::from_unix_ms_cst(recorded_at_unix_ms),
+        );
         if let Some(project) = project {
             self.projects[project as usize].donations_fen -= amount_fen;
         }
@@ -1027,6 +1046,10 @@ impl Projections {
         let amount_fen = positive("amount_fen", e.amount_fen)?;
         let index = lookup(&self.pledges, "pledge", e.pledge_id)?;
         let received_on = Self::day("received_on", e.received_on)?;
+        let payment_id = self
+            .flows
+            .vacant_payment(e.payment_id)
+            .ok_or_else(|| duplicate("pledge payment", e.payment_id))?;
         let pledge = &mut self.pledges[index as usize];
         pledge.paid_fen += amount_fen;
         let (fund, donor, campaign) = (pledge.fund, pledge.donor, pledge.campaign);
@@ -1034,6 +1057,8 @@ impl Projections {
         self.funds[fund as usize].total_in_fen += amount_fen;
         self.fund_accounts
             .pledge_payment(fund, index, amount_fen, received_on);
+        self.flows
+            .pledge_payment(payment_id, fund, index, donor, amount_fen, received_on);
         self.donors[donor as usize].pledge_paid_fen += amount_fen;
         if let Some(campaign) = campaign {
             let campaign = &mut self.campaigns[campaign as usize];
@@ -1266,6 +1291,8 @@ impl Projections {
         self.funds[fund as usize].total_out_fen += amount_fen;
         self.fund_accounts
             .grant_tranche(fund, index, amount_fen, paid_on);
+        self.flows
+            .grant_tranche(fund, index, e.tranche_index, amount_fen, paid_on);
         self.month_out(paid_on, amount_fen);
         Ok(())
     }
@@ -1427,6 +1454,8 @@ impl Projections {
         let funding = self.fundings.len() as EntityIndex;
         self.fund_accounts
             .project_funded(fund, project, sponsor, funding, amount_fen, received_on);
+        self.flows
+            .project_funding(project, funding, sponsor, amount_fen);
         self.month_in(received_on, amount_fen);
         self.fundings.push(Funding {
             id,
@@ -1483,6 +1512,8 @@ impl Projections {
         let index = self.expenditures.len() as EntityIndex;
         self.fund_accounts
             .expenditure(holding_fund, index, amount_fen, paid_on);
+        let pool = project.map_or(flows::PoolOf::Fund(holding_fund), flows::PoolOf::Project);
+        self.flows.expenditure(pool, index, amount_fen, paid_on);
         self.expenditures.push(Expenditure {
             id,
             fund,
@@ -1532,6 +1563,7 @@ impl Projections {
         self.funds[holding_fund as usize].total_out_fen -= amount_fen;
         self.fund_accounts
             .expenditure_reversed(holding_fund, index, amount_fen, &e.reason);
+        self.flows.expenditure_reversed(index, amount_fen);
         // A reversal corrects the booking: the month it was paid in paid less.
         self.month_out(paid_on, -amount_fen);
         Ok(())

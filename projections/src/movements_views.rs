@@ -195,7 +195,11 @@ impl Projections {
         Some((in_fen, out_fen, in_fen - out_fen))
     }
 
-    fn donor_counterparty(&self, donor: Option<EntityIndex>, gift_anonymous: bool) -> Counterparty {
+    pub(crate) fn donor_counterparty(
+        &self,
+        donor: Option<EntityIndex>,
+        gift_anonymous: bool,
+    ) -> Counterparty {
         match donor {
             Some(donor) => {
                 let donor = &self.donors[donor as usize];

@@ -2109,6 +2109,10 @@ async fn every_grpc_query_answers_typed_what_the_http_json_answers() {
     let mut paged = query_case("/v1/donations?offset=2&limit=3", "donations", "", "");
     paged.request.offset = Some(2);
     paged.request.limit = Some(3);
+    let (_, example) = server
+        .get(None, "/v1/flows/pledge-payments/pay-unit-02-2015")
+        .await;
+    let outflow_seq = example["paid_for"][0]["seq"].to_string();
     let public_cases = || {
         vec![
             query_case("/v1/funds", "funds", "", ""),
@@ -2125,6 +2129,25 @@ async fn every_grpc_query_answers_typed_what_the_http_json_answers() {
             query_case("/v1/donations", "donations", "", ""),
             query_case("/v1/expenditures", "expenditures", "", ""),
             query_case("/v1/trial-balance", "trial-balance", "", ""),
+            query_case(
+                "/v1/flows/pledge-payments/pay-unit-02-2015",
+                "pledge-payment-flow",
+                "pay-unit-02-2015",
+                "",
+            ),
+            // An anonymous gift: masked alike.
+            query_case(
+                "/v1/flows/donations/don-2015-resident-1",
+                "donation-flow",
+                "don-2015-resident-1",
+                "",
+            ),
+            query_case(
+                &format!("/v1/flows/outflows/{outflow_seq}"),
+                "outflow-flow",
+                &outflow_seq,
+                "",
+            ),
         ]
     };
     let full_view_cases = [

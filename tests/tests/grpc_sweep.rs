@@ -336,10 +336,21 @@ async fn no_read_with_bad_values_is_answered_with_a_server_fault() {
         "expenditures",
         "trial-balance",
         "fund-transactions",
+        "donation-flow",
+        "pledge-payment-flow",
+        "outflow-flow",
         "",
         "no-such-query",
     ];
-    let ids = ["", "kaixuan-5y", "unit-01", "\u{0}", &"i".repeat(5000)];
+    let ids = [
+        "",
+        "kaixuan-5y",
+        "unit-01",
+        "pay-unit-02-2015",
+        "241",
+        "\u{0}",
+        &"i".repeat(5000),
+    ];
     let numbers = [None, Some(0), Some(1), Some(u32::MAX)];
     let mut sent = 0usize;
     for (caller, token) in &callers.0 {

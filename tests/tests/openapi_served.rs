@@ -125,6 +125,14 @@ async fn every_json_route_answers_as_its_schema_in_the_document_says() {
     let donor = donations[0]["donor_id"].as_str().expect("a donor id");
     let (_, campaigns) = get_json(&client, url("/v1/campaigns"), None).await;
     let campaign = campaigns[0]["campaign_id"].as_str().expect("a campaign");
+    let donation = donations[0]["donation_id"].as_str().expect("a donation id");
+    let (_, gift_flow) = get_json(
+        &client,
+        url("/v1/flows/pledge-payments/pay-unit-02-2015"),
+        None,
+    )
+    .await;
+    let outflow_seq = &gift_flow["paid_for"][0]["seq"];
     // (the route, the path asked, token, the status it answers)
     let asked = [
         ("/v1/funds", "/v1/funds".to_owned(), None, 200),
@@ -195,6 +203,30 @@ async fn every_json_route_answers_as_its_schema_in_the_document_says() {
             404,
         ),
         ("/v1/records", "/v1/records".into(), None, 401),
+        (
+            "/v1/flows/donations/{id}",
+            format!("/v1/flows/donations/{donation}"),
+            None,
+            200,
+        ),
+        (
+            "/v1/flows/pledge-payments/{id}",
+            "/v1/flows/pledge-payments/pay-unit-02-2015".into(),
+            None,
+            200,
+        ),
+        (
+            "/v1/flows/outflows/{seq}",
+            format!("/v1/flows/outflows/{outflow_seq}"),
+            None,
+            200,
+        ),
+        (
+            "/v1/flows/donations/{id}",
+            "/v1/flows/donations/no-such-donation".into(),
+            None,
+            404,
+        ),
     ];
     let mut answers = Vec::new();
     for (route, path, token, expected) in asked {

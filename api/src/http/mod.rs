@@ -5,6 +5,7 @@
 //! transparency page) plug in beside them.
 
 pub mod commands;
+pub mod flows;
 pub mod json;
 pub mod proofs;
 pub mod queries;
@@ -56,6 +57,7 @@ pub fn router_with_transparency(
         .merge(command_routes())
         .merge(queries::routes())
         .merge(transactions::routes())
+        .merge(flows::routes())
         .merge(records::routes())
         .merge(ops_routes())
         .fallback(|| async {

@@ -85,6 +85,61 @@ fn fund_account() -> Value {
     account
 }
 
+fn income_kind() -> Value {
+    one_of(&mingzhang_projections::IncomeKind::ALL.map(|kind| kind.name()))
+}
+
+/// An outflow of 善款去向 (docs/flows.md): in `GiftFlow.paid_for` the part
+/// that gift paid, in `OutflowFlow` the whole.
+fn flow_outflow_fields() -> Vec<(&'static str, Value)> {
+    vec![
+        ("seq", count()),
+        (
+            "kind",
+            one_of(&mingzhang_projections::OutflowKind::ALL.map(|kind| kind.name())),
+        ),
+        ("date", day()),
+        ("amount_fen", count()),
+        ("reference_id", string()),
+        ("tranche_no", count()),
+        ("project_id", string()),
+        ("fund_id", string()),
+    ]
+}
+
+/// `GET /v1/flows/donations/{id}` and `/v1/flows/pledge-payments/{id}`.
+fn gift_flow() -> Value {
+    let mut flow = object(&[
+        ("kind", income_kind()),
+        ("id", string()),
+        ("date", day()),
+        ("fund_id", string()),
+        ("restricted_to_project_id", string()),
+        ("counterparty_kind", one_of(&["donor", "walk_in"])),
+        ("counterparty_id", string()),
+        ("counterparty", string()),
+        ("amount_fen", integer()),
+        ("unspent_fen", count()),
+        ("paid_for", list(named("FlowOutflow"))),
+    ]);
+    flow["description"] = json!(
+        "What one gift paid for, first in, first out within the money it may pay (docs/flows.md): `unspent_fen` + Σ `paid_for[].amount_fen` = `amount_fen`"
+    );
+    flow
+}
+
+/// `GET /v1/flows/outflows/{seq}`.
+fn outflow_flow() -> Value {
+    let mut fields = flow_outflow_fields();
+    fields.push(("unattributed_fen", count()));
+    fields.push(("paid_by", list(named("PaidBy"))));
+    let mut flow = object(&fields);
+    flow["description"] = json!(
+        "Which gifts paid one outflow: Σ `paid_by[].amount_fen` + `unattributed_fen` = `amount_fen` (net of reversals); `unattributed_fen` is 0 on every log the rules accept"
+    );
+    flow
+}
+
 fn donation_entry_fields() -> Vec<(&'static str, Value)> {
     vec![
         ("donation_id", string()),
@@ -417,6 +472,21 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
             ]),
         ),
         ("FundAccount", fund_account()),
+        ("GiftFlow", gift_flow()),
+        ("FlowOutflow", object(&flow_outflow_fields())),
+        ("OutflowFlow", outflow_flow()),
+        (
+            "PaidBy",
+            object(&[
+                ("kind", income_kind()),
+                ("id", string()),
+                ("date", day()),
+                ("amount_fen", json!({"type": "integer", "minimum": 1})),
+                ("counterparty_kind", one_of(&["donor", "walk_in"])),
+                ("counterparty_id", string()),
+                ("counterparty", string()),
+            ]),
+        ),
         (
             "DonorView",
             object(&[
@@ -549,6 +619,59 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
+
+    /// The flow answers' real JSON on the demo against their schemas, down
+    /// to the items of their lists.
+    #[test]
+    fn flow_answers_carry_exactly_the_fields_their_schemas_list() {
+        use crate::backend::Page;
+        use crate::query_answers::{QueryKind, answer};
+        let projections = crate::test_support::kaixuan_projections();
+        let schemas: std::collections::BTreeMap<&str, Value> =
+            super::schemas().into_iter().collect();
+        let check = |name: &str, value: &Value| {
+            let mut listed: Vec<&str> = schemas[name]["required"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name} lists its fields"))
+                .iter()
+                .map(|field| field.as_str().expect("a name"))
+                .collect();
+            listed.sort();
+            let mut keys: Vec<&str> = value
+                .as_object()
+                .expect("an object")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            keys.sort();
+            assert_eq!(keys, listed, "{name}");
+        };
+        for (kind, id) in [
+            (QueryKind::PledgePaymentFlow, "pay-unit-02-2015"),
+            (QueryKind::DonationFlow, "don-pd2015-unit-02"),
+        ] {
+            let json = answer(&projections, false, kind, id, None, Page::default())
+                .expect("a gift of the demo")
+                .to_json();
+            check("GiftFlow", &json);
+            let paid_for = json["paid_for"].as_array().expect("a list");
+            paid_for.iter().for_each(|item| check("FlowOutflow", item));
+        }
+        let json = answer(
+            &projections,
+            false,
+            QueryKind::OutflowFlow,
+            "241",
+            None,
+            Page::default(),
+        )
+        .expect("an outflow of the demo")
+        .to_json();
+        check("OutflowFlow", &json);
+        let paid_by = json["paid_by"].as_array().expect("a list");
+        assert!(!paid_by.is_empty());
+        paid_by.iter().for_each(|item| check("PaidBy", item));
+    }
 
     /// The views' real JSON, field by field, against the schemas here: a
     /// field added to or removed from a view fails until it is described.

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod chart;
 pub mod exports;
+pub mod flows;
 pub mod index;
 pub mod model;
 pub mod public;

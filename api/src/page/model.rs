@@ -522,6 +522,8 @@ pub struct SponsorPageView {
     pub donations: Vec<DonationRowView>,
     pub pledges: Vec<SponsorPledgeView>,
     pub fundings: Vec<FundingRowView>,
+    /// 善款去向 of its named gifts (`page::flows`).
+    pub flows: super::flows::SponsorFlowsView,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1166,6 +1168,7 @@ pub fn sponsor_page(
         })
         .collect();
     Some(SponsorPageView {
+        flows: super::flows::sponsor_flows(projections, donor_id),
         sponsor,
         corrections,
         donations,

@@ -716,6 +716,7 @@ pub fn sponsor_page(lang: Lang, view: &SponsorPageView, provenance: &Provenance)
             dt { (lang.t("认捐已付", "Pledge paid")) } dd { (cny(sponsor.pledge_paid_fen)) }
             dt { (lang.t("认领项目出资", "Project funding")) } dd { (cny(sponsor.project_funding_fen)) }
         }
+        (super::flows::flows_section(lang, &sponsor.name, &view.flows))
         h2 { (lang.t("认领的项目", "Projects claimed")) }
         @if sponsor.projects_claimed.is_empty() { (none_yet(lang)) }
         ul { @for project in &sponsor.projects_claimed {

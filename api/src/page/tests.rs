@@ -385,3 +385,23 @@ async fn latest_lists_read_newest_first_by_date() {
         assert_eq!(dates, sorted, "{id} newest first");
     }
 }
+
+#[tokio::test]
+async fn sponsor_page_says_where_its_money_went_in_chinese_and_english() {
+    let (status, page) = get("/sponsors/unit-02").await;
+    assert_eq!(status, StatusCode::OK);
+    let flows = section(&page, "flows");
+    assert!(flows.contains("善款去向"), "{flows}");
+    assert!(flows.contains("200,000.00</span> 元已用于"), "{flows}");
+    assert!(
+        flows.contains("href=\"/grants/grant-mv2016-011\""),
+        "{flows}"
+    );
+    let (_, page) = get("/sponsors/unit-02?lang=en").await;
+    let flows = section(&page, "flows");
+    assert!(flows.contains("Where the money went"), "{flows}");
+    assert!(
+        flows.contains("href=\"/grants/grant-mv2016-011?lang=en\""),
+        "{flows}"
+    );
+}
