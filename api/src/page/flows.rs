@@ -11,7 +11,7 @@ use maud::{Markup, html};
 use mingzhang_projections::{GiftFlow, OutflowKind, Projections};
 
 use super::public::{cny, public_counterparty};
-use super::render::Lang;
+use super::render::{Lang, recorded};
 
 /// One thing the sponsor's money paid for, summed over its gifts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,11 +115,11 @@ pub fn flows_section(lang: Lang, name: &str, view: &SponsorFlowsView) -> Markup 
                 p {
                     @match lang {
                         Lang::Zh => {
-                            (name) "的捐赠与认捐付款共 " span.money #flows-given { (cny(view.given_fen)) } " 元，其中 "
+                            (recorded(name)) "的捐赠与认捐付款共 " span.money #flows-given { (cny(view.given_fen)) } " 元，其中 "
                             span.money #flows-spent { (cny(view.spent_fen)) } " 元已用于："
                         }
                         Lang::En => {
-                            "Of the " span.money #flows-given { (cny(view.given_fen)) } " CNY " (name) " gave, "
+                            "Of the " span.money #flows-given { (cny(view.given_fen)) } " CNY " (recorded(name)) " gave, "
                             span.money #flows-spent { (cny(view.spent_fen)) } " CNY has paid for:"
                         }
                     }
@@ -166,7 +166,7 @@ mod tests {
             }
         );
         let zh = flows_section(Lang::Zh, "景芳示例科技有限公司", &view).into_string();
-        assert!(zh.contains("景芳示例科技有限公司的捐赠与认捐付款共 <span class=\"money\" id=\"flows-given\">441,000.00</span> 元"), "{zh}");
+        assert!(zh.contains("<span translate=\"no\">景芳示例科技有限公司</span>的捐赠与认捐付款共 <span class=\"money\" id=\"flows-given\">441,000.00</span> 元"), "{zh}");
         assert!(zh.contains("<a href=\"/grants/grant-mv2016-011\">grant-mv2016-011</a> 第1期拨款 (2016-05-05) <span class=\"money\">16,000.00</span> 元"), "{zh}");
         assert!(
             zh.contains(
