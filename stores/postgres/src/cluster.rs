@@ -1,6 +1,7 @@
-//! A throwaway PostgreSQL cluster for tests and benchmarks, started and
+//! Throwaway PostgreSQL clusters for tests and benchmarks, started and
 //! stopped by `ops/postgres.sh` (which installs Debian's postgresql under CI
-//! when it is missing).
+//! when it is missing): one cluster, or a primary with a synchronous
+//! streaming standby for failover tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,24 +32,8 @@ impl ThrowawayCluster {
     pub fn start() -> ThrowawayCluster {
         let dir = tempfile::tempdir().expect("a directory for the cluster");
         let script = repository_root().join("ops/postgres.sh");
-        let port = free_port();
-        let output = Command::new("bash")
-            .arg(&script)
-            .arg("start")
-            .arg(dir.path())
-            .arg(port.to_string())
-            .output()
-            .expect("running ops/postgres.sh");
-        assert!(
-            output.status.success(),
-            "ops/postgres.sh start failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let url = String::from_utf8(output.stdout)
-            .expect("the script prints a URL")
-            .trim()
-            .to_owned();
-        assert!(url.starts_with("postgres://"), "{url}");
+        let port = free_port().to_string();
+        let url = run_script(&script, &["start", path_arg(dir.path()), &port]);
         ThrowawayCluster { dir, script, url }
     }
 
@@ -66,6 +51,105 @@ impl ThrowawayCluster {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// A primary and its synchronous streaming standby, each a throwaway
+/// cluster: a COMMIT on the primary returns only once the standby has
+/// flushed it, so the standby holds every acknowledged write when the
+/// primary dies.
+pub struct ThrowawayPair {
+    primary: ThrowawayCluster,
+    standby: ThrowawayCluster,
+}
+
+impl ThrowawayPair {
+    /// As [`ThrowawayCluster::start_or_skip`], for a pair.
+    pub fn start_or_skip(test: &str) -> Option<ThrowawayPair> {
+        let primary = ThrowawayCluster::start_or_skip(test)?;
+        let dir = tempfile::tempdir().expect("a directory for the standby");
+        let port = free_port().to_string();
+        let url = run_script(
+            &primary.script,
+            &[
+                "standby",
+                path_arg(primary.dir()),
+                path_arg(dir.path()),
+                &port,
+            ],
+        );
+        let standby = ThrowawayCluster {
+            dir,
+            script: primary.script.clone(),
+            url,
+        };
+        Some(ThrowawayPair { primary, standby })
+    }
+
+    pub fn primary(&self) -> &ThrowawayCluster {
+        &self.primary
+    }
+
+    pub fn standby(&self) -> &ThrowawayCluster {
+        &self.standby
+    }
+
+    /// Both servers in one connection string that connects to whichever of
+    /// them accepts writes (`target_session_attrs=read-write`), as a client
+    /// of a pair with failover is configured.
+    pub fn read_write_url(&self) -> String {
+        let host_port = |url: &str| {
+            let (_, rest) = url.split_once('@').expect("the URL names a user");
+            let (host_port, _) = rest.split_once('/').expect("the URL names a database");
+            host_port.to_owned()
+        };
+        format!(
+            "postgres://postgres@{},{}/postgres?target_session_attrs=read-write&connect_timeout=5",
+            host_port(self.primary.url()),
+            host_port(self.standby.url())
+        )
+    }
+
+    /// SIGKILLs the primary's postmaster: the machine's crash, as the
+    /// standby sees it.
+    pub fn kill_primary(&self) {
+        run_script(
+            &self.primary.script,
+            &["kill", path_arg(self.primary.dir())],
+        );
+    }
+
+    /// Promotes the standby to primary and waits until it accepts writes.
+    pub fn promote_standby(&self) {
+        run_script(
+            &self.standby.script,
+            &["promote", path_arg(self.standby.dir())],
+        );
+    }
+}
+
+fn path_arg(path: &Path) -> &str {
+    path.to_str()
+        .expect("temporary directories have UTF-8 paths")
+}
+
+/// Runs ops/postgres.sh; panics with its output if it fails. Returns what
+/// it printed, trimmed.
+fn run_script(script: &Path, args: &[&str]) -> String {
+    let output = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("running ops/postgres.sh");
+    assert!(
+        output.status.success(),
+        "ops/postgres.sh {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("the script prints text")
+        .trim()
+        .to_owned()
 }
 
 impl Drop for ThrowawayCluster {
