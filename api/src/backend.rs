@@ -105,20 +105,45 @@ pub fn verify(
 pub const SUBMIT_QUEUE_MAX: usize = 65_536;
 
 /// The ledger as the handlers use it: every submit runs on a task of its own.
+/// The ledger can be replaced by one rebuilt from a log opened afresh (see
+/// `store_switch`); the read side's store stays the same.
 #[derive(Clone)]
 pub struct LedgerHandle {
-    ledger: Arc<Ledger>,
+    ledger: Arc<parking_lot::RwLock<Arc<Ledger>>>,
+    store: Arc<dyn mingzhang_ledger::store::EventStore>,
 }
 
 impl LedgerHandle {
     pub fn start(ledger: Arc<Ledger>) -> LedgerHandle {
-        LedgerHandle { ledger }
+        let store = ledger.store();
+        LedgerHandle::reading_from(ledger, store)
+    }
+
+    /// A ledger whose log the read side reads through `store` (a
+    /// `SwitchableStore` over the ledger's own).
+    pub fn reading_from(
+        ledger: Arc<Ledger>,
+        store: Arc<dyn mingzhang_ledger::store::EventStore>,
+    ) -> LedgerHandle {
+        LedgerHandle {
+            ledger: Arc::new(parking_lot::RwLock::new(ledger)),
+            store,
+        }
+    }
+
+    /// Later submits go to `ledger`.
+    pub fn replace(&self, ledger: Arc<Ledger>) {
+        *self.ledger.write() = ledger;
+    }
+
+    fn current(&self) -> Arc<Ledger> {
+        self.ledger.read().clone()
     }
 
     /// Submits on its own task, so a client that hangs up cannot cancel a
     /// write half-way: the write stands, and a retry with the same key finds it.
     pub async fn submit(&self, command: Event, meta: CommandMeta) -> Result<Committed, AppError> {
-        let ledger = self.ledger.clone();
+        let ledger = self.current();
         tokio::spawn(async move { ledger.submit(command, meta).await })
             .await
             .map_err(|error| AppError::Internal(format!("submit task: {error}")))?
@@ -130,7 +155,7 @@ impl LedgerHandle {
         &self,
         commands: Vec<(Event, CommandMeta)>,
     ) -> Result<Vec<Result<Committed, AppError>>, AppError> {
-        let ledger = self.ledger.clone();
+        let ledger = self.current();
         let results = tokio::spawn(async move { ledger.submit_many(commands).await })
             .await
             .map_err(|error| AppError::Internal(format!("submit task: {error}")))?;
@@ -140,7 +165,8 @@ impl LedgerHandle {
             .collect())
     }
 
+    /// The store the read side reads: the same for the server's whole life.
     pub fn store(&self) -> Arc<dyn mingzhang_ledger::store::EventStore> {
-        self.ledger.store()
+        self.store.clone()
     }
 }

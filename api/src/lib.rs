@@ -25,6 +25,7 @@ pub mod readiness;
 pub mod serve;
 pub mod state;
 pub mod store_location;
+pub mod store_switch;
 #[cfg(test)]
 mod test_support;
 pub mod transparency;

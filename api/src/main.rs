@@ -241,12 +241,11 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(async {
                 match &location {
                     StoreLocation::Embedded => serve::run(&data_dir, config, on_bound).await,
-                    StoreLocation::Postgres(_) => {
-                        let store = location
-                            .open(&data_dir)
-                            .await
-                            .map_err(|error| serve::ServeError::Open(format!("{error:#}")))?;
-                        serve::run_on(store, &data_dir, config, on_bound).await
+                    // Opened afresh when it fails: a standby promoted in its
+                    // place, or the server restarted, and writing carries on.
+                    StoreLocation::Postgres(url) => {
+                        let reopen = mingzhang_api::store_location::postgres_opener(url);
+                        serve::run_reopening(reopen, &data_dir, config, on_bound).await
                     }
                 }
             })?;

@@ -15,6 +15,7 @@ use crate::config::ServeConfig;
 use crate::grpc::{GrpcApi, TransparencyApi};
 use crate::proof_calls::ProofCalls;
 use crate::state::AppState;
+use crate::store_switch::{StoreOpener, SwitchableStore, keep_writing};
 use crate::transparency::{DEFAULT_ORIGIN, ProjectionsAt, Transparency};
 
 /// How often a new checkpoint is signed while the log grows.
@@ -64,13 +65,53 @@ pub async fn run_on(
     config: ServeConfig,
     on_bound: impl FnOnce(Bound),
 ) -> Result<(), ServeError> {
-    let ledger = Ledger::open(store)
+    serve_store(store, None, data_dir, config, on_bound).await
+}
+
+/// `run_on` a log in a database that may fail over to a standby: the log is
+/// opened with `reopen`, and opened with it afresh whenever the store fails
+/// (see `store_switch`), so the server carries on once a server accepts
+/// writes again.
+pub async fn run_reopening(
+    reopen: StoreOpener,
+    data_dir: &Path,
+    config: ServeConfig,
+    on_bound: impl FnOnce(Bound),
+) -> Result<(), ServeError> {
+    let store = reopen()
+        .await
+        .map_err(|error| ServeError::Open(format!("{error:#}")))?;
+    serve_store(store, Some(reopen), data_dir, config, on_bound).await
+}
+
+async fn serve_store(
+    store: Arc<dyn mingzhang_ledger::store::EventStore>,
+    reopen: Option<StoreOpener>,
+    data_dir: &Path,
+    config: ServeConfig,
+    on_bound: impl FnOnce(Bound),
+) -> Result<(), ServeError> {
+    let ledger = Ledger::open(store.clone())
         .await
         .map_err(|error| ServeError::Open(error.to_string()))?;
     let tokens = Arc::new(TokenRegistry::open(token_file_path(data_dir))?);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let ledger = match reopen {
+        None => LedgerHandle::start(ledger),
+        Some(reopen) => {
+            let switch = SwitchableStore::new(store);
+            let handle = LedgerHandle::reading_from(ledger, switch.clone());
+            tokio::spawn(keep_writing(
+                switch,
+                handle.clone(),
+                reopen,
+                shutdown_rx.clone(),
+            ));
+            handle
+        }
+    };
     let store = ledger.store();
-    let state = AppState::start(LedgerHandle::start(ledger), tokens, shutdown_rx.clone())
+    let state = AppState::start(ledger, tokens, shutdown_rx.clone())
         .map_err(|error| ServeError::Start(error.to_string()))?;
     let transparency = Arc::new(
         Transparency::open(data_dir, store.as_ref(), DEFAULT_ORIGIN)

@@ -69,6 +69,19 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// Opens the log in the database at `url` each time it is called: for a
+/// server that carries on when the database fails over (see `store_switch`).
+pub fn postgres_opener(url: &str) -> crate::store_switch::StoreOpener {
+    let url = url.to_owned();
+    Arc::new(move || {
+        let url = url.clone();
+        Box::pin(async move {
+            let store: Arc<dyn EventStore> = Arc::new(open_postgres(&url).await?);
+            Ok(store)
+        })
+    })
+}
+
 async fn open_postgres(url: &str) -> anyhow::Result<mingzhang_store_postgres::PostgresStore> {
     mingzhang_store_postgres::PostgresStore::open(url)
         .await
