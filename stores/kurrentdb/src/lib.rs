@@ -6,9 +6,7 @@
 //! names another) holds the log: record `seq` is event revision `seq`, and
 //! each event's data is that record's exact bytes as docs/log-format.md
 //! frames them (the bytes the file log writes, so the chain and the Merkle
-//! leaves are the same on every backend). Each event's id is the first 16
-//! bytes of the record's hash, so a resent append is the same write to the
-//! server's idempotence check.
+//! leaves are the same on every backend).
 //!
 //! **Writes** (`writer`): callers chain and encode under a short lock and
 //! queue; one task sends everything queued as few appends as the server's

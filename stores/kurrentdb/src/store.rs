@@ -185,11 +185,7 @@ impl Appender for StreamAppender {
         };
         let events: Vec<EventData> = records
             .iter()
-            .map(|record| {
-                let hash = record.hash();
-                let id = uuid::Uuid::from_slice(&hash[..16]).expect("16 bytes");
-                EventData::binary(EVENT_TYPE, Bytes::copy_from_slice(record.bytes())).id(id)
-            })
+            .map(|record| EventData::binary(EVENT_TYPE, Bytes::copy_from_slice(record.bytes())))
             .collect();
         let options = AppendToStreamOptions::default()
             .stream_state(state)
