@@ -92,6 +92,8 @@ impl KurrentDbStore {
         Self::open_with_limits(url, GroupLimits::default()).await
     }
 
+    /// `open`, with other limits on what one group and one append carry
+    /// (the tests split every group into small appends).
     pub async fn open_with_limits(
         url: &str,
         limits: GroupLimits,

@@ -24,6 +24,7 @@ mod on_a_server {
     use kurrentdb::{Client, ClientSettings, TombstoneStreamOptions};
     use mingzhang_ledger::store::contract::{StoreHarness, numbered_payload, run_contract_suite};
     use mingzhang_ledger::store::{EventStore, StoreError};
+    use mingzhang_store_kurrentdb::writer::GroupLimits;
     use mingzhang_store_kurrentdb::{KurrentDbStore, Location};
 
     /// The server's URL, or `None` after saying why `test` is skipped.
@@ -70,6 +71,7 @@ mod on_a_server {
 
     struct KurrentDbHarness {
         server: String,
+        limits: GroupLimits,
         current: Option<String>,
     }
 
@@ -79,7 +81,9 @@ mod on_a_server {
         async fn fresh(&mut self) -> KurrentDbStore {
             let url = fresh_stream_url(&self.server, "contract");
             self.current = Some(url.clone());
-            let store = KurrentDbStore::open(&url).await.expect("open");
+            let store = KurrentDbStore::open_with_limits(&url, self.limits)
+                .await
+                .expect("open");
             assert_eq!(store.head().len, 0);
             store
         }
@@ -88,7 +92,9 @@ mod on_a_server {
             let head = store.head();
             store.close().await;
             let url = self.current.clone().expect("a log was opened");
-            let store = KurrentDbStore::open(&url).await.expect("reopen");
+            let store = KurrentDbStore::open_with_limits(&url, self.limits)
+                .await
+                .expect("reopen");
             assert_eq!(store.head(), head);
             store
         }
@@ -112,6 +118,27 @@ mod on_a_server {
         };
         run_contract_suite(&mut KurrentDbHarness {
             server,
+            limits: GroupLimits::default(),
+            current: None,
+        })
+        .await;
+    }
+
+    /// Appends of a few records each: a group takes several appends, each
+    /// stating its own expected revision.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_contract_holds_when_every_group_takes_several_appends() {
+        let Some(server) =
+            server_or_skip("the_contract_holds_when_every_group_takes_several_appends")
+        else {
+            return;
+        };
+        run_contract_suite(&mut KurrentDbHarness {
+            server,
+            limits: GroupLimits {
+                append_bytes_max: 700,
+                ..GroupLimits::default()
+            },
             current: None,
         })
         .await;
