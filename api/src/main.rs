@@ -25,9 +25,10 @@ struct Cli {
         default_value = "./mingzhang-data"
     )]
     data_dir: PathBuf,
-    /// Where the log lives: a PostgreSQL URL (postgres://user@host:port/db);
-    /// tokens, keys and checkpoints stay in --data-dir [default: the
-    /// embedded log in --data-dir]
+    /// Where the log lives: a PostgreSQL URL (postgres://user@host:port/db)
+    /// or, in a build with the `kurrentdb` feature, a KurrentDB one
+    /// (kurrentdb://host:2113?tls=false&stream=NAME); tokens, keys and
+    /// checkpoints stay in --data-dir [default: the embedded log in --data-dir]
     #[arg(long, global = true, env = "MINGZHANG_STORE", hide_env_values = true)]
     store: Option<String>,
     #[command(subcommand)]
@@ -110,7 +111,7 @@ enum Command {
     /// interruption and it continues where the target ends. Copies the log
     /// only; tokens, keys and checkpoints stay in --data-dir.
     Migrate {
-        /// The target: a postgres:// URL, or a data directory for the embedded log
+        /// The target: a postgres:// or kurrentdb:// URL, or a data directory for the embedded log
         #[arg(long)]
         to: String,
     },
@@ -182,17 +183,15 @@ fn main() -> anyhow::Result<()> {
             allow_unsigned,
         } => {
             let location = match &path {
-                Some(url) if store_location::is_postgres_url(url) => {
-                    StoreLocation::Postgres(url.clone())
-                }
+                Some(url) if store_location::is_server_url(url) => StoreLocation::parse(Some(url))?,
                 Some(_) => StoreLocation::Embedded,
                 None => location,
             };
             // Keeps the temporary copy of a database's log until the audit is done.
             let mut _copied = None;
             let source = match (path, location) {
-                (_, StoreLocation::Postgres(url)) => {
-                    let copy = runtime.block_on(copy_for_audit(&url, &data_dir))?;
+                (_, location @ (StoreLocation::Postgres(_) | StoreLocation::KurrentDb(_))) => {
+                    let copy = runtime.block_on(copy_for_audit(&location, &data_dir))?;
                     let source = AuditSource::Path(copy.path().to_path_buf());
                     _copied = Some(copy);
                     source
@@ -247,6 +246,13 @@ fn main() -> anyhow::Result<()> {
                         let reopen = mingzhang_api::store_location::postgres_opener(url);
                         serve::run_reopening(reopen, &data_dir, config, on_bound).await
                     }
+                    StoreLocation::KurrentDb(_) => {
+                        let store = location
+                            .open(&data_dir)
+                            .await
+                            .map_err(|error| serve::ServeError::Open(format!("{error:#}")))?;
+                        serve::run_on(store, &data_dir, config, on_bound).await
+                    }
                 }
             })?;
             Ok(())
@@ -257,7 +263,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn require_initialised(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
-    if let StoreLocation::Postgres(_) = location {
+    if location.in_server() {
         // The database says for itself whether it holds a log (on open).
         if !auth::token_file_path(data_dir).is_file() {
             bail!(
@@ -289,6 +295,11 @@ async fn init(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
             std::fs::create_dir_all(data_dir)
                 .with_context(|| format!("creating {}", data_dir.display()))?;
             store_location::create_postgres_schema(url).await?;
+        }
+        // The stream comes into being with its first record.
+        StoreLocation::KurrentDb(_) => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
         }
     }
     let store = location.open(data_dir).await?;
@@ -450,7 +461,7 @@ fn verify_receipt(data_dir: &Path, file: &Path, key: Option<&Path>) -> anyhow::R
 async fn export(location: &StoreLocation, data_dir: &Path, out: &Path) -> anyhow::Result<()> {
     require_initialised(location, data_dir)?;
     let signer = mingzhang_api::transparency::load_signer(data_dir)?;
-    if let StoreLocation::Postgres(_) = location {
+    if location.in_server() {
         return export_copy(location, data_dir, out, &signer).await;
     }
     let store = backend::open_store_read_only(data_dir).map_err(anyhow::Error::msg)?;
@@ -533,16 +544,14 @@ async fn balances(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<(
 
 async fn migrate(source: &StoreLocation, data_dir: &Path, to: &str) -> anyhow::Result<()> {
     require_initialised(source, data_dir)?;
-    let (target, target_dir) = if store_location::is_postgres_url(to) {
-        (
-            StoreLocation::Postgres(to.to_owned()),
-            data_dir.to_path_buf(),
-        )
+    let (target, target_dir) = if store_location::is_server_url(to) {
+        (StoreLocation::parse(Some(to))?, data_dir.to_path_buf())
     } else {
         (StoreLocation::Embedded, PathBuf::from(to))
     };
     let same = match (source, &target) {
-        (StoreLocation::Postgres(from), StoreLocation::Postgres(to)) => from == to,
+        (StoreLocation::Postgres(from), StoreLocation::Postgres(to))
+        | (StoreLocation::KurrentDb(from), StoreLocation::KurrentDb(to)) => from == to,
         (StoreLocation::Embedded, StoreLocation::Embedded) => {
             std::fs::create_dir_all(&target_dir)
                 .with_context(|| format!("creating {}", target_dir.display()))?;
@@ -582,7 +591,7 @@ async fn migrate(source: &StoreLocation, data_dir: &Path, to: &str) -> anyhow::R
     Ok(())
 }
 
-/// `export` from a log that is not files of its own (PostgreSQL): its
+/// `export` from a log that is not files of its own (PostgreSQL, KurrentDB): its
 /// records, read by range, become the bundle's one segment.
 async fn export_copy(
     location: &StoreLocation,
@@ -617,12 +626,14 @@ async fn export_copy(
     Ok(())
 }
 
-/// A temporary data directory for `verify` of a PostgreSQL log: the
-/// database's records, read by range, as one segment, beside the signed
+/// A temporary data directory for `verify` of a log in a server: the
+/// server's records, read by range, as one segment, beside the signed
 /// checkpoint and verifier key from `--data-dir`, so the audit holds the
 /// records to the checkpoint the writer signed, as it does a data directory.
-async fn copy_for_audit(url: &str, data_dir: &Path) -> anyhow::Result<tempfile::TempDir> {
-    let location = StoreLocation::Postgres(url.to_owned());
+async fn copy_for_audit(
+    location: &StoreLocation,
+    data_dir: &Path,
+) -> anyhow::Result<tempfile::TempDir> {
     let store = location.open_read_only(data_dir).await?;
     let copy = tempfile::tempdir().context("creating a temporary copy of the log")?;
     let len = store.head().len;

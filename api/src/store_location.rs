@@ -1,6 +1,8 @@
 //! Where the log lives, chosen by the global `--store URL` (env
 //! `MINGZHANG_STORE`): the embedded file log in `--data-dir` (the default)
-//! or a PostgreSQL database (`postgres://...`). Tokens, the checkpoint
+//! a PostgreSQL database (`postgres://...`) or, in a build with the
+//! `kurrentdb` feature, a stream in KurrentDB (`kurrentdb://...`,
+//! `esdb://...`). Tokens, the checkpoint
 //! signing key, signed checkpoints and the Merkle store stay in
 //! `--data-dir` on either.
 
@@ -18,6 +20,9 @@ pub enum StoreLocation {
     Embedded,
     /// A PostgreSQL database, by its connection URL.
     Postgres(String),
+    /// A stream in KurrentDB, by its connection string (only a build with
+    /// the `kurrentdb` feature parses one).
+    KurrentDb(String),
 }
 
 impl StoreLocation {
@@ -27,12 +32,27 @@ impl StoreLocation {
         match url {
             None => Ok(StoreLocation::Embedded),
             Some(url) if is_postgres_url(url) => Ok(StoreLocation::Postgres(url.to_owned())),
+            Some(url) if is_kurrentdb_url(url) => {
+                if !cfg!(feature = "kurrentdb") {
+                    return Err(kurrentdb_not_built(url));
+                }
+                mingzhang_store_kurrentdb::Location::parse(url)
+                    .with_context(|| format!("--store {:?}", redact(url)))?;
+                Ok(StoreLocation::KurrentDb(url.to_owned()))
+            }
             Some(url) => anyhow::bail!(
-                "--store {:?}: unsupported store URL (rule: must start with postgres:// or \
-                 postgresql://; leave --store out for the embedded log in --data-dir)",
+                "--store {:?}: unsupported store URL (rule: must start with postgres://, \
+                 postgresql://, kurrentdb:// or esdb://; leave --store out for the embedded \
+                 log in --data-dir)",
                 redact(url)
             ),
         }
+    }
+
+    /// Whether the log is in a server (and `--data-dir` holds only tokens,
+    /// keys and checkpoints).
+    pub fn in_server(&self) -> bool {
+        !matches!(self, StoreLocation::Embedded)
     }
 
     /// For messages: where the log is, without a password.
@@ -40,6 +60,7 @@ impl StoreLocation {
         match self {
             StoreLocation::Embedded => format!("{}", data_dir.join("log").display()),
             StoreLocation::Postgres(url) => format!("PostgreSQL {}", redact(url)),
+            StoreLocation::KurrentDb(url) => format!("KurrentDB {}", redact(url)),
         }
     }
 
@@ -50,17 +71,19 @@ impl StoreLocation {
                 crate::backend::open_store(data_dir).map_err(anyhow::Error::msg)
             }
             StoreLocation::Postgres(url) => Ok(Arc::new(open_postgres(url).await?)),
+            StoreLocation::KurrentDb(url) => open_kurrentdb(url).await,
         }
     }
 
-    /// Opens the log for commands that only read. The PostgreSQL store
-    /// writes nothing unless appended to.
+    /// Opens the log for commands that only read. The PostgreSQL and
+    /// KurrentDB stores write nothing unless appended to.
     pub async fn open_read_only(&self, data_dir: &Path) -> anyhow::Result<Arc<dyn EventStore>> {
         match self {
             StoreLocation::Embedded => Ok(Arc::new(
                 crate::backend::open_store_read_only(data_dir).map_err(anyhow::Error::msg)?,
             )),
             StoreLocation::Postgres(url) => Ok(Arc::new(open_postgres(url).await?)),
+            StoreLocation::KurrentDb(url) => open_kurrentdb(url).await,
         }
     }
 }
@@ -80,6 +103,35 @@ pub fn postgres_opener(url: &str) -> crate::store_switch::StoreOpener {
             Ok(store)
         })
     })
+}
+
+pub use mingzhang_store_kurrentdb::is_kurrentdb_url;
+
+/// Whether `url` names a log in a server rather than a path.
+pub fn is_server_url(url: &str) -> bool {
+    is_postgres_url(url) || is_kurrentdb_url(url)
+}
+
+fn kurrentdb_not_built(url: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "--store {:?}: this mingzhang was built without KurrentDB (rule: a kurrentdb:// or \
+         esdb:// store needs the `kurrentdb` feature: cargo build -p mingzhang-api --features \
+         kurrentdb)",
+        redact(url)
+    )
+}
+
+#[cfg(feature = "kurrentdb")]
+async fn open_kurrentdb(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    let store = mingzhang_store_kurrentdb::KurrentDbStore::open(url)
+        .await
+        .with_context(|| format!("opening the log in KurrentDB {}", redact(url)))?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "kurrentdb"))]
+async fn open_kurrentdb(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    Err(kurrentdb_not_built(url))
 }
 
 async fn open_postgres(url: &str) -> anyhow::Result<mingzhang_store_postgres::PostgresStore> {
@@ -283,6 +335,35 @@ mod tests {
         assert!(error.contains("--store"), "{error}");
         assert!(error.contains("postgres://"), "{error}");
         assert!(!error.contains("secret"), "{error}");
+    }
+
+    #[cfg(not(feature = "kurrentdb"))]
+    #[test]
+    fn a_kurrentdb_url_without_the_feature_is_refused_naming_the_feature() {
+        for url in [
+            "kurrentdb://admin:changeit@node1:2113,node2:2113,node3:2113?tls=false",
+            "esdb://admin:changeit@localhost:2113",
+        ] {
+            let error = StoreLocation::parse(Some(url)).unwrap_err().to_string();
+            assert!(error.contains("`kurrentdb` feature"), "{error}");
+            assert!(error.contains("--features kurrentdb"), "{error}");
+            assert!(!error.contains("changeit"), "{error}");
+        }
+    }
+
+    #[cfg(feature = "kurrentdb")]
+    #[test]
+    fn a_kurrentdb_url_names_a_kurrentdb_store_and_a_bad_stream_is_refused() {
+        let url = "kurrentdb://admin:changeit@node1:2113,node2:2113?tls=false&stream=kaixuan";
+        let location = StoreLocation::parse(Some(url)).unwrap();
+        assert_eq!(location, StoreLocation::KurrentDb(url.into()));
+        assert!(location.in_server());
+        let error = format!(
+            "{:#}",
+            StoreLocation::parse(Some("esdb://admin:changeit@h:2113?stream=$all")).unwrap_err()
+        );
+        assert!(error.contains("`stream`"), "{error}");
+        assert!(!error.contains("changeit"), "{error}");
     }
 
     #[test]
