@@ -297,27 +297,39 @@ impl ReceiptLinks {
     /// a retry, which is how the operator replaces a leaked link. Durable
     /// when it returns.
     pub fn issue_for(&self, seq: u64) -> Result<ReceiptCode, ReceiptLinksError> {
-        let (code, written_len) = {
+        let codes = self.issue_for_all(&[seq])?;
+        assert_eq!(codes.len(), 1);
+        Ok(codes[0])
+    }
+
+    /// `issue_for` each of `seqs`, in order, sharing one `fdatasync`.
+    pub fn issue_for_all(&self, seqs: &[u64]) -> Result<Vec<ReceiptCode>, ReceiptLinksError> {
+        let (codes, written_len) = {
             let mut links = self.links.lock();
-            let code = match links.by_seq.get(&seq) {
-                Some(code) => *code,
-                None => {
-                    let code = loop {
-                        let code = ReceiptCode::random();
-                        if !links.by_code.contains_key(&code) && !links.revoked.contains(&code) {
-                            break code;
-                        }
-                    };
-                    links.append(Line::Issue(code, seq), &self.path)?;
-                    code
-                }
-            };
-            assert_eq!(links.by_code.get(&code), Some(&seq));
-            // Covers this code's line, whoever wrote it.
-            (code, links.written_len)
+            let mut codes = Vec::with_capacity(seqs.len());
+            for &seq in seqs {
+                let code = match links.by_seq.get(&seq) {
+                    Some(code) => *code,
+                    None => {
+                        let code = loop {
+                            let code = ReceiptCode::random();
+                            if !links.by_code.contains_key(&code) && !links.revoked.contains(&code)
+                            {
+                                break code;
+                            }
+                        };
+                        links.append(Line::Issue(code, seq), &self.path)?;
+                        code
+                    }
+                };
+                assert_eq!(links.by_code.get(&code), Some(&seq));
+                codes.push(code);
+            }
+            // Covers these codes' lines, whoever wrote them.
+            (codes, links.written_len)
         };
         self.sync_to(written_len)?;
-        Ok(code)
+        Ok(codes)
     }
 
     /// Revokes `code`: from now on it opens nothing. Durable when it returns.

@@ -70,8 +70,17 @@ pub async fn run_on(
     let tokens = Arc::new(TokenRegistry::open(token_file_path(data_dir))?);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let store = ledger.store();
-    let state = AppState::start(LedgerHandle::start(ledger), tokens, shutdown_rx.clone())
-        .map_err(|error| ServeError::Start(error.to_string()))?;
+    let receipt_links = Arc::new(
+        crate::receipt_links::ReceiptLinks::open(data_dir)
+            .map_err(|error| ServeError::Start(format!("receipt links: {error}")))?,
+    );
+    let state = AppState::start(
+        LedgerHandle::start(ledger),
+        tokens,
+        shutdown_rx.clone(),
+        Some(receipt_links),
+    )
+    .map_err(|error| ServeError::Start(error.to_string()))?;
     let transparency = Arc::new(
         Transparency::open(data_dir, store.as_ref(), DEFAULT_ORIGIN)
             .map_err(|error| ServeError::Start(format!("transparency log: {error:#}")))?,
