@@ -113,11 +113,13 @@
   }
 
   // "name+hash+base64(0x01 || key)" (a note verifier key), or a bare base64 or hex key.
+  // A name holds no "+", but base64 may: only the first two "+" separate.
   function parseKey(text) {
     text = (text || "").trim();
     if (text === "") return null;
-    var parts = text.split("+");
-    if (parts.length === 3) {
+    var parts = /^([^+]+)\+([0-9a-fA-F]{8})\+(.+)$/.exec(text);
+    if (parts !== null) {
+      parts = parts.slice(1);
       var encoded = bytesFromBase64(parts[2]);
       if (encoded.length !== 33 || encoded[0] !== 1) fail("公钥不是 Ed25519 密钥", "the public key is not an Ed25519 key");
       return { name: parts[0], id: bytesFromHex(parts[1]), raw: encoded.slice(1) };
