@@ -212,7 +212,9 @@ fn render_receipt_page(
             }
             (lang.t("：可保存下来，日后在", ": keep it, and check it again later on "))
             a href=(lang.href("/verify")) { (lang.t("核验页", "the checking page")) }
-            (lang.t("或用 mingzhang verify receipt 离线核验。", " or offline with mingzhang verify receipt."))
+            (lang.t("或用 ", " or offline with "))
+            code { "mingzhang verify receipt" }
+            (lang.t(" 离线核验。", "."))
         }
         details {
             summary { (lang.t("收据原文", "The receipt itself")) }
