@@ -1142,7 +1142,14 @@ mod route_tests {
     #[test]
     fn each_route_lists_the_statuses_its_handler_can_answer_and_no_others() {
         let document = super::document();
-        let cases: [(&str, &str, &[&str]); 11] = [
+        let cases: [(&str, &str, &[&str]); 14] = [
+            (
+                "delete",
+                "/v1/receipt-links/{code}",
+                &["204", "400", "401", "403", "404"],
+            ),
+            ("get", "/r/{code}", &["200", "400", "404", "503"]),
+            ("get", "/r/{code}/receipt.json", &["200", "404", "503"]),
             ("get", "/v1/funds", &["200", "400", "401", "422", "503"]),
             (
                 "get",

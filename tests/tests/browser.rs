@@ -671,6 +671,22 @@ fn a_recorded_donation_s_receipt_link_verifies_in_chromium() {
         "这条记录是：一笔 1,234.56 元的捐赠，进入凯旋街道社区发展基金，日期 2015-11-20。"
     );
     browser.screenshot(&artifacts.join("page-verify-receipt-file-390.png"));
+
+    // A record that is no gift is checked and said to be none.
+    let fund_receipt = runtime.block_on(async {
+        client
+            .get(format!("{}/v1/receipts/0", served.http))
+            .bearer_auth(&operator)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let (outcome, message) = check_receipt(&mut browser, &fund_receipt);
+    assert_eq!(outcome, "verified", "{message}");
+    assert_eq!(record_summary(&mut browser), "这条记录不是一笔捐赠。");
 }
 
 #[test]
