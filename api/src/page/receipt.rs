@@ -236,3 +236,108 @@ fn render_receipt_page(
         body,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use mingzhang_ledger::record::GENESIS_PREV_HASH;
+    use mingzhang_ledger::scenario;
+    use mingzhang_ledger::state::LedgerState;
+    use mingzhang_proto::v1::DonationReceived;
+
+    use super::*;
+    use crate::test_support::kaixuan_projections;
+
+    /// Every donation of the demo as a receipt holding its record (the
+    /// proof and checkpoint play no part in what the page says).
+    fn demo_donation_receipts() -> Vec<(DonationReceived, Receipt)> {
+        let mut state = LedgerState::default();
+        let mut receipts = Vec::new();
+        for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate() {
+            let event = mingzhang_ledger::decide::decide_as(&state, &meta.principal, command)
+                .expect("the Kaixuan scenario is valid");
+            state.apply(&event);
+            let Event::DonationReceived(donation) = &event else {
+                continue;
+            };
+            let envelope = EventEnvelope {
+                event: Some(event.clone()),
+                ..Default::default()
+            };
+            let record =
+                StoredRecord::encode(seq as u64, &GENESIS_PREV_HASH, &envelope.encode_to_vec());
+            receipts.push((
+                donation.clone(),
+                Receipt {
+                    seq: seq as u64,
+                    record: base64::engine::general_purpose::STANDARD.encode(record.bytes()),
+                    tree_size: seq as u64 + 1,
+                    inclusion_proof: Vec::new(),
+                    checkpoint: String::new(),
+                },
+            ));
+        }
+        receipts
+    }
+
+    #[test]
+    fn a_receipt_says_amount_fund_and_date_and_names_the_donor_only_by_the_one_rule() {
+        let directory = Directory::build(&kaixuan_projections());
+        let receipts = demo_donation_receipts();
+        assert!(receipts.len() >= 10, "{}", receipts.len());
+        let (mut named, mut masked) = (0, 0);
+        for (donation, receipt) in &receipts {
+            let summary = donation_summary(receipt, &directory).expect("a donation");
+            assert_eq!(summary.amount, cny(donation.amount_fen));
+            assert_eq!(summary.fund_name, directory.fund_names[&donation.fund_id]);
+            assert_eq!(summary.received_on, donation.received_on);
+            let expected = directory
+                .donors
+                .get(&donation.donor_id)
+                .map_or(Credit::Anonymous, |donor| donor.credit(donation.anonymous));
+            assert_eq!(summary.credit, expected, "{}", donation.donation_id);
+            let said = summary_sentence(Lang::Zh, &summary).into_string();
+            match (&summary.credit, directory.donors.get(&donation.donor_id)) {
+                (Credit::Named { name, .. }, _) => {
+                    named += 1;
+                    assert!(said.contains(name.as_str()), "{said}");
+                }
+                (Credit::Anonymous, Some(donor)) => {
+                    masked += 1;
+                    assert!(!said.contains(donor.name.as_str()), "{said}");
+                    assert!(said.contains("匿名"), "{said}");
+                }
+                (Credit::Anonymous, None) => assert!(said.contains("匿名"), "{said}"),
+            }
+        }
+        assert!(named > 0 && masked > 0, "named {named}, masked {masked}");
+    }
+
+    #[tokio::test]
+    async fn without_receipt_links_every_link_is_the_same_404() {
+        use axum::body::Body;
+        use axum::http::Request;
+        use tower::ServiceExt;
+
+        let source = super::super::PageSource::new(std::sync::Arc::new(parking_lot::RwLock::new(
+            kaixuan_projections(),
+        )));
+        let router = super::super::page_router(source);
+        let code = ReceiptLinks::open(tempfile::tempdir().expect("dir").path())
+            .expect("opens")
+            .issue_for(3)
+            .expect("issued")
+            .to_text();
+        for path in [format!("/r/{code}"), "/r/not-a-code".to_owned()] {
+            let response = router
+                .clone()
+                .oneshot(Request::get(&path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(
+                response.headers()[header::CACHE_CONTROL],
+                "private, no-store"
+            );
+        }
+    }
+}
