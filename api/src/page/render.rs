@@ -787,9 +787,19 @@ pub fn verify_page(
         p #receipt-result role="status" aria-live="polite" data-outcome="none" {}
         p #receipt-record-summary {}
         h2 { (lang.t("给审计人员", "For auditors")) }
-        p { (lang.t("下载整个账本并在自己的电脑上核验哈希链、默克尔树、检查点签名和余额：",
-            "Download the whole log and verify the hash chain, the Merkle tree, the checkpoint signatures and the balances on your own computer:")) }
-        pre { "mingzhang verify --data-dir ./mingzhang-data" }
+        p { (lang.t("审计人员凭机构发给的审计令牌下载整个账本，在自己的电脑上核验哈希链、默克尔树、检查点签名和余额（把地址换成本站的）：",
+            "With the auditor token the organisation gives you, download the whole log and verify the hash chain, the Merkle tree, the checkpoint signatures and the balances on your own computer (with this site's address):")) }
+        pre { (lang.t("mingzhang verify https://本站地址 --token 审计令牌 --key checkpoint.pub",
+            "mingzhang verify https://this-site --token AUDITOR_TOKEN --key checkpoint.pub")) }
+        @if !key.is_empty() {
+            p {
+                (lang.t("公钥文件：", "The public key file: "))
+                a #public-key-link href="/v1/public-key" { code { "/v1/public-key" } }
+                (lang.t("；最新签名检查点：", "; the latest signed checkpoint: "))
+                a #checkpoint-link href="/v1/checkpoint" { code { "/v1/checkpoint" } }
+                (lang.t("。", "."))
+            }
+        }
         p.small { (lang.t("收据格式：{\"seq\", \"record\"(base64), \"tree_size\", \"inclusion_proof\"[hex 或 base64], \"checkpoint\"}；叶子哈希 = SHA-256(0x00 ‖ 记录字节)。",
             "Receipt format: {\"seq\", \"record\" (base64), \"tree_size\", \"inclusion_proof\" [hex or base64], \"checkpoint\"}; leaf hash = SHA-256(0x00 ‖ record bytes).")) }
         script #verify-config type="application/json" {
