@@ -25,6 +25,8 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -114,6 +116,11 @@ pub struct ReceiptLinks {
     synced_len: Mutex<u64>,
     /// A second handle on the file, synced without holding `links`.
     sync_handle: File,
+    /// Set while an async caller's sync runs on the blocking pool; the
+    /// others await `synced_notice` instead of taking a thread each.
+    async_sync_running: AtomicBool,
+    /// Sent, with the durable length, after each async sync ends.
+    synced_notice: tokio::sync::watch::Sender<u64>,
 }
 
 struct Links {
@@ -285,6 +292,8 @@ impl ReceiptLinks {
         let sync_handle = links.file.try_clone().map_err(io)?;
         Ok(ReceiptLinks {
             synced_len: Mutex::new(links.written_len),
+            async_sync_running: AtomicBool::new(false),
+            synced_notice: tokio::sync::watch::Sender::new(links.written_len),
             links: Mutex::new(links),
             sync_handle,
             path,
@@ -304,32 +313,79 @@ impl ReceiptLinks {
 
     /// `issue_for` each of `seqs`, in order, sharing one `fdatasync`.
     pub fn issue_for_all(&self, seqs: &[u64]) -> Result<Vec<ReceiptCode>, ReceiptLinksError> {
-        let (codes, written_len) = {
-            let mut links = self.links.lock();
-            let mut codes = Vec::with_capacity(seqs.len());
-            for &seq in seqs {
-                let code = match links.by_seq.get(&seq) {
-                    Some(code) => *code,
-                    None => {
-                        let code = loop {
-                            let code = ReceiptCode::random();
-                            if !links.by_code.contains_key(&code) && !links.revoked.contains(&code)
-                            {
-                                break code;
-                            }
-                        };
-                        links.append(Line::Issue(code, seq), &self.path)?;
-                        code
-                    }
-                };
-                assert_eq!(links.by_code.get(&code), Some(&seq));
-                codes.push(code);
-            }
-            // Covers these codes' lines, whoever wrote them.
-            (codes, links.written_len)
-        };
+        let (codes, written_len) = self.write_issues(seqs)?;
         self.sync_to(written_len)?;
         Ok(codes)
+    }
+
+    /// `issue_for_all` for async callers: the lines are written at once (to
+    /// the page cache), and the wait for their `fdatasync` holds no thread.
+    pub async fn issue_for_all_async(
+        self: &Arc<Self>,
+        seqs: &[u64],
+    ) -> Result<Vec<ReceiptCode>, ReceiptLinksError> {
+        let (codes, written_len) = self.write_issues(seqs)?;
+        self.durable_to(written_len).await?;
+        Ok(codes)
+    }
+
+    /// The codes of `seqs`, new lines written but not yet synced, and the
+    /// file length that covers them.
+    fn write_issues(&self, seqs: &[u64]) -> Result<(Vec<ReceiptCode>, u64), ReceiptLinksError> {
+        let mut links = self.links.lock();
+        let mut codes = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            let code = match links.by_seq.get(&seq) {
+                Some(code) => *code,
+                None => {
+                    let code = loop {
+                        let code = ReceiptCode::random();
+                        if !links.by_code.contains_key(&code) && !links.revoked.contains(&code) {
+                            break code;
+                        }
+                    };
+                    links.append(Line::Issue(code, seq), &self.path)?;
+                    code
+                }
+            };
+            assert_eq!(links.by_code.get(&code), Some(&seq));
+            codes.push(code);
+        }
+        // Covers these codes' lines, whoever wrote them.
+        Ok((codes, links.written_len))
+    }
+
+    /// Waits until the first `len` bytes are durable. One caller at a time
+    /// syncs, on the blocking pool; the others await its notice and then
+    /// find their bytes covered, or sync the rest themselves.
+    async fn durable_to(self: &Arc<Self>, len: u64) -> Result<(), ReceiptLinksError> {
+        let mut notices = self.synced_notice.subscribe();
+        loop {
+            if *notices.borrow_and_update() >= len || *self.synced_len.lock() >= len {
+                return Ok(());
+            }
+            let became_syncer = self
+                .async_sync_running
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            if !became_syncer {
+                // The running sync notifies after it lets go of the flag, so
+                // this wakes and either finds its bytes covered or syncs.
+                let _ = notices.changed().await;
+                continue;
+            }
+            let links = Arc::clone(self);
+            let synced = tokio::task::spawn_blocking(move || links.sync_to(len)).await;
+            self.async_sync_running.store(false, Ordering::Release);
+            self.synced_notice.send_replace(*self.synced_len.lock());
+            return match synced {
+                Ok(result) => result,
+                Err(error) => Err(ReceiptLinksError::Io {
+                    path: self.path.clone(),
+                    source: std::io::Error::other(format!("sync task: {error}")),
+                }),
+            };
+        }
     }
 
     /// Revokes `code`: from now on it opens nothing. Durable when it returns.
@@ -368,7 +424,15 @@ impl ReceiptLinks {
         if *synced_len >= len {
             return Ok(());
         }
-        let target = self.links.lock().written_len;
+        let (target, failed) = {
+            let links = self.links.lock();
+            (links.written_len, links.failed)
+        };
+        if failed {
+            return Err(ReceiptLinksError::Failed {
+                path: self.path.clone(),
+            });
+        }
         assert!(target >= len, "written bytes are never taken back");
         if let Err(source) = self.sync_handle.sync_data() {
             // What reached the disk is unknown: refuse every later change.
@@ -501,6 +565,37 @@ mod tests {
         match ReceiptLinks::open(dir.path()) {
             Err(ReceiptLinksError::Damaged { line, .. }) => assert_eq!(line, 1),
             other => panic!("expected line 1 damaged, got {:?}", other.err()),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_async_issues_share_syncs_and_each_is_durable_when_answered() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let links = Arc::new(ReceiptLinks::open(dir.path()).expect("opens"));
+        let tasks: Vec<_> = (0..64u64)
+            .map(|seq| {
+                let links = links.clone();
+                tokio::spawn(async move {
+                    let codes = links.issue_for_all_async(&[seq]).await.expect("issued");
+                    // Answered only once the synced bytes hold its line.
+                    let synced_len = *links.synced_len.lock() as usize;
+                    let text = std::fs::read_to_string(&links.path).expect("readable");
+                    let line = format!("issue {} {seq}\n", codes[0].to_text());
+                    assert!(text[..synced_len].contains(&line), "{seq} not synced");
+                    (seq, codes[0])
+                })
+            })
+            .collect();
+        let mut issued = Vec::new();
+        for task in tasks {
+            issued.push(task.await.expect("no panic"));
+        }
+        assert_eq!(*links.synced_len.lock(), links.links.lock().written_len);
+        assert!(!links.async_sync_running.load(Ordering::Acquire));
+        drop(links);
+        let reopened = ReceiptLinks::open(dir.path()).expect("reopens");
+        for (seq, code) in issued {
+            assert_eq!(reopened.seq_of(code), Some(seq));
         }
     }
 

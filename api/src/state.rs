@@ -106,9 +106,9 @@ impl AppState {
         if to_issue.is_empty() {
             return Ok(vec![None; seqs.len()]);
         }
-        let mut codes = tokio::task::spawn_blocking(move || links.issue_for_all(&to_issue))
+        let mut codes = links
+            .issue_for_all_async(&to_issue)
             .await
-            .map_err(|error| AppError::Internal(format!("receipt link task: {error}")))?
             .map_err(|error| AppError::Internal(format!("receipt link: {error}")))?
             .into_iter();
         Ok(seqs
