@@ -190,7 +190,7 @@ fn main() {
         });
     }
     measure("verify /verify", || {
-        render::verify_page(render::Lang::Zh, &provenance())
+        render::verify_page(render::Lang::Zh, &provenance(), &directory.fund_names)
     });
     let started = Instant::now();
     let csv = exports::donations_csv(&projections, &directory);

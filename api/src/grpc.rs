@@ -59,8 +59,15 @@ impl GrpcApi {
             (false, _) => Some(request.idempotency_key),
             (true, key) => key,
         };
+        let is_donation = matches!(command, pb::event_envelope::Event::DonationReceived(_));
         let committed = self.state.submit(principal, key, command).await?;
-        Ok(submit_response(committed))
+        let receipt_link = self
+            .state
+            .receipt_links_of(vec![is_donation.then_some(&committed)])
+            .await?
+            .pop()
+            .expect("one answer per command");
+        Ok(submit_response(committed, receipt_link))
     }
 }
 
@@ -139,7 +146,7 @@ fn command_of(
     })
 }
 
-fn submit_response(committed: Committed) -> pb::SubmitResponse {
+fn submit_response(committed: Committed, receipt_link: Option<String>) -> pb::SubmitResponse {
     pb::SubmitResponse {
         records: committed
             .records
@@ -150,6 +157,7 @@ fn submit_response(committed: Committed) -> pb::SubmitResponse {
             })
             .collect(),
         idempotent_replay: committed.idempotent_replay,
+        receipt_link: receipt_link.unwrap_or_default(),
     }
 }
 
@@ -268,24 +276,46 @@ impl LedgerService for GrpcApi {
                 format!("at most {BATCH_COMMANDS_MAX} commands per batch"),
             )));
         }
-        let commands = commands
+        let commands: Vec<_> = commands
             .into_iter()
             .map(|request| {
                 let key = (!request.idempotency_key.is_empty()).then_some(request.idempotency_key);
                 command_of(&principal, request.command).map(|command| (key, command))
             })
             .collect();
+        let is_donation: Vec<bool> = commands
+            .iter()
+            .map(|command| {
+                matches!(
+                    command,
+                    Ok((_, pb::event_envelope::Event::DonationReceived(_)))
+                )
+            })
+            .collect();
         let results = self
             .state
             .submit_many(&principal, commands)
             .await
-            .map_err(to_status)?
+            .map_err(to_status)?;
+        let donations = results
+            .iter()
+            .zip(&is_donation)
+            .map(|(result, is_donation)| result.as_ref().ok().filter(|_| *is_donation))
+            .collect();
+        let receipt_links = self
+            .state
+            .receipt_links_of(donations)
+            .await
+            .map_err(to_status)?;
+        let results = results
             .into_iter()
-            .map(|result| pb::SubmitResult {
+            .zip(receipt_links)
+            .map(|(result, receipt_link)| pb::SubmitResult {
                 outcome: Some(match result {
-                    Ok(committed) => {
-                        pb::submit_result::Outcome::Committed(submit_response(committed))
-                    }
+                    Ok(committed) => pb::submit_result::Outcome::Committed(submit_response(
+                        committed,
+                        receipt_link,
+                    )),
                     Err(error) => pb::submit_result::Outcome::Error(command_error(error)),
                 }),
             })

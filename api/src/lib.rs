@@ -22,6 +22,7 @@ pub mod page;
 pub mod proof_calls;
 pub mod query_answers;
 pub mod readiness;
+pub mod receipt_links;
 pub mod serve;
 pub mod state;
 pub mod store_location;

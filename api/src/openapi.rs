@@ -192,6 +192,9 @@ fn path_parameters(path: &str) -> Vec<Value> {
             let schema = match name {
                 "id" => json!({"type": "string", "pattern": ID_PATTERN}),
                 "size" | "seq" => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+                // A receipt link's code (`receipt_links::ReceiptCode`); any
+                // other text is a code never issued, so 404 as well.
+                "code" => json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"}),
                 other => panic!("path parameter {other} has no schema here"),
             };
             json!({"name": name, "in": "path", "required": true, "schema": schema})
@@ -526,6 +529,47 @@ fn page_operation(path: &str, summary: &str, media_type: &str, names_one: bool) 
            "parameters": parameters, "responses": responses, "security": []})
 }
 
+/// A donor's receipt link (`page::receipt`): (path, summary, media type).
+const RECEIPT_LINK_ROUTES: [(&str, &str, &str); 2] = [
+    (
+        "/r/{code}",
+        "A donor's receipt link: the receipt of one donation, checked in the browser, said in words (masked as on the page). The code is the permission; an unknown or revoked one answers the same 404 page",
+        "text/html",
+    ),
+    (
+        "/r/{code}/receipt.json",
+        "The receipt file a receipt link opens (see docs/proofs.md); 404 `no_such_receipt_link` for an unknown or revoked code",
+        "application/json",
+    ),
+];
+
+fn receipt_link_operation(path: &str, summary: &str, media_type: &str) -> Value {
+    let mut parameters = path_parameters(path);
+    let mut responses = serde_json::Map::new();
+    if media_type == "text/html" {
+        parameters.push(lang_parameter());
+        parameters.push(query_parameter(
+            "as_of",
+            "the date pledges are judged against, YYYY-MM-DD (400 `date_invalid` otherwise)",
+            json!({"type": "string", "format": "date"}),
+        ));
+        responses.insert("200".to_owned(), ok_text(summary, media_type));
+        responses.extend(problems(&["400"]));
+        responses.insert(
+            "404".to_owned(),
+            json!({"description": "no receipt opens with this code: an HTML page saying so, or problem+json `no_such_route` for an empty code",
+                   "content": {"text/html": {"schema": {"type": "string"}},
+                               "application/problem+json": {"schema": named("Problem")}}}),
+        );
+    } else {
+        responses.insert("200".to_owned(), ok_json(summary, named("Receipt")));
+        responses.extend(problems(&["404"]));
+    }
+    responses.extend(problems(&["503"]));
+    json!({"summary": summary, "description": "Callable by: whoever holds the link; no token is read.",
+           "parameters": parameters, "responses": responses, "security": []})
+}
+
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
     let mut add = |method: &str, path: &str, operation: Value| {
@@ -663,13 +707,38 @@ pub fn document() -> Value {
         "get",
         "/v1/receipts/{seq}",
         operation(
-            "A receipt: the record, its inclusion proof and the signed checkpoint it is proven against (404 `no_such_record` past the log)",
-            Access::Roles("operator, auditor"),
+            "A receipt: the record, its inclusion proof and the signed checkpoint it is proven against (404 `no_such_record` past the log). A sponsor token gets the receipts of its own donations and 403 `not_yours` for any other record, alike whether or not it exists",
+            Access::Roles("operator, auditor, a sponsor for its own donations"),
             path_parameters("/v1/receipts/{seq}"),
             ok_json("see docs/proofs.md", named("Receipt")),
             &["400", "404", "503"],
         ),
     );
+    let mut revoke = operation(
+        "Revoke a receipt link: from now on `/r/{code}` answers 404, as for a code never issued; the log is untouched. 204 also when it was revoked before, so a retry answers alike (404 `no_such_receipt_link` for a code never issued)",
+        Access::Roles("operator"),
+        {
+            let mut parameters = path_parameters("/v1/receipt-links/{code}");
+            parameters.push(idempotency_key_parameter());
+            parameters
+        },
+        json!({}),
+        &["400", "404"],
+    );
+    let responses = revoke["responses"].as_object_mut().expect("responses");
+    responses.remove("200");
+    responses.insert(
+        "204".to_owned(),
+        json!({"description": "revoked (now or before)", "content": {}}),
+    );
+    add("delete", "/v1/receipt-links/{code}", revoke);
+    for (path, summary, media_type) in RECEIPT_LINK_ROUTES {
+        add(
+            "get",
+            path,
+            receipt_link_operation(path, summary, media_type),
+        );
+    }
     let mut generator = SchemaSettings::draft2020_12()
         .with(|settings| settings.definitions_path = "#/components/schemas".into())
         .into_generator();
@@ -1073,7 +1142,14 @@ mod route_tests {
     #[test]
     fn each_route_lists_the_statuses_its_handler_can_answer_and_no_others() {
         let document = super::document();
-        let cases: [(&str, &str, &[&str]); 11] = [
+        let cases: [(&str, &str, &[&str]); 14] = [
+            (
+                "delete",
+                "/v1/receipt-links/{code}",
+                &["204", "400", "401", "403", "404"],
+            ),
+            ("get", "/r/{code}", &["200", "400", "404", "503"]),
+            ("get", "/r/{code}/receipt.json", &["200", "404", "503"]),
             ("get", "/v1/funds", &["200", "400", "401", "422", "503"]),
             (
                 "get",

@@ -3,13 +3,17 @@
 //! which error comes back. The transports only translate.
 //!
 //! Checkpoints, the public key and proofs are public: they reveal only hashes.
-//! Receipts carry a whole record, so only full readers get them. Signing on
-//! demand is for operators.
+//! Receipts carry a whole record, so only full readers get them, and a
+//! sponsor those of its own donations; a receipt link's code opens one
+//! receipt to whoever holds it. Signing on demand is for operators.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use mingzhang_ledger::receipt::Receipt;
+use mingzhang_proto::Message;
+use mingzhang_proto::v1::EventEnvelope;
+use mingzhang_proto::v1::event_envelope::Event;
 use parking_lot::Mutex;
 
 use crate::auth::Principal;
@@ -145,9 +149,47 @@ impl ProofCalls {
     }
 
     /// Record `seq` with its inclusion proof against the latest checkpoint
-    /// covering it; operators and auditors only.
+    /// covering it: for operators and auditors, and for a sponsor the
+    /// receipt of a donation it gave (403 `not_yours` for any other record,
+    /// alike whether or not it exists).
     pub async fn receipt(&self, principal: &Principal, seq: u64) -> Result<Receipt, AppError> {
-        principal.require_full_reader("receipts")?;
+        match principal {
+            Principal::Sponsor { donor_id, .. } => self.require_own_donation(donor_id, seq).await?,
+            principal => principal.require_full_reader("receipts")?,
+        }
+        self.receipt_of(seq).await
+    }
+
+    /// The receipt a live receipt link opens: the caller holds its code,
+    /// which is the whole of the permission (`receipt_links`).
+    pub async fn linked_receipt(&self, seq: u64) -> Result<Receipt, AppError> {
+        self.receipt_of(seq).await
+    }
+
+    async fn require_own_donation(&self, donor_id: &str, seq: u64) -> Result<(), AppError> {
+        let not_yours = || AppError::Forbidden {
+            rule: "not_yours",
+            detail: "a sponsor token receives the receipts of its own donations only".into(),
+        };
+        if seq >= self.state.store.head().len {
+            return Err(not_yours());
+        }
+        let store = self.state.store.clone();
+        let record = tokio::task::spawn_blocking(move || store.read(seq, 1))
+            .await
+            .map_err(|error| AppError::Internal(format!("reading record {seq}: {error}")))?
+            .map_err(|error| AppError::Internal(format!("reading record {seq}: {error:#}")))?
+            .pop()
+            .ok_or_else(|| AppError::Internal(format!("record {seq} vanished from the log")))?;
+        let envelope = EventEnvelope::decode(record.payload())
+            .map_err(|error| AppError::Internal(format!("record {seq}: {error}")))?;
+        match envelope.event {
+            Some(Event::DonationReceived(donation)) if donation.donor_id == donor_id => Ok(()),
+            _ => Err(not_yours()),
+        }
+    }
+
+    async fn receipt_of(&self, seq: u64) -> Result<Receipt, AppError> {
         let log_len = self.state.store.head().len;
         if seq >= log_len {
             return Err(AppError::NotFound {

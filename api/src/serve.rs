@@ -111,8 +111,17 @@ async fn serve_store(
         }
     };
     let store = ledger.store();
-    let state = AppState::start(ledger, tokens, shutdown_rx.clone())
-        .map_err(|error| ServeError::Start(error.to_string()))?;
+    let receipt_links = Arc::new(
+        crate::receipt_links::ReceiptLinks::open(data_dir)
+            .map_err(|error| ServeError::Start(format!("receipt links: {error}")))?,
+    );
+    let state = AppState::start(
+        ledger,
+        tokens,
+        shutdown_rx.clone(),
+        Some(receipt_links),
+    )
+    .map_err(|error| ServeError::Start(error.to_string()))?;
     let transparency = Arc::new(
         Transparency::open(data_dir, store.as_ref(), DEFAULT_ORIGIN)
             .map_err(|error| ServeError::Start(format!("transparency log: {error:#}")))?,

@@ -15,6 +15,7 @@ use crate::auth::{Principal, TokenRegistry, authorize_command};
 use crate::backend::{CommandMeta, Committed, LedgerHandle, Projections};
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::receipt_links::ReceiptLinks;
 
 /// How long a query with `min_seq` waits for projections before answering 503.
 pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(2);
@@ -32,6 +33,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Turns true when the server starts shutting down; live feeds end on it.
     pub shutdown: watch::Receiver<bool>,
+    /// Where a donation's receipt link is issued; `None` where the server
+    /// hands out none (tests of the write path alone).
+    pub receipt_links: Option<Arc<ReceiptLinks>>,
 }
 
 impl AppState {
@@ -41,6 +45,7 @@ impl AppState {
         ledger: LedgerHandle,
         tokens: Arc<TokenRegistry>,
         shutdown: watch::Receiver<bool>,
+        receipt_links: Option<Arc<ReceiptLinks>>,
     ) -> Result<AppState, AppError> {
         let store = ledger.store();
         let mut projections = Projections::default();
@@ -73,7 +78,43 @@ impl AppState {
             tokens,
             metrics,
             shutdown,
+            receipt_links,
         })
+    }
+
+    /// The receipt link of each committed donation (one record each), `None`
+    /// for any other command or where no links are handed out. Issued after
+    /// the donation is durable: a crash in between leaves a donation without
+    /// a link, and its retry (same idempotency key) issues it.
+    pub async fn receipt_links_of(
+        &self,
+        committed: Vec<Option<&Committed>>,
+    ) -> Result<Vec<Option<String>>, AppError> {
+        let Some(links) = self.receipt_links.clone() else {
+            return Ok(vec![None; committed.len()]);
+        };
+        let seqs: Vec<Option<u64>> = committed
+            .iter()
+            .map(|donation| {
+                donation.map(|donation| {
+                    assert_eq!(donation.records.len(), 1, "a donation is one record");
+                    donation.records[0].seq
+                })
+            })
+            .collect();
+        let to_issue: Vec<u64> = seqs.iter().flatten().copied().collect();
+        if to_issue.is_empty() {
+            return Ok(vec![None; seqs.len()]);
+        }
+        let mut codes = links
+            .issue_for_all_async(&to_issue)
+            .await
+            .map_err(|error| AppError::Internal(format!("receipt link: {error}")))?
+            .into_iter();
+        Ok(seqs
+            .iter()
+            .map(|seq| seq.map(|_| codes.next().expect("one code per donation").link()))
+            .collect())
     }
 
     /// Authorises, fingerprints and submits one command. The submit runs on

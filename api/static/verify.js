@@ -113,11 +113,13 @@
   }
 
   // "name+hash+base64(0x01 || key)" (a note verifier key), or a bare base64 or hex key.
+  // A name holds no "+", but base64 may: only the first two "+" separate.
   function parseKey(text) {
     text = (text || "").trim();
     if (text === "") return null;
-    var parts = text.split("+");
-    if (parts.length === 3) {
+    var parts = /^([^+]+)\+([0-9a-fA-F]{8})\+(.+)$/.exec(text);
+    if (parts !== null) {
+      parts = parts.slice(1);
       var encoded = bytesFromBase64(parts[2]);
       if (encoded.length !== 33 || encoded[0] !== 1) fail("公钥不是 Ed25519 密钥", "the public key is not an Ed25519 key");
       return { name: parts[0], id: bytesFromHex(parts[1]), raw: encoded.slice(1) };
@@ -144,6 +146,81 @@
       if (ok) return true;
     }
     return false;
+  }
+
+  // The protobuf fields of `bytes` (proto3 wire format): field number ->
+  // list of values, a varint as a BigInt, a length-delimited field as bytes.
+  // Enough to read what a record is; anything malformed reads as nothing.
+  function protoFields(bytes) {
+    var fields = {};
+    var at = 0;
+    function varint() {
+      var value = 0n, shift = 0n;
+      for (;;) {
+        if (at >= bytes.length || shift > 63n) throw new Error("truncated varint");
+        var byte = bytes[at++];
+        value |= BigInt(byte & 0x7f) << shift;
+        if ((byte & 0x80) === 0) return value;
+        shift += 7n;
+      }
+    }
+    while (at < bytes.length) {
+      var tag = varint();
+      var number = Number(tag >> 3n);
+      var wire = Number(tag & 7n);
+      var value;
+      if (wire === 0) value = varint();
+      else if (wire === 2) {
+        var length = Number(varint());
+        if (at + length > bytes.length) throw new Error("truncated field");
+        value = bytes.slice(at, at + length);
+        at += length;
+      } else if (wire === 1) { at += 8; continue; }
+      else if (wire === 5) { at += 4; continue; }
+      else throw new Error("unknown wire type");
+      (fields[number] = fields[number] || []).push(value);
+    }
+    return fields;
+  }
+
+  function last(fields, number) {
+    var values = fields[number];
+    return values ? values[values.length - 1] : undefined;
+  }
+
+  // "1,234.56" for 123456 fen, from the integer.
+  function cny(fen) {
+    var negative = fen < 0n;
+    if (negative) fen = -fen;
+    var whole = (fen / 100n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    var cents = (fen % 100n).toString().padStart(2, "0");
+    return (negative ? "-" : "") + whole + "." + cents;
+  }
+
+  // What a verified record is, in words, from its own bytes: a donation's
+  // amount, fund and date (mingzhang.v1.EventEnvelope field 20,
+  // DonationReceived: fund_id 3, amount_fen 6, received_on 10). No donor is
+  // named here: who may be named is the server's one rule, not the script's.
+  function describeRecord(record) {
+    var view = new DataView(record.buffer, record.byteOffset);
+    var payload = record.slice(48, 48 + view.getUint32(4, true));
+    try {
+      var donation = last(protoFields(payload), 20);
+      if (donation === undefined) return say("这条记录不是一笔捐赠。", "This record is not a donation.");
+      var fields = protoFields(donation);
+      var text = function (number) {
+        var bytes = last(fields, number);
+        return bytes === undefined ? "" : new TextDecoder().decode(bytes);
+      };
+      var fundId = text(3);
+      var fund = Object.prototype.hasOwnProperty.call(config.funds || {}, fundId) ? config.funds[fundId] : fundId;
+      var amount = BigInt.asIntN(64, last(fields, 6) || 0n);
+      return say(
+        "这条记录是：一笔 " + cny(amount) + " 元的捐赠，进入" + fund + "，日期 " + text(10) + "。",
+        "This record is a donation of CNY " + cny(amount) + " to " + fund + " on " + text(10) + ".");
+    } catch (e) {
+      return say("无法读出这条记录的内容。", "The record's content could not be read.");
+    }
   }
 
   async function checkReceipt(text) {
@@ -180,7 +257,7 @@
     var key = parseKey(config.key);
     var signature = key === null ? null : await checkSignature(checkpoint, key);
     if (signature === false) fail("检查点签名无效", "the checkpoint's signature is not valid");
-    return { seq: seq, size: treeSize, signature: signature, keyKnown: key !== null };
+    return { seq: seq, size: treeSize, signature: signature, keyKnown: key !== null, record: record };
   }
 
   function show(outcome, message) {
@@ -189,10 +266,17 @@
     result.textContent = message;
   }
 
-  document.getElementById("receipt-check").addEventListener("click", async function () {
+  function showRecord(text) {
+    var summary = document.getElementById("receipt-record-summary");
+    if (summary) summary.textContent = text;
+  }
+
+  async function check() {
     show("checking", say("正在核验……", "Checking…"));
+    showRecord("");
     try {
       var outcome = await checkReceipt(document.getElementById("receipt-input").value);
+      showRecord(describeRecord(outcome.record));
       if (outcome.signature === true) {
         show("verified", say(
           "核验通过：记录 #" + outcome.seq + " 包含在树大小为 " + outcome.size + " 的签名检查点中，签名有效。",
@@ -207,5 +291,9 @@
     } catch (error) {
       show("failed", say("核验失败：", "Verification failed: ") + (error.userFacing ? error.message : String(error)));
     }
-  });
+  }
+
+  document.getElementById("receipt-check").addEventListener("click", check);
+  // A receipt link's page holds its receipt: checked as soon as it opens.
+  if (config.check_on_load === true) check();
 })();

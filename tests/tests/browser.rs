@@ -527,6 +527,168 @@ fn transparency_page_shows_the_demo_and_verifies_a_receipt_in_chromium() {
     browser.screenshot(&artifacts.join("page-overview-1280.png"));
 }
 
+/// What the checker said the verified record is, once it has said it.
+fn record_summary(browser: &mut Browser) -> String {
+    browser.wait_for("document.getElementById('receipt-record-summary').textContent !== ''");
+    text_of(browser, "receipt-record-summary")
+}
+
+/// The whole flow a donor meets, on the real server: the operator records a
+/// gift, the answer carries a receipt link, and the link, opened without any
+/// token on a phone, checks the receipt in the browser and says what it is.
+#[test]
+fn a_recorded_donation_s_receipt_link_verifies_in_chromium() {
+    let data_dir = tempfile::tempdir().unwrap();
+    mingzhang_tests::run_cli(data_dir.path(), &["init"]);
+    // About half of all keys have a "+" in their base64, which the checker
+    // once took for a separator of the key's text: this server's key has one.
+    let key_name = mingzhang_api::transparency::DEFAULT_ORIGIN;
+    let (private_path, public_path) = mingzhang_api::transparency::key_paths(data_dir.path());
+    let (private_text, public_text) = (0u8..=255)
+        .map(|seed| {
+            let key = SigningKey::from_bytes(&[seed; 32]);
+            let mut public = vec![0x01];
+            public.extend_from_slice(&key.verifying_key().to_bytes());
+            let key_id = &Sha256::digest([key_name.as_bytes(), b"\n", &public].concat())[..4];
+            let mut private = vec![0x01];
+            private.extend_from_slice(&[seed; 32]);
+            (
+                format!(
+                    "PRIVATE+KEY+{key_name}+{}+{}",
+                    hex::encode(key_id),
+                    BASE64.encode(private)
+                ),
+                format!(
+                    "{key_name}+{}+{}",
+                    hex::encode(key_id),
+                    BASE64.encode(public)
+                ),
+            )
+        })
+        .find(|(_, public)| public.splitn(3, '+').nth(2).unwrap().contains('+'))
+        .expect("a key with a + in its base64");
+    std::fs::create_dir_all(private_path.parent().unwrap()).unwrap();
+    std::fs::write(&private_path, private_text).unwrap();
+    std::fs::write(&public_path, format!("{public_text}\n")).unwrap();
+    let operator =
+        mingzhang_tests::run_cli(data_dir.path(), &["token", "create", "--role", "operator"])
+            .trim()
+            .to_owned();
+    let served = mingzhang_tests::serve(data_dir.path());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        let request = client
+            .post(format!("{}{path}", served.http))
+            .bearer_auth(&operator)
+            .json(&body);
+        runtime.block_on(async {
+            let response = request.send().await.unwrap();
+            assert!(
+                response.status().is_success(),
+                "{path}: {}",
+                response.status()
+            );
+            response.json::<Value>().await.unwrap()
+        })
+    };
+    post(
+        "/v1/funds",
+        json!({"fund_id": "kaixuan-charity", "name": "凯旋街道社区发展基金", "kind": "unrestricted"}),
+    );
+    post(
+        "/v1/donors",
+        json!({"donor_id": "resident-07", "name": "李建国", "kind": "individual"}),
+    );
+    let answer = post(
+        "/v1/donations",
+        json!({"donation_id": "gift-1", "donor_id": "resident-07", "fund_id": "kaixuan-charity",
+               "amount": "1234.56", "channel": "cash", "received_on": "2015-11-20"}),
+    );
+    let link = answer["receipt_link"]
+        .as_str()
+        .expect("a receipt link")
+        .to_owned();
+
+    let artifacts = artifacts_dir();
+    let mut browser = Browser::launch();
+    browser.set_width(390, true);
+    browser.open(&format!("{}{link}", served.http));
+    browser.wait_for(
+        "['verified','inclusion-only','failed'].includes(\
+         document.getElementById('receipt-result').getAttribute('data-outcome'))",
+    );
+    let outcome =
+        browser.eval("document.getElementById('receipt-result').getAttribute('data-outcome')");
+    assert_eq!(
+        outcome,
+        json!("verified"),
+        "{}",
+        text_of(&mut browser, "receipt-result")
+    );
+    assert_eq!(
+        record_summary(&mut browser),
+        "这条记录是：一笔 1,234.56 元的捐赠，进入凯旋街道社区发展基金，日期 2015-11-20。"
+    );
+    let page_text = browser
+        .eval("document.body.innerText")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !page_text.contains("李建国"),
+        "a person not to be named: {page_text}"
+    );
+    let page_width = browser.eval("document.documentElement.scrollWidth");
+    assert!(
+        page_width.as_u64().unwrap() <= 390,
+        "scrolls sideways: {page_width}"
+    );
+    browser.screenshot(&artifacts.join("page-receipt-link-390.png"));
+
+    browser.open(&format!("{}{link}?lang=en", served.http));
+    assert_eq!(
+        record_summary(&mut browser),
+        "This record is a donation of CNY 1,234.56 to 凯旋街道社区发展基金 on 2015-11-20."
+    );
+
+    // The receipt file, pasted into /verify, is checked and said alike.
+    let file = runtime.block_on(async {
+        client
+            .get(format!("{}{link}/receipt.json", served.http))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    browser.open(&format!("{}/verify", served.http));
+    let (outcome, message) = check_receipt(&mut browser, &file);
+    assert_eq!(outcome, "verified", "{message}");
+    assert_eq!(
+        record_summary(&mut browser),
+        "这条记录是：一笔 1,234.56 元的捐赠，进入凯旋街道社区发展基金，日期 2015-11-20。"
+    );
+    browser.screenshot(&artifacts.join("page-verify-receipt-file-390.png"));
+
+    // A record that is no gift is checked and said to be none.
+    let fund_receipt = runtime.block_on(async {
+        client
+            .get(format!("{}/v1/receipts/0", served.http))
+            .bearer_auth(&operator)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let (outcome, message) = check_receipt(&mut browser, &fund_receipt);
+    assert_eq!(outcome, "verified", "{message}");
+    assert_eq!(record_summary(&mut browser), "这条记录不是一笔捐赠。");
+}
+
 #[test]
 fn correction_notes_the_stated_date_and_a_fund_account_show_in_chromium() {
     let log = kaixuan_log();

@@ -49,6 +49,12 @@ pub fn router_with_transparency(
                 latest.latest().map(|(_, note)| note)
             }))
             .with_verifier_key(Some(transparency.verifier_key().to_text()));
+        if let Some(links) = state.receipt_links.clone() {
+            page_source = page_source.with_linked_receipts(crate::page::receipt::LinkedReceipts {
+                links,
+                proof_calls: proof_calls.clone(),
+            });
+        }
         proof_routes = proofs::routes(proof_calls);
     }
     let page = crate::page::page_router(page_source);
@@ -60,6 +66,7 @@ pub fn router_with_transparency(
         .merge(flows::routes())
         .merge(records::routes())
         .merge(ops_routes())
+        .merge(proofs::receipt_link_routes())
         .fallback(|| async {
             AppError::NotFound {
                 field: "path".into(),
@@ -230,6 +237,9 @@ pub struct RecordRef {
 pub struct WriteResponse {
     pub records: Vec<RecordRef>,
     pub idempotent_replay: bool,
+    /// A donation's receipt link, `/r/<code>`, for the donor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_link: Option<String>,
 }
 
 impl From<Committed> for WriteResponse {
@@ -244,6 +254,7 @@ impl From<Committed> for WriteResponse {
                 })
                 .collect(),
             idempotent_replay: committed.idempotent_replay,
+            receipt_link: None,
         }
     }
 }
@@ -284,8 +295,20 @@ async fn submit_body<B: CommandBody>(
     let ApiJson(body) = body?;
     let written = async {
         let event = body.into_event(path_id)?;
-        state.submit(&principal, key, event).await
+        let is_donation = matches!(
+            event,
+            mingzhang_proto::v1::event_envelope::Event::DonationReceived(_)
+        );
+        let committed = state.submit(&principal, key, event).await?;
+        Ok::<_, AppError>((committed, is_donation))
     };
-    let committed = written.await.map_err(AppError::with_json_field_names)?;
-    Ok(Json(committed.into()))
+    let (committed, is_donation) = written.await.map_err(AppError::with_json_field_names)?;
+    let receipt_link = state
+        .receipt_links_of(vec![is_donation.then_some(&committed)])
+        .await?
+        .pop()
+        .expect("one answer per command");
+    let mut response = WriteResponse::from(committed);
+    response.receipt_link = receipt_link;
+    Ok(Json(response))
 }

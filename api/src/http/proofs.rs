@@ -1,22 +1,25 @@
 //! The transparency log over HTTP: signed checkpoints, the public key,
 //! inclusion and consistency proofs (public: they reveal only hashes),
-//! receipts (they carry a whole record, so only full readers get them) and
-//! signing on demand (operators). The rules are `proof_calls`'; these
+//! receipts (they carry a whole record, so only full readers get them, and
+//! a sponsor those of its own donations), signing on demand and revoking a
+//! receipt link (operators). The rules are `proof_calls`'; these
 //! handlers only translate.
 
 use axum::extract::rejection::PathRejection;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 
 use super::{Caller, IdempotencyKey};
 use crate::error::AppError;
 use crate::proof_calls::ProofCalls;
-use crate::state::AppState;
+use crate::receipt_links::{ReceiptCode, Revocation};
+use crate::state::{AppState, validate_idempotency_key};
 use crate::transparency::{ConsistencyProof, InclusionProof};
 
 pub fn routes(calls: Arc<ProofCalls>) -> Router<AppState> {
@@ -117,6 +120,43 @@ async fn receipt(
 ) -> Result<Json<mingzhang_ledger::receipt::Receipt>, AppError> {
     let Path(seq) = seq.map_err(|error| path_number("seq", error))?;
     calls.receipt(&principal, seq).await.map(Json)
+}
+
+/// The operator's revocation of a receipt link: the link answers 404 from
+/// then on; the log is untouched (the code was never in it).
+pub fn receipt_link_routes() -> Router<AppState> {
+    Router::new().route("/v1/receipt-links/{code}", delete(revoke_receipt_link))
+}
+
+/// 204 once the code opens nothing, also when it was revoked before, so a
+/// retry (with or without its Idempotency-Key) answers as the first call
+/// did; 404 `no_such_receipt_link` for a code never issued.
+async fn revoke_receipt_link(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    key: Result<IdempotencyKey, AppError>,
+    Path(code): Path<String>,
+) -> Result<StatusCode, AppError> {
+    principal.require_operator("revoking a receipt link")?;
+    if let IdempotencyKey(Some(key)) = key? {
+        validate_idempotency_key(&key)?;
+    }
+    let never_issued = || AppError::NotFound {
+        field: "code".into(),
+        rule: "no_such_receipt_link",
+        detail: "no receipt link with this code was issued".into(),
+    };
+    let (Some(links), Some(code)) = (state.receipt_links.clone(), ReceiptCode::parse(&code)) else {
+        return Err(never_issued());
+    };
+    let revocation = tokio::task::spawn_blocking(move || links.revoke(code))
+        .await
+        .map_err(|error| AppError::Internal(format!("revocation task: {error}")))?
+        .map_err(|error| AppError::Internal(format!("revoking a receipt link: {error}")))?;
+    match revocation {
+        Revocation::Revoked | Revocation::AlreadyRevoked => Ok(StatusCode::NO_CONTENT),
+        Revocation::NeverIssued => Err(never_issued()),
+    }
 }
 
 /// A path segment that should be a record count or sequence number and is not.

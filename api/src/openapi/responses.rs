@@ -64,6 +64,27 @@ fn object(fields: &[(&str, Value)]) -> Value {
            "required": required, "properties": properties})
 }
 
+/// A write's answer; `receipt_link` only for a recorded donation.
+fn write_response() -> Value {
+    let mut response = object(&[
+        (
+            "records",
+            list(object(&[("seq", count()), ("hash", hash())])),
+        ),
+        ("idempotent_replay", boolean()),
+        (
+            "receipt_link",
+            json!({"type": "string", "pattern": "^/r/[A-Za-z0-9_-]{22}$",
+                   "description": "the donation's receipt link, for the donor: an unguessable code, revocable by DELETE /v1/receipt-links/{code}; a retry answers the same link"}),
+        ),
+    ]);
+    response["required"]
+        .as_array_mut()
+        .expect("required fields")
+        .retain(|field| field != "receipt_link");
+    response
+}
+
 /// `GET /v1/funds/{id}/transactions`: every field always present but
 /// `next_offset`, there only while more movements remain.
 fn fund_account() -> Value {
@@ -184,16 +205,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
                                 "description": "with `projections_lagging`: how many records the projections have applied"},
             }}),
         ),
-        (
-            "WriteResponse",
-            object(&[
-                (
-                    "records",
-                    list(object(&[("seq", count()), ("hash", hash())])),
-                ),
-                ("idempotent_replay", boolean()),
-            ]),
-        ),
+        ("WriteResponse", write_response()),
         (
             "FundBalance",
             object(&[

@@ -14,6 +14,7 @@ pub mod flows;
 pub mod index;
 pub mod model;
 pub mod public;
+pub mod receipt;
 pub mod render;
 
 #[cfg(test)]
@@ -54,6 +55,8 @@ pub struct PageSource {
     /// The date overdue pledges are judged against; `None`: the day of the
     /// newest record, or today in China if that is earlier.
     pub as_of: Option<String>,
+    /// What receipt links (`/r/<code>`) open; `None`: every link is 404.
+    pub linked_receipts: Option<receipt::LinkedReceipts>,
 }
 
 impl PageSource {
@@ -63,7 +66,13 @@ impl PageSource {
             latest_checkpoint: Arc::new(|| None),
             verifier_key: None,
             as_of: None,
+            linked_receipts: None,
         }
+    }
+
+    pub fn with_linked_receipts(mut self, linked: receipt::LinkedReceipts) -> PageSource {
+        self.linked_receipts = Some(linked);
+        self
     }
 
     pub fn with_checkpoint(mut self, latest_checkpoint: CheckpointFn) -> PageSource {
@@ -217,7 +226,8 @@ impl LangQuery {
 
 /// The page's routes: `/`, the index pages `/projects`, `/sponsors`,
 /// `/grants`, `/rounds`, `/funds/{id}`, `/projects/{id}`, `/grants/{id}`, `/sponsors/{id}`,
-/// `/verify`, `/assets/verify.js`, `/exports/donations.csv`,
+/// `/verify`, `/assets/verify.js`, a receipt link `/r/{code}` and its
+/// `/r/{code}/receipt.json`, `/exports/donations.csv`,
 /// `/exports/grants.csv`, `/exports/expenditures.csv`, `/exports/transactions.csv`,
 /// `/exports/grants-360giving.json`. Every HTML route takes `?lang=en`.
 pub fn page_router(source: PageSource) -> Router {
@@ -237,6 +247,8 @@ pub fn page_router(source: PageSource) -> Router {
         .route("/sponsors/{id}", get(sponsor))
         .route("/verify", get(verify))
         .route("/assets/verify.js", get(verify_script))
+        .route("/r/{code}", get(receipt::receipt_page))
+        .route("/r/{code}/receipt.json", get(receipt::receipt_file))
         .route("/exports/donations.csv", get(donations_csv))
         .route("/exports/grants.csv", get(grants_csv))
         .route("/exports/expenditures.csv", get(expenditures_csv))
@@ -445,10 +457,16 @@ async fn sponsor(
 
 async fn verify(State(state): State<Arc<PageState>>, query: LangQuery) -> Response {
     let projections = state.source.projections.read();
-    match state.provenance(&projections, query.as_of.as_deref()) {
-        Ok(provenance) => html(render::verify_page(query.lang(), &provenance)),
-        Err(error) => error.into_response(),
-    }
+    let provenance = match state.provenance(&projections, query.as_of.as_deref()) {
+        Ok(provenance) => provenance,
+        Err(error) => return error.into_response(),
+    };
+    let directory = state.directory(&projections);
+    html(render::verify_page(
+        query.lang(),
+        &provenance,
+        &directory.fund_names,
+    ))
 }
 
 async fn verify_script() -> Response {

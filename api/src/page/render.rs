@@ -751,7 +751,11 @@ pub fn sponsor_page(lang: Lang, view: &SponsorPageView, provenance: &Provenance)
     )
 }
 
-pub fn verify_page(lang: Lang, provenance: &Provenance) -> String {
+pub fn verify_page(
+    lang: Lang,
+    provenance: &Provenance,
+    fund_names: &std::collections::HashMap<String, String>,
+) -> String {
     let checkpoint_text = provenance
         .checkpoint
         .as_ref()
@@ -771,22 +775,35 @@ pub fn verify_page(lang: Lang, provenance: &Provenance) -> String {
         @else { pre #verifier-key { (key) } }
         h2 { (lang.t("核验收据", "Check a receipt")) }
         ol {
-            li { (lang.t("捐赠后您会收到一张收据（一段 JSON 文本）。", "After giving you receive a receipt (a piece of JSON text).")) }
-            li { (lang.t("把收据完整粘贴到下面的框里，点“核验”。", "Paste the whole receipt into the box below and press Check.")) }
+            li { (lang.t(
+                "捐赠登记后，机构会把一个收据链接（形如 /r/ 加一串随机字符）通过短信、微信或纸质收据交给您。打开链接，浏览器会自动核验，并可下载收据文件。没有收到链接的，请向收款的机构索取。",
+                "Once your gift is recorded, the organisation hands you a receipt link (/r/ followed by random characters) by SMS, WeChat or on a paper receipt. Opening it checks the receipt in your browser, and lets you download the receipt file. If you did not get one, ask the organisation that received your gift.")) }
+            li { (lang.t("也可以把收据文件的内容完整粘贴到下面的框里，点“核验”。", "You can also paste the whole receipt file into the box below and press Check.")) }
             li { (lang.t("浏览器会在本机计算哈希，重算树根，并用公钥检查检查点的签名；不会把收据发送到任何地方。",
                 "Your browser computes the hashes, recomputes the tree root and checks the checkpoint's signature with the public key, on this device; the receipt is sent nowhere.")) }
         }
         textarea #receipt-input rows="8" placeholder=(lang.t("在此粘贴收据 JSON", "Paste the receipt JSON here")) {}
         p { button #receipt-check type="button" { (lang.t("核验", "Check")) } }
         p #receipt-result role="status" aria-live="polite" data-outcome="none" {}
+        p #receipt-record-summary {}
         h2 { (lang.t("给审计人员", "For auditors")) }
-        p { (lang.t("下载整个账本并在自己的电脑上核验哈希链、默克尔树、检查点签名和余额：",
-            "Download the whole log and verify the hash chain, the Merkle tree, the checkpoint signatures and the balances on your own computer:")) }
-        pre { "mingzhang verify --data-dir ./mingzhang-data" }
+        p { (lang.t("审计人员凭机构发给的审计令牌下载整个账本，在自己的电脑上核验哈希链、默克尔树、检查点签名和余额（把地址换成本站的）：",
+            "With the auditor token the organisation gives you, download the whole log and verify the hash chain, the Merkle tree, the checkpoint signatures and the balances on your own computer (with this site's address):")) }
+        pre { (lang.t("mingzhang verify https://本站地址 --token 审计令牌 --key checkpoint.pub",
+            "mingzhang verify https://this-site --token AUDITOR_TOKEN --key checkpoint.pub")) }
+        @if !key.is_empty() {
+            p {
+                (lang.t("公钥文件：", "The public key file: "))
+                a #public-key-link href="/v1/public-key" { code { "/v1/public-key" } }
+                (lang.t("；最新签名检查点：", "; the latest signed checkpoint: "))
+                a #checkpoint-link href="/v1/checkpoint" { code { "/v1/checkpoint" } }
+                (lang.t("。", "."))
+            }
+        }
         p.small { (lang.t("收据格式：{\"seq\", \"record\"(base64), \"tree_size\", \"inclusion_proof\"[hex 或 base64], \"checkpoint\"}；叶子哈希 = SHA-256(0x00 ‖ 记录字节)。",
             "Receipt format: {\"seq\", \"record\" (base64), \"tree_size\", \"inclusion_proof\" [hex or base64], \"checkpoint\"}; leaf hash = SHA-256(0x00 ‖ record bytes).")) }
         script #verify-config type="application/json" {
-            (PreEscaped(verify_config_json(lang, key)))
+            (PreEscaped(checker_config_json(lang, key, fund_names, false)))
         }
         script src="/assets/verify.js" {}
     };
@@ -799,12 +816,21 @@ pub fn verify_page(lang: Lang, provenance: &Provenance) -> String {
     )
 }
 
-/// Strings the receipt checker shows, in the page's language, plus the key.
+/// What the receipt checker needs: the page's language, the key, the funds'
+/// names (to say which fund a verified donation went to) and whether to
+/// check the receipt on the page as soon as it loads (a receipt link).
 /// Escaped for a <script> element: "<" never appears raw.
-fn verify_config_json(lang: Lang, key: &str) -> String {
+pub(super) fn checker_config_json(
+    lang: Lang,
+    key: &str,
+    fund_names: &std::collections::HashMap<String, String>,
+    check_on_load: bool,
+) -> String {
     let config = serde_json::json!({
         "key": key,
         "lang": lang.html_lang(),
+        "funds": fund_names,
+        "check_on_load": check_on_load,
     });
     config.to_string().replace('<', "\\u003c")
 }

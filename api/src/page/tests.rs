@@ -226,6 +226,11 @@ async fn verify_page_publishes_checkpoint_key_and_auditor_command() {
     assert!(page.contains("mingzhang.example/kaixuan\n999\n"));
     assert!(page.contains("mingzhang.example/kaixuan+00000000+AQ=="));
     assert!(page.contains("mingzhang verify"));
+    // How a donor gets a receipt, and where an auditor finds key and checkpoint.
+    assert!(page.contains("收据链接"), "{page}");
+    assert!(page.contains("href=\"/v1/public-key\""), "{page}");
+    assert!(page.contains("href=\"/v1/checkpoint\""), "{page}");
+    assert!(page.contains("id=\"receipt-record-summary\""), "{page}");
     assert!(page.contains("<script src=\"/assets/verify.js\">"));
     let (status, script) = get("/assets/verify.js").await;
     assert_eq!(status, StatusCode::OK);
