@@ -68,7 +68,7 @@ pub fn disclosure_section(lang: Lang, calendar: &DisclosureCalendar, as_of: &str
             @if calendar.disclosures.is_empty() { (none_yet(lang)) }
             ul { @for record in &calendar.disclosures {
                 li { (record.disclosed_on.render()) " · " (disclosure_name(lang, record.kind)) " · " (recorded(&record.label))
-                    " · " a href={"/v1/records?from=" (record.seq) "&limit=1"} { (lang.t("记录 #", "record #")) (record.seq) } }
+                    " · " (lang.t("账本记录 #", "log record #")) (record.seq) }
             } }
         }
     }
