@@ -183,6 +183,22 @@ fn demo_grants_fall_overdue_after_their_third_quarter_and_its_open_projects_repo
     // The grant closed on 2016-12-31 owes no third quarter; the other 25 do.
     assert_eq!(overdue_grants.len(), 25, "{overdue_grants:?}");
     assert!(!overdue_grants.contains(&scenario::grant_id(25).as_str()));
+    // A record is dated by the day it was recorded: the demo script records
+    // grant 1's Q2 report after grant 0's Q3 one (2016-10-05), so it is late.
+    let first_report = |index: usize| {
+        let calendar = projections
+            .grant_disclosure_calendar(&scenario::grant_id(index), as_of)
+            .unwrap();
+        (
+            calendar.obligations[0].status,
+            calendar.obligations[0].disclosed_on,
+        )
+    };
+    assert_eq!(
+        first_report(0),
+        (ObligationStatus::OnTime, day("2016-07-05"))
+    );
+    assert_eq!(first_report(1), (ObligationStatus::Late, day("2016-10-05")));
     // The two projects completed in 2015 gave their final account on time;
     // the seven still open have run past six months with no report.
     let projects: Vec<_> = calendars
