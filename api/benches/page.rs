@@ -174,12 +174,14 @@ fn main() {
     }
     let project_id = scenario::project_id(0);
     measure("project /projects/{id}", || {
-        let view = model::project_page(&projections, &directory, &project_id).unwrap();
+        let as_of = mingzhang_projections::Day::parse("2019-12-31").unwrap();
+        let view = model::project_page(&projections, &directory, &project_id, as_of).unwrap();
         render::project_page(render::Lang::Zh, &view, &provenance())
     });
     let grant_id = scenario::grant_id(25);
     measure("grant /grants/{id}", || {
-        let view = model::grant_page(&projections, &grant_id).unwrap();
+        let as_of = mingzhang_projections::Day::parse("2019-12-31").unwrap();
+        let view = model::grant_page(&projections, &grant_id, as_of).unwrap();
         render::grant_page(render::Lang::Zh, &view, &provenance())
     });
     for sponsor in ["unit-04", "unit-01"] {

@@ -829,6 +829,8 @@ pub fn document() -> Value {
     for (path, item) in flow_routes() {
         paths.insert(path.to_owned(), item);
     }
+    let (path, item) = disclosures_route();
+    paths.insert(path.to_owned(), item);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Mingzhang (明账) API", "version": env!("CARGO_PKG_VERSION"),
@@ -859,7 +861,7 @@ fn fund_transactions_route() -> (&'static str, Value) {
         query_parameter(
             "min_seq",
             "wait up to 2 s until projections include the record with this sequence number; 503 if they do not",
-            json!({"type": "integer", "minimum": 0}),
+            json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
         ),
         query_parameter(
             "offset",
@@ -941,6 +943,54 @@ fn flow_routes() -> Vec<(&'static str, Value)> {
         (path, json!({"get": operation}))
     })
     .collect()
+}
+
+// -- the disclosure calendar (http::disclosures) -----------------------------
+
+/// `GET /v1/disclosures`: its own parameters (`disclosures::DisclosureParams`;
+/// any other is 422 `bad_query`).
+fn disclosures_route() -> (&'static str, Value) {
+    let path = "/v1/disclosures";
+    let parameters = vec![
+        query_parameter(
+            "min_seq",
+            "wait up to 2 s until projections include the record with this sequence number; 503 if they do not; 400 `min_seq_past_end` at once for a seq the log does not hold",
+            json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+        ),
+        query_parameter(
+            "as_of",
+            "judge the calendar as of this date (422 `date_invalid` otherwise); records after it are not known on it; default: the page's stated date (the newest record's day, or today in China if earlier)",
+            json!({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}),
+        ),
+        query_parameter(
+            "overdue",
+            "only the grants and projects with an obligation overdue",
+            json!({"type": "boolean", "default": false}),
+        ),
+        query_parameter(
+            "offset",
+            "calendars to skip; the answer's `next_offset` is the next page's",
+            json!({"type": "integer", "minimum": 0, "maximum": u64::MAX, "default": 0}),
+        ),
+        query_parameter(
+            "limit",
+            &format!(
+                "calendars to answer at most (422 `limit_out_of_range` outside 1..={LIST_PAGE_MAX})"
+            ),
+            json!({"type": "integer", "minimum": 1, "maximum": LIST_PAGE_MAX, "default": LIST_PAGE_DEFAULT}),
+        ),
+    ];
+    let operation = operation(
+        "The disclosure calendar (docs/disclosures.md): for every grant and project, the quarterly reports and final account the Charity Law asks of it, what was disclosed and when, and what is overdue as of a date",
+        Access::Roles("operator, auditor"),
+        parameters,
+        ok_json(
+            "every grant's calendar (award order), then every project's (by id); `next_offset` while more remain",
+            named("DisclosureCalendars"),
+        ),
+        &["400", "422", "503"],
+    );
+    (path, json!({"get": operation}))
 }
 
 pub async fn serve() -> Json<Value> {
@@ -1105,6 +1155,7 @@ mod route_tests {
             include_str!("http/proofs.rs"),
             include_str!("http/transactions.rs"),
             include_str!("http/flows.rs"),
+            include_str!("http/disclosures.rs"),
             include_str!("page/mod.rs"),
         ];
         let served: Vec<(String, String)> = sources

@@ -52,6 +52,29 @@ impl Day {
         Day(bits)
     }
 
+    /// The same day `months` later, or the month's last day where it is
+    /// shorter (2016-08-31 + 3 months = 2016-11-30), as calendar-month
+    /// deadlines are counted. `Day::UNKNOWN` stays unknown, and so does a
+    /// day past year 9999.
+    pub fn plus_months(self, months: u32) -> Day {
+        if !self.is_known() {
+            return Day::UNKNOWN;
+        }
+        let (year, month, day) = (self.0 / 10_000, self.0 / 100 % 100, self.0 % 100);
+        assert!(
+            (1..=12).contains(&month),
+            "a known day has a month: {}",
+            self.0
+        );
+        let month_index = year as u64 * 12 + u64::from(month - 1) + u64::from(months);
+        let (year, month) = (month_index / 12, (month_index % 12) as u32 + 1);
+        if year > 9999 {
+            return Day::UNKNOWN;
+        }
+        let year = year as u32;
+        Day(year * 10_000 + month * 100 + day.min(days_in_month(year, month)))
+    }
+
     pub fn is_known(self) -> bool {
         self != Day::UNKNOWN
     }
@@ -88,6 +111,17 @@ impl Serialize for Day {
 /// "YYYY-MM" of a `Day::month_key`.
 pub fn render_month(month_key: u32) -> String {
     format!("{:04}-{:02}", month_key / 100, month_key % 100)
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        _ => 31,
+    }
 }
 
 fn digits(bytes: &[u8]) -> Option<u32> {
@@ -133,6 +167,19 @@ mod tests {
         assert_eq!(first.render(), "2015-12-31");
         assert_eq!(second.year(), 2016);
         assert_eq!(render_month(second.month_key()), "2016-01");
+    }
+
+    #[test]
+    fn months_are_added_as_calendar_months_clamped_to_the_month_end() {
+        let day = |text| Day::parse(text).unwrap();
+        assert_eq!(day("2016-04-28").plus_months(3), day("2016-07-28"));
+        assert_eq!(day("2016-08-31").plus_months(3), day("2016-11-30"));
+        assert_eq!(day("2015-11-30").plus_months(3), day("2016-02-29"));
+        assert_eq!(day("2016-11-30").plus_months(3), day("2017-02-28"));
+        assert_eq!(day("2016-10-15").plus_months(3), day("2017-01-15"));
+        assert_eq!(day("2016-01-31").plus_months(0), day("2016-01-31"));
+        assert_eq!(day("9999-12-01").plus_months(1), Day::UNKNOWN);
+        assert_eq!(Day::UNKNOWN.plus_months(3), Day::UNKNOWN);
     }
 
     #[test]

@@ -52,11 +52,16 @@
 //! - **善款去向** (`flows.rs`, docs/flows.md): each outflow allocated to
 //!   the incomes that paid it, first in, first out within its pool (a
 //!   fund's pooled money, or one project's restricted money).
+//! - **Disclosure calendar** (`disclosures.rs`, docs/disclosures.md): the
+//!   reports each grant and project owes by the Charity Law, worked out per
+//!   query from the days its disclosing records were recorded.
 
 mod accounts;
 mod borrowed;
 mod dates;
 mod decode;
+mod detail_views;
+mod disclosures;
 mod fast_hash;
 mod flows;
 mod flows_views;
@@ -78,6 +83,8 @@ pub use accounts::{AccountBalance, Posting, TrialBalance, category_name};
 use borrowed::FastEvent;
 pub use dates::Day;
 use decode::{Decoded, EnvelopeDecoder};
+pub use detail_views::*;
+pub use disclosures::*;
 use fast_hash::FastMap;
 pub use flows::{IncomeKind, OutflowKind};
 pub use flows_views::*;
@@ -268,6 +275,7 @@ struct Application {
     round: EntityIndex,
     organisation: EntityIndex,
     title: String,
+    summary: String,
     requested_fen: i64,
     submitted_on: Day,
     reviews: u64,
@@ -283,8 +291,18 @@ struct TrancheState {
     paid: Option<(i64, Day)>,
 }
 
+/// Where and when a record that discloses something (a report, an
+/// evaluation, a closure, a completion) entered the public log: the day its
+/// command was recorded, in CST. The disclosure calendar judges by it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Disclosed {
+    seq: u64,
+    on: Day,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct Evaluation {
+    disclosed: Disclosed,
     id: String,
     period: String,
     evaluator: String,
@@ -294,6 +312,7 @@ struct Evaluation {
 
 #[derive(Debug, Clone, PartialEq)]
 struct SelfAssessment {
+    disclosed: Disclosed,
     quarter: String,
     report_sha256: Vec<u8>,
     summary: String,
@@ -301,6 +320,7 @@ struct SelfAssessment {
 
 #[derive(Debug, Clone, PartialEq)]
 struct GrantClosure {
+    disclosed: Disclosed,
     disbursed_fen: i64,
     returned_fen: i64,
     reason: String,
@@ -333,6 +353,7 @@ struct Claim {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Completion {
+    disclosed: Disclosed,
     report_sha256: Vec<u8>,
     summary: String,
     completed_on: Day,
@@ -342,6 +363,10 @@ struct Completion {
 struct Project {
     id: Id,
     title: String,
+    description: String,
+    /// The day it was published (recorded): its fundraising, and so its
+    /// run for the disclosure rules, starts then.
+    published_on: Day,
     need_kind: i32,
     community: String,
     survey: String,
@@ -539,6 +564,13 @@ fn lookup_optional<T: Row>(
     id: &str,
 ) -> Result<Option<EntityIndex>, Skip> {
     optional(id).map(|id| lookup(table, what, id)).transpose()
+}
+
+fn disclosed(seq: u64, recorded_at_unix_ms: i64) -> Disclosed {
+    Disclosed {
+        seq,
+        on: Day::from_unix_ms_cst(recorded_at_unix_ms),
+    }
 }
 
 fn year_of(day: Day) -> Option<i32> {
@@ -768,14 +800,22 @@ impl Projections {
             Event::GrantApplicationShortlisted(e) => self.grant_application_shortlisted(e),
             Event::GrantAwarded(e) => self.grant_awarded(e),
             Event::GrantTrancheDisbursed(e) => self.grant_tranche_disbursed(e),
-            Event::GrantEvaluationRecorded(e) => self.grant_evaluation_recorded(e),
-            Event::GrantSelfAssessmentFiled(e) => self.grant_self_assessment_filed(e),
-            Event::GrantClosed(e) => self.grant_closed(e),
-            Event::ProjectPublished(e) => self.project_published(e),
+            Event::GrantEvaluationRecorded(e) => {
+                self.grant_evaluation_recorded(disclosed(seq, recorded_at_unix_ms), e)
+            }
+            Event::GrantSelfAssessmentFiled(e) => {
+                self.grant_self_assessment_filed(disclosed(seq, recorded_at_unix_ms), e)
+            }
+            Event::GrantClosed(e) => self.grant_closed(disclosed(seq, recorded_at_unix_ms), e),
+            Event::ProjectPublished(e) => {
+                self.project_published(Day::from_unix_ms_cst(recorded_at_unix_ms), e)
+            }
             Event::ProjectClaimed(e) => self.project_claimed(seq, e),
             Event::ProjectClaimReleased(e) => self.project_claim_released(seq, e),
             Event::ProjectFunded(e) => self.project_funded(e),
-            Event::ProjectCompleted(e) => self.project_completed(e),
+            Event::ProjectCompleted(e) => {
+                self.project_completed(disclosed(seq, recorded_at_unix_ms), e)
+            }
             Event::ExpenditureMade(e) => self.expenditure_made(e),
             Event::ExpenditureReversed(e) => self.expenditure_reversed(e),
         }
@@ -1167,6 +1207,7 @@ impl Projections {
             round,
             organisation,
             title: e.title.clone(),
+            summary: e.summary.clone(),
             requested_fen: e.requested_fen,
             submitted_on,
             reviews: 0,
@@ -1297,10 +1338,15 @@ impl Projections {
         Ok(())
     }
 
-    fn grant_evaluation_recorded(&mut self, e: &v1::GrantEvaluationRecorded) -> Result<(), Skip> {
+    fn grant_evaluation_recorded(
+        &mut self,
+        disclosed: Disclosed,
+        e: &v1::GrantEvaluationRecorded,
+    ) -> Result<(), Skip> {
         let index = lookup(&self.grants, "grant", &e.grant_id)?;
         let grant = &mut self.grants[index as usize];
         grant.evaluations.push(Evaluation {
+            disclosed,
             id: e.evaluation_id.clone(),
             period: e.period.clone(),
             evaluator: e.evaluator.clone(),
@@ -1318,11 +1364,13 @@ impl Projections {
 
     fn grant_self_assessment_filed(
         &mut self,
+        disclosed: Disclosed,
         e: &v1::GrantSelfAssessmentFiled,
     ) -> Result<(), Skip> {
         let index = lookup(&self.grants, "grant", &e.grant_id)?;
         let grant = &mut self.grants[index as usize];
         grant.self_assessments.push(SelfAssessment {
+            disclosed,
             quarter: e.quarter.clone(),
             report_sha256: e.report_sha256.clone(),
             summary: e.summary.clone(),
@@ -1331,7 +1379,7 @@ impl Projections {
         Ok(())
     }
 
-    fn grant_closed(&mut self, e: &v1::GrantClosed) -> Result<(), Skip> {
+    fn grant_closed(&mut self, disclosed: Disclosed, e: &v1::GrantClosed) -> Result<(), Skip> {
         let index = lookup(&self.grants, "grant", &e.grant_id)?;
         let grant = &self.grants[index as usize];
         let outstanding_fen = grant.amount_fen - grant.disbursed_fen;
@@ -1351,6 +1399,7 @@ impl Projections {
             );
         }
         self.grants[index as usize].closure = Some(GrantClosure {
+            disclosed,
             disbursed_fen: e.disbursed_fen,
             returned_fen: e.returned_fen,
             reason: e.reason.clone(),
@@ -1363,7 +1412,11 @@ impl Projections {
         Ok(())
     }
 
-    fn project_published(&mut self, e: &v1::ProjectPublished) -> Result<(), Skip> {
+    fn project_published(
+        &mut self,
+        published_on: Day,
+        e: &v1::ProjectPublished,
+    ) -> Result<(), Skip> {
         let fund = lookup(&self.funds, "fund", &e.fund_id)?;
         let id = self
             .projects
@@ -1372,6 +1425,8 @@ impl Projections {
         self.projects.push(Project {
             id,
             title: e.title.clone(),
+            description: e.description.clone(),
+            published_on,
             need_kind: e.need_kind,
             community: e.community.clone(),
             survey: e.survey.clone(),
@@ -1468,7 +1523,11 @@ impl Projections {
         Ok(())
     }
 
-    fn project_completed(&mut self, e: &v1::ProjectCompleted) -> Result<(), Skip> {
+    fn project_completed(
+        &mut self,
+        disclosed: Disclosed,
+        e: &v1::ProjectCompleted,
+    ) -> Result<(), Skip> {
         let index = lookup(&self.projects, "project", &e.project_id)?;
         if self.projects[index as usize].completion.is_some() {
             return Err(inconsistent(format!(
@@ -1478,6 +1537,7 @@ impl Projections {
         }
         let completed_on = Self::day("completed_on", &e.completed_on)?;
         self.projects[index as usize].completion = Some(Completion {
+            disclosed,
             report_sha256: e.report_sha256.clone(),
             summary: e.summary.clone(),
             completed_on,

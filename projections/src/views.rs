@@ -182,6 +182,8 @@ pub struct ApplicationView {
     pub round_id: String,
     pub organisation_id: String,
     pub title: String,
+    /// The application's text (what the project will do).
+    pub summary: String,
     pub requested_fen: i64,
     pub submitted_on: Day,
     pub reviews: u64,
@@ -958,6 +960,7 @@ impl Projections {
                     .id
                     .to_string(),
                 title: application.title.clone(),
+                summary: application.summary.clone(),
                 requested_fen: application.requested_fen,
                 submitted_on: application.submitted_on,
                 reviews: application.reviews,

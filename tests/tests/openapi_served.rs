@@ -227,6 +227,20 @@ async fn every_json_route_answers_as_its_schema_in_the_document_says() {
             None,
             404,
         ),
+        (
+            "/v1/disclosures",
+            "/v1/disclosures?overdue=true&as_of=2017-02-01&limit=5".into(),
+            operator,
+            200,
+        ),
+        ("/v1/disclosures", "/v1/disclosures".into(), operator, 200),
+        ("/v1/disclosures", "/v1/disclosures".into(), None, 401),
+        (
+            "/v1/disclosures",
+            "/v1/disclosures?as_of=2017-13-01".into(),
+            operator,
+            422,
+        ),
     ];
     let mut answers = Vec::new();
     for (route, path, token, expected) in asked {

@@ -5,6 +5,7 @@
 //! transparency page) plug in beside them.
 
 pub mod commands;
+pub mod disclosures;
 pub mod flows;
 pub mod json;
 pub mod proofs;
@@ -64,6 +65,7 @@ pub fn router_with_transparency(
         .merge(queries::routes())
         .merge(transactions::routes())
         .merge(flows::routes())
+        .merge(disclosures::routes())
         .merge(records::routes())
         .merge(ops_routes())
         .merge(proofs::receipt_link_routes())

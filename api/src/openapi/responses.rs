@@ -85,6 +85,23 @@ fn write_response() -> Value {
     response
 }
 
+/// `GET /v1/disclosures`: every field always present but `next_offset`,
+/// there only while more calendars remain.
+fn disclosure_calendars() -> Value {
+    let mut answer = object(&[
+        ("as_of", day()),
+        ("overdue_only", boolean()),
+        ("overdue_total", count()),
+        ("calendars", list(named("DisclosureCalendar"))),
+        ("next_offset", count()),
+    ]);
+    answer["required"]
+        .as_array_mut()
+        .expect("required fields")
+        .retain(|field| field != "next_offset");
+    answer
+}
+
 /// `GET /v1/funds/{id}/transactions`: every field always present but
 /// `next_offset`, there only while more movements remain.
 fn fund_account() -> Value {
@@ -614,6 +631,51 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
                 ("tree_size", count()),
                 ("inclusion_proof", list(hash())),
                 ("checkpoint", string()),
+            ]),
+        ),
+        ("DisclosureCalendars", disclosure_calendars()),
+        (
+            "DisclosureCalendar",
+            object(&[
+                ("kind", one_of(&["grant", "project"])),
+                ("id", string()),
+                ("title", string()),
+                ("starts_on", day()),
+                ("ended_on", day()),
+                ("runs_longer_than_six_months", boolean()),
+                ("obligations", list(named("DisclosureObligation"))),
+                ("disclosures", list(named("DisclosureRecord"))),
+                ("overdue", count()),
+            ]),
+        ),
+        (
+            "DisclosureObligation",
+            object(&[
+                ("kind", one_of(&["quarterly_report", "final_account"])),
+                ("due_on", day()),
+                (
+                    "status",
+                    one_of(&["on_time", "late", "overdue", "not_yet_due"]),
+                ),
+                ("met_by_seq", nullable(count())),
+                ("disclosed_on", day()),
+            ]),
+        ),
+        (
+            "DisclosureRecord",
+            object(&[
+                ("seq", count()),
+                (
+                    "kind",
+                    one_of(&[
+                        "self_assessment",
+                        "evaluation",
+                        "grant_closure",
+                        "project_completion",
+                    ]),
+                ),
+                ("label", string()),
+                ("disclosed_on", day()),
             ]),
         ),
         (

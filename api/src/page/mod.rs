@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod chart;
+pub mod disclosures;
 pub mod exports;
 pub mod flows;
 pub mod index;
@@ -161,6 +162,12 @@ fn default_as_of(newest_recorded_on: Day, today: Day) -> (Day, AsOfSource) {
     } else {
         (today, AsOfSource::Today)
     }
+}
+
+/// The day reads are judged on when none is asked (`?as_of=`): the page's
+/// stated date, as the disclosure calendar's route judges it too.
+pub(crate) fn default_judging_day(projections: &Projections) -> Day {
+    default_as_of(projections.newest_recorded_on(), today_in_china()).0
 }
 
 fn today_in_china() -> Day {
@@ -416,7 +423,8 @@ async fn project(
         Ok(provenance) => provenance,
         Err(error) => return error.into_response(),
     };
-    match model::project_page(&projections, &directory, &id) {
+    let as_of = Day::parse(&provenance.as_of).expect("the stated date is a date");
+    match model::project_page(&projections, &directory, &id, as_of) {
         Some(view) => html(render::project_page(query.lang(), &view, &provenance)),
         None => not_found(query.lang()),
     }
@@ -432,7 +440,8 @@ async fn grant(
         Ok(provenance) => provenance,
         Err(error) => return error.into_response(),
     };
-    match model::grant_page(&projections, &id) {
+    let as_of = Day::parse(&provenance.as_of).expect("the stated date is a date");
+    match model::grant_page(&projections, &id, as_of) {
         Some(view) => html(render::grant_page(query.lang(), &view, &provenance)),
         None => not_found(query.lang()),
     }

@@ -359,6 +359,8 @@ pub struct GrantPageView {
     pub tranches: Vec<TrancheRowView>,
     pub evaluations: Vec<EvaluationRowView>,
     pub self_assessments: Vec<SelfAssessmentRowView>,
+    /// As of the page's stated date (docs/disclosures.md).
+    pub disclosures: mingzhang_projections::DisclosureCalendar,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -437,6 +439,8 @@ pub struct ProjectPageView {
     pub expenditures: Vec<ExpenditureRowView>,
     /// Claim releases and reversals of its expenditures.
     pub corrections: Vec<super::accounts::CorrectionRowView>,
+    /// As of the page's stated date (docs/disclosures.md).
+    pub disclosures: mingzhang_projections::DisclosureCalendar,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -929,6 +933,7 @@ pub fn project_page(
     projections: &Projections,
     directory: &Directory,
     project_id: &str,
+    as_of: mingzhang_projections::Day,
 ) -> Option<ProjectPageView> {
     let project = projections.project(project_id)?;
     let mut fundings = Vec::new();
@@ -1002,10 +1007,15 @@ pub fn project_page(
         row: project_row(&project, directory),
         fundings,
         expenditures,
+        disclosures: projections.project_disclosure_calendar(project_id, as_of)?,
     })
 }
 
-pub fn grant_page(projections: &Projections, grant_id: &str) -> Option<GrantPageView> {
+pub fn grant_page(
+    projections: &Projections,
+    grant_id: &str,
+    as_of: mingzhang_projections::Day,
+) -> Option<GrantPageView> {
     let grant = projections.grant(grant_id)?;
     let round_name = projections
         .grant_round(&grant.round_id)
@@ -1051,6 +1061,7 @@ pub fn grant_page(projections: &Projections, grant_id: &str) -> Option<GrantPage
                 summary: report.summary.clone(),
             })
             .collect(),
+        disclosures: projections.grant_disclosure_calendar(grant_id, as_of)?,
     })
 }
 

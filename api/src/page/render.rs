@@ -620,6 +620,7 @@ pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance)
             }
             None => { p { (lang.t("尚未提交。", "Not filed yet.")) } }
         }
+        (super::disclosures::disclosure_section(lang, &view.disclosures, &provenance.as_of))
     };
     layout(
         lang,
@@ -683,6 +684,7 @@ pub fn grant_page(lang: Lang, view: &GrantPageView, provenance: &Provenance) -> 
         ul { @for report in &view.self_assessments {
             li { (report.quarter) " · " (recorded(&report.summary)) br; code.hash { (report.report_sha256) } }
         } }
+        (super::disclosures::disclosure_section(lang, &view.disclosures, &provenance.as_of))
     };
     layout(
         lang,
