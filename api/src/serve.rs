@@ -70,8 +70,12 @@ pub async fn run_on(
     let tokens = Arc::new(TokenRegistry::open(token_file_path(data_dir))?);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let store = ledger.store();
+    // Beside the log on either store: PostgreSQL holds records, not files.
+    let documents = crate::documents::DocumentStore::open(data_dir)
+        .map_err(|error| ServeError::Start(format!("documents: {error}")))?;
     let state = AppState::start(LedgerHandle::start(ledger), tokens, shutdown_rx.clone())
-        .map_err(|error| ServeError::Start(error.to_string()))?;
+        .map_err(|error| ServeError::Start(error.to_string()))?
+        .with_documents(Arc::new(documents));
     let transparency = Arc::new(
         Transparency::open(data_dir, store.as_ref(), DEFAULT_ORIGIN)
             .map_err(|error| ServeError::Start(format!("transparency log: {error:#}")))?,

@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Turns true when the server starts shutting down; live feeds end on it.
     pub shutdown: watch::Receiver<bool>,
+    /// Reports and invoices beside the log (`None`: this server keeps none).
+    pub documents: Option<Arc<crate::documents::DocumentStore>>,
 }
 
 impl AppState {
@@ -73,7 +75,14 @@ impl AppState {
             tokens,
             metrics,
             shutdown,
+            documents: None,
         })
+    }
+
+    /// Keeps documents in `documents` (docs/documents.md).
+    pub fn with_documents(mut self, documents: Arc<crate::documents::DocumentStore>) -> AppState {
+        self.documents = Some(documents);
+        self
     }
 
     /// Authorises, fingerprints and submits one command. The submit runs on

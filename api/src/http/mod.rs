@@ -5,6 +5,7 @@
 //! transparency page) plug in beside them.
 
 pub mod commands;
+pub mod documents;
 pub mod flows;
 pub mod json;
 pub mod proofs;
@@ -39,7 +40,8 @@ pub fn router_with_transparency(
     proof_calls: Option<std::sync::Arc<crate::proof_calls::ProofCalls>>,
 ) -> Router {
     let metrics = state.metrics.clone();
-    let mut page_source = crate::page::PageSource::new(state.projections.clone());
+    let mut page_source = crate::page::PageSource::new(state.projections.clone())
+        .with_documents(state.documents.clone());
     let mut proof_routes = Router::new();
     if let Some(proof_calls) = proof_calls {
         let transparency = proof_calls.transparency().clone();
@@ -59,6 +61,7 @@ pub fn router_with_transparency(
         .merge(transactions::routes())
         .merge(flows::routes())
         .merge(records::routes())
+        .merge(documents::routes())
         .merge(ops_routes())
         .fallback(|| async {
             AppError::NotFound {

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod chart;
+pub mod documents;
 pub mod exports;
 pub mod flows;
 pub mod index;
@@ -54,6 +55,8 @@ pub struct PageSource {
     /// The date overdue pledges are judged against; `None`: the day of the
     /// newest record, or today in China if that is earlier.
     pub as_of: Option<String>,
+    /// The reports and invoices the pages link (`None`: hashes only).
+    pub documents: Option<Arc<crate::documents::DocumentStore>>,
 }
 
 impl PageSource {
@@ -63,7 +66,16 @@ impl PageSource {
             latest_checkpoint: Arc::new(|| None),
             verifier_key: None,
             as_of: None,
+            documents: None,
         }
+    }
+
+    pub fn with_documents(
+        mut self,
+        documents: Option<Arc<crate::documents::DocumentStore>>,
+    ) -> PageSource {
+        self.documents = documents;
+        self
     }
 
     pub fn with_checkpoint(mut self, latest_checkpoint: CheckpointFn) -> PageSource {
@@ -217,7 +229,7 @@ impl LangQuery {
 
 /// The page's routes: `/`, the index pages `/projects`, `/sponsors`,
 /// `/grants`, `/rounds`, `/funds/{id}`, `/projects/{id}`, `/grants/{id}`, `/sponsors/{id}`,
-/// `/verify`, `/assets/verify.js`, `/exports/donations.csv`,
+/// `/verify`, `/assets/verify.js`, `/assets/documents.js`, `/exports/donations.csv`,
 /// `/exports/grants.csv`, `/exports/expenditures.csv`, `/exports/transactions.csv`,
 /// `/exports/grants-360giving.json`. Every HTML route takes `?lang=en`.
 pub fn page_router(source: PageSource) -> Router {
@@ -237,6 +249,10 @@ pub fn page_router(source: PageSource) -> Router {
         .route("/sponsors/{id}", get(sponsor))
         .route("/verify", get(verify))
         .route("/assets/verify.js", get(verify_script))
+        .route(
+            documents::DOCUMENT_CHECK_SCRIPT_PATH,
+            get(document_check_script),
+        )
         .route("/exports/donations.csv", get(donations_csv))
         .route("/exports/grants.csv", get(grants_csv))
         .route("/exports/expenditures.csv", get(expenditures_csv))
@@ -248,7 +264,7 @@ pub fn page_router(source: PageSource) -> Router {
 /// Scripts only from this server, no frames, nothing fetched elsewhere; forms
 /// (the index pages' filters) submit only here.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'none'; \
+     style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 fn html(body: String) -> Response {
@@ -405,7 +421,15 @@ async fn project(
         Err(error) => return error.into_response(),
     };
     match model::project_page(&projections, &directory, &id) {
-        Some(view) => html(render::project_page(query.lang(), &view, &provenance)),
+        Some(mut view) => {
+            if let Some(completion) = &mut view.row.completion {
+                completion.document = documents::document_of(
+                    state.source.documents.as_deref(),
+                    &completion.report_sha256,
+                );
+            }
+            html(render::project_page(query.lang(), &view, &provenance))
+        }
         None => not_found(query.lang()),
     }
 }
@@ -421,7 +445,15 @@ async fn grant(
         Err(error) => return error.into_response(),
     };
     match model::grant_page(&projections, &id) {
-        Some(view) => html(render::grant_page(query.lang(), &view, &provenance)),
+        Some(mut view) => {
+            for report in &mut view.self_assessments {
+                report.document = documents::document_of(
+                    state.source.documents.as_deref(),
+                    &report.report_sha256,
+                );
+            }
+            html(render::grant_page(query.lang(), &view, &provenance))
+        }
         None => not_found(query.lang()),
     }
 }
@@ -458,6 +490,17 @@ async fn verify_script() -> Response {
             (header::CACHE_CONTROL, "no-cache"),
         ],
         VERIFY_SCRIPT,
+    )
+        .into_response()
+}
+
+async fn document_check_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        documents::DOCUMENT_CHECK_SCRIPT,
     )
         .into_response()
 }

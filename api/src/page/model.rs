@@ -392,6 +392,8 @@ pub struct SelfAssessmentRowView {
     pub quarter: String,
     pub report_sha256: String,
     pub summary: String,
+    /// The uploaded report, filled by the page from the document store.
+    pub document: Option<crate::documents::DocumentMeta>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -424,6 +426,8 @@ pub struct CompletionRowView {
     pub report_sha256: String,
     pub summary: String,
     pub completed_on: String,
+    /// The uploaded report, filled by the page from the document store.
+    pub document: Option<crate::documents::DocumentMeta>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -847,6 +851,7 @@ fn project_row(
                 report_sha256: completion.report_sha256.clone(),
                 summary: completion.summary.clone(),
                 completed_on: completion.completed_on.render(),
+                document: None,
             }),
     }
 }
@@ -1049,6 +1054,7 @@ pub fn grant_page(projections: &Projections, grant_id: &str) -> Option<GrantPage
                 quarter: report.quarter.clone(),
                 report_sha256: report.report_sha256.clone(),
                 summary: report.summary.clone(),
+                document: None,
             })
             .collect(),
     })

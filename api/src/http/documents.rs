@@ -1,0 +1,410 @@
+//! Documents (docs/documents.md): `PUT /v1/documents/{sha256}` uploads a
+//! report or invoice named by its SHA-256, `GET /v1/documents/{sha256}` is
+//! its metadata and the records that reference it, `GET /documents/{sha256}`
+//! its bytes, for public documents only.
+//!
+//! An upload is checked in the order every write is: the token (401), the
+//! role (403: operators; an organisation only for a report its own grant's
+//! self-assessment names), then the path's hash (400), the query (400), the
+//! body's size (413), that it hashes to the path's name (422), its type
+//! (415); then it is stored. A refused upload writes nothing.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures::StreamExt;
+use mingzhang_projections::Projections;
+use serde::Serialize;
+
+use super::Caller;
+use crate::auth::Principal;
+use crate::documents::{
+    DOCUMENT_LEN_MAX, DocumentHash, DocumentMeta, DocumentStore, DocumentType, PutRefusal, Stored,
+};
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/documents/{sha256}", get(metadata).put(upload))
+        .route("/documents/{sha256}", get(download))
+}
+
+/// Served with every document: the bytes are the uploader's, so the browser
+/// must neither guess another type nor run anything in them.
+const DOCUMENT_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; sandbox";
+
+/// A record that names a document by its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DocumentReference {
+    /// `grant_self_assessment` or `project_completion`.
+    pub kind: &'static str,
+    /// The grant's or the project's id.
+    pub id: String,
+    /// The self-assessment's quarter, or the day the project was completed.
+    pub period: String,
+    /// The public page showing it.
+    pub page: String,
+    #[serde(skip)]
+    organisation_id: Option<String>,
+}
+
+/// The records (grant self-assessments, project completions: the events
+/// whose `report_sha256` names a report) that name `hash`. A scan of every
+/// grant and project: documents are fetched one at a time, by people.
+pub fn references(projections: &Projections, hash: DocumentHash) -> Vec<DocumentReference> {
+    let hex = hash.to_hex();
+    let mut found = Vec::new();
+    for grant in projections.grants() {
+        for assessment in &grant.self_assessments {
+            if assessment.report_sha256 == hex {
+                found.push(DocumentReference {
+                    kind: "grant_self_assessment",
+                    id: grant.grant_id.clone(),
+                    period: assessment.quarter.clone(),
+                    page: format!("/grants/{}", grant.grant_id),
+                    organisation_id: Some(grant.organisation_id.clone()),
+                });
+            }
+        }
+    }
+    for project in projections.projects() {
+        if let Some(completion) = &project.completion
+            && completion.report_sha256 == hex
+        {
+            found.push(DocumentReference {
+                kind: "project_completion",
+                id: project.project_id.clone(),
+                period: completion.completed_on.render(),
+                page: format!("/projects/{}", project.project_id),
+                organisation_id: None,
+            });
+        }
+    }
+    found
+}
+
+/// What `GET /v1/documents/{sha256}` and an upload answer.
+#[derive(Debug, Serialize)]
+pub struct DocumentAnswer {
+    pub sha256: String,
+    /// `application/pdf`, `image/jpeg`, `image/png` or `text/plain`.
+    pub media_type: DocumentType,
+    pub size_bytes: u64,
+    pub public: bool,
+    /// Where the bytes are served; absent for a document that is not public.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub references: Vec<DocumentReference>,
+}
+
+fn answer(
+    hash: DocumentHash,
+    meta: DocumentMeta,
+    references: Vec<DocumentReference>,
+) -> DocumentAnswer {
+    DocumentAnswer {
+        sha256: hash.to_hex(),
+        media_type: meta.media_type,
+        size_bytes: meta.size_bytes,
+        public: meta.public,
+        url: meta.public.then(|| format!("/documents/{}", hash.to_hex())),
+        references,
+    }
+}
+
+fn store_of(state: &AppState) -> Result<&Arc<DocumentStore>, AppError> {
+    state
+        .documents
+        .as_ref()
+        .ok_or_else(|| AppError::Unavailable("this server keeps no documents".into()))
+}
+
+type PathText = Result<Path<String>, axum::extract::rejection::PathRejection>;
+
+fn path_text(path: PathText) -> Result<String, AppError> {
+    path.map(|Path(text)| text)
+        .map_err(|error| AppError::malformed("sha256", "bad_path", error.body_text()))
+}
+
+fn parse_hash(text: &str) -> Result<DocumentHash, AppError> {
+    DocumentHash::parse(text).ok_or_else(|| {
+        AppError::malformed(
+            "sha256",
+            "sha256_invalid",
+            format!("{text:?} is not a SHA-256: 64 lowercase hex digits"),
+        )
+    })
+}
+
+/// The role's right to upload, before anything of the request is read.
+fn authorize_upload_role(principal: &Principal) -> Result<(), AppError> {
+    match principal {
+        Principal::Operator { .. } | Principal::Organisation { .. } => Ok(()),
+        Principal::Public => Err(AppError::Unauthenticated(
+            "uploading a document needs an operator or organisation token".into(),
+        )),
+        other => Err(AppError::Forbidden {
+            rule: "role_may_not_upload",
+            detail: format!(
+                "a {} token may not upload documents; operators may, and an organisation its \
+                 own self-assessment reports",
+                other.role_name()
+            ),
+        }),
+    }
+}
+
+/// An organisation uploads only a report that a self-assessment of one of
+/// its own grants names, so it files the self-assessment first.
+fn authorize_upload_of(
+    principal: &Principal,
+    references: &[DocumentReference],
+) -> Result<(), AppError> {
+    let Principal::Organisation {
+        organisation_id, ..
+    } = principal
+    else {
+        return Ok(());
+    };
+    let own = references
+        .iter()
+        .any(|reference| reference.organisation_id.as_deref() == Some(organisation_id.as_str()));
+    if own {
+        return Ok(());
+    }
+    Err(AppError::Forbidden {
+        rule: "not_own_report",
+        detail: format!(
+            "organisation {organisation_id} may upload only a report named by a self-assessment \
+             of its own grant; file the self-assessment first"
+        ),
+    })
+}
+
+/// `?public=false` marks a document that holds personal data; `true` is the
+/// default. Any other parameter or value is refused, naming it.
+fn parse_public(pairs: &[(String, String)]) -> Result<bool, AppError> {
+    let mut public = None;
+    for (name, value) in pairs {
+        match (name.as_str(), value.as_str()) {
+            ("public", _) if public.is_some() => {
+                return Err(AppError::malformed(
+                    "public",
+                    "public_repeated",
+                    "give public once",
+                ));
+            }
+            ("public", "true") => public = Some(true),
+            ("public", "false") => public = Some(false),
+            ("public", other) => {
+                return Err(AppError::malformed(
+                    "public",
+                    "public_invalid",
+                    format!("{other:?}: public is true or false"),
+                ));
+            }
+            (other, _) => {
+                return Err(AppError::malformed(
+                    other,
+                    "unknown_parameter",
+                    "an upload takes only ?public=true|false",
+                ));
+            }
+        }
+    }
+    Ok(public.unwrap_or(true))
+}
+
+/// The body, read up to `DOCUMENT_LEN_MAX` bytes and refused past it,
+/// whatever `Content-Length` claims.
+async fn read_body(body: Body) -> Result<Vec<u8>, AppError> {
+    let mut bytes = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| {
+            AppError::malformed(
+                "body",
+                "body_unreadable",
+                format!("reading the body: {error}"),
+            )
+        })?;
+        if bytes.len() + chunk.len() > DOCUMENT_LEN_MAX {
+            return Err(AppError::PayloadTooLarge {
+                limit_bytes: DOCUMENT_LEN_MAX,
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    sha256: PathText,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+    body: Body,
+) -> Result<Response, AppError> {
+    authorize_upload_role(&principal)?;
+    let hash = parse_hash(&path_text(sha256)?)?;
+    let Query(pairs) =
+        query.map_err(|error| AppError::malformed("query", "query_invalid", error.body_text()))?;
+    let public = parse_public(&pairs)?;
+    let references = references(&state.projections.read(), hash);
+    authorize_upload_of(&principal, &references)?;
+    let store = store_of(&state)?.clone();
+    let bytes = read_body(body).await?;
+    let stored = tokio::task::spawn_blocking(move || store.put(hash, &bytes, public))
+        .await
+        .map_err(|error| AppError::Internal(format!("storing a document: {error}")))?
+        .map_err(|refusal| match refusal {
+            PutRefusal::HashMismatch { .. } => {
+                AppError::invalid("body", "sha256_mismatch", refusal.to_string())
+            }
+            PutRefusal::Type(sniffed) => AppError::Invalid {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                field: "body".to_owned(),
+                rule: sniffed.rule(),
+                detail: sniffed.to_string(),
+            },
+            PutRefusal::PublicFlagDiffers { .. } => AppError::Conflict {
+                field: "public".to_owned(),
+                rule: "public_flag_differs",
+                detail: refusal.to_string(),
+            },
+            PutRefusal::Io(error) => AppError::Internal(format!("storing a document: {error}")),
+        })?;
+    let status = match stored {
+        Stored::Created(_) => StatusCode::CREATED,
+        Stored::AlreadyStored(_) => StatusCode::OK,
+    };
+    let body = answer(hash, stored.meta(), references);
+    Ok((status, axum::Json(body)).into_response())
+}
+
+async fn metadata(
+    State(state): State<AppState>,
+    sha256: PathText,
+) -> Result<axum::Json<DocumentAnswer>, AppError> {
+    let hash = parse_hash(&path_text(sha256)?)?;
+    let meta = store_of(&state)?
+        .meta(hash)
+        .ok_or_else(|| no_such_document(hash))?;
+    let references = references(&state.projections.read(), hash);
+    Ok(axum::Json(answer(hash, meta, references)))
+}
+
+fn no_such_document(hash: DocumentHash) -> AppError {
+    AppError::NotFound {
+        field: "sha256".to_owned(),
+        rule: "no_such_document",
+        detail: format!("no public document {} is stored", hash.to_hex()),
+    }
+}
+
+/// The bytes as stored, for a public document; a document that is not
+/// public answers as one never uploaded.
+async fn download(State(state): State<AppState>, sha256: PathText) -> Result<Response, AppError> {
+    let hash = parse_hash(&path_text(sha256)?)?;
+    let store = store_of(&state)?.clone();
+    match store.meta(hash) {
+        Some(meta) if meta.public => {}
+        _ => return Err(no_such_document(hash)),
+    }
+    let read = tokio::task::spawn_blocking(move || store.read(hash))
+        .await
+        .map_err(|error| AppError::Internal(format!("reading a document: {error}")))?
+        .map_err(|error| AppError::Internal(format!("reading a document: {error}")))?;
+    let Some((meta, bytes)) = read else {
+        return Err(no_such_document(hash));
+    };
+    assert!(meta.public, "checked above, and a flag never changes");
+    let disposition = format!(
+        "inline; filename=\"{}.{}\"",
+        hash.to_hex(),
+        meta.media_type.extension()
+    );
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, meta.media_type.content_type()),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        bytes,
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).expect("a hex name is a header value"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // A PDF opens in the browser's viewer, which a sandbox would block; it
+    // runs no script of the page's origin either way.
+    if meta.media_type != DocumentType::Pdf {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOCUMENT_CONTENT_SECURITY_POLICY),
+        );
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(query: &[(&str, &str)]) -> Vec<(String, String)> {
+        query
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_document_is_public_unless_marked_otherwise() {
+        assert!(parse_public(&[]).unwrap());
+        assert!(!parse_public(&pairs(&[("public", "false")])).unwrap());
+        assert!(parse_public(&pairs(&[("public", "true")])).unwrap());
+        for bad in [
+            pairs(&[("public", "no")]),
+            pairs(&[("public", "true"), ("public", "false")]),
+            pairs(&[("private", "true")]),
+        ] {
+            let error = parse_public(&bad).unwrap_err();
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_organisation_uploads_only_reports_of_its_own_grants() {
+        let organisation = Principal::Organisation {
+            token_id: "t".into(),
+            organisation_id: "org-01".into(),
+        };
+        let reference = |organisation_id: &str| DocumentReference {
+            kind: "grant_self_assessment",
+            id: "g1".into(),
+            period: "2016-Q3".into(),
+            page: "/grants/g1".into(),
+            organisation_id: Some(organisation_id.into()),
+        };
+        assert!(authorize_upload_of(&organisation, &[reference("org-01")]).is_ok());
+        for references in [vec![], vec![reference("org-02")]] {
+            let error = authorize_upload_of(&organisation, &references).unwrap_err();
+            assert_eq!(error.field_and_rule().1, Some("not_own_report"));
+        }
+        let operator = Principal::Operator {
+            token_id: "t".into(),
+        };
+        assert!(authorize_upload_of(&operator, &[]).is_ok());
+    }
+}
