@@ -387,6 +387,49 @@ impl DocumentStore {
     }
 }
 
+/// Copies every public document of `data_dir` (body and flag file) into
+/// `<out>/documents/`, for an exported bundle; documents not public stay
+/// out, as does a body without its flag. Reads `data_dir` only, creating
+/// and removing nothing there (`export` leaves it byte-identical). Returns
+/// how many documents were copied.
+pub fn export_public(data_dir: &Path, out: &Path) -> io::Result<usize> {
+    let dir = data_dir.join(DOCUMENTS_DIR);
+    if !dir.is_dir() {
+        return Ok(0);
+    }
+    let mut public = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(hash) = name
+            .to_str()
+            .and_then(|name| name.strip_suffix(".json"))
+            .and_then(DocumentHash::parse)
+        else {
+            continue;
+        };
+        let meta: DocumentMeta = serde_json::from_slice(&std::fs::read(entry.path())?)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
+        if meta.public && dir.join(hash.to_hex()).is_file() {
+            public.push(hash);
+        }
+    }
+    if public.is_empty() {
+        return Ok(0);
+    }
+    let out_dir = out.join(DOCUMENTS_DIR);
+    std::fs::create_dir_all(&out_dir)?;
+    for hash in &public {
+        let name = hash.to_hex();
+        std::fs::copy(dir.join(&name), out_dir.join(&name))?;
+        std::fs::copy(
+            dir.join(format!("{name}.json")),
+            out_dir.join(format!("{name}.json")),
+        )?;
+    }
+    Ok(public.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,5 +612,32 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![hash.to_hex()]
         );
+    }
+
+    #[test]
+    fn an_export_carries_the_public_documents_only_and_leaves_the_data_dir_as_it_was() {
+        let data_dir = tempfile::tempdir().unwrap();
+        let store = DocumentStore::open(data_dir.path()).unwrap();
+        let public = b"completion report of pd2015-01";
+        let personal = b"invoice of a resident";
+        store.put(DocumentHash::of(public), public, true).unwrap();
+        store
+            .put(DocumentHash::of(personal), personal, false)
+            .unwrap();
+        let before = listing(store.dir());
+        let out = tempfile::tempdir().unwrap();
+
+        assert_eq!(export_public(data_dir.path(), out.path()).unwrap(), 1);
+        let name = DocumentHash::of(public).to_hex();
+        let exported = listing(&out.path().join(DOCUMENTS_DIR));
+        assert_eq!(exported.len(), 2);
+        assert_eq!(exported[0], (name.clone(), public.to_vec()));
+        assert_eq!(exported[1].0, format!("{name}.json"));
+        assert_eq!(listing(store.dir()), before);
+
+        let empty = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        assert_eq!(export_public(empty.path(), out.path()).unwrap(), 0);
+        assert!(!empty.path().join(DOCUMENTS_DIR).exists());
     }
 }

@@ -9,9 +9,9 @@ use maud::{Markup, html};
 use super::render::Lang;
 use crate::documents::{DocumentHash, DocumentMeta, DocumentStore, DocumentType};
 
-/// The script that checks each document shown; served at `DOCUMENT_CHECK_SCRIPT_PATH`.
+/// The script that checks each document shown; served at `/assets/documents.js`.
 pub const DOCUMENT_CHECK_SCRIPT: &str = include_str!("../../static/documents.js");
-pub const DOCUMENT_CHECK_SCRIPT_PATH: &str = "/assets/documents.js";
+const DOCUMENT_CHECK_SCRIPT_PATH: &str = "/assets/documents.js";
 
 /// What a page knows of the document a report's hash names: `None` when
 /// this server keeps no documents or none with that hash.

@@ -249,10 +249,7 @@ pub fn page_router(source: PageSource) -> Router {
         .route("/sponsors/{id}", get(sponsor))
         .route("/verify", get(verify))
         .route("/assets/verify.js", get(verify_script))
-        .route(
-            documents::DOCUMENT_CHECK_SCRIPT_PATH,
-            get(document_check_script),
-        )
+        .route("/assets/documents.js", get(document_check_script))
         .route("/exports/donations.csv", get(donations_csv))
         .route("/exports/grants.csv", get(grants_csv))
         .route("/exports/expenditures.csv", get(expenditures_csv))
