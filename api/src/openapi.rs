@@ -922,13 +922,18 @@ fn document_routes() -> Vec<(&'static str, Value)> {
                 "false: the document holds personal data and its bytes are never served publicly (its hash stays visible); true by default; 409 `public_flag_differs` if stored already with the other flag",
                 json!({"type": "string", "enum": ["true", "false"], "default": "true"}),
             ));
+            parameters.push(query_parameter(
+                "min_seq",
+                "wait up to 2 s until projections include the record with this sequence number (the self-assessment just filed) before an organisation's ownership is checked; 400 `min_seq_past_end` past the log, 503 if they do not",
+                json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+            ));
             parameters
         },
         ok_json("stored before: nothing written", document_answer_schema()),
         &["400", "409", "413", "415", "422", "503"],
     );
     upload["description"] = json!(
-        "Checked in order: token (401), role (403 `role_may_not_upload`), the path's hash (400 `sha256_invalid`), the query (400), an organisation's own report (403 `not_own_report`), the body's size (413 `body_too_large`), its SHA-256 against the path's (422 `sha256_mismatch`), its type by content (415 `document_type_unsupported`, `document_empty`). A refused upload writes nothing."
+        "Checked in order: token (401), role (403 `role_may_not_upload`), the path's hash (400 `sha256_invalid`), the query (400), `min_seq` reached (400 `min_seq_past_end`, 503), an organisation's own report (403 `not_own_report`), the body's size (413 `body_too_large`), its SHA-256 against the path's (422 `sha256_mismatch`), its type by content (415 `document_type_unsupported`, `document_empty`). A refused upload writes nothing."
     );
     upload["responses"]["201"] = ok_json("stored now", document_answer_schema());
     upload["responses"]["413"]["description"] = json!("the body is larger than 10 MiB");

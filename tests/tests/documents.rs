@@ -237,6 +237,16 @@ async fn a_wrong_type_an_oversized_body_and_a_hash_mismatch_are_refused_and_writ
             "sha256_invalid",
         ),
         (
+            "a position past the log",
+            format!(
+                "/v1/documents/{}?min_seq=99999999",
+                sha256_hex(COMPLETION_REPORT.as_bytes())
+            ),
+            COMPLETION_REPORT.into(),
+            StatusCode::BAD_REQUEST,
+            "min_seq_past_end",
+        ),
+        (
             "a bad flag",
             format!(
                 "/v1/documents/{}?public=maybe",
@@ -300,6 +310,39 @@ async fn who_may_upload_is_checked_before_the_body() {
     assert_eq!(stored["references"][0]["kind"], "grant_self_assessment");
     assert_eq!(stored["references"][0]["id"], "grant-mv2016-001");
     assert_eq!(stored["references"][0]["period"], "2016-Q2");
+
+    // A self-assessment the organisation files now, its report uploaded
+    // right after: `min_seq` waits for the record to count.
+    let report = "self-assessment grant-mv2016-001 2016-Q4";
+    let filed = demo
+        .client
+        .post(format!(
+            "{}/v1/grants/grant-mv2016-001/self-assessments",
+            demo.server.http
+        ))
+        .bearer_auth(&organisation)
+        .json(
+            &serde_json::json!({"quarter": "2016-Q4", "summary": "按计划推进",
+                                  "report_sha256": sha256_hex(report.as_bytes())}),
+        )
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(filed.status(), StatusCode::OK);
+    let seq = filed.json::<Value>().await.unwrap()["records"][0]["seq"].clone();
+    let (answered, stored, _) = demo
+        .put(
+            Some(&organisation),
+            &format!(
+                "/v1/documents/{}?min_seq={seq}",
+                sha256_hex(report.as_bytes())
+            ),
+            report.into(),
+        )
+        .await;
+    assert_eq!(answered, StatusCode::CREATED, "{stored}");
+    assert_eq!(stored["references"][0]["period"], "2016-Q4");
+
     let page = demo.page("/grants/grant-mv2016-001").await;
     assert!(page.contains(&format!(
         "href=\"/documents/{}\"",

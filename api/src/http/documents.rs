@@ -5,9 +5,10 @@
 //!
 //! An upload is checked in the order every write is: the token (401), the
 //! role (403: operators; an organisation only for a report its own grant's
-//! self-assessment names), then the path's hash (400), the query (400), the
-//! body's size (413), that it hashes to the path's name (422), its type
-//! (415); then it is stored. A refused upload writes nothing.
+//! self-assessment names, after waiting for `min_seq` if given), then the
+//! path's hash (400), the query (400), the body's size (413), that it
+//! hashes to the path's name (422), its type (415); then it is stored. A
+//! refused upload writes nothing.
 
 use std::sync::Arc;
 
@@ -189,10 +190,21 @@ fn authorize_upload_of(
     })
 }
 
-/// `?public=false` marks a document that holds personal data; `true` is the
-/// default. Any other parameter or value is refused, naming it.
-fn parse_public(pairs: &[(String, String)]) -> Result<bool, AppError> {
+/// What an upload's query may say.
+#[derive(Debug, PartialEq, Eq)]
+struct UploadQuery {
+    /// `?public=false` marks a document that holds personal data; `true` is the default.
+    public: bool,
+    /// The seq of the self-assessment an organisation just filed: waited for,
+    /// as a read waits, before its ownership is checked.
+    min_seq: Option<u64>,
+}
+
+/// `?public=true|false` and `?min_seq=N`, each at most once; any other
+/// parameter or value is refused, naming it.
+fn parse_upload_query(pairs: &[(String, String)]) -> Result<UploadQuery, AppError> {
     let mut public = None;
+    let mut min_seq = None;
     for (name, value) in pairs {
         match (name.as_str(), value.as_str()) {
             ("public", _) if public.is_some() => {
@@ -211,16 +223,35 @@ fn parse_public(pairs: &[(String, String)]) -> Result<bool, AppError> {
                     format!("{other:?}: public is true or false"),
                 ));
             }
+            ("min_seq", _) if min_seq.is_some() => {
+                return Err(AppError::malformed(
+                    "min_seq",
+                    "min_seq_repeated",
+                    "give min_seq once",
+                ));
+            }
+            ("min_seq", text) => {
+                min_seq = Some(text.parse::<u64>().map_err(|_| {
+                    AppError::malformed(
+                        "min_seq",
+                        "min_seq_invalid",
+                        format!("{text:?} is not a record's sequence number"),
+                    )
+                })?);
+            }
             (other, _) => {
                 return Err(AppError::malformed(
                     other,
                     "unknown_parameter",
-                    "an upload takes only ?public=true|false",
+                    "an upload takes only ?public=true|false and ?min_seq=N",
                 ));
             }
         }
     }
-    Ok(public.unwrap_or(true))
+    Ok(UploadQuery {
+        public: public.unwrap_or(true),
+        min_seq,
+    })
 }
 
 /// The body, read up to `DOCUMENT_LEN_MAX` bytes and refused past it,
@@ -257,7 +288,8 @@ async fn upload(
     let hash = parse_hash(&path_text(sha256)?)?;
     let Query(pairs) =
         query.map_err(|error| AppError::malformed("query", "query_invalid", error.body_text()))?;
-    let public = parse_public(&pairs)?;
+    let UploadQuery { public, min_seq } = parse_upload_query(&pairs)?;
+    state.wait_for_projections(min_seq).await?;
     let references = references(&state.projections.read(), hash);
     authorize_upload_of(&principal, &references)?;
     let store = store_of(&state)?.clone();
@@ -373,16 +405,28 @@ mod tests {
 
     #[test]
     fn a_document_is_public_unless_marked_otherwise() {
-        assert!(parse_public(&[]).unwrap());
-        assert!(!parse_public(&pairs(&[("public", "false")])).unwrap());
-        assert!(parse_public(&pairs(&[("public", "true")])).unwrap());
-        for bad in [
-            pairs(&[("public", "no")]),
-            pairs(&[("public", "true"), ("public", "false")]),
-            pairs(&[("private", "true")]),
+        let query = |public, min_seq| UploadQuery { public, min_seq };
+        assert_eq!(parse_upload_query(&[]).unwrap(), query(true, None));
+        assert_eq!(
+            parse_upload_query(&pairs(&[("public", "false")])).unwrap(),
+            query(false, None)
+        );
+        assert_eq!(
+            parse_upload_query(&pairs(&[("min_seq", "17"), ("public", "true")])).unwrap(),
+            query(true, Some(17))
+        );
+        for (bad, rule) in [
+            (pairs(&[("public", "no")]), "public_invalid"),
+            (
+                pairs(&[("public", "true"), ("public", "false")]),
+                "public_repeated",
+            ),
+            (pairs(&[("min_seq", "-1")]), "min_seq_invalid"),
+            (pairs(&[("private", "true")]), "unknown_parameter"),
         ] {
-            let error = parse_public(&bad).unwrap_err();
+            let error = parse_upload_query(&bad).unwrap_err();
             assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+            assert_eq!(error.field_and_rule().1, Some(rule), "{bad:?}");
         }
     }
 
