@@ -390,3 +390,39 @@ async fn a_document_not_public_keeps_its_hash_visible_and_its_bytes_hidden() {
         assert!(!page.contains(&format!("/documents/{hash}")), "{page_path}");
     }
 }
+
+#[tokio::test]
+async fn an_exported_bundle_carries_the_public_documents_and_still_verifies() {
+    let demo = Demo::start();
+    let public_hash = sha256_hex(COMPLETION_REPORT.as_bytes());
+    let personal = "completion report of pd2015-00";
+    let personal_hash = sha256_hex(personal.as_bytes());
+    for (path, body) in [
+        (format!("/v1/documents/{public_hash}"), COMPLETION_REPORT),
+        (
+            format!("/v1/documents/{personal_hash}?public=false"),
+            personal,
+        ),
+    ] {
+        let (status, answer, _) = demo.put(Some(&demo.operator), &path, body.into()).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let out = tempfile::tempdir().expect("temp dir");
+    let bundle = out.path().join("bundle");
+    let bundle_arg = bundle.to_str().expect("utf-8 path");
+    let exported = run_cli(demo.data_dir.path(), &["export", bundle_arg]);
+    assert!(exported.contains("1 public documents"), "{exported}");
+    assert_eq!(
+        std::fs::read(bundle.join("documents").join(&public_hash)).unwrap(),
+        COMPLETION_REPORT.as_bytes()
+    );
+    assert!(
+        bundle
+            .join("documents")
+            .join(format!("{public_hash}.json"))
+            .is_file()
+    );
+    assert!(!bundle.join("documents").join(&personal_hash).exists());
+    let verified = run_cli(demo.data_dir.path(), &["verify", bundle_arg]);
+    assert!(verified.contains("OK: "), "{verified}");
+}
