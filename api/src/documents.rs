@@ -164,6 +164,10 @@ impl DocumentHash {
     pub fn to_hex(self) -> String {
         hex::encode(self.0)
     }
+
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
 }
 
 /// What is kept beside a document's bytes.

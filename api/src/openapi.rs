@@ -897,8 +897,9 @@ fn document_answer_schema() -> Value {
         "public": {"type": "boolean", "description": "false: it holds personal data; its bytes are never served publicly"},
         "url": {"type": "string", "description": "where its bytes are served; only for a public document"},
         "references": {"type": "array", "items": {"type": "object",
-            "required": ["kind", "id", "period", "page"],
+            "required": ["seq", "kind", "id", "period", "page"],
             "properties": {
+                "seq": {"type": "integer", "minimum": 0, "description": "the record's sequence number in the log"},
                 "kind": {"type": "string", "enum": ["grant_self_assessment", "project_completion"]},
                 "id": {"type": "string", "description": "the grant's or the project's id"},
                 "period": {"type": "string", "description": "the self-assessment's quarter, or the day the project was completed"},

@@ -63,6 +63,7 @@ mod flows_views;
 mod id;
 mod movements;
 mod movements_views;
+mod reports;
 mod table;
 mod views;
 
@@ -84,6 +85,7 @@ pub use flows_views::*;
 use id::Id;
 pub use movements::{CorrectionKind, Direction, MovementKind};
 pub use movements_views::*;
+pub use reports::{ReportKind, ReportReference};
 use table::{Row, Table};
 pub use views::*;
 
@@ -450,6 +452,8 @@ pub struct Projections {
     fund_accounts: movements::FundAccounts,
     /// Which incomes paid each outflow (善款去向).
     flows: flows::Flows,
+    /// Which records name each report by its SHA-256.
+    reports: reports::ReportIndex,
     /// The first record that did not apply; nothing is applied after it.
     not_applied: Option<NotApplied>,
     decoder: DecoderScratch,
@@ -769,13 +773,13 @@ impl Projections {
             Event::GrantAwarded(e) => self.grant_awarded(e),
             Event::GrantTrancheDisbursed(e) => self.grant_tranche_disbursed(e),
             Event::GrantEvaluationRecorded(e) => self.grant_evaluation_recorded(e),
-            Event::GrantSelfAssessmentFiled(e) => self.grant_self_assessment_filed(e),
+            Event::GrantSelfAssessmentFiled(e) => self.grant_self_assessment_filed(seq, e),
             Event::GrantClosed(e) => self.grant_closed(e),
             Event::ProjectPublished(e) => self.project_published(e),
             Event::ProjectClaimed(e) => self.project_claimed(seq, e),
             Event::ProjectClaimReleased(e) => self.project_claim_released(seq, e),
             Event::ProjectFunded(e) => self.project_funded(e),
-            Event::ProjectCompleted(e) => self.project_completed(e),
+            Event::ProjectCompleted(e) => self.project_completed(seq, e),
             Event::ExpenditureMade(e) => self.expenditure_made(e),
             Event::ExpenditureReversed(e) => self.expenditure_reversed(e),
         }
@@ -1318,10 +1322,20 @@ impl Projections {
 
     fn grant_self_assessment_filed(
         &mut self,
+        seq: u64,
         e: &v1::GrantSelfAssessmentFiled,
     ) -> Result<(), Skip> {
         let index = lookup(&self.grants, "grant", &e.grant_id)?;
         let grant = &mut self.grants[index as usize];
+        self.reports.add(
+            &e.report_sha256,
+            reports::ReportEntry {
+                seq,
+                kind: ReportKind::GrantSelfAssessment,
+                entity: index,
+                position: grant.self_assessments.len() as u32,
+            },
+        );
         grant.self_assessments.push(SelfAssessment {
             quarter: e.quarter.clone(),
             report_sha256: e.report_sha256.clone(),
@@ -1468,7 +1482,7 @@ impl Projections {
         Ok(())
     }
 
-    fn project_completed(&mut self, e: &v1::ProjectCompleted) -> Result<(), Skip> {
+    fn project_completed(&mut self, seq: u64, e: &v1::ProjectCompleted) -> Result<(), Skip> {
         let index = lookup(&self.projects, "project", &e.project_id)?;
         if self.projects[index as usize].completion.is_some() {
             return Err(inconsistent(format!(
@@ -1477,6 +1491,15 @@ impl Projections {
             )));
         }
         let completed_on = Self::day("completed_on", &e.completed_on)?;
+        self.reports.add(
+            &e.report_sha256,
+            reports::ReportEntry {
+                seq,
+                kind: ReportKind::ProjectCompletion,
+                entity: index,
+                position: 0,
+            },
+        );
         self.projects[index as usize].completion = Some(Completion {
             report_sha256: e.report_sha256.clone(),
             summary: e.summary.clone(),

@@ -138,6 +138,22 @@ async fn an_uploaded_report_is_served_as_stored_and_linked_from_its_project_page
     assert_eq!(first["references"][0]["kind"], "project_completion");
     assert_eq!(first["references"][0]["id"], "pd2015-01");
     assert_eq!(first["references"][0]["page"], "/projects/pd2015-01");
+    let seq = first["references"][0]["seq"].as_u64().expect("a seq");
+    let record: Value = demo
+        .client
+        .get(format!(
+            "{}/v1/records?from={seq}&limit=1",
+            demo.server.http
+        ))
+        .bearer_auth(&demo.operator)
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(record["records"][0]["event_type"], "ProjectCompleted", "{record}");
+    assert_eq!(record["records"][0]["seq"], seq);
 
     // The same bytes again: the same answer, nothing written.
     let stored = demo.documents_dir();

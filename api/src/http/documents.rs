@@ -19,7 +19,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use futures::StreamExt;
-use mingzhang_projections::Projections;
+use mingzhang_projections::{Projections, ReportKind};
 use serde::Serialize;
 
 use super::Caller;
@@ -45,6 +45,8 @@ const DOCUMENT_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; sandbox";
 /// A record that names a document by its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DocumentReference {
+    /// The record's sequence number in the log.
+    pub seq: u64,
     /// `grant_self_assessment` or `project_completion`.
     pub kind: &'static str,
     /// The grant's or the project's id.
@@ -58,38 +60,24 @@ pub struct DocumentReference {
 }
 
 /// The records (grant self-assessments, project completions: the events
-/// whose `report_sha256` names a report) that name `hash`. A scan of every
-/// grant and project: documents are fetched one at a time, by people.
+/// whose `report_sha256` names a report) that name `hash`, in log order:
+/// one lookup in the projections' report index.
 pub fn references(projections: &Projections, hash: DocumentHash) -> Vec<DocumentReference> {
-    let hex = hash.to_hex();
-    let mut found = Vec::new();
-    for grant in projections.grants() {
-        for assessment in &grant.self_assessments {
-            if assessment.report_sha256 == hex {
-                found.push(DocumentReference {
-                    kind: "grant_self_assessment",
-                    id: grant.grant_id.clone(),
-                    period: assessment.quarter.clone(),
-                    page: format!("/grants/{}", grant.grant_id),
-                    organisation_id: Some(grant.organisation_id.clone()),
-                });
-            }
-        }
-    }
-    for project in projections.projects() {
-        if let Some(completion) = &project.completion
-            && completion.report_sha256 == hex
-        {
-            found.push(DocumentReference {
-                kind: "project_completion",
-                id: project.project_id.clone(),
-                period: completion.completed_on.render(),
-                page: format!("/projects/{}", project.project_id),
-                organisation_id: None,
-            });
-        }
-    }
-    found
+    projections
+        .report_references(hash.bytes())
+        .into_iter()
+        .map(|reference| DocumentReference {
+            seq: reference.seq,
+            kind: reference.kind.name(),
+            page: match reference.kind {
+                ReportKind::GrantSelfAssessment => format!("/grants/{}", reference.id),
+                ReportKind::ProjectCompletion => format!("/projects/{}", reference.id),
+            },
+            id: reference.id,
+            period: reference.period,
+            organisation_id: reference.organisation_id,
+        })
+        .collect()
 }
 
 /// What `GET /v1/documents/{sha256}` and an upload answer.
@@ -437,6 +425,7 @@ mod tests {
             organisation_id: "org-01".into(),
         };
         let reference = |organisation_id: &str| DocumentReference {
+            seq: 300,
             kind: "grant_self_assessment",
             id: "g1".into(),
             period: "2016-Q3".into(),
