@@ -33,6 +33,12 @@ use sha2::{Digest, Sha256};
 /// while it is hashed.
 pub const DOCUMENT_LEN_MAX: usize = 10 * 1024 * 1024;
 
+/// Uploads read at once: each holds its whole body (up to
+/// `DOCUMENT_LEN_MAX`) in memory while it is hashed and written, so at most
+/// 40 MiB. Uploads are rare and come from a few tokens; a fifth at once is
+/// told to retry (503).
+pub const UPLOADS_IN_FLIGHT_MAX: usize = 4;
+
 /// The directory under the data directory that holds the documents.
 pub const DOCUMENTS_DIR: &str = "documents";
 
@@ -221,6 +227,8 @@ pub struct DocumentStore {
     /// One upload writes at a time: uploads are rare, and two uploads of the
     /// same document must not interleave their renames.
     writing: Mutex<()>,
+    /// The uploads being read, at most `UPLOADS_IN_FLIGHT_MAX`.
+    uploads_in_flight: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl DocumentStore {
@@ -288,7 +296,16 @@ impl DocumentStore {
             dir,
             index: RwLock::new(index),
             writing: Mutex::new(()),
+            uploads_in_flight: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                UPLOADS_IN_FLIGHT_MAX,
+            )),
         })
+    }
+
+    /// A slot to read one upload's body in; `None` while
+    /// `UPLOADS_IN_FLIGHT_MAX` are being read. Held until the upload ends.
+    pub fn upload_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.uploads_in_flight.clone().try_acquire_owned().ok()
     }
 
     pub fn dir(&self) -> &Path {

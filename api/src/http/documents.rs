@@ -26,6 +26,7 @@ use super::Caller;
 use crate::auth::Principal;
 use crate::documents::{
     DOCUMENT_LEN_MAX, DocumentHash, DocumentMeta, DocumentStore, DocumentType, PutRefusal, Stored,
+    UPLOADS_IN_FLIGHT_MAX,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -242,6 +243,16 @@ fn parse_upload_query(pairs: &[(String, String)]) -> Result<UploadQuery, AppErro
     })
 }
 
+/// A slot to hold one more body in memory, or 503 while
+/// `UPLOADS_IN_FLIGHT_MAX` uploads are being read.
+fn upload_slot(store: &DocumentStore) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+    store.upload_slot().ok_or_else(|| {
+        AppError::Unavailable(format!(
+            "{UPLOADS_IN_FLIGHT_MAX} uploads are being read; retry in a moment"
+        ))
+    })
+}
+
 /// The body, read up to `DOCUMENT_LEN_MAX` bytes and refused past it,
 /// whatever `Content-Length` claims.
 async fn read_body(body: Body) -> Result<Vec<u8>, AppError> {
@@ -281,6 +292,7 @@ async fn upload(
     let references = references(&state.projections.read(), hash);
     authorize_upload_of(&principal, &references)?;
     let store = store_of(&state)?.clone();
+    let _slot = upload_slot(&store)?;
     let bytes = read_body(body).await?;
     let stored = tokio::task::spawn_blocking(move || store.put(hash, &bytes, public))
         .await
@@ -469,5 +481,18 @@ mod tests {
             documented_statuses("get", "/documents/{sha256}"),
             ["200", "400", "404", "503"]
         );
+    }
+
+    #[test]
+    fn a_fifth_upload_at_once_is_told_to_retry_and_a_slot_frees_when_one_ends() {
+        let data_dir = tempfile::tempdir().unwrap();
+        let store = DocumentStore::open(data_dir.path()).unwrap();
+        let mut held: Vec<_> = (0..UPLOADS_IN_FLIGHT_MAX)
+            .map(|_| upload_slot(&store).expect("a free slot"))
+            .collect();
+        let refused = upload_slot(&store).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        held.pop();
+        assert!(upload_slot(&store).is_ok());
     }
 }
