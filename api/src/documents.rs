@@ -397,6 +397,11 @@ impl DocumentStore {
         Ok(path)
     }
 
+    /// Where a document's bytes are (whether or not it is stored).
+    pub fn path_of(&self, hash: DocumentHash) -> PathBuf {
+        self.dir.join(hash.to_hex())
+    }
+
     /// The bytes of a stored document as they are on disk now (not
     /// re-hashed: readers check them against the log's hash themselves).
     pub fn read(&self, hash: DocumentHash) -> io::Result<Option<(DocumentMeta, Vec<u8>)>> {

@@ -346,19 +346,19 @@ fn no_such_document(hash: DocumentHash) -> AppError {
 /// public answers as one never uploaded.
 async fn download(State(state): State<AppState>, sha256: PathText) -> Result<Response, AppError> {
     let hash = parse_hash(&path_text(sha256)?)?;
-    let store = store_of(&state)?.clone();
-    match store.meta(hash) {
-        Some(meta) if meta.public => {}
+    let store = store_of(&state)?;
+    let meta = match store.meta(hash) {
+        Some(meta) if meta.public => meta,
         _ => return Err(no_such_document(hash)),
-    }
-    let read = tokio::task::spawn_blocking(move || store.read(hash))
+    };
+    let file = tokio::fs::File::open(store.path_of(hash))
+        .await
+        .map_err(|error| AppError::Internal(format!("opening a document: {error}")))?;
+    let len_bytes = file
+        .metadata()
         .await
         .map_err(|error| AppError::Internal(format!("reading a document: {error}")))?
-        .map_err(|error| AppError::Internal(format!("reading a document: {error}")))?;
-    let Some((meta, bytes)) = read else {
-        return Err(no_such_document(hash));
-    };
-    assert!(meta.public, "checked above, and a flag never changes");
+        .len();
     let disposition = format!(
         "inline; filename=\"{}.{}\"",
         hash.to_hex(),
@@ -369,7 +369,8 @@ async fn download(State(state): State<AppState>, sha256: PathText) -> Result<Res
             (header::CONTENT_TYPE, meta.media_type.content_type()),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        bytes,
+        [(header::CONTENT_LENGTH, len_bytes.to_string())],
+        streamed(file),
     )
         .into_response();
     let headers = response.headers_mut();
@@ -390,6 +391,28 @@ async fn download(State(state): State<AppState>, sha256: PathText) -> Result<Res
         );
     }
     Ok(response)
+}
+
+/// Bytes read from a document at a time while it is served.
+const DOWNLOAD_CHUNK_BYTES: usize = 64 * 1024;
+
+/// A file's bytes as a response body, read a chunk at a time, so serving a
+/// 10 MiB document to many readers at once holds 64 KiB each, not 10 MiB.
+fn streamed(file: tokio::fs::File) -> Body {
+    use tokio::io::AsyncReadExt;
+    let chunks = futures::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut chunk = vec![0u8; DOWNLOAD_CHUNK_BYTES];
+        match file.read(&mut chunk).await {
+            Ok(0) => None,
+            Ok(read) => {
+                chunk.truncate(read);
+                Some((Ok(axum::body::Bytes::from(chunk)), Some(file)))
+            }
+            Err(error) => Some((Err(error), None)),
+        }
+    });
+    Body::from_stream(chunks)
 }
 
 #[cfg(test)]
