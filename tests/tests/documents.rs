@@ -152,7 +152,10 @@ async fn an_uploaded_report_is_served_as_stored_and_linked_from_its_project_page
         .json()
         .await
         .expect("JSON");
-    assert_eq!(record["records"][0]["event_type"], "ProjectCompleted", "{record}");
+    assert_eq!(
+        record["records"][0]["event_type"], "ProjectCompleted",
+        "{record}"
+    );
     assert_eq!(record["records"][0]["seq"], seq);
 
     // The same bytes again: the same answer, nothing written.
