@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod documents;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz_targets;

@@ -480,8 +480,9 @@ async fn export(location: &StoreLocation, data_dir: &Path, out: &Path) -> anyhow
         &note,
         &signer.verifier().to_text(),
     )?;
+    let documents = mingzhang_api::documents::export_public(data_dir, out)?;
     println!(
-        "exported {size} records ({bytes} bytes of records) and a checkpoint signed at size {size} to {}",
+        "exported {size} records ({bytes} bytes of records), {documents} public documents and a checkpoint signed at size {size} to {}",
         out.display()
     );
     println!("check it with: mingzhang verify {}", out.display());
@@ -617,8 +618,9 @@ async fn export_copy(
         out.join("checkpoint.pub"),
         format!("{}\n", signer.verifier().to_text()),
     )?;
+    let documents = mingzhang_api::documents::export_public(data_dir, out)?;
     println!(
-        "exported {size} records ({bytes} bytes of records) from {} and a checkpoint signed at size {size} to {}",
+        "exported {size} records ({bytes} bytes of records) from {}, {documents} public documents and a checkpoint signed at size {size} to {}",
         location.describe(data_dir),
         out.display()
     );

@@ -195,6 +195,7 @@ fn path_parameters(path: &str) -> Vec<Value> {
                 // A receipt link's code (`receipt_links::ReceiptCode`); any
                 // other text is a code never issued, so 404 as well.
                 "code" => json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"}),
+                "sha256" => json!({"type": "string", "pattern": "^[0-9a-f]{64}$"}),
                 other => panic!("path parameter {other} has no schema here"),
             };
             json!({"name": name, "in": "path", "required": true, "schema": schema})
@@ -349,7 +350,7 @@ const NAME_NOTHING_EXISTING: [&str; 3] = ["/v1/funds", "/v1/donors", "/v1/organi
 
 /// The transparency page and its exports (`page::page_router`): (path,
 /// summary, media type, whether it names one thing and so can be 404).
-const PAGE_ROUTES: [(&str, &str, &str, bool); 16] = [
+const PAGE_ROUTES: [(&str, &str, &str, bool); 17] = [
     (
         "/",
         "The transparency page (信息公开): funds, campaigns, projects, grants, donations, expenditures",
@@ -397,6 +398,12 @@ const PAGE_ROUTES: [(&str, &str, &str, bool); 16] = [
     (
         "/assets/verify.js",
         "The receipt checker's script",
+        "text/javascript",
+        false,
+    ),
+    (
+        "/assets/documents.js",
+        "The script that checks each linked document against the SHA-256 on the log",
         "text/javascript",
         false,
     ),
@@ -831,6 +838,9 @@ pub fn document() -> Value {
     }
     let (path, item) = disclosures_route();
     paths.insert(path.to_owned(), item);
+    for (path, item) in document_routes() {
+        paths.insert(path.to_owned(), item);
+    }
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Mingzhang (明账) API", "version": env!("CARGO_PKG_VERSION"),
@@ -991,6 +1001,92 @@ fn disclosures_route() -> (&'static str, Value) {
         &["400", "422", "503"],
     );
     (path, json!({"get": operation}))
+}
+
+// -- documents (http::documents) ---------------------------------------------
+
+/// The answer about one document (`http::documents::DocumentAnswer`).
+fn document_answer_schema() -> Value {
+    json!({"type": "object",
+    "required": ["sha256", "media_type", "size_bytes", "public", "references"],
+    "properties": {
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "media_type": {"type": "string", "enum": ["application/pdf", "image/jpeg", "image/png", "text/plain"]},
+        "size_bytes": {"type": "integer", "minimum": 1, "maximum": crate::documents::DOCUMENT_LEN_MAX},
+        "public": {"type": "boolean", "description": "false: it holds personal data; its bytes are never served publicly"},
+        "url": {"type": "string", "description": "where its bytes are served; only for a public document"},
+        "references": {"type": "array", "items": {"type": "object",
+            "required": ["seq", "kind", "id", "period", "page"],
+            "properties": {
+                "seq": {"type": "integer", "minimum": 0, "description": "the record's sequence number in the log"},
+                "kind": {"type": "string", "enum": ["grant_self_assessment", "project_completion"]},
+                "id": {"type": "string", "description": "the grant's or the project's id"},
+                "period": {"type": "string", "description": "the self-assessment's quarter, or the day the project was completed"},
+                "page": {"type": "string", "description": "the public page showing the record"},
+            }}},
+    }})
+}
+
+/// `PUT` and `GET /v1/documents/{sha256}`, `GET /documents/{sha256}`
+/// (docs/documents.md). Their 413 and 415 differ from the JSON writes'.
+fn document_routes() -> Vec<(&'static str, Value)> {
+    let path = "/v1/documents/{sha256}";
+    let binary = json!({"schema": {"type": "string", "format": "binary"}});
+    let mut upload = operation(
+        "Upload a report or invoice under its SHA-256 (operator; an organisation a report its own grant's self-assessment names): PDF, JPEG, PNG or UTF-8 text without NUL, told by content, at most 10 MiB; `?public=false` for one holding personal data. The same bytes again answer 200 with the same body",
+        Access::Roles("operator; organisation for its own self-assessment reports"),
+        {
+            let mut parameters = path_parameters(path);
+            parameters.push(query_parameter(
+                "public",
+                "false: the document holds personal data and its bytes are never served publicly (its hash stays visible); true by default; 409 `public_flag_differs` if stored already with the other flag",
+                json!({"type": "string", "enum": ["true", "false"], "default": "true"}),
+            ));
+            parameters.push(query_parameter(
+                "min_seq",
+                "wait up to 2 s until projections include the record with this sequence number (the self-assessment just filed) before an organisation's ownership is checked; 400 `min_seq_past_end` past the log, 503 if they do not",
+                json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+            ));
+            parameters
+        },
+        ok_json("stored before: nothing written", document_answer_schema()),
+        &["400", "409", "413", "415", "422", "503"],
+    );
+    upload["description"] = json!(
+        "Checked in order: token (401), role (403 `role_may_not_upload`), the path's hash (400 `sha256_invalid`), the query (400), `min_seq` reached (400 `min_seq_past_end`, 503), an organisation's own report (403 `not_own_report`), the body's size (413 `body_too_large`), its SHA-256 against the path's (422 `sha256_mismatch`), its type by content (415 `document_type_unsupported`, `document_empty`). A refused upload writes nothing."
+    );
+    upload["responses"]["201"] = ok_json("stored now", document_answer_schema());
+    upload["responses"]["413"]["description"] = json!("the body is larger than 10 MiB");
+    upload["responses"]["415"]["description"] =
+        json!("the body is not a PDF, JPEG, PNG or UTF-8 text without NUL (told by content)");
+    upload["responses"]["422"]["description"] =
+        json!("the body's SHA-256 is not the path's (`sha256_mismatch`)");
+    upload["requestBody"] = json!({"required": true, "content": {
+        "application/pdf": binary, "image/jpeg": binary, "image/png": binary,
+        "text/plain": binary, "application/octet-stream": binary,
+    }});
+    let metadata = operation(
+        "A stored document's type, size, public flag and the records (grant self-assessments, project completions) that name it; 404 `no_such_document` if none is stored",
+        Access::Anyone,
+        path_parameters(path),
+        ok_json("the document", document_answer_schema()),
+        &["400", "404", "503"],
+    );
+    let mut bytes = operation(
+        "A public document's bytes, as stored, with its type, `Content-Disposition`, `X-Content-Type-Options: nosniff` and (but for PDF) `Content-Security-Policy: default-src 'none'; sandbox`; 404 `no_such_document` for one not stored or not public. Check it against the hash on the log: the page does, in the browser",
+        Access::Anyone,
+        path_parameters("/documents/{sha256}"),
+        json!({"description": "the document's bytes", "content": {
+            "application/pdf": binary, "image/jpeg": binary, "image/png": binary,
+            "text/plain": binary,
+        }}),
+        &["400", "404", "503"],
+    );
+    bytes["responses"]["404"]["description"] = json!("no public document with this hash");
+    vec![
+        (path, json!({"get": metadata, "put": upload})),
+        ("/documents/{sha256}", json!({"get": bytes})),
+    ]
 }
 
 pub async fn serve() -> Json<Value> {
@@ -1156,6 +1252,7 @@ mod route_tests {
             include_str!("http/transactions.rs"),
             include_str!("http/flows.rs"),
             include_str!("http/disclosures.rs"),
+            include_str!("http/documents.rs"),
             include_str!("page/mod.rs"),
         ];
         let served: Vec<(String, String)> = sources

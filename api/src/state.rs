@@ -36,6 +36,8 @@ pub struct AppState {
     /// Where a donation's receipt link is issued; `None` where the server
     /// hands out none (tests of the write path alone).
     pub receipt_links: Option<Arc<ReceiptLinks>>,
+    /// Reports and invoices beside the log (`None`: this server keeps none).
+    pub documents: Option<Arc<crate::documents::DocumentStore>>,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             metrics,
             shutdown,
             receipt_links,
+            documents: None,
         })
     }
 
@@ -115,6 +118,12 @@ impl AppState {
             .iter()
             .map(|seq| seq.map(|_| codes.next().expect("one code per donation").link()))
             .collect())
+    }
+
+    /// Keeps documents in `documents` (docs/documents.md).
+    pub fn with_documents(mut self, documents: Arc<crate::documents::DocumentStore>) -> AppState {
+        self.documents = Some(documents);
+        self
     }
 
     /// Authorises, fingerprints and submits one command. The submit runs on

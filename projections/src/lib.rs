@@ -68,6 +68,7 @@ mod flows_views;
 mod id;
 mod movements;
 mod movements_views;
+mod reports;
 mod table;
 mod views;
 
@@ -91,6 +92,7 @@ pub use flows_views::*;
 use id::Id;
 pub use movements::{CorrectionKind, Direction, MovementKind};
 pub use movements_views::*;
+pub use reports::{ReportKind, ReportReference};
 use table::{Row, Table};
 pub use views::*;
 
@@ -475,6 +477,8 @@ pub struct Projections {
     fund_accounts: movements::FundAccounts,
     /// Which incomes paid each outflow (善款去向).
     flows: flows::Flows,
+    /// Which records name each report by its SHA-256.
+    reports: reports::ReportIndex,
     /// The first record that did not apply; nothing is applied after it.
     not_applied: Option<NotApplied>,
     decoder: DecoderScratch,
@@ -804,7 +808,7 @@ impl Projections {
                 self.grant_evaluation_recorded(disclosed(seq, recorded_at_unix_ms), e)
             }
             Event::GrantSelfAssessmentFiled(e) => {
-                self.grant_self_assessment_filed(disclosed(seq, recorded_at_unix_ms), e)
+                self.grant_self_assessment_filed(seq, disclosed(seq, recorded_at_unix_ms), e)
             }
             Event::GrantClosed(e) => self.grant_closed(disclosed(seq, recorded_at_unix_ms), e),
             Event::ProjectPublished(e) => {
@@ -814,7 +818,7 @@ impl Projections {
             Event::ProjectClaimReleased(e) => self.project_claim_released(seq, e),
             Event::ProjectFunded(e) => self.project_funded(e),
             Event::ProjectCompleted(e) => {
-                self.project_completed(disclosed(seq, recorded_at_unix_ms), e)
+                self.project_completed(seq, disclosed(seq, recorded_at_unix_ms), e)
             }
             Event::ExpenditureMade(e) => self.expenditure_made(e),
             Event::ExpenditureReversed(e) => self.expenditure_reversed(e),
@@ -1364,11 +1368,21 @@ impl Projections {
 
     fn grant_self_assessment_filed(
         &mut self,
+        seq: u64,
         disclosed: Disclosed,
         e: &v1::GrantSelfAssessmentFiled,
     ) -> Result<(), Skip> {
         let index = lookup(&self.grants, "grant", &e.grant_id)?;
         let grant = &mut self.grants[index as usize];
+        self.reports.add(
+            &e.report_sha256,
+            reports::ReportEntry {
+                seq,
+                kind: ReportKind::GrantSelfAssessment,
+                entity: index,
+                position: grant.self_assessments.len() as u32,
+            },
+        );
         grant.self_assessments.push(SelfAssessment {
             disclosed,
             quarter: e.quarter.clone(),
@@ -1525,6 +1539,7 @@ impl Projections {
 
     fn project_completed(
         &mut self,
+        seq: u64,
         disclosed: Disclosed,
         e: &v1::ProjectCompleted,
     ) -> Result<(), Skip> {
@@ -1536,6 +1551,15 @@ impl Projections {
             )));
         }
         let completed_on = Self::day("completed_on", &e.completed_on)?;
+        self.reports.add(
+            &e.report_sha256,
+            reports::ReportEntry {
+                seq,
+                kind: ReportKind::ProjectCompletion,
+                entity: index,
+                position: 0,
+            },
+        );
         self.projects[index as usize].completion = Some(Completion {
             disclosed,
             report_sha256: e.report_sha256.clone(),

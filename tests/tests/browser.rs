@@ -966,3 +966,100 @@ fn every_public_page_fits_a_phone_and_a_laptop_in_both_languages() {
         failures.join("\n")
     );
 }
+
+// -- documents (docs/documents.md) -------------------------------------------
+
+/// Uploads `body` as the operator under its own SHA-256; the server's answer.
+fn upload_document(
+    runtime: &tokio::runtime::Runtime,
+    base: &str,
+    operator: &str,
+    body: &[u8],
+) -> Value {
+    let hash = hex::encode(Sha256::digest(body));
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .put(format!("{base}/v1/documents/{hash}"))
+            .bearer_auth(operator)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        let stored: Value = response.json().await.unwrap();
+        assert_eq!(
+            stored["references"][0]["kind"], "project_completion",
+            "{stored}"
+        );
+        stored
+    })
+}
+
+/// Opens `url` and waits for the page's document check to settle; its
+/// state (`verified`, `mismatched`, `unavailable`) and text.
+fn document_check(browser: &mut Browser, url: &str) -> (String, String) {
+    browser.open(url);
+    browser.wait_for(
+        "(() => { const check = document.querySelector('[data-document-check]'); \
+         return check !== null && check.dataset.state !== 'checking'; })()",
+    );
+    let state = browser.eval("document.querySelector('[data-document-check]').dataset.state");
+    let text = browser.eval("document.querySelector('[data-document-check]').textContent");
+    (
+        state.as_str().unwrap().to_owned(),
+        text.as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn the_page_verifies_a_stored_report_and_flags_one_changed_on_disk_in_chromium() {
+    let data_dir = tempfile::tempdir().unwrap();
+    mingzhang_tests::run_cli(data_dir.path(), &["init"]);
+    mingzhang_tests::run_cli(data_dir.path(), &["demo"]);
+    let operator =
+        mingzhang_tests::run_cli(data_dir.path(), &["token", "create", "--role", "operator"])
+            .trim()
+            .to_owned();
+    let server = mingzhang_tests::serve(data_dir.path());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The demo records the hashes of these texts as two projects' completion reports.
+    upload_document(
+        &runtime,
+        &server.http,
+        &operator,
+        b"completion report of pd2015-01",
+    );
+    let tampered = upload_document(
+        &runtime,
+        &server.http,
+        &operator,
+        b"completion report of pd2015-00",
+    );
+    let tampered_path = data_dir
+        .path()
+        .join("documents")
+        .join(tampered["sha256"].as_str().unwrap());
+    std::fs::write(&tampered_path, b"completion report of pd2015-0X").unwrap();
+
+    let mut browser = Browser::launch();
+    let (state, text) =
+        document_check(&mut browser, &format!("{}/projects/pd2015-01", server.http));
+    assert_eq!(state, "verified", "{text}");
+    assert!(text.contains("已核对"), "{text}");
+    let (state, text) = document_check(
+        &mut browser,
+        &format!("{}/projects/pd2015-01?lang=en", server.http),
+    );
+    assert_eq!(
+        (state.as_str(), text.contains("verified")),
+        ("verified", true),
+        "{text}"
+    );
+
+    let (state, text) =
+        document_check(&mut browser, &format!("{}/projects/pd2015-00", server.http));
+    assert_eq!(state, "mismatched", "{text}");
+    let changed = hex::encode(Sha256::digest(b"completion report of pd2015-0X"));
+    assert!(text.contains("不一致") && text.contains(&changed), "{text}");
+    browser.screenshot(&artifacts_dir().join("document-mismatched.png"));
+}

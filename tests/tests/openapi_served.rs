@@ -133,6 +133,17 @@ async fn every_json_route_answers_as_its_schema_in_the_document_says() {
     )
     .await;
     let outflow_seq = &gift_flow["paid_for"][0]["seq"];
+    // A document uploaded, so its metadata answers (docs/documents.md).
+    let report = "completion report of pd2015-01";
+    let report_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(report));
+    let uploaded = client
+        .put(url(&format!("/v1/documents/{report_sha256}")))
+        .bearer_auth(&token)
+        .body(report)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(uploaded.status().as_u16(), 201);
     // (the route, the path asked, token, the status it answers)
     let asked = [
         ("/v1/funds", "/v1/funds".to_owned(), None, 200),
@@ -240,6 +251,18 @@ async fn every_json_route_answers_as_its_schema_in_the_document_says() {
             "/v1/disclosures?as_of=2017-13-01".into(),
             operator,
             422,
+        ),
+        (
+            "/v1/documents/{sha256}",
+            format!("/v1/documents/{report_sha256}"),
+            None,
+            200,
+        ),
+        (
+            "/v1/documents/{sha256}",
+            format!("/v1/documents/{}", "0".repeat(64)),
+            None,
+            404,
         ),
     ];
     let mut answers = Vec::new();

@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod disclosures;
+pub mod documents;
 pub mod flows;
 pub mod json;
 pub mod proofs;
@@ -40,7 +41,8 @@ pub fn router_with_transparency(
     proof_calls: Option<std::sync::Arc<crate::proof_calls::ProofCalls>>,
 ) -> Router {
     let metrics = state.metrics.clone();
-    let mut page_source = crate::page::PageSource::new(state.projections.clone());
+    let mut page_source = crate::page::PageSource::new(state.projections.clone())
+        .with_documents(state.documents.clone());
     let mut proof_routes = Router::new();
     if let Some(proof_calls) = proof_calls {
         let transparency = proof_calls.transparency().clone();
@@ -67,6 +69,7 @@ pub fn router_with_transparency(
         .merge(flows::routes())
         .merge(disclosures::routes())
         .merge(records::routes())
+        .merge(documents::routes())
         .merge(ops_routes())
         .merge(proofs::receipt_link_routes())
         .fallback(|| async {

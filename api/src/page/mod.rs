@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod chart;
 pub mod disclosures;
+pub mod documents;
 pub mod exports;
 pub mod flows;
 pub mod index;
@@ -58,6 +59,8 @@ pub struct PageSource {
     pub as_of: Option<String>,
     /// What receipt links (`/r/<code>`) open; `None`: every link is 404.
     pub linked_receipts: Option<receipt::LinkedReceipts>,
+    /// The reports and invoices the pages link (`None`: hashes only).
+    pub documents: Option<Arc<crate::documents::DocumentStore>>,
 }
 
 impl PageSource {
@@ -68,11 +71,20 @@ impl PageSource {
             verifier_key: None,
             as_of: None,
             linked_receipts: None,
+            documents: None,
         }
     }
 
     pub fn with_linked_receipts(mut self, linked: receipt::LinkedReceipts) -> PageSource {
         self.linked_receipts = Some(linked);
+        self
+    }
+
+    pub fn with_documents(
+        mut self,
+        documents: Option<Arc<crate::documents::DocumentStore>>,
+    ) -> PageSource {
+        self.documents = documents;
         self
     }
 
@@ -233,7 +245,7 @@ impl LangQuery {
 
 /// The page's routes: `/`, the index pages `/projects`, `/sponsors`,
 /// `/grants`, `/rounds`, `/funds/{id}`, `/projects/{id}`, `/grants/{id}`, `/sponsors/{id}`,
-/// `/verify`, `/assets/verify.js`, a receipt link `/r/{code}` and its
+/// `/verify`, `/assets/verify.js`, `/assets/documents.js`, a receipt link `/r/{code}` and its
 /// `/r/{code}/receipt.json`, `/exports/donations.csv`,
 /// `/exports/grants.csv`, `/exports/expenditures.csv`, `/exports/transactions.csv`,
 /// `/exports/grants-360giving.json`. Every HTML route takes `?lang=en`.
@@ -256,6 +268,7 @@ pub fn page_router(source: PageSource) -> Router {
         .route("/assets/verify.js", get(verify_script))
         .route("/r/{code}", get(receipt::receipt_page))
         .route("/r/{code}/receipt.json", get(receipt::receipt_file))
+        .route("/assets/documents.js", get(document_check_script))
         .route("/exports/donations.csv", get(donations_csv))
         .route("/exports/grants.csv", get(grants_csv))
         .route("/exports/expenditures.csv", get(expenditures_csv))
@@ -267,7 +280,7 @@ pub fn page_router(source: PageSource) -> Router {
 /// Scripts only from this server, no frames, nothing fetched elsewhere; forms
 /// (the index pages' filters) submit only here.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'none'; \
+     style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 fn html(body: String) -> Response {
@@ -425,7 +438,15 @@ async fn project(
     };
     let as_of = Day::parse(&provenance.as_of).expect("the stated date is a date");
     match model::project_page(&projections, &directory, &id, as_of) {
-        Some(view) => html(render::project_page(query.lang(), &view, &provenance)),
+        Some(mut view) => {
+            if let Some(completion) = &mut view.row.completion {
+                completion.document = documents::document_of(
+                    state.source.documents.as_deref(),
+                    &completion.report_sha256,
+                );
+            }
+            html(render::project_page(query.lang(), &view, &provenance))
+        }
         None => not_found(query.lang()),
     }
 }
@@ -442,7 +463,15 @@ async fn grant(
     };
     let as_of = Day::parse(&provenance.as_of).expect("the stated date is a date");
     match model::grant_page(&projections, &id, as_of) {
-        Some(view) => html(render::grant_page(query.lang(), &view, &provenance)),
+        Some(mut view) => {
+            for report in &mut view.self_assessments {
+                report.document = documents::document_of(
+                    state.source.documents.as_deref(),
+                    &report.report_sha256,
+                );
+            }
+            html(render::grant_page(query.lang(), &view, &provenance))
+        }
         None => not_found(query.lang()),
     }
 }
@@ -485,6 +514,17 @@ async fn verify_script() -> Response {
             (header::CACHE_CONTROL, "no-cache"),
         ],
         VERIFY_SCRIPT,
+    )
+        .into_response()
+}
+
+async fn document_check_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        documents::DOCUMENT_CHECK_SCRIPT,
     )
         .into_response()
 }

@@ -394,6 +394,8 @@ pub struct SelfAssessmentRowView {
     pub quarter: String,
     pub report_sha256: String,
     pub summary: String,
+    /// The uploaded report, filled by the page from the document store.
+    pub document: Option<crate::documents::DocumentMeta>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -426,6 +428,8 @@ pub struct CompletionRowView {
     pub report_sha256: String,
     pub summary: String,
     pub completed_on: String,
+    /// The uploaded report, filled by the page from the document store.
+    pub document: Option<crate::documents::DocumentMeta>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -851,6 +855,7 @@ fn project_row(
                 report_sha256: completion.report_sha256.clone(),
                 summary: completion.summary.clone(),
                 completed_on: completion.completed_on.render(),
+                document: None,
             }),
     }
 }
@@ -1059,6 +1064,7 @@ pub fn grant_page(
                 quarter: report.quarter.clone(),
                 report_sha256: report.report_sha256.clone(),
                 summary: report.summary.clone(),
+                document: None,
             })
             .collect(),
         disclosures: projections.grant_disclosure_calendar(grant_id, as_of)?,

@@ -614,9 +614,8 @@ pub fn project_page(lang: Lang, view: &ProjectPageView, provenance: &Provenance)
         @match &row.completion {
             Some(completion) => {
                 p { (completion.completed_on) " · " (recorded(&completion.summary)) }
-                p { (lang.t("报告 SHA-256：", "Report SHA-256: ")) code.hash #report-sha256 { (completion.report_sha256) } }
-                p.small { (lang.t("报告原文保存在账本之外；用 sha256sum 计算原文的哈希，应与此值一致。",
-                    "The report itself is kept off the log; its sha256sum must equal this value.")) }
+                div #report-sha256 { (super::documents::report_document(lang, &completion.report_sha256, completion.document)) }
+                (super::documents::check_script(completion.document.is_some_and(|document| document.public)))
             }
             None => { p { (lang.t("尚未提交。", "Not filed yet.")) } }
         }
@@ -682,9 +681,10 @@ pub fn grant_page(lang: Lang, view: &GrantPageView, provenance: &Provenance) -> 
         h2 { (lang.t("季度自评报告", "Quarterly self-assessments")) }
         @if view.self_assessments.is_empty() { (none_yet(lang)) }
         ul { @for report in &view.self_assessments {
-            li { (report.quarter) " · " (recorded(&report.summary)) br; code.hash { (report.report_sha256) } }
+            li { (report.quarter) " · " (recorded(&report.summary)) (super::documents::report_document(lang, &report.report_sha256, report.document)) }
         } }
         (super::disclosures::disclosure_section(lang, &view.disclosures, &provenance.as_of))
+        (super::documents::check_script(view.self_assessments.iter().any(|report| report.document.is_some_and(|document| document.public))))
     };
     layout(
         lang,
