@@ -15,6 +15,7 @@ pub mod index;
 pub mod model;
 pub mod public;
 pub mod render;
+pub mod transport;
 
 #[cfg(test)]
 mod tests;
@@ -217,7 +218,7 @@ impl LangQuery {
 
 /// The page's routes: `/`, the index pages `/projects`, `/sponsors`,
 /// `/grants`, `/rounds`, `/funds/{id}`, `/projects/{id}`, `/grants/{id}`, `/sponsors/{id}`,
-/// `/verify`, `/assets/verify.js`, `/exports/donations.csv`,
+/// `/verify`, `/assets/verify.js`, `/favicon.svg`, `/exports/donations.csv`,
 /// `/exports/grants.csv`, `/exports/expenditures.csv`, `/exports/transactions.csv`,
 /// `/exports/grants-360giving.json`. Every HTML route takes `?lang=en`.
 pub fn page_router(source: PageSource) -> Router {
@@ -236,12 +237,19 @@ pub fn page_router(source: PageSource) -> Router {
         .route("/funds/{id}", get(fund))
         .route("/sponsors/{id}", get(sponsor))
         .route("/verify", get(verify))
-        .route("/assets/verify.js", get(verify_script))
         .route("/exports/donations.csv", get(donations_csv))
         .route("/exports/grants.csv", get(grants_csv))
         .route("/exports/expenditures.csv", get(expenditures_csv))
         .route("/exports/transactions.csv", get(transactions_csv))
         .route("/exports/grants-360giving.json", get(grants_360giving))
+        // Every route above reflects the log: tagged by its size. The
+        // assets below do not.
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            transport::conditional_get,
+        ))
+        .route("/assets/verify.js", get(verify_script))
+        .route("/favicon.svg", get(transport::favicon))
         .with_state(state)
 }
 
