@@ -13,6 +13,7 @@ pub mod exports;
 pub mod flows;
 pub mod index;
 pub mod model;
+pub mod outflows;
 pub mod public;
 pub mod render;
 pub mod transport;
