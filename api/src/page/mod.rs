@@ -34,7 +34,7 @@ use axum::routing::get;
 use mingzhang_projections::{Day, Projections};
 use parking_lot::RwLock;
 
-use model::{AsOfSource, CheckpointSummary, Directory, Provenance};
+use model::{AsOfSource, CheckpointSummary, Directory, Provenance, PublicOverview};
 
 use crate::error::AppError;
 use render::Lang;
@@ -89,6 +89,10 @@ struct PageState {
     /// The directory of the projection version last rendered; rebuilt when
     /// new records were applied since.
     directory: Mutex<Option<Arc<Directory>>>,
+    /// The home page's data (which the index pages read too) of the last
+    /// provenance asked: rebuilt only when records were applied since, or
+    /// another date or checkpoint is asked for.
+    overview: Mutex<Option<Arc<PublicOverview>>>,
 }
 
 impl PageState {
@@ -105,6 +109,20 @@ impl PageState {
             _ => Directory::build(projections),
         });
         *self.directory.lock().expect("directory lock") = Some(Arc::clone(&fresh));
+        fresh
+    }
+
+    /// The home page's data for `provenance`, from the cache when it was
+    /// built for the same one.
+    fn overview(&self, projections: &Projections, provenance: Provenance) -> Arc<PublicOverview> {
+        if let Some(cached) = self.overview.lock().expect("overview lock").as_ref()
+            && cached.provenance == provenance
+        {
+            return Arc::clone(cached);
+        }
+        let directory = self.directory(projections);
+        let fresh = Arc::new(model::views_from(projections, &directory, provenance));
+        *self.overview.lock().expect("overview lock") = Some(Arc::clone(&fresh));
         fresh
     }
 
@@ -226,6 +244,7 @@ pub fn page_router(source: PageSource) -> Router {
     let state = Arc::new(PageState {
         source,
         directory: Mutex::new(None),
+        overview: Mutex::new(None),
     });
     Router::new()
         .route("/", get(overview))
@@ -316,8 +335,7 @@ async fn overview(State(state): State<Arc<PageState>>, query: LangQuery) -> Resp
         Ok(provenance) => provenance,
         Err(error) => return error.into_response(),
     };
-    let directory = state.directory(&projections);
-    let view = model::views_from(&projections, &directory, provenance);
+    let view = state.overview(&projections, provenance);
     html(render::overview(query.lang(), &view))
 }
 
@@ -373,8 +391,7 @@ fn index_page(
         Ok(provenance) => provenance,
         Err(error) => return error.into_response(),
     };
-    let directory = state.directory(&projections);
-    let view = model::views_from(&projections, &directory, provenance.clone());
+    let view = state.overview(&projections, provenance.clone());
     html(index::render_index(
         query.lang(),
         kind,
