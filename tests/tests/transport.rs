@@ -80,6 +80,33 @@ impl Demo {
             .await
             .expect("request sent");
         assert_eq!(response.status(), StatusCode::OK);
+        let written: serde_json::Value = response.json().await.expect("JSON");
+        let seq = written["records"][0]["seq"].as_u64().expect("seq");
+        self.wait_until_applied(seq + 1).await;
+    }
+
+    /// The reply comes once the record is durable; the projections, which
+    /// the page reflects, apply it just after. Bounded: 5 s at most.
+    async fn wait_until_applied(&self, records: u64) {
+        for _ in 0..500 {
+            let ready: serde_json::Value = self
+                .client
+                .get(format!("{}/readyz", self.served.http))
+                .send()
+                .await
+                .expect("request sent")
+                .json()
+                .await
+                .expect("JSON");
+            if ready["applied_records"].as_u64().expect("applied_records") >= records {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!(
+            "the projections did not apply record {} in 5 s",
+            records - 1
+        );
     }
 }
 
