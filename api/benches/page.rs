@@ -6,11 +6,23 @@
 //! Prints p50 / p99 / max per page; the target is p99 < 20 ms. Pages render
 //! from projection state only; the per-version `Directory` (one pass over the
 //! donations) is built once per new record batch and timed separately.
+//!
+//! The second half asks the page's own router (handler, query parsing, the
+//! ETag middleware) behind the server's compression layer, as a browser
+//! would: the home page, a sponsor page, the index pages with filters, a
+//! fund page, a 304 revalidation, and the home page's bytes plain, gzip and
+//! brotli.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use parking_lot::RwLock;
+use tower::ServiceExt;
+
 use mingzhang_api::page::model::{self, CheckpointSummary, Directory, Provenance};
-use mingzhang_api::page::{exports, render};
+use mingzhang_api::page::{PageSource, exports, page_router, render};
 use mingzhang_ledger::scenario;
 use mingzhang_ledger::state::LedgerState;
 use mingzhang_projections::Projections;
@@ -202,4 +214,106 @@ fn main() {
         csv.len() >> 20,
         started.elapsed().as_secs_f64() * 1e3
     );
+    through_the_router(projections, &checkpoint);
+}
+
+/// One GET through `router`: the status, the body's bytes and, if any, its
+/// entity tag.
+async fn get(
+    router: &axum::Router,
+    path: &str,
+    headers: &[(header::HeaderName, &str)],
+) -> (StatusCode, usize, Option<String>) {
+    let mut request = Request::get(path);
+    for (name, value) in headers {
+        request = request.header(name, *value);
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let etag = response
+        .headers()
+        .get(header::ETAG)
+        .map(|tag| tag.to_str().unwrap().to_owned());
+    let bytes = axum::body::to_bytes(response.into_body(), 256 << 20)
+        .await
+        .unwrap();
+    (status, bytes.len(), etag)
+}
+
+fn through_the_router(projections: Projections, checkpoint: &str) {
+    let checkpoint = checkpoint.to_owned();
+    let source = PageSource::new(Arc::new(RwLock::new(projections)))
+        .with_checkpoint(Arc::new(move || Some(checkpoint.clone())))
+        .with_verifier_key(Some("bench.example/log+00000000+AQ==".into()))
+        .with_as_of(Some("2019-12-31".into()));
+    let router = page_router(source).layer(tower_http::compression::CompressionLayer::new());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // The first view builds the directory; every later one reuses it.
+        let started = Instant::now();
+        let (status, _, _) = get(&router, "/", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        println!(
+            "router: first view (builds the directory): {:.1} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        let fund = format!("/funds/{}", scenario::CHARITY_FUND_ID);
+        let community = "/projects?community=%E5%87%AF%E6%97%8B%E7%A4%BE%E5%8C%BA&status=completed";
+        for path in [
+            "/",
+            "/?lang=en",
+            "/sponsors/unit-01",
+            "/sponsors/unit-04",
+            "/projects",
+            community,
+            "/projects?q=%E5%BE%AE%E5%BF%83%E6%84%BF&need_kind=micro_wish&year=2015",
+            "/sponsors",
+            "/sponsors?q=unit&lang=en",
+            "/grants?status=closed&year=2016",
+            "/grants?q=%E7%A4%BE%E5%8C%BA",
+            "/rounds?year=2016",
+            fund.as_str(),
+        ] {
+            let mut samples = Vec::with_capacity(RENDERS_PER_PAGE);
+            let mut bytes = 0;
+            for _ in 0..RENDERS_PER_PAGE {
+                let started = Instant::now();
+                let (status, length, _) = get(&router, path, &[]).await;
+                samples.push(started.elapsed());
+                assert_eq!(status, StatusCode::OK, "{path}");
+                bytes = length;
+            }
+            report(&format!("router GET {path}"), samples, bytes);
+        }
+        let (_, _, etag) = get(&router, "/", &[]).await;
+        let etag = etag.expect("the home page is tagged");
+        let mut samples = Vec::with_capacity(RENDERS_PER_PAGE);
+        for _ in 0..RENDERS_PER_PAGE {
+            let started = Instant::now();
+            let (status, _, _) = get(&router, "/", &[(header::IF_NONE_MATCH, &etag)]).await;
+            samples.push(started.elapsed());
+            assert_eq!(status, StatusCode::NOT_MODIFIED);
+        }
+        report("router GET / If-None-Match (304)", samples, 0);
+        for encoding in ["identity", "gzip", "br"] {
+            let mut samples = Vec::with_capacity(RENDERS_PER_PAGE);
+            let mut bytes = 0;
+            for _ in 0..RENDERS_PER_PAGE {
+                let started = Instant::now();
+                let (status, length, _) =
+                    get(&router, "/", &[(header::ACCEPT_ENCODING, encoding)]).await;
+                samples.push(started.elapsed());
+                assert_eq!(status, StatusCode::OK);
+                bytes = length;
+            }
+            report(&format!("router GET / ({encoding})"), samples, bytes);
+            println!("  home page bytes on the wire, {encoding}: {bytes}");
+        }
+    });
 }

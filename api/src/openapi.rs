@@ -350,7 +350,7 @@ const NAME_NOTHING_EXISTING: [&str; 3] = ["/v1/funds", "/v1/donors", "/v1/organi
 
 /// The transparency page and its exports (`page::page_router`): (path,
 /// summary, media type, whether it names one thing and so can be 404).
-const PAGE_ROUTES: [(&str, &str, &str, bool); 17] = [
+const PAGE_ROUTES: [(&str, &str, &str, bool); 18] = [
     (
         "/",
         "The transparency page (信息公开): funds, campaigns, projects, grants, donations, expenditures",
@@ -405,6 +405,12 @@ const PAGE_ROUTES: [(&str, &str, &str, bool); 17] = [
         "/assets/documents.js",
         "The script that checks each linked document against the SHA-256 on the log",
         "text/javascript",
+        false,
+    ),
+    (
+        "/favicon.svg",
+        "The site's icon, linked from every page; cached for a week",
+        "image/svg+xml",
         false,
     ),
     (
@@ -521,6 +527,14 @@ fn page_operation(path: &str, summary: &str, media_type: &str, names_one: bool) 
     responses.insert("200".to_owned(), ok);
     if media_type == "text/html" {
         responses.extend(problems(&["400"]));
+    }
+    // page::transport: what reflects the log carries a weak ETag bound to
+    // the log size; the static assets do not.
+    if !path.starts_with("/assets/") && !path.starts_with("/favicon") {
+        responses.insert(
+            "304".to_owned(),
+            json!({"description": "not modified: If-None-Match names the current ETag (weak, bound to the records applied, the checkpoint shown, the as-of date and the query)"}),
+        );
     }
     if names_one {
         // An empty id (`/projects/`) matches no page route: the API's own
@@ -1290,7 +1304,7 @@ mod route_tests {
     #[test]
     fn each_route_lists_the_statuses_its_handler_can_answer_and_no_others() {
         let document = super::document();
-        let cases: [(&str, &str, &[&str]); 14] = [
+        let cases: [(&str, &str, &[&str]); 15] = [
             (
                 "delete",
                 "/v1/receipt-links/{code}",
@@ -1322,7 +1336,8 @@ mod route_tests {
                 &["200", "400", "401", "403", "503"],
             ),
             ("get", "/readyz", &["200", "503"]),
-            ("get", "/sponsors/{id}", &["200", "400", "404"]),
+            ("get", "/sponsors/{id}", &["200", "304", "400", "404"]),
+            ("get", "/favicon.svg", &["200"]),
             (
                 "post",
                 "/v1/donors",
@@ -1353,6 +1368,11 @@ mod route_tests {
         for (path, item) in document["paths"].as_object().expect("paths") {
             for (method, operation) in item.as_object().expect("a path item") {
                 for (status, response) in operation["responses"].as_object().expect("responses") {
+                    if status == "304" {
+                        // Not modified: the answer has no body by definition.
+                        assert!(response.get("content").is_none(), "{method} {path} 304");
+                        continue;
+                    }
                     let content = response["content"].as_object().unwrap_or_else(|| {
                         panic!("{method} {path} {status} declares no content type")
                     });

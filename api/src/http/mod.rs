@@ -91,6 +91,9 @@ pub fn router_with_transparency(
                 method: method.to_string(),
             }
         })
+        // gzip or brotli as the client accepts, for pages, exports and JSON
+        // alike; tower-http leaves gRPC, images and tiny bodies as they are.
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// Every command route: one line makes the route, its handler and its

@@ -54,6 +54,8 @@ pub struct FundPageView {
     pub offset: usize,
     pub next_offset: Option<usize>,
     pub corrections: Vec<CorrectionRowView>,
+    /// Where this fund's money went (支出去向).
+    pub outflows: super::outflows::OutflowView,
 }
 
 /// Every correction note, in log order, names masked as on the page.
@@ -135,6 +137,7 @@ pub fn fund_page(
         offset,
         next_offset: page.next_offset,
         corrections,
+        outflows: super::outflows::outflows(projections, Some(fund_id)),
     })
 }
 
@@ -250,6 +253,10 @@ pub fn render_fund_page(lang: Lang, view: &FundPageView, provenance: &Provenance
             dt { (lang.t("其中可用", "of which available")) } dd { (cny(fund.available_fen)) }
             dt { (lang.t("其中项目专款", "of which held for projects")) } dd { (cny(fund.restricted_to_projects_fen)) }
             dt { (lang.t("其中已承诺资助", "of which committed to grants")) } dd { (cny(fund.committed_to_grants_fen)) }
+        }
+        section #outflows {
+            h2 { (lang.t("支出去向", "Where the money went")) }
+            (super::chart::outflow_chart(&view.outflows, lang))
         }
         section #movements {
             h2 { (lang.t("资金流水", "Every movement in and out")) }

@@ -15,9 +15,11 @@ pub mod exports;
 pub mod flows;
 pub mod index;
 pub mod model;
+pub mod outflows;
 pub mod public;
 pub mod receipt;
 pub mod render;
+pub mod transport;
 
 #[cfg(test)]
 mod tests;
@@ -35,7 +37,7 @@ use axum::routing::get;
 use mingzhang_projections::{Day, Projections};
 use parking_lot::RwLock;
 
-use model::{AsOfSource, CheckpointSummary, Directory, Provenance};
+use model::{AsOfSource, CheckpointSummary, Directory, Provenance, PublicOverview};
 
 use crate::error::AppError;
 use render::Lang;
@@ -109,6 +111,10 @@ struct PageState {
     /// The directory of the projection version last rendered; rebuilt when
     /// new records were applied since.
     directory: Mutex<Option<Arc<Directory>>>,
+    /// The home page's data (which the index pages read too) of the last
+    /// provenance asked: rebuilt only when records were applied since, or
+    /// another date or checkpoint is asked for.
+    overview: Mutex<Option<Arc<PublicOverview>>>,
 }
 
 impl PageState {
@@ -125,6 +131,20 @@ impl PageState {
             _ => Directory::build(projections),
         });
         *self.directory.lock().expect("directory lock") = Some(Arc::clone(&fresh));
+        fresh
+    }
+
+    /// The home page's data for `provenance`, from the cache when it was
+    /// built for the same one.
+    fn overview(&self, projections: &Projections, provenance: Provenance) -> Arc<PublicOverview> {
+        if let Some(cached) = self.overview.lock().expect("overview lock").as_ref()
+            && cached.provenance == provenance
+        {
+            return Arc::clone(cached);
+        }
+        let directory = self.directory(projections);
+        let fresh = Arc::new(model::views_from(projections, &directory, provenance));
+        *self.overview.lock().expect("overview lock") = Some(Arc::clone(&fresh));
         fresh
     }
 
@@ -245,7 +265,7 @@ impl LangQuery {
 
 /// The page's routes: `/`, the index pages `/projects`, `/sponsors`,
 /// `/grants`, `/rounds`, `/funds/{id}`, `/projects/{id}`, `/grants/{id}`, `/sponsors/{id}`,
-/// `/verify`, `/assets/verify.js`, `/assets/documents.js`, a receipt link `/r/{code}` and its
+/// `/verify`, `/assets/verify.js`, `/assets/documents.js`, `/favicon.svg`, a receipt link `/r/{code}` and its
 /// `/r/{code}/receipt.json`, `/exports/donations.csv`,
 /// `/exports/grants.csv`, `/exports/expenditures.csv`, `/exports/transactions.csv`,
 /// `/exports/grants-360giving.json`. Every HTML route takes `?lang=en`.
@@ -253,6 +273,7 @@ pub fn page_router(source: PageSource) -> Router {
     let state = Arc::new(PageState {
         source,
         directory: Mutex::new(None),
+        overview: Mutex::new(None),
     });
     Router::new()
         .route("/", get(overview))
@@ -265,15 +286,24 @@ pub fn page_router(source: PageSource) -> Router {
         .route("/funds/{id}", get(fund))
         .route("/sponsors/{id}", get(sponsor))
         .route("/verify", get(verify))
-        .route("/assets/verify.js", get(verify_script))
-        .route("/r/{code}", get(receipt::receipt_page))
-        .route("/r/{code}/receipt.json", get(receipt::receipt_file))
-        .route("/assets/documents.js", get(document_check_script))
         .route("/exports/donations.csv", get(donations_csv))
         .route("/exports/grants.csv", get(grants_csv))
         .route("/exports/expenditures.csv", get(expenditures_csv))
         .route("/exports/transactions.csv", get(transactions_csv))
         .route("/exports/grants-360giving.json", get(grants_360giving))
+        // Every route above reflects the log: tagged by its size. The
+        // assets below do not.
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            transport::conditional_get,
+        ))
+        .route("/assets/verify.js", get(verify_script))
+        .route("/favicon.svg", get(transport::favicon))
+        // A receipt link can be revoked without the log moving: never tagged
+        // by the log's size.
+        .route("/r/{code}", get(receipt::receipt_page))
+        .route("/r/{code}/receipt.json", get(receipt::receipt_file))
+        .route("/assets/documents.js", get(document_check_script))
         .with_state(state)
 }
 
@@ -339,8 +369,7 @@ async fn overview(State(state): State<Arc<PageState>>, query: LangQuery) -> Resp
         Ok(provenance) => provenance,
         Err(error) => return error.into_response(),
     };
-    let directory = state.directory(&projections);
-    let view = model::views_from(&projections, &directory, provenance);
+    let view = state.overview(&projections, provenance);
     html(render::overview(query.lang(), &view))
 }
 
@@ -396,8 +425,7 @@ fn index_page(
         Ok(provenance) => provenance,
         Err(error) => return error.into_response(),
     };
-    let directory = state.directory(&projections);
-    let view = model::views_from(&projections, &directory, provenance.clone());
+    let view = state.overview(&projections, provenance.clone());
     html(index::render_index(
         query.lang(),
         kind,

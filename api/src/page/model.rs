@@ -520,6 +520,8 @@ pub struct PublicOverview {
     pub donations_total: usize,
     /// Every correction note, newest first, at most `LATEST_ROWS_MAX`.
     pub corrections: Vec<super::accounts::CorrectionRowView>,
+    /// Where every fund's money went (支出去向).
+    pub outflows: super::outflows::OutflowView,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -752,6 +754,7 @@ pub fn views_from(
             notes.truncate(LATEST_ROWS_MAX);
             notes
         },
+        outflows: super::outflows::outflows(projections, None),
     }
 }
 

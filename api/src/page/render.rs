@@ -5,7 +5,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::accounts::corrections_section;
-use super::chart::monthly_chart;
+use super::chart::{campaign_chart, monthly_chart, outflow_chart};
 use super::model::{
     AsOfSource, CheckpointSummary, DonationRowView, ExpenditureRowView, FundKindView,
     GrantPageView, GrantRowView, InstalmentStatusView, ProjectPageView, ProjectRowView,
@@ -64,6 +64,7 @@ pub(super) fn layout(
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (lang.t("明账", "Mingzhang")) }
+                link rel="icon" type="image/svg+xml" href="/favicon.svg";
                 style { (PreEscaped(STYLE)) }
             }
             body {
@@ -165,9 +166,10 @@ fn money(fen: i64) -> Markup {
 }
 
 /// The home page's sections, in order, for the contents bar that leads it.
-fn overview_contents(lang: Lang) -> [(&'static str, &'static str); 8] {
+fn overview_contents(lang: Lang) -> [(&'static str, &'static str); 9] {
     [
         ("campaign", lang.t("募集", "Campaign")),
+        ("outflows", lang.t("支出去向", "Where it went")),
         ("funds", lang.t("基金余额", "Funds")),
         ("sponsors", lang.t("爱心单位", "Sponsors")),
         ("pledges", lang.t("认捐", "Pledges")),
@@ -214,6 +216,7 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
                     (lang.t("，认捐已付 ", ", pledge payments ")) (money(campaign.pledge_payments_fen))
                     (lang.t("，认捐总额 ", "; pledged in all ")) (money(campaign.pledged_fen))
                 }
+                (campaign_chart(campaign, lang))
                 div.scroll {
                     table.years {
                         thead { tr {
@@ -243,6 +246,10 @@ pub fn overview(lang: Lang, view: &PublicOverview) -> String {
         section #monthly {
             h2 { (lang.t("每月收支", "Money in and out, month by month")) }
             (monthly_chart(&view.monthly, lang))
+        }
+        section #outflows {
+            h2 { (lang.t("支出去向", "Where the money went")) }
+            (outflow_chart(&view.outflows, lang))
         }
         section #funds {
             h2 { (lang.t("基金与余额", "Funds and balances")) }

@@ -411,3 +411,38 @@ async fn sponsor_page_says_where_its_money_went_in_chinese_and_english() {
         "{flows}"
     );
 }
+
+#[test]
+fn the_home_page_data_are_built_once_per_log_size_and_rebuilt_after_a_write() {
+    let records = scenario::kaixuan().len();
+    let projections = Arc::new(RwLock::new(kaixuan_projections_until(records - 1)));
+    let state = super::PageState {
+        source: PageSource::new(Arc::clone(&projections)).with_as_of(Some("2016-12-31".into())),
+        directory: std::sync::Mutex::new(None),
+        overview: std::sync::Mutex::new(None),
+    };
+    let view_now = || {
+        let projections = projections.read();
+        let provenance = state.provenance(&projections, None).unwrap();
+        state.overview(&projections, provenance)
+    };
+    let first = view_now();
+    assert!(
+        Arc::ptr_eq(&first, &view_now()),
+        "the same log size reuses the data"
+    );
+    *projections.write() = kaixuan_projections();
+    let after_write = view_now();
+    assert!(!Arc::ptr_eq(&first, &after_write));
+    assert_eq!(first.provenance.records as usize, records - 1);
+    assert_eq!(after_write.provenance.records as usize, records);
+    let other_date = {
+        let projections = projections.read();
+        let provenance = state.provenance(&projections, Some("2015-12-31")).unwrap();
+        state.overview(&projections, provenance)
+    };
+    assert_eq!(
+        other_date.provenance.as_of, "2015-12-31",
+        "another date is its own data"
+    );
+}
