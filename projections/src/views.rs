@@ -1192,10 +1192,16 @@ impl Projections {
         let Some(donor) = self.donors.index_of(donor_id) else {
             return Vec::new();
         };
-        self.donations
+        // The donor's own incomes, not every donation: a sponsor's page
+        // must not cost a pass over a million gifts.
+        self.flows
+            .donor_incomes
+            .get(donor as usize)
+            .map_or(&[][..], Vec::as_slice)
             .iter()
-            .filter(|donation| donation.donor == Some(donor))
-            .map(|donation| self.donation_entry(donation))
+            .map(|&income| &self.flows.incomes[income as usize])
+            .filter(|income| income.kind() == crate::flows::IncomeKind::Donation)
+            .map(|income| self.donation_entry(&self.donations[income.entity() as usize]))
             .collect()
     }
 

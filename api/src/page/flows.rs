@@ -8,9 +8,9 @@
 //! as everywhere else on the page.
 
 use maud::{Markup, html};
-use mingzhang_projections::{GiftFlow, OutflowKind, Projections};
+use mingzhang_projections::{OutflowKind, Projections};
 
-use super::public::{cny, public_counterparty};
+use super::public::{cny, donor_is_named};
 use super::render::{Lang, recorded};
 
 /// One thing the sponsor's money paid for, summed over its gifts.
@@ -37,41 +37,33 @@ pub struct SponsorFlowsView {
     pub paid_for: Vec<PaidForLine>,
 }
 
-/// Where `donor_id`'s named gifts went.
-pub fn sponsor_flows(projections: &Projections, donor_id: &str) -> SponsorFlowsView {
-    let named_gifts: Vec<GiftFlow> = projections
-        .donor_gift_flows(donor_id)
-        .into_iter()
-        .filter(|gift| !public_counterparty(&gift.counterparty, false).id.is_empty())
-        .collect();
-    let mut view = SponsorFlowsView::default();
-    let mut by_seq: Vec<PaidForLine> = Vec::new();
-    let mut seqs: Vec<u64> = Vec::new();
-    for gift in &named_gifts {
-        view.given_fen += gift.amount_fen;
-        view.unspent_fen += gift.unspent_fen;
-        for paid in &gift.paid_for {
-            view.spent_fen += paid.amount_fen;
-            match seqs.iter().position(|&seq| seq == paid.seq) {
-                Some(line) => by_seq[line].amount_fen += paid.amount_fen,
-                None => {
-                    seqs.push(paid.seq);
-                    by_seq.push(PaidForLine {
-                        kind: paid.kind,
-                        reference_id: paid.reference_id.clone(),
-                        tranche_no: paid.tranche_no,
-                        project_id: paid.project_id.clone(),
-                        date: paid.date.render(),
-                        amount_fen: paid.amount_fen,
-                    });
-                }
-            }
-        }
+/// Where `donor_id`'s named gifts went: the gifts the one masking rule lets
+/// the page name (`public::donor_is_named`), summed.
+pub fn sponsor_flows(
+    projections: &Projections,
+    donor_id: &str,
+    show_name_publicly: bool,
+) -> SponsorFlowsView {
+    let summary = projections.donor_flow_summary(donor_id, |gift_anonymous| {
+        donor_is_named(show_name_publicly, gift_anonymous)
+    });
+    SponsorFlowsView {
+        given_fen: summary.given_fen,
+        spent_fen: summary.paid_for.iter().map(|paid| paid.amount_fen).sum(),
+        unspent_fen: summary.unspent_fen,
+        paid_for: summary
+            .paid_for
+            .into_iter()
+            .map(|paid| PaidForLine {
+                kind: paid.kind,
+                reference_id: paid.reference_id,
+                tranche_no: paid.tranche_no,
+                project_id: paid.project_id,
+                date: paid.date.render(),
+                amount_fen: paid.amount_fen,
+            })
+            .collect(),
     }
-    let mut order: Vec<usize> = (0..by_seq.len()).collect();
-    order.sort_by_key(|&line| seqs[line]);
-    view.paid_for = order.into_iter().map(|line| by_seq[line].clone()).collect();
-    view
 }
 
 fn line(lang: Lang, line: &PaidForLine) -> Markup {
@@ -144,11 +136,72 @@ pub fn flows_section(lang: Lang, name: &str, view: &SponsorFlowsView) -> Markup 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::page::public::public_counterparty;
     use crate::test_support::kaixuan_projections;
+
+    /// The summary, summed from the allocation tables, says what summing
+    /// every named gift's own flow says, for every donor of the demo.
+    #[test]
+    fn the_summary_equals_the_sum_of_each_named_gifts_flow() {
+        let projections = kaixuan_projections();
+        let mut donors_with_gifts = 0;
+        for donor in projections.donors() {
+            for show_name_publicly in [true, false] {
+                let named: Vec<_> = projections
+                    .donor_gift_flows(&donor.donor_id)
+                    .into_iter()
+                    .filter(|gift| {
+                        let mut counterparty = gift.counterparty.clone();
+                        if let mingzhang_projections::Counterparty::Donor {
+                            show_name_publicly: shown,
+                            ..
+                        } = &mut counterparty
+                        {
+                            *shown = show_name_publicly;
+                        }
+                        !public_counterparty(&counterparty, false).id.is_empty()
+                    })
+                    .collect();
+                let view = sponsor_flows(&projections, &donor.donor_id, show_name_publicly);
+                let given: i64 = named.iter().map(|gift| gift.amount_fen).sum();
+                let unspent: i64 = named.iter().map(|gift| gift.unspent_fen).sum();
+                let mut by_seq = std::collections::BTreeMap::<u64, i64>::new();
+                for paid in named.iter().flat_map(|gift| &gift.paid_for) {
+                    *by_seq.entry(paid.seq).or_default() += paid.amount_fen;
+                }
+                assert_eq!(
+                    (view.given_fen, view.unspent_fen),
+                    (given, unspent),
+                    "{}",
+                    donor.donor_id
+                );
+                assert_eq!(
+                    view.spent_fen,
+                    by_seq.values().sum::<i64>(),
+                    "{}",
+                    donor.donor_id
+                );
+                assert_eq!(
+                    view.paid_for
+                        .iter()
+                        .map(|line| line.amount_fen)
+                        .collect::<Vec<_>>(),
+                    by_seq.values().copied().collect::<Vec<_>>(),
+                    "{}: one line per outflow, in log order",
+                    donor.donor_id
+                );
+                donors_with_gifts += usize::from(given > 0);
+            }
+        }
+        assert!(
+            donors_with_gifts >= 10,
+            "the demo's sponsors gave: {donors_with_gifts}"
+        );
+    }
 
     #[test]
     fn unit_02s_441000_paid_twelve_first_tranches_and_241000_is_not_yet_spent() {
-        let view = sponsor_flows(&kaixuan_projections(), "unit-02");
+        let view = sponsor_flows(&kaixuan_projections(), "unit-02", true);
         assert_eq!(
             (view.given_fen, view.spent_fen, view.unspent_fen),
             (44_100_000, 20_000_000, 24_100_000)
@@ -189,7 +242,7 @@ mod tests {
         let projections = kaixuan_projections();
         // 李建国 gave anonymously: nothing of it is his on a public page.
         assert_eq!(
-            sponsor_flows(&projections, "resident-li"),
+            sponsor_flows(&projections, "resident-li", true),
             SponsorFlowsView::default()
         );
         let none = flows_section(Lang::Zh, "x", &SponsorFlowsView::default()).into_string();

@@ -1188,7 +1188,7 @@ pub fn sponsor_page(
         })
         .collect();
     Some(SponsorPageView {
-        flows: super::flows::sponsor_flows(projections, donor_id),
+        flows: super::flows::sponsor_flows(projections, donor_id, identity.show_name_publicly),
         sponsor,
         corrections,
         donations,
