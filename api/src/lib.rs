@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod error;
+pub mod flow_receipt_calls;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod grpc;

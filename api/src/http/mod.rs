@@ -49,7 +49,8 @@ pub fn router_with_transparency(
                 latest.latest().map(|(_, note)| note)
             }))
             .with_verifier_key(Some(transparency.verifier_key().to_text()));
-        proof_routes = proofs::routes(proof_calls);
+        proof_routes =
+            proofs::routes(proof_calls.clone()).merge(flows::receipt_routes(proof_calls));
     }
     let page = crate::page::page_router(page_source);
     Router::new()
