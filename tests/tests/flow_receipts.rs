@@ -137,6 +137,20 @@ async fn an_auditor_gets_a_flow_receipt_that_verifies_offline_and_every_tamper_i
     let (ok, _, stderr) = verify_flow(&data_dir, &donation_receipt);
     assert!(ok, "{stderr}");
 
+    // The audit of the whole log recomputes every allocation and checks it.
+    let report: Value =
+        serde_json::from_str(&run_cli(&data_dir, &["verify", "--json"])).expect("a JSON report");
+    assert_eq!(report["ok"], json!(true), "{report}");
+    assert!(
+        report["flows"]["allocations"].as_u64().unwrap()
+            >= report["flows"]["outflows"].as_u64().unwrap(),
+        "{report}"
+    );
+    assert!(
+        report["flows"]["outflows"].as_u64().unwrap() > 12,
+        "{report}"
+    );
+
     let mut tampers: Vec<(&str, Value)> = Vec::new();
     let mut record = receipt.clone();
     record["paid_for"][3]["record"] = flip_record_byte(&receipt["paid_for"][3]["record"], 70);
