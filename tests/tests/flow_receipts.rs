@@ -57,6 +57,66 @@ fn flip_record_byte(record: &Value, at: usize) -> Value {
     json!(engine.encode(bytes))
 }
 
+fn authorised<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    request
+}
+
+/// unit-02's 2015 payment's flow receipt over gRPC, as the HTTP JSON.
+async fn grpc_flow_receipt(grpc: &str, token: &str) -> Value {
+    use base64::Engine;
+    use mingzhang_proto::v1 as pb;
+    let mut client =
+        pb::transparency_service_client::TransparencyServiceClient::connect(grpc.to_owned())
+            .await
+            .expect("grpc connects");
+    let request = |kind: pb::FlowGiftKind| pb::GetFlowReceiptRequest {
+        kind: kind as i32,
+        id: "pay-unit-02-2015".into(),
+    };
+    let refused = client
+        .get_flow_receipt(authorised(request(pb::FlowGiftKind::Unspecified), token))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    let receipt = client
+        .get_flow_receipt(authorised(request(pb::FlowGiftKind::PledgePayment), token))
+        .await
+        .expect("an auditor gets flow receipts")
+        .into_inner();
+    let engine = base64::engine::general_purpose::STANDARD;
+    let proven = |proven: &pb::ProvenRecord| {
+        (
+            proven.seq,
+            engine.encode(&proven.record),
+            proven
+                .inclusion_proof
+                .iter()
+                .map(hex::encode)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (seq, record, inclusion_proof) = proven(receipt.gift.as_ref().unwrap());
+    json!({
+        "format": receipt.format,
+        "tree_size": receipt.tree_size,
+        "checkpoint": receipt.checkpoint,
+        "gift": {"kind": "pledge_payment", "id": receipt.gift_id, "amount_fen": receipt.gift_amount_fen,
+                 "seq": seq, "record": record, "inclusion_proof": inclusion_proof},
+        "unspent_fen": receipt.unspent_fen,
+        "paid_for": receipt.paid_for.iter().map(|paid| {
+            let (seq, record, inclusion_proof) = proven(paid.proven.as_ref().unwrap());
+            json!({"kind": paid.kind, "reference_id": paid.reference_id, "tranche_no": paid.tranche_no,
+                   "amount_fen": paid.amount_fen, "seq": seq, "record": record,
+                   "inclusion_proof": inclusion_proof})
+        }).collect::<Vec<_>>(),
+    })
+}
+
 #[tokio::test]
 async fn an_auditor_gets_a_flow_receipt_that_verifies_offline_and_every_tamper_is_refused() {
     let work = tempfile::tempdir().unwrap();
@@ -124,6 +184,8 @@ async fn an_auditor_gets_a_flow_receipt_that_verifies_offline_and_every_tamper_i
     )
     .await;
     assert_eq!(donation_receipt["gift"]["kind"], json!("donation"));
+    // gRPC answers the same receipt, bytes for base64 and hex.
+    assert_eq!(grpc_flow_receipt(&served.grpc, &auditor).await, receipt);
     drop(served);
 
     let (ok, stdout, stderr) = verify_flow(&data_dir, &receipt);
