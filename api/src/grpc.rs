@@ -553,6 +553,82 @@ impl TransparencyService for TransparencyApi {
         }))
     }
 
+    async fn get_flow_receipt(
+        &self,
+        request: Request<pb::GetFlowReceiptRequest>,
+    ) -> Result<Response<pb::FlowReceipt>, Status> {
+        use mingzhang_audit::flow_receipt::GiftKind;
+        let principal = self.caller(&request)?;
+        let request = request.into_inner();
+        // The role first, as over HTTP, whatever the kind says.
+        principal
+            .require_full_reader("flow receipts")
+            .map_err(to_status)?;
+        let kind = match pb::FlowGiftKind::try_from(request.kind) {
+            Ok(pb::FlowGiftKind::Donation) => GiftKind::Donation,
+            Ok(pb::FlowGiftKind::PledgePayment) => GiftKind::PledgePayment,
+            _ => {
+                return Err(to_status(AppError::invalid(
+                    "kind",
+                    "flow_gift_kind_invalid",
+                    "kind must be FLOW_GIFT_KIND_DONATION or FLOW_GIFT_KIND_PLEDGE_PAYMENT",
+                )));
+            }
+        };
+        let receipt = crate::flow_receipt_calls::flow_receipt(
+            &self.state,
+            self.calls.transparency(),
+            &principal,
+            kind,
+            &request.id,
+        )
+        .await
+        .map_err(to_status)?;
+        let proven =
+            |seq: u64, record: &str, proof: &[String]| -> Result<pb::ProvenRecord, Status> {
+                use base64::Engine;
+                Ok(pb::ProvenRecord {
+                    seq,
+                    record: base64::engine::general_purpose::STANDARD
+                        .decode(record)
+                        .map_err(|error| {
+                            to_status(AppError::Internal(format!("flow receipt record: {error}")))
+                        })?,
+                    inclusion_proof: hash_bytes(proof)?,
+                })
+            };
+        Ok(Response::new(pb::FlowReceipt {
+            format: receipt.format,
+            tree_size: receipt.tree_size,
+            checkpoint: receipt.checkpoint,
+            gift_kind: request.kind,
+            gift_id: receipt.gift.id,
+            gift_amount_fen: receipt.gift.amount_fen,
+            gift: Some(proven(
+                receipt.gift.seq,
+                &receipt.gift.record,
+                &receipt.gift.inclusion_proof,
+            )?),
+            unspent_fen: receipt.unspent_fen,
+            paid_for: receipt
+                .paid_for
+                .iter()
+                .map(|paid| {
+                    Ok(pb::ProvenOutflow {
+                        kind: serde_json::to_value(paid.kind)
+                            .ok()
+                            .and_then(|kind| kind.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        reference_id: paid.reference_id.clone(),
+                        tranche_no: paid.tranche_no,
+                        amount_fen: paid.amount_fen,
+                        proven: Some(proven(paid.seq, &paid.record, &paid.inclusion_proof)?),
+                    })
+                })
+                .collect::<Result<_, Status>>()?,
+        }))
+    }
+
     async fn get_public_key(
         &self,
         _request: Request<pb::GetPublicKeyRequest>,

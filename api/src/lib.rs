@@ -10,6 +10,7 @@ pub mod backend;
 pub mod config;
 pub mod documents;
 pub mod error;
+pub mod flow_receipt_calls;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod grpc;

@@ -45,7 +45,7 @@ enum Command {
     /// root against the signed checkpoint, consistency with a checkpoint saved
     /// earlier, and the replayed balances against the published ones. A log
     /// with no signed checkpoint fails unless --allow-unsigned. `verify receipt
-    /// FILE` checks one receipt. Given a server's URL, downloads its records,
+    /// FILE` checks one receipt, `verify flow FILE` one flow receipt. Given a server's URL, downloads its records,
     /// checkpoint and key and runs the same checks, then compares the fund
     /// balances it publishes with the replay.
     ///
@@ -126,6 +126,17 @@ enum VerifyCommand {
         #[arg(long)]
         key: Option<PathBuf>,
     },
+    /// Check a flow receipt offline: the gift's record and each outflow's
+    /// it paid, each proven against the one signed checkpoint, and the
+    /// amounts allocated (they add up to the gift, none beyond its outflow).
+    /// That first-in, first-out gave exactly these amounts needs the whole
+    /// log: `verify` over it recomputes every allocation.
+    Flow {
+        file: PathBuf,
+        /// The verifier key [default: <data-dir>/keys/checkpoint.pub]
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -173,6 +184,10 @@ fn main() -> anyhow::Result<()> {
             what: Some(VerifyCommand::Receipt { file, key }),
             ..
         } => verify_receipt(&data_dir, &file, key.as_deref()),
+        Command::Verify {
+            what: Some(VerifyCommand::Flow { file, key }),
+            ..
+        } => verify_flow(&data_dir, &file, key.as_deref()),
         Command::Verify {
             what: None,
             path,
@@ -454,6 +469,19 @@ fn verify_receipt(data_dir: &Path, file: &Path, key: Option<&Path>) -> anyhow::R
     println!(
         "OK: record {} (hash {}) is in the log of {} records signed by {}",
         finding.seq, finding.record_hash, finding.tree_size, finding.key_name
+    );
+    Ok(())
+}
+
+fn verify_flow(data_dir: &Path, file: &Path, key: Option<&Path>) -> anyhow::Result<()> {
+    let key_path = key
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| mingzhang_api::transparency::key_paths(data_dir).1);
+    let key = mingzhang_audit::receipt::read_verifier_key(&key_path)?;
+    let verified = mingzhang_audit::flow_receipt::check_flow_receipt_file(file, &key)?;
+    print!(
+        "{}",
+        mingzhang_audit::flow_receipt::render_flow(&verified, key.name())
     );
     Ok(())
 }

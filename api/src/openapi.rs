@@ -760,6 +760,24 @@ pub fn document() -> Value {
             receipt_link_operation(path, summary, media_type),
         );
     }
+    for (path, gift) in [
+        ("/v1/flows/donations/{id}/receipt", "donation"),
+        ("/v1/flows/pledge-payments/{id}/receipt", "pledge payment"),
+    ] {
+        add(
+            "get",
+            path,
+            operation(
+                &format!(
+                    "A flow receipt: the {gift}'s record and each outflow's it paid, each with an inclusion proof against one signed checkpoint, and the amounts allocated (docs/proofs.md §13; 409 `too_many_outflows` past 1,000)"
+                ),
+                Access::Roles("operator, auditor"),
+                path_parameters(path),
+                ok_json("see docs/proofs.md §13", named("FlowReceipt")),
+                &["404", "409", "503"],
+            ),
+        );
+    }
     let mut generator = SchemaSettings::draft2020_12()
         .with(|settings| settings.definitions_path = "#/components/schemas".into())
         .into_generator();
@@ -1240,9 +1258,11 @@ mod route_tests {
 
     /// `(method, path)` of every `.route("PATH", method(...))` in a source file.
     fn routes_in(source: &str) -> Vec<(String, String)> {
+        // rustfmt puts a long route's path on a line of its own.
         source
-            .split(".route(\"")
+            .split(".route(")
             .skip(1)
+            .filter_map(|rest| rest.trim_start().strip_prefix('"'))
             .map(|rest| {
                 let path = &rest[..rest.find('"').expect("the path closes")];
                 let after = rest[path.len()..].trim_start_matches(['"', ',', ' ', '\n']);

@@ -1,6 +1,6 @@
 //! What an auditor runs, and nothing else: `verify` over a data directory, an
 //! exported bundle or a running server's URL, `export` of a bundle, and the
-//! offline check of a receipt.
+//! offline check of a receipt and of a flow receipt.
 //!
 //! **Architecture invariant:** this crate depends on `proto`, `ledger` and
 //! `projections` only. It holds no HTTP or gRPC server code, so an auditor can
@@ -9,6 +9,7 @@
 //! agree on from here: the checkpoint's balances line and the header that says
 //! which log size an answer reflects.
 
+pub mod flow_receipt;
 pub mod receipt;
 pub mod remote;
 pub mod replay_pass;

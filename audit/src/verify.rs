@@ -219,6 +219,9 @@ pub struct AuditReport {
     pub since: Option<SinceFinding>,
     pub balances_digest: String,
     pub trial_balance_fen: i64,
+    /// The 善款去向 allocations recomputed by the replay, when every
+    /// invariant holds (docs/proofs.md, "Flow receipts"); else a problem.
+    pub flows: Option<mingzhang_projections::FlowsChecked>,
     /// Where the verifier key came from.
     pub key_from: String,
     pub published_balances: Option<PublishedBalancesFinding>,
@@ -468,6 +471,16 @@ pub fn verify(
             format!("trial balance sums to {trial_balance_fen} fen, not 0"),
         );
     }
+    // The allocations the replay recomputed: every gift and outflow adds
+    // up and no restriction is crossed (a bug in the projection, or a log
+    // the rules would refuse, breaks them).
+    let flows = match projections.check_flows() {
+        Ok(checked) => Some(checked),
+        Err(broken) => {
+            problems.push(ProblemKind::Mismatch, broken.to_string());
+            None
+        }
+    };
     let torn_tail = chain.as_ref().and_then(|chain| {
         chain.torn_tail.as_ref().map(|torn| TornTailFinding {
             segment: torn.segment.clone(),
@@ -520,6 +533,7 @@ pub fn verify(
         since: since_finding,
         balances_digest: hex::encode(projections.balances_digest()),
         trial_balance_fen,
+        flows,
         key_from: inputs.key_from.clone(),
         published_balances,
         problems: problems.0,
@@ -664,6 +678,13 @@ pub fn render_text(report: &AuditReport) -> String {
         "balances digest: {} (trial balance {} fen)",
         report.balances_digest, report.trial_balance_fen
     );
+    if let Some(flows) = &report.flows {
+        let _ = writeln!(
+            out,
+            "flows:           {} gifts, {} outflows, {} allocations recomputed; each adds up, no restriction crossed",
+            flows.incomes, flows.outflows, flows.allocations
+        );
+    }
     let _ = writeln!(out, "verifier key:    from {}", report.key_from);
     for note in &report.notes {
         let _ = writeln!(out, "note:            {note}");

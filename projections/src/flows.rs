@@ -192,6 +192,9 @@ pub(crate) struct Flows {
     /// Income indices by donor index, in log order: a sponsor's page reads
     /// its own gifts without passing everyone else's.
     pub(crate) donor_incomes: Vec<Vec<u32>>,
+    /// The record of each income, by income index: a flow receipt proves
+    /// the gift's own record (kept apart so `Income` stays 24 bytes).
+    pub(crate) income_seqs: Vec<u64>,
     /// The record being applied.
     seq: u64,
 }
@@ -203,6 +206,7 @@ impl Flows {
 
     pub(crate) fn reserve(&mut self, records: usize) {
         self.incomes.reserve(records);
+        self.income_seqs.reserve(records);
         self.donation_incomes.reserve(records);
     }
 
@@ -259,6 +263,7 @@ impl Flows {
             position: pool.incomes.len() as u32,
             source: (kind as u32) << SOURCE_SHIFT | entity,
         });
+        self.income_seqs.push(self.seq);
         pool.incomes.push(income);
         if let Some(donor) = donor {
             if self.donor_incomes.len() <= donor as usize {

@@ -107,6 +107,9 @@ proptest! {
             prop_assert_eq!(from_listed_gifts + from_fundings, paid_fen, "outflow {}", seq);
         }
 
+        // The audit's check (verify runs it after its replay) agrees.
+        prop_assert!(whole.check_flows().is_ok(), "{:?}", whole.check_flows());
+
         // Every fen a fund holds is some gift's unspent money.
         for (fund_id, unspent_fen) in whole.unspent_by_fund() {
             let (_, _, held_fen) = whole.fund_movement_sums(&fund_id).expect("fund");

@@ -679,6 +679,52 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
             ]),
         ),
         (
+            "FlowReceipt",
+            object(&[
+                (
+                    "format",
+                    one_of(&[mingzhang_audit::flow_receipt::FLOW_RECEIPT_FORMAT]),
+                ),
+                ("tree_size", count()),
+                ("checkpoint", string()),
+                (
+                    "gift",
+                    object(&[
+                        ("kind", one_of(&["donation", "pledge_payment"])),
+                        ("id", string()),
+                        ("amount_fen", integer()),
+                        ("seq", count()),
+                        (
+                            "record",
+                            json!({"type": "string", "contentEncoding": "base64"}),
+                        ),
+                        ("inclusion_proof", list(hash())),
+                    ]),
+                ),
+                ("unspent_fen", integer()),
+                (
+                    "paid_for",
+                    list(object(&[
+                        (
+                            "kind",
+                            one_of(
+                                &mingzhang_projections::OutflowKind::ALL.map(|kind| kind.name()),
+                            ),
+                        ),
+                        ("reference_id", string()),
+                        ("tranche_no", count()),
+                        ("amount_fen", integer()),
+                        ("seq", count()),
+                        (
+                            "record",
+                            json!({"type": "string", "contentEncoding": "base64"}),
+                        ),
+                        ("inclusion_proof", list(hash())),
+                    ])),
+                ),
+            ]),
+        ),
+        (
             "Readiness",
             object(&[
                 ("log_records", count()),
