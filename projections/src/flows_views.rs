@@ -110,12 +110,12 @@ impl Projections {
             .donor_incomes
             .get(donor as usize)
             .map_or(&[][..], Vec::as_slice);
-        debug_assert!(incomes.iter().all(|&income| {
-            self.income_donor(&self.flows.incomes[income as usize]) == Some(donor)
+        debug_assert!(incomes.iter().all(|income| {
+            self.income_donor(&self.flows.incomes[income.income() as usize]) == Some(donor)
         }));
         incomes
             .iter()
-            .map(|&income| self.gift_flow(income))
+            .map(|income| self.gift_flow(income.income()))
             .collect()
     }
 
@@ -140,13 +140,11 @@ impl Projections {
             .get(donor as usize)
             .map_or(&[][..], Vec::as_slice);
         let mut paid_by_outflow: std::collections::HashMap<u32, i64> = Default::default();
-        for &index in incomes {
-            let income = &self.flows.incomes[index as usize];
-            let anonymous = income.kind() == IncomeKind::Donation
-                && self.donations[income.entity() as usize].anonymous;
-            if !counts(anonymous) {
+        for &donor_income in incomes {
+            if !counts(donor_income.anonymous()) {
                 continue;
             }
+            let income = &self.flows.incomes[donor_income.income() as usize];
             let mut paid_fen = 0;
             let mut next = income.newest_allocation;
             while next != crate::flows::NONE {

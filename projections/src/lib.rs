@@ -943,7 +943,8 @@ impl Projections {
         self.fund_accounts
             .donation(holding_fund, index, amount_fen, received_on);
         let pool = project.map_or(flows::PoolOf::Fund(holding_fund), flows::PoolOf::Project);
-        self.flows.donation(pool, index, donor, amount_fen);
+        self.flows
+            .donation(pool, index, donor, e.anonymous, amount_fen);
         self.donations.push(Donation {
             id,
             donor,

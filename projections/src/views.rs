@@ -1199,7 +1199,7 @@ impl Projections {
             .get(donor as usize)
             .map_or(&[][..], Vec::as_slice)
             .iter()
-            .map(|&income| &self.flows.incomes[income as usize])
+            .map(|income| &self.flows.incomes[income.income() as usize])
             .filter(|income| income.kind() == crate::flows::IncomeKind::Donation)
             .map(|income| self.donation_entry(&self.donations[income.entity() as usize]))
             .collect()

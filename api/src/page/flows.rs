@@ -139,6 +139,27 @@ mod tests {
     use crate::page::public::public_counterparty;
     use crate::test_support::kaixuan_projections;
 
+    /// A donor's donations, read through their own incomes, are the ones a
+    /// pass over every donation finds, in the same order.
+    #[test]
+    fn a_donors_donations_are_those_a_full_pass_finds() {
+        let projections = kaixuan_projections();
+        let every = projections.donations(0, projections.donations_count());
+        for donor in projections.donors() {
+            let found: Vec<_> = every
+                .iter()
+                .filter(|donation| donation.donor_id == donor.donor_id)
+                .cloned()
+                .collect();
+            assert_eq!(
+                projections.donations_of(&donor.donor_id),
+                found,
+                "{}",
+                donor.donor_id
+            );
+        }
+    }
+
     /// The summary, summed from the allocation tables, says what summing
     /// every named gift's own flow says, for every donor of the demo.
     #[test]
