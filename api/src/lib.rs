@@ -30,3 +30,4 @@ pub mod store_switch;
 #[cfg(test)]
 mod test_support;
 pub mod transparency;
+pub mod witness;

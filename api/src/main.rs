@@ -102,6 +102,21 @@ enum Command {
         #[arg(long, env = "MINGZHANG_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Run a C2SP tlog-witness on --data-dir: it cosigns a log's checkpoint
+    /// (POST /add-checkpoint) only when it extends the last one it cosigned.
+    /// `witness add-log ORIGIN KEYFILE` names a log it witnesses; `witness
+    /// keygen` makes its key (else made on first start).
+    #[command(args_conflicts_with_subcommands = true)]
+    Witness {
+        #[command(subcommand)]
+        what: Option<WitnessCommand>,
+        /// Listen address
+        #[arg(long, default_value = "127.0.0.1:7380")]
+        listen: String,
+        /// The witness's key name, used when its key is made
+        #[arg(long, default_value = "mingzhang-witness")]
+        name: String,
+    },
     /// Manage API bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -126,6 +141,17 @@ enum VerifyCommand {
         #[arg(long)]
         key: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum WitnessCommand {
+    /// Make the witness key (once) and print its verifier key.
+    Keygen {
+        #[arg(long, default_value = "mingzhang-witness")]
+        name: String,
+    },
+    /// Witness the log of ORIGIN, whose checkpoints KEYFILE's key signs.
+    AddLog { origin: String, key_file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -257,9 +283,33 @@ fn main() -> anyhow::Result<()> {
             })?;
             Ok(())
         }
+        Command::Witness { what, listen, name } => match what {
+            Some(WitnessCommand::Keygen { name }) => {
+                println!("{}", mingzhang_api::witness::keygen(&data_dir, &name)?);
+                Ok(())
+            }
+            Some(WitnessCommand::AddLog { origin, key_file }) => {
+                mingzhang_api::witness::add_log(&data_dir, &origin, &key_file)
+            }
+            None => runtime.block_on(run_witness(&data_dir, &listen, &name)),
+        },
         Command::Token(command) => token(&location, &data_dir, command),
         Command::Migrate { to } => runtime.block_on(migrate(&location, &data_dir, &to)),
     }
+}
+
+async fn run_witness(data_dir: &Path, listen: &str, name: &str) -> anyhow::Result<()> {
+    let witness = mingzhang_api::witness::Witness::open(data_dir, name)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    // Tests and scripts read this line to find the port and the key.
+    println!(
+        "mingzhang witness listening http={} key={}",
+        listener.local_addr()?,
+        witness.verifier_text()
+    );
+    mingzhang_api::witness::serve(witness, listener).await
 }
 
 fn require_initialised(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {

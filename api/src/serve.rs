@@ -115,13 +115,8 @@ async fn serve_store(
         crate::receipt_links::ReceiptLinks::open(data_dir)
             .map_err(|error| ServeError::Start(format!("receipt links: {error}")))?,
     );
-    let state = AppState::start(
-        ledger,
-        tokens,
-        shutdown_rx.clone(),
-        Some(receipt_links),
-    )
-    .map_err(|error| ServeError::Start(error.to_string()))?;
+    let state = AppState::start(ledger, tokens, shutdown_rx.clone(), Some(receipt_links))
+        .map_err(|error| ServeError::Start(error.to_string()))?;
     let transparency = Arc::new(
         Transparency::open(data_dir, store.as_ref(), DEFAULT_ORIGIN)
             .map_err(|error| ServeError::Start(format!("transparency log: {error:#}")))?,
