@@ -31,3 +31,4 @@ pub mod store_switch;
 mod test_support;
 pub mod transparency;
 pub mod witness;
+pub mod witness_client;

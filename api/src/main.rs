@@ -75,6 +75,14 @@ enum Command {
         /// failing; the report then says so in its first line
         #[arg(long)]
         allow_unsigned: bool,
+        /// A witness's verifier key (a file holding `<name>+<id>+<base64>`);
+        /// repeat for each witness whose cosignature counts
+        #[arg(long = "witness-key")]
+        witness_keys: Vec<PathBuf>,
+        /// How many of the --witness-key witnesses must cosign the checkpoint
+        /// [default: all of them]
+        #[arg(long)]
+        witnesses_needed: Option<usize>,
         /// Auditor or operator token, for a URL (raw records are not public)
         #[arg(long, env = "MINGZHANG_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -207,7 +215,19 @@ fn main() -> anyhow::Result<()> {
             json,
             token,
             allow_unsigned,
+            witness_keys,
+            witnesses_needed,
         } => {
+            let witness_keys = witness_keys
+                .iter()
+                .map(|path| {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("--witness-key {}", path.display()))?;
+                    mingzhang_ledger::checkpoint::CosignatureKey::from_text(text.trim()).map_err(
+                        |error| anyhow::anyhow!("--witness-key {}: {error}", path.display()),
+                    )
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let location = match &path {
                 Some(url) if store_location::is_server_url(url) => StoreLocation::parse(Some(url))?,
                 Some(_) => StoreLocation::Embedded,
@@ -228,13 +248,13 @@ fn main() -> anyhow::Result<()> {
                 (Some(path), _) => AuditSource::Path(PathBuf::from(path)),
                 (None, StoreLocation::Embedded) => AuditSource::Path(data_dir.clone()),
             };
-            let code = verify(
-                source,
-                since.as_deref(),
-                key.as_deref(),
-                json,
+            let options = mingzhang_audit::verify::VerifyOptions {
+                since_note: None,
                 allow_unsigned,
-            )?;
+                witness_keys,
+                witnesses_needed,
+            };
+            let code = verify(source, since.as_deref(), key.as_deref(), json, options)?;
             if code != 0 {
                 drop(_copied);
                 std::process::exit(i32::from(code));
@@ -421,7 +441,7 @@ fn verify(
     since: Option<&Path>,
     key: Option<&Path>,
     json: bool,
-    allow_unsigned: bool,
+    options: mingzhang_audit::verify::VerifyOptions,
 ) -> anyhow::Result<u8> {
     use std::io::Write;
     let since_note = since
@@ -463,7 +483,7 @@ fn verify(
     };
     let options = mingzhang_audit::verify::VerifyOptions {
         since_note,
-        allow_unsigned,
+        ..options
     };
     let mut last_shown_percent = 0u64;
     let report = mingzhang_audit::verify::verify(&inputs, &options, |done, total| {

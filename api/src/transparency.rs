@@ -148,6 +148,8 @@ pub struct Transparency {
     merkle: Mutex<MerkleStore>,
     checkpoints_dir: PathBuf,
     latest: RwLock<Option<(u64, String)>>,
+    /// Where each new checkpoint goes for cosignatures before it is published.
+    witnesses: Option<crate::witness_client::WitnessClient>,
 }
 
 impl Transparency {
@@ -195,7 +197,18 @@ impl Transparency {
             merkle: Mutex::new(merkle),
             checkpoints_dir,
             latest: RwLock::new(latest),
+            witnesses: None,
         })
+    }
+
+    /// Every checkpoint signed from now on is first submitted to these
+    /// witnesses, and published with the cosignatures they answer.
+    pub fn with_witnesses(
+        mut self,
+        witnesses: crate::witness_client::WitnessClient,
+    ) -> Transparency {
+        self.witnesses = (!witnesses.is_empty()).then_some(witnesses);
+        self
     }
 
     pub fn verifier_key(&self) -> VerifierKey {
@@ -247,6 +260,10 @@ impl Transparency {
             vec![balances_line(&balances_digest)],
         )?;
         let note = checkpoint.sign(&self.signer);
+        let note = match &self.witnesses {
+            Some(witnesses) => witnesses.cosign(&merkle, &checkpoint, &note),
+            None => note,
+        };
         write_durably(
             &self.checkpoints_dir.join(format!("{size}.note")),
             note.as_bytes(),

@@ -18,6 +18,8 @@ const ORIGIN: &str = "mingzhang.example/kaixuan";
 struct RunningWitness {
     child: Child,
     url: String,
+    /// Its verifier key, as it printed it.
+    key: String,
 }
 
 impl Drop for RunningWitness {
@@ -49,12 +51,15 @@ fn start_witness(dir: &Path, pause_after_save_ms: Option<u64>) -> RunningWitness
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .expect("witness prints its address");
-    let addr = line
-        .split_whitespace()
-        .find_map(|part| part.strip_prefix("http="))
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|part| part.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+            .to_owned()
+    };
     RunningWitness {
-        url: format!("http://{addr}"),
+        url: format!("http://{}", field("http=")),
+        key: field("key="),
         child,
     }
 }
@@ -199,4 +204,241 @@ async fn a_sigkill_between_the_save_and_the_answer_keeps_the_saved_checkpoint() 
         (409, "10\n"),
         "a cosignature the log may never have seen, but the state is whole and the newest"
     );
+}
+
+/// A `serve` data directory whose config names these witnesses, with an
+/// operator token; `keys_from` shares another directory's operator key (the
+/// split-view test's second history).
+fn ledger_dir(
+    witnesses: &[&RunningWitness],
+    keys_from: Option<&Path>,
+) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    run_cli(dir.path(), &["init"]);
+    if let Some(source) = keys_from {
+        std::fs::create_dir_all(dir.path().join("keys")).unwrap();
+        for file in ["checkpoint.key", "checkpoint.pub"] {
+            std::fs::copy(
+                source.join("keys").join(file),
+                dir.path().join("keys").join(file),
+            )
+            .unwrap();
+        }
+    } else {
+        run_cli(dir.path(), &["keygen", "--name", "kaixuan-operator"]);
+    }
+    let mut config = String::new();
+    for witness in witnesses {
+        config.push_str(&format!(
+            "[[witness]]\nurl = \"{}\"\nkey = \"{}\"\n",
+            witness.url, witness.key
+        ));
+    }
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    let operator = run_cli(dir.path(), &["token", "create", "--role", "operator"])
+        .trim()
+        .to_owned();
+    (dir, operator)
+}
+
+async fn record_fund(served: &mingzhang_tests::Served, operator: &str, fund_id: &str) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/funds", served.http))
+        .bearer_auth(operator)
+        .json(&serde_json::json!({"fund_id": fund_id, "name": "凯旋街道社区发展基金", "kind": "unrestricted"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+}
+
+/// POST /v1/checkpoints; the note and how long it took.
+async fn sign_now(
+    served: &mingzhang_tests::Served,
+    operator: &str,
+) -> (String, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/checkpoints", served.http))
+        .bearer_auth(operator)
+        .send()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(response.status().is_success());
+    (response.text().await.unwrap(), elapsed)
+}
+
+fn start_witnesses(count: usize, operator_key: &Path) -> Vec<(tempfile::TempDir, RunningWitness)> {
+    (0..count)
+        .map(|index| {
+            let dir = tempfile::tempdir().unwrap();
+            run_cli(
+                dir.path(),
+                &[
+                    "witness",
+                    "keygen",
+                    "--name",
+                    &format!("auditor.example/w{index}"),
+                ],
+            );
+            run_cli(
+                dir.path(),
+                &[
+                    "witness",
+                    "add-log",
+                    "mingzhang.local/ledger",
+                    operator_key.to_str().unwrap(),
+                ],
+            );
+            let witness = start_witness(dir.path(), None);
+            (dir, witness)
+        })
+        .collect()
+}
+
+fn verify_with_witnesses(data_dir: &Path, witness_dirs: &[&Path], needed: usize) -> (i32, String) {
+    let mut command = Command::new(binary());
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("verify")
+        .arg(data_dir);
+    for dir in witness_dirs {
+        command.arg("--witness-key").arg(dir.join("witness.pub"));
+    }
+    let output = command
+        .args(["--witnesses-needed", &needed.to_string()])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap(), report)
+}
+
+#[tokio::test]
+async fn serve_publishes_checkpoints_cosigned_by_its_three_witnesses() {
+    let operator_dir = tempfile::tempdir().unwrap();
+    run_cli(operator_dir.path(), &["init"]);
+    run_cli(
+        operator_dir.path(),
+        &["keygen", "--name", "kaixuan-operator"],
+    );
+    let operator_key = operator_dir.path().join("keys").join("checkpoint.pub");
+    let witnesses = start_witnesses(3, &operator_key);
+    let running: Vec<&RunningWitness> = witnesses.iter().map(|(_, witness)| witness).collect();
+    let (dir, operator) = ledger_dir(&running, Some(operator_dir.path()));
+    let served = mingzhang_tests::serve(dir.path());
+    record_fund(&served, &operator, "kaixuan-charity").await;
+    let (first, first_latency) = sign_now(&served, &operator).await;
+    record_fund(&served, &operator, "kaixuan-elderly").await;
+    let (note, latency) = sign_now(&served, &operator).await;
+    assert_eq!(
+        note.matches("\n\u{2014} auditor.example/w").count(),
+        3,
+        "{note}"
+    );
+    assert_eq!(
+        first.matches("\n\u{2014} auditor.example/w").count(),
+        3,
+        "{first}"
+    );
+    let published = reqwest::get(format!("{}/v1/checkpoint", served.http))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(published, note);
+    println!(
+        "checkpoint-to-cosigned with 3 witnesses on loopback (sign + 3 add-checkpoint + save): first {first_latency:?}, next {latency:?}; load {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    drop(served);
+
+    let witness_dirs: Vec<&Path> = witnesses.iter().map(|(dir, _)| dir.path()).collect();
+    let (code, report) = verify_with_witnesses(dir.path(), &witness_dirs, 3);
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        report.contains("witnesses:       3 of 3 needed"),
+        "{report}"
+    );
+    let absent = tempfile::tempdir().unwrap();
+    run_cli(
+        absent.path(),
+        &["witness", "keygen", "--name", "absent.example/w9"],
+    );
+    let four = [witness_dirs.clone(), vec![absent.path()]].concat();
+    let (code, report) = verify_with_witnesses(dir.path(), &four, 4);
+    assert_eq!(code, 5, "{report}");
+    assert!(
+        report.contains("3 of the 4 cosignatures needed") && report.contains("absent.example/w9+"),
+        "{report}"
+    );
+}
+
+/// The operator keeps its key and shows a second history of the same size,
+/// then a longer one: every witness that cosigned the first refuses both,
+/// so no verifier asking for one cosignature accepts them.
+#[tokio::test]
+async fn a_split_view_signed_by_the_operator_is_cosigned_by_no_witness() {
+    let honest_dir = tempfile::tempdir().unwrap();
+    run_cli(honest_dir.path(), &["init"]);
+    run_cli(honest_dir.path(), &["keygen", "--name", "kaixuan-operator"]);
+    let operator_key = honest_dir.path().join("keys").join("checkpoint.pub");
+    let witnesses = start_witnesses(2, &operator_key);
+    let running: Vec<&RunningWitness> = witnesses.iter().map(|(_, witness)| witness).collect();
+    let witness_dirs: Vec<&Path> = witnesses.iter().map(|(dir, _)| dir.path()).collect();
+
+    let (honest, honest_operator) = ledger_dir(&running, Some(honest_dir.path()));
+    let served = mingzhang_tests::serve(honest.path());
+    record_fund(&served, &honest_operator, "kaixuan-charity").await;
+    let (honest_note, _) = sign_now(&served, &honest_operator).await;
+    assert_eq!(
+        honest_note.matches("\n\u{2014} auditor.example/w").count(),
+        2
+    );
+    drop(served);
+
+    let (forked, forked_operator) = ledger_dir(&running, Some(honest_dir.path()));
+    let served = mingzhang_tests::serve(forked.path());
+    record_fund(&served, &forked_operator, "kaixuan-elsewhere").await;
+    let (forked_note, _) = sign_now(&served, &forked_operator).await;
+    let size_line = |note: &str| note.lines().nth(1).unwrap().to_owned();
+    assert_eq!(
+        size_line(&forked_note),
+        size_line(&honest_note),
+        "same size"
+    );
+    assert_ne!(
+        forked_note.lines().nth(2),
+        honest_note.lines().nth(2),
+        "another root"
+    );
+    assert!(
+        !forked_note.contains("auditor.example/w"),
+        "a witness cosigned a fork: {forked_note}"
+    );
+    record_fund(&served, &forked_operator, "kaixuan-later").await;
+    let (grown_note, _) = sign_now(&served, &forked_operator).await;
+    assert!(
+        !grown_note.contains("auditor.example/w"),
+        "a witness cosigned a rewritten history: {grown_note}"
+    );
+    drop(served);
+
+    let (code, report) = verify_with_witnesses(forked.path(), &witness_dirs, 1);
+    assert_eq!(code, 5, "{report}");
+    assert!(
+        report.contains("0 of the 1 cosignatures needed"),
+        "{report}"
+    );
+    let (code, report) = verify_with_witnesses(honest.path(), &witness_dirs, 1);
+    assert_eq!(code, 0, "{report}");
 }
