@@ -476,10 +476,13 @@ pub fn open_note(note: &str, key: &VerifierKey) -> Result<String, CheckpointErro
     Ok(text.to_owned())
 }
 
+/// A signature line's key name and its decoded base64 (key id first).
+type SignatureLine<'a> = (&'a str, Vec<u8>);
+
 /// A note's signed text and its signature lines as (key name, decoded
 /// blob), each blob at least a key id and one byte; checks the syntax as
 /// Go's `note.Open` does, and verifies nothing.
-fn split_note(note: &str) -> Result<(&str, Vec<(&str, Vec<u8>)>), CheckpointError> {
+fn split_note(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), CheckpointError> {
     let malformed = |reason| Err(CheckpointError::MalformedNote { reason });
     if note.len() > NOTE_LEN_MAX {
         return malformed("note is longer than NOTE_LEN_MAX");
