@@ -215,6 +215,14 @@ impl Transparency {
         self.signer.verifier()
     }
 
+    /// The keys of the witnesses each checkpoint is submitted to.
+    pub fn witness_keys(&self) -> Vec<mingzhang_ledger::checkpoint::CosignatureKey> {
+        self.witnesses
+            .as_ref()
+            .map(crate::witness_client::WitnessClient::keys)
+            .unwrap_or_default()
+    }
+
     /// Signs a checkpoint at the projections' size, binding their balances.
     /// The tree is synced before the checkpoint is published, so a published
     /// root never refers to tree data that a crash could lose.

@@ -58,6 +58,13 @@ impl WitnessClient {
         }
     }
 
+    pub fn keys(&self) -> Vec<CosignatureKey> {
+        self.endpoints
+            .iter()
+            .map(|endpoint| endpoint.key.clone())
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.endpoints.is_empty()
     }

@@ -354,6 +354,24 @@ async fn serve_publishes_checkpoints_cosigned_by_its_three_witnesses() {
         .await
         .unwrap();
     assert_eq!(published, note);
+    let page = reqwest::get(format!("{}/", served.http))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let cosigned_by = &page[page
+        .find("id=\"cosigned-by\"")
+        .expect("the page names the cosigners")..];
+    let cosigned_by = &cosigned_by[..cosigned_by.find("</span>").unwrap()];
+    assert!(cosigned_by.contains("见证人联署"), "{cosigned_by}");
+    for index in 0..3 {
+        assert!(
+            cosigned_by.contains(&format!("auditor.example/w{index}")),
+            "{cosigned_by}"
+        );
+    }
+    assert!(cosigned_by.contains("北京时间"), "{cosigned_by}");
     println!(
         "checkpoint-to-cosigned with 3 witnesses on loopback (sign + 3 add-checkpoint + save): first {first_latency:?}, next {latency:?}; load {}",
         std::fs::read_to_string("/proc/loadavg")
