@@ -106,7 +106,9 @@ enum Command {
         /// gRPC listen address [env MINGZHANG_GRPC_ADDR; config grpc_addr; default 127.0.0.1:50051]
         #[arg(long = "grpc", env = "MINGZHANG_GRPC_ADDR")]
         grpc_addr: Option<String>,
-        /// TOML config file [default: <data-dir>/config.toml if present]
+        /// TOML config file [default: <data-dir>/config.toml if present];
+        /// config [[witness]] tables (url, key) name the witnesses each new
+        /// checkpoint is submitted to
         #[arg(long, env = "MINGZHANG_CONFIG")]
         config: Option<PathBuf>,
     },
