@@ -163,7 +163,9 @@ mod tests {
             toml::from_str(&readme[start..end]).expect("the README example parses");
         assert_eq!(example.http_addr.as_deref(), Some(DEFAULT_HTTP_ADDR));
         assert_eq!(example.grpc_addr.as_deref(), Some(DEFAULT_GRPC_ADDR));
-        let witnesses = resolve(None, None, example).expect("the example resolves").witnesses;
+        let witnesses = resolve(None, None, example)
+            .expect("the example resolves")
+            .witnesses;
         assert_eq!(witnesses.len(), 1, "the example names a witness");
         let main = include_str!("main.rs");
         for key in ["config http_addr", "config grpc_addr", "config [[witness]]"] {

@@ -551,6 +551,24 @@ mod tests {
     }
 
     #[test]
+    fn a_smaller_checkpoint_than_the_latest_is_never_cosigned() {
+        let mut given = given_a_witness_of_the_log();
+        given.grow_to(9);
+        given.submit(&given.request(0, 9)).unwrap();
+        let mut rolled_back = given.request(5, 5);
+        assert_eq!(
+            given.submit(&rolled_back),
+            Err(Refusal::StaleOldSize { old: 5, latest: 9 })
+        );
+        rolled_back.old_size = 9;
+        assert_eq!(
+            given.submit(&rolled_back),
+            Err(Refusal::OldBeyondSize { old: 9, size: 5 })
+        );
+        assert_eq!(given.witness.latest_size(ORIGIN), 9);
+    }
+
+    #[test]
     fn a_fork_at_the_same_size_is_refused_as_inconsistent() {
         let mut given = given_a_witness_of_the_log();
         given.grow_to(6);
