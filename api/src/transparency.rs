@@ -148,6 +148,10 @@ pub struct Transparency {
     merkle: Mutex<MerkleStore>,
     checkpoints_dir: PathBuf,
     latest: RwLock<Option<(u64, String)>>,
+    /// Held through a whole signing, so signers take turns and `latest.note`
+    /// only moves forward, while the tree itself is let go for proofs and
+    /// receipts during the witnesses' round trips.
+    signing_turn: Mutex<()>,
     /// Where each new checkpoint goes for cosignatures before it is published.
     witnesses: Option<crate::witness_client::WitnessClient>,
 }
@@ -197,6 +201,7 @@ impl Transparency {
             merkle: Mutex::new(merkle),
             checkpoints_dir,
             latest: RwLock::new(latest),
+            signing_turn: Mutex::new(()),
             witnesses: None,
         })
     }
@@ -249,7 +254,7 @@ impl Transparency {
             size,
             balances_digest,
         } = at;
-        // Held to the end, so signers take turns and `latest.note` only moves forward.
+        let _turn = self.signing_turn.lock();
         let mut merkle = self.merkle.lock();
         if let Some((latest_size, note)) = self.latest.read().as_ref()
             && *latest_size >= size
@@ -268,8 +273,13 @@ impl Transparency {
             vec![balances_line(&balances_digest)],
         )?;
         let note = checkpoint.sign(&self.signer);
+        drop(merkle);
         let note = match &self.witnesses {
-            Some(witnesses) => witnesses.cosign(&merkle, &checkpoint, &note),
+            Some(witnesses) => witnesses.cosign(
+                |old| self.merkle.lock().consistency_proof(old, size).ok(),
+                &checkpoint,
+                &note,
+            ),
             None => note,
         };
         write_durably(

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use mingzhang_ledger::checkpoint::{Checkpoint, CosignatureKey, add_signature_lines};
-use mingzhang_ledger::merkle::MerkleStore;
+use mingzhang_ledger::merkle::Hash;
 use parking_lot::Mutex;
 
 use crate::witness::{AddCheckpoint, SIZE_CONTENT_TYPE};
@@ -70,17 +70,18 @@ impl WitnessClient {
     }
 
     /// Submits `note` (the operator-signed `checkpoint`) to every witness
-    /// at once and returns it with each valid cosignature added. `merkle`
-    /// must hold at least `checkpoint.size()` leaves: proofs come from it.
-    pub fn cosign(&self, merkle: &MerkleStore, checkpoint: &Checkpoint, note: &str) -> String {
+    /// at once and returns it with each valid cosignature added.
+    /// `consistency_proof(old)` is PROOF(old, D[checkpoint size]), `None`
+    /// when there is none (a witness ahead of this log, its data directory
+    /// replaced); it is called between requests, never during one.
+    pub fn cosign(
+        &self,
+        consistency_proof: impl Fn(u64) -> Option<Vec<Hash>>,
+        checkpoint: &Checkpoint,
+        note: &str,
+    ) -> String {
         let size = checkpoint.size();
-        assert!(merkle.len() >= size, "the tree is behind the checkpoint");
-        // A witness ahead of this log (its data directory was replaced) gets no proof.
-        let proof_from = |old: u64| {
-            (old <= size)
-                .then(|| merkle.consistency_proof(old, size).ok())
-                .flatten()
-        };
+        let proof_from = |old: u64| (old <= size).then(|| consistency_proof(old)).flatten();
         let started = std::time::Instant::now();
         let mut requests: Vec<(&WitnessEndpoint, u64)> = self
             .endpoints
@@ -149,7 +150,7 @@ impl WitnessClient {
                         requests.push((endpoint, latest));
                     }
                     Outcome::Refused(reason) => {
-                        tracing::warn!(witness = %endpoint.url, reason, "witness refused the checkpoint")
+                        tracing::warn!(witness = %endpoint.url, reason, "no cosignature from this witness")
                     }
                 }
             }

@@ -460,3 +460,62 @@ async fn a_split_view_signed_by_the_operator_is_cosigned_by_no_witness() {
     let (code, report) = verify_with_witnesses(honest.path(), &witness_dirs, 1);
     assert_eq!(code, 0, "{report}");
 }
+
+/// One witness accepts connections and never answers: the checkpoint waits
+/// for it no longer than its timeout, goes out with the other two
+/// cosignatures, and writes and proofs are answered meanwhile.
+#[tokio::test]
+async fn a_witness_that_never_answers_costs_only_its_own_cosignature() {
+    let operator_dir = tempfile::tempdir().unwrap();
+    run_cli(operator_dir.path(), &["init"]);
+    run_cli(
+        operator_dir.path(),
+        &["keygen", "--name", "kaixuan-operator"],
+    );
+    let operator_key = operator_dir.path().join("keys").join("checkpoint.pub");
+    let witnesses = start_witnesses(2, &operator_key);
+    let silent_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_key = mingzhang_ledger::checkpoint::CosignerKey::generate("silent.example/w")
+        .unwrap()
+        .verifier()
+        .to_text();
+    let mut config_witnesses: Vec<(String, String)> = witnesses
+        .iter()
+        .map(|(_, witness)| (witness.url.clone(), witness.key.clone()))
+        .collect();
+    config_witnesses.push((
+        format!("http://{}", silent_listener.local_addr().unwrap()),
+        silent_key,
+    ));
+    let (dir, operator) = ledger_dir(&[], Some(operator_dir.path()));
+    let config: String = config_witnesses
+        .iter()
+        .map(|(url, key)| format!("[[witness]]\nurl = \"{url}\"\nkey = \"{key}\"\n"))
+        .collect();
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    let served = std::sync::Arc::new(mingzhang_tests::serve(dir.path()));
+    record_fund(&served, &operator, "kaixuan-charity").await;
+
+    let signing = {
+        let (served, operator) = (served.clone(), operator.clone());
+        tokio::spawn(async move { sign_now(&served, &operator).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    record_fund(&served, &operator, "kaixuan-elderly").await;
+    let proof = reqwest::get(format!("{}/v1/proofs/consistency?from=0&to=1", served.http))
+        .await
+        .unwrap();
+    assert!(proof.status().is_success());
+    assert!(
+        !signing.is_finished(),
+        "the write and the proof waited for the silent witness"
+    );
+    let (note, latency) = signing.await.unwrap();
+    assert!(latency >= std::time::Duration::from_secs(2), "{latency:?}");
+    assert_eq!(
+        note.matches("\n\u{2014} auditor.example/w").count(),
+        2,
+        "{note}"
+    );
+    assert!(!note.contains("silent.example"), "{note}");
+}
