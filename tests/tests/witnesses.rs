@@ -399,6 +399,28 @@ async fn serve_publishes_checkpoints_cosigned_by_its_three_witnesses() {
         report.contains("3 of the 4 cosignatures needed") && report.contains("absent.example/w9+"),
         "{report}"
     );
+
+    // One cosignature altered after the fact: reported as not verifying.
+    let latest = dir.path().join("checkpoints").join("latest.note");
+    let note = std::fs::read_to_string(&latest).unwrap();
+    let line_start = note.find("\u{2014} auditor.example/w0 ").unwrap();
+    let target = line_start + note[line_start..].find('\n').unwrap() - 10;
+    let replacement = if &note[target..=target] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    std::fs::write(
+        &latest,
+        format!("{}{replacement}{}", &note[..target], &note[target + 1..]),
+    )
+    .unwrap();
+    let (code, report) = verify_with_witnesses(dir.path(), &witness_dirs, 2);
+    assert_eq!(code, 4, "{report}");
+    assert!(
+        report.contains("witness auditor.example/w0+") && report.contains("does not verify"),
+        "{report}"
+    );
 }
 
 /// The operator keeps its key and shows a second history of the same size,
