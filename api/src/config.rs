@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::witness_client::WitnessEndpoint;
+
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 
@@ -14,7 +16,22 @@ pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 pub struct ConfigFile {
     pub http_addr: Option<String>,
     pub grpc_addr: Option<String>,
+    /// `[[witness]]` tables: the witnesses each new checkpoint goes to.
+    #[serde(default)]
+    pub witness: Vec<WitnessSetting>,
 }
+
+/// One `[[witness]]`: `url` (its submission prefix, e.g.
+/// `http://127.0.0.1:7380`) and `key`, its verifier key text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessSetting {
+    pub url: String,
+    pub key: String,
+}
+
+/// Witnesses per server, also a bound on the threads one checkpoint uses.
+pub const WITNESSES_MAX: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -28,6 +45,12 @@ pub enum ConfigError {
         path: PathBuf,
         source: toml::de::Error,
     },
+    #[error("witness {index} ({field}): {reason}")]
+    BadWitness {
+        index: usize,
+        field: &'static str,
+        reason: String,
+    },
     #[error("{setting} {value:?} is not an address such as 127.0.0.1:8080")]
     BadAddr {
         setting: &'static str,
@@ -39,6 +62,7 @@ pub enum ConfigError {
 pub struct ServeConfig {
     pub http_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
+    pub witnesses: Vec<WitnessEndpoint>,
 }
 
 /// `explicit_file` must exist; the default `<data-dir>/config.toml` may not.
@@ -69,7 +93,21 @@ pub fn resolve(
             .parse::<SocketAddr>()
             .map_err(|_| ConfigError::BadAddr { setting, value })
     };
+    if file.witness.len() > WITNESSES_MAX {
+        return Err(ConfigError::BadWitness {
+            index: WITNESSES_MAX + 1,
+            field: "witness",
+            reason: format!("at most {WITNESSES_MAX} witnesses"),
+        });
+    }
+    let witnesses = file
+        .witness
+        .iter()
+        .enumerate()
+        .map(|(index, setting)| witness_endpoint(index + 1, setting))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ServeConfig {
+        witnesses,
         http_addr: pick(
             "http_addr",
             http_from_flag_or_env,
@@ -82,6 +120,31 @@ pub fn resolve(
             file.grpc_addr,
             DEFAULT_GRPC_ADDR,
         )?,
+    })
+}
+
+/// `index` counts from 1, as a reader counts `[[witness]]` tables.
+fn witness_endpoint(
+    index: usize,
+    setting: &WitnessSetting,
+) -> Result<WitnessEndpoint, ConfigError> {
+    if !(setting.url.starts_with("http://") || setting.url.starts_with("https://")) {
+        return Err(ConfigError::BadWitness {
+            index,
+            field: "url",
+            reason: format!("{:?} must start with http:// or https://", setting.url),
+        });
+    }
+    let key = mingzhang_ledger::checkpoint::CosignatureKey::from_text(setting.key.trim()).map_err(
+        |error| ConfigError::BadWitness {
+            index,
+            field: "key",
+            reason: format!("{error} (a witness's verifier key, `<name>+<id>+<base64>`)"),
+        },
+    )?;
+    Ok(WitnessEndpoint {
+        url: setting.url.trim_end_matches('/').to_owned(),
+        key,
     })
 }
 
@@ -100,8 +163,12 @@ mod tests {
             toml::from_str(&readme[start..end]).expect("the README example parses");
         assert_eq!(example.http_addr.as_deref(), Some(DEFAULT_HTTP_ADDR));
         assert_eq!(example.grpc_addr.as_deref(), Some(DEFAULT_GRPC_ADDR));
+        let witnesses = resolve(None, None, example)
+            .expect("the example resolves")
+            .witnesses;
+        assert_eq!(witnesses.len(), 1, "the example names a witness");
         let main = include_str!("main.rs");
-        for key in ["config http_addr", "config grpc_addr"] {
+        for key in ["config http_addr", "config grpc_addr", "config [[witness]]"] {
             assert!(main.contains(key), "serve --help names {key}");
         }
     }
@@ -110,17 +177,43 @@ mod tests {
     fn flags_beat_the_file_and_the_file_beats_defaults() {
         let file = ConfigFile {
             http_addr: Some("127.0.0.1:9000".into()),
-            grpc_addr: None,
+            ..ConfigFile::default()
         };
         let config = resolve(Some("127.0.0.1:7000".into()), None, file).unwrap();
         assert_eq!(config.http_addr, "127.0.0.1:7000".parse().unwrap());
         assert_eq!(config.grpc_addr, DEFAULT_GRPC_ADDR.parse().unwrap());
         let file = ConfigFile {
             http_addr: Some("127.0.0.1:9000".into()),
-            grpc_addr: None,
+            ..ConfigFile::default()
         };
         let config = resolve(None, None, file).unwrap();
         assert_eq!(config.http_addr, "127.0.0.1:9000".parse().unwrap());
         assert!(resolve(Some("nowhere".into()), None, ConfigFile::default()).is_err());
+    }
+
+    #[test]
+    fn witnesses_are_read_and_a_bad_key_is_named_by_table_and_field() {
+        let key = mingzhang_ledger::checkpoint::CosignerKey::from_seed("w1", [3u8; 32])
+            .unwrap()
+            .verifier()
+            .to_text();
+        let file: ConfigFile = toml::from_str(&format!(
+            "[[witness]]\nurl = \"http://127.0.0.1:7380/\"\nkey = \"{key}\"\n"
+        ))
+        .unwrap();
+        let config = resolve(None, None, file).unwrap();
+        assert_eq!(config.witnesses.len(), 1);
+        assert_eq!(config.witnesses[0].url, "http://127.0.0.1:7380");
+        assert_eq!(config.witnesses[0].key.to_text(), key);
+        let log_key = mingzhang_ledger::checkpoint::SignerKey::from_seed("w1", [3u8; 32])
+            .unwrap()
+            .verifier()
+            .to_text();
+        let file: ConfigFile = toml::from_str(&format!(
+            "[[witness]]\nurl = \"http://a\"\nkey = \"{key}\"\n[[witness]]\nurl = \"http://b\"\nkey = \"{log_key}\"\n"
+        ))
+        .unwrap();
+        let error = resolve(None, None, file).unwrap_err().to_string();
+        assert!(error.starts_with("witness 2 (key):"), "{error}");
     }
 }

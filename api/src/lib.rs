@@ -32,3 +32,5 @@ pub mod store_switch;
 #[cfg(test)]
 mod test_support;
 pub mod transparency;
+pub mod witness;
+pub mod witness_client;

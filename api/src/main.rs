@@ -75,6 +75,14 @@ enum Command {
         /// failing; the report then says so in its first line
         #[arg(long)]
         allow_unsigned: bool,
+        /// A witness's verifier key (a file holding `<name>+<id>+<base64>`);
+        /// repeat for each witness whose cosignature counts
+        #[arg(long = "witness-key")]
+        witness_keys: Vec<PathBuf>,
+        /// How many of the --witness-key witnesses must cosign the checkpoint
+        /// [default: all of them]
+        #[arg(long)]
+        witnesses_needed: Option<usize>,
         /// Auditor or operator token, for a URL (raw records are not public)
         #[arg(long, env = "MINGZHANG_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -98,9 +106,26 @@ enum Command {
         /// gRPC listen address [env MINGZHANG_GRPC_ADDR; config grpc_addr; default 127.0.0.1:50051]
         #[arg(long = "grpc", env = "MINGZHANG_GRPC_ADDR")]
         grpc_addr: Option<String>,
-        /// TOML config file [default: <data-dir>/config.toml if present]
+        /// TOML config file [default: <data-dir>/config.toml if present];
+        /// config [[witness]] tables (url, key) name the witnesses each new
+        /// checkpoint is submitted to
         #[arg(long, env = "MINGZHANG_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// Run a C2SP tlog-witness on --data-dir: it cosigns a log's checkpoint
+    /// (POST /add-checkpoint) only when it extends the last one it cosigned.
+    /// `witness add-log ORIGIN KEYFILE` names a log it witnesses; `witness
+    /// keygen` makes its key (else made on first start).
+    #[command(args_conflicts_with_subcommands = true)]
+    Witness {
+        #[command(subcommand)]
+        what: Option<WitnessCommand>,
+        /// Listen address
+        #[arg(long, default_value = "127.0.0.1:7380")]
+        listen: String,
+        /// The witness's key name, used when its key is made
+        #[arg(long, default_value = "mingzhang-witness")]
+        name: String,
     },
     /// Manage API bearer tokens.
     #[command(subcommand)]
@@ -137,6 +162,17 @@ enum VerifyCommand {
         #[arg(long)]
         key: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum WitnessCommand {
+    /// Make the witness key (once) and print its verifier key.
+    Keygen {
+        #[arg(long, default_value = "mingzhang-witness")]
+        name: String,
+    },
+    /// Witness the log of ORIGIN, whose checkpoints KEYFILE's key signs.
+    AddLog { origin: String, key_file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -196,7 +232,19 @@ fn main() -> anyhow::Result<()> {
             json,
             token,
             allow_unsigned,
+            witness_keys,
+            witnesses_needed,
         } => {
+            let witness_keys = witness_keys
+                .iter()
+                .map(|path| {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("--witness-key {}", path.display()))?;
+                    mingzhang_ledger::checkpoint::CosignatureKey::from_text(text.trim()).map_err(
+                        |error| anyhow::anyhow!("--witness-key {}: {error}", path.display()),
+                    )
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let location = match &path {
                 Some(url) if store_location::is_server_url(url) => StoreLocation::parse(Some(url))?,
                 Some(_) => StoreLocation::Embedded,
@@ -217,13 +265,13 @@ fn main() -> anyhow::Result<()> {
                 (Some(path), _) => AuditSource::Path(PathBuf::from(path)),
                 (None, StoreLocation::Embedded) => AuditSource::Path(data_dir.clone()),
             };
-            let code = verify(
-                source,
-                since.as_deref(),
-                key.as_deref(),
-                json,
+            let options = mingzhang_audit::verify::VerifyOptions {
+                since_note: None,
                 allow_unsigned,
-            )?;
+                witness_keys,
+                witnesses_needed,
+            };
+            let code = verify(source, since.as_deref(), key.as_deref(), json, options)?;
             if code != 0 {
                 drop(_copied);
                 std::process::exit(i32::from(code));
@@ -272,9 +320,33 @@ fn main() -> anyhow::Result<()> {
             })?;
             Ok(())
         }
+        Command::Witness { what, listen, name } => match what {
+            Some(WitnessCommand::Keygen { name }) => {
+                println!("{}", mingzhang_api::witness::keygen(&data_dir, &name)?);
+                Ok(())
+            }
+            Some(WitnessCommand::AddLog { origin, key_file }) => {
+                mingzhang_api::witness::add_log(&data_dir, &origin, &key_file)
+            }
+            None => runtime.block_on(run_witness(&data_dir, &listen, &name)),
+        },
         Command::Token(command) => token(&location, &data_dir, command),
         Command::Migrate { to } => runtime.block_on(migrate(&location, &data_dir, &to)),
     }
+}
+
+async fn run_witness(data_dir: &Path, listen: &str, name: &str) -> anyhow::Result<()> {
+    let witness = mingzhang_api::witness::Witness::open(data_dir, name)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    // Tests and scripts read this line to find the port and the key.
+    println!(
+        "mingzhang witness listening http={} key={}",
+        listener.local_addr()?,
+        witness.verifier_text()
+    );
+    mingzhang_api::witness::serve(witness, listener).await
 }
 
 fn require_initialised(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
@@ -386,7 +458,7 @@ fn verify(
     since: Option<&Path>,
     key: Option<&Path>,
     json: bool,
-    allow_unsigned: bool,
+    options: mingzhang_audit::verify::VerifyOptions,
 ) -> anyhow::Result<u8> {
     use std::io::Write;
     let since_note = since
@@ -428,7 +500,7 @@ fn verify(
     };
     let options = mingzhang_audit::verify::VerifyOptions {
         since_note,
-        allow_unsigned,
+        ..options
     };
     let mut last_shown_percent = 0u64;
     let report = mingzhang_audit::verify::verify(&inputs, &options, |done, total| {

@@ -662,7 +662,7 @@ pub fn document() -> Value {
         "get",
         "/v1/checkpoint",
         operation(
-            "The latest signed checkpoint (C2SP signed note, text/plain; see docs/proofs.md)",
+            "The latest signed checkpoint (C2SP signed note, text/plain; with the cosignatures of the witnesses the server is configured with, see docs/proofs.md §14)",
             Access::Anyone,
             vec![],
             note("the signed note"),

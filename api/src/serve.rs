@@ -123,7 +123,10 @@ async fn serve_store(
         .with_documents(Arc::new(documents));
     let transparency = Arc::new(
         Transparency::open(data_dir, store.as_ref(), DEFAULT_ORIGIN)
-            .map_err(|error| ServeError::Start(format!("transparency log: {error:#}")))?,
+            .map_err(|error| ServeError::Start(format!("transparency log: {error:#}")))?
+            .with_witnesses(crate::witness_client::WitnessClient::new(
+                config.witnesses.clone(),
+            )),
     );
     let signer = spawn_checkpoint_signer(state.clone(), transparency.clone(), shutdown_rx.clone());
     let proof_calls = Arc::new(ProofCalls::new(state.clone(), transparency.clone()));

@@ -148,6 +148,12 @@ pub struct Transparency {
     merkle: Mutex<MerkleStore>,
     checkpoints_dir: PathBuf,
     latest: RwLock<Option<(u64, String)>>,
+    /// Held through a whole signing, so signers take turns and `latest.note`
+    /// only moves forward, while the tree itself is let go for proofs and
+    /// receipts during the witnesses' round trips.
+    signing_turn: Mutex<()>,
+    /// Where each new checkpoint goes for cosignatures before it is published.
+    witnesses: Option<crate::witness_client::WitnessClient>,
 }
 
 impl Transparency {
@@ -195,11 +201,31 @@ impl Transparency {
             merkle: Mutex::new(merkle),
             checkpoints_dir,
             latest: RwLock::new(latest),
+            signing_turn: Mutex::new(()),
+            witnesses: None,
         })
+    }
+
+    /// Every checkpoint signed from now on is first submitted to these
+    /// witnesses, and published with the cosignatures they answer.
+    pub fn with_witnesses(
+        mut self,
+        witnesses: crate::witness_client::WitnessClient,
+    ) -> Transparency {
+        self.witnesses = (!witnesses.is_empty()).then_some(witnesses);
+        self
     }
 
     pub fn verifier_key(&self) -> VerifierKey {
         self.signer.verifier()
+    }
+
+    /// The keys of the witnesses each checkpoint is submitted to.
+    pub fn witness_keys(&self) -> Vec<mingzhang_ledger::checkpoint::CosignatureKey> {
+        self.witnesses
+            .as_ref()
+            .map(crate::witness_client::WitnessClient::keys)
+            .unwrap_or_default()
     }
 
     /// Signs a checkpoint at the projections' size, binding their balances.
@@ -228,7 +254,7 @@ impl Transparency {
             size,
             balances_digest,
         } = at;
-        // Held to the end, so signers take turns and `latest.note` only moves forward.
+        let _turn = self.signing_turn.lock();
         let mut merkle = self.merkle.lock();
         if let Some((latest_size, note)) = self.latest.read().as_ref()
             && *latest_size >= size
@@ -247,6 +273,15 @@ impl Transparency {
             vec![balances_line(&balances_digest)],
         )?;
         let note = checkpoint.sign(&self.signer);
+        drop(merkle);
+        let note = match &self.witnesses {
+            Some(witnesses) => witnesses.cosign(
+                |old| self.merkle.lock().consistency_proof(old, size).ok(),
+                &checkpoint,
+                &note,
+            ),
+            None => note,
+        };
         write_durably(
             &self.checkpoints_dir.join(format!("{size}.note")),
             note.as_bytes(),

@@ -42,6 +42,7 @@ fn audit(data_dir: &Path, since: Option<&str>) -> audit::AuditReport {
     let options = VerifyOptions {
         since_note: since.map(str::to_owned),
         allow_unsigned: false,
+        ..VerifyOptions::default()
     };
     audit_with(data_dir, &options)
 }
@@ -357,6 +358,7 @@ async fn a_bundle_without_its_checkpoint_fails_unless_the_chain_alone_is_asked_f
         &VerifyOptions {
             since_note: None,
             allow_unsigned: true,
+            ..VerifyOptions::default()
         },
     );
     assert!(chain_only.ok, "{:?}", chain_only.problems);

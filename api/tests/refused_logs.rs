@@ -32,6 +32,7 @@ fn chain_alone() -> VerifyOptions {
     VerifyOptions {
         since_note: None,
         allow_unsigned: true,
+        ..VerifyOptions::default()
     }
 }
 

@@ -79,6 +79,7 @@ fn main() {
     let options = VerifyOptions {
         since_note: None,
         allow_unsigned: false,
+        ..VerifyOptions::default()
     };
     let started = Instant::now();
     let report = verify(&inputs, &options, |_, _| {}).expect("verify runs");

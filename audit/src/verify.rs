@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
+use mingzhang_ledger::checkpoint::{Checkpoint, CheckpointError, CosignatureKey, VerifierKey};
 use mingzhang_ledger::merkle;
 use mingzhang_ledger::replay::ReplayError;
 
@@ -225,6 +225,8 @@ pub struct AuditReport {
     /// Where the verifier key came from.
     pub key_from: String,
     pub published_balances: Option<PublishedBalancesFinding>,
+    /// Present when witness keys or a number needed were given.
+    pub witnesses: Option<WitnessesFinding>,
     /// Every problem found, in the order found, each naming the record or
     /// checkpoint; empty when ok.
     pub problems: Vec<Problem>,
@@ -499,6 +501,11 @@ pub fn verify(
             ),
         );
     }
+    let witnesses = check_witnesses(
+        checkpoint.as_ref().and(inputs.checkpoint_note.as_deref()),
+        options,
+        &mut problems,
+    );
     let mut notes = Vec::new();
     let coverage = signed_coverage(
         inputs.source,
@@ -536,6 +543,7 @@ pub fn verify(
         flows,
         key_from: inputs.key_from.clone(),
         published_balances,
+        witnesses,
         problems: problems.0,
         notes,
     })
@@ -549,6 +557,93 @@ pub struct VerifyOptions {
     /// `--allow-unsigned`: with no signed checkpoint, check the chain alone
     /// instead of failing.
     pub allow_unsigned: bool,
+    /// `--witness-key FILE`, repeatable: witnesses whose cosignatures count.
+    pub witness_keys: Vec<CosignatureKey>,
+    /// `--witnesses-needed N`: how many of them must cosign the checkpoint
+    /// [default: all the keys given].
+    pub witnesses_needed: Option<usize>,
+}
+
+/// Who cosigned the checkpoint the audit checked, of the witnesses given.
+#[derive(Debug, Clone, Serialize)]
+pub struct WitnessesFinding {
+    pub needed: usize,
+    /// `<name>+<key id>` and the cosignature's time (POSIX seconds).
+    pub cosigned: Vec<CosignedBy>,
+    /// Witnesses given with no cosignature on the checkpoint.
+    pub missing: Vec<String>,
+    /// Witnesses whose cosignature line is there but does not verify.
+    pub invalid: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CosignedBy {
+    pub witness: String,
+    pub time: u64,
+}
+
+/// Counts the given witnesses' valid cosignatures on the checked note: an
+/// invalid one is a *mismatch* (someone altered it or forged it), fewer than
+/// needed is *unsigned* (the checkpoint lacks the statements asked for).
+fn check_witnesses(
+    note: Option<&str>,
+    options: &VerifyOptions,
+    problems: &mut Problems,
+) -> Option<WitnessesFinding> {
+    if options.witness_keys.is_empty() && options.witnesses_needed.is_none() {
+        return None;
+    }
+    let needed = options
+        .witnesses_needed
+        .unwrap_or(options.witness_keys.len());
+    let mut finding = WitnessesFinding {
+        needed,
+        cosigned: Vec::new(),
+        missing: Vec::new(),
+        invalid: Vec::new(),
+    };
+    for key in &options.witness_keys {
+        match note.map(|note| key.verify_cosignature(note)) {
+            Some(Ok(time)) => finding.cosigned.push(CosignedBy {
+                witness: key.label(),
+                time,
+            }),
+            Some(Err(CheckpointError::InvalidSignature { .. })) => {
+                problems.push(
+                    ProblemKind::Mismatch,
+                    format!(
+                        "witness {}: its cosignature on the checkpoint does not verify",
+                        key.label()
+                    ),
+                );
+                finding.invalid.push(key.label());
+            }
+            _ => finding.missing.push(key.label()),
+        }
+    }
+    if finding.cosigned.len() < needed {
+        let mut message = format!(
+            "witnesses: {} of the {needed} cosignatures needed",
+            finding.cosigned.len()
+        );
+        if options.witness_keys.len() < needed {
+            message.push_str(&format!(
+                " (only {} witness keys given)",
+                options.witness_keys.len()
+            ));
+        }
+        let absent: Vec<&str> = finding
+            .missing
+            .iter()
+            .chain(&finding.invalid)
+            .map(String::as_str)
+            .collect();
+        if !absent.is_empty() {
+            message.push_str(&format!("; not cosigned by {}", absent.join(", ")));
+        }
+        problems.push(ProblemKind::Unsigned, message);
+    }
+    Some(finding)
 }
 
 /// How far the newest signed checkpoint reaches, and what that means for the
@@ -638,6 +733,20 @@ pub fn render_text(report: &AuditReport) -> String {
             "OK: {} records ({} bytes, chain at {:.0} MB/s); every checksum, hash and chain link holds, \
              and the first {} are signed",
             report.records, report.bytes, report.chain_mb_per_s, coverage.signed_size
+        );
+    }
+    if let Some(witnesses) = &report.witnesses {
+        let names: Vec<&str> = witnesses
+            .cosigned
+            .iter()
+            .map(|by| by.witness.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "witnesses:       {} of {} needed cosign the checkpoint: {}",
+            witnesses.cosigned.len(),
+            witnesses.needed,
+            names.join(", ")
         );
     }
     let _ = writeln!(out, "head hash:       {}", report.last_hash);

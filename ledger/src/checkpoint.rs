@@ -21,6 +21,9 @@ use crate::record::Hash;
 
 /// Signature algorithm byte of signed-note Ed25519 keys.
 pub const ALG_ED25519: u8 = 0x01;
+/// Algorithm byte of C2SP tlog-cosignature Ed25519 keys (cosignature/v1):
+/// a witness's key id differs from a log key's even for the same key bytes.
+pub const ALG_COSIGNATURE_V1: u8 = 0x04;
 /// Go's note package refuses notes with more signatures than this.
 pub const NOTE_SIGNATURES_MAX: usize = 100;
 /// Bounds what we will parse; real checkpoints are a few hundred bytes.
@@ -209,10 +212,15 @@ fn check_key_name(name: &str) -> Result<(), CheckpointError> {
 
 /// First 4 bytes (big-endian) of SHA-256(name || "\n" || 0x01 || public key).
 fn key_id(name: &str, public_key: &VerifyingKey) -> u32 {
+    key_id_for(ALG_ED25519, name, public_key)
+}
+
+/// First 4 bytes (big-endian) of SHA-256(name || "\n" || alg || public key).
+fn key_id_for(alg: u8, name: &str, public_key: &VerifyingKey) -> u32 {
     let mut hasher = Sha256::new();
     hasher.update(name.as_bytes());
     hasher.update(b"\n");
-    hasher.update([ALG_ED25519]);
+    hasher.update([alg]);
     hasher.update(public_key.as_bytes());
     let digest = hasher.finalize();
     u32::from_be_bytes(digest[..4].try_into().expect("4 bytes"))
@@ -231,6 +239,10 @@ fn parse_key_id(text: &str) -> Result<u32, CheckpointError> {
 
 /// `alg || 32 key bytes` in base64, as both key texts carry them.
 fn parse_key_material(text: &str) -> Result<[u8; 32], CheckpointError> {
+    parse_key_material_for(ALG_ED25519, text)
+}
+
+fn parse_key_material_for(alg: u8, text: &str) -> Result<[u8; 32], CheckpointError> {
     let bytes = BASE64.decode(text).map_err(|_| CheckpointError::BadKey {
         reason: "key material is not base64",
     })?;
@@ -239,9 +251,13 @@ fn parse_key_material(text: &str) -> Result<[u8; 32], CheckpointError> {
             reason: "key material must be 1 algorithm byte and 32 key bytes",
         });
     }
-    if bytes[0] != ALG_ED25519 {
+    if bytes[0] != alg {
         return Err(CheckpointError::BadKey {
-            reason: "unknown algorithm (only 0x01 Ed25519)",
+            reason: if alg == ALG_ED25519 {
+                "unknown algorithm (only 0x01 Ed25519)"
+            } else {
+                "unknown algorithm (only 0x04 Ed25519 cosignature/v1)"
+            },
         });
     }
     Ok(bytes[1..].try_into().expect("32 bytes"))
@@ -437,42 +453,9 @@ pub fn sign_note(text: &str, key: &SignerKey) -> Result<String, CheckpointError>
 /// that `key` signed it; returns the signed text. Signatures by other keys
 /// are allowed and ignored.
 pub fn open_note(note: &str, key: &VerifierKey) -> Result<String, CheckpointError> {
-    let malformed = |reason| Err(CheckpointError::MalformedNote { reason });
-    if note.len() > NOTE_LEN_MAX {
-        return malformed("note is longer than NOTE_LEN_MAX");
-    }
-    if note.chars().any(is_forbidden_in_note) {
-        return malformed("note must not contain control characters");
-    }
-    let Some(split) = note.rfind("\n\n") else {
-        return malformed("no blank line before the signatures");
-    };
-    let (text, signatures) = (&note[..split + 1], &note[split + 2..]);
-    check_note_text(text)?;
-    if signatures.is_empty() || !signatures.ends_with('\n') {
-        return malformed("signature block must be non-empty and end with a newline");
-    }
+    let (text, signatures) = split_note(note)?;
     let mut verified = false;
-    let lines: Vec<&str> = signatures[..signatures.len() - 1].split('\n').collect();
-    if lines.len() > NOTE_SIGNATURES_MAX {
-        return malformed("more than 100 signatures");
-    }
-    for line in lines {
-        let Some(line) = line.strip_prefix(SIGNATURE_PREFIX) else {
-            return malformed("signature line must start with an em dash and a space");
-        };
-        let Some((name, encoded)) = line.split_once(' ') else {
-            return malformed("signature line must be '<name> <base64>'");
-        };
-        if check_key_name(name).is_err() || encoded.is_empty() {
-            return malformed("signature line has a bad key name or no signature");
-        }
-        let Ok(blob) = BASE64.decode(encoded) else {
-            return malformed("signature is not base64");
-        };
-        if blob.len() < 5 {
-            return malformed("signature is shorter than a key id and one byte");
-        }
+    for (name, blob) in signatures {
         let id = u32::from_be_bytes(blob[..4].try_into().expect("4 bytes"));
         if name != key.name || id != key.key_id {
             continue;
@@ -491,4 +474,269 @@ pub fn open_note(note: &str, key: &VerifierKey) -> Result<String, CheckpointErro
         return Err(CheckpointError::NoSignatureByKey { key: key.label() });
     }
     Ok(text.to_owned())
+}
+
+/// A signature line's key name and its decoded base64 (key id first).
+type SignatureLine<'a> = (&'a str, Vec<u8>);
+
+/// A note's signed text and its signature lines as (key name, decoded
+/// blob), each blob at least a key id and one byte; checks the syntax as
+/// Go's `note.Open` does, and verifies nothing.
+fn split_note(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), CheckpointError> {
+    let malformed = |reason| Err(CheckpointError::MalformedNote { reason });
+    if note.len() > NOTE_LEN_MAX {
+        return malformed("note is longer than NOTE_LEN_MAX");
+    }
+    if note.chars().any(is_forbidden_in_note) {
+        return malformed("note must not contain control characters");
+    }
+    let Some(split) = note.rfind("\n\n") else {
+        return malformed("no blank line before the signatures");
+    };
+    let (text, signatures) = (&note[..split + 1], &note[split + 2..]);
+    check_note_text(text)?;
+    if signatures.is_empty() || !signatures.ends_with('\n') {
+        return malformed("signature block must be non-empty and end with a newline");
+    }
+    let lines: Vec<&str> = signatures[..signatures.len() - 1].split('\n').collect();
+    if lines.len() > NOTE_SIGNATURES_MAX {
+        return malformed("more than 100 signatures");
+    }
+    let mut parsed = Vec::with_capacity(lines.len());
+    for line in lines {
+        let Some(line) = line.strip_prefix(SIGNATURE_PREFIX) else {
+            return malformed("signature line must start with an em dash and a space");
+        };
+        let Some((name, encoded)) = line.split_once(' ') else {
+            return malformed("signature line must be '<name> <base64>'");
+        };
+        if check_key_name(name).is_err() || encoded.is_empty() {
+            return malformed("signature line has a bad key name or no signature");
+        }
+        let Ok(blob) = BASE64.decode(encoded) else {
+            return malformed("signature is not base64");
+        };
+        if blob.len() < 5 {
+            return malformed("signature is shorter than a key id and one byte");
+        }
+        parsed.push((name, blob));
+    }
+    Ok((text, parsed))
+}
+
+/// The note with `lines` (each `— name base64\n`) added after its
+/// signatures, skipping lines it already carries: how a log publishes the
+/// cosignatures its witnesses answered.
+pub fn add_signature_lines(note: &str, lines: &[String]) -> Result<String, CheckpointError> {
+    let (_, existing) = split_note(note)?;
+    let mut combined = note.to_owned();
+    let mut count = existing.len();
+    for line in lines {
+        if !line.starts_with(SIGNATURE_PREFIX)
+            || !line.ends_with('\n')
+            || line[..line.len() - 1].contains('\n')
+        {
+            return Err(CheckpointError::MalformedNote {
+                reason: "a signature line must start with an em dash and end with one newline",
+            });
+        }
+        if combined
+            .split_inclusive('\n')
+            .any(|present| present == line)
+        {
+            continue;
+        }
+        count += 1;
+        if count > NOTE_SIGNATURES_MAX {
+            return Err(CheckpointError::MalformedNote {
+                reason: "more than 100 signatures",
+            });
+        }
+        combined.push_str(line);
+    }
+    split_note(&combined)?;
+    Ok(combined)
+}
+
+/// The message a cosignature/v1 signs (C2SP tlog-cosignature): a header
+/// line for domain separation, the time, then the checkpoint body.
+fn cosigned_message(timestamp: u64, body: &str) -> String {
+    format!("cosignature/v1\ntime {timestamp}\n{body}")
+}
+
+/// Cosignature timestamps are POSIX seconds, non-zero (tlog-witness) and
+/// at most 2^63 - 1 (tlog-cosignature).
+const COSIGNATURE_TIMESTAMP_MAX: u64 = i64::MAX as u64;
+
+/// A witness's secret key: it cosigns checkpoints with Ed25519
+/// cosignature/v1. Debug prints only the name and id.
+#[derive(Clone)]
+pub struct CosignerKey {
+    name: String,
+    key_id: u32,
+    signing_key: SigningKey,
+}
+
+impl std::fmt::Debug for CosignerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CosignerKey({}+{:08x})", self.name, self.key_id)
+    }
+}
+
+impl CosignerKey {
+    pub fn generate(name: &str) -> Result<CosignerKey, CheckpointError> {
+        let mut seed = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        CosignerKey::from_seed(name, seed)
+    }
+
+    pub fn from_seed(name: &str, seed: [u8; 32]) -> Result<CosignerKey, CheckpointError> {
+        check_key_name(name)?;
+        let signing_key = SigningKey::from_bytes(&seed);
+        let key_id = key_id_for(ALG_COSIGNATURE_V1, name, &signing_key.verifying_key());
+        Ok(CosignerKey {
+            name: name.into(),
+            key_id,
+            signing_key,
+        })
+    }
+
+    /// Parses `PRIVATE+KEY+<name>+<hex id>+<base64(0x04 || seed)>`.
+    pub fn from_text(text: &str) -> Result<CosignerKey, CheckpointError> {
+        let Some(rest) = text.strip_prefix("PRIVATE+KEY+") else {
+            return Err(CheckpointError::BadKey {
+                reason: "cosigner key must start with PRIVATE+KEY+",
+            });
+        };
+        let [name, id_text, material] = split_three(rest)?;
+        let id = parse_key_id(id_text)?;
+        let key =
+            CosignerKey::from_seed(name, parse_key_material_for(ALG_COSIGNATURE_V1, material)?)?;
+        if key.key_id != id {
+            return Err(CheckpointError::BadKey {
+                reason: "key id does not match the name and key",
+            });
+        }
+        Ok(key)
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut material = vec![ALG_COSIGNATURE_V1];
+        material.extend_from_slice(self.signing_key.as_bytes());
+        format!(
+            "PRIVATE+KEY+{}+{:08x}+{}",
+            self.name,
+            self.key_id,
+            BASE64.encode(material)
+        )
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn verifier(&self) -> CosignatureKey {
+        CosignatureKey {
+            name: self.name.clone(),
+            key_id: self.key_id,
+            verifying_key: self.signing_key.verifying_key(),
+        }
+    }
+
+    /// The note signature line (ending in a newline) cosigning `checkpoint`
+    /// at `timestamp` (POSIX seconds): base64(key id || 8-byte big-endian
+    /// timestamp || Ed25519 signature).
+    pub fn cosign(&self, checkpoint: &Checkpoint, timestamp: u64) -> String {
+        assert!(
+            (1..=COSIGNATURE_TIMESTAMP_MAX).contains(&timestamp),
+            "cosignature timestamp {timestamp} out of range"
+        );
+        let message = cosigned_message(timestamp, &checkpoint.body());
+        let signature = self.signing_key.sign(message.as_bytes());
+        let mut blob = Vec::with_capacity(76);
+        blob.extend_from_slice(&self.key_id.to_be_bytes());
+        blob.extend_from_slice(&timestamp.to_be_bytes());
+        blob.extend_from_slice(&signature.to_bytes());
+        format!("{SIGNATURE_PREFIX}{} {}\n", self.name, BASE64.encode(blob))
+    }
+}
+
+/// A witness's public key, `<name>+<hex id>+<base64(0x04 || public key)>`
+/// (a C2SP vkey of type 0x04).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CosignatureKey {
+    name: String,
+    key_id: u32,
+    verifying_key: VerifyingKey,
+}
+
+impl CosignatureKey {
+    pub fn from_text(text: &str) -> Result<CosignatureKey, CheckpointError> {
+        let [name, id_text, material] = split_three(text)?;
+        check_key_name(name)?;
+        let id = parse_key_id(id_text)?;
+        let verifying_key =
+            VerifyingKey::from_bytes(&parse_key_material_for(ALG_COSIGNATURE_V1, material)?)
+                .map_err(|_| CheckpointError::BadKey {
+                    reason: "not a valid Ed25519 public key",
+                })?;
+        if key_id_for(ALG_COSIGNATURE_V1, name, &verifying_key) != id {
+            return Err(CheckpointError::BadKey {
+                reason: "key id does not match the name and key",
+            });
+        }
+        Ok(CosignatureKey {
+            name: name.into(),
+            key_id: id,
+            verifying_key,
+        })
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut material = vec![ALG_COSIGNATURE_V1];
+        material.extend_from_slice(self.verifying_key.as_bytes());
+        format!(
+            "{}+{:08x}+{}",
+            self.name,
+            self.key_id,
+            BASE64.encode(material)
+        )
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn label(&self) -> String {
+        format!("{}+{:08x}", self.name, self.key_id)
+    }
+
+    /// Finds this witness's cosignature on `note` and checks it; answers
+    /// the time it was made (POSIX seconds). Other signatures are ignored.
+    pub fn verify_cosignature(&self, note: &str) -> Result<u64, CheckpointError> {
+        let (text, signatures) = split_note(note)?;
+        let mut timestamp = None;
+        for (name, blob) in signatures {
+            let id = u32::from_be_bytes(blob[..4].try_into().expect("4 bytes"));
+            if name != self.name || id != self.key_id {
+                continue;
+            }
+            if blob.len() != 4 + 8 + 64 {
+                return Err(CheckpointError::InvalidSignature { key: self.label() });
+            }
+            let time = u64::from_be_bytes(blob[4..12].try_into().expect("8 bytes"));
+            let message = cosigned_message(time, text);
+            let valid = (1..=COSIGNATURE_TIMESTAMP_MAX).contains(&time)
+                && ed25519_dalek::Signature::from_slice(&blob[12..]).is_ok_and(|signature| {
+                    self.verifying_key
+                        .verify(message.as_bytes(), &signature)
+                        .is_ok()
+                });
+            if !valid {
+                return Err(CheckpointError::InvalidSignature { key: self.label() });
+            }
+            timestamp = Some(time);
+        }
+        timestamp.ok_or_else(|| CheckpointError::NoSignatureByKey { key: self.label() })
+    }
 }

@@ -51,7 +51,8 @@ pub fn router_with_transparency(
             .with_checkpoint(std::sync::Arc::new(move || {
                 latest.latest().map(|(_, note)| note)
             }))
-            .with_verifier_key(Some(transparency.verifier_key().to_text()));
+            .with_verifier_key(Some(transparency.verifier_key().to_text()))
+            .with_witness_keys(transparency.witness_keys());
         if let Some(links) = state.receipt_links.clone() {
             page_source = page_source.with_linked_receipts(crate::page::receipt::LinkedReceipts {
                 links,

@@ -63,6 +63,9 @@ pub struct PageSource {
     pub linked_receipts: Option<receipt::LinkedReceipts>,
     /// The reports and invoices the pages link (`None`: hashes only).
     pub documents: Option<Arc<crate::documents::DocumentStore>>,
+    /// The witnesses the server submits checkpoints to: the page names
+    /// those whose cosignature on the latest checkpoint verifies.
+    pub witness_keys: Vec<mingzhang_ledger::checkpoint::CosignatureKey>,
 }
 
 impl PageSource {
@@ -74,7 +77,16 @@ impl PageSource {
             as_of: None,
             linked_receipts: None,
             documents: None,
+            witness_keys: Vec::new(),
         }
+    }
+
+    pub fn with_witness_keys(
+        mut self,
+        witness_keys: Vec<mingzhang_ledger::checkpoint::CosignatureKey>,
+    ) -> PageSource {
+        self.witness_keys = witness_keys;
+        self
     }
 
     pub fn with_linked_receipts(mut self, linked: receipt::LinkedReceipts) -> PageSource {
@@ -175,9 +187,19 @@ impl PageState {
         };
         Ok(Provenance {
             records: projections.applied_len(),
-            checkpoint: checkpoint_text
-                .as_deref()
-                .and_then(CheckpointSummary::parse),
+            checkpoint: checkpoint_text.as_deref().and_then(|note| {
+                let mut summary = CheckpointSummary::parse(note)?;
+                summary.cosigned_by = self
+                    .source
+                    .witness_keys
+                    .iter()
+                    .filter_map(|key| {
+                        let time = key.verify_cosignature(note).ok()?;
+                        Some((key.name().to_owned(), render_cst_minute(time)))
+                    })
+                    .collect();
+                Some(summary)
+            }),
             verifier_key: self.source.verifier_key.clone(),
             as_of: as_of.render(),
             as_of_source,
@@ -200,6 +222,17 @@ fn default_as_of(newest_recorded_on: Day, today: Day) -> (Day, AsOfSource) {
 /// stated date, as the disclosure calendar's route judges it too.
 pub(crate) fn default_judging_day(projections: &Projections) -> Day {
     default_as_of(projections.newest_recorded_on(), today_in_china()).0
+}
+
+/// POSIX seconds as "YYYY-MM-DD HH:MM" in China Standard Time (UTC+8).
+fn render_cst_minute(unix_seconds: u64) -> String {
+    let cst_seconds = unix_seconds.saturating_add(8 * 3600);
+    format!(
+        "{} {:02}:{:02}",
+        Day::from_unix_ms_cst(unix_seconds.saturating_mul(1000) as i64).render(),
+        cst_seconds % 86_400 / 3600,
+        cst_seconds % 3600 / 60
+    )
 }
 
 fn today_in_china() -> Day {

@@ -175,6 +175,9 @@ pub struct CheckpointSummary {
     pub tree_size: u64,
     pub root_hash_base64: String,
     pub text: String,
+    /// Witnesses whose cosignature on this checkpoint verifies, with the
+    /// time they cosigned (CST, "YYYY-MM-DD HH:MM").
+    pub cosigned_by: Vec<(String, String)>,
 }
 
 impl CheckpointSummary {
@@ -190,6 +193,7 @@ impl CheckpointSummary {
             tree_size,
             root_hash_base64,
             text: text.to_owned(),
+            cosigned_by: Vec::new(),
         })
     }
 }

@@ -117,6 +117,15 @@ fn provenance_banner(lang: Lang, provenance: &Provenance) -> Markup {
                         strong #checkpoint-size { (checkpoint.tree_size) }
                         (lang.t(" 条记录，根哈希 ", " records, root hash "))
                         code.hash { (checkpoint.root_hash_base64) }
+                        @if !checkpoint.cosigned_by.is_empty() {
+                            span #cosigned-by {
+                                (lang.t("；见证人联署：", "; cosigned by witnesses: "))
+                                @for (index, (witness, time)) in checkpoint.cosigned_by.iter().enumerate() {
+                                    @if index > 0 { (lang.t("、", ", ")) }
+                                    strong { (witness) } " (" (time) (lang.t(" 北京时间", " CST")) ")"
+                                }
+                            }
+                        }
                     }
                     None => {
                         (lang.t("；暂无签名检查点。", "; no signed checkpoint yet."))
