@@ -92,9 +92,9 @@ impl AppState {
     pub async fn receipt_links_of(
         &self,
         committed: Vec<Option<&Committed>>,
-    ) -> Result<Vec<Option<String>>, AppError> {
+    ) -> Vec<Option<String>> {
         let Some(links) = self.receipt_links.clone() else {
-            return Ok(vec![None; committed.len()]);
+            return vec![None; committed.len()];
         };
         let seqs: Vec<Option<u64>> = committed
             .iter()
@@ -107,17 +107,30 @@ impl AppState {
             .collect();
         let to_issue: Vec<u64> = seqs.iter().flatten().copied().collect();
         if to_issue.is_empty() {
-            return Ok(vec![None; seqs.len()]);
+            return vec![None; seqs.len()];
         }
-        let mut codes = links
-            .issue_for_all_async(&to_issue)
-            .await
-            .map_err(|error| AppError::Internal(format!("receipt link: {error}")))?
-            .into_iter();
-        Ok(seqs
-            .iter()
-            .map(|seq| seq.map(|_| codes.next().expect("one code per donation").link()))
-            .collect())
+        match links.issue_for_all_async(&to_issue).await {
+            Ok(codes) => {
+                let mut codes = codes.into_iter();
+                seqs.iter()
+                    .map(|seq| seq.map(|_| codes.next().expect("one code per donation").link()))
+                    .collect()
+            }
+            // The donations are durable and acknowledged all the same: a
+            // link is a convenience beside the log, and answering an error
+            // for a recorded gift would tell the client it was not. The
+            // answer carries no link; a retry under the same idempotency key
+            // issues it once the links can be written again (a full disk
+            // freed, the server restarted).
+            Err(error) => {
+                tracing::error!(
+                    %error,
+                    donations = to_issue.len(),
+                    "recorded without a receipt link: the links file cannot be written"
+                );
+                vec![None; seqs.len()]
+            }
+        }
     }
 
     /// Keeps documents in `documents` (docs/documents.md).

@@ -75,7 +75,7 @@ fn write_response() -> Value {
         (
             "receipt_link",
             json!({"type": "string", "pattern": "^/r/[A-Za-z0-9_-]{22}$",
-                   "description": "the donation's receipt link, for the donor: an unguessable code, revocable by DELETE /v1/receipt-links/{code}; a retry answers the same link"}),
+                   "description": "the donation's receipt link, for the donor: an unguessable code, revocable by DELETE /v1/receipt-links/{code}; a retry answers the same link. Absent when the links file cannot be written (a full disk): the donation is recorded all the same, and a retry under the same key once it can be written issues the link"}),
         ),
     ]);
     response["required"]
