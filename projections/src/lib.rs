@@ -810,7 +810,7 @@ impl Projections {
                 self.grant_evaluation_recorded(disclosed(seq, recorded_at_unix_ms), e)
             }
             Event::GrantSelfAssessmentFiled(e) => {
-                self.grant_self_assessment_filed(seq, disclosed(seq, recorded_at_unix_ms), e)
+                self.grant_self_assessment_filed(disclosed(seq, recorded_at_unix_ms), e)
             }
             Event::GrantClosed(e) => self.grant_closed(disclosed(seq, recorded_at_unix_ms), e),
             Event::ProjectPublished(e) => {
@@ -820,7 +820,7 @@ impl Projections {
             Event::ProjectClaimReleased(e) => self.project_claim_released(seq, e),
             Event::ProjectFunded(e) => self.project_funded(e),
             Event::ProjectCompleted(e) => {
-                self.project_completed(seq, disclosed(seq, recorded_at_unix_ms), e)
+                self.project_completed(disclosed(seq, recorded_at_unix_ms), e)
             }
             Event::ExpenditureMade(e) => self.expenditure_made(e),
             Event::ExpenditureReversed(e) => self.expenditure_reversed(e),
@@ -1371,7 +1371,6 @@ impl Projections {
 
     fn grant_self_assessment_filed(
         &mut self,
-        seq: u64,
         disclosed: Disclosed,
         e: &v1::GrantSelfAssessmentFiled,
     ) -> Result<(), Skip> {
@@ -1380,7 +1379,7 @@ impl Projections {
         self.reports.add(
             &e.report_sha256,
             reports::ReportEntry {
-                seq,
+                seq: disclosed.seq,
                 kind: ReportKind::GrantSelfAssessment,
                 entity: index,
                 position: grant.self_assessments.len() as u32,
@@ -1542,7 +1541,6 @@ impl Projections {
 
     fn project_completed(
         &mut self,
-        seq: u64,
         disclosed: Disclosed,
         e: &v1::ProjectCompleted,
     ) -> Result<(), Skip> {
@@ -1557,7 +1555,7 @@ impl Projections {
         self.reports.add(
             &e.report_sha256,
             reports::ReportEntry {
-                seq,
+                seq: disclosed.seq,
                 kind: ReportKind::ProjectCompletion,
                 entity: index,
                 position: 0,
