@@ -111,6 +111,9 @@ pub const SUBMIT_QUEUE_MAX: usize = 65_536;
 pub struct LedgerHandle {
     ledger: Arc<parking_lot::RwLock<Arc<Ledger>>>,
     store: Arc<dyn mingzhang_ledger::store::EventStore>,
+    /// `None` while this server holds the write role (or no role is
+    /// elected); `Some(writer)` while it only follows (see `writer_role`).
+    following: Arc<parking_lot::RwLock<Option<Option<String>>>>,
 }
 
 impl LedgerHandle {
@@ -128,6 +131,31 @@ impl LedgerHandle {
         LedgerHandle {
             ledger: Arc::new(parking_lot::RwLock::new(ledger)),
             store,
+            following: Arc::default(),
+        }
+    }
+
+    /// From now on writes are refused with 503 `not_the_writer`, naming
+    /// `writer` (another server's advertised address) when known.
+    pub fn follow(&self, writer: Option<String>) {
+        *self.following.write() = Some(writer);
+    }
+
+    /// From now on writes go to the current ledger.
+    pub fn write(&self) {
+        *self.following.write() = None;
+    }
+
+    pub fn is_writer(&self) -> bool {
+        self.following.read().is_none()
+    }
+
+    fn refuse_if_following(&self) -> Result<(), AppError> {
+        match &*self.following.read() {
+            None => Ok(()),
+            Some(writer) => Err(AppError::NotTheWriter {
+                writer: writer.clone(),
+            }),
         }
     }
 
@@ -143,6 +171,7 @@ impl LedgerHandle {
     /// Submits on its own task, so a client that hangs up cannot cancel a
     /// write half-way: the write stands, and a retry with the same key finds it.
     pub async fn submit(&self, command: Event, meta: CommandMeta) -> Result<Committed, AppError> {
+        self.refuse_if_following()?;
         let ledger = self.current();
         tokio::spawn(async move { ledger.submit(command, meta).await })
             .await
@@ -155,6 +184,7 @@ impl LedgerHandle {
         &self,
         commands: Vec<(Event, CommandMeta)>,
     ) -> Result<Vec<Result<Committed, AppError>>, AppError> {
+        self.refuse_if_following()?;
         let ledger = self.current();
         let results = tokio::spawn(async move { ledger.submit_many(commands).await })
             .await

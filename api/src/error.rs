@@ -68,6 +68,10 @@ pub enum AppError {
     /// 503 otherwise. `reason` names paths, so only the server log shows it.
     #[error("the log has failed: {reason}")]
     LogFailed { reason: String, disk_full: bool },
+    /// This server follows the log; another holds the write role (503).
+    /// `writer`: its advertised address, when known.
+    #[error("not the writer")]
+    NotTheWriter { writer: Option<String> },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -104,7 +108,9 @@ impl AppError {
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            AppError::Lagging { .. } | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Lagging { .. } | AppError::Unavailable(_) | AppError::NotTheWriter { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::LogFailed {
                 disk_full: true, ..
             } => StatusCode::INSUFFICIENT_STORAGE,
@@ -135,6 +141,7 @@ impl AppError {
                 disk_full: true, ..
             } => (None, Some("insufficient_storage")),
             AppError::LogFailed { .. } => (None, Some("log_failed")),
+            AppError::NotTheWriter { .. } => (None, Some("not_the_writer")),
             AppError::Unavailable(_) | AppError::Internal(_) => (None, None),
         }
     }
@@ -153,6 +160,17 @@ impl AppError {
                     "an I/O error"
                 }
             ),
+            AppError::NotTheWriter {
+                writer: Some(writer),
+            } => format!(
+                "this server follows the log and takes no writes; the server holding the write \
+                 role is {writer}: send the write there (retrying with the same Idempotency-Key \
+                 is safe)"
+            ),
+            AppError::NotTheWriter { writer: None } => "this server follows the log and takes \
+                no writes, and no server holds the write role right now: retry shortly with the \
+                same Idempotency-Key"
+                .to_owned(),
             AppError::Invalid { detail, .. }
             | AppError::NotFound { detail, .. }
             | AppError::OutOfRange { detail, .. }
@@ -275,7 +293,13 @@ struct Problem<'a> {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() && !matches!(self, AppError::Lagging { .. }) {
+        // A follower refusing a write is doing its job, not failing.
+        if status.is_server_error()
+            && !matches!(
+                self,
+                AppError::Lagging { .. } | AppError::NotTheWriter { .. }
+            )
+        {
             tracing::error!(error = %self, "request failed");
         }
         let (field, rule) = self.field_and_rule();

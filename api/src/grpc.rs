@@ -185,9 +185,10 @@ fn status_code(error: &AppError) -> tonic::Code {
         AppError::IdempotencyKeyReused { .. } => tonic::Code::AlreadyExists,
         AppError::Unauthenticated(_) => tonic::Code::Unauthenticated,
         AppError::Forbidden { .. } => tonic::Code::PermissionDenied,
-        AppError::Lagging { .. } | AppError::Unavailable(_) | AppError::LogFailed { .. } => {
-            tonic::Code::Unavailable
-        }
+        AppError::Lagging { .. }
+        | AppError::Unavailable(_)
+        | AppError::LogFailed { .. }
+        | AppError::NotTheWriter { .. } => tonic::Code::Unavailable,
         AppError::Internal(_) => tonic::Code::Internal,
     }
 }

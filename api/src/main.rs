@@ -307,7 +307,8 @@ fn main() -> anyhow::Result<()> {
                     // place, or the server restarted, and writing carries on.
                     StoreLocation::Postgres(url) => {
                         let reopen = mingzhang_api::store_location::postgres_opener(url);
-                        serve::run_reopening(reopen, &data_dir, config, on_bound).await
+                        serve::run_reopening(reopen, Some(url.clone()), &data_dir, config, on_bound)
+                            .await
                     }
                     StoreLocation::KurrentDb(_) => {
                         let store = location

@@ -15,7 +15,9 @@ use crate::config::ServeConfig;
 use crate::grpc::{GrpcApi, TransparencyApi};
 use crate::proof_calls::ProofCalls;
 use crate::state::AppState;
-use crate::store_switch::{StoreOpener, SwitchableStore, keep_writing};
+use crate::store_switch::{
+    Election, StoreOpener, SwitchableStore, hold_the_write_role, keep_writing,
+};
 use crate::transparency::{DEFAULT_ORIGIN, ProjectionsAt, Transparency};
 
 /// How often a new checkpoint is signed while the log grows.
@@ -72,8 +74,13 @@ pub async fn run_on(
 /// opened with `reopen`, and opened with it afresh whenever the store fails
 /// (see `store_switch`), so the server carries on once a server accepts
 /// writes again.
+///
+/// `election_url`: the database where several servers elect the one that
+/// writes (see `store_switch::hold_the_write_role`); this server advertises
+/// `MINGZHANG_ADVERTISE`, or its bound HTTP address.
 pub async fn run_reopening(
     reopen: StoreOpener,
+    election_url: Option<String>,
     data_dir: &Path,
     config: ServeConfig,
     on_bound: impl FnOnce(Bound),
@@ -81,12 +88,19 @@ pub async fn run_reopening(
     let store = reopen()
         .await
         .map_err(|error| ServeError::Open(format!("{error:#}")))?;
-    serve_store(store, Some(reopen), data_dir, config, on_bound).await
+    serve_store(
+        store,
+        Some((reopen, election_url)),
+        data_dir,
+        config,
+        on_bound,
+    )
+    .await
 }
 
 async fn serve_store(
     store: Arc<dyn mingzhang_ledger::store::EventStore>,
-    reopen: Option<StoreOpener>,
+    reopen: Option<(StoreOpener, Option<String>)>,
     data_dir: &Path,
     config: ServeConfig,
     on_bound: impl FnOnce(Bound),
@@ -96,11 +110,17 @@ async fn serve_store(
         .map_err(|error| ServeError::Open(error.to_string()))?;
     let tokens = Arc::new(TokenRegistry::open(token_file_path(data_dir))?);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut election = None;
     let ledger = match reopen {
         None => LedgerHandle::start(ledger),
-        Some(reopen) => {
+        Some((reopen, election_url)) => {
             let switch = SwitchableStore::new(store);
             let handle = LedgerHandle::reading_from(ledger, switch.clone());
+            if let Some(url) = election_url {
+                // No write until this server is elected.
+                handle.follow(None);
+                election = Some((switch.clone(), reopen.clone(), url));
+            }
             tokio::spawn(keep_writing(
                 switch,
                 handle.clone(),
@@ -149,6 +169,17 @@ async fn serve_store(
     };
     tracing::info!(http = %bound.http_addr, grpc = %bound.grpc_addr, "serving");
     on_bound(bound);
+    if let Some((switch, reopen, url)) = election {
+        let advertise = std::env::var("MINGZHANG_ADVERTISE")
+            .unwrap_or_else(|_| format!("http://{}", bound.http_addr));
+        tokio::spawn(hold_the_write_role(
+            switch,
+            state.ledger.clone(),
+            reopen,
+            Election { url, advertise },
+            shutdown_rx.clone(),
+        ));
+    }
 
     tokio::spawn(async move {
         wait_for_signal().await;

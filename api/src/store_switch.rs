@@ -138,6 +138,12 @@ pub async fn keep_writing(
             _ = tokio::time::sleep(REOPEN_INTERVAL) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
+        // Only the writer reopens: a follower's store takes no appends,
+        // and a server that lost the write role takes it back through
+        // `hold_the_write_role`, which opens the log afresh itself.
+        if !ledger.is_writer() {
+            continue;
+        }
         let Some(reason) = switch.failure() else {
             continue;
         };
@@ -163,6 +169,79 @@ pub async fn keep_writing(
                     "the log cannot be opened for writing yet"
                 )
             }
+        }
+    }
+}
+
+/// Where the write role is elected: the database and the address this
+/// server advertises to the followers, which name it to clients.
+#[derive(Debug, Clone)]
+pub struct Election {
+    pub url: String,
+    pub advertise: String,
+}
+
+/// Several servers on one PostgreSQL log: this one follows (refusing writes
+/// with 503 `not_the_writer`, naming the writer) until it takes the write
+/// role, then opens the log afresh, rebuilds its ledger from the log as it
+/// is (the last writer's records included) and writes until the role's
+/// session ends. Ends when `shutdown` turns true.
+pub async fn hold_the_write_role(
+    switch: Arc<SwitchableStore>,
+    ledger: LedgerHandle,
+    reopen: StoreOpener,
+    election: Election,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let waiting = mingzhang_store_postgres::writer_role::wait_for_writer_role(
+            &election.url,
+            &election.advertise,
+            |writer| ledger.follow(writer),
+        );
+        let role = tokio::select! {
+            role = waiting => role,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let mut role = match role {
+            Ok(role) => role,
+            Err(error) => {
+                ledger.follow(None);
+                tracing::warn!(%error, "cannot reach the database to elect a writer");
+                tokio::select! {
+                    _ = tokio::time::sleep(REOPEN_INTERVAL) => continue,
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
+            }
+        };
+        let took_at = std::time::Instant::now();
+        match reopen_ledger(&reopen).await {
+            Ok((store, fresh_ledger)) => {
+                switch.replace(store);
+                ledger.replace(fresh_ledger);
+                ledger.write();
+                tracing::info!(
+                    records = switch.head().len,
+                    rebuilt_ms = took_at.elapsed().as_millis() as u64,
+                    advertise = %election.advertise,
+                    "took the write role"
+                );
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "took the write role but cannot open the log; giving it up"
+                );
+                role.release().await;
+                continue;
+            }
+        }
+        tokio::select! {
+            _ = role.lost() => {
+                ledger.follow(None);
+                tracing::warn!("lost the write role: following until it is taken again");
+            }
+            _ = shutdown.wait_for(|stop| *stop) => return,
         }
     }
 }

@@ -65,15 +65,28 @@ fn serve_carries_on_when_the_primary_dies_and_the_standby_is_promoted() {
     let (acks, killed_at) = runtime.block_on(async {
         let client = reqwest::Client::new();
         wait_until_ready(&client, &http, Duration::from_secs(30)).await;
-        let opened = client
-            .post(format!("{http}/v1/funds"))
-            .bearer_auth(&operator)
-            .header("Idempotency-Key", "open-failover-fund")
-            .json(&json!({"fund_id": FUND, "name": "Failover fund", "kind": "unrestricted"}))
-            .send()
-            .await
-            .expect("open the fund");
-        assert!(opened.status().is_success(), "{}", opened.status());
+        // A server on PostgreSQL follows until it has taken the write role
+        // (503 `not_the_writer` meanwhile), a moment after it is ready.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let opened = client
+                .post(format!("{http}/v1/funds"))
+                .bearer_auth(&operator)
+                .header("Idempotency-Key", "open-failover-fund")
+                .json(&json!({"fund_id": FUND, "name": "Failover fund", "kind": "unrestricted"}))
+                .send()
+                .await
+                .expect("open the fund");
+            if opened.status().is_success() {
+                break;
+            }
+            assert_eq!(opened.status().as_u16(), 503, "{}", opened.status());
+            assert!(
+                Instant::now() < deadline,
+                "the server never took the write role"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
 
         let acks = Arc::new(Mutex::new(Vec::<Ack>::new()));
         let stop = Arc::new(AtomicBool::new(false));

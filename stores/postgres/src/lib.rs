@@ -41,6 +41,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 pub mod cluster;
+pub mod writer_role;
 
 /// The table holding the records.
 pub const TABLE: &str = "mingzhang_records";
@@ -78,6 +79,12 @@ CREATE OR REPLACE TRIGGER mingzhang_records_no_truncate
     BEFORE TRUNCATE ON mingzhang_records
     FOR EACH STATEMENT EXECUTE FUNCTION mingzhang_records_refuse_change();
 REVOKE UPDATE, DELETE, TRUNCATE ON mingzhang_records FROM PUBLIC, CURRENT_USER;
+-- Who holds the write role, for followers to name (see `writer_role`).
+CREATE TABLE IF NOT EXISTS mingzhang_writer (
+    id    int PRIMARY KEY CHECK (id = 1),
+    http  text NOT NULL,
+    since timestamptz NOT NULL
+);
 "#;
 
 #[derive(Debug, thiserror::Error)]
