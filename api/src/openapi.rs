@@ -261,7 +261,10 @@ fn problem_description(status: &str) -> &'static str {
         "415" => "the body is not declared application/json",
         "422" => "a field or query parameter breaks a rule",
         "503" => {
-            "the projections lag behind the log or are stopped at a record that does not apply"
+            "the projections lag behind the log or are stopped at a record that does not apply; for a write: the log has failed (`log_failed`), or this server follows the log and another holds the write role (`not_the_writer`, naming it); retry with the same Idempotency-Key"
+        }
+        "507" => {
+            "the disk is full (`insufficient_storage`): the log takes no writes until space returns and the server restarts"
         }
         other => panic!("no description for status {other}"),
     }
@@ -795,9 +798,9 @@ pub fn document() -> Value {
                 named("WriteResponse"),
             ),
             if NAME_NOTHING_EXISTING.contains(&command.path) {
-                &["400", "409", "413", "415", "422"]
+                &["400", "409", "413", "415", "422", "503", "507"]
             } else {
-                &["400", "404", "409", "413", "415", "422"]
+                &["400", "404", "409", "413", "415", "422", "503", "507"]
             },
         );
         write["description"] = json!(WRITE_CHECK_ORDER);
@@ -1361,13 +1364,15 @@ mod route_tests {
             (
                 "post",
                 "/v1/donors",
-                &["200", "400", "401", "403", "409", "413", "415", "422"],
+                &[
+                    "200", "400", "401", "403", "409", "413", "415", "422", "503", "507",
+                ],
             ),
             (
                 "post",
                 "/v1/donations/{id}/refunds",
                 &[
-                    "200", "400", "401", "403", "404", "409", "413", "415", "422",
+                    "200", "400", "401", "403", "404", "409", "413", "415", "422", "503", "507",
                 ],
             ),
         ];
