@@ -6,6 +6,7 @@
 
 pub mod batch_worker;
 pub mod checkpoint;
+pub mod checkpoint_store;
 pub mod decide;
 #[doc(hidden)]
 pub mod fuzz_targets;

@@ -40,6 +40,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
+pub mod checkpoints;
 pub mod cluster;
 pub mod writer_role;
 
@@ -68,7 +69,7 @@ CREATE TABLE IF NOT EXISTS mingzhang_records (
 CREATE OR REPLACE FUNCTION mingzhang_records_refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'mingzhang_records is append-only: % refused', TG_OP
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END
 $$;
@@ -79,6 +80,19 @@ CREATE OR REPLACE TRIGGER mingzhang_records_no_truncate
     BEFORE TRUNCATE ON mingzhang_records
     FOR EACH STATEMENT EXECUTE FUNCTION mingzhang_records_refuse_change();
 REVOKE UPDATE, DELETE, TRUNCATE ON mingzhang_records FROM PUBLIC, CURRENT_USER;
+-- Every signed checkpoint, append-only like the records (see `checkpoints`).
+CREATE TABLE IF NOT EXISTS mingzhang_checkpoints (
+    tree_size bigint      PRIMARY KEY CHECK (tree_size >= 0),
+    note      text        NOT NULL,
+    signed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE OR REPLACE TRIGGER mingzhang_checkpoints_no_update_or_delete
+    BEFORE UPDATE OR DELETE ON mingzhang_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION mingzhang_records_refuse_change();
+CREATE OR REPLACE TRIGGER mingzhang_checkpoints_no_truncate
+    BEFORE TRUNCATE ON mingzhang_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION mingzhang_records_refuse_change();
+REVOKE UPDATE, DELETE, TRUNCATE ON mingzhang_checkpoints FROM PUBLIC, CURRENT_USER;
 -- Who holds the write role, for followers to name (see `writer_role`).
 CREATE TABLE IF NOT EXISTS mingzhang_writer (
     id    int PRIMARY KEY CHECK (id = 1),
