@@ -27,8 +27,9 @@ struct Cli {
     data_dir: PathBuf,
     /// Where the log lives: a PostgreSQL URL (postgres://user@host:port/db)
     /// or, in a build with the `kurrentdb` feature, a KurrentDB one
-    /// (kurrentdb://host:2113?tls=false&stream=NAME); tokens, keys and
-    /// checkpoints stay in --data-dir [default: the embedded log in --data-dir]
+    /// (kurrentdb://host:2113?tls=false&stream=NAME); tokens and keys stay
+    /// in --data-dir, checkpoints too except in PostgreSQL, which keeps them
+    /// beside the records [default: the embedded log in --data-dir]
     #[arg(long, global = true, env = "MINGZHANG_STORE", hide_env_values = true)]
     store: Option<String>,
     #[command(subcommand)]
@@ -60,7 +61,8 @@ enum Command {
         what: Option<VerifyCommand>,
         /// A data directory, an exported bundle, a server's http(s):// URL, or a
         /// postgres:// store (read into a temporary copy, checked against the
-        /// checkpoints in --data-dir) [default: --store, else --data-dir]
+        /// latest checkpoint saved in the database and the key in --data-dir)
+        /// [default: --store, else --data-dir]
         path: Option<String>,
         /// A checkpoint note saved earlier: the log must extend it
         #[arg(long)]
@@ -307,15 +309,30 @@ fn main() -> anyhow::Result<()> {
                     // place, or the server restarted, and writing carries on.
                     StoreLocation::Postgres(url) => {
                         let reopen = mingzhang_api::store_location::postgres_opener(url);
-                        serve::run_reopening(reopen, Some(url.clone()), &data_dir, config, on_bound)
+                        let checkpoints = location
+                            .open_checkpoints(&data_dir)
                             .await
+                            .map_err(|error| serve::ServeError::Open(format!("{error:#}")))?;
+                        serve::run_reopening(
+                            reopen,
+                            checkpoints,
+                            Some(url.clone()),
+                            &data_dir,
+                            config,
+                            on_bound,
+                        )
+                        .await
                     }
                     StoreLocation::KurrentDb(_) => {
                         let store = location
                             .open(&data_dir)
                             .await
                             .map_err(|error| serve::ServeError::Open(format!("{error:#}")))?;
-                        serve::run_on(store, &data_dir, config, on_bound).await
+                        let checkpoints = location
+                            .open_checkpoints(&data_dir)
+                            .await
+                            .map_err(|error| serve::ServeError::Open(format!("{error:#}")))?;
+                        serve::run_on(store, checkpoints, &data_dir, config, on_bound).await
                     }
                 }
             })?;
@@ -434,10 +451,11 @@ async fn demo(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
     let store = ledger.store();
     let mut projections = Projections::default();
     projections.catch_up(&*store)?;
-    let transparency = mingzhang_api::transparency::Transparency::open(
+    let transparency = mingzhang_api::transparency::Transparency::open_with(
         data_dir,
         &*store,
         mingzhang_api::transparency::DEFAULT_ORIGIN,
+        location.open_checkpoints(data_dir).await?,
     )?;
     let (signed_size, _) = transparency.sign(&*store, &projections)?;
     println!(
@@ -704,6 +722,7 @@ async fn export_copy(
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
         bail!("{} exists and is not empty", out.display());
     }
+    let checkpoints = location.open_checkpoints(data_dir).await?;
     let store = location.open_read_only(data_dir).await?;
     let mut projections = Projections::default();
     projections.catch_up(&*store)?;
@@ -713,6 +732,16 @@ async fn export_copy(
         signer,
         mingzhang_api::transparency::DEFAULT_ORIGIN,
     )?;
+    // The bundle's checkpoint is signed now; the servers' latest must be a
+    // prefix of it, or the log was rewritten after they signed.
+    if let Some(latest) = checkpoints.latest()? {
+        mingzhang_api::transparency::require_log_extends(&*store, &latest, &signer.verifier())
+            .with_context(|| format!("{}", checkpoints.describe()))?;
+        eprintln!(
+            "the log extends the latest checkpoint the servers saved (size {})",
+            latest.size
+        );
+    }
     let bytes = store_location::write_log_copy(&*store, size, &out.join("log"))?;
     std::fs::write(out.join("checkpoint.note"), note)?;
     std::fs::write(
@@ -730,32 +759,45 @@ async fn export_copy(
 }
 
 /// A temporary data directory for `verify` of a log in a server: the
-/// server's records, read by range, as one segment, beside the signed
-/// checkpoint and verifier key from `--data-dir`, so the audit holds the
-/// records to the checkpoint the writer signed, as it does a data directory.
+/// server's records, read by range, as one segment, beside the latest signed
+/// checkpoint (from the database for PostgreSQL, else from `--data-dir`) and
+/// the verifier key from `--data-dir`, so the audit holds the records to the
+/// checkpoint the writer signed, as it does a data directory's, and reports
+/// the records after it as the unsigned tail of a log that grows.
 async fn copy_for_audit(
     location: &StoreLocation,
     data_dir: &Path,
 ) -> anyhow::Result<tempfile::TempDir> {
+    let checkpoints = location.open_checkpoints(data_dir).await?;
+    // Read before the records, so the copy covers at least what it signs.
+    let latest = checkpoints.latest()?;
     let store = location.open_read_only(data_dir).await?;
     let copy = tempfile::tempdir().context("creating a temporary copy of the log")?;
     let len = store.head().len;
     store_location::write_log_copy(&*store, len, &copy.path().join("log"))?;
-    for (from, to) in [
-        ("checkpoints/latest.note", "checkpoints/latest.note"),
-        ("keys/checkpoint.pub", "keys/checkpoint.pub"),
-    ] {
-        let from = data_dir.join(from);
-        if from.is_file() {
-            let to = copy.path().join(to);
-            std::fs::create_dir_all(to.parent().expect("has a parent"))?;
-            std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
-        }
+    if let Some(latest) = &latest {
+        let to = copy.path().join("checkpoints").join("latest.note");
+        std::fs::create_dir_all(to.parent().expect("has a parent"))?;
+        std::fs::write(&to, &latest.note).with_context(|| format!("writing {}", to.display()))?;
+    }
+    let key = data_dir.join("keys/checkpoint.pub");
+    if key.is_file() {
+        let to = copy.path().join("keys/checkpoint.pub");
+        std::fs::create_dir_all(to.parent().expect("has a parent"))?;
+        std::fs::copy(&key, &to).with_context(|| format!("copying {}", key.display()))?;
     }
     eprintln!(
-        "read {len} records from {} into a temporary copy at {}; checking it against the checkpoint and key in {}",
+        "read {len} records from {} into a temporary copy at {}; checking it against {} and the key in {}",
         location.describe(data_dir),
         copy.path().display(),
+        match &latest {
+            Some(latest) => format!(
+                "the checkpoint at size {} in {}",
+                latest.size,
+                checkpoints.describe()
+            ),
+            None => format!("no checkpoint ({} holds none)", checkpoints.describe()),
+        },
         data_dir.display()
     );
     Ok(copy)

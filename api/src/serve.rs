@@ -19,6 +19,7 @@ use crate::store_switch::{
     Election, StoreOpener, SwitchableStore, hold_the_write_role, keep_writing,
 };
 use crate::transparency::{DEFAULT_ORIGIN, ProjectionsAt, Transparency};
+use mingzhang_ledger::checkpoint_store::CheckpointStore;
 
 /// How often a new checkpoint is signed while the log grows.
 pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -56,18 +57,21 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let store =
         crate::log_failure_hook::open_store_for_serve(data_dir).map_err(ServeError::Open)?;
-    run_on(store, data_dir, config, on_bound).await
+    let checkpoints = crate::transparency::file_checkpoints(data_dir)
+        .map_err(|error| ServeError::Start(format!("checkpoints: {error:#}")))?;
+    run_on(store, checkpoints, data_dir, config, on_bound).await
 }
 
-/// `run` on a log already opened (`--store`); tokens, keys and checkpoints
-/// are still in `data_dir`.
+/// `run` on a log already opened (`--store`), its checkpoints kept in
+/// `checkpoints`; tokens and keys are still in `data_dir`.
 pub async fn run_on(
     store: Arc<dyn mingzhang_ledger::store::EventStore>,
+    checkpoints: Arc<dyn CheckpointStore>,
     data_dir: &Path,
     config: ServeConfig,
     on_bound: impl FnOnce(Bound),
 ) -> Result<(), ServeError> {
-    serve_store(store, None, data_dir, config, on_bound).await
+    serve_store(store, checkpoints, None, data_dir, config, on_bound).await
 }
 
 /// `run_on` a log in a database that may fail over to a standby: the log is
@@ -80,6 +84,7 @@ pub async fn run_on(
 /// `MINGZHANG_ADVERTISE`, or its bound HTTP address.
 pub async fn run_reopening(
     reopen: StoreOpener,
+    checkpoints: Arc<dyn CheckpointStore>,
     election_url: Option<String>,
     data_dir: &Path,
     config: ServeConfig,
@@ -90,6 +95,7 @@ pub async fn run_reopening(
         .map_err(|error| ServeError::Open(format!("{error:#}")))?;
     serve_store(
         store,
+        checkpoints,
         Some((reopen, election_url)),
         data_dir,
         config,
@@ -100,6 +106,7 @@ pub async fn run_reopening(
 
 async fn serve_store(
     store: Arc<dyn mingzhang_ledger::store::EventStore>,
+    checkpoints: Arc<dyn CheckpointStore>,
     reopen: Option<(StoreOpener, Option<String>)>,
     data_dir: &Path,
     config: ServeConfig,
@@ -142,7 +149,7 @@ async fn serve_store(
         .map_err(|error| ServeError::Start(error.to_string()))?
         .with_documents(Arc::new(documents));
     let transparency = Arc::new(
-        Transparency::open(data_dir, store.as_ref(), DEFAULT_ORIGIN)
+        Transparency::open_with(data_dir, store.as_ref(), DEFAULT_ORIGIN, checkpoints)
             .map_err(|error| ServeError::Start(format!("transparency log: {error:#}")))?
             .with_witnesses(crate::witness_client::WitnessClient::new(
                 config.witnesses.clone(),
@@ -253,7 +260,10 @@ fn grpc_incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming
 }
 
 /// Signs a checkpoint over the projections whenever they have moved since the
-/// last one, every `CHECKPOINT_INTERVAL`, and once more when shutting down.
+/// last one, every `CHECKPOINT_INTERVAL`, and once more when shutting down,
+/// while this server holds the write role: the followers of a log in a
+/// database serve the checkpoints the writer saves, and sign only on demand
+/// (a receipt or `POST /v1/checkpoints` no saved checkpoint covers yet).
 fn spawn_checkpoint_signer(
     state: AppState,
     transparency: Arc<Transparency>,
@@ -268,6 +278,12 @@ fn spawn_checkpoint_signer(
             // At shutdown, let the projections take in the writes finished in-flight.
             if stopping && let Err(error) = state.wait_for_projections_to_reach_the_log().await {
                 tracing::warn!(%error, "the last checkpoint may not cover every record");
+            }
+            if !state.ledger.is_writer() {
+                if stopping {
+                    break;
+                }
+                continue;
             }
             let (state, transparency) = (state.clone(), transparency.clone());
             let signed = tokio::task::spawn_blocking(move || {

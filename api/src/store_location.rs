@@ -3,14 +3,16 @@
 //! a PostgreSQL database (`postgres://...`) or, in a build with the
 //! `kurrentdb` feature, a stream in KurrentDB (`kurrentdb://...`,
 //! `esdb://...`). Tokens, the checkpoint
-//! signing key, signed checkpoints and the Merkle store stay in
-//! `--data-dir` on either.
+//! signing key and the Merkle store stay in `--data-dir` on each; signed
+//! checkpoints too, except in PostgreSQL, which keeps them beside the
+//! records (`open_checkpoints`).
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use mingzhang_ledger::checkpoint_store::CheckpointStore;
 use mingzhang_ledger::store::EventStore;
 use mingzhang_ledger::store::file::{encode_segment_header, segment_file_name};
 
@@ -72,6 +74,28 @@ impl StoreLocation {
             }
             StoreLocation::Postgres(url) => Ok(Arc::new(open_postgres(url).await?)),
             StoreLocation::KurrentDb(url) => open_kurrentdb(url).await,
+        }
+    }
+
+    /// Where the log's signed checkpoints are kept: beside the records in
+    /// PostgreSQL (`mingzhang_checkpoints`), so that every server and every
+    /// auditor of the log finds the same; in `<data-dir>/checkpoints` for
+    /// the embedded log and KurrentDB.
+    pub async fn open_checkpoints(
+        &self,
+        data_dir: &Path,
+    ) -> anyhow::Result<Arc<dyn CheckpointStore>> {
+        match self {
+            StoreLocation::Postgres(url) => Ok(Arc::new(
+                mingzhang_store_postgres::checkpoints::PostgresCheckpoints::open(url, &redact(url))
+                    .await
+                    .with_context(|| {
+                        format!("opening the checkpoints in PostgreSQL {}", redact(url))
+                    })?,
+            )),
+            StoreLocation::Embedded | StoreLocation::KurrentDb(_) => {
+                crate::transparency::file_checkpoints(data_dir)
+            }
         }
     }
 

@@ -6,12 +6,21 @@
 //! - `keys/checkpoint.key`: the signer key (note format, mode 0600), made by
 //!   `mingzhang keygen`; `keys/checkpoint.pub` is its verifier key.
 //! - `merkle/`: the tree (derived state, rebuilt from the log when missing).
-//! - `checkpoints/<size>.note`, and `checkpoints/latest.note`.
+//! - `checkpoints/<size>.note`, and `checkpoints/latest.note`, for the
+//!   embedded log. A log in PostgreSQL keeps its checkpoints in the database
+//!   beside the records (`mingzhang_checkpoints`), so that every server on it
+//!   answers with the same checkpoint for a size, and a server that takes
+//!   the write role signs on from the latest any server saved.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use mingzhang_ledger::checkpoint::{Checkpoint, SignerKey, VerifierKey};
+use mingzhang_ledger::checkpoint_store::{
+    CheckpointStore, CheckpointStoreError, FileCheckpoints, SavedCheckpoint,
+};
 use mingzhang_ledger::merkle::{Hash, MerkleStore};
 use mingzhang_ledger::receipt::Receipt;
 use mingzhang_ledger::store::EventStore;
@@ -37,6 +46,21 @@ impl ProjectionsAt {
 
 pub use mingzhang_audit::{BALANCES_LINE_PREFIX, balances_digest_of, balances_line};
 pub const DEFAULT_ORIGIN: &str = "mingzhang.local/ledger";
+
+/// How long `Transparency::latest` answers from memory before asking the
+/// checkpoint store again: another server may have saved a newer one, and
+/// the page asks on every request.
+pub const LATEST_MAX_AGE: Duration = Duration::from_millis(100);
+/// How long opening waits for the log to reach the latest saved checkpoint
+/// (in a database, another server may have written and signed meanwhile).
+pub const LOG_REACHES_CHECKPOINT_WAIT: Duration = Duration::from_secs(5);
+
+/// The checkpoints of the embedded log, in `<data-dir>/checkpoints`.
+pub fn file_checkpoints(data_dir: &Path) -> anyhow::Result<Arc<dyn CheckpointStore>> {
+    Ok(Arc::new(FileCheckpoints::open(
+        &data_dir.join("checkpoints"),
+    )?))
+}
 
 pub fn key_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
     let keys = data_dir.join("keys");
@@ -92,6 +116,27 @@ pub fn sign_detached(
         size,
         balances_digest,
     } = ProjectionsAt::taken_from(projections);
+    let root = root_of_prefix(store, size)?;
+    let checkpoint = Checkpoint::new(origin, size, root, vec![balances_line(&balances_digest)])?;
+    Ok((size, checkpoint.sign(signer)))
+}
+
+/// The log's length once it covers `size` records, or after
+/// `LOG_REACHES_CHECKPOINT_WAIT`: a server of a log in a database may learn
+/// of the records a moment after another server saved a checkpoint over them.
+fn wait_for_the_log_to_reach(store: &dyn EventStore, size: u64) -> u64 {
+    let started = Instant::now();
+    loop {
+        let len = store.head().len;
+        if len >= size || started.elapsed() >= LOG_REACHES_CHECKPOINT_WAIT {
+            return len;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The RFC 9162 root of the first `size` records of `store`, computed in memory.
+pub fn root_of_prefix(store: &dyn EventStore, size: u64) -> anyhow::Result<Hash> {
     let mut leaves = Vec::with_capacity(usize::try_from(size)?);
     while (leaves.len() as u64) < size {
         let batch = store.read(leaves.len() as u64, 4096)?;
@@ -102,9 +147,37 @@ pub fn sign_detached(
             leaves.push(mingzhang_ledger::merkle::leaf_hash(record.bytes()));
         }
     }
-    let root = mingzhang_ledger::merkle::root_from_leaves(&leaves);
-    let checkpoint = Checkpoint::new(origin, size, root, vec![balances_line(&balances_digest)])?;
-    Ok((size, checkpoint.sign(signer)))
+    Ok(mingzhang_ledger::merkle::root_from_leaves(&leaves))
+}
+
+/// Checks that `saved` verifies under `key` and that the first records of
+/// `store` hash to its root: the log extends what was signed.
+pub fn require_log_extends(
+    store: &dyn EventStore,
+    saved: &SavedCheckpoint,
+    key: &VerifierKey,
+) -> anyhow::Result<()> {
+    let checkpoint = Checkpoint::open_signed(&saved.note, key).map_err(|error| {
+        anyhow::anyhow!(
+            "the checkpoint saved at size {} does not verify under {}: {error}",
+            saved.size,
+            key.to_text()
+        )
+    })?;
+    let len = store.head().len;
+    if checkpoint.size() > len {
+        bail!(
+            "the checkpoint saved at size {} covers more than the log's {len} records: records were removed",
+            checkpoint.size()
+        );
+    }
+    if root_of_prefix(store, checkpoint.size())? != *checkpoint.root_hash() {
+        bail!(
+            "the log's first {} records do not hash to the root of the checkpoint saved at that size: history was rewritten",
+            checkpoint.size()
+        );
+    }
+    Ok(())
 }
 
 /// Writes via a temporary file, fsync and rename, so a crash leaves the old
@@ -146,11 +219,13 @@ pub struct Transparency {
     origin: String,
     signer: SignerKey,
     merkle: Mutex<MerkleStore>,
-    checkpoints_dir: PathBuf,
-    latest: RwLock<Option<(u64, String)>>,
-    /// Held through a whole signing, so signers take turns and `latest.note`
-    /// only moves forward, while the tree itself is let go for proofs and
-    /// receipts during the witnesses' round trips.
+    checkpoints: Arc<dyn CheckpointStore>,
+    /// The latest saved checkpoint this server knows, and when it last asked
+    /// the store; only moves forward.
+    latest: RwLock<(Option<SavedCheckpoint>, Option<Instant>)>,
+    /// Held through a whole signing, so this server's signers take turns,
+    /// while the tree itself is let go for proofs and receipts during the
+    /// witnesses' round trips.
     signing_turn: Mutex<()>,
     /// Where each new checkpoint goes for cosignatures before it is published.
     witnesses: Option<crate::witness_client::WitnessClient>,
@@ -158,17 +233,34 @@ pub struct Transparency {
 
 impl Transparency {
     /// Opens the tree (catching it up with the log) and the signing key,
-    /// creating the key on first use.
+    /// creating the key on first use, with the checkpoints in
+    /// `<data-dir>/checkpoints`.
     pub fn open(
         data_dir: &Path,
         store: &dyn EventStore,
         origin: &str,
     ) -> anyhow::Result<Transparency> {
+        Transparency::open_with(data_dir, store, origin, file_checkpoints(data_dir)?)
+    }
+
+    /// `open` with the checkpoints kept in `checkpoints`. The latest saved
+    /// must be signed by this server's key (every server of one log signs
+    /// with the one key) and the log must extend it.
+    pub fn open_with(
+        data_dir: &Path,
+        store: &dyn EventStore,
+        origin: &str,
+        checkpoints: Arc<dyn CheckpointStore>,
+    ) -> anyhow::Result<Transparency> {
         keygen(data_dir, "mingzhang")?;
         let (private_path, _) = key_paths(data_dir);
         let signer = SignerKey::from_text(std::fs::read_to_string(&private_path)?.trim())
             .map_err(|error| anyhow::anyhow!("{}: {error}", private_path.display()))?;
-        let log_len = store.head().len;
+        let latest = checkpoints.latest()?;
+        let log_len = match &latest {
+            Some(latest) => wait_for_the_log_to_reach(store, latest.size),
+            None => store.head().len,
+        };
         let (mut merkle, report) = MerkleStore::open(&data_dir.join("merkle"), log_len)?;
         if report.missing > 0 {
             tracing::info!(
@@ -178,29 +270,38 @@ impl Transparency {
         }
         merkle.catch_up(store, log_len)?;
         merkle.sync()?;
-        let checkpoints_dir = data_dir.join("checkpoints");
-        std::fs::create_dir_all(&checkpoints_dir)?;
-        let latest = match std::fs::read_to_string(checkpoints_dir.join("latest.note")) {
-            Ok(note) => {
-                let checkpoint = Checkpoint::open_signed(&note, &signer.verifier())
-                    .map_err(|error| anyhow::anyhow!("checkpoints/latest.note: {error}"))?;
-                if checkpoint.size() > log_len {
-                    bail!(
-                        "checkpoints/latest.note covers {} records but the log has {log_len}",
-                        checkpoint.size()
-                    );
-                }
-                Some((checkpoint.size(), note))
+        if let Some(latest) = &latest {
+            let where_saved = checkpoints.describe();
+            let checkpoint =
+                Checkpoint::open_signed(&latest.note, &signer.verifier()).map_err(|error| {
+                    anyhow::anyhow!(
+                        "{where_saved}: the latest checkpoint, at size {}, does not verify under \
+                         this server's key {} (rule: every server of one log signs with the one \
+                         key): {error}",
+                        latest.size,
+                        signer.verifier().to_text()
+                    )
+                })?;
+            if checkpoint.size() > log_len {
+                bail!(
+                    "{where_saved}: the latest checkpoint covers {} records but the log has {log_len}",
+                    checkpoint.size()
+                );
             }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-            Err(error) => return Err(error.into()),
-        };
+            if merkle.root(checkpoint.size())? != *checkpoint.root_hash() {
+                bail!(
+                    "{where_saved}: the log's first {} records do not hash to the latest \
+                     checkpoint's root: the log does not extend what was signed",
+                    checkpoint.size()
+                );
+            }
+        }
         Ok(Transparency {
             origin: origin.to_owned(),
             signer,
             merkle: Mutex::new(merkle),
-            checkpoints_dir,
-            latest: RwLock::new(latest),
+            checkpoints,
+            latest: RwLock::new((latest, Some(Instant::now()))),
             signing_turn: Mutex::new(()),
             witnesses: None,
         })
@@ -255,16 +356,20 @@ impl Transparency {
             balances_digest,
         } = at;
         let _turn = self.signing_turn.lock();
-        let mut merkle = self.merkle.lock();
-        if let Some((latest_size, note)) = self.latest.read().as_ref()
-            && *latest_size >= size
+        let latest = self.latest_saved();
+        if let Some(latest) = &latest
+            && latest.size >= size
         {
-            return Ok((*latest_size, note.clone()));
+            return Ok((latest.size, latest.note.clone()));
         }
+        let mut merkle = self.merkle.lock();
         if merkle.len() < size {
             merkle.catch_up(store, size)?;
         }
         merkle.sync()?;
+        if let Some(latest) = &latest {
+            self.require_extends(&merkle, latest)?;
+        }
         let root = merkle.root(size)?;
         let checkpoint = Checkpoint::new(
             &self.origin,
@@ -282,26 +387,96 @@ impl Transparency {
             ),
             None => note,
         };
-        write_durably(
-            &self.checkpoints_dir.join(format!("{size}.note")),
-            note.as_bytes(),
-            0o644,
-        )?;
-        write_durably(
-            &self.checkpoints_dir.join("latest.note"),
-            note.as_bytes(),
-            0o644,
-        )?;
-        *self.latest.write() = Some((size, note.clone()));
+        let note = match self.checkpoints.save(size, &note) {
+            Ok(()) => note,
+            // Another server of this log saved this size first (the same
+            // body and signature, other cosignatures): all serve that one.
+            Err(CheckpointStoreError::DifferentNoteAtSize { .. }) => {
+                self.checkpoints.at(size)?.with_context(|| {
+                    format!(
+                        "{}: a checkpoint at size {size} was refused as a rewrite but none is there",
+                        self.checkpoints.describe()
+                    )
+                })?
+            }
+            Err(error) => return Err(error.into()),
+        };
+        self.remember(SavedCheckpoint {
+            size,
+            note: note.clone(),
+        });
         Ok((size, note))
     }
 
+    /// A checkpoint signed after `latest` must extend it: this server's tree
+    /// has the same root at its size. Only a log rewritten under a running
+    /// server, or a server on another log with the same key, fails this.
+    fn require_extends(
+        &self,
+        merkle: &MerkleStore,
+        latest: &SavedCheckpoint,
+    ) -> anyhow::Result<()> {
+        let saved = Checkpoint::open_signed(&latest.note, &self.signer.verifier()).map_err(
+            |error| {
+                anyhow::anyhow!(
+                    "{}: the checkpoint at size {} does not verify under this server's key: {error}",
+                    self.checkpoints.describe(),
+                    latest.size
+                )
+            },
+        )?;
+        if merkle.root(saved.size())? != *saved.root_hash() {
+            bail!(
+                "{}: this server's log does not extend the checkpoint saved at size {}; \
+                 refusing to sign one that is not consistent with it",
+                self.checkpoints.describe(),
+                saved.size()
+            );
+        }
+        Ok(())
+    }
+
+    /// The latest checkpoint saved by any server of this log (asked of the
+    /// store at most every `LATEST_MAX_AGE`).
     pub fn latest(&self) -> Option<(u64, String)> {
-        self.latest.read().clone()
+        self.latest_saved().map(|latest| (latest.size, latest.note))
+    }
+
+    fn latest_saved(&self) -> Option<SavedCheckpoint> {
+        {
+            let (latest, asked_at) = &*self.latest.read();
+            if asked_at.is_some_and(|at| at.elapsed() < LATEST_MAX_AGE) {
+                return latest.clone();
+            }
+        }
+        match self.checkpoints.latest() {
+            Ok(Some(saved)) => self.remember(saved),
+            Ok(None) => {}
+            // Answered from memory meanwhile; the store is asked again next time.
+            Err(error) => tracing::warn!(%error, "reading the latest checkpoint"),
+        }
+        let mut latest = self.latest.write();
+        latest.1 = Some(Instant::now());
+        latest.0.clone()
+    }
+
+    /// Keeps `saved` as the latest known unless a larger one is.
+    fn remember(&self, saved: SavedCheckpoint) {
+        let mut latest = self.latest.write();
+        if latest
+            .0
+            .as_ref()
+            .is_none_or(|known| known.size < saved.size)
+        {
+            latest.0 = Some(saved);
+        }
     }
 
     pub fn checkpoint_at(&self, size: u64) -> Option<String> {
-        std::fs::read_to_string(self.checkpoints_dir.join(format!("{size}.note"))).ok()
+        self.checkpoints.at(size).unwrap_or_else(|error| {
+            tracing::warn!(%error, size, "reading a checkpoint");
+            None
+        })
     }
 
     fn tree_covering(

@@ -4,8 +4,11 @@
 //! naming the writer. The writer is SIGKILLed under writes; another takes
 //! the role and writes on. Every acknowledged write is in the log, none
 //! twice, the chain never forks, and the checkpoints signed before and after
-//! the handover both verify against it. Skipped, saying so, where PostgreSQL
-//! is not installed and CI is not set.
+//! the handover are saved in the database: every server serves the same
+//! bytes for each, the later is consistent with the earlier, and `verify`
+//! with nothing but the key in its data directory checks the log against
+//! the latest. Skipped, saying so, where PostgreSQL is not installed and CI
+//! is not set.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use mingzhang_ledger::checkpoint::{Checkpoint, VerifierKey};
 use mingzhang_store_postgres::cluster::ThrowawayCluster;
 use mingzhang_tests::{Served, serve_with_env};
 use parking_lot::Mutex;
@@ -78,7 +82,7 @@ fn three_servers_one_writer_and_another_takes_the_role_when_it_dies() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let client = reqwest::Client::new();
 
-    let (acks, killed, killed_at) = runtime.block_on(async {
+    let (acks, killed, killed_at, before_note) = runtime.block_on(async {
         for http in &https {
             wait_until_ready(&client, http, Duration::from_secs(30)).await;
         }
@@ -137,6 +141,8 @@ fn three_servers_one_writer_and_another_takes_the_role_when_it_dies() {
         wait_for_acks(&acks, 30, RETRY_FOR).await;
         let killed = acks.lock().last().expect("acks").server;
         assert_eq!(killed, writer, "the elected server took the writes");
+        // Signed by the writer under writes, just before it dies.
+        let before_note = sign_now(&client, &https[killed], &operator).await;
         servers[killed]
             .take()
             .expect("running")
@@ -144,8 +150,8 @@ fn three_servers_one_writer_and_another_takes_the_role_when_it_dies() {
             .kill()
             .expect("SIGKILL");
         let killed_at = Instant::now();
-        let before = acks.lock().len();
-        wait_for_acks(&acks, before + 30, RETRY_FOR).await;
+        let acked = acks.lock().len();
+        wait_for_acks(&acks, acked + 30, RETRY_FOR).await;
         stop.store(true, Ordering::Relaxed);
         writing
             .await
@@ -156,7 +162,7 @@ fn three_servers_one_writer_and_another_takes_the_role_when_it_dies() {
         let survivor = (0..3).find(|&n| n != killed).expect("a survivor");
         let acks = acks.lock().clone();
         assert_every_ack_in_the_log(&client, &https[survivor], &auditor, &acks).await;
-        (acks, killed, killed_at)
+        (acks, killed, killed_at, before_note)
     });
 
     // An answer already on its way when the writer was killed may be
@@ -177,7 +183,84 @@ fn three_servers_one_writer_and_another_takes_the_role_when_it_dies() {
         (acks[handover].at - killed_at).as_millis()
     );
 
-    // Stopped cleanly, each survivor signs a checkpoint over the log; the
+    // The checkpoint the killed writer signed and the one the new writer
+    // signs now are in the database: both survivors serve each byte for
+    // byte, and the later is consistent with the earlier.
+    let survivors: Vec<usize> = (0..3).filter(|&n| n != killed).collect();
+    let after = runtime.block_on(async {
+        let after_note = sign_now(&client, &https[new_writer], &operator).await;
+        let key = get_text(&client, &format!("{}/v1/public-key", https[new_writer])).await;
+        let key = VerifierKey::from_text(key.trim()).expect("verifier key");
+        let before =
+            Checkpoint::open_signed(&before_note, &key).expect("signed before, by the key");
+        let after = Checkpoint::open_signed(&after_note, &key).expect("signed after, by the key");
+        assert!(
+            after.size() > before.size(),
+            "{} after {}",
+            after.size(),
+            before.size()
+        );
+        // Longer than `LATEST_MAX_AGE`, so no server answers from memory.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for (checkpoint, note) in [(&before, &before_note), (&after, &after_note)] {
+            for &n in &survivors {
+                let served = get_text(
+                    &client,
+                    &format!("{}/v1/checkpoints/{}", https[n], checkpoint.size()),
+                )
+                .await;
+                assert_eq!(&served, note, "{} at size {}", https[n], checkpoint.size());
+            }
+        }
+        let mut latest = Vec::new();
+        for &n in &survivors {
+            latest.push(get_text(&client, &format!("{}/v1/checkpoint", https[n])).await);
+        }
+        assert_eq!(
+            latest[0], latest[1],
+            "both survivors serve one latest checkpoint"
+        );
+        assert_eq!(latest[0], after_note);
+        let follower = survivors
+            .iter()
+            .copied()
+            .find(|&n| n != new_writer)
+            .expect("a follower survives");
+        let proof: serde_json::Value = client
+            .get(format!(
+                "{}/v1/proofs/consistency?from={}&to={}",
+                https[follower],
+                before.size(),
+                after.size()
+            ))
+            .send()
+            .await
+            .expect("consistency proof")
+            .json()
+            .await
+            .expect("json");
+        let path: Vec<[u8; 32]> = proof["proof"]
+            .as_array()
+            .expect("proof")
+            .iter()
+            .map(|hash| {
+                let mut bytes = [0u8; 32];
+                hex::decode_to_slice(hash.as_str().expect("hex"), &mut bytes).expect("hex");
+                bytes
+            })
+            .collect();
+        mingzhang_ledger::merkle::verify_consistency(
+            before.size(),
+            after.size(),
+            before.root_hash(),
+            after.root_hash(),
+            &path,
+        )
+        .expect("the checkpoint after the handover is consistent with the one before");
+        after
+    });
+
+    // Stopped cleanly, the survivors sign nothing new (no write since); the
     // killed writer's last checkpoint, signed before the handover with the
     // same key, verifies against the same log: no fork.
     for server in &mut servers {
@@ -195,4 +278,47 @@ fn three_servers_one_writer_and_another_takes_the_role_when_it_dies() {
             dir.display()
         );
     }
+    // An auditor given the database and the verifier key, and no
+    // checkpoint file: verify checks the log against the latest checkpoint
+    // the servers saved in the database.
+    let auditor_dir = work.path().join("auditor");
+    std::fs::create_dir_all(auditor_dir.join("keys")).expect("keys dir");
+    std::fs::copy(
+        first_dir.join("keys/checkpoint.pub"),
+        auditor_dir.join("keys/checkpoint.pub"),
+    )
+    .expect("copy the verifier key");
+    let report: serde_json::Value =
+        serde_json::from_str(&run(&auditor_dir, &store, &["verify", "--json"])).expect("json");
+    assert_eq!(report["ok"], json!(true), "{report}");
+    assert_eq!(
+        report["coverage"]["signed_size"],
+        json!(after.size()),
+        "{report}"
+    );
+    assert_eq!(
+        report["checkpoint"]["root_matches"],
+        json!(true),
+        "{report}"
+    );
+}
+
+/// `POST /v1/checkpoints` as an operator: the note signed over every record
+/// durable when it arrived.
+async fn sign_now(client: &reqwest::Client, http: &str, operator: &str) -> String {
+    let response = client
+        .post(format!("{http}/v1/checkpoints"))
+        .bearer_auth(operator)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("sign a checkpoint");
+    assert_eq!(response.status().as_u16(), 200, "{http}");
+    response.text().await.expect("note")
+}
+
+async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    let response = client.get(url).send().await.expect(url);
+    assert_eq!(response.status().as_u16(), 200, "{url}");
+    response.text().await.expect("body")
 }
