@@ -136,7 +136,8 @@ enum Command {
     /// check both in full: every chain link, the Merkle root and the
     /// balances digest must be the same. Resumable: run it again after an
     /// interruption and it continues where the target ends. Copies the log
-    /// only; tokens, keys and checkpoints stay in --data-dir.
+    /// and its latest signed checkpoint (into the database for PostgreSQL);
+    /// tokens and keys stay in --data-dir.
     Migrate {
         /// The target: a postgres:// or kurrentdb:// URL, or a data directory for the embedded log
         #[arg(long)]
@@ -699,6 +700,30 @@ async fn migrate(source: &StoreLocation, data_dir: &Path, to: &str) -> anyhow::R
         }
     })
     .await?;
+    // Both logs are the same records now, so the checkpoint signed over the
+    // source holds for the target: the target's auditors need it.
+    let source_checkpoints = source.open_checkpoints(data_dir).await?;
+    if let Some(latest) = source_checkpoints.latest()? {
+        let target_checkpoints = target.open_checkpoints(&target_dir).await?;
+        target_checkpoints
+            .save(latest.size, &latest.note)
+            .with_context(|| format!("copying the checkpoint at size {}", latest.size))?;
+        // A data directory's checkpoint is checked with the key beside it;
+        // the public one only: the signing key is not the log's to copy.
+        let (_, public_key) = mingzhang_api::transparency::key_paths(data_dir);
+        let (_, target_key) = mingzhang_api::transparency::key_paths(&target_dir);
+        if public_key.is_file() && !target_key.exists() {
+            std::fs::create_dir_all(target_key.parent().expect("has a parent"))?;
+            std::fs::copy(&public_key, &target_key)
+                .with_context(|| format!("copying {}", public_key.display()))?;
+        }
+        eprintln!(
+            "copied the latest checkpoint (size {}) from {} to {}",
+            latest.size,
+            source_checkpoints.describe(),
+            target_checkpoints.describe()
+        );
+    }
     println!(
         "migrated: {} records ({} were already there, {} copied); both sides checked: head {}, merkle root {}, balances digest {}",
         report.summary.len,
