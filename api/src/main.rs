@@ -761,7 +761,7 @@ async fn export_copy(
     // prefix of it, or the log was rewritten after they signed.
     if let Some(latest) = checkpoints.latest()? {
         mingzhang_api::transparency::require_log_extends(&*store, &latest, &signer.verifier())
-            .with_context(|| format!("{}", checkpoints.describe()))?;
+            .with_context(|| checkpoints.describe())?;
         eprintln!(
             "the log extends the latest checkpoint the servers saved (size {})",
             latest.size

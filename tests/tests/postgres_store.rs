@@ -245,3 +245,69 @@ fn migrate_round_trips_the_embedded_log_through_postgres_and_resumes() {
         "the target is left as it was"
     );
 }
+
+#[test]
+fn verify_and_export_hold_the_log_to_the_latest_checkpoint_saved_in_the_database() {
+    use mingzhang_ledger::checkpoint::{Checkpoint, SignerKey};
+    use mingzhang_ledger::checkpoint_store::CheckpointStore;
+    use mingzhang_store_postgres::checkpoints::PostgresCheckpoints;
+
+    let Some(cluster) = ThrowawayCluster::start_or_skip(
+        "verify_and_export_hold_the_log_to_the_latest_checkpoint_saved_in_the_database",
+    ) else {
+        return;
+    };
+    let store = cluster.url().to_owned();
+    let work = tempfile::tempdir().expect("tempdir");
+    let data_dir = work.path().join("data");
+    run(&data_dir, &store, &["init"]);
+    run(&data_dir, &store, &["demo"]);
+    assert!(
+        !data_dir.join("checkpoints").exists(),
+        "the demo's checkpoint is in the database, not in --data-dir"
+    );
+    let records: u64 = run(&data_dir, &store, &["verify", "--json"])
+        .parse::<serde_json::Value>()
+        .expect("json")["records"]
+        .as_u64()
+        .expect("records");
+
+    // Signed with the one key over more records than the table holds: as
+    // if records were deleted after the servers signed.
+    let signer = SignerKey::from_text(
+        std::fs::read_to_string(data_dir.join("keys/checkpoint.key"))
+            .expect("key")
+            .trim(),
+    )
+    .expect("signer key");
+    let beyond = records + 1;
+    let note = Checkpoint::new("mingzhang.local/ledger", beyond, [7; 32], Vec::new())
+        .expect("checkpoint")
+        .sign(&signer);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let checkpoints = runtime
+        .block_on(PostgresCheckpoints::open(&store, "test"))
+        .expect("open the checkpoints");
+    checkpoints.save(beyond, &note).expect("save");
+
+    for args in [
+        vec!["verify"],
+        vec![
+            "export",
+            work.path().join("bundle").to_str().expect("utf-8"),
+        ],
+    ] {
+        let output = Command::new(binary())
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(with_store(&store, &args))
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("records were removed"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
