@@ -116,7 +116,7 @@ async fn connect_checked(url: &str) -> Result<Client, PostgresError> {
         .await?
         .get(0);
     if !exists {
-        return Err(PostgresError::NoSchema);
+        return Err(PostgresError::NoCheckpointsTable);
     }
     // A checkpoint is published only once saved: its COMMIT waits for the WAL.
     client.batch_execute("SET synchronous_commit = on").await?;

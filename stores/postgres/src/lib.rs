@@ -111,6 +111,11 @@ pub enum PostgresError {
     Query(#[from] tokio_postgres::Error),
     #[error("the database has no table {TABLE}; run `mingzhang --store URL init` first")]
     NoSchema,
+    #[error(
+        "the database has no table {}; run `mingzhang --store URL init` (again) to add it",
+        checkpoints::CHECKPOINTS_TABLE
+    )]
+    NoCheckpointsTable,
     #[error("record {seq} in {TABLE} is damaged: {reason}")]
     Damaged { seq: u64, reason: String },
 }
