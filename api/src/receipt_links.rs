@@ -8,8 +8,9 @@
 //! also be revocable, which nothing in an append-only hash chain is.
 //!
 //! The store is one append-only text file, `receipt-links` in the data
-//! directory (also when the log itself is in PostgreSQL: tokens, keys and
-//! checkpoints live there too). One line per change:
+//! directory (also when the log itself is in PostgreSQL: tokens and keys
+//! live there too; the signed checkpoints are in the database). One line per
+//! change:
 //!
 //! ```text
 //! issue <code> <seq>\n     the code opens record <seq>'s receipt

@@ -563,3 +563,142 @@ impl Transparency {
         Ok(Receipt::build(&record, &proof, &note)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mingzhang_ledger::checkpoint::{CosignerKey, add_signature_lines};
+    use mingzhang_ledger::store::MemoryStore;
+
+    use super::*;
+
+    const ORIGIN: &str = "test.mingzhang/ledger";
+
+    async fn store_of(records: u64) -> MemoryStore {
+        let store = MemoryStore::new();
+        for seq in 0..records {
+            store
+                .append(seq, vec![format!("record {seq}").into_bytes()])
+                .await
+                .expect("append");
+        }
+        store
+    }
+
+    fn at(size: u64) -> ProjectionsAt {
+        ProjectionsAt {
+            size,
+            balances_digest: [size as u8; 32],
+        }
+    }
+
+    /// Another server's save that this one has not seen as the latest yet.
+    struct NotYetSeen(FileCheckpoints);
+
+    impl CheckpointStore for NotYetSeen {
+        fn save(&self, size: u64, note: &str) -> Result<(), CheckpointStoreError> {
+            self.0.save(size, note)
+        }
+        fn latest(&self) -> Result<Option<SavedCheckpoint>, CheckpointStoreError> {
+            Ok(None)
+        }
+        fn at(&self, size: u64) -> Result<Option<String>, CheckpointStoreError> {
+            self.0.at(size)
+        }
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_another_server_saved_first_at_a_size_is_the_one_served() {
+        let store = store_of(5).await;
+        let data = tempfile::tempdir().expect("tempdir");
+        let shared = tempfile::tempdir().expect("tempdir");
+        keygen(data.path(), "one-key").expect("keygen");
+        let signer = load_signer(data.path()).expect("signer");
+        // The other server's note: the same body and signature, and a
+        // witness's cosignature this server did not get.
+        let root = mingzhang_ledger::merkle::root_from_leaves(
+            &store
+                .read(0, 5)
+                .expect("read")
+                .iter()
+                .map(|record| mingzhang_ledger::merkle::leaf_hash(record.bytes()))
+                .collect::<Vec<_>>(),
+        );
+        let body = Checkpoint::new(ORIGIN, 5, root, vec![balances_line(&at(5).balances_digest)])
+            .expect("checkpoint");
+        let witness = CosignerKey::generate("witness.example/w1").expect("witness key");
+        let theirs = add_signature_lines(&body.sign(&signer), &[witness.cosign(&body, 1)])
+            .expect("cosigned");
+        let checkpoints = Arc::new(NotYetSeen(
+            FileCheckpoints::open(shared.path()).expect("open"),
+        ));
+        checkpoints
+            .save(5, &theirs)
+            .expect("the other server saves first");
+
+        let transparency =
+            Transparency::open_with(data.path(), &store, ORIGIN, checkpoints).expect("open");
+        let (size, ours) = transparency.sign_at(&store, at(5)).expect("sign");
+        assert_eq!(size, 5);
+        assert_eq!(ours, theirs, "the note saved first is served");
+        assert_eq!(transparency.checkpoint_at(5), Some(theirs));
+    }
+
+    #[tokio::test]
+    async fn a_server_whose_key_did_not_sign_the_latest_saved_checkpoint_does_not_start() {
+        let store = store_of(3).await;
+        let data = tempfile::tempdir().expect("tempdir");
+        keygen(data.path(), "this-server").expect("keygen");
+        let other = SignerKey::generate("another-server").expect("key");
+        let (_, note) = sign_detached_at(&store, 3, &other);
+        let checkpoints = file_checkpoints(data.path()).expect("open");
+        checkpoints.save(3, &note).expect("save");
+
+        let refused = Transparency::open_with(data.path(), &store, ORIGIN, checkpoints)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            refused.contains("rule: every server of one log signs with the one key"),
+            "{refused}"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_checkpoint_is_signed_over_a_log_that_does_not_extend_the_latest_saved() {
+        let store = store_of(4).await;
+        let data = tempfile::tempdir().expect("tempdir");
+        keygen(data.path(), "one-key").expect("keygen");
+        let signer = load_signer(data.path()).expect("signer");
+        let checkpoints = file_checkpoints(data.path()).expect("open");
+        let transparency =
+            Transparency::open_with(data.path(), &store, ORIGIN, checkpoints.clone())
+                .expect("open");
+        // Saved by another server, with the one key, over other records.
+        let forged = Checkpoint::new(ORIGIN, 2, [9; 32], Vec::new())
+            .expect("checkpoint")
+            .sign(&signer);
+        checkpoints.save(2, &forged).expect("save");
+        std::thread::sleep(LATEST_MAX_AGE * 2);
+
+        let refused = format!(
+            "{:#}",
+            transparency.sign_at(&store, at(4)).expect_err("refused")
+        );
+        assert!(
+            refused.contains("does not extend the checkpoint saved at size 2"),
+            "{refused}"
+        );
+        assert_eq!(checkpoints.at(4).expect("at"), None, "nothing was saved");
+    }
+
+    fn sign_detached_at(store: &MemoryStore, size: u64, key: &SignerKey) -> (u64, String) {
+        let root = root_of_prefix(store, size).expect("root");
+        let note = Checkpoint::new(ORIGIN, size, root, Vec::new())
+            .expect("checkpoint")
+            .sign(key);
+        (size, note)
+    }
+}
