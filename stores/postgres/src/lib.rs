@@ -21,11 +21,15 @@
 //! the outcome is unknown, and the store fails closed in the same way.
 //!
 //! **Reads** (`read`, a synchronous call in the trait) go to a thread of
-//! their own with its own connection, and see only durable records.
+//! their own with its own connection, and see only durable records; a
+//! connection found dead is replaced and the read made again once.
 //! **Followers** in other processes learn of new records by LISTEN/NOTIFY
-//! and read them by range.
+//! and read them by range. A lost LISTEN connection (a restart, a standby
+//! promoted) is made again with backoff, and the follower catches up with
+//! what was committed while it was not listening.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use mingzhang_ledger::record::{GENESIS_PREV_HASH, PAYLOAD_LEN_MAX};
@@ -53,6 +57,8 @@ pub const CHANNEL: &str = "mingzhang_records";
 pub const WRITER_APPLICATION_NAME: &str = "mingzhang-writer";
 /// The `application_name` of the reader's connection.
 pub const READER_APPLICATION_NAME: &str = "mingzhang-reader";
+/// The `application_name` of the connection that LISTENs for commits.
+pub const LISTENER_APPLICATION_NAME: &str = "mingzhang-listener";
 
 /// Records one transaction carries, at most; more wait for the next.
 const GROUP_RECORDS_MAX: usize = 16_384;
@@ -559,7 +565,16 @@ async fn spawn_reader(url: String) -> Result<std::sync::mpsc::Sender<ReadRequest
                         }
                     }
                 }
-                let records = runtime.block_on(read_range(&client, &request));
+                let mut records = runtime.block_on(read_range(&client, &request));
+                // A connection found dead by this read (the server died, a
+                // standby took over) is replaced and the read made again once.
+                if records.is_err()
+                    && client.is_closed()
+                    && let Ok(fresh) = runtime.block_on(connect(&url, READER_APPLICATION_NAME))
+                {
+                    client = fresh;
+                    records = runtime.block_on(read_range(&client, &request));
+                }
                 let _ = request.reply.send(records);
             }
         })
@@ -621,14 +636,41 @@ async fn read_range(
     Ok(records)
 }
 
+/// The first wait before listening again after the LISTEN connection was
+/// lost; each failed attempt doubles it, up to `LISTEN_RETRY_MAX`.
+pub const LISTEN_RETRY_MIN: Duration = Duration::from_millis(100);
+pub const LISTEN_RETRY_MAX: Duration = Duration::from_secs(2);
+
 /// Listens for other writers' commits and moves the durable head to them,
-/// so a follower in another process wakes and reads them by range.
+/// so a follower in another process wakes and reads them by range. When the
+/// connection is lost (the server restarted, or died and a standby was
+/// promoted), it connects again with backoff, through the same URL (which
+/// names the standby too), and catches up with what was committed while it
+/// was not listening: no NOTIFY is kept for a session that was not there.
 async fn spawn_listener(
     url: &str,
     shared: Arc<Shared>,
 ) -> Result<tokio::task::JoinHandle<()>, PostgresError> {
-    let (client, mut connection) = connect_polling_elsewhere(url, "mingzhang-listener").await?;
-    let (lengths_tx, mut lengths) = mpsc::unbounded_channel::<u64>();
+    let listening = listen(url).await?;
+    Ok(tokio::spawn(follow_commits(
+        url.to_owned(),
+        shared,
+        listening,
+    )))
+}
+
+/// A LISTEN session: its client, and the lengths its NOTIFYs announce; the
+/// channel closes when the connection ends.
+struct Listening {
+    client: Client,
+    lengths: mpsc::UnboundedReceiver<u64>,
+    _poller: AbortOnDrop,
+}
+
+async fn listen(url: &str) -> Result<Listening, PostgresError> {
+    let (client, mut connection) =
+        connect_polling_elsewhere(url, LISTENER_APPLICATION_NAME).await?;
+    let (lengths_tx, lengths) = mpsc::unbounded_channel::<u64>();
     let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
     let poller = tokio::spawn(async move {
         while let Some(message) = messages.next().await {
@@ -647,21 +689,47 @@ async fn spawn_listener(
         }
     });
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    Ok(tokio::spawn(async move {
-        let _poller = AbortOnDrop(poller);
-        while let Some(mut len) = lengths.recv().await {
-            while let Ok(later) = lengths.try_recv() {
+    Ok(Listening {
+        client,
+        lengths,
+        _poller: AbortOnDrop(poller),
+    })
+}
+
+async fn follow_commits(url: String, shared: Arc<Shared>, mut listening: Listening) {
+    loop {
+        // Listening from here on; what was committed before is read now.
+        match read_head(&listening.client).await {
+            Ok(head) => shared.publish_durable(head),
+            Err(error) => tracing::warn!(%error, "catching up after LISTEN"),
+        }
+        while let Some(mut len) = listening.lengths.recv().await {
+            while let Ok(later) = listening.lengths.try_recv() {
                 len = len.max(later);
             }
             if len <= shared.durable.lock().len {
                 continue;
             }
-            match read_hash_at(&client, len - 1).await {
+            match read_hash_at(&listening.client, len - 1).await {
                 Ok(last_hash) => shared.publish_durable(Head { len, last_hash }),
                 Err(error) => tracing::warn!(%error, len, "reading a new head announced by NOTIFY"),
             }
         }
-    }))
+        let mut wait = LISTEN_RETRY_MIN;
+        listening = loop {
+            tokio::time::sleep(wait).await;
+            match listen(&url).await {
+                Ok(listening) => {
+                    tracing::info!("listening for commits again");
+                    break listening;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_ms = (wait * 2).min(LISTEN_RETRY_MAX).as_millis() as u64, "cannot LISTEN yet");
+                    wait = (wait * 2).min(LISTEN_RETRY_MAX);
+                }
+            }
+        };
+    }
 }
 
 async fn read_hash_at(client: &Client, seq: u64) -> Result<Hash, PostgresError> {
