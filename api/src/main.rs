@@ -96,6 +96,12 @@ enum Command {
     /// Sign a checkpoint of the log as it is, then write a self-contained
     /// bundle (log, checkpoint, verifier key) that `verify` checks with no server.
     Export { out: PathBuf },
+    /// Write the log, as far as its latest signed checkpoint covers, into DIR
+    /// as C2SP tlog-tiles static files (checkpoint, tile/<L>/<N>, tile/entries/<N>)
+    /// that any web server or CDN can serve and `verify DIR` or `verify URL`
+    /// checks. Incremental: full tiles published before are kept. Refuses a
+    /// log that names an individual in the clear. Reads the log only.
+    Publish { dir: PathBuf },
     /// Rebuild the projections from the log and print balances.
     Balances,
     /// Serve the HTTP and gRPC APIs.
@@ -285,6 +291,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Export { out } => runtime.block_on(export(&location, &data_dir, &out)),
         Command::Balances => runtime.block_on(balances(&location, &data_dir)),
+        Command::Publish { dir } => runtime.block_on(publish(&location, &data_dir, &dir)),
         Command::Serve {
             http_addr,
             grpc_addr,
@@ -587,6 +594,39 @@ async fn export(location: &StoreLocation, data_dir: &Path, out: &Path) -> anyhow
         out.display()
     );
     println!("check it with: mingzhang verify {}", out.display());
+    Ok(())
+}
+
+async fn publish(location: &StoreLocation, data_dir: &Path, dir: &Path) -> anyhow::Result<()> {
+    require_initialised(location, data_dir)?;
+    let note_path = data_dir.join("checkpoints").join("latest.note");
+    let note = std::fs::read_to_string(&note_path).with_context(|| {
+        format!(
+            "{}: no signed checkpoint to publish (serve, demo and POST /v1/checkpoints sign one)",
+            note_path.display()
+        )
+    })?;
+    let (_, public_path) = mingzhang_api::transparency::key_paths(data_dir);
+    let verifier = std::fs::read_to_string(&public_path)
+        .with_context(|| format!("reading {}", public_path.display()))?;
+    let verifier = mingzhang_ledger::checkpoint::VerifierKey::from_text(verifier.trim())
+        .map_err(|error| anyhow::anyhow!("{}: {error}", public_path.display()))?;
+    let store = location.open_read_only(data_dir).await?;
+    let published = mingzhang_api::tiles::publish(&*store, &note, &verifier, dir)?;
+    println!(
+        "published {} records as tlog-tiles to {}: {} files written ({} bytes), {} full tiles kept, {} bytes in all",
+        published.size,
+        dir.display(),
+        published.files_written,
+        published.bytes_written,
+        published.files_kept,
+        published.bytes_total
+    );
+    println!(
+        "check it with: mingzhang verify {} --key {}",
+        dir.display(),
+        public_path.display()
+    );
     Ok(())
 }
 
