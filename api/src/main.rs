@@ -266,9 +266,18 @@ fn main() -> anyhow::Result<()> {
                     source
                 }
                 (Some(url), _) if mingzhang_audit::remote::is_url(&url) => {
-                    AuditSource::Url { url, token }
+                    match mingzhang_audit::tiles_source::TilesAt::url_if_tiles(&url) {
+                        Some(tiles) => AuditSource::Tiles(tiles),
+                        None => AuditSource::Url { url, token },
+                    }
                 }
-                (Some(path), _) => AuditSource::Path(PathBuf::from(path)),
+                (Some(path), _) => {
+                    let path = PathBuf::from(path);
+                    match mingzhang_audit::tiles_source::TilesAt::dir_if_published(&path) {
+                        Some(tiles) => AuditSource::Tiles(tiles),
+                        None => AuditSource::Path(path),
+                    }
+                }
                 (None, StoreLocation::Embedded) => AuditSource::Path(data_dir.clone()),
             };
             let options = mingzhang_audit::verify::VerifyOptions {
@@ -456,7 +465,12 @@ async fn demo(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
 
 enum AuditSource {
     Path(PathBuf),
-    Url { url: String, token: Option<String> },
+    Url {
+        url: String,
+        token: Option<String>,
+    },
+    /// Published tlog-tiles: a directory or a URL prefix.
+    Tiles(mingzhang_audit::tiles_source::TilesAt),
 }
 
 /// Runs the audit and prints its report; returns the exit code
@@ -500,6 +514,27 @@ fn verify(
                 })?;
             if !json {
                 eprintln!("\ndownloaded {} records", downloaded.records);
+            }
+            let inputs = downloaded.inputs.clone();
+            _downloaded = Some(downloaded);
+            inputs
+        }
+        AuditSource::Tiles(tiles) => {
+            if !json {
+                eprintln!("verifying the tlog-tiles at {}", tiles.describe());
+            }
+            let mut last_shown_percent = 0u64;
+            let downloaded =
+                mingzhang_audit::tiles_source::download_tiles(&tiles, key, |done, total| {
+                    let percent = (done * 100).checked_div(total).unwrap_or(100);
+                    if !json && percent >= last_shown_percent + 5 {
+                        last_shown_percent = percent;
+                        eprint!("\r  reading tiles {percent:>3}% ({done} of {total} entries)");
+                        let _ = std::io::stderr().flush();
+                    }
+                })?;
+            if !json {
+                eprintln!("\nread {} entries", downloaded.records);
             }
             let inputs = downloaded.inputs.clone();
             _downloaded = Some(downloaded);
