@@ -228,7 +228,7 @@ pub fn tile_bytes(tile: TileId, reader: &impl HashReader) -> Result<Vec<u8>, Mer
 /// The hashes of a tile's bytes; `None` when the length is not a whole
 /// number of hashes.
 pub fn tile_hashes(bytes: &[u8]) -> Option<Vec<Hash>> {
-    if bytes.len() % HASH_LEN != 0 {
+    if !bytes.len().is_multiple_of(HASH_LEN) {
         return None;
     }
     Some(
