@@ -172,6 +172,20 @@ fn http_get(url: &str) -> (u16, String, Vec<u8>) {
     })
 }
 
+/// Every file under `dir` with its bytes.
+fn files_of(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(files_of(&entry.path()));
+        } else {
+            files.insert(entry.path(), std::fs::read(entry.path()).unwrap());
+        }
+    }
+    files
+}
+
 fn flip_byte(path: &Path, offset: usize) {
     let mut bytes = std::fs::read(path).unwrap();
     bytes[offset] ^= 0x01;
@@ -300,9 +314,15 @@ fn a_second_publish_writes_only_what_grew_and_rewrites_no_full_tile() {
     let inode = |path: &str| std::fs::metadata(out.join(path)).unwrap().ino();
     let full = ["tile/0/000", "tile/entries/000"].map(|path| (path, inode(path)));
 
-    // The log grows past a second full tile, then is signed and published.
+    // The log grows past a second full tile, then is signed and published;
+    // publishing reads the data directory and writes nothing in it.
     record_public_entities_only(&data, 300);
+    let before = files_of(&data);
     let again = run_cli(&data, &["publish", out.to_str().unwrap()]);
+    assert!(
+        files_of(&data) == before,
+        "publish changed the data directory"
+    );
     assert!(again.contains(" 2 full tiles kept"), "{again}");
     for (path, before) in full {
         assert_eq!(inode(path), before, "{path} was rewritten");
