@@ -373,3 +373,51 @@ fn serve_answers_the_published_files_under_tiles_and_verify_checks_that_url() {
         "{verified:?}"
     );
 }
+
+#[test]
+fn a_witness_cosignature_travels_with_the_published_checkpoint_and_verify_counts_it() {
+    use mingzhang_ledger::checkpoint::{Checkpoint, CosignerKey, add_signature_lines};
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    run_cli(&data, &["init"]);
+    record_public_entities_only(&data, 0);
+    // A witness cosigns the latest checkpoint, as `serve` publishes it.
+    let latest = data.join("checkpoints/latest.note");
+    let note = std::fs::read_to_string(&latest).unwrap();
+    let body = format!("{}\n", note.split_once("\n\n").unwrap().0);
+    let checkpoint = Checkpoint::parse_body(&body).unwrap();
+    let witness = CosignerKey::generate("auditor.example/w1").unwrap();
+    let cosigned =
+        add_signature_lines(&note, &[witness.cosign(&checkpoint, 1_765_000_000)]).unwrap();
+    std::fs::write(&latest, cosigned).unwrap();
+    let witness_key = work.path().join("w1.pub");
+    std::fs::write(&witness_key, witness.verifier().to_text()).unwrap();
+    let stranger = CosignerKey::generate("auditor.example/w2").unwrap();
+    let stranger_key = work.path().join("w2.pub");
+    std::fs::write(&stranger_key, stranger.verifier().to_text()).unwrap();
+
+    let out = work.path().join("tiles");
+    run_cli(&data, &["publish", out.to_str().unwrap()]);
+    let with_witness = |key: &Path| {
+        mingzhang(
+            &data,
+            &[
+                "verify",
+                out.to_str().unwrap(),
+                "--key",
+                &key_of(&data),
+                "--witness-key",
+                key.to_str().unwrap(),
+            ],
+        )
+    };
+    let cosigned = with_witness(&witness_key);
+    assert_eq!(cosigned.status.code(), Some(0), "{cosigned:?}");
+    let not_cosigned = with_witness(&stranger_key);
+    assert_eq!(not_cosigned.status.code(), Some(5), "{not_cosigned:?}");
+    assert!(
+        String::from_utf8_lossy(&not_cosigned.stderr)
+            .contains("not cosigned by auditor.example/w2"),
+        "{not_cosigned:?}"
+    );
+}
