@@ -31,6 +31,7 @@ pub mod store_location;
 pub mod store_switch;
 #[cfg(test)]
 mod test_support;
+pub mod tiles;
 pub mod transparency;
 pub mod witness;
 pub mod witness_client;

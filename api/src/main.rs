@@ -98,6 +98,12 @@ enum Command {
     /// Sign a checkpoint of the log as it is, then write a self-contained
     /// bundle (log, checkpoint, verifier key) that `verify` checks with no server.
     Export { out: PathBuf },
+    /// Write the log, as far as its latest signed checkpoint covers, into DIR
+    /// as C2SP tlog-tiles static files (checkpoint, tile/<L>/<N>, tile/entries/<N>)
+    /// that any web server or CDN can serve and `verify DIR` or `verify URL`
+    /// checks. Incremental: full tiles published before are kept. Refuses a
+    /// log that names an individual in the clear. Reads the log only.
+    Publish { dir: PathBuf },
     /// Rebuild the projections from the log and print balances.
     Balances,
     /// Serve the HTTP and gRPC APIs.
@@ -263,9 +269,18 @@ fn main() -> anyhow::Result<()> {
                     source
                 }
                 (Some(url), _) if mingzhang_audit::remote::is_url(&url) => {
-                    AuditSource::Url { url, token }
+                    match mingzhang_audit::tiles_source::TilesAt::url_if_tiles(&url) {
+                        Some(tiles) => AuditSource::Tiles(tiles),
+                        None => AuditSource::Url { url, token },
+                    }
                 }
-                (Some(path), _) => AuditSource::Path(PathBuf::from(path)),
+                (Some(path), _) => {
+                    let path = PathBuf::from(path);
+                    match mingzhang_audit::tiles_source::TilesAt::dir_if_published(&path) {
+                        Some(tiles) => AuditSource::Tiles(tiles),
+                        None => AuditSource::Path(path),
+                    }
+                }
                 (None, StoreLocation::Embedded) => AuditSource::Path(data_dir.clone()),
             };
             let options = mingzhang_audit::verify::VerifyOptions {
@@ -288,6 +303,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Export { out } => runtime.block_on(export(&location, &data_dir, &out)),
         Command::Balances => runtime.block_on(balances(&location, &data_dir)),
+        Command::Publish { dir } => runtime.block_on(publish(&location, &data_dir, &dir)),
         Command::Serve {
             http_addr,
             grpc_addr,
@@ -468,7 +484,12 @@ async fn demo(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
 
 enum AuditSource {
     Path(PathBuf),
-    Url { url: String, token: Option<String> },
+    Url {
+        url: String,
+        token: Option<String>,
+    },
+    /// Published tlog-tiles: a directory or a URL prefix.
+    Tiles(mingzhang_audit::tiles_source::TilesAt),
 }
 
 /// Runs the audit and prints its report; returns the exit code
@@ -512,6 +533,27 @@ fn verify(
                 })?;
             if !json {
                 eprintln!("\ndownloaded {} records", downloaded.records);
+            }
+            let inputs = downloaded.inputs.clone();
+            _downloaded = Some(downloaded);
+            inputs
+        }
+        AuditSource::Tiles(tiles) => {
+            if !json {
+                eprintln!("verifying the tlog-tiles at {}", tiles.describe());
+            }
+            let mut last_shown_percent = 0u64;
+            let downloaded =
+                mingzhang_audit::tiles_source::download_tiles(&tiles, key, |done, total| {
+                    let percent = (done * 100).checked_div(total).unwrap_or(100);
+                    if !json && percent >= last_shown_percent + 5 {
+                        last_shown_percent = percent;
+                        eprint!("\r  reading tiles {percent:>3}% ({done} of {total} entries)");
+                        let _ = std::io::stderr().flush();
+                    }
+                })?;
+            if !json {
+                eprintln!("\nread {} entries", downloaded.records);
             }
             let inputs = downloaded.inputs.clone();
             _downloaded = Some(downloaded);
@@ -606,6 +648,39 @@ async fn export(location: &StoreLocation, data_dir: &Path, out: &Path) -> anyhow
         out.display()
     );
     println!("check it with: mingzhang verify {}", out.display());
+    Ok(())
+}
+
+async fn publish(location: &StoreLocation, data_dir: &Path, dir: &Path) -> anyhow::Result<()> {
+    require_initialised(location, data_dir)?;
+    let note_path = data_dir.join("checkpoints").join("latest.note");
+    let note = std::fs::read_to_string(&note_path).with_context(|| {
+        format!(
+            "{}: no signed checkpoint to publish (serve, demo and POST /v1/checkpoints sign one)",
+            note_path.display()
+        )
+    })?;
+    let (_, public_path) = mingzhang_api::transparency::key_paths(data_dir);
+    let verifier = std::fs::read_to_string(&public_path)
+        .with_context(|| format!("reading {}", public_path.display()))?;
+    let verifier = mingzhang_ledger::checkpoint::VerifierKey::from_text(verifier.trim())
+        .map_err(|error| anyhow::anyhow!("{}: {error}", public_path.display()))?;
+    let store = location.open_read_only(data_dir).await?;
+    let published = mingzhang_api::tiles::publish(&*store, &note, &verifier, dir)?;
+    println!(
+        "published {} records as tlog-tiles to {}: {} files written ({} bytes), {} full tiles kept, {} bytes in all",
+        published.size,
+        dir.display(),
+        published.files_written,
+        published.bytes_written,
+        published.files_kept,
+        published.bytes_total
+    );
+    println!(
+        "check it with: mingzhang verify {} --key {}",
+        dir.display(),
+        public_path.display()
+    );
     Ok(())
 }
 

@@ -196,6 +196,8 @@ fn path_parameters(path: &str) -> Vec<Value> {
                 // other text is a code never issued, so 404 as well.
                 "code" => json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"}),
                 "sha256" => json!({"type": "string", "pattern": "^[0-9a-f]{64}$"}),
+                // A tlog-tiles file, slashes and all (docs/proofs.md §15).
+                "path" => json!({"type": "string", "pattern": "^(checkpoint|tile/.+)$"}),
                 other => panic!("path parameter {other} has no schema here"),
             };
             json!({"name": name, "in": "path", "required": true, "schema": schema})
@@ -692,6 +694,19 @@ pub fn document() -> Value {
             path_parameters("/v1/checkpoints/{size}"),
             note("the signed note"),
             &["400", "404", "422"],
+        ),
+    );
+    add(
+        "get",
+        "/tiles/{path}",
+        operation(
+            "The log as C2SP tlog-tiles, for mirrors and CDNs (docs/proofs.md §15): `checkpoint` (the latest signed checkpoint with its cosignatures, `Cache-Control: no-cache`), hash tiles `tile/<L>/<N>[.p/<W>]` and entry bundles `tile/entries/<N>[.p/<W>]` (`application/octet-stream`, immutable), up to the checkpoint's size. 404 `no_such_tile` for a path not spelled as the spec says, `tile_beyond_checkpoint` past the signed size; 409 `personal_data_in_clear` while the log names an individual in the clear",
+            Access::Anyone,
+            path_parameters("/tiles/{path}"),
+            json!({"description": "the checkpoint note (text/plain) or the tile's bytes",
+                   "content": {"text/plain": {"schema": {"type": "string"}},
+                               "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+            &["404", "409", "503"],
         ),
     );
     add(
@@ -1270,7 +1285,8 @@ mod route_tests {
                 let path = &rest[..rest.find('"').expect("the path closes")];
                 let after = rest[path.len()..].trim_start_matches(['"', ',', ' ', '\n']);
                 let method = &after[..after.find('(').expect("a method router")];
-                (method.to_owned(), path.to_owned())
+                // OpenAPI has no catch-all: axum's `{*name}` is documented as `{name}`.
+                (method.to_owned(), path.replace("{*", "{"))
             })
             .collect()
     }
@@ -1291,6 +1307,7 @@ mod route_tests {
             include_str!("http/disclosures.rs"),
             include_str!("http/documents.rs"),
             include_str!("page/mod.rs"),
+            include_str!("tiles.rs"),
         ];
         let served: Vec<(String, String)> = sources
             .iter()

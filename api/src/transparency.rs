@@ -538,6 +538,19 @@ impl Transparency {
         })
     }
 
+    /// The bytes of a tlog-tiles hash tile (docs/proofs.md §15) of a tree
+    /// of at least `size` records: hashes of complete subtrees, which the
+    /// Merkle store holds at every 4th level and so at every 8th.
+    pub fn tile(
+        &self,
+        store: &dyn EventStore,
+        tile: mingzhang_ledger::tiles::TileId,
+        size: u64,
+    ) -> anyhow::Result<Vec<u8>> {
+        let merkle = self.tree_covering(store, size)?;
+        Ok(mingzhang_ledger::tiles::tile_bytes(tile, &*merkle)?)
+    }
+
     /// A receipt for record `seq`, proven against the latest checkpoint that
     /// covers it (signing a new one from `projections` if none does yet).
     pub fn receipt(

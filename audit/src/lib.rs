@@ -1,5 +1,5 @@
 //! What an auditor runs, and nothing else: `verify` over a data directory, an
-//! exported bundle or a running server's URL, `export` of a bundle, and the
+//! exported bundle, a running server's URL or published tlog-tiles, `export` of a bundle, and the
 //! offline check of a receipt and of a flow receipt.
 //!
 //! **Architecture invariant:** this crate depends on `proto`, `ledger` and
@@ -13,6 +13,7 @@ pub mod flow_receipt;
 pub mod receipt;
 pub mod remote;
 pub mod replay_pass;
+pub mod tiles_source;
 pub mod verify;
 
 pub use verify::{AuditInputs, AuditReport, PublishedFunds, export, verify};

@@ -37,7 +37,7 @@ pub fn is_url(path: &str) -> bool {
 pub struct Downloaded {
     pub inputs: AuditInputs,
     pub records: u64,
-    _bundle: tempfile::TempDir,
+    pub(crate) _bundle: tempfile::TempDir,
 }
 
 #[derive(Deserialize)]

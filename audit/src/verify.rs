@@ -45,6 +45,10 @@ pub enum SourceKind {
     DataDir,
     /// A running server, downloaded by `verify URL`.
     Server,
+    /// C2SP tlog-tiles (`mingzhang publish`'s directory, or a URL serving
+    /// one): exactly the checkpoint's records, a finished statement as a
+    /// bundle is.
+    Tiles,
 }
 
 #[derive(Debug, Clone)]
@@ -677,7 +681,7 @@ fn signed_coverage(
             "{unsigned_records} records after the signed size {signed_size} are not signed"
         );
         match source {
-            SourceKind::Bundle => problems.push(ProblemKind::Unsigned, message),
+            SourceKind::Bundle | SourceKind::Tiles => problems.push(ProblemKind::Unsigned, message),
             SourceKind::DataDir | SourceKind::Server => notes.push(message),
         }
     }

@@ -13,6 +13,7 @@ pub mod fuzz_targets;
 mod id_map;
 pub mod merkle;
 pub mod money;
+pub mod personal_data;
 pub mod receipt;
 pub mod record;
 pub mod replay;
@@ -20,6 +21,7 @@ pub mod scenario;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod tiles;
 
 #[cfg(test)]
 mod bounds_tests;

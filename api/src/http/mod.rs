@@ -59,8 +59,9 @@ pub fn router_with_transparency(
                 proof_calls: proof_calls.clone(),
             });
         }
-        proof_routes =
-            proofs::routes(proof_calls.clone()).merge(flows::receipt_routes(proof_calls));
+        proof_routes = proofs::routes(proof_calls.clone())
+            .merge(flows::receipt_routes(proof_calls.clone()))
+            .merge(crate::tiles::routes(proof_calls));
     }
     let page = crate::page::page_router(page_source);
     Router::new()

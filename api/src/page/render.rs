@@ -809,6 +809,13 @@ pub fn verify_page(
             "With the auditor token the organisation gives you, download the whole log and verify the hash chain, the Merkle tree, the checkpoint signatures and the balances on your own computer (with this site's address):")) }
         pre { (lang.t("mingzhang verify https://本站地址 --token 审计令牌 --key checkpoint.pub",
             "mingzhang verify https://this-site --token AUDITOR_TOKEN --key checkpoint.pub")) }
+        p {
+            a #tiles-link href="/tiles/checkpoint" { (lang.t("下载全部账本", "Download the whole ledger")) }
+            (lang.t("：C2SP tlog-tiles 静态文件，无需令牌，任何镜像都可转载；核验：",
+                ": C2SP tlog-tiles static files, no token needed, for any mirror to copy; to verify: "))
+            code { (lang.t("mingzhang verify https://本站地址/tiles/ --key checkpoint.pub", "mingzhang verify https://this-site/tiles/ --key checkpoint.pub")) }
+            (lang.t("（账本仍以明文记有个人姓名时不开放）", " (closed while the log names individuals in the clear)"))
+        }
         @if !key.is_empty() {
             p {
                 (lang.t("公钥文件：", "The public key file: "))

@@ -231,6 +231,11 @@ async fn verify_page_publishes_checkpoint_key_and_auditor_command() {
     assert!(page.contains("收据链接"), "{page}");
     assert!(page.contains("href=\"/v1/public-key\""), "{page}");
     assert!(page.contains("href=\"/v1/checkpoint\""), "{page}");
+    // The whole ledger, as tiles anyone may mirror.
+    assert!(
+        page.contains("<a id=\"tiles-link\" href=\"/tiles/checkpoint\">下载全部账本</a>"),
+        "{page}"
+    );
     assert!(page.contains("id=\"receipt-record-summary\""), "{page}");
     assert!(page.contains("<script src=\"/assets/verify.js\">"));
     let (status, script) = get("/assets/verify.js").await;
