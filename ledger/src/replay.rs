@@ -80,10 +80,14 @@ pub struct Replayer {
     next_seq: u64,
     /// The encoding of the last decided event (see `check_payload`).
     encoded: Vec<u8>,
-    /// The envelope the next record is decoded into (`decode_reusing`):
-    /// the last one decided, its strings' capacity kept.
-    spare_envelope: Option<EventEnvelope>,
+    /// Envelopes decided, their strings' capacity kept, for the next
+    /// records to be decoded into (`decode_reusing`): at most
+    /// `WARM_UP_RECORDS`.
+    spare_envelopes: Vec<EventEnvelope>,
 }
+
+/// Records `check_payloads` decodes, and looks up, before deciding them.
+const WARM_UP_RECORDS: usize = 16;
 
 impl Replayer {
     /// Makes room for `records` more records when the caller knows how many
@@ -128,11 +132,63 @@ impl Replayer {
     }
 
     /// `check` on a record's payload. The envelope is decoded into the
-    /// strings of the one decoded before (`decode_reusing`): decoding
-    /// afresh allocates every string, about ten per donation.
+    /// strings of one decoded before (`decode_reusing`): decoding afresh
+    /// allocates every string, about ten per donation.
     pub fn check_payload(&mut self, seq: u64, payload: &[u8]) -> Result<(), ReplayError> {
-        let mut envelope = self.spare_envelope.take().unwrap_or_default();
-        decode_reusing(&mut envelope, payload).map_err(|error| ReplayError::Undecodable {
+        let decoded = self.decode(payload);
+        self.check_decoded(seq, payload, decoded)
+    }
+
+    /// `check_payload` on each record in turn, stopping at the first the
+    /// rules refuse: what the audit and `Ledger::open` run over every
+    /// record, so it must keep up with a log of millions. Records are
+    /// decoded `WARM_UP_RECORDS` at a time and their ids looked up one right
+    /// after another before any is decided (`LedgerState::warm_up`), so the
+    /// processor waits for those cache misses together, not one by one.
+    pub fn check_payloads<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = (u64, &'a [u8])>,
+    ) -> Result<(), ReplayError> {
+        let mut records = records.into_iter();
+        let mut chunk = Vec::with_capacity(WARM_UP_RECORDS);
+        loop {
+            chunk.extend(
+                records
+                    .by_ref()
+                    .take(WARM_UP_RECORDS)
+                    .map(|(seq, payload)| (seq, payload, self.decode(payload))),
+            );
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            for (_, _, decoded) in &chunk {
+                if let Ok(EventEnvelope {
+                    event: Some(event), ..
+                }) = decoded
+                {
+                    self.state.warm_up(event);
+                }
+            }
+            // A record that does not decode is reported in its turn, after
+            // the records before it are checked.
+            for (seq, payload, decoded) in chunk.drain(..) {
+                self.check_decoded(seq, payload, decoded)?;
+            }
+        }
+    }
+
+    fn decode(&mut self, payload: &[u8]) -> Result<EventEnvelope, prost::DecodeError> {
+        let mut envelope = self.spare_envelopes.pop().unwrap_or_default();
+        decode_reusing(&mut envelope, payload).map(|()| envelope)
+    }
+
+    fn check_decoded(
+        &mut self,
+        seq: u64,
+        payload: &[u8],
+        decoded: Result<EventEnvelope, prost::DecodeError>,
+    ) -> Result<(), ReplayError> {
+        let mut envelope = decoded.map_err(|error| ReplayError::Undecodable {
             seq,
             reason: error.to_string(),
         })?;
@@ -158,22 +214,9 @@ impl Replayer {
         );
         self.encoded = encoded;
         // The decided event is the recorded one, moved through `decide`:
-        // the next envelope is decoded into its strings.
+        // a later envelope is decoded into its strings.
         envelope.event = Some(checked?);
-        self.spare_envelope = Some(envelope);
-        Ok(())
-    }
-
-    /// `check_payload` on each record in turn, stopping at the first the
-    /// rules refuse: what the audit and `Ledger::open` run over every
-    /// record, so it must keep up with a log of millions.
-    pub fn check_payloads<'a>(
-        &mut self,
-        records: impl IntoIterator<Item = (u64, &'a [u8])>,
-    ) -> Result<(), ReplayError> {
-        for (seq, payload) in records {
-            self.check_payload(seq, payload)?;
-        }
+        self.spare_envelopes.push(envelope);
         Ok(())
     }
 

@@ -222,6 +222,34 @@ fn a_record_is_checked_as_recorded_not_with_fields_left_from_the_one_before() {
     );
 }
 
+/// `check_payloads` decodes records some at a time before deciding them:
+/// the first record that fails is still the one reported, whether it fails
+/// to decode or the rules refuse it, and whatever follows it.
+#[test]
+fn checking_payloads_together_reports_the_first_record_that_fails() {
+    fn check_all(payloads: &[Vec<u8>]) -> Result<(), ReplayError> {
+        Replayer::default().check_payloads((0u64..).zip(payloads.iter().map(Vec::as_slice)))
+    }
+    let logs = logs_the_rules_refuse();
+    let log = logs
+        .iter()
+        .find(|log| log.what == "a donation id used twice")
+        .expect("the scenario's log of a donation id used twice");
+    let mut payloads: Vec<Vec<u8>> = log.envelopes.iter().map(Message::encode_to_vec).collect();
+    payloads.push(vec![0xff, 0xff]);
+    let refused = check_all(&payloads);
+    assert_eq!(refused.map_err(|error| error.seq()), Err(log.refused_seq));
+
+    payloads.truncate(2);
+    payloads.push(vec![0xff, 0xff]);
+    payloads.push(log.envelopes[2].encode_to_vec());
+    let undecodable = check_all(&payloads);
+    assert!(
+        matches!(undecodable, Err(ReplayError::Undecodable { seq: 2, .. })),
+        "{undecodable:?}"
+    );
+}
+
 /// The rule names `decide` refuses with: the literal after `rule: ` and the
 /// second argument of every `invalid(..)` and `conflict(..)` call.
 fn rule_names_in_decide() -> Vec<String> {
