@@ -1,5 +1,5 @@
 //! The re-deciding replay alone: decoding each record's envelope and
-//! `Replayer::check` (decide, compare, apply), on one thread, over the
+//! `Replayer::check_payloads` (decide, compare, apply), on one thread, over the
 //! Kaixuan scenario and a giving day of donations, as `mingzhang verify`
 //! does after the chain check. Prints figures; asserts nothing about time.
 //!
@@ -52,16 +52,18 @@ fn main() {
     let started = Instant::now();
     let cpu_started = thread_cpu_time();
     let mut replayer = Replayer::default();
-    for (seq, payload) in payloads.iter().enumerate() {
-        if let Err(error) = replayer.check_payload(seq as u64, payload) {
-            panic!("{error}");
-        }
+    let records = payloads
+        .iter()
+        .enumerate()
+        .map(|(seq, payload)| (seq as u64, payload.as_slice()));
+    if let Err(error) = replayer.check_payloads(records) {
+        panic!("{error}");
     }
     let cpu_elapsed = thread_cpu_time() - cpu_started;
     let elapsed = started.elapsed();
     let records = payloads.len() as f64;
     println!(
-        "Replayer::check_payload, {records} records: wall {:>9.0} records/s, thread cpu {:>9.0} records/s ({:.0} ns per record)",
+        "Replayer::check_payloads, {records} records: wall {:>9.0} records/s, thread cpu {:>9.0} records/s ({:.0} ns per record)",
         records / elapsed.as_secs_f64(),
         records / cpu_elapsed.as_secs_f64(),
         cpu_elapsed.as_nanos() as f64 / records,

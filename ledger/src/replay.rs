@@ -8,6 +8,7 @@
 //! [`Replayer`], so a log the rules refuse is neither reported as sound nor
 //! extended. Pure: no I/O, no clock.
 
+use mingzhang_proto::event_kind::{clear_keeping_kind, field_number, peek_event_field};
 use mingzhang_proto::v1::EventEnvelope;
 use mingzhang_proto::v1::event_envelope::Event;
 use prost::Message;
@@ -79,7 +80,14 @@ pub struct Replayer {
     next_seq: u64,
     /// The encoding of the last decided event (see `check_payload`).
     encoded: Vec<u8>,
+    /// Envelopes decided, their strings' capacity kept, for the next
+    /// records to be decoded into (`decode_reusing`): at most
+    /// `WARM_UP_RECORDS`.
+    spare_envelopes: Vec<EventEnvelope>,
 }
+
+/// Records `check_payloads` decodes, and looks up, before deciding them.
+const WARM_UP_RECORDS: usize = 16;
 
 impl Replayer {
     /// Makes room for `records` more records when the caller knows how many
@@ -120,31 +128,77 @@ impl Replayer {
             recorded.clone(),
             |derived| derived == recorded,
         )
+        .map(drop)
     }
 
-    /// `check` on a record's payload, without copying its event: what the
-    /// audit and `Ledger::open` run over every record, so it must keep up
-    /// with a log of millions.
+    /// `check` on a record's payload. The envelope is decoded into the
+    /// strings of one decoded before (`decode_reusing`): decoding afresh
+    /// allocates every string, about ten per donation.
     pub fn check_payload(&mut self, seq: u64, payload: &[u8]) -> Result<(), ReplayError> {
-        let undecodable = |error: prost::DecodeError| ReplayError::Undecodable {
+        let decoded = self.decode(payload);
+        self.check_decoded(seq, payload, decoded)
+    }
+
+    /// `check_payload` on each record in turn, stopping at the first the
+    /// rules refuse: what the audit and `Ledger::open` run over every
+    /// record, so it must keep up with a log of millions. Records are
+    /// decoded `WARM_UP_RECORDS` at a time and their ids looked up one right
+    /// after another before any is decided (`LedgerState::warm_up`), so the
+    /// processor waits for those cache misses together, not one by one.
+    pub fn check_payloads<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = (u64, &'a [u8])>,
+    ) -> Result<(), ReplayError> {
+        let mut records = records.into_iter();
+        let mut chunk = Vec::with_capacity(WARM_UP_RECORDS);
+        loop {
+            chunk.extend(
+                records
+                    .by_ref()
+                    .take(WARM_UP_RECORDS)
+                    .map(|(seq, payload)| (seq, payload, self.decode(payload))),
+            );
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            for (_, _, decoded) in &chunk {
+                if let Ok(EventEnvelope {
+                    event: Some(event), ..
+                }) = decoded
+                {
+                    self.state.warm_up(event);
+                }
+            }
+            // A record that does not decode is reported in its turn, after
+            // the records before it are checked.
+            for (seq, payload, decoded) in chunk.drain(..) {
+                self.check_decoded(seq, payload, decoded)?;
+            }
+        }
+    }
+
+    fn decode(&mut self, payload: &[u8]) -> Result<EventEnvelope, prost::DecodeError> {
+        let mut envelope = self.spare_envelopes.pop().unwrap_or_default();
+        decode_reusing(&mut envelope, payload).map(|()| envelope)
+    }
+
+    fn check_decoded(
+        &mut self,
+        seq: u64,
+        payload: &[u8],
+        decoded: Result<EventEnvelope, prost::DecodeError>,
+    ) -> Result<(), ReplayError> {
+        let mut envelope = decoded.map_err(|error| ReplayError::Undecodable {
             seq,
             reason: error.to_string(),
-        };
-        let envelope = EventEnvelope::decode(payload).map_err(undecodable)?;
-        let EventEnvelope {
-            actor,
-            idempotency_key,
-            request_sha256,
-            event,
-            ..
-        } = envelope;
-        let recorded = event.ok_or(ReplayError::NoEvent { seq })?;
+        })?;
+        let recorded = envelope.event.take().ok_or(ReplayError::NoEvent { seq })?;
         let mut encoded = std::mem::take(&mut self.encoded);
         let checked = self.check_event(
             seq,
-            &actor,
-            &idempotency_key,
-            &request_sha256,
+            &envelope.actor,
+            &envelope.idempotency_key,
+            &envelope.request_sha256,
             recorded,
             |derived| {
                 // prost writes the oneof, numbered after the header's fields,
@@ -159,7 +213,11 @@ impl Replayer {
             },
         );
         self.encoded = encoded;
-        checked
+        // The decided event is the recorded one, moved through `decide`:
+        // a later envelope is decoded into its strings.
+        envelope.event = Some(checked?);
+        self.spare_envelopes.push(envelope);
+        Ok(())
     }
 
     fn check_event(
@@ -170,7 +228,7 @@ impl Replayer {
         request_sha256: &[u8],
         recorded: Event,
         is_recorded: impl FnOnce(&Event) -> bool,
-    ) -> Result<(), ReplayError> {
+    ) -> Result<Event, ReplayError> {
         assert_eq!(
             seq, self.next_seq,
             "replayed out of order: got seq {seq}, expected {}",
@@ -198,7 +256,7 @@ impl Replayer {
             self.keys.insert(scoped, key_use);
         }
         self.next_seq += 1;
-        Ok(())
+        Ok(derived)
     }
 
     /// The write side records a key with the request hash it came with, and
@@ -264,6 +322,50 @@ impl Replayer {
     }
 }
 
+/// Decodes `payload` into `envelope` as `EventEnvelope::decode` would, into
+/// the strings `envelope` already holds: cleared, their capacity kept, and
+/// its event's kept when the payload carries an event of the same kind.
+/// On an error `envelope` holds nothing of the payload.
+fn decode_reusing(envelope: &mut EventEnvelope, payload: &[u8]) -> Result<(), prost::DecodeError> {
+    // Destructured so that a field added to the envelope fails to compile here.
+    let EventEnvelope {
+        recorded_at_unix_ms,
+        actor,
+        idempotency_key,
+        request_sha256,
+        event,
+    } = envelope;
+    *recorded_at_unix_ms = 0;
+    actor.clear();
+    idempotency_key.clear();
+    request_sha256.clear();
+    // prost merges a oneof field into the variant in place when it is of
+    // that field's kind, and replaces any other: a cleared event of the
+    // kind the payload's first event field names is what a fresh decode
+    // starts that field from. Any other is dropped, or the envelope of a
+    // payload without event would still carry it.
+    match event {
+        Some(kept) if peek_event_field(payload) == Some(field_number(kept)) => {
+            clear_keeping_kind(kept);
+        }
+        _ => *event = None,
+    }
+    if let Err(error) = envelope.merge(payload) {
+        *envelope = EventEnvelope::default();
+        debug_assert!(
+            EventEnvelope::decode(payload).is_err(),
+            "decoding in place refuses a payload a fresh decode accepts: {error}"
+        );
+        return Err(error);
+    }
+    debug_assert_eq!(
+        EventEnvelope::decode(payload).as_ref(),
+        Ok(&*envelope),
+        "decoding in place disagrees with a fresh decode"
+    );
+    Ok(())
+}
+
 /// Records sent to a `ReplayThread` at a time.
 pub const REPLAY_THREAD_BATCH_RECORDS: usize = crate::batch_worker::BATCH_RECORDS;
 
@@ -282,9 +384,7 @@ impl ReplayThread {
             replayer.reserve_records(records);
             // Ends, dropping the receiver, at the first record refused.
             for batch in batches {
-                for (seq, payload) in batch.records() {
-                    replayer.check_payload(seq, payload)?;
-                }
+                replayer.check_payloads(batch.records())?;
             }
             Ok(replayer.checked_len())
         });

@@ -158,15 +158,11 @@ impl Ledger {
                 !records.is_empty(),
                 "store returned no records below its head"
             );
-            for record in records {
-                let seq = record.seq();
-                assert_eq!(
-                    seq,
-                    replayer.checked_len(),
-                    "store returned records out of order"
-                );
-                replayer.check_payload(seq, record.payload())?;
-            }
+            let first_seq = replayer.checked_len();
+            replayer.check_payloads(records.iter().zip(first_seq..).map(|(record, seq)| {
+                assert_eq!(record.seq(), seq, "store returned records out of order");
+                (seq, record.payload())
+            }))?;
         }
         let (state, keys, next_seq) = replayer.into_parts();
         let write_side = WriteSide {

@@ -191,6 +191,65 @@ fn an_envelope_without_an_event_is_refused() {
     assert_eq!(error, ReplayError::NoEvent { seq: 1 });
 }
 
+/// The replayer decodes each record into the strings of the one before it:
+/// what a record leaves out (an empty donor, no key, no event at all) must
+/// not be taken from the record before.
+#[test]
+fn a_record_is_checked_as_recorded_not_with_fields_left_from_the_one_before() {
+    let mut envelopes = fund_donor_and_donation();
+    envelopes[2].idempotency_key = "gift-1".into();
+    envelopes[2].request_sha256 = vec![1; 32];
+    let Some(Event::DonationReceived(named_gift)) = envelopes[2].event.clone() else {
+        panic!("the third record is a donation");
+    };
+    assert!(!named_gift.donor_id.is_empty());
+    envelopes.push(operator(Event::DonationReceived(v1::DonationReceived {
+        donation_id: "donation-0002".into(),
+        donor_id: String::new(),
+        ..named_gift
+    })));
+    let mut replayer = Replayer::default();
+    for (seq, envelope) in envelopes.iter().enumerate() {
+        replayer
+            .check_payload(seq as u64, &envelope.encode_to_vec())
+            .unwrap_or_else(|error| panic!("{error}"));
+    }
+    let mut without_event = envelopes[3].clone();
+    without_event.event = None;
+    assert_eq!(
+        replayer.check_payload(4, &without_event.encode_to_vec()),
+        Err(ReplayError::NoEvent { seq: 4 })
+    );
+}
+
+/// `check_payloads` decodes records some at a time before deciding them:
+/// the first record that fails is still the one reported, whether it fails
+/// to decode or the rules refuse it, and whatever follows it.
+#[test]
+fn checking_payloads_together_reports_the_first_record_that_fails() {
+    fn check_all(payloads: &[Vec<u8>]) -> Result<(), ReplayError> {
+        Replayer::default().check_payloads((0u64..).zip(payloads.iter().map(Vec::as_slice)))
+    }
+    let logs = logs_the_rules_refuse();
+    let log = logs
+        .iter()
+        .find(|log| log.what == "a donation id used twice")
+        .expect("the scenario's log of a donation id used twice");
+    let mut payloads: Vec<Vec<u8>> = log.envelopes.iter().map(Message::encode_to_vec).collect();
+    payloads.push(vec![0xff, 0xff]);
+    let refused = check_all(&payloads);
+    assert_eq!(refused.map_err(|error| error.seq()), Err(log.refused_seq));
+
+    payloads.truncate(2);
+    payloads.push(vec![0xff, 0xff]);
+    payloads.push(log.envelopes[2].encode_to_vec());
+    let undecodable = check_all(&payloads);
+    assert!(
+        matches!(undecodable, Err(ReplayError::Undecodable { seq: 2, .. })),
+        "{undecodable:?}"
+    );
+}
+
 /// The rule names `decide` refuses with: the literal after `rule: ` and the
 /// second argument of every `invalid(..)` and `conflict(..)` call.
 fn rule_names_in_decide() -> Vec<String> {

@@ -11,69 +11,17 @@
 //! buffer). Everything else is exactly what `EventEnvelope::decode` returns;
 //! debug builds check that on every call.
 
+use mingzhang_proto::event_kind::{
+    FIRST_EVENT_FIELD, clear_keeping_kind, field_number, peek_event_field,
+};
 use mingzhang_proto::v1;
 use mingzhang_proto::v1::event_envelope::Event;
 use prost::Message;
 
 use crate::borrowed::{self, FastEnvelope};
 
-/// Field numbers of the `event` oneof start here (see events.proto).
-const FIRST_EVENT_FIELD: u32 = 10;
+/// Spare messages kept, one per oneof field number from `FIRST_EVENT_FIELD`.
 const EVENT_FIELDS_MAX: usize = 64;
-
-macro_rules! event_kinds {
-    ($($variant:ident = $field:literal,)*) => {
-        /// The oneof field number of an event.
-        fn event_field(event: &Event) -> u32 {
-            match event {
-                $(Event::$variant(_) => $field,)*
-            }
-        }
-
-        /// One event of every kind, each with default fields.
-        #[cfg(test)]
-        fn one_event_of_each_kind() -> Vec<Event> {
-            vec![$(Event::$variant(Default::default()),)*]
-        }
-
-        /// Resets every field of the event's message, keeping capacity.
-        fn clear_event(event: &mut Event) {
-            match event {
-                $(Event::$variant(message) => message.clear(),)*
-            }
-        }
-    };
-}
-
-event_kinds! {
-    FundOpened = 10,
-    CampaignOpened = 11,
-    DonorRegistered = 12,
-    OrganisationRegistered = 13,
-    DonationReceived = 20,
-    DonationRefunded = 21,
-    DonationReversed = 22,
-    PledgeMade = 30,
-    PledgePaymentReceived = 31,
-    PledgeAmended = 32,
-    PledgeCancelled = 33,
-    GrantRoundOpened = 40,
-    GrantApplicationSubmitted = 41,
-    GrantApplicationReviewed = 42,
-    GrantApplicationShortlisted = 43,
-    GrantAwarded = 44,
-    GrantTrancheDisbursed = 45,
-    GrantEvaluationRecorded = 46,
-    GrantSelfAssessmentFiled = 47,
-    GrantClosed = 48,
-    ProjectPublished = 50,
-    ProjectClaimed = 51,
-    ProjectClaimReleased = 52,
-    ProjectFunded = 53,
-    ProjectCompleted = 54,
-    ExpenditureMade = 60,
-    ExpenditureReversed = 61,
-}
 
 fn spare_slot(field: u32) -> Option<usize> {
     let slot = field.checked_sub(FIRST_EVENT_FIELD)? as usize;
@@ -146,14 +94,14 @@ impl EnvelopeDecoder {
         actor.clear();
         idempotency_key.clear();
         if let Some(previous) = event.take()
-            && let Some(slot) = spare_slot(event_field(&previous))
+            && let Some(slot) = spare_slot(field_number(&previous))
         {
             self.spares[slot] = Some(previous);
         }
         if let Some(slot) = peek_event_field(payload).and_then(spare_slot)
             && let Some(mut spare) = self.spares[slot].take()
         {
-            clear_event(&mut spare);
+            clear_keeping_kind(&mut spare);
             *event = Some(spare);
         }
         if let Err(error) = self.envelope.merge(payload) {
@@ -183,43 +131,6 @@ impl ProjectedEnvelope {
             && self.idempotency_key == full.idempotency_key
             && self.event == full.event
     }
-}
-
-/// The field number of the first oneof (`event`) field in an encoded
-/// envelope, reading only the keys and skipping the header fields; `None` if
-/// there is none or the bytes are malformed (then `merge` reports why).
-fn peek_event_field(mut buf: &[u8]) -> Option<u32> {
-    while !buf.is_empty() {
-        let key = read_varint(&mut buf)?;
-        let field = u32::try_from(key >> 3).ok()?;
-        if field >= FIRST_EVENT_FIELD {
-            return Some(field);
-        }
-        let skip = match key & 7 {
-            0 => {
-                read_varint(&mut buf)?;
-                0
-            }
-            1 => 8,
-            2 => usize::try_from(read_varint(&mut buf)?).ok()?,
-            5 => 4,
-            _ => return None,
-        };
-        buf = buf.get(skip..)?;
-    }
-    None
-}
-
-fn read_varint(buf: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for (index, &byte) in buf.iter().enumerate().take(10) {
-        value |= u64::from(byte & 0x7f) << (7 * index);
-        if byte & 0x80 == 0 {
-            *buf = &buf[index + 1..];
-            return Some(value);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -286,7 +197,7 @@ mod tests {
     #[test]
     fn projected_envelope_carries_every_event_kind() {
         let mut decoder = EnvelopeDecoder::default();
-        for event in one_event_of_each_kind() {
+        for event in mingzhang_proto::event_kind::one_event_of_each_kind() {
             let envelope = v1::EventEnvelope {
                 recorded_at_unix_ms: 1_456_804_800_000,
                 actor: "cli".to_owned(),
@@ -315,13 +226,5 @@ mod tests {
         let truncated = &truncated[..truncated.len() - 3];
         assert!(v1::EventEnvelope::decode(truncated).is_err());
         assert!(decoder.decode(truncated).is_err());
-    }
-
-    #[test]
-    fn peek_finds_the_event_field_after_the_header() {
-        let payload = donation("d1", false, "").encode_to_vec();
-        assert_eq!(peek_event_field(&payload), Some(20));
-        assert_eq!(peek_event_field(&[]), None);
-        assert_eq!(peek_event_field(&[0x12, 0x05, b'a']), None);
     }
 }

@@ -8,6 +8,8 @@ pub mod v1 {
     tonic::include_proto!("mingzhang.v1");
 }
 
+pub mod event_kind;
+
 pub use prost::Message;
 
 /// The compiled schemas (a protobuf `FileDescriptorSet`), for reflection:
