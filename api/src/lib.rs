@@ -26,6 +26,7 @@ pub mod query_answers;
 pub mod readiness;
 pub mod receipt_links;
 pub mod serve;
+pub mod session;
 pub mod state;
 pub mod store_location;
 pub mod store_switch;

@@ -501,6 +501,74 @@ fn index_parameters(path: &str) -> Vec<Value> {
     parameters
 }
 
+/// (method, path, summary, each status with what it means).
+type SignedInRoute = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The browser's routes for signed-in people (`session`, `console`): HTML
+/// forms posted `application/x-www-form-urlencoded`, a session cookie
+/// instead of a bearer token. Each answers HTML, with the statuses listed.
+const SIGNED_IN_ROUTES: [SignedInRoute; 3] = [
+    (
+        "get",
+        "/login",
+        "The sign-in form (field `token`); signed in already, 303 to the role's home",
+        &[
+            ("200", "the form"),
+            ("303", "signed in: to the role's home"),
+        ],
+    ),
+    (
+        "post",
+        "/login",
+        "Sign in with a token (form field `token`): sets the HttpOnly, SameSite=Strict cookie `mz_session` and answers 303 to /console, /sponsor, /organisation or / by role",
+        &[
+            (
+                "303",
+                "signed in: to the role's home, with the session cookie",
+            ),
+            ("400", "no token given"),
+            ("401", "the token is unknown or revoked"),
+            ("413", "the form is too large"),
+            (
+                "429",
+                "too many failed sign-ins from this address or in all; Retry-After says how long to wait",
+            ),
+            ("503", "too many live sessions"),
+        ],
+    ),
+    (
+        "post",
+        "/logout",
+        "Sign out (form field `csrf`): ends the session and clears its cookie",
+        &[
+            ("303", "to /login; without a session, to /login as well"),
+            ("403", "the form's `csrf` is missing or wrong"),
+            ("413", "the form is too large"),
+        ],
+    ),
+];
+
+fn signed_in_operation(summary: &str, statuses: &[(&str, &str)]) -> Value {
+    let responses: serde_json::Map<String, Value> = statuses
+        .iter()
+        .map(|(status, description)| {
+            let answer = if *status == "303" {
+                json!({"description": description,
+                       "headers": {"Location": {"schema": {"type": "string"}}}})
+            } else {
+                ok_text(description, "text/html")
+            };
+            ((*status).to_owned(), answer)
+        })
+        .collect();
+    json!({"summary": summary, "tags": ["browser"], "responses": responses})
+}
+
 fn page_operation(path: &str, summary: &str, media_type: &str, names_one: bool) -> Value {
     let mut parameters = path_parameters(path);
     if media_type == "text/html" {
@@ -852,6 +920,9 @@ pub fn document() -> Value {
             &[],
         ),
     );
+    for (method, path, summary, statuses) in SIGNED_IN_ROUTES {
+        add(method, path, signed_in_operation(summary, statuses));
+    }
     for (path, summary, media_type, names_one) in PAGE_ROUTES {
         add(
             "get",
@@ -1291,6 +1362,7 @@ mod route_tests {
             include_str!("http/disclosures.rs"),
             include_str!("http/documents.rs"),
             include_str!("page/mod.rs"),
+            include_str!("session.rs"),
         ];
         let served: Vec<(String, String)> = sources
             .iter()
@@ -1393,6 +1465,14 @@ mod route_tests {
         for (path, item) in document["paths"].as_object().expect("paths") {
             for (method, operation) in item.as_object().expect("a path item") {
                 for (status, response) in operation["responses"].as_object().expect("responses") {
+                    if status == "303" {
+                        // A redirect: where to is the Location header.
+                        assert!(
+                            response["headers"]["Location"].is_object(),
+                            "{method} {path} 303"
+                        );
+                        continue;
+                    }
                     if status == "304" {
                         // Not modified: the answer has no body by definition.
                         assert!(response.get("content").is_none(), "{method} {path} 304");

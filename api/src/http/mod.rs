@@ -74,6 +74,7 @@ pub fn router_with_transparency(
         .merge(documents::routes())
         .merge(ops_routes())
         .merge(proofs::receipt_link_routes())
+        .merge(crate::session::routes())
         .fallback(|| async {
             AppError::NotFound {
                 field: "path".into(),
