@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod console;
 pub mod documents;
 pub mod error;
 pub mod flow_receipt_calls;

@@ -196,6 +196,8 @@ fn path_parameters(path: &str) -> Vec<Value> {
                 // other text is a code never issued, so 404 as well.
                 "code" => json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"}),
                 "sha256" => json!({"type": "string", "pattern": "^[0-9a-f]{64}$"}),
+                // A console form: a command body's name in kebab case.
+                "form" => json!({"type": "string", "pattern": "^[a-z]+(-[a-z]+)*$"}),
                 other => panic!("path parameter {other} has no schema here"),
             };
             json!({"name": name, "in": "path", "required": true, "schema": schema})
@@ -512,7 +514,7 @@ type SignedInRoute = (
 /// The browser's routes for signed-in people (`session`, `console`): HTML
 /// forms posted `application/x-www-form-urlencoded`, a session cookie
 /// instead of a bearer token. Each answers HTML, with the statuses listed.
-const SIGNED_IN_ROUTES: [SignedInRoute; 3] = [
+const SIGNED_IN_ROUTES: [SignedInRoute; 6] = [
     (
         "get",
         "/login",
@@ -551,9 +553,69 @@ const SIGNED_IN_ROUTES: [SignedInRoute; 3] = [
             ("413", "the form is too large"),
         ],
     ),
+    (
+        "get",
+        "/console",
+        "The operator console: the to-do list (instalments, tranches waiting for an evaluation, disclosures, unfunded claims) and a form for every command",
+        &[
+            ("200", "the console"),
+            ("303", "not signed in: to /login"),
+            ("403", "signed in with another role than operator"),
+        ],
+    ),
+    (
+        "get",
+        "/console/{form}",
+        "One command's form (`receive-donation`, ...: the body's name in kebab case), filled from the query's fields, with its own idempotency key",
+        &[
+            ("200", "the form"),
+            ("303", "not signed in: to /login"),
+            ("403", "signed in with another role than operator"),
+            ("404", "no such form"),
+        ],
+    ),
+    (
+        "post",
+        "/console/{form}",
+        "Posts a form (urlencoded, or multipart with a report file) through its command route's parse and submit: a money-moving form answers its review step first (`step=review`), then records on `step=confirm`",
+        &[
+            (
+                "200",
+                "the review step, or what was recorded (a re-post says nothing was recorded twice)",
+            ),
+            ("303", "not signed in: to /login; nothing written"),
+            (
+                "400",
+                "the form is malformed, or the command's shape: the form again, the message beside the field",
+            ),
+            (
+                "403",
+                "the form's `csrf` is missing or wrong, or the role may not; nothing written",
+            ),
+            (
+                "404",
+                "no such form, or the command names nothing that exists: the form again",
+            ),
+            ("409", "the ledger's state forbids it: the form again"),
+            ("413", "the form is too large"),
+            (
+                "415",
+                "the uploaded report's type is not accepted: the form again",
+            ),
+            (
+                "422",
+                "a rule refuses the command: the form again, the message beside the field",
+            ),
+            (
+                "503",
+                "the log or the projections are unavailable: the form again",
+            ),
+            ("507", "the disk is full: the form again"),
+        ],
+    ),
 ];
 
-fn signed_in_operation(summary: &str, statuses: &[(&str, &str)]) -> Value {
+fn signed_in_operation(path: &str, summary: &str, statuses: &[(&str, &str)]) -> Value {
     let responses: serde_json::Map<String, Value> = statuses
         .iter()
         .map(|(status, description)| {
@@ -566,7 +628,8 @@ fn signed_in_operation(summary: &str, statuses: &[(&str, &str)]) -> Value {
             ((*status).to_owned(), answer)
         })
         .collect();
-    json!({"summary": summary, "tags": ["browser"], "responses": responses})
+    json!({"summary": summary, "tags": ["browser"], "parameters": path_parameters(path),
+           "responses": responses})
 }
 
 fn page_operation(path: &str, summary: &str, media_type: &str, names_one: bool) -> Value {
@@ -921,7 +984,7 @@ pub fn document() -> Value {
         ),
     );
     for (method, path, summary, statuses) in SIGNED_IN_ROUTES {
-        add(method, path, signed_in_operation(summary, statuses));
+        add(method, path, signed_in_operation(path, summary, statuses));
     }
     for (path, summary, media_type, names_one) in PAGE_ROUTES {
         add(
@@ -1363,6 +1426,7 @@ mod route_tests {
             include_str!("http/documents.rs"),
             include_str!("page/mod.rs"),
             include_str!("session.rs"),
+            include_str!("console/mod.rs"),
         ];
         let served: Vec<(String, String)> = sources
             .iter()

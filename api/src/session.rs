@@ -295,10 +295,14 @@ fn token_id(principal: &Principal) -> &str {
 
 /// A POST made with a session: `SignedIn` and the form's fields, in order,
 /// the `csrf` field checked and taken out. A missing or wrong `csrf` is
-/// refused with 403 before the handler runs.
+/// refused with 403 before the handler runs. The body is
+/// `application/x-www-form-urlencoded` or, for a form with a file input,
+/// `multipart/form-data`, whose files are in `files`.
 pub struct SignedInForm {
     pub signed_in: SignedIn,
     pub fields: Vec<(String, String)>,
+    /// (input name, bytes) of each file chosen; an input left empty is absent.
+    pub files: Vec<UploadedFile>,
 }
 
 impl FromRequest<AppState> for SignedInForm {
@@ -307,27 +311,44 @@ impl FromRequest<AppState> for SignedInForm {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let signed_in = SignedIn::from_request_parts(&mut parts, state).await?;
-        let bytes = axum::body::to_bytes(body, FORM_LEN_MAX)
-            .await
-            .map_err(|_| {
+        let boundary = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(multipart_boundary);
+        let limit = match boundary {
+            Some(_) => FORM_LEN_MAX + crate::documents::DOCUMENT_LEN_MAX,
+            None => FORM_LEN_MAX,
+        };
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            message_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "表单太大",
+                "The form is too large",
+                &format!("表单最多 {limit} 字节。 A form is at most {limit} bytes."),
+            )
+        })?;
+        let (mut fields, files) = match &boundary {
+            Some(boundary) => multipart_form(&bytes, boundary).ok_or_else(|| {
                 message_page(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "表单太大",
-                    "The form is too large",
-                    &format!(
-                        "表单最多 {FORM_LEN_MAX} 字节。 A form is at most {FORM_LEN_MAX} bytes."
-                    ),
+                    StatusCode::BAD_REQUEST,
+                    "表单无法读取",
+                    "The form cannot be read",
+                    "multipart/form-data 格式有误。 The multipart/form-data body is malformed.",
                 )
-            })?;
-        let mut fields: Vec<(String, String)> = form_urlencoded_pairs(&bytes);
+            })?,
+            None => (form_urlencoded_pairs(&bytes), Vec::new()),
+        };
         let sent_csrf = fields
             .iter()
             .position(|(name, _)| name == CSRF_FIELD)
             .map(|index| fields.remove(index).1);
         match sent_csrf {
-            Some(sent) if constant_time_eq(&sent, &signed_in.csrf) => {
-                Ok(SignedInForm { signed_in, fields })
-            }
+            Some(sent) if constant_time_eq(&sent, &signed_in.csrf) => Ok(SignedInForm {
+                signed_in,
+                fields,
+                files,
+            }),
             _ => Err(csrf_refused()),
         }
     }
@@ -336,6 +357,70 @@ impl FromRequest<AppState> for SignedInForm {
 /// The pairs of an `application/x-www-form-urlencoded` body.
 pub fn form_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes).unwrap_or_default()
+}
+
+/// The boundary of a `multipart/form-data` content type.
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    let mut parameters = content_type.split(';');
+    let essence = parameters.next()?.trim();
+    if !essence.eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    parameters
+        .filter_map(|parameter| parameter.trim().split_once('='))
+        .find(|(name, _)| name.eq_ignore_ascii_case("boundary"))
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+        .filter(|boundary| !boundary.is_empty() && boundary.len() <= 70)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// A `name="..."` parameter of a Content-Disposition header.
+fn disposition_parameter(disposition: &str, wanted: &str) -> Option<String> {
+    disposition
+        .split(';')
+        .filter_map(|parameter| parameter.trim().split_once('='))
+        .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
+/// A file chosen in a form: (input name, bytes).
+pub type UploadedFile = (String, Vec<u8>);
+
+/// A multipart form's text fields and files.
+type MultipartForm = (Vec<(String, String)>, Vec<UploadedFile>);
+
+/// The text fields and the chosen files of a `multipart/form-data` body
+/// (RFC 7578), as browsers send it; `None` when it is malformed.
+fn multipart_form(body: &[u8], boundary: &str) -> Option<MultipartForm> {
+    let delimiter = format!("--{boundary}").into_bytes();
+    let next_delimiter = [b"\r\n".as_slice(), &delimiter].concat();
+    let mut rest = &body[find(body, &delimiter)? + delimiter.len()..];
+    let (mut fields, mut files) = (Vec::new(), Vec::new());
+    while !rest.starts_with(b"--") {
+        rest = rest.strip_prefix(b"\r\n")?;
+        let end = find(rest, &next_delimiter)?;
+        let part = &rest[..end];
+        rest = &rest[end + next_delimiter.len()..];
+        let headers_end = find(part, b"\r\n\r\n")?;
+        let headers = std::str::from_utf8(&part[..headers_end]).ok()?;
+        let data = &part[headers_end + 4..];
+        let disposition = headers.split("\r\n").find(|line| {
+            line.to_ascii_lowercase()
+                .starts_with("content-disposition:")
+        })?;
+        let name = disposition_parameter(disposition, "name")?;
+        match disposition_parameter(disposition, "filename") {
+            Some(file_name) if file_name.is_empty() && data.is_empty() => {}
+            Some(_) => files.push((name, data.to_vec())),
+            None => fields.push((name, String::from_utf8_lossy(data).into_owned())),
+        }
+    }
+    Some((fields, files))
 }
 
 /// The hidden field every form posted with a session carries.
@@ -675,6 +760,33 @@ mod tests {
                 .unwrap()
                 .ends_with("; Secure")
         );
+    }
+
+    #[test]
+    fn a_multipart_form_gives_its_fields_and_chosen_files() {
+        let body = "preamble\r\n--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n\
+            --XyZ\r\nContent-Disposition: form-data; name=\"report_sha256__file\"; filename=\"r.txt\"\r\n\
+            Content-Type: text/plain\r\n\r\nline one\r\nline two\r\n\
+            --XyZ\r\nContent-Disposition: form-data; name=\"other__file\"; filename=\"\"\r\n\r\n\r\n\
+            --XyZ--\r\n";
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=XyZ").as_deref(),
+            Some("XyZ")
+        );
+        assert_eq!(
+            multipart_boundary("application/x-www-form-urlencoded"),
+            None
+        );
+        let (fields, files) = multipart_form(body.as_bytes(), "XyZ").unwrap();
+        assert_eq!(fields, vec![("csrf".to_owned(), "abc".to_owned())]);
+        assert_eq!(
+            files,
+            vec![(
+                "report_sha256__file".to_owned(),
+                b"line one\r\nline two".to_vec()
+            )]
+        );
+        assert!(multipart_form(b"--XyZ\r\nno headers end", "XyZ").is_none());
     }
 
     #[test]
