@@ -425,7 +425,12 @@ fn multipart_form(body: &[u8], boundary: &str) -> Option<MultipartForm> {
 
 /// The hidden field every form posted with a session carries.
 pub fn csrf_field(signed_in: &SignedIn) -> Markup {
-    html! { input type="hidden" name=(CSRF_FIELD) value=(signed_in.csrf); }
+    csrf_input(&signed_in.csrf)
+}
+
+/// `csrf_field` for a page rendered from the token alone.
+pub fn csrf_input(csrf: &str) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(csrf); }
 }
 
 /// The answer to a signed-in person on a page that is not for their role.

@@ -474,3 +474,147 @@ fn only_a_signed_in_operator_gets_the_console() {
     let (status, _) = setup.get(&operator, "/console/no-such-form");
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A multipart body of text fields and one file, as a browser sends a form
+/// with a file input.
+fn multipart(fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> (String, Vec<u8>) {
+    let boundary = "----mingzhang-test-boundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    let (name, file_name, bytes) = file;
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+             Content-Type: text/plain\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// On the Kaixuan demo: the to-do list names what is waiting, and a
+/// self-assessment filed with its report as a file stores the report and
+/// records its hash.
+#[test]
+fn the_to_do_list_and_a_report_uploaded_with_its_form_on_the_demo() {
+    let data_dir = tempfile::tempdir().unwrap();
+    mingzhang_tests::run_cli(data_dir.path(), &["init"]);
+    mingzhang_tests::run_cli(data_dir.path(), &["demo"]);
+    let operator =
+        mingzhang_tests::run_cli(data_dir.path(), &["token", "create", "--role", "operator"])
+            .trim()
+            .to_owned();
+    let served = mingzhang_tests::serve(data_dir.path());
+    let setup = Setup {
+        _data_dir: data_dir,
+        served,
+        operator,
+        runtime: tokio::runtime::Runtime::new().unwrap(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    };
+    let cookie = setup.session(&setup.operator);
+    let (status, console) = setup.get(&cookie, "/console");
+    assert_eq!(status, StatusCode::OK);
+    assert!(console.contains(r#"id="todo""#), "{console}");
+    let listed = [
+        "todo-instalments",
+        "todo-evaluations",
+        "todo-disclosures",
+        "todo-claims",
+    ]
+    .iter()
+    .filter(|list| console.contains(&format!(r#"id="{list}""#)))
+    .count();
+    assert!(listed >= 1, "the demo leaves something to do: {console}");
+
+    let grants: Value = setup.runtime.block_on(async {
+        setup
+            .client
+            .get(format!("{}/v1/grants", setup.served.http))
+            .bearer_auth(&setup.operator)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let grants = if grants.is_array() {
+        &grants
+    } else {
+        &grants["grants"]
+    };
+    let grant = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|grant| grant["closed"] == json!(false))
+        .expect("an open grant in the demo");
+    let grant_id = grant["grant_id"].as_str().unwrap();
+
+    let (_, form) = setup.get(&cookie, "/console/file-self-assessment");
+    assert!(form.contains(r#"enctype="multipart/form-data""#), "{form}");
+    assert!(form.contains(r#"type="file""#), "{form}");
+    let csrf = hidden(&form, "csrf");
+    let key = hidden(&form, "idempotency_key");
+    let report = "凯益荟 2030 年第一季度自评报告\n服务 120 人次。\n".as_bytes();
+    let (content_type, body) = multipart(
+        &[
+            ("csrf", &csrf),
+            ("idempotency_key", &key),
+            ("grant_id", grant_id),
+            ("quarter", "2030-Q1"),
+            ("report_sha256", ""),
+            ("summary", "第一季度自评"),
+            ("step", "submit"),
+        ],
+        ("report_sha256__file", "report.txt", report),
+    );
+    let records = setup.log_records();
+    let (status, page) = setup.runtime.block_on(async {
+        let response = setup
+            .client
+            .post(format!(
+                "{}/console/file-self-assessment",
+                setup.served.http
+            ))
+            .header(COOKIE, &cookie)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    });
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(r#"id="recorded""#), "{page}");
+    assert_eq!(setup.log_records(), records + 1);
+    let sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(report))
+    };
+    let stored = setup.runtime.block_on(async {
+        setup
+            .client
+            .get(format!("{}/documents/{sha256}", setup.served.http))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    });
+    assert_eq!(&stored[..], report, "the report is served by its hash");
+}

@@ -29,7 +29,7 @@ use maud::{Markup, html};
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::http::WriteResponse;
-use crate::session::{SignedIn, SignedInForm, csrf_field, staff_html, staff_layout, wrong_role};
+use crate::session::{SignedIn, SignedInForm, csrf_input, staff_html, staff_layout, wrong_role};
 use crate::state::AppState;
 use forms::{FILE_SUFFIX, FieldKind, FieldProblem, FormSpec};
 
@@ -137,7 +137,7 @@ fn form_response(
         staff_layout(
             &format!("{zh} · {en}"),
             Some(signed_in),
-            form_page(signed_in, form, fields, key, problem),
+            form_page(&signed_in.csrf, form, fields, key, problem),
         ),
     )
 }
@@ -145,7 +145,7 @@ fn form_response(
 /// A form, filled with `fields`; a problem naming no field of the form is
 /// announced above it.
 pub fn form_page(
-    signed_in: &SignedIn,
+    csrf: &str,
     form: &FormSpec,
     fields: &[(String, String)],
     key: &str,
@@ -168,7 +168,7 @@ pub fn form_page(
         }
         form.command method="post" action={"/console/" (form.slug)}
             enctype=[form.takes_document().then_some("multipart/form-data")] {
-            (csrf_field(signed_in))
+            (csrf_input(csrf))
             input type="hidden" name=(IDEMPOTENCY_FIELD) value=(key);
             (forms::render_inputs(form, fields, problem.filter(|_| beside_a_field)))
             div.actions {
@@ -274,7 +274,7 @@ async fn post_form(
                     staff_layout(
                         &format!("核对 · Review · {zh} · {en}"),
                         Some(&signed_in),
-                        review_page(&signed_in, form, &fields, &key, sentence),
+                        review_page(&signed_in.csrf, form, &fields, &key, sentence),
                     ),
                 )
             }
@@ -308,7 +308,7 @@ async fn post_form(
 /// What a money-moving form will record, with Confirm and Back; the form's
 /// values ride along hidden, with its idempotency key.
 pub fn review_page(
-    signed_in: &SignedIn,
+    csrf: &str,
     form: &FormSpec,
     fields: &[(String, String)],
     key: &str,
@@ -327,7 +327,7 @@ pub fn review_page(
             }
         }
         form.command method="post" action={"/console/" (form.slug)} {
-            (csrf_field(signed_in))
+            (csrf_input(csrf))
             input type="hidden" name=(IDEMPOTENCY_FIELD) value=(key);
             @for (name, value) in fields {
                 input type="hidden" name=(name) value=(value);
