@@ -473,6 +473,9 @@ fn only_a_signed_in_operator_gets_the_console() {
     }
     let (status, _) = setup.get(&operator, "/console/no-such-form");
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A form that does not exist is 404 to anyone, before any session.
+    let (status, _) = setup.get("", "/console/no-such-form");
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 /// A multipart body of text fields and one file, as a browser sends a form

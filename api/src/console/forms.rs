@@ -354,13 +354,16 @@ fn input(field: &FieldSpec, name: &str, value: Option<&str>, problem: Option<&st
     let error_id = format!("{id}-error");
     let described = problem.map(|_| error_id.as_str());
     let invalid = problem.map(|_| "true");
+    // A refused form opens on the field to fix, for keyboard and screen
+    // reader alike.
+    let focus = problem.is_some();
     let label_name = name.rsplit('.').next().unwrap_or(name);
     let value = value.unwrap_or("");
     html! {
         @if field.kind == FieldKind::Checkbox {
             label.check for=(id) {
                 input #(id) type="checkbox" name=(name) checked[matches!(value, "on" | "true")]
-                    aria-describedby=[described] aria-invalid=[invalid];
+                    autofocus[focus] aria-describedby=[described] aria-invalid=[invalid];
                 (field_label(label_name))
             }
         } @else {
@@ -370,11 +373,11 @@ fn input(field: &FieldSpec, name: &str, value: Option<&str>, problem: Option<&st
             }
             @match &field.kind {
                 FieldKind::LongText => {
-                    textarea #(id) name=(name) rows="3" required[field.required]
+                    textarea #(id) name=(name) rows="3" required[field.required] autofocus[focus]
                         aria-describedby=[described] aria-invalid=[invalid] { (value) }
                 }
                 FieldKind::Select(options) => {
-                    select #(id) name=(name) required[field.required]
+                    select #(id) name=(name) required[field.required] autofocus[focus]
                         aria-describedby=[described] aria-invalid=[invalid] {
                         @if !field.required { option value="" { "—" } }
                         @for option in options {
@@ -385,20 +388,20 @@ fn input(field: &FieldSpec, name: &str, value: Option<&str>, problem: Option<&st
                 FieldKind::Amount => {
                     input #(id) type="text" name=(name) value=(value) inputmode="decimal"
                         autocomplete="off" placeholder="41000.00" required[field.required]
-                        aria-describedby=[described] aria-invalid=[invalid];
+                        autofocus[focus] aria-describedby=[described] aria-invalid=[invalid];
                 }
                 FieldKind::Date => {
                     input #(id) type="date" name=(name) value=(value) required[field.required]
-                        aria-describedby=[described] aria-invalid=[invalid];
+                        autofocus[focus] aria-describedby=[described] aria-invalid=[invalid];
                 }
                 FieldKind::Integer => {
                     input #(id) type="number" name=(name) value=(value) inputmode="numeric"
-                        required[field.required]
+                        required[field.required] autofocus[focus]
                         aria-describedby=[described] aria-invalid=[invalid];
                 }
                 FieldKind::Sha256 => {
                     input #(id) type="text" name=(name) value=(value) autocomplete="off"
-                        spellcheck="false" aria-describedby=(format!("{id}-hint{}", described.map(|d| format!(" {d}")).unwrap_or_default()))
+                        spellcheck="false" autofocus[focus] aria-describedby=(format!("{id}-hint{}", described.map(|d| format!(" {d}")).unwrap_or_default()))
                         aria-invalid=[invalid];
                     p.hint #(format!("{id}-hint")) {
                         "填写报告的 SHA-256，或在下面上传报告文件（PDF、JPEG、PNG 或文本，最大 10 MiB），由服务器计算并保存。 "
@@ -410,7 +413,7 @@ fn input(field: &FieldSpec, name: &str, value: Option<&str>, problem: Option<&st
                 }
                 _ => {
                     input #(id) type="text" name=(name) value=(value) autocomplete="off"
-                        required[field.required]
+                        required[field.required] autofocus[focus]
                         aria-describedby=[described] aria-invalid=[invalid];
                 }
             }

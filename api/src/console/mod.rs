@@ -20,7 +20,7 @@ pub mod review;
 pub mod todo;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -96,25 +96,32 @@ fn new_idempotency_key() -> String {
 
 async fn show_form(
     Path(slug): Path<String>,
-    signed_in: SignedIn,
+    State(state): State<AppState>,
     Query(prefill): Query<Vec<(String, String)>>,
+    request: Request,
 ) -> Response {
+    // A form that does not exist is 404 to anyone, signed in or not.
+    let Some(form) = forms::form(&slug) else {
+        return no_such_form();
+    };
+    let (mut parts, _) = request.into_parts();
+    let signed_in = match SignedIn::from_request_parts(&mut parts, &state).await {
+        Ok(signed_in) => signed_in,
+        Err(to_login) => return to_login,
+    };
     if let Some(refused) = not_an_operator(&signed_in) {
         return refused;
     }
-    let Some(form) = forms::form(&slug) else {
-        return no_such_form(&signed_in);
-    };
     let key = new_idempotency_key();
     form_response(StatusCode::OK, &signed_in, form, &prefill, &key, None)
 }
 
-fn no_such_form(signed_in: &SignedIn) -> Response {
+fn no_such_form() -> Response {
     staff_html(
         StatusCode::NOT_FOUND,
         staff_layout(
             "404",
-            Some(signed_in),
+            None,
             html! {
                 h1 { "没有这张表单 " span lang="en" { "No such form" } }
                 p { a href="/console" { "返回控制台 " span lang="en" { "Back to the console" } } }
@@ -206,19 +213,22 @@ fn take(fields: &mut Vec<(String, String)>, name: &str) -> Option<String> {
 async fn post_form(
     State(state): State<AppState>,
     Path(slug): Path<String>,
-    posted: SignedInForm,
+    request: Request,
 ) -> Response {
+    let Some(form) = forms::form(&slug) else {
+        return no_such_form();
+    };
     let SignedInForm {
         signed_in,
         mut fields,
         files,
-    } = posted;
+    } = match SignedInForm::from_request(request, &state).await {
+        Ok(posted) => posted,
+        Err(refused) => return refused,
+    };
     if let Some(refused) = not_an_operator(&signed_in) {
         return refused;
     }
-    let Some(form) = forms::form(&slug) else {
-        return no_such_form(&signed_in);
-    };
     let step = take(&mut fields, STEP_FIELD).unwrap_or_default();
     let key = take(&mut fields, IDEMPOTENCY_FIELD).unwrap_or_else(new_idempotency_key);
     let refused = |fields: &[(String, String)], error: AppError| {
