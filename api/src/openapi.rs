@@ -535,6 +535,10 @@ const SIGNED_IN_ROUTES: [SignedInRoute; 6] = [
             ),
             ("400", "no token given"),
             ("401", "the token is unknown or revoked"),
+            (
+                "403",
+                "posted from another site's page (its Origin is not this site)",
+            ),
             ("413", "the form is too large"),
             (
                 "429",

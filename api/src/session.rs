@@ -498,7 +498,34 @@ async fn login_form(State(state): State<AppState>, request: Request) -> Response
     staff_html(StatusCode::OK, login_page(None))
 }
 
+/// Whether a request's `Origin`, when the browser sent one, is this site:
+/// a sign-in form posted from another site would sign the visitor into the
+/// other site's account (login CSRF), which SameSite cannot stop, since
+/// there is no session cookie yet.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|origin| origin.split_once("://"))
+        .map(|(_, host)| host);
+    matches!((origin_host, host), (Some(origin_host), Some(host)) if origin_host == host)
+}
+
 async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
+    if !same_origin(request.headers()) {
+        return staff_html(
+            StatusCode::FORBIDDEN,
+            login_page(Some(
+                "登录表单只能从本站提交。 The sign-in form may be posted from this site only.",
+            )),
+        );
+    }
     let address = client_address(request.extensions());
     let now = Instant::now();
     if let Some(wait) = state.sessions.sign_in_wait(address, now) {
@@ -658,9 +685,11 @@ pub fn staff_html(status: StatusCode, body: String) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(STAFF_CONTENT_SECURITY_POLICY),
     );
+    // Not `no-referrer`: under it a browser posts the sign-in form with
+    // `Origin: null`, which the login CSRF check refuses.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response
 }
@@ -792,6 +821,26 @@ mod tests {
             )]
         );
         assert!(multipart_form(b"--XyZ\r\nno headers end", "XyZ").is_none());
+    }
+
+    #[test]
+    fn a_sign_in_posted_from_another_site_is_not_same_origin() {
+        let headers = |origin: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_static("fund.example:8080"));
+            if let Some(origin) = origin {
+                headers.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+            }
+            headers
+        };
+        assert!(
+            same_origin(&headers(None)),
+            "no Origin: a form by hand or an old browser"
+        );
+        assert!(same_origin(&headers(Some("http://fund.example:8080"))));
+        assert!(same_origin(&headers(Some("https://fund.example:8080"))));
+        assert!(!same_origin(&headers(Some("https://evil.example"))));
+        assert!(!same_origin(&headers(Some("null"))));
     }
 
     #[test]

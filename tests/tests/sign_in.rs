@@ -92,6 +92,18 @@ fn each_role_signs_in_to_its_home_with_a_strict_http_only_cookie() {
         );
         assert!(page.contains(r#"<label for="token">"#), "{page}");
 
+        // A sign-in posted from another site's page is refused (login CSRF).
+        let cross_site = client
+            .post(format!("{}/login", served.http))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", "https://evil.example")
+            .body(format!("token={operator}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+        assert!(cross_site.headers().get(SET_COOKIE).is_none());
+
         // A refused token is not echoed back.
         let refused = sign_in(&client, &served.http, "mz_0000").await;
         assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
