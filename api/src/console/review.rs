@@ -183,3 +183,45 @@ pub fn review_sentence(projections: &Projections, event: &Event) -> Option<(Stri
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use mingzhang_proto::v1 as pb;
+
+    use super::*;
+    use crate::console::forms::forms;
+
+    /// Every form with a review step has a sentence to show in it.
+    #[test]
+    fn every_money_moving_form_says_what_it_will_record() {
+        let projections = Projections::default();
+        let events = [
+            Event::DonationReceived(pb::DonationReceived {
+                amount_fen: 4_100_000,
+                ..Default::default()
+            }),
+            Event::DonationRefunded(Default::default()),
+            Event::DonationReversed(Default::default()),
+            Event::PledgePaymentReceived(Default::default()),
+            Event::GrantTrancheDisbursed(Default::default()),
+            Event::GrantClosed(Default::default()),
+            Event::ProjectFunded(Default::default()),
+            Event::ExpenditureMade(Default::default()),
+            Event::ExpenditureReversed(Default::default()),
+        ];
+        for form in forms().iter().filter(|form| form.moves_money()) {
+            let event = events
+                .iter()
+                .find(|event| crate::auth::event_name(event) == form.route.event)
+                .unwrap_or_else(|| panic!("{} has an example here", form.route.event));
+            let (zh, en) = review_sentence(&projections, event)
+                .unwrap_or_else(|| panic!("{} has no review sentence", form.route.event));
+            assert!(zh.starts_with("您即将"), "{zh}");
+            assert!(en.starts_with("You are about to"), "{en}");
+        }
+        let (zh, en) = review_sentence(&projections, &events[0]).unwrap();
+        assert!(zh.contains("41,000.00 元"), "{zh}");
+        assert!(en.contains("41,000.00 from an unregistered donor"), "{en}");
+        assert!(review_sentence(&projections, &Event::FundOpened(Default::default())).is_none());
+    }
+}
