@@ -15,7 +15,7 @@
 //! brotli.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -27,121 +27,19 @@ use mingzhang_api::page::model::{self, CheckpointSummary, Directory, Provenance}
 use mingzhang_api::page::{PageSource, exports, page_router, render};
 use mingzhang_api::query_answers::{self, QueryKind};
 use mingzhang_ledger::scenario;
-use mingzhang_ledger::state::LedgerState;
 use mingzhang_projections::Projections;
-use mingzhang_proto::v1::{self, EventEnvelope, event_envelope::Event};
+
+#[path = "support/big_log.rs"]
+mod big_log;
+use big_log::{build_projections, grow, report};
 
 const RECORDS_TOTAL: u64 = 1_000_000;
 const RENDERS_PER_PAGE: usize = 200;
 /// Records appended after the first directory is built, to time a refresh.
 const GROWTH_RECORDS: u64 = 1_000;
 
-fn build_projections(records: u64) -> Projections {
-    let mut state = LedgerState::default();
-    let mut projections = Projections::default();
-    for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate() {
-        let event = mingzhang_ledger::decide::decide_as(&state, &meta.principal, command)
-            .expect("the Kaixuan scenario is valid");
-        state.apply(&event);
-        projections
-            .apply(
-                seq as u64,
-                &EventEnvelope {
-                    recorded_at_unix_ms: meta.at_unix_ms,
-                    event: Some(event),
-                    ..Default::default()
-                },
-            )
-            .expect("the Kaixuan scenario applies");
-    }
-    grow(&mut projections, records);
-    projections
-}
-
-/// Appends synthetic donations until `records` records are applied.
-fn grow(projections: &mut Projections, records: u64) {
-    let mut seq = projections.applied_len();
-    let givers = [
-        "",
-        "resident-wang",
-        "resident-li",
-        "resident-zhang",
-        "unit-01",
-        "unit-07",
-    ];
-    let first_ms = scenario::unix_ms_at_0900_cst("2017-01-01");
-    while seq < records {
-        let index = seq as usize;
-        let day = index % 1_000;
-        let received_on = {
-            let days = scenario::days_from_civil(2017, 1, 1) + day as i64;
-            civil(days)
-        };
-        let donor_id = givers[index % givers.len()];
-        let event = Event::DonationReceived(v1::DonationReceived {
-            donation_id: format!("syn-{index}"),
-            donor_id: donor_id.into(),
-            fund_id: scenario::CHARITY_FUND_ID.into(),
-            campaign_id: scenario::CAMPAIGN_ID.into(),
-            project_id: String::new(),
-            amount_fen: 100 + (index as i64 * 7_919) % 50_000,
-            channel: v1::Channel::Online as i32,
-            bank_reference: String::new(),
-            anonymous: donor_id.is_empty() || index.is_multiple_of(5),
-            received_on,
-        });
-        projections
-            .apply(
-                seq,
-                &EventEnvelope {
-                    recorded_at_unix_ms: first_ms + seq as i64,
-                    event: Some(event),
-                    ..Default::default()
-                },
-            )
-            .expect("the grown gifts apply");
-        seq += 1;
-    }
-}
-
-/// "YYYY-MM-DD" of days since 1970-01-01 (Howard Hinnant's civil_from_days).
-fn civil(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
-fn report(name: &str, mut samples: Vec<Duration>, bytes: usize) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    println!(
-        "{name:<28} n={:<4} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms  html={} KiB",
-        samples.len(),
-        at(0.50).as_secs_f64() * 1e3,
-        at(0.99).as_secs_f64() * 1e3,
-        samples.last().unwrap().as_secs_f64() * 1e3,
-        bytes / 1024
-    );
-}
-
-fn measure(name: &str, mut render_once: impl FnMut() -> String) {
-    let mut samples = Vec::with_capacity(RENDERS_PER_PAGE);
-    let mut bytes = 0;
-    for _ in 0..RENDERS_PER_PAGE {
-        let started = Instant::now();
-        let html = render_once();
-        samples.push(started.elapsed());
-        bytes = html.len();
-        std::hint::black_box(html);
-    }
-    report(name, samples, bytes);
+fn measure(name: &str, render_once: impl FnMut() -> String) {
+    big_log::measure(name, RENDERS_PER_PAGE, render_once);
 }
 
 fn main() {

@@ -372,6 +372,18 @@ impl TokenRegistry {
         }
     }
 
+    /// Whether the token with this id is known and not revoked: a session
+    /// made with it lasts only as long as it does.
+    pub fn is_active(&self, token_id: &str) -> bool {
+        self.refresh();
+        self.cached
+            .read()
+            .1
+            .tokens
+            .iter()
+            .any(|entry| entry.id == token_id && !entry.revoked)
+    }
+
     /// Resolves an `Authorization` header value (None = no header = public).
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AppError> {
         let Some(value) = authorization else {

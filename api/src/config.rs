@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::session::SessionSettings;
 use crate::witness_client::WitnessEndpoint;
 
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -16,6 +17,11 @@ pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 pub struct ConfigFile {
     pub http_addr: Option<String>,
     pub grpc_addr: Option<String>,
+    /// How long a browser session lasts, in seconds (default 8 hours).
+    pub session_max_age_seconds: Option<u64>,
+    /// The server is reached over HTTPS through a TLS-terminating proxy:
+    /// session cookies are marked Secure.
+    pub behind_tls: Option<bool>,
     /// `[[witness]]` tables: the witnesses each new checkpoint goes to.
     #[serde(default)]
     pub witness: Vec<WitnessSetting>,
@@ -51,6 +57,8 @@ pub enum ConfigError {
         field: &'static str,
         reason: String,
     },
+    #[error("session_max_age_seconds: must be 1 to {SESSION_MAX_AGE_SECONDS_MAX} seconds, not {0}")]
+    BadSessionMaxAge(u64),
     #[error("{setting} {value:?} is not an address such as 127.0.0.1:8080")]
     BadAddr {
         setting: &'static str,
@@ -63,7 +71,18 @@ pub struct ServeConfig {
     pub http_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
     pub witnesses: Vec<WitnessEndpoint>,
+    pub sessions: SessionSettings,
 }
+
+/// Session settings given by flag or environment, which beat the file's.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SessionFlags {
+    pub max_age_seconds: Option<u64>,
+    pub behind_tls: Option<bool>,
+}
+
+/// A session lasts at most 30 days: longer, a lost laptop stays signed in.
+pub const SESSION_MAX_AGE_SECONDS_MAX: u64 = 30 * 24 * 3600;
 
 /// `explicit_file` must exist; the default `<data-dir>/config.toml` may not.
 pub fn load_file(explicit_file: Option<&Path>, data_dir: &Path) -> Result<ConfigFile, ConfigError> {
@@ -85,8 +104,23 @@ pub fn load_file(explicit_file: Option<&Path>, data_dir: &Path) -> Result<Config
 pub fn resolve(
     http_from_flag_or_env: Option<String>,
     grpc_from_flag_or_env: Option<String>,
+    sessions_from_flag_or_env: SessionFlags,
     file: ConfigFile,
 ) -> Result<ServeConfig, ConfigError> {
+    let max_age_seconds = sessions_from_flag_or_env
+        .max_age_seconds
+        .or(file.session_max_age_seconds)
+        .unwrap_or(SessionSettings::default().max_age.as_secs());
+    if !(1..=SESSION_MAX_AGE_SECONDS_MAX).contains(&max_age_seconds) {
+        return Err(ConfigError::BadSessionMaxAge(max_age_seconds));
+    }
+    let sessions = SessionSettings {
+        max_age: std::time::Duration::from_secs(max_age_seconds),
+        behind_tls: sessions_from_flag_or_env
+            .behind_tls
+            .or(file.behind_tls)
+            .unwrap_or(false),
+    };
     let pick = |setting: &'static str, cli: Option<String>, file: Option<String>, default: &str| {
         let value = cli.or(file).unwrap_or_else(|| default.to_owned());
         value
@@ -108,6 +142,7 @@ pub fn resolve(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ServeConfig {
         witnesses,
+        sessions,
         http_addr: pick(
             "http_addr",
             http_from_flag_or_env,
@@ -163,7 +198,7 @@ mod tests {
             toml::from_str(&readme[start..end]).expect("the README example parses");
         assert_eq!(example.http_addr.as_deref(), Some(DEFAULT_HTTP_ADDR));
         assert_eq!(example.grpc_addr.as_deref(), Some(DEFAULT_GRPC_ADDR));
-        let witnesses = resolve(None, None, example)
+        let witnesses = resolve(None, None, SessionFlags::default(), example)
             .expect("the example resolves")
             .witnesses;
         assert_eq!(witnesses.len(), 1, "the example names a witness");
@@ -179,16 +214,57 @@ mod tests {
             http_addr: Some("127.0.0.1:9000".into()),
             ..ConfigFile::default()
         };
-        let config = resolve(Some("127.0.0.1:7000".into()), None, file).unwrap();
+        let config = resolve(
+            Some("127.0.0.1:7000".into()),
+            None,
+            SessionFlags::default(),
+            file,
+        )
+        .unwrap();
         assert_eq!(config.http_addr, "127.0.0.1:7000".parse().unwrap());
         assert_eq!(config.grpc_addr, DEFAULT_GRPC_ADDR.parse().unwrap());
         let file = ConfigFile {
             http_addr: Some("127.0.0.1:9000".into()),
             ..ConfigFile::default()
         };
-        let config = resolve(None, None, file).unwrap();
+        let config = resolve(None, None, SessionFlags::default(), file).unwrap();
         assert_eq!(config.http_addr, "127.0.0.1:9000".parse().unwrap());
-        assert!(resolve(Some("nowhere".into()), None, ConfigFile::default()).is_err());
+        assert!(
+            resolve(
+                Some("nowhere".into()),
+                None,
+                SessionFlags::default(),
+                ConfigFile::default()
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn session_settings_come_from_flags_then_the_file_and_a_zero_age_is_refused() {
+        let file: ConfigFile =
+            toml::from_str("session_max_age_seconds = 600\nbehind_tls = true\n").unwrap();
+        let config = resolve(None, None, SessionFlags::default(), file).unwrap();
+        assert_eq!(config.sessions.max_age.as_secs(), 600);
+        assert!(config.sessions.behind_tls);
+        let flags = SessionFlags {
+            max_age_seconds: Some(5),
+            behind_tls: Some(false),
+        };
+        let file: ConfigFile = toml::from_str("session_max_age_seconds = 600\n").unwrap();
+        let config = resolve(None, None, flags, file).unwrap();
+        assert_eq!(config.sessions.max_age.as_secs(), 5);
+        assert!(!config.sessions.behind_tls);
+        let config = resolve(None, None, SessionFlags::default(), ConfigFile::default()).unwrap();
+        assert_eq!(config.sessions, SessionSettings::default());
+        let zero = SessionFlags {
+            max_age_seconds: Some(0),
+            behind_tls: None,
+        };
+        let error = resolve(None, None, zero, ConfigFile::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("session_max_age_seconds:"), "{error}");
     }
 
     #[test]
@@ -201,7 +277,7 @@ mod tests {
             "[[witness]]\nurl = \"http://127.0.0.1:7380/\"\nkey = \"{key}\"\n"
         ))
         .unwrap();
-        let config = resolve(None, None, file).unwrap();
+        let config = resolve(None, None, SessionFlags::default(), file).unwrap();
         assert_eq!(config.witnesses.len(), 1);
         assert_eq!(config.witnesses[0].url, "http://127.0.0.1:7380");
         assert_eq!(config.witnesses[0].key.to_text(), key);
@@ -213,7 +289,9 @@ mod tests {
             "[[witness]]\nurl = \"http://a\"\nkey = \"{key}\"\n[[witness]]\nurl = \"http://b\"\nkey = \"{log_key}\"\n"
         ))
         .unwrap();
-        let error = resolve(None, None, file).unwrap_err().to_string();
+        let error = resolve(None, None, SessionFlags::default(), file)
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("witness 2 (key):"), "{error}");
     }
 }

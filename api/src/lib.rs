@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod console;
 pub mod documents;
 pub mod error;
 pub mod flow_receipt_calls;
@@ -26,6 +27,7 @@ pub mod query_answers;
 pub mod readiness;
 pub mod receipt_links;
 pub mod serve;
+pub mod session;
 pub mod state;
 pub mod store_location;
 pub mod store_switch;

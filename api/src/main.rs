@@ -119,6 +119,15 @@ enum Command {
         /// checkpoint is submitted to
         #[arg(long, env = "MINGZHANG_CONFIG")]
         config: Option<PathBuf>,
+        /// How long a browser session (/login) lasts, in seconds
+        /// [env MINGZHANG_SESSION_MAX_AGE; config session_max_age_seconds; default 28800]
+        #[arg(long, env = "MINGZHANG_SESSION_MAX_AGE")]
+        session_max_age: Option<u64>,
+        /// The server is reached over HTTPS through a TLS-terminating proxy:
+        /// session cookies are marked Secure
+        /// [env MINGZHANG_BEHIND_TLS; config behind_tls; default false]
+        #[arg(long, env = "MINGZHANG_BEHIND_TLS")]
+        behind_tls: Option<bool>,
     },
     /// Run a C2SP tlog-witness on --data-dir: it cosigns a log's checkpoint
     /// (POST /add-checkpoint) only when it extends the last one it cosigned.
@@ -308,10 +317,20 @@ fn main() -> anyhow::Result<()> {
             http_addr,
             grpc_addr,
             config,
+            session_max_age,
+            behind_tls,
         } => {
             require_initialised(&location, &data_dir)?;
             let file = config::load_file(config.as_deref(), &data_dir)?;
-            let config = config::resolve(http_addr, grpc_addr, file)?;
+            let config = config::resolve(
+                http_addr,
+                grpc_addr,
+                config::SessionFlags {
+                    max_age_seconds: session_max_age,
+                    behind_tls,
+                },
+                file,
+            )?;
             let on_bound = |bound: serve::Bound| {
                 // Tests and scripts read this line to find the ports.
                 println!(

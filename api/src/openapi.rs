@@ -198,6 +198,8 @@ fn path_parameters(path: &str) -> Vec<Value> {
                 "sha256" => json!({"type": "string", "pattern": "^[0-9a-f]{64}$"}),
                 // A tlog-tiles file, slashes and all (docs/proofs.md §15).
                 "path" => json!({"type": "string", "pattern": "^(checkpoint|tile/.+)$"}),
+                // A console form: a command body's name in kebab case.
+                "form" => json!({"type": "string", "pattern": "^[a-z]+(-[a-z]+)*$"}),
                 other => panic!("path parameter {other} has no schema here"),
             };
             json!({"name": name, "in": "path", "required": true, "schema": schema})
@@ -501,6 +503,139 @@ fn index_parameters(path: &str) -> Vec<Value> {
         _ => {}
     }
     parameters
+}
+
+/// (method, path, summary, each status with what it means).
+type SignedInRoute = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The browser's routes for signed-in people (`session`, `console`): HTML
+/// forms posted `application/x-www-form-urlencoded`, a session cookie
+/// instead of a bearer token. Each answers HTML, with the statuses listed.
+const SIGNED_IN_ROUTES: [SignedInRoute; 6] = [
+    (
+        "get",
+        "/login",
+        "The sign-in form (field `token`); signed in already, 303 to the role's home",
+        &[
+            ("200", "the form"),
+            ("303", "signed in: to the role's home"),
+        ],
+    ),
+    (
+        "post",
+        "/login",
+        "Sign in with a token (form field `token`): sets the HttpOnly, SameSite=Strict cookie `mz_session` and answers 303 to /console, /sponsor, /organisation or / by role",
+        &[
+            (
+                "303",
+                "signed in: to the role's home, with the session cookie",
+            ),
+            ("400", "no token given"),
+            ("401", "the token is unknown or revoked"),
+            (
+                "403",
+                "posted from another site's page (its Origin is not this site)",
+            ),
+            ("413", "the form is too large"),
+            (
+                "429",
+                "too many failed sign-ins from this address or in all; Retry-After says how long to wait",
+            ),
+            ("503", "too many live sessions"),
+        ],
+    ),
+    (
+        "post",
+        "/logout",
+        "Sign out (form field `csrf`): ends the session and clears its cookie",
+        &[
+            ("303", "to /login; without a session, to /login as well"),
+            ("403", "the form's `csrf` is missing or wrong"),
+            ("413", "the form is too large"),
+        ],
+    ),
+    (
+        "get",
+        "/console",
+        "The operator console: the to-do list (instalments, tranches waiting for an evaluation, disclosures, unfunded claims) and a form for every command",
+        &[
+            ("200", "the console"),
+            ("303", "not signed in: to /login"),
+            ("403", "signed in with another role than operator"),
+        ],
+    ),
+    (
+        "get",
+        "/console/{form}",
+        "One command's form (`receive-donation`, ...: the body's name in kebab case), filled from the query's fields, with its own idempotency key",
+        &[
+            ("200", "the form"),
+            ("303", "not signed in: to /login"),
+            ("403", "signed in with another role than operator"),
+            ("404", "no such form"),
+        ],
+    ),
+    (
+        "post",
+        "/console/{form}",
+        "Posts a form (urlencoded, or multipart with a report file) through its command route's parse and submit: a money-moving form answers its review step first (`step=review`), then records on `step=confirm`",
+        &[
+            (
+                "200",
+                "the review step, or what was recorded (a re-post says nothing was recorded twice)",
+            ),
+            ("303", "not signed in: to /login; nothing written"),
+            (
+                "400",
+                "the form is malformed, or the command's shape: the form again, the message beside the field",
+            ),
+            (
+                "403",
+                "the form's `csrf` is missing or wrong, or the role may not; nothing written",
+            ),
+            (
+                "404",
+                "no such form, or the command names nothing that exists: the form again",
+            ),
+            ("409", "the ledger's state forbids it: the form again"),
+            ("413", "the form is too large"),
+            (
+                "415",
+                "the uploaded report's type is not accepted: the form again",
+            ),
+            (
+                "422",
+                "a rule refuses the command: the form again, the message beside the field",
+            ),
+            (
+                "503",
+                "the log or the projections are unavailable: the form again",
+            ),
+            ("507", "the disk is full: the form again"),
+        ],
+    ),
+];
+
+fn signed_in_operation(path: &str, summary: &str, statuses: &[(&str, &str)]) -> Value {
+    let responses: serde_json::Map<String, Value> = statuses
+        .iter()
+        .map(|(status, description)| {
+            let answer = if *status == "303" {
+                json!({"description": description,
+                       "headers": {"Location": {"schema": {"type": "string"}}}})
+            } else {
+                ok_text(description, "text/html")
+            };
+            ((*status).to_owned(), answer)
+        })
+        .collect();
+    json!({"summary": summary, "tags": ["browser"], "parameters": path_parameters(path),
+           "responses": responses})
 }
 
 fn page_operation(path: &str, summary: &str, media_type: &str, names_one: bool) -> Value {
@@ -867,6 +1002,9 @@ pub fn document() -> Value {
             &[],
         ),
     );
+    for (method, path, summary, statuses) in SIGNED_IN_ROUTES {
+        add(method, path, signed_in_operation(path, summary, statuses));
+    }
     for (path, summary, media_type, names_one) in PAGE_ROUTES {
         add(
             "get",
@@ -1308,6 +1446,8 @@ mod route_tests {
             include_str!("http/documents.rs"),
             include_str!("page/mod.rs"),
             include_str!("tiles.rs"),
+            include_str!("session.rs"),
+            include_str!("console/mod.rs"),
         ];
         let served: Vec<(String, String)> = sources
             .iter()
@@ -1410,6 +1550,14 @@ mod route_tests {
         for (path, item) in document["paths"].as_object().expect("paths") {
             for (method, operation) in item.as_object().expect("a path item") {
                 for (status, response) in operation["responses"].as_object().expect("responses") {
+                    if status == "303" {
+                        // A redirect: where to is the Location header.
+                        assert!(
+                            response["headers"]["Location"].is_object(),
+                            "{method} {path} 303"
+                        );
+                        continue;
+                    }
                     if status == "304" {
                         // Not modified: the answer has no body by definition.
                         assert!(response.get("content").is_none(), "{method} {path} 304");

@@ -147,7 +147,8 @@ async fn serve_store(
         .map_err(|error| ServeError::Start(format!("documents: {error}")))?;
     let state = AppState::start(ledger, tokens, shutdown_rx.clone(), Some(receipt_links))
         .map_err(|error| ServeError::Start(error.to_string()))?
-        .with_documents(Arc::new(documents));
+        .with_documents(Arc::new(documents))
+        .with_session_settings(config.sessions);
     let transparency = Arc::new(
         Transparency::open_with(data_dir, store.as_ref(), DEFAULT_ORIGIN, checkpoints)
             .map_err(|error| ServeError::Start(format!("transparency log: {error:#}")))?
@@ -206,7 +207,9 @@ async fn serve_store(
                     tracing::warn!(%error, "TCP_NODELAY not set");
                 }
             });
-            axum::serve(http_listener, router)
+            // The client's address, for rate-limiting failed sign-ins.
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(http_listener, service)
                 .with_graceful_shutdown(async move {
                     let _ = stopping.wait_for(|stop| *stop).await;
                 })

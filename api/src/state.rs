@@ -38,6 +38,8 @@ pub struct AppState {
     pub receipt_links: Option<Arc<ReceiptLinks>>,
     /// Reports and invoices beside the log (`None`: this server keeps none).
     pub documents: Option<Arc<crate::documents::DocumentStore>>,
+    /// Browser sign-ins (`session`).
+    pub sessions: Arc<crate::session::Sessions>,
 }
 
 impl AppState {
@@ -82,6 +84,9 @@ impl AppState {
             shutdown,
             receipt_links,
             documents: None,
+            sessions: Arc::new(crate::session::Sessions::new(
+                crate::session::SessionSettings::default(),
+            )),
         })
     }
 
@@ -136,6 +141,12 @@ impl AppState {
     /// Keeps documents in `documents` (docs/documents.md).
     pub fn with_documents(mut self, documents: Arc<crate::documents::DocumentStore>) -> AppState {
         self.documents = Some(documents);
+        self
+    }
+
+    /// Issues browser sessions with these settings (`config`).
+    pub fn with_session_settings(mut self, settings: crate::session::SessionSettings) -> AppState {
+        self.sessions = Arc::new(crate::session::Sessions::new(settings));
         self
     }
 

@@ -294,7 +294,28 @@ async fn upload(
     let store = store_of(&state)?.clone();
     let _slot = upload_slot(&store)?;
     let bytes = read_body(body).await?;
-    let stored = tokio::task::spawn_blocking(move || store.put(hash, &bytes, public))
+    let stored = put_document(store, hash, bytes, public).await?;
+    let status = match stored {
+        Stored::Created(_) => StatusCode::CREATED,
+        Stored::AlreadyStored(_) => StatusCode::OK,
+    };
+    let body = answer(hash, stored.meta(), references);
+    Ok((status, axum::Json(body)).into_response())
+}
+
+/// Stores a document already read, refusing as an upload refuses. `bytes`
+/// is at most `DOCUMENT_LEN_MAX` long.
+async fn put_document(
+    store: Arc<DocumentStore>,
+    hash: DocumentHash,
+    bytes: Vec<u8>,
+    public: bool,
+) -> Result<Stored, AppError> {
+    assert!(
+        bytes.len() <= DOCUMENT_LEN_MAX,
+        "the caller bounds the body"
+    );
+    tokio::task::spawn_blocking(move || store.put(hash, &bytes, public))
         .await
         .map_err(|error| AppError::Internal(format!("storing a document: {error}")))?
         .map_err(|refusal| match refusal {
@@ -313,13 +334,49 @@ async fn upload(
                 detail: refusal.to_string(),
             },
             PutRefusal::Io(error) => AppError::Internal(format!("storing a document: {error}")),
-        })?;
-    let status = match stored {
-        Stored::Created(_) => StatusCode::CREATED,
-        Stored::AlreadyStored(_) => StatusCode::OK,
+        })
+}
+
+/// An upload from a form (the console's file inputs): the same checks in
+/// the same order as `PUT /v1/documents/{sha256}`, with the hash computed
+/// here, since a form sends no hash. `field` names the form's file input
+/// in a refusal. Answers the document's hash.
+pub async fn store_uploaded(
+    state: &AppState,
+    principal: &Principal,
+    field: &str,
+    bytes: Vec<u8>,
+    public: bool,
+) -> Result<DocumentHash, AppError> {
+    let rename = |error: AppError| match error {
+        AppError::Invalid {
+            status,
+            rule,
+            detail,
+            ..
+        } => AppError::Invalid {
+            status,
+            field: field.to_owned(),
+            rule,
+            detail,
+        },
+        other => other,
     };
-    let body = answer(hash, stored.meta(), references);
-    Ok((status, axum::Json(body)).into_response())
+    authorize_upload_role(principal)?;
+    if bytes.len() > DOCUMENT_LEN_MAX {
+        return Err(AppError::PayloadTooLarge {
+            limit_bytes: DOCUMENT_LEN_MAX,
+        });
+    }
+    let hash = DocumentHash::of(&bytes);
+    let references = references(&state.projections.read(), hash);
+    authorize_upload_of(principal, &references)?;
+    let store = store_of(state)?.clone();
+    let _slot = upload_slot(&store)?;
+    put_document(store, hash, bytes, public)
+        .await
+        .map_err(rename)?;
+    Ok(hash)
 }
 
 async fn metadata(

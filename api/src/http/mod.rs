@@ -75,6 +75,8 @@ pub fn router_with_transparency(
         .merge(documents::routes())
         .merge(ops_routes())
         .merge(proofs::receipt_link_routes())
+        .merge(crate::session::routes())
+        .merge(crate::console::routes())
         .fallback(|| async {
             AppError::NotFound {
                 field: "path".into(),
@@ -107,6 +109,21 @@ macro_rules! command_routes {
         fn command_routes() -> Router<AppState> {
             Router::new()
                 $(.route($path, post(command_handler!($kind, $body))))*
+        }
+
+        /// Every command route, for forms that post commands (the console).
+        pub fn command_table() -> Vec<CommandRoute> {
+            vec![$(CommandRoute {
+                path: $path,
+                body: stringify!($body),
+                summary: $summary,
+                event: <$body as CommandBody>::EVENT,
+                schema: |generator| generator.subschema_for::<$body>(),
+                preview: preview_json::<$body>,
+                submit: |state, principal, key, json, path_id| {
+                    Box::pin(submit_json::<$body>(state, principal, key, json, path_id))
+                },
+            }),*]
         }
 
         /// Every command route, for the OpenAPI document.
@@ -270,6 +287,55 @@ impl From<Committed> for WriteResponse {
     }
 }
 
+/// One command route as data, so a form can post the command through the
+/// very parse and submit its JSON route uses.
+pub struct CommandRoute {
+    pub path: &'static str,
+    /// The body's type name (`ReceiveDonation`).
+    pub body: &'static str,
+    pub summary: &'static str,
+    /// The event it records (`auth::event_name`).
+    pub event: &'static str,
+    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    /// The command a JSON body and path id make, not submitted: what a
+    /// review step shows. Refused as the route refuses the body's shape.
+    pub preview: fn(&[u8], String) -> Result<mingzhang_proto::v1::event_envelope::Event, AppError>,
+    pub submit: SubmitJson,
+}
+
+/// Authorises, parses a JSON body as the route does, and records it.
+pub type SubmitJson = fn(
+    AppState,
+    Principal,
+    Option<String>,
+    Vec<u8>,
+    String,
+) -> futures::future::BoxFuture<'static, Result<WriteResponse, AppError>>;
+
+fn preview_json<B: CommandBody>(
+    json: &[u8],
+    path_id: String,
+) -> Result<mingzhang_proto::v1::event_envelope::Event, AppError> {
+    json::parse_body::<B>(json)
+        .and_then(|body| body.into_event(path_id))
+        .map_err(AppError::with_json_field_names)
+}
+
+/// A command route's work for a body that came some other way than a JSON
+/// request (a console form): the same order (role, then shape), parse and
+/// submit.
+pub async fn submit_json<B: CommandBody>(
+    state: AppState,
+    principal: Principal,
+    key: Option<String>,
+    json: Vec<u8>,
+    path_id: String,
+) -> Result<WriteResponse, AppError> {
+    authorize_command_kind(&principal, B::EVENT)?;
+    let body = json::parse_body::<B>(&json)?;
+    record(state, principal, key, body, path_id).await
+}
+
 /// Every command route: authenticate, authorise the kind of command, then
 /// read the body (see `auth::authorize_command_kind` for the whole order).
 async fn submit<B: CommandBody>(
@@ -304,6 +370,18 @@ async fn submit_body<B: CommandBody>(
 ) -> Result<Json<WriteResponse>, AppError> {
     let IdempotencyKey(key) = key?;
     let ApiJson(body) = body?;
+    record(state, principal, key, body, path_id).await.map(Json)
+}
+
+/// Records one command read from its body, and issues a donation's
+/// receipt link.
+async fn record<B: CommandBody>(
+    state: AppState,
+    principal: Principal,
+    key: Option<String>,
+    body: B,
+    path_id: String,
+) -> Result<WriteResponse, AppError> {
     let written = async {
         let event = body.into_event(path_id)?;
         let is_donation = matches!(
@@ -321,5 +399,5 @@ async fn submit_body<B: CommandBody>(
         .expect("one answer per command");
     let mut response = WriteResponse::from(committed);
     response.receipt_link = receipt_link;
-    Ok(Json(response))
+    Ok(response)
 }

@@ -220,7 +220,7 @@ fn default_as_of(newest_recorded_on: Day, today: Day) -> (Day, AsOfSource) {
 
 /// The day reads are judged on when none is asked (`?as_of=`): the page's
 /// stated date, as the disclosure calendar's route judges it too.
-pub(crate) fn default_judging_day(projections: &Projections) -> Day {
+pub fn default_judging_day(projections: &Projections) -> Day {
     default_as_of(projections.newest_recorded_on(), today_in_china()).0
 }
 

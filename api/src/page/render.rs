@@ -13,7 +13,7 @@ use super::model::{
 };
 use super::public::{Credit, cny, percent_bp, share_bp};
 
-const STYLE: &str = include_str!("../../static/page.css");
+pub(crate) const STYLE: &str = include_str!("../../static/page.css");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
