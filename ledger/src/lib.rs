@@ -12,6 +12,7 @@ pub mod fuzz_targets;
 mod id_map;
 pub mod merkle;
 pub mod money;
+pub mod personal_data;
 pub mod receipt;
 pub mod record;
 pub mod replay;

@@ -73,6 +73,7 @@ event_kinds! {
     ProjectCompleted = 54,
     ExpenditureMade = 60,
     ExpenditureReversed = 61,
+    PersonalDataErased = 70,
 }
 
 fn spare_slot(field: u32) -> Option<usize> {

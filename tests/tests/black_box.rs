@@ -981,6 +981,10 @@ fn http_request_for(event: &Event) -> (String, Value) {
                    "alliance_member": e.alliance_member,
                    "show_name_publicly": e.show_name_publicly}),
         ),
+        Event::PersonalDataErased(e) => (
+            format!("/v1/donors/{}/erasure", e.subject_id),
+            json!({"legal_basis": e.legal_basis, "erased_on": e.erased_on}),
+        ),
         Event::OrganisationRegistered(e) => (
             "/v1/organisations".into(),
             json!({"organisation_id": e.organisation_id, "name": e.name,
