@@ -1327,7 +1327,7 @@ mod route_tests {
     #[test]
     fn each_route_lists_the_statuses_its_handler_can_answer_and_no_others() {
         let document = super::document();
-        let cases: [(&str, &str, &[&str]); 15] = [
+        let cases: [(&str, &str, &[&str]); 16] = [
             (
                 "delete",
                 "/v1/receipt-links/{code}",

@@ -53,12 +53,29 @@ struct Entry {
 
 struct Inner {
     file: File,
+    /// Length of `file`: what was written, not all of it synced yet.
+    file_len: u64,
+    /// Lines appended since open, never reset: what a commit waits for.
+    written_lines: u64,
     /// Every entry of each subject, orphans included, in the file's order.
     entries: HashMap<String, Vec<Entry>>,
 }
 
+/// The group commit: whoever takes this lock syncs everything written so
+/// far, so concurrent commits share one `fdatasync` as the log's share
+/// theirs (one sync per registration cost 96% of the registrations' rate).
+struct Synced {
+    /// The same file as `Inner::file`, for syncing outside the writer's lock.
+    file: File,
+    /// Of `Inner::written_lines`, how many are synced (an erasure's
+    /// rewrite syncs all).
+    synced_lines: u64,
+}
+
 pub struct PersonalDataStore {
     dir: PathBuf,
+    /// Taken before `inner` when both are held (erasure), never after.
+    synced: Mutex<Synced>,
     inner: Mutex<Inner>,
 }
 
@@ -110,8 +127,34 @@ impl PersonalDataStore {
         }
         Ok(PersonalDataStore {
             dir,
-            inner: Mutex::new(Inner { file, entries }),
+            synced: Mutex::new(Synced {
+                file: file.try_clone()?,
+                synced_lines: 0,
+            }),
+            inner: Mutex::new(Inner {
+                file,
+                file_len: sound_len,
+                written_lines: 0,
+                entries,
+            }),
         })
+    }
+
+    /// Returns once the first `lines` lines appended since open are synced,
+    /// syncing them (and whatever others wrote meanwhile) if no one has yet.
+    fn wait_durable(&self, lines: u64) -> io::Result<()> {
+        let mut synced = self.synced.lock().expect("personal data sync lock");
+        if synced.synced_lines >= lines {
+            return Ok(());
+        }
+        let written_lines = self.inner.lock().expect("personal data lock").written_lines;
+        assert!(
+            written_lines >= lines,
+            "a commit waits only for what was written"
+        );
+        synced.file.sync_data()?;
+        synced.synced_lines = written_lines;
+        Ok(())
     }
 
     /// The commitment to `value` for `subject_id`, its salt durable here
@@ -125,7 +168,12 @@ impl PersonalDataStore {
             .get(subject_id)
             .and_then(|entries| entries.iter().find(|entry| entry.value == value))
         {
-            return Ok(personal_data::commitment(subject_id, &known.salt, value));
+            let commitment = personal_data::commitment(subject_id, &known.salt, value);
+            // Its line may be another caller's, written and not yet synced.
+            let written_lines = inner.written_lines;
+            drop(inner);
+            self.wait_durable(written_lines)?;
+            return Ok(commitment);
         }
         let mut salt = [0u8; SALT_LEN];
         rand::rngs::OsRng.fill_bytes(&mut salt);
@@ -140,8 +188,14 @@ impl PersonalDataStore {
             line.len() <= ENTRY_LINE_BYTES_MAX,
             "callers commit only names decide could accept"
         );
-        inner.file.write_all(&line)?;
-        inner.file.sync_data()?;
+        if let Err(error) = inner.file.write_all(&line) {
+            // A part-written line (a full disk) must not precede the next.
+            let file_len = inner.file_len;
+            inner.file.set_len(file_len)?;
+            return Err(error);
+        }
+        inner.file_len += line.len() as u64;
+        inner.written_lines += 1;
         inner
             .entries
             .entry(subject_id.to_owned())
@@ -150,6 +204,9 @@ impl PersonalDataStore {
                 salt,
                 value: value.to_owned(),
             });
+        let written_lines = inner.written_lines;
+        drop(inner);
+        self.wait_durable(written_lines)?;
         Ok(personal_data::commitment(subject_id, &salt, value))
     }
 
@@ -206,6 +263,7 @@ impl PersonalDataStore {
     /// `erase` for every subject `erased` names, in one rewrite: run on
     /// open, after a crash between an erasure's record and its rewrite.
     pub fn erase_where(&self, erased: impl Fn(&str) -> bool) -> io::Result<usize> {
+        let mut synced = self.synced.lock().expect("personal data sync lock");
         let mut inner = self.inner.lock().expect("personal data lock");
         let subjects: Vec<String> = inner
             .entries
@@ -247,7 +305,11 @@ impl PersonalDataStore {
         std::fs::rename(&temp, &path)?;
         sync_dir(&self.dir)?;
         inner.file = OpenOptions::new().read(true).append(true).open(&path)?;
+        inner.file_len = inner.file.metadata()?.len();
         inner.entries = remaining;
+        synced.file = inner.file.try_clone()?;
+        // The rewrite holds, synced, every line not erased.
+        synced.synced_lines = inner.written_lines;
         Ok(removed)
     }
 }
@@ -388,6 +450,94 @@ mod tests {
             Some("张敏")
         );
         assert_eq!(reopened.clear_value("resident-wang", &wang), None);
+    }
+
+    #[test]
+    fn concurrent_commits_share_syncs_and_each_is_on_disk_when_it_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(PersonalDataStore::open(dir.path()).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|thread| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .map(|n| {
+                            let subject = format!("resident-{thread}-{n}");
+                            let commitment = store.commit(&subject, &format!("居民{n}")).unwrap();
+                            (subject, n, commitment)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let committed: Vec<_> = threads
+            .into_iter()
+            .flat_map(|thread| thread.join().unwrap())
+            .collect();
+        let reopened = PersonalDataStore::open(dir.path()).unwrap();
+        for (subject, n, commitment) in committed {
+            assert_eq!(
+                reopened.clear_value(&subject, &commitment),
+                Some(format!("居民{n}"))
+            );
+        }
+    }
+
+    /// The order that makes an acknowledged record never lack its name: a
+    /// name the side store cannot keep (here its file turned read-only, as
+    /// a full or failing disk would refuse) is refused, and the log is
+    /// never asked to record its commitment.
+    #[tokio::test]
+    async fn a_name_the_side_store_cannot_keep_is_never_recorded() {
+        use crate::auth::{Principal, TokenRegistry};
+        use crate::backend::{Ledger, LedgerHandle};
+        use crate::state::AppState;
+        use mingzhang_ledger::store::{EventStore, MemoryStore};
+
+        let dir = tempfile::tempdir().unwrap();
+        let personal = std::sync::Arc::new(PersonalDataStore::open(dir.path()).unwrap());
+        let path = dir.path().join(PERSONAL_DIR).join(ENTRIES_FILE);
+        personal.inner.lock().unwrap().file = File::open(&path).unwrap();
+        let log = MemoryStore::new();
+        let ledger = Ledger::open(std::sync::Arc::new(log.clone()))
+            .await
+            .unwrap();
+        let tokens =
+            std::sync::Arc::new(TokenRegistry::open(dir.path().join("tokens.json")).unwrap());
+        let (_shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        let state = AppState::start(
+            LedgerHandle::start(ledger),
+            tokens,
+            shutdown_rx,
+            None,
+            Some(personal.clone()),
+        )
+        .unwrap();
+        let operator = Principal::Operator {
+            token_id: "op".into(),
+        };
+        let resident = Event::DonorRegistered(v1::DonorRegistered {
+            donor_id: "resident-wang".into(),
+            name: "王丽华".into(),
+            kind: v1::DonorKind::Individual as i32,
+            ..Default::default()
+        });
+        let refused = state.submit(&operator, None, resident).await;
+        assert!(
+            matches!(&refused, Err(crate::error::AppError::Internal(detail)) if detail.contains("side store")),
+            "{refused:?}"
+        );
+        assert_eq!(log.head().len, 0, "nothing recorded");
+        assert!(!personal.holds("resident-wang"));
+        // An enterprise has nothing for the side store and is recorded.
+        let company = Event::DonorRegistered(v1::DonorRegistered {
+            donor_id: "unit-01".into(),
+            name: "浙江某某有限公司".into(),
+            kind: v1::DonorKind::Enterprise as i32,
+            ..Default::default()
+        });
+        state.submit(&operator, None, company).await.unwrap();
+        assert_eq!(log.head().len, 1);
     }
 
     #[test]

@@ -186,6 +186,20 @@ impl AppState {
         if !carries_personal_data(&command) {
             return Ok(command);
         }
+        if let Event::DonorRegistered(e) = &command
+            && self.projections.read().is_erased(&e.donor_id)
+        {
+            // Not even an orphan line: the name of an erased person is not
+            // kept again (a late retry of the registration).
+            return Err(AppError::Conflict {
+                field: "donor_id".into(),
+                rule: "id_taken",
+                detail: format!(
+                    "{:?} is already used (its personal data was erased)",
+                    e.donor_id
+                ),
+            });
+        }
         tokio::task::spawn_blocking(move || {
             let mut command = command;
             personal_data.commit_command(&mut command).map(|()| command)

@@ -184,7 +184,23 @@ async fn an_erased_donor_is_gone_from_every_byte_and_every_proof_still_verifies(
         !csv.contains(ERASED_BY_CLI.1) && csv.contains("已删除"),
         "{csv}"
     );
+    // A late retry of a registration does not bring a name back.
+    let registration =
+        json!({"donor_id": ERASED_BY_API.0, "name": ERASED_BY_API.1, "kind": "individual"});
+    let (status, problem) = post(
+        &format!("{}/v1/donors", served.http),
+        &operator,
+        registration,
+    )
+    .await;
+    assert_eq!(
+        (status, problem["rule"].as_str()),
+        (409, Some("id_taken")),
+        "{problem}"
+    );
     drop(served);
+    // Nor does the demo run again (it is idempotent).
+    run_cli(&data, &["demo"]);
 
     let bundle = work.path().join("bundle");
     run_cli(&data, &["export", bundle.to_str().unwrap()]);
@@ -199,4 +215,70 @@ async fn an_erased_donor_is_gone_from_every_byte_and_every_proof_still_verifies(
         files_holding(work.path(), KEPT.as_bytes()),
         vec![data.join("personal/entries.jsonl").display().to_string()]
     );
+}
+
+/// The side store is written and synced before the command is submitted, so
+/// a server killed under registrations leaves no acknowledged record whose
+/// name is lost: after the restart every acknowledged resident is named.
+#[tokio::test]
+async fn every_acknowledged_registration_keeps_its_name_across_a_sigkill() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    run_cli(&data, &["init"]);
+    let operator = token(&data, "operator");
+    let auditor = token(&data, "auditor");
+    let served = serve(&data);
+    let http = served.http.clone();
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let (http, operator) = (http.clone(), operator.clone());
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for n in 0.. {
+                    let donor_id = format!("resident-{writer}-{n}");
+                    let body = json!({"donor_id": donor_id, "name": format!("居民{writer}之{n}"),
+                                      "kind": "individual", "show_name_publicly": true});
+                    let answer = reqwest::Client::new()
+                        .post(format!("{http}/v1/donors"))
+                        .bearer_auth(&operator)
+                        .json(&body)
+                        .send()
+                        .await;
+                    match answer {
+                        Ok(answer) if answer.status() == 200 => acknowledged.push((writer, n)),
+                        _ => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut child = served.into_child();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(acknowledged.len() >= 8, "{acknowledged:?}");
+
+    let served = serve(&data);
+    for (writer, n) in &acknowledged {
+        let (status, statement) = get(
+            &format!("{}/v1/donors/resident-{writer}-{n}/statement", served.http),
+            Some(&auditor),
+        )
+        .await;
+        assert_eq!(status, 200, "{statement}");
+        let statement: Value = serde_json::from_str(&statement).unwrap();
+        assert_eq!(
+            statement["donor"]["name"],
+            json!(format!("居民{writer}之{n}")),
+            "{statement}"
+        );
+    }
+    drop(served);
+    let verified = mingzhang(&data, &["verify", "--allow-unsigned"]);
+    assert_eq!(verified.status.code(), Some(0), "{verified:?}");
 }
