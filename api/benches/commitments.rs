@@ -32,7 +32,7 @@ fn run(root: &std::path::Path, with_commitments: bool) -> Figures {
         .build()
         .unwrap();
     let dir = root.join(if with_commitments { "with" } else { "without" });
-    let (log, _) = FileLog::open(&dir.join("log"), FileLogOptions::default()).expect("open");
+    let (log, _) = FileLog::open(dir.join("log"), FileLogOptions::default()).expect("open");
     let store: Arc<dyn EventStore> = Arc::new(log);
     let personal_data =
         with_commitments.then(|| Arc::new(PersonalDataStore::open(&dir).expect("side store")));

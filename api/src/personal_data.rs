@@ -215,21 +215,27 @@ impl PersonalDataStore {
     /// and one already committed, is left as it is. A name decide would
     /// refuse anyway is left in place for decide to refuse, not stored.
     pub fn commit_command(&self, command: &mut Event) -> io::Result<()> {
-        let (subject_id, clear, commitment) = match command {
-            Event::DonorRegistered(e) if e.kind() == v1::DonorKind::Individual => {
-                (&e.donor_id, &mut e.name, &mut e.name_commitment)
-            }
-            Event::ExpenditureMade(e) if e.payee_kind() == v1::PayeeKind::Person => {
-                (&e.expenditure_id, &mut e.payee, &mut e.payee_commitment)
-            }
+        let (fields, subject_id, clear, commitment) = match command {
+            Event::DonorRegistered(e) if e.kind() == v1::DonorKind::Individual => (
+                ("donor_id", "name"),
+                &e.donor_id,
+                &mut e.name,
+                &mut e.name_commitment,
+            ),
+            Event::ExpenditureMade(e) if e.payee_kind() == v1::PayeeKind::Person => (
+                ("expenditure_id", "payee"),
+                &e.expenditure_id,
+                &mut e.payee,
+                &mut e.payee_commitment,
+            ),
             _ => return Ok(()),
         };
         let storable = commitment.is_empty()
-            && !clear.trim().is_empty()
-            && clear.chars().count() <= mingzhang_ledger::decide::NAME_LEN_MAX
-            && !subject_id.is_empty()
-            && subject_id.len() <= 64
-            && !subject_id.contains('\0');
+            && mingzhang_ledger::decide::check_personal_name(
+                (fields.0, subject_id),
+                (fields.1, clear),
+            )
+            .is_ok();
         if !storable {
             return Ok(());
         }
@@ -561,6 +567,20 @@ mod tests {
                 .as_deref(),
             Some("王丽华")
         );
+        // A name decide refuses stays in the command, for decide to name
+        // the field and rule; nothing of it is kept.
+        for bad in ["坏\u{202e}名", "a\u{0}b", " ", ""] {
+            let mut refused = Event::DonorRegistered(v1::DonorRegistered {
+                donor_id: "d-x".into(),
+                name: bad.into(),
+                kind: v1::DonorKind::Individual as i32,
+                ..Default::default()
+            });
+            let before = refused.clone();
+            store.commit_command(&mut refused).unwrap();
+            assert_eq!(refused, before);
+            assert!(!store.holds("d-x"));
+        }
         let mut company = Event::DonorRegistered(v1::DonorRegistered {
             donor_id: "unit-01".into(),
             name: "浙江某某有限公司".into(),

@@ -85,6 +85,17 @@ fn conflict(field: &str, rule: &'static str, message: impl Into<String>) -> Reje
     }
 }
 
+/// Whether a name and the id it belongs to pass the rules `decide` holds
+/// them to: the API keeps only such a name in the side store of personal
+/// data, and leaves any other in the command for `decide` to refuse.
+pub fn check_personal_name(
+    (id_field, id): (&str, &str),
+    (name_field, name): (&str, &str),
+) -> Result<(), Rejection> {
+    check_id(id_field, id)?;
+    check_text(name_field, name, true, NAME_LEN_MAX)
+}
+
 fn check_id(field: &str, id: &str) -> Result<(), Rejection> {
     if id.is_empty() {
         return Err(invalid(field, "required", "must not be empty"));

@@ -39,7 +39,7 @@ fn donation() -> Event {
         donation_id: "don-1".into(),
         donor_id: "resident-wang".into(),
         fund_id: "general".into(),
-        amount_fen: 2_000_00,
+        amount_fen: common::cny(2_000),
         channel: v1::Channel::Cash as i32,
         received_on: "2016-02-01".into(),
         ..Default::default()
