@@ -33,6 +33,9 @@ use serde::{Deserialize, Serialize};
 pub const PERSONAL_DIR: &str = "personal";
 const ENTRIES_FILE: &str = "entries.jsonl";
 const ENTRIES_TEMP_FILE: &str = "entries.jsonl.tmp";
+/// Locked while a process writes the store: an erasure rewrites the file,
+/// and a second writer would go on appending to the file it replaced.
+const LOCK_FILE: &str = "lock";
 /// Longest line read back: a subject id (64) and a name (200 characters,
 /// at most 4 bytes each, escaped at most 6 bytes each) with room to spare.
 const ENTRY_LINE_BYTES_MAX: usize = 8 * 1024;
@@ -74,19 +77,43 @@ struct Synced {
 
 pub struct PersonalDataStore {
     dir: PathBuf,
+    /// Holds the exclusive lock on `LOCK_FILE` (`None`: opened for reading).
+    _lock: Option<File>,
     /// Taken before `inner` when both are held (erasure), never after.
     synced: Mutex<Synced>,
     inner: Mutex<Inner>,
 }
 
 impl PersonalDataStore {
-    /// Opens (creating) the store in `data_dir`, cutting off a torn last line.
+    /// Opens (creating) the store in `data_dir` for writing, cutting off a
+    /// torn last line. Refused while another process has it open so.
     pub fn open(data_dir: &Path) -> io::Result<PersonalDataStore> {
         let dir = data_dir.join(PERSONAL_DIR);
         if !dir.exists() {
             std::fs::create_dir_all(&dir)?;
             sync_dir(data_dir)?;
         }
+        let lock = File::create(dir.join(LOCK_FILE))?;
+        if let Err(error) = lock.try_lock() {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "{} is in use by another process (a running `serve`: erase through its POST /v1/donors/{{id}}/erasure, or stop it first): {error}",
+                    dir.display()
+                ),
+            ));
+        }
+        Self::open_locked(dir, Some(lock))
+    }
+
+    /// Opens the store to look values up while its writer runs (tests,
+    /// checks): no lock taken; a torn last line is skipped, not cut off.
+    pub fn open_for_reading(data_dir: &Path) -> io::Result<PersonalDataStore> {
+        Self::open_locked(data_dir.join(PERSONAL_DIR), None)
+    }
+
+    fn open_locked(dir: PathBuf, lock: Option<File>) -> io::Result<PersonalDataStore> {
+        let writing = lock.is_some();
         let path = dir.join(ENTRIES_FILE);
         let mut entries: HashMap<String, Vec<Entry>> = HashMap::new();
         let file = OpenOptions::new()
@@ -121,12 +148,13 @@ impl PersonalDataStore {
             sound_len += read as u64;
         }
         drop(reader);
-        if file.metadata()?.len() != sound_len {
+        if writing && file.metadata()?.len() != sound_len {
             file.set_len(sound_len)?;
             file.sync_all()?;
         }
         Ok(PersonalDataStore {
             dir,
+            _lock: lock,
             synced: Mutex::new(Synced {
                 file: file.try_clone()?,
                 synced_lines: 0,
@@ -365,8 +393,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = PersonalDataStore::open(dir.path()).unwrap();
         let commitment = store.commit("resident-wang", "王丽华").unwrap();
-        // What a crash right after would find: a fresh open of the same files.
-        let reopened = PersonalDataStore::open(dir.path()).unwrap();
+        // What a crash right after would find: a fresh read of the same files.
+        let reopened = PersonalDataStore::open_for_reading(dir.path()).unwrap();
         assert_eq!(
             reopened
                 .clear_value("resident-wang", &commitment)
@@ -381,6 +409,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = PersonalDataStore::open(dir.path()).unwrap();
         let first = store.commit("resident-wang", "王丽华").unwrap();
+        drop(store);
         let reopened = PersonalDataStore::open(dir.path()).unwrap();
         assert_eq!(reopened.commit("resident-wang", "王丽华").unwrap(), first);
         let lines = entries_bytes(dir.path())
@@ -389,6 +418,20 @@ mod tests {
             .count();
         assert_eq!(lines, 1, "one salt for one subject and value");
         assert_ne!(reopened.commit("resident-wang", "王丽").unwrap(), first);
+    }
+
+    #[test]
+    fn one_process_writes_the_store_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PersonalDataStore::open(dir.path()).unwrap();
+        let refused = PersonalDataStore::open(dir.path()).err().expect("refused");
+        assert_eq!(refused.kind(), io::ErrorKind::WouldBlock);
+        assert!(
+            refused.to_string().contains("in use by another process"),
+            "{refused}"
+        );
+        drop(store);
+        PersonalDataStore::open(dir.path()).unwrap();
     }
 
     #[test]
@@ -450,7 +493,7 @@ mod tests {
         }
         // Appends go to the rewritten file.
         let zhang = store.commit("resident-zhang", "张敏").unwrap();
-        let reopened = PersonalDataStore::open(dir.path()).unwrap();
+        let reopened = PersonalDataStore::open_for_reading(dir.path()).unwrap();
         assert_eq!(
             reopened.clear_value("resident-zhang", &zhang).as_deref(),
             Some("张敏")
@@ -480,7 +523,7 @@ mod tests {
             .into_iter()
             .flat_map(|thread| thread.join().unwrap())
             .collect();
-        let reopened = PersonalDataStore::open(dir.path()).unwrap();
+        let reopened = PersonalDataStore::open_for_reading(dir.path()).unwrap();
         for (subject, n, commitment) in committed {
             assert_eq!(
                 reopened.clear_value(&subject, &commitment),
