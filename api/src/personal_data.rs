@@ -94,7 +94,7 @@ impl PersonalDataStore {
             sync_dir(data_dir)?;
         }
         let lock = File::create(dir.join(LOCK_FILE))?;
-        if let Err(error) = lock.try_lock() {
+        if let Err(error) = try_lock_exclusive(&lock) {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 format!(
@@ -351,6 +351,20 @@ impl PersonalDataStore {
 impl mingzhang_projections::PersonalNames for PersonalDataStore {
     fn clear_value(&self, subject_id: &str, commitment: &[u8]) -> Option<String> {
         PersonalDataStore::clear_value(self, subject_id, commitment)
+    }
+}
+
+/// `flock(LOCK_EX | LOCK_NB)`: released when the file is closed, also by
+/// a process's death. (`File::try_lock` needs Rust 1.89; the workspace
+/// builds with 1.88.)
+fn try_lock_exclusive(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function borrows open.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
