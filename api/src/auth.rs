@@ -200,6 +200,7 @@ pub fn event_name(event: &Event) -> &'static str {
         Event::ProjectCompleted(_) => "ProjectCompleted",
         Event::ExpenditureMade(_) => "ExpenditureMade",
         Event::ExpenditureReversed(_) => "ExpenditureReversed",
+        Event::PersonalDataErased(_) => "PersonalDataErased",
     }
 }
 

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod money;
 pub mod openapi;
 pub mod page;
+pub mod personal_data;
 pub mod proof_calls;
 pub mod query_answers;
 pub mod readiness;

@@ -7,8 +7,11 @@ use clap::{Parser, Subcommand};
 use mingzhang_api::auth::{self, Role};
 use mingzhang_api::backend::{self, Ledger, Projections};
 use mingzhang_api::money::format_fen;
+use mingzhang_api::personal_data::PersonalDataStore;
 use mingzhang_api::store_location::{self, StoreLocation};
 use mingzhang_api::{config, serve, state};
+use mingzhang_proto::v1::{self, event_envelope::Event};
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -144,6 +147,9 @@ enum Command {
         #[arg(long, default_value = "mingzhang-witness")]
         name: String,
     },
+    /// Erase personal data (PIPL Article 47): `erase person ID --reason TEXT`.
+    #[command(subcommand)]
+    Erase(EraseCommand),
     /// Manage API bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -191,6 +197,25 @@ enum WitnessCommand {
     },
     /// Witness the log of ORIGIN, whose checkpoints KEYFILE's key signs.
     AddLog { origin: String, key_file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum EraseCommand {
+    /// Destroy an individual donor's name and salt in the side store
+    /// (<data-dir>/personal/), record PersonalDataErased and sign a
+    /// checkpoint. The log keeps the salted commitment, so the chain, every
+    /// proof and receipt and the balances still verify. A donor registered
+    /// before commitments (the name in the hashed record) is refused.
+    Person {
+        /// The donor id.
+        id: String,
+        /// The legal basis, e.g. "PIPL Art. 47 request of 2026-12-01".
+        #[arg(long)]
+        reason: String,
+        /// The date of erasure, YYYY-MM-DD [default: today in China]
+        #[arg(long)]
+        on: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -384,6 +409,9 @@ fn main() -> anyhow::Result<()> {
             }
             None => runtime.block_on(run_witness(&data_dir, &listen, &name)),
         },
+        Command::Erase(EraseCommand::Person { id, reason, on }) => {
+            runtime.block_on(erase_person(&location, &data_dir, id, reason, on))
+        }
         Command::Token(command) => token(&location, &data_dir, command),
         Command::Migrate { to } => runtime.block_on(migrate(&location, &data_dir, &to)),
     }
@@ -463,11 +491,26 @@ async fn demo(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
     let ledger = Ledger::open(store)
         .await
         .map_err(|error| anyhow::anyhow!("opening the ledger: {error}"))?;
+    // The residents' names go through the side store as the API's would.
+    let personal_data = Arc::new(PersonalDataStore::open(data_dir).context("personal data")?);
+    let mut recorded_before = Projections::default();
+    recorded_before.catch_up(&*ledger.store())?;
     let (mut recorded, mut already) = (0usize, 0usize);
-    for (index, (command, mut meta)) in backend::kaixuan().into_iter().enumerate() {
+    for (index, (mut command, mut meta)) in backend::kaixuan().into_iter().enumerate() {
         if meta.idempotency_key.is_none() {
             meta.idempotency_key = Some(format!("demo-kaixuan-{index:04}"));
         }
+        // An erased resident's name is not kept again; the command is
+        // recorded already and is skipped as such.
+        let erased =
+            matches!(&command, Event::DonorRegistered(e) if recorded_before.is_erased(&e.donor_id));
+        if erased {
+            already += 1;
+            continue;
+        }
+        personal_data
+            .commit_command(&mut command)
+            .context("personal data side store")?;
         if meta.request_sha256 == [0u8; 32] {
             meta.request_sha256 = state::request_sha256(&meta.actor, &command);
         }
@@ -484,8 +527,24 @@ async fn demo(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
     }
     // A writer signs what it wrote, as `serve` does when it stops, so the
     // demo's log verifies without --allow-unsigned.
+    let signed_size = sign_as_writer(location, data_dir, &ledger, personal_data).await?;
+    println!(
+        "Kaixuan demo: {recorded} records written, {already} commands were already recorded; log has {} records, signed at size {signed_size}",
+        ledger.store().head().len
+    );
+    Ok(())
+}
+
+/// A writer signs what it wrote, as `serve` does when it stops.
+async fn sign_as_writer(
+    location: &StoreLocation,
+    data_dir: &Path,
+    ledger: &Ledger,
+    personal_data: Arc<PersonalDataStore>,
+) -> anyhow::Result<u64> {
     let store = ledger.store();
     let mut projections = Projections::default();
+    projections.set_personal_names(personal_data);
     projections.catch_up(&*store)?;
     let transparency = mingzhang_api::transparency::Transparency::open_with(
         data_dir,
@@ -494,9 +553,50 @@ async fn demo(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
         location.open_checkpoints(data_dir).await?,
     )?;
     let (signed_size, _) = transparency.sign(&*store, &projections)?;
+    Ok(signed_size)
+}
+
+async fn erase_person(
+    location: &StoreLocation,
+    data_dir: &Path,
+    donor_id: String,
+    legal_basis: String,
+    erased_on: Option<String>,
+) -> anyhow::Result<()> {
+    require_initialised(location, data_dir)?;
+    let personal_data = Arc::new(PersonalDataStore::open(data_dir).context("personal data")?);
+    let store = location.open(data_dir).await?;
+    let ledger = Ledger::open(store)
+        .await
+        .map_err(|error| anyhow::anyhow!("opening the ledger: {error}"))?;
+    let now_ms = state::now_unix_ms();
+    let erased_on =
+        erased_on.unwrap_or_else(|| mingzhang_projections::Day::from_unix_ms_cst(now_ms).render());
+    let command = Event::PersonalDataErased(v1::PersonalDataErased {
+        subject_id: donor_id.clone(),
+        legal_basis,
+        erased_on,
+    });
+    let mut meta = backend::CommandMeta::operator(now_ms, "cli");
+    meta.request_sha256 = state::request_sha256(&meta.actor, &command);
+    match ledger.submit(command, meta).await {
+        Ok(_) => {}
+        Err(backend::SubmitError::Rejected(rejection)) => bail!(
+            "refused: {}: {} ({})",
+            rejection.field,
+            rejection.message,
+            rejection.rule
+        ),
+        Err(error) => bail!("erasing {donor_id}: {error:?}"),
+    }
+    // Only once the erasure is durable: a crash in between is finished by
+    // the next `serve` (the record names the subject).
+    let entries = personal_data
+        .erase(&donor_id)
+        .context("rewriting the personal data side store")?;
+    let signed_size = sign_as_writer(location, data_dir, &ledger, personal_data).await?;
     println!(
-        "Kaixuan demo: {recorded} records written, {already} commands were already recorded; log has {} records, signed at size {signed_size}",
-        store.head().len
+        "erased {donor_id}: {entries} side-store entries destroyed, PersonalDataErased recorded, signed at size {signed_size}"
     );
     Ok(())
 }

@@ -142,13 +142,23 @@ async fn serve_store(
         crate::receipt_links::ReceiptLinks::open(data_dir)
             .map_err(|error| ServeError::Start(format!("receipt links: {error}")))?,
     );
+    let personal_data = Arc::new(
+        crate::personal_data::PersonalDataStore::open(data_dir)
+            .map_err(|error| ServeError::Start(format!("personal data: {error}")))?,
+    );
     // Beside the log on either store: PostgreSQL holds records, not files.
     let documents = crate::documents::DocumentStore::open(data_dir)
         .map_err(|error| ServeError::Start(format!("documents: {error}")))?;
-    let state = AppState::start(ledger, tokens, shutdown_rx.clone(), Some(receipt_links))
-        .map_err(|error| ServeError::Start(error.to_string()))?
-        .with_documents(Arc::new(documents))
-        .with_session_settings(config.sessions);
+    let state = AppState::start(
+        ledger,
+        tokens,
+        shutdown_rx.clone(),
+        Some(receipt_links),
+        Some(personal_data),
+    )
+    .map_err(|error| ServeError::Start(error.to_string()))?
+    .with_documents(Arc::new(documents))
+    .with_session_settings(config.sessions);
     let transparency = Arc::new(
         Transparency::open_with(data_dir, store.as_ref(), DEFAULT_ORIGIN, checkpoints)
             .map_err(|error| ServeError::Start(format!("transparency log: {error:#}")))?

@@ -15,6 +15,7 @@ use crate::auth::{Principal, TokenRegistry, authorize_command};
 use crate::backend::{CommandMeta, Committed, LedgerHandle, Projections};
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::personal_data::PersonalDataStore;
 use crate::receipt_links::ReceiptLinks;
 
 /// How long a query with `min_seq` waits for projections before answering 503.
@@ -40,6 +41,9 @@ pub struct AppState {
     pub documents: Option<Arc<crate::documents::DocumentStore>>,
     /// Browser sign-ins (`session`).
     pub sessions: Arc<crate::session::Sessions>,
+    /// The clear names behind the log's commitments (`None`: names are
+    /// recorded as they come, in the clear, as before commitments).
+    pub personal_data: Option<Arc<PersonalDataStore>>,
 }
 
 impl AppState {
@@ -50,9 +54,13 @@ impl AppState {
         tokens: Arc<TokenRegistry>,
         shutdown: watch::Receiver<bool>,
         receipt_links: Option<Arc<ReceiptLinks>>,
+        personal_data: Option<Arc<PersonalDataStore>>,
     ) -> Result<AppState, AppError> {
         let store = ledger.store();
         let mut projections = Projections::default();
+        if let Some(personal_data) = &personal_data {
+            projections.set_personal_names(personal_data.clone());
+        }
         match projections.catch_up(&*store) {
             Ok(_) => {}
             // Served, not ready: `/readyz` and every query name the record.
@@ -64,6 +72,12 @@ impl AppState {
                     "replaying projections: {error}"
                 )));
             }
+        }
+        if let Some(personal_data) = &personal_data {
+            // An erasure recorded just before a crash, its rewrite not done.
+            personal_data
+                .erase_where(|subject| projections.is_erased(subject))
+                .map_err(|error| AppError::Internal(format!("erasing personal data: {error}")))?;
         }
         let (applied_tx, applied_len) = watch::channel(projections.applied_len());
         let projections = Arc::new(RwLock::new(projections));
@@ -87,6 +101,7 @@ impl AppState {
             sessions: Arc::new(crate::session::Sessions::new(
                 crate::session::SessionSettings::default(),
             )),
+            personal_data,
         })
     }
 
@@ -158,12 +173,64 @@ impl AppState {
         idempotency_key: Option<String>,
         command: Event,
     ) -> Result<Committed, AppError> {
+        authorize_command(principal, &command)?;
+        let command = self.commit_personal_data(command).await?;
+        let erased_subject = erased_subject(&command);
         let meta = self.command_meta(principal, idempotency_key, &command)?;
         let committed = self.ledger.submit(command, meta).await?;
         if !committed.idempotent_replay {
             self.metrics.record_appends(committed.records.len() as u64);
         }
+        if let Some(subject_id) = erased_subject {
+            self.destroy_personal_data(subject_id).await?;
+        }
         Ok(committed)
+    }
+
+    /// Keeps an individual's clear name in the side store, durably, and
+    /// gives back the command carrying its commitment instead: the log's
+    /// record never holds the name (docs/proofs.md, "Personal data").
+    async fn commit_personal_data(&self, command: Event) -> Result<Event, AppError> {
+        let Some(personal_data) = self.personal_data.clone() else {
+            return Ok(command);
+        };
+        if !carries_personal_data(&command) {
+            return Ok(command);
+        }
+        if let Event::DonorRegistered(e) = &command
+            && self.projections.read().is_erased(&e.donor_id)
+        {
+            // Not even an orphan line: the name of an erased person is not
+            // kept again (a late retry of the registration).
+            return Err(AppError::Conflict {
+                field: "donor_id".into(),
+                rule: "id_taken",
+                detail: format!(
+                    "{:?} is already used (its personal data was erased)",
+                    e.donor_id
+                ),
+            });
+        }
+        tokio::task::spawn_blocking(move || {
+            let mut command = command;
+            personal_data.commit_command(&mut command).map(|()| command)
+        })
+        .await
+        .expect("the side store's write does not panic")
+        .map_err(|error| AppError::Internal(format!("personal data side store: {error}")))
+    }
+
+    /// After its `PersonalDataErased` is durable: the clear name and salt go
+    /// from the side store (a crash before this is finished by `start`).
+    async fn destroy_personal_data(&self, subject_id: String) -> Result<(), AppError> {
+        let Some(personal_data) = self.personal_data.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || personal_data.erase(&subject_id))
+            .await
+            .expect("the side store's rewrite does not panic")
+            .map(|_| ())
+            .map_err(|error| AppError::Internal(format!("personal data side store: {error}")))
     }
 
     /// Submits a batch: each command is authorised and decided on its own
@@ -178,7 +245,24 @@ impl AppState {
     ) -> Result<Vec<Result<Committed, AppError>>, AppError> {
         let mut results: Vec<Option<Result<Committed, AppError>>> = Vec::new();
         let mut accepted = Vec::new();
+        let mut erasures: Vec<Option<String>> = Vec::new();
         for command in commands {
+            let command = match command {
+                Ok((idempotency_key, command)) => match authorize_command(principal, &command) {
+                    Ok(_) => self
+                        .commit_personal_data(command)
+                        .await
+                        .map(|command| (idempotency_key, command)),
+                    Err(error) => Err(error),
+                },
+                Err(error) => Err(error),
+            };
+            erasures.push(
+                command
+                    .as_ref()
+                    .ok()
+                    .and_then(|(_, command)| erased_subject(command)),
+            );
             let meta = command.and_then(|(idempotency_key, command)| {
                 let meta = self.command_meta(principal, idempotency_key, &command)?;
                 Ok((command, meta))
@@ -203,6 +287,12 @@ impl AppState {
             .map(|committed| committed.records.len() as u64)
             .sum();
         self.metrics.record_appends(appended);
+        // A subject refused erasure keeps its data: the rewrite is for those recorded.
+        for (subject_id, result) in erasures.into_iter().zip(&results) {
+            if let (Some(subject_id), Ok(_)) = (subject_id, result) {
+                self.destroy_personal_data(subject_id).await?;
+            }
+        }
         Ok(results)
     }
 
@@ -284,6 +374,20 @@ pub fn validate_idempotency_key(key: &str) -> Result<(), AppError> {
 /// SHA-256 over the actor and the prost encoding of the command (whose oneof
 /// tag names its kind): the same request retried hashes the same, whatever its
 /// JSON whitespace or field order and whether it came over HTTP or gRPC.
+fn carries_personal_data(command: &Event) -> bool {
+    matches!(
+        command,
+        Event::DonorRegistered(_) | Event::ExpenditureMade(_)
+    )
+}
+
+fn erased_subject(command: &Event) -> Option<String> {
+    match command {
+        Event::PersonalDataErased(e) => Some(e.subject_id.clone()),
+        _ => None,
+    }
+}
+
 pub fn request_sha256(actor: &str, command: &Event) -> [u8; 32] {
     // The oneof alone encodes to the very bytes of an envelope holding only
     // it, without cloning the command into one.

@@ -101,7 +101,7 @@ async fn a_server_whose_projections_meet_a_record_that_does_not_apply_is_not_rea
         let tokens = Arc::new(TokenRegistry::open(tokens_dir.path().join("tokens.json")).unwrap());
         let (_shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
         let state =
-            AppState::start(LedgerHandle::start(ledger), tokens, shutdown_rx, None).unwrap();
+            AppState::start(LedgerHandle::start(ledger), tokens, shutdown_rx, None, None).unwrap();
         let payloads = log.envelopes.iter().map(Message::encode_to_vec).collect();
         store.append(0, payloads).await.unwrap();
 

@@ -41,6 +41,7 @@ pub fn worked_example_envelopes() -> [EventEnvelope; 3] {
                 kind: DonorKind::Enterprise as i32,
                 alliance_member: true,
                 show_name_publicly: true,
+                name_commitment: Default::default(),
             })),
         },
         EventEnvelope {

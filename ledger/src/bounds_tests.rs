@@ -60,6 +60,7 @@ fn enterprise(id: &str) -> Event {
         kind: v1::DonorKind::Enterprise as i32,
         alliance_member: true,
         show_name_publicly: true,
+        name_commitment: Default::default(),
     })
 }
 
@@ -196,6 +197,7 @@ fn expenditure(id: &str, fund_id: &str, project_id: &str, fen: i64) -> Event {
         category: v1::ExpenditureCategory::PurchaseOfServices as i32,
         receipt_no: String::new(),
         paid_on: "2016-02-01".into(),
+        payee_commitment: Default::default(),
     })
 }
 

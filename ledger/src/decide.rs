@@ -10,6 +10,7 @@
 use mingzhang_proto::v1::{self, event_envelope::Event};
 
 use crate::money::{AMOUNT_FEN_MAX, TOTAL_FEN_MAX, format_fen_grouped};
+use crate::personal_data;
 use crate::state::LedgerState;
 
 /// How a caller should treat a refusal (HTTP status in brackets).
@@ -82,6 +83,17 @@ fn conflict(field: &str, rule: &'static str, message: impl Into<String>) -> Reje
         message: message.into(),
         kind: RejectionKind::Conflict,
     }
+}
+
+/// Whether a name and the id it belongs to pass the rules `decide` holds
+/// them to: the API keeps only such a name in the side store of personal
+/// data, and leaves any other in the command for `decide` to refuse.
+pub fn check_personal_name(
+    (id_field, id): (&str, &str),
+    (name_field, name): (&str, &str),
+) -> Result<(), Rejection> {
+    check_id(id_field, id)?;
+    check_text(name_field, name, true, NAME_LEN_MAX)
 }
 
 fn check_id(field: &str, id: &str) -> Result<(), Rejection> {
@@ -274,6 +286,44 @@ fn check_sha256(field: &str, digest: &[u8]) -> Result<(), Rejection> {
             field,
             "sha256_length",
             "must be a 32-byte SHA-256 digest",
+        ));
+    }
+    Ok(())
+}
+
+/// A name either in the clear or as a salted commitment, never both: the
+/// commitment only where `may_commit` (an individual, a person), since
+/// enterprises and organisations are public entities.
+fn check_clear_or_committed(
+    (clear_field, clear): (&str, &str),
+    (commitment_field, commitment): (&str, &[u8]),
+    may_commit: bool,
+    why_not: &str,
+) -> Result<(), Rejection> {
+    if commitment.is_empty() {
+        return check_text(clear_field, clear, true, NAME_LEN_MAX);
+    }
+    if !may_commit {
+        return Err(invalid(
+            commitment_field,
+            "commitment_not_for_public_entity",
+            why_not,
+        ));
+    }
+    if commitment.len() != personal_data::COMMITMENT_LEN {
+        return Err(invalid(
+            commitment_field,
+            "commitment_length",
+            "must be a 32-byte salted SHA-256 commitment",
+        ));
+    }
+    if !clear.is_empty() {
+        return Err(invalid(
+            clear_field,
+            "clear_beside_commitment",
+            format!(
+                "must be empty when {commitment_field} is set: the clear value lives in the side store"
+            ),
         ));
     }
     Ok(())
@@ -567,7 +617,6 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
                 &e.donor_id,
                 state.donors.contains_key(&e.donor_id),
             )?;
-            check_text("name", &e.name, true, NAME_LEN_MAX)?;
             if e.kind() == v1::DonorKind::Unspecified {
                 return Err(invalid(
                     "kind",
@@ -575,6 +624,12 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
                     "must be enterprise or individual",
                 ));
             }
+            check_clear_or_committed(
+                ("name", &e.name),
+                ("name_commitment", &e.name_commitment),
+                e.kind() == v1::DonorKind::Individual,
+                "only an individual's name is committed; an enterprise is named in the clear",
+            )?;
             if e.alliance_member && e.kind() != v1::DonorKind::Enterprise {
                 return Err(invalid(
                     "alliance_member",
@@ -1187,7 +1242,6 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
                 }
             }
             check_amount("amount_fen", e.amount_fen)?;
-            check_text("payee", &e.payee, true, NAME_LEN_MAX)?;
             if e.payee_kind() == v1::PayeeKind::Unspecified {
                 return Err(invalid(
                     "payee_kind",
@@ -1195,6 +1249,12 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
                     "must be organisation, company or person",
                 ));
             }
+            check_clear_or_committed(
+                ("payee", &e.payee),
+                ("payee_commitment", &e.payee_commitment),
+                e.payee_kind() == v1::PayeeKind::Person,
+                "only a person's name is committed; an organisation or company is named in the clear",
+            )?;
             check_text("purpose", &e.purpose, true, TEXT_LEN_MAX)?;
             let category = e.category();
             if category == v1::ExpenditureCategory::Unspecified {
@@ -1245,6 +1305,34 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
             check_derived("amount_fen", e.amount_fen, expenditure.amount_fen)?;
             e.amount_fen = expenditure.amount_fen;
             Ok(Event::ExpenditureReversed(e))
+        }
+        Event::PersonalDataErased(e) => {
+            let donor = check_existing("subject_id", "donor", &e.subject_id, &state.donors)?;
+            check_text("legal_basis", &e.legal_basis, true, TEXT_LEN_MAX)?;
+            check_date("erased_on", &e.erased_on)?;
+            if donor.kind != v1::DonorKind::Individual {
+                return Err(invalid(
+                    "subject_id",
+                    "subject_not_individual",
+                    "only an individual's personal data is erased; an enterprise is a public entity",
+                ));
+            }
+            if !donor.name_committed {
+                return Err(invalid(
+                    "subject_id",
+                    "name_in_hashed_record",
+                    "the donor was registered with the name in the clear, inside the hashed record: \
+                     erasing it would break the chain (docs/proofs.md, \"Personal data\")",
+                ));
+            }
+            if donor.erased {
+                return Err(conflict(
+                    "subject_id",
+                    "already_erased",
+                    "the donor's personal data was already erased",
+                ));
+            }
+            Ok(Event::PersonalDataErased(e))
         }
     }
 }

@@ -46,6 +46,7 @@ fn donor(id: &str, kind: v1::DonorKind) -> Event {
         kind: kind as i32,
         alliance_member: kind == v1::DonorKind::Enterprise,
         show_name_publicly: true,
+        name_commitment: Default::default(),
     })
 }
 
@@ -87,6 +88,7 @@ fn expenditure(id: &str, fund_id: &str, project_id: &str, fen: i64) -> Event {
         category: v1::ExpenditureCategory::PurchaseOfServices as i32,
         receipt_no: "R1".into(),
         paid_on: "2016-02-01".into(),
+        payee_commitment: Default::default(),
     })
 }
 
@@ -761,4 +763,116 @@ fn permission_is_refused_before_any_rule_without_revealing_what_exists() {
         "{no_such_pledge}"
     );
     assert!(decide_as(&state, &as_org, self_assessment("g1")).is_ok());
+}
+
+fn committed_person(id: &str) -> Event {
+    Event::DonorRegistered(v1::DonorRegistered {
+        donor_id: id.into(),
+        name: String::new(),
+        kind: v1::DonorKind::Individual as i32,
+        alliance_member: false,
+        show_name_publicly: true,
+        name_commitment: crate::personal_data::commitment(id, &[9; 32], "王丽华").to_vec(),
+    })
+}
+
+fn erasure(subject_id: &str) -> Event {
+    Event::PersonalDataErased(v1::PersonalDataErased {
+        subject_id: subject_id.into(),
+        legal_basis: "PIPL Art. 47 request of 2026-12-01".into(),
+        erased_on: "2026-12-07".into(),
+    })
+}
+
+#[test]
+fn a_name_is_either_in_the_clear_or_committed_and_only_a_person_is_committed() {
+    let state = given(vec![]);
+    assert!(decide(&state, committed_person("resident-wang")).is_ok());
+    // Records written before commitments: an individual's name in the clear.
+    assert!(decide(&state, donor("resident-li", v1::DonorKind::Individual)).is_ok());
+    let with = |change: fn(&mut v1::DonorRegistered)| match committed_person("resident-wang") {
+        Event::DonorRegistered(mut registered) => {
+            change(&mut registered);
+            Event::DonorRegistered(registered)
+        }
+        _ => unreachable!(),
+    };
+    then_refused(
+        &state,
+        with(|e| e.name = "王丽华".into()),
+        "name",
+        "clear_beside_commitment",
+    );
+    then_refused(
+        &state,
+        with(|e| e.name_commitment.truncate(31)),
+        "name_commitment",
+        "commitment_length",
+    );
+    then_refused(
+        &state,
+        with(|e| e.kind = v1::DonorKind::Enterprise as i32),
+        "name_commitment",
+        "commitment_not_for_public_entity",
+    );
+    then_refused(
+        &state,
+        with(|e| e.name_commitment.clear()),
+        "name",
+        "required",
+    );
+    let mut funded = basics();
+    funded.push(donation("d-1", "general", "", 1_000 * YUAN));
+    let state = given(funded);
+    let mut paid = expenditure("exp-person", "general", "", 100 * YUAN);
+    if let Event::ExpenditureMade(e) = &mut paid {
+        e.payee = String::new();
+        e.payee_kind = v1::PayeeKind::Company as i32;
+        e.payee_commitment = vec![1; 32];
+    }
+    then_refused(
+        &state,
+        paid.clone(),
+        "payee_commitment",
+        "commitment_not_for_public_entity",
+    );
+    if let Event::ExpenditureMade(e) = &mut paid {
+        e.payee_kind = v1::PayeeKind::Person as i32;
+    }
+    assert!(decide(&state, paid).is_ok());
+}
+
+#[test]
+fn only_a_committed_individual_is_erased_and_only_once() {
+    let mut state = given(vec![
+        committed_person("resident-wang"),
+        donor("resident-old", v1::DonorKind::Individual),
+        donor("acme", v1::DonorKind::Enterprise),
+    ]);
+    then_refused(&state, erasure("nobody"), "subject_id", "not_found");
+    then_refused(
+        &state,
+        erasure("acme"),
+        "subject_id",
+        "subject_not_individual",
+    );
+    then_refused(
+        &state,
+        erasure("resident-old"),
+        "subject_id",
+        "name_in_hashed_record",
+    );
+    let mut undated = erasure("resident-wang");
+    if let Event::PersonalDataErased(e) = &mut undated {
+        e.erased_on = "2026-13-01".into();
+    }
+    then_refused(&state, undated, "erased_on", "date_format");
+    let erased = decide(&state, erasure("resident-wang")).expect("erasable");
+    state.apply(&erased);
+    then_refused(
+        &state,
+        erasure("resident-wang"),
+        "subject_id",
+        "already_erased",
+    );
 }

@@ -1,146 +1,93 @@
-//! Which records carry an individual's personal data in the clear. The log
-//! is published whole only when none does: individuals are persons under
-//! PIPL Art. 47, and a published byte can never be taken back.
+//! Salted commitments to personal data (PIPL Article 47): an individual's
+//! name is kept out of the hashed record, which carries
 //!
-//! Individuals' names are meant to be salted commitments (issue 18 item 3):
-//! the clear `name` of an individual donor and the clear `payee` of a person
-//! payee are then empty. Until every record of a log is written that way,
-//! the log holds names that may not leave the operator, and this is the one
-//! place that says so. Enterprises and organisations are public entities.
+//! ```text
+//! SHA-256("mingzhang/v1/personal-data" || 0x00 || subject_id || 0x00 || salt || value)
+//! ```
+//!
+//! instead (docs/proofs.md, "Personal data"). `subject_id` binds the
+//! commitment to one record (a donor id, or an expenditure id for a payee):
+//! ids never contain 0x00 and the salt is always 32 bytes, so the encoding
+//! is unambiguous. The 32 random bytes of salt make a guessed name
+//! uncheckable against the commitment once the salt is destroyed.
+//!
+//! Pure functions: drawing the salt and storing it is the API's side store.
 
-use mingzhang_proto::v1::event_envelope::Event;
-use mingzhang_proto::v1::{DonorKind, EventEnvelope, PayeeKind};
-use prost::Message;
+mod in_clear;
 
-use crate::record::StoredRecord;
+pub use in_clear::{
+    PersonalDataInClear, first_record_with_personal_data_in_clear, personal_data_in_clear,
+};
+use sha2::{Digest, Sha256};
 
-/// A record whose bytes would disclose a person.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersonalDataInClear {
-    pub seq: u64,
-    /// The event and field: `donor_registered.name`, `expenditure_made.payee`,
-    /// or `payload` for a record that does not decode (it cannot be shown to
-    /// carry none).
-    pub field: &'static str,
-    pub rule: &'static str,
+/// Bytes of salt per commitment.
+pub const SALT_LEN: usize = 32;
+/// Bytes of a commitment (a SHA-256 digest).
+pub const COMMITMENT_LEN: usize = 32;
+/// Separates these hashes from every other SHA-256 the project computes.
+pub const COMMITMENT_DOMAIN: &[u8] = b"mingzhang/v1/personal-data";
+
+pub type Salt = [u8; SALT_LEN];
+pub type Commitment = [u8; COMMITMENT_LEN];
+
+/// The commitment to `value` (a name, in UTF-8) for `subject_id` under `salt`.
+pub fn commitment(subject_id: &str, salt: &Salt, value: &str) -> Commitment {
+    assert!(
+        !subject_id.as_bytes().contains(&0),
+        "ids never hold 0x00 (decide checks them)"
+    );
+    let mut hasher = Sha256::new();
+    hasher.update(COMMITMENT_DOMAIN);
+    hasher.update([0u8]);
+    hasher.update(subject_id.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(salt);
+    hasher.update(value.as_bytes());
+    hasher.finalize().into()
 }
 
-impl std::fmt::Display for PersonalDataInClear {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "record seq {}: {}: {} (rule personal_data_in_clear); the log may not be published until individuals' names are commitments",
-            self.seq, self.field, self.rule
-        )
-    }
+/// Whether `value` and `salt` open `recorded` for `subject_id`: what a
+/// holder of the clear value checks.
+pub fn opens(subject_id: &str, salt: &Salt, value: &str, recorded: &[u8]) -> bool {
+    recorded.len() == COMMITMENT_LEN && commitment(subject_id, salt, value)[..] == *recorded
 }
 
-/// The first of `records` whose bytes carry an individual's personal data
-/// in the clear: an individual donor's non-empty `name`, a person payee's
-/// non-empty `payee`. A payload that does not decode as an event counts as
-/// one: what cannot be read cannot be shown to be clean.
-pub fn first_record_with_personal_data_in_clear<'a>(
-    records: impl IntoIterator<Item = &'a StoredRecord>,
-) -> Option<PersonalDataInClear> {
-    records.into_iter().find_map(personal_data_in_clear)
-}
-
-/// What [`first_record_with_personal_data_in_clear`] finds in one record.
-pub fn personal_data_in_clear(record: &StoredRecord) -> Option<PersonalDataInClear> {
-    let found = |field, rule| {
-        Some(PersonalDataInClear {
-            seq: record.seq(),
-            field,
-            rule,
-        })
-    };
-    let Ok(envelope) = EventEnvelope::decode(record.payload()) else {
-        return found("payload", "does not decode as an event");
-    };
-    match envelope.event {
-        Some(Event::DonorRegistered(donor))
-            if donor.kind == DonorKind::Individual as i32 && !donor.name.is_empty() =>
-        {
-            found(
-                "donor_registered.name",
-                "an individual donor's name is in the clear",
-            )
-        }
-        Some(Event::ExpenditureMade(expenditure))
-            if expenditure.payee_kind == PayeeKind::Person as i32
-                && !expenditure.payee.is_empty() =>
-        {
-            found(
-                "expenditure_made.payee",
-                "a private person's name as payee is in the clear",
-            )
-        }
-        _ => None,
-    }
-}
+/// What every surface shows in place of an erased person's name.
+pub const ERASED_NAME: &str = "已删除 erased";
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mingzhang_proto::v1::{DonorRegistered, ExpenditureMade};
 
-    fn record(seq: u64, event: Event) -> StoredRecord {
-        let envelope = EventEnvelope {
-            event: Some(event),
-            ..Default::default()
-        };
-        StoredRecord::encode(seq, &[0; 32], &envelope.encode_to_vec())
-    }
-
-    fn donor(kind: DonorKind, name: &str) -> Event {
-        Event::DonorRegistered(DonorRegistered {
-            donor_id: "d".into(),
-            name: name.into(),
-            kind: kind as i32,
-            ..Default::default()
-        })
-    }
-
-    fn expenditure(kind: PayeeKind, payee: &str) -> Event {
-        Event::ExpenditureMade(ExpenditureMade {
-            payee: payee.into(),
-            payee_kind: kind as i32,
-            ..Default::default()
-        })
+    /// The worked example of docs/proofs.md ("Personal data"); a verifier in
+    /// another language checks its implementation against these bytes.
+    #[test]
+    fn commitment_matches_the_documented_vector() {
+        let salt: Salt = std::array::from_fn(|index| index as u8);
+        let digest = commitment("resident-wang", &salt, "王丽华");
+        assert_eq!(
+            hex(&digest),
+            "0b5f5f893a9673026c897f8348f90e9f53bbc43add0dd13d32fde83dc5d400e4"
+        );
+        assert!(opens("resident-wang", &salt, "王丽华", &digest));
     }
 
     #[test]
-    fn individuals_named_in_the_clear_are_found_and_public_entities_are_not() {
-        let clean = [
-            record(0, donor(DonorKind::Enterprise, "凯旋科技有限公司")),
-            record(1, donor(DonorKind::Individual, "")),
-            record(
-                2,
-                expenditure(PayeeKind::Company, "杭州示例建筑安装有限公司"),
-            ),
-            record(3, expenditure(PayeeKind::Person, "")),
-        ];
-        assert_eq!(first_record_with_personal_data_in_clear(&clean), None);
-
-        let named_donor = record(4, donor(DonorKind::Individual, "王丽华"));
-        let found = first_record_with_personal_data_in_clear(clean.iter().chain([&named_donor]));
-        assert_eq!(
-            found.map(|f| (f.seq, f.field)),
-            Some((4, "donor_registered.name"))
-        );
-
-        let named_payee = record(5, expenditure(PayeeKind::Person, "陈秀英"));
-        let found = first_record_with_personal_data_in_clear([&named_payee, &named_donor]);
-        assert_eq!(
-            found.map(|f| (f.seq, f.field)),
-            Some((5, "expenditure_made.payee"))
-        );
+    fn another_name_salt_or_subject_does_not_open_a_commitment() {
+        let salt: Salt = [7; SALT_LEN];
+        let digest = commitment("resident-wang", &salt, "王丽华");
+        assert!(!opens("resident-wang", &salt, "王丽", &digest));
+        assert!(!opens("resident-wan", &salt, "王丽华", &digest));
+        assert!(!opens("resident-wang", &[8; SALT_LEN], "王丽华", &digest));
+        assert!(!opens("resident-wang", &salt, "王丽华", &digest[..31]));
+        for bit in 0..COMMITMENT_LEN * 8 {
+            let mut flipped = digest;
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert!(!opens("resident-wang", &salt, "王丽华", &flipped));
+        }
     }
 
-    #[test]
-    fn a_payload_that_is_not_an_event_is_not_published() {
-        let garbage = StoredRecord::encode(9, &[0; 32], &[0xff, 0xff, 0xff]);
-        let found = first_record_with_personal_data_in_clear([&garbage]).unwrap();
-        assert_eq!((found.seq, found.field), (9, "payload"));
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
     }
 }

@@ -167,6 +167,7 @@ impl Script {
                     kind: v1::DonorKind::Enterprise as i32,
                     alliance_member: true,
                     show_name_publicly: true,
+                    name_commitment: Default::default(),
                 }),
             );
         }
@@ -178,6 +179,7 @@ impl Script {
                 kind: v1::DonorKind::Enterprise as i32,
                 alliance_member: false,
                 show_name_publicly: true,
+                name_commitment: Default::default(),
             }),
         );
         let residents = [
@@ -194,6 +196,7 @@ impl Script {
                     kind: v1::DonorKind::Individual as i32,
                     alliance_member: false,
                     show_name_publicly: named,
+                    name_commitment: Default::default(),
                 }),
             );
         }
@@ -378,6 +381,7 @@ impl Script {
                     category: v1::ExpenditureCategory::ProjectDelivery as i32,
                     receipt_no: format!("FP2015-{index:04}"),
                     paid_on: "2015-12-10".into(),
+                    payee_commitment: Default::default(),
                 }),
             );
             self.push(
@@ -457,6 +461,7 @@ impl Script {
                     category: *category as i32,
                     receipt_no: format!("ZX2015-{index:04}"),
                     paid_on: "2015-11-15".into(),
+                    payee_commitment: Default::default(),
                 }),
             );
         }
@@ -473,6 +478,7 @@ impl Script {
                 category: v1::ExpenditureCategory::PurchaseOfServices as i32,
                 receipt_no: "ZX2015-0099".into(),
                 paid_on: "2015-11-20".into(),
+                payee_commitment: Default::default(),
             }),
         );
     }
@@ -795,6 +801,7 @@ pub fn logs_the_rules_refuse() -> Vec<LogTheRulesRefuse> {
             kind: v1::DonorKind::Enterprise as i32,
             alliance_member: true,
             show_name_publicly: true,
+            name_commitment: Default::default(),
         }))
     };
     let donation = |donation_id: &str, fund_id: &str| {

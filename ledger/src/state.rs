@@ -69,6 +69,10 @@ pub(crate) struct DonorState {
     pub kind: v1::DonorKind,
     /// 凯联盟成员单位, as the operator registered it: may claim projects.
     pub alliance_member: bool,
+    /// Registered with a salted commitment, not the name in the clear: only
+    /// such a name can be erased without breaking the chain.
+    pub name_committed: bool,
+    pub erased: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -296,8 +300,16 @@ impl LedgerState {
                     DonorState {
                         kind: e.kind(),
                         alliance_member: e.alliance_member,
+                        name_committed: !e.name_commitment.is_empty(),
+                        erased: false,
                     },
                 );
+            }
+            Event::PersonalDataErased(e) => {
+                self.donors
+                    .get_mut(&e.subject_id)
+                    .expect("decide checked the subject exists")
+                    .erased = true;
             }
             Event::OrganisationRegistered(e) => {
                 self.organisations.insert(&e.organisation_id);

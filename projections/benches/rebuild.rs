@@ -72,6 +72,7 @@ fn setup_events() -> Vec<Event> {
             kind: 1 + (d % 2) as i32,
             alliance_member: d.is_multiple_of(50),
             show_name_publicly: !d.is_multiple_of(3),
+            name_commitment: Default::default(),
         }));
     }
     for p in 0..PROJECTS {
@@ -231,6 +232,7 @@ fn steady_event(
             category: 1 + rng.below(5) as i32,
             receipt_no: format!("RC{n:010}"),
             paid_on: date(rng),
+            payee_commitment: Default::default(),
         }),
         _ => Event::GrantEvaluationRecorded(v1::GrantEvaluationRecorded {
             evaluation_id: format!("eval-{n}"),

@@ -45,7 +45,7 @@ pub(crate) struct ProjectedEnvelope {
     idempotency_key: String,
     #[prost(
         oneof = "Event",
-        tags = "10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 33, 40, 41, 42, 43, 44, 45, 46, 47, 48, 50, 51, 52, 53, 54, 60, 61"
+        tags = "10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 33, 40, 41, 42, 43, 44, 45, 46, 47, 48, 50, 51, 52, 53, 54, 60, 61, 70"
     )]
     pub(crate) event: Option<Event>,
 }

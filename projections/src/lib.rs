@@ -214,6 +214,8 @@ struct Donor {
     pledge_paid_fen: i64,
     project_funding_fen: i64,
     pledges: Vec<EntityIndex>,
+    /// A `PersonalDataErased` names the donor: `name` is `ERASED_NAME`.
+    erased: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -484,6 +486,55 @@ pub struct Projections {
     /// The first record that did not apply; nothing is applied after it.
     not_applied: Option<NotApplied>,
     decoder: DecoderScratch,
+    personal_names: PersonalNameSource,
+}
+
+/// Where the clear names behind salted commitments are looked up: the API's
+/// side store of personal data (docs/proofs.md, "Personal data"). The log
+/// holds only the commitments, so a projection folded without a source (an
+/// auditor's replay) shows `NAME_OFF_THE_LOG` for them.
+pub trait PersonalNames: Send + Sync {
+    /// The clear value committed to for `subject_id` (a donor id, or an
+    /// expenditure id for a payee), if the side store still holds it.
+    fn clear_value(&self, subject_id: &str, commitment: &[u8]) -> Option<String>;
+}
+
+/// What stands for a committed name whose clear value is not at hand.
+pub const NAME_OFF_THE_LOG: &str = "未入日志 name kept off the log";
+/// What stands for an erased person's name on every surface.
+pub use mingzhang_ledger::personal_data::ERASED_NAME;
+
+/// Not part of the read models: two projections of the same log compare
+/// equal whichever source names their people.
+#[derive(Clone, Default)]
+struct PersonalNameSource(Option<std::sync::Arc<dyn PersonalNames>>);
+
+impl PartialEq for PersonalNameSource {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for PersonalNameSource {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(if self.0.is_some() {
+            "PersonalNameSource(side store)"
+        } else {
+            "PersonalNameSource(none)"
+        })
+    }
+}
+
+impl PersonalNameSource {
+    fn name(&self, clear: &str, subject_id: &str, commitment: &[u8]) -> String {
+        if commitment.is_empty() {
+            return clear.to_owned();
+        }
+        self.0
+            .as_ref()
+            .and_then(|source| source.clear_value(subject_id, commitment))
+            .unwrap_or_else(|| NAME_OFF_THE_LOG.to_owned())
+    }
 }
 
 /// Decoding buffers: not part of the read models, so two projections of the
@@ -824,7 +875,29 @@ impl Projections {
             }
             Event::ExpenditureMade(e) => self.expenditure_made(e),
             Event::ExpenditureReversed(e) => self.expenditure_reversed(e),
+            Event::PersonalDataErased(e) => self.personal_data_erased(e),
         }
+    }
+
+    /// Names the individuals registered with a salted commitment from
+    /// `source` as their records are applied; set before the first apply.
+    pub fn set_personal_names(&mut self, source: std::sync::Arc<dyn PersonalNames>) {
+        self.personal_names = PersonalNameSource(Some(source));
+    }
+
+    fn personal_data_erased(&mut self, e: &v1::PersonalDataErased) -> Result<(), Skip> {
+        let donor = lookup(&self.donors, "donor", &e.subject_id)?;
+        let donor = &mut self.donors[donor as usize];
+        donor.name = ERASED_NAME.to_owned();
+        donor.erased = true;
+        Ok(())
+    }
+
+    /// Whether a `PersonalDataErased` record names `subject_id`.
+    pub fn is_erased(&self, subject_id: &str) -> bool {
+        self.donors
+            .index_of(subject_id)
+            .is_some_and(|donor| self.donors[donor as usize].erased)
     }
 
     fn fund_opened(&mut self, e: &v1::FundOpened) -> Result<(), Skip> {
@@ -875,7 +948,9 @@ impl Projections {
             .ok_or_else(|| duplicate("donor", &e.donor_id))?;
         self.donors.push(Donor {
             id,
-            name: e.name.clone(),
+            name: self
+                .personal_names
+                .name(&e.name, &e.donor_id, &e.name_commitment),
             kind: e.kind,
             alliance_member: e.alliance_member,
             show_name_publicly: e.show_name_publicly,
@@ -885,6 +960,7 @@ impl Projections {
             pledge_paid_fen: 0,
             project_funding_fen: 0,
             pledges: Vec::new(),
+            erased: false,
         });
         Ok(())
     }
@@ -1604,7 +1680,9 @@ impl Projections {
             fund,
             project,
             amount_fen,
-            payee: e.payee.clone(),
+            payee: self
+                .personal_names
+                .name(&e.payee, &e.expenditure_id, &e.payee_commitment),
             payee_kind: e.payee_kind,
             purpose: e.purpose.clone(),
             category: e.category,

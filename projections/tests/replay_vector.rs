@@ -66,6 +66,7 @@ fn commands() -> Vec<Event> {
             category: category as i32,
             receipt_no: format!("R-{id}"),
             paid_on: "2016-05-01".into(),
+            payee_commitment: Default::default(),
         })
     };
     vec![
@@ -100,6 +101,7 @@ fn commands() -> Vec<Event> {
             kind: v1::DonorKind::Enterprise as i32,
             alliance_member: true,
             show_name_publicly: true,
+            name_commitment: Default::default(),
         }),
         Event::DonorRegistered(v1::DonorRegistered {
             donor_id: "resident-zhang".into(),
@@ -107,6 +109,7 @@ fn commands() -> Vec<Event> {
             kind: v1::DonorKind::Individual as i32,
             alliance_member: false,
             show_name_publicly: false,
+            name_commitment: Default::default(),
         }),
         Event::OrganisationRegistered(v1::OrganisationRegistered {
             organisation_id: "org-01".into(),

@@ -63,6 +63,7 @@ event_kinds! {
     ProjectCompleted = 54,
     ExpenditureMade = 60,
     ExpenditureReversed = 61,
+    PersonalDataErased = 70,
 }
 
 /// The field number of the first field at or above `FIRST_EVENT_FIELD` in

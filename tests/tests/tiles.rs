@@ -28,11 +28,21 @@ fn mingzhang(data_dir: &Path, args: &[&str]) -> Output {
         .expect("mingzhang runs")
 }
 
-/// The Kaixuan scenario with no individual named: its residents registered
-/// as enterprises and its private payees as companies, as a log reads once
-/// individuals' names are commitments. Then `extra_gifts` giving-day
-/// donations, and a checkpoint signed over all of it.
-fn record_public_entities_only(data_dir: &Path, extra_gifts: u64) {
+/// How the residents of the scenario are named in the hashed records.
+#[derive(Clone, Copy, PartialEq)]
+enum Residents {
+    /// Registered as enterprises, private payees as companies: nobody is an
+    /// individual.
+    AsEnterprises,
+    /// Individuals named in the clear, as records were written before
+    /// commitments (the side store is bypassed).
+    NamedInTheClear,
+}
+
+/// The Kaixuan scenario written straight through `Ledger::submit`, its
+/// residents as `residents` says, then `extra_gifts` giving-day donations,
+/// and a checkpoint signed over all of it.
+fn record_scenario(data_dir: &Path, residents: Residents, extra_gifts: u64) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let store = backend::open_store(data_dir).unwrap();
@@ -40,6 +50,7 @@ fn record_public_entities_only(data_dir: &Path, extra_gifts: u64) {
         if store.head().len == 0 {
             for (mut command, meta) in backend::kaixuan() {
                 match &mut command {
+                    _ if residents == Residents::NamedInTheClear => {}
                     Event::DonorRegistered(donor) if donor.kind == DonorKind::Individual as i32 => {
                         donor.kind = DonorKind::Enterprise as i32;
                     }
@@ -193,11 +204,11 @@ fn flip_byte(path: &Path, offset: usize) {
 }
 
 #[test]
-fn the_demo_names_residents_in_the_clear_so_publish_refuses_it_and_writes_nothing() {
+fn a_log_naming_residents_in_the_clear_is_refused_and_nothing_is_written() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     run_cli(&data, &["init"]);
-    run_cli(&data, &["demo"]);
+    record_scenario(&data, Residents::NamedInTheClear, 0);
     let out = work.path().join("tiles");
 
     let refused = mingzhang(&data, &["publish", out.to_str().unwrap()]);
@@ -218,12 +229,61 @@ fn the_demo_names_residents_in_the_clear_so_publish_refuses_it_and_writes_nothin
     assert_eq!(problem["field"], "donor_registered.name", "{problem}");
 }
 
+/// The names of the scenario's individual donors, as the demo's side store
+/// keeps them.
+fn residents_names() -> Vec<String> {
+    backend::kaixuan()
+        .into_iter()
+        .filter_map(|(command, _)| match command {
+            Event::DonorRegistered(donor) if donor.kind == DonorKind::Individual as i32 => {
+                Some(donor.name)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_demo_publishes_with_its_residents_as_commitments_and_no_name_leaves() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    run_cli(&data, &["init"]);
+    run_cli(&data, &["demo"]);
+    let out = work.path().join("tiles");
+    let published = run_cli(&data, &["publish", out.to_str().unwrap()]);
+    assert!(published.starts_with("published "), "{published}");
+    let verified = verify(&data, out.to_str().unwrap());
+    assert_eq!(verified.status.code(), Some(0), "{verified:?}");
+
+    let names = residents_names();
+    assert!(names.len() >= 2, "the demo has residents: {names:?}");
+    let published_bytes: Vec<u8> = files_of(&out).into_values().flatten().collect();
+    for name in &names {
+        assert!(
+            !published_bytes
+                .windows(name.len())
+                .any(|window| window == name.as_bytes()),
+            "{name} is in the published tiles"
+        );
+    }
+    // The names are in the operator's side store, not lost.
+    let side_store: Vec<u8> = files_of(&data.join("personal"))
+        .into_values()
+        .flatten()
+        .collect();
+    assert!(
+        side_store
+            .windows(names[0].len())
+            .any(|window| window == names[0].as_bytes())
+    );
+}
+
 #[test]
 fn published_tiles_verify_and_agree_with_a_separate_rfc6962_check() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     run_cli(&data, &["init"]);
-    record_public_entities_only(&data, 0);
+    record_scenario(&data, Residents::AsEnterprises, 0);
     let out = work.path().join("tiles");
     let published = run_cli(&data, &["publish", out.to_str().unwrap()]);
     assert!(published.starts_with("published "), "{published}");
@@ -308,7 +368,7 @@ fn a_second_publish_writes_only_what_grew_and_rewrites_no_full_tile() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     run_cli(&data, &["init"]);
-    record_public_entities_only(&data, 0);
+    record_scenario(&data, Residents::AsEnterprises, 0);
     let out = work.path().join("tiles");
     run_cli(&data, &["publish", out.to_str().unwrap()]);
     let inode = |path: &str| std::fs::metadata(out.join(path)).unwrap().ino();
@@ -316,7 +376,7 @@ fn a_second_publish_writes_only_what_grew_and_rewrites_no_full_tile() {
 
     // The log grows past a second full tile, then is signed and published;
     // publishing reads the data directory and writes nothing in it.
-    record_public_entities_only(&data, 300);
+    record_scenario(&data, Residents::AsEnterprises, 300);
     let before = files_of(&data);
     let again = run_cli(&data, &["publish", out.to_str().unwrap()]);
     assert!(
@@ -344,7 +404,7 @@ fn serve_answers_the_published_files_under_tiles_and_verify_checks_that_url() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     run_cli(&data, &["init"]);
-    record_public_entities_only(&data, 0);
+    record_scenario(&data, Residents::AsEnterprises, 0);
     let out = work.path().join("tiles");
     run_cli(&data, &["publish", out.to_str().unwrap()]);
 
@@ -380,7 +440,7 @@ fn a_witness_cosignature_travels_with_the_published_checkpoint_and_verify_counts
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     run_cli(&data, &["init"]);
-    record_public_entities_only(&data, 0);
+    record_scenario(&data, Residents::AsEnterprises, 0);
     // A witness cosigns the latest checkpoint, as `serve` publishes it.
     let latest = data.join("checkpoints/latest.note");
     let note = std::fs::read_to_string(&latest).unwrap();

@@ -362,6 +362,7 @@ impl CommandBody for RegisterDonor {
             }) as i32,
             alliance_member: self.alliance_member,
             show_name_publicly: self.show_name_publicly,
+            name_commitment: Default::default(),
         }))
     }
 }
@@ -1079,6 +1080,31 @@ impl CommandBody for MakeExpenditure {
             }) as i32,
             receipt_no: self.receipt_no,
             paid_on: self.paid_on,
+            payee_commitment: Default::default(),
+        }))
+    }
+}
+
+/// PIPL Article 47: destroys an individual donor's name and its salt in the
+/// side store and records `PersonalDataErased` (docs/proofs.md, "Personal data").
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasePersonalData {
+    /// Why, e.g. "PIPL Art. 47 request of 2026-12-01".
+    #[schemars(with = "TextSchema")]
+    pub legal_basis: String,
+    #[schemars(with = "DateSchema")]
+    pub erased_on: String,
+}
+
+impl CommandBody for ErasePersonalData {
+    const EVENT: &'static str = "PersonalDataErased";
+
+    fn into_event(self, subject_id: String) -> Result<Event, AppError> {
+        Ok(Event::PersonalDataErased(pb::PersonalDataErased {
+            subject_id,
+            legal_basis: self.legal_basis,
+            erased_on: self.erased_on,
         }))
     }
 }

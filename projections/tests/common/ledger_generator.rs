@@ -141,6 +141,7 @@ impl World {
                     kind: 1 + rng.below(2) as i32,
                     alliance_member: rng.chance(50),
                     show_name_publicly: rng.chance(50),
+                    name_commitment: Default::default(),
                 }))
             }
             2 if funds > 0 && self.campaigns < 3 => {
@@ -492,6 +493,7 @@ impl World {
                     category: rng.below(6) as i32,
                     receipt_no: format!("R{serial}"),
                     paid_on: rng.date(),
+                    payee_commitment: Default::default(),
                 }))
             }
             19 if !self.expenditures.is_empty() => {

@@ -73,6 +73,7 @@ pub fn enterprise(donor_id: &str, alliance_member: bool) -> Event {
         kind: v1::DonorKind::Enterprise as i32,
         alliance_member,
         show_name_publicly: true,
+        name_commitment: Default::default(),
     })
 }
 
@@ -83,6 +84,7 @@ pub fn resident(donor_id: &str) -> Event {
         kind: v1::DonorKind::Individual as i32,
         alliance_member: false,
         show_name_publicly: false,
+        name_commitment: Default::default(),
     })
 }
 
@@ -385,6 +387,7 @@ pub fn expenditure(
         category: category as i32,
         receipt_no: format!("R-{expenditure_id}"),
         paid_on: paid_on.to_owned(),
+        payee_commitment: Default::default(),
     })
 }
 
