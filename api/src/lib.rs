@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod money;
 pub mod openapi;
 pub mod page;
+pub mod portal;
 pub mod proof_calls;
 pub mod query_answers;
 pub mod readiness;

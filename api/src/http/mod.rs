@@ -75,6 +75,7 @@ pub fn router_with_transparency(
         .merge(ops_routes())
         .merge(proofs::receipt_link_routes())
         .merge(crate::session::routes())
+        .merge(crate::portal::routes())
         .fallback(|| async {
             AppError::NotFound {
                 field: "path".into(),
