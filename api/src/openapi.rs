@@ -923,6 +923,14 @@ pub fn document() -> Value {
     for (method, path, summary, statuses) in SIGNED_IN_ROUTES {
         add(method, path, signed_in_operation(summary, statuses));
     }
+    for (method, path, summary, statuses) in crate::portal::PORTAL_ROUTES {
+        let mut operation = signed_in_operation(summary, statuses);
+        let parameters = path_parameters(path);
+        if !parameters.is_empty() {
+            operation["parameters"] = Value::Array(parameters);
+        }
+        add(method, path, operation);
+    }
     for (path, summary, media_type, names_one) in PAGE_ROUTES {
         add(
             "get",
@@ -1363,6 +1371,7 @@ mod route_tests {
             include_str!("http/documents.rs"),
             include_str!("page/mod.rs"),
             include_str!("session.rs"),
+            include_str!("portal/mod.rs"),
         ];
         let served: Vec<(String, String)> = sources
             .iter()

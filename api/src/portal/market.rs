@@ -297,7 +297,7 @@ fn pledge_of_form(
     }))
 }
 
-/// `POST /sponsor/market/{project_id}/claim`: claim (and optionally
+/// `POST /sponsor/market/{id}/claim`: claim (and optionally
 /// pledge), then 303 to `/sponsor`; a refusal re-renders the market with
 /// the rule's message on the project.
 pub async fn claim(

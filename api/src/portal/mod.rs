@@ -35,11 +35,105 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/sponsor", get(sponsor::page))
         .route("/sponsor/market", get(market::page))
-        .route("/sponsor/market/{project_id}/claim", post(market::claim))
+        .route("/sponsor/market/{id}/claim", post(market::claim))
         .route("/organisation", get(organisation::page))
         .route("/console/bank-import", get(bank_import::form))
         .route("/console/bank-import", post(bank_import::submit))
 }
+
+/// The portal's routes for the OpenAPI document (`openapi`): (method, path,
+/// summary, statuses with what each means). Kept beside `routes` so one
+/// edit changes both; `openapi`'s route test reads both.
+pub const PORTAL_ROUTES: [(&str, &str, &str, &[(&str, &str)]); 6] = [
+    (
+        "get",
+        "/sponsor",
+        "The sponsor portal (sponsor session): pledges with instalments due and overdue, what the money paid for, receipt links, claimed projects",
+        &[
+            ("200", "the page"),
+            ("303", "no session: to /login"),
+            ("403", "signed in with another role"),
+            ("404", "the token's donor is not registered"),
+        ],
+    ),
+    (
+        "get",
+        "/sponsor/market",
+        "The project market (项目超市, sponsor session): open projects filtered by community, kind, budget_min, budget_max",
+        &[
+            ("200", "the page"),
+            ("303", "no session: to /login"),
+            ("400", "a filter that cannot be read, named with its rule"),
+            ("403", "signed in with another role"),
+        ],
+    ),
+    (
+        "post",
+        "/sponsor/market/{id}/claim",
+        "Claim a project (form fields csrf, idempotency_key, optional pledge_total and pledge_due_on) through the ledger's rules",
+        &[
+            (
+                "303",
+                "claimed: to /sponsor?claimed=<id>; no session: to /login",
+            ),
+            ("400", "the form's idempotency key is missing or malformed"),
+            (
+                "403",
+                "the form's `csrf` is missing or wrong, or another role",
+            ),
+            ("404", "no such project"),
+            ("409", "the project is claimed already or completed"),
+            ("413", "the form is too large"),
+            (
+                "422",
+                "refused by a rule (not an alliance member, a bad pledge), shown on the market",
+            ),
+            ("503", "the log takes no writes now"),
+            ("507", "the disk is full"),
+        ],
+    ),
+    (
+        "get",
+        "/organisation",
+        "The organisation view (organisation session): applications, awards, tranches paid and waiting, evaluations, what to file next",
+        &[
+            ("200", "the page"),
+            ("303", "no session: to /login"),
+            ("403", "signed in with another role"),
+            ("404", "the token's organisation is not registered"),
+        ],
+    ),
+    (
+        "get",
+        "/console/bank-import",
+        "The bank statement upload form (operator session)",
+        &[
+            ("200", "the form"),
+            ("303", "no session: to /login"),
+            ("403", "signed in with another role"),
+        ],
+    ),
+    (
+        "post",
+        "/console/bank-import",
+        "Import a bank statement (multipart/form-data: csrf, fund_id, statement as CSV, action dry_run or confirm; docs/bank-import.md): the dry run writes nothing, confirm records the accepted rows idempotently by bank reference",
+        &[
+            ("200", "the dry run's rows, or what confirming recorded"),
+            ("303", "no session: to /login"),
+            (
+                "403",
+                "the form's `csrf` is missing or wrong, or another role",
+            ),
+            ("413", "the upload is too large"),
+            (
+                "422",
+                "no such fund, or a statement that cannot be read, named with its rule",
+            ),
+            ("503", "the log takes no writes now"),
+            ("507", "the disk is full"),
+        ],
+    ),
+];
 
 /// The portal's few rules beyond the staff style sheet: cards instead of
 /// wide tables, so nothing scrolls sideways at 390 px.
