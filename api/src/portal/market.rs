@@ -139,8 +139,7 @@ fn budget_text(fen: Option<i64>) -> String {
     fen.map(crate::money::format_fen).unwrap_or_default()
 }
 
-/// The market's body. `refused`: a claim just refused, shown on its
-/// project; `filter_problem`: a filter that could not be read.
+/// The market's body. `refused`: a claim just refused, shown first; `filter_problem`: a filter that could not be read.
 pub fn render_market(
     market: &Market,
     filter: &MarketFilter,
@@ -180,6 +179,14 @@ pub fn render_market(
             }
             button type="submit" { "筛选 " span lang="en" { "Filter" } }
         }
+        @if let Some((project_id, refusal)) = refused {
+            // At the top, not on the card: a project claimed meanwhile has
+            // left the list.
+            section #claim-refused data-project=(project_id) {
+                h2 { "认领 " code { (project_id) } " 未成功 " span lang="en" { "Claim of " (project_id) " refused" } }
+                (refusal.render("claim-error"))
+            }
+        }
         @if let Some(problem) = filter_problem {
             (problem.render("filter-error"))
         }
@@ -197,9 +204,6 @@ pub fn render_market(
                         dt { "社区 " span lang="en" { "Community" } } dd { (project.community) }
                         dt { "类型 " span lang="en" { "Kind" } } dd { (zh) " " span lang="en" { (en) } }
                         dt { "预算 " span lang="en" { "Budget" } } dd { (yuan(project.budget_fen)) }
-                    }
-                    @if let Some((refused_id, refusal)) = refused && refused_id == id.as_str() {
-                        (refusal.render(&format!("claim-error-{id}")))
                     }
                     form.claim method="post" action=(format!("/sponsor/market/{id}/claim")) {
                         input type="hidden" name=(CSRF_FIELD) value=(csrf);

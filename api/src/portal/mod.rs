@@ -44,7 +44,14 @@ pub fn routes() -> Router<AppState> {
 /// The portal's routes for the OpenAPI document (`openapi`): (method, path,
 /// summary, statuses with what each means). Kept beside `routes` so one
 /// edit changes both; `openapi`'s route test reads both.
-pub const PORTAL_ROUTES: [(&str, &str, &str, &[(&str, &str)]); 6] = [
+pub type PortalRoute = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+pub const PORTAL_ROUTES: [PortalRoute; 6] = [
     (
         "get",
         "/sponsor",

@@ -39,7 +39,7 @@ pub struct OrganisationPortal {
 /// "2016-Q3" of a day.
 pub fn quarter_of(day: Day) -> String {
     let month = day.month_key() % 100;
-    format!("{:04}-Q{}", day.year(), (month + 2) / 3)
+    format!("{:04}-Q{}", day.year(), month.div_ceil(3))
 }
 
 pub fn organisation_model(
