@@ -228,6 +228,7 @@ fn a_statement_imports_once_its_dry_run_writes_nothing_and_refused_rows_name_the
             ])
             .await;
         assert_eq!(attribute(&again, "data-written"), "0");
+        assert_eq!(attribute(&again, "data-recorded-before"), "2");
         assert_eq!(
             operator.log_records().await,
             records_before + 2,

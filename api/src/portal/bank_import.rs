@@ -39,6 +39,7 @@ pub const STATEMENT_COLUMNS: [&str; 4] = ["date", "amount", "payer", "reference"
 pub const REFERENCE_LEN_MAX: usize = mingzhang_ledger::decide::NAME_LEN_MAX;
 const DONATION_ID_PREFIX: &str = "bank-";
 const IDEMPOTENCY_KEY_PREFIX: &str = "bank-import:";
+const ALREADY_RECORDED: &str = "reference_already_recorded";
 
 /// One data row of a statement, as written (fields trimmed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -349,8 +350,9 @@ fn donation_command(
 #[derive(Debug, Default)]
 pub struct ImportOutcome {
     pub written: usize,
-    /// Rows this operator's earlier confirm already recorded (same key).
-    pub replayed: usize,
+    /// Rows an earlier import recorded (their donation id exists, or this
+    /// operator's same key answered from the log).
+    pub recorded_before: usize,
     /// Rows refused by the dry run's checks or by the ledger, by line.
     pub refused: Vec<(StatementRow, Refusal)>,
 }
@@ -373,6 +375,11 @@ pub async fn confirm_import(
     } in planned
     {
         match planned {
+            // Recorded by an earlier import: what a retried confirm must
+            // say of it, not a refusal.
+            RowOutcome::Refused(refusal) if refusal.rule == ALREADY_RECORDED => {
+                outcome.recorded_before += 1
+            }
             RowOutcome::Refused(refusal) => outcome.refused.push((row, refusal)),
             RowOutcome::Accepted {
                 donation_id, giver, ..
@@ -389,7 +396,7 @@ pub async fn confirm_import(
     assert_eq!(results.len(), submitted_rows.len(), "one result per row");
     for (row, result) in submitted_rows.into_iter().zip(results) {
         match result {
-            Ok(committed) if committed.idempotent_replay => outcome.replayed += 1,
+            Ok(committed) if committed.idempotent_replay => outcome.recorded_before += 1,
             Ok(_) => outcome.written += 1,
             Err(error) => {
                 let refusal = Refusal::of(&error.with_json_field_names());
@@ -537,9 +544,9 @@ pub fn render_dry_run(
 pub fn render_confirmed(outcome: &ImportOutcome, fund_id: &str) -> Markup {
     html! {
         h1 { "导入完成 " span lang="en" { "Import done" } }
-        p.done #import-summary role="status" data-written=(outcome.written) data-replayed=(outcome.replayed) data-refused=(outcome.refused.len()) {
-            "新记录 " (outcome.written) " 笔入基金 " code { (fund_id) } "；此前已记录 " (outcome.replayed) " 笔；拒绝 " (outcome.refused.len()) " 笔。 "
-            span lang="en" { (outcome.written) " recorded now, " (outcome.replayed) " recorded before, " (outcome.refused.len()) " refused." }
+        p.done #import-summary role="status" data-written=(outcome.written) data-recorded-before=(outcome.recorded_before) data-refused=(outcome.refused.len()) {
+            "新记录 " (outcome.written) " 笔入基金 " code { (fund_id) } "；此前已记录 " (outcome.recorded_before) " 笔；拒绝 " (outcome.refused.len()) " 笔。 "
+            span lang="en" { (outcome.written) " recorded now, " (outcome.recorded_before) " recorded before, " (outcome.refused.len()) " refused." }
         }
         @if !outcome.refused.is_empty() {
             ul role="alert" {
