@@ -161,7 +161,12 @@ fn sponsors_claim_in_the_market_by_the_ledger_s_rules_and_an_organisation_sees_i
         "a budget above the filter's is not listed"
     );
 
+    // The claim carries a pledge toward the project.
     first.open(&format!("{base}/sponsor/market"));
+    first.eval(
+        "document.getElementById('pledge-total-market-test-1').value = '5000.00'; \
+         document.getElementById('pledge-due-market-test-1').value = '2027-06-30'; true",
+    );
     claim(&mut first, "market-test-1");
     assert_eq!(
         first.eval("location.pathname + location.search"),
@@ -176,6 +181,18 @@ fn sponsors_claim_in_the_market_by_the_ledger_s_rules_and_an_organisation_sees_i
             .eval("!!document.querySelector('#claimed-h ~ ul li[data-project=\"market-test-1\"]')"),
         json!(true),
         "the claimed project is among the sponsor's"
+    );
+    let pledges = first.eval(
+        "[...document.querySelectorAll('#pledges-h ~ ul li.card')].map(card => card.textContent)",
+    );
+    assert!(
+        pledges
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|card| card.as_str().unwrap().contains("pledge-")
+                && card.as_str().unwrap().contains("5,000.00")),
+        "the pledge made with the claim is listed: {pledges}"
     );
 
     // The second sponsor's page was opened before the claim.
@@ -238,5 +255,65 @@ fn sponsors_claim_in_the_market_by_the_ledger_s_rules_and_an_organisation_sees_i
             || tranches.iter().all(|s| *s == "paid")
     );
     fits_every_width(&mut second, "/organisation");
+    drop(served);
+}
+
+/// The import as an operator does it: a file chosen in the upload form,
+/// the dry run, then the confirm button, whose hidden field carries the
+/// statement back line for line.
+#[test]
+fn an_operator_imports_a_statement_file_in_chromium_dry_run_then_confirm() {
+    let data_dir = tempfile::tempdir().unwrap();
+    mingzhang_tests::run_cli(data_dir.path(), &["init"]);
+    mingzhang_tests::run_cli(data_dir.path(), &["demo"]);
+    let operator = token(data_dir.path(), &["operator"]);
+    let statement = data_dir.path().join("statement.csv");
+    std::fs::write(
+        &statement,
+        "\u{feff}date,amount,payer,reference\r\n\
+         2016-06-01,41000.00,凯旋示范商贸有限公司,ICBC-BROWSER-1\r\n\
+         2016-06-02,1200.50,\"王先生, 个人\",ICBC-BROWSER-2\r\n\
+         2016-06-31,10.00,路人,ICBC-BROWSER-3\r\n",
+    )
+    .unwrap();
+    let served = mingzhang_tests::serve(data_dir.path());
+    let base = served.http.clone();
+    let mut browser = Browser::launch();
+    sign_in(&mut browser, &base, &operator, "/console");
+    browser.open(&format!("{base}/console/bank-import"));
+    every_input_is_labelled(&mut browser, "/console/bank-import");
+    let document = browser.call("DOM.getDocument", json!({}));
+    let input = browser.call(
+        "DOM.querySelector",
+        json!({"nodeId": document["root"]["nodeId"], "selector": "#statement"}),
+    );
+    browser.call(
+        "DOM.setFileInputFiles",
+        json!({"nodeId": input["nodeId"], "files": [statement.to_str().unwrap()]}),
+    );
+    browser.eval(
+        "document.getElementById('fund_id').value = 'kaixuan-charity'; \
+         window.__before = true; document.querySelector('form.command').submit(); true",
+    );
+    browser.wait_for(
+        "window.__before === undefined && document.readyState === 'complete' && \
+         !!document.getElementById('dry-run-summary')",
+    );
+    let summary = browser.eval(
+        "[document.getElementById('dry-run-summary').dataset.accepted, \
+          document.getElementById('dry-run-summary').dataset.refused, \
+          document.querySelector('tr[data-outcome=refused]').dataset.rule]",
+    );
+    assert_eq!(summary, json!(["2", "1", "date_format"]));
+    fits_every_width(&mut browser, "the dry run");
+    browser.eval("window.__before = true; document.getElementById('confirm-import').click(); true");
+    browser.wait_for(
+        "window.__before === undefined && document.readyState === 'complete' && \
+         !!document.getElementById('import-summary')",
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('import-summary').dataset.written"),
+        json!("2")
+    );
     drop(served);
 }
