@@ -254,6 +254,43 @@ fn a_statement_imports_once_its_dry_run_writes_nothing_and_refused_rows_name_the
         assert_eq!(imported["channel"], "bank_transfer", "{imported}");
         assert_eq!(imported["amount_fen"], 4_100_000, "{imported}");
 
+        // The imported gift's receipt link is on its donor's portal.
+        let sponsor = mingzhang_tests::run_cli(
+            data_dir.path(),
+            &["token", "create", "--role", "sponsor", "--donor", "unit-01"],
+        );
+        let signed_in = operator
+            .client
+            .post(format!("{}/login", operator.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={}", sponsor.trim()))
+            .send()
+            .await
+            .unwrap();
+        let sponsor_cookie = signed_in.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let portal = operator
+            .client
+            .get(format!("{}/sponsor", operator.base))
+            .header(COOKIE, sponsor_cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let receipt = portal
+            .split("bank-ICBC-TEST-0001")
+            .nth(1)
+            .unwrap_or_else(|| panic!("the imported gift is on the portal: {portal}"));
+        let receipt = &receipt[..receipt.find("</li>").unwrap()];
+        assert!(receipt.contains("href=\"/r/"), "{receipt}");
+
         let (status, unknown_fund) = operator
             .post(&[
                 ("csrf", &csrf),

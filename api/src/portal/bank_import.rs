@@ -8,7 +8,8 @@
 //! both derive from its reference (`donation_id_of_reference`), so a row
 //! imported before is refused by the dry run as already recorded, and a
 //! second confirm of one file (by any operator: the donation id is taken)
-//! writes nothing new.
+//! writes nothing new. Each donation recorded gets its receipt link, as
+//! through the API.
 
 use std::collections::{HashMap, HashSet};
 
@@ -394,6 +395,11 @@ pub async fn confirm_import(
     }
     let results = state.submit_many(principal, commands).await?;
     assert_eq!(results.len(), submitted_rows.len(), "one result per row");
+    // As every donation written through the API: a receipt link for the
+    // donor (its sponsor portal lists it).
+    state
+        .receipt_links_of(results.iter().map(|result| result.as_ref().ok()).collect())
+        .await;
     for (row, result) in submitted_rows.into_iter().zip(results) {
         match result {
             Ok(committed) if committed.idempotent_replay => outcome.recorded_before += 1,

@@ -320,6 +320,13 @@ pub async fn page(
     let Some(view) = view else {
         return not_registered(&signed_in, donor_id);
     };
+    // Said only of a claim the sponsor holds, so a link cannot make the
+    // page claim what did not happen.
+    let claimed_now = claimed_now.filter(|project_id| {
+        view.claimed
+            .iter()
+            .any(|project| project.project_id == *project_id)
+    });
     let links = state.receipt_links.clone();
     let receipt_link = move |seq: u64| {
         links
