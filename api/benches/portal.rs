@@ -11,7 +11,7 @@
 //!
 //! Import: the real router in process (sign-in, the form's CSRF token,
 //! multipart upload) on an embedded log with fsync: the dry run, the
-//! confirm (10,000 donations in one batch), and the second dry run of the
+//! confirm (10,000 donations in one batch, and their receipt links), and the second dry run of the
 //! same file (every row already recorded), each timed once.
 
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use tower::ServiceExt;
 use mingzhang_api::auth::{Role, TokenRegistry, create_token, save_tokens, token_file_path};
 use mingzhang_api::backend::{self, LedgerHandle};
 use mingzhang_api::portal::{market, organisation, sponsor};
+use mingzhang_api::receipt_links::ReceiptLinks;
 use mingzhang_api::state::{AppState, request_sha256};
 use mingzhang_ledger::scenario;
 use mingzhang_ledger::state::LedgerState;
@@ -232,7 +233,14 @@ async fn import() {
     save_tokens(&tokens_path, &tokens).unwrap();
     let registry = std::sync::Arc::new(TokenRegistry::open(tokens_path).unwrap());
     let (_shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-    let state = AppState::start(LedgerHandle::start(ledger), registry, shutdown_rx, None).unwrap();
+    let receipt_links = std::sync::Arc::new(ReceiptLinks::open(data_dir.path()).unwrap());
+    let state = AppState::start(
+        LedgerHandle::start(ledger),
+        registry,
+        shutdown_rx,
+        Some(receipt_links),
+    )
+    .unwrap();
     let router = mingzhang_api::http::router(state.clone());
 
     let signed_in = router
