@@ -164,7 +164,7 @@ fn pages() {
     for donor_id in ["unit-01", "unit-04"] {
         measure(&format!("/sponsor ({donor_id})"), || {
             let view = sponsor::sponsor_model(&projections, donor_id, today).unwrap();
-            sponsor::render_sponsor(&view, &link, None).into_string()
+            sponsor::render_sponsor(&view, &link, None, None).into_string()
         });
     }
     let filters = [

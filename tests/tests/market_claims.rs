@@ -1,6 +1,8 @@
 //! A claim in the project market on the real server: the form's
-//! idempotency key makes a double submit write once, and a claim posted
-//! without the session's CSRF token is refused with 403 and writes nothing.
+//! idempotency key makes a double submit write the claim and its pledge
+//! once, a pledge refused after the claim is explained on the sponsor's
+//! page, and a claim posted without the session's CSRF token is refused
+//! with 403 and writes nothing.
 
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -27,7 +29,7 @@ fn hidden(form: &str, name: &str) -> String {
 }
 
 #[test]
-fn a_double_submitted_claim_writes_once_and_one_without_csrf_writes_nothing() {
+fn a_double_submitted_claim_and_pledge_write_once_and_a_claim_without_csrf_writes_nothing() {
     let data_dir = tempfile::tempdir().unwrap();
     mingzhang_tests::run_cli(data_dir.path(), &["init"]);
     mingzhang_tests::run_cli(data_dir.path(), &["demo"]);
@@ -107,18 +109,31 @@ fn a_double_submitted_claim_writes_once_and_one_without_csrf_writes_nothing() {
         assert_eq!(forged.status(), StatusCode::FORBIDDEN);
         assert_eq!(log_records(&client, &base).await, records_before);
 
+        let pledging = |total: &str| {
+            format!(
+                "csrf={csrf}&idempotency_key={key}&pledge_total={total}&pledge_due_on=2027-06-30"
+            )
+        };
         for _ in 0..2 {
-            let claimed = post(format!("csrf={csrf}&idempotency_key={key}"))
-                .await
-                .unwrap();
+            let claimed = post(pledging("3000.00")).await.unwrap();
             assert_eq!(claimed.status(), StatusCode::SEE_OTHER);
             assert_eq!(claimed.headers()[LOCATION], "/sponsor?claimed=claim-twice");
         }
         assert_eq!(
             log_records(&client, &base).await,
-            records_before + 1,
-            "the double submit wrote once"
+            records_before + 2,
+            "the double submit wrote the claim and its pledge once"
         );
+
+        // The same form's key with another pledge: the claim stands (a
+        // replay), the pledge is refused and the sponsor's page says why.
+        let changed = post(pledging("4000.00")).await.unwrap();
+        assert_eq!(changed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let page = changed.text().await.unwrap();
+        assert!(page.contains("id=\"pledge-refused\""), "{page}");
+        assert!(page.contains("idempotency_key_reused"), "{page}");
+        assert!(page.contains("id=\"claim-done\""), "{page}");
+        assert_eq!(log_records(&client, &base).await, records_before + 2);
         let project: serde_json::Value = client
             .get(format!("{base}/v1/projects"))
             .bearer_auth(&operator)

@@ -269,6 +269,15 @@ pub async fn page(
     market_response(&state, &signed_in, StatusCode::OK, &pairs, None)
 }
 
+/// The id of the pledge a claim form makes: from the sponsor and the
+/// form's key, so a resubmitted form pledges once, whatever characters a
+/// forged key holds.
+fn pledge_id_of(donor_id: &str, idempotency_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{donor_id}\n{idempotency_key}").as_bytes());
+    format!("pledge-{}", &hex::encode(digest)[..32])
+}
+
 /// The pledge a claim form may carry: both fields or neither.
 fn pledge_of_form(
     fields: &[(String, String)],
@@ -284,12 +293,7 @@ fn pledge_of_form(
     parse_amount_fen("pledge_total", total)?;
     mingzhang_ledger::decide::check_date("pledge_due_on", due_on).map_err(AppError::from)?;
     Ok(Some(MakePledge {
-        // The form's key names the pledge too, so a resubmitted form
-        // pledges once.
-        pledge_id: format!(
-            "pledge-{}",
-            &idempotency_key[..idempotency_key.len().min(40)]
-        ),
+        pledge_id: pledge_id_of(donor_id, idempotency_key),
         donor_id: donor_id.to_owned(),
         campaign_id: String::new(),
         fund_id: fund_id.to_owned(),
@@ -345,12 +349,17 @@ pub async fn claim(
     let claim = ClaimProject {
         sponsor_id: donor_id.clone(),
     };
-    let written = async {
+    let claimed = async {
         let event = claim.into_event(project_id.clone())?;
         state
             .submit(&signed_in.principal, Some(idempotency_key.clone()), event)
-            .await?;
-        if let Some(pledge) = pledge {
+            .await
+    };
+    if let Err(error) = claimed.await {
+        return refuse(error);
+    }
+    if let Some(pledge) = pledge {
+        let pledged = async {
             let event = pledge.into_event(String::new())?;
             state
                 .submit(
@@ -358,14 +367,22 @@ pub async fn claim(
                     Some(format!("{idempotency_key}:pledge")),
                     event,
                 )
-                .await?;
+                .await
+        };
+        // The claim stands; the page says so and why the pledge did not.
+        if let Err(error) = pledged.await {
+            // The claim was just written: wait for it, so the page lists it.
+            let _ = state.wait_for_projections_to_reach_the_log().await;
+            let refusal = Refusal::of(&error.with_json_field_names());
+            return super::sponsor::sponsor_response(
+                &state,
+                &signed_in,
+                Some(&project_id),
+                Some(&refusal),
+            );
         }
-        Ok::<(), AppError>(())
-    };
-    match written.await {
-        Ok(()) => session::see_other(&format!("/sponsor?claimed={project_id}")),
-        Err(error) => refuse(error),
     }
+    session::see_other(&format!("/sponsor?claimed={project_id}"))
 }
 
 #[cfg(test)]
@@ -443,7 +460,9 @@ mod tests {
         assert_eq!(refusal.field, "pledge_total");
         let both = pairs(&[("pledge_total", "5000"), ("pledge_due_on", "2026-12-31")]);
         let pledge = pledge_of_form(&both, "d1", "f1", key).unwrap().unwrap();
-        assert_eq!(pledge.pledge_id, format!("pledge-{key}"));
+        assert_eq!(pledge.pledge_id, pledge_id_of("d1", key));
+        assert_ne!(pledge.pledge_id, pledge_id_of("d2", key));
+        assert!(pledge.pledge_id.len() <= mingzhang_ledger::decide::ID_LEN_MAX);
         assert_eq!(pledge.fund_id, "f1");
     }
 }

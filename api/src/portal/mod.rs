@@ -93,7 +93,7 @@ pub const PORTAL_ROUTES: [PortalRoute; 6] = [
             ("413", "the form is too large"),
             (
                 "422",
-                "refused by a rule (not an alliance member, a bad pledge), shown on the market",
+                "refused by a rule (not an alliance member, a bad pledge), shown on the market; or the claim recorded and its pledge refused, shown on the sponsor's page",
             ),
             ("503", "the log takes no writes now"),
             ("507", "the disk is full"),

@@ -187,6 +187,7 @@ pub fn render_sponsor(
     view: &SponsorPortal,
     receipt_link: &dyn Fn(u64) -> Option<String>,
     claimed_now: Option<&str>,
+    pledge_refused: Option<&super::Refusal>,
 ) -> Markup {
     html! {
         h1 { (view.donor.name) " · 企业账户 " span lang="en" { "Sponsor account" } }
@@ -194,6 +195,12 @@ pub fn render_sponsor(
             p.done #claim-done role="status" {
                 "已认领项目 " code { (project_id) } "。 "
                 span lang="en" { "You claimed project " (project_id) "." }
+            }
+        }
+        @if let Some(refusal) = pledge_refused {
+            section #pledge-refused {
+                h2 { "认捐未记录 " span lang="en" { "The pledge was not recorded" } }
+                (refusal.render("pledge-error"))
             }
         }
         nav { p {
@@ -309,16 +316,27 @@ pub async fn page(
     signed_in: SignedIn,
     axum::extract::Query(query): axum::extract::Query<Vec<(String, String)>>,
 ) -> Response {
-    let Principal::Sponsor { donor_id, .. } = &signed_in.principal else {
-        return session::wrong_role(&signed_in, "sponsor");
-    };
     let claimed_now = query
         .iter()
         .find(|(key, _)| key == "claimed")
         .map(|(_, value)| value.as_str());
+    sponsor_response(&state, &signed_in, claimed_now, None)
+}
+
+/// The sponsor's page, saying it just claimed `claimed_now` and, when the
+/// pledge made with the claim was refused, why.
+pub fn sponsor_response(
+    state: &AppState,
+    signed_in: &SignedIn,
+    claimed_now: Option<&str>,
+    pledge_refused: Option<&super::Refusal>,
+) -> Response {
+    let Principal::Sponsor { donor_id, .. } = &signed_in.principal else {
+        return session::wrong_role(signed_in, "sponsor");
+    };
     let view = sponsor_model(&state.projections.read(), donor_id, super::today());
     let Some(view) = view else {
-        return not_registered(&signed_in, donor_id);
+        return not_registered(signed_in, donor_id);
     };
     // Said only of a claim the sponsor holds, so a link cannot make the
     // page claim what did not happen.
@@ -335,10 +353,14 @@ pub async fn page(
             .map(|code| code.link())
     };
     portal_html(
-        StatusCode::OK,
+        if pledge_refused.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
         "企业账户 · Sponsor",
-        &signed_in,
-        render_sponsor(&view, &receipt_link, claimed_now),
+        signed_in,
+        render_sponsor(&view, &receipt_link, claimed_now, pledge_refused),
     )
 }
 
@@ -419,7 +441,8 @@ mod tests {
             projections.pledges_of(&sponsor.donor_id).len()
         );
         assert_eq!(view.claimed.len(), sponsor.projects_claimed.len());
-        let html = render_sponsor(&view, &|seq| Some(format!("/r/code{seq}")), None).into_string();
+        let html =
+            render_sponsor(&view, &|seq| Some(format!("/r/code{seq}")), None, None).into_string();
         for receipt in &view.receipts {
             assert!(html.contains(&format!("/r/code{}", receipt.seq)));
         }
