@@ -23,6 +23,7 @@ pub mod money;
 pub mod openapi;
 pub mod page;
 pub mod personal_data;
+pub mod portal;
 pub mod proof_calls;
 pub mod query_answers;
 pub mod readiness;

@@ -1005,6 +1005,9 @@ pub fn document() -> Value {
     for (method, path, summary, statuses) in SIGNED_IN_ROUTES {
         add(method, path, signed_in_operation(path, summary, statuses));
     }
+    for (method, path, summary, statuses) in crate::portal::PORTAL_ROUTES {
+        add(method, path, signed_in_operation(path, summary, statuses));
+    }
     for (path, summary, media_type, names_one) in PAGE_ROUTES {
         add(
             "get",
@@ -1448,6 +1451,7 @@ mod route_tests {
             include_str!("tiles.rs"),
             include_str!("session.rs"),
             include_str!("console/mod.rs"),
+            include_str!("portal/mod.rs"),
         ];
         let served: Vec<(String, String)> = sources
             .iter()

@@ -1205,6 +1205,26 @@ impl Projections {
             .collect()
     }
 
+    /// One donor's newest `limit` donations, newest first: a sponsor's
+    /// portal lists receipts to share without building an entry for each
+    /// of a hundred thousand gifts.
+    pub fn newest_donations_of(&self, donor_id: &str, limit: usize) -> Vec<DonationEntry> {
+        let Some(donor) = self.donors.index_of(donor_id) else {
+            return Vec::new();
+        };
+        self.flows
+            .donor_incomes
+            .get(donor as usize)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .rev()
+            .map(|income| &self.flows.incomes[income.income() as usize])
+            .filter(|income| income.kind() == crate::flows::IncomeKind::Donation)
+            .take(limit)
+            .map(|income| self.donation_entry(&self.donations[income.entity() as usize]))
+            .collect()
+    }
+
     /// One sponsor's pledges, in pledge order.
     pub fn pledges_of(&self, donor_id: &str) -> Vec<PledgeView> {
         let Some(donor) = self.donors.index_of(donor_id) else {

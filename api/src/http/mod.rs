@@ -77,6 +77,7 @@ pub fn router_with_transparency(
         .merge(proofs::receipt_link_routes())
         .merge(crate::session::routes())
         .merge(crate::console::routes())
+        .merge(crate::portal::routes())
         .fallback(|| async {
             AppError::NotFound {
                 field: "path".into(),
