@@ -96,7 +96,8 @@ pub fn check_personal_name(
     check_text(name_field, name, true, NAME_LEN_MAX)
 }
 
-fn check_id(field: &str, id: &str) -> Result<(), Rejection> {
+/// An id's shape: 1 to 64 characters of A-Z a-z 0-9 . _ : -.
+pub fn check_id(field: &str, id: &str) -> Result<(), Rejection> {
     if id.is_empty() {
         return Err(invalid(field, "required", "must not be empty"));
     }

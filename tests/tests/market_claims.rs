@@ -153,3 +153,33 @@ fn a_double_submitted_claim_and_pledge_write_once_and_a_claim_without_csrf_write
         assert_eq!(claimed["claimant_id"], "unit-03");
     });
 }
+
+#[test]
+fn a_claim_on_an_id_no_project_can_have_is_404_before_any_sign_in() {
+    let data_dir = tempfile::tempdir().unwrap();
+    mingzhang_tests::run_cli(data_dir.path(), &["init"]);
+    let served = mingzhang_tests::serve(data_dir.path());
+    let base = served.http.clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let malformed = client
+            .post(format!("{base}/sponsor/market/null%2Cnull/claim"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(malformed.status(), StatusCode::NOT_FOUND);
+        // A well-formed id without a session is sent to sign in.
+        let unsigned = client
+            .post(format!("{base}/sponsor/market/some-project/claim"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unsigned.status(), StatusCode::SEE_OTHER);
+        assert_eq!(unsigned.headers()[LOCATION], "/login");
+        assert_eq!(log_records(&client, &base).await, 0);
+    });
+}

@@ -311,8 +311,20 @@ fn pledge_of_form(
 pub async fn claim(
     State(state): State<AppState>,
     Path(project_id): Path<String>,
-    form: SignedInForm,
+    request: axum::extract::Request,
 ) -> Response {
+    // An id no project can have is 404 to anyone, signed in or not, as a
+    // console form that does not exist is.
+    if mingzhang_ledger::decide::check_id("id", &project_id).is_err() {
+        return no_such_project();
+    }
+    let form =
+        match <SignedInForm as axum::extract::FromRequest<AppState>>::from_request(request, &state)
+            .await
+        {
+            Ok(form) => form,
+            Err(to_login_or_refused) => return to_login_or_refused,
+        };
     let SignedInForm {
         signed_in, fields, ..
     } = form;
@@ -467,4 +479,18 @@ mod tests {
         assert!(pledge.pledge_id.len() <= mingzhang_ledger::decide::ID_LEN_MAX);
         assert_eq!(pledge.fund_id, "f1");
     }
+}
+
+fn no_such_project() -> Response {
+    crate::session::staff_html(
+        StatusCode::NOT_FOUND,
+        crate::session::staff_layout(
+            "404",
+            None,
+            html! {
+                h1 { "没有这个项目 " span lang="en" { "No such project" } }
+                p { a href="/sponsor/market" { "返回项目超市 " span lang="en" { "Back to the project market" } } }
+            },
+        ),
+    )
 }
