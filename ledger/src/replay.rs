@@ -13,7 +13,9 @@ use mingzhang_proto::v1::EventEnvelope;
 use mingzhang_proto::v1::event_envelope::Event;
 use prost::Message;
 
-use crate::batch_worker::BatchWorker;
+use std::sync::Arc;
+
+use crate::batch_worker::{BatchWorker, Batcher, PayloadBatch};
 use crate::decide::{Rejection, decide};
 use crate::id_map::IdMap;
 use crate::service::IDEMPOTENCY_KEY_LEN_MAX;
@@ -373,6 +375,7 @@ pub const REPLAY_THREAD_BATCH_RECORDS: usize = crate::batch_worker::BATCH_RECORD
 /// auditor's replay re-decides every record on one core while another folds
 /// the read models: re-deciding costs about as much as projecting.
 pub struct ReplayThread {
+    batcher: Batcher,
     worker: BatchWorker<Result<u64, ReplayError>>,
 }
 
@@ -388,18 +391,34 @@ impl ReplayThread {
             }
             Ok(replayer.checked_len())
         });
-        ReplayThread { worker }
+        ReplayThread {
+            batcher: Batcher::default(),
+            worker,
+        }
     }
 
     /// Queues record `seq` (the next in order) for checking. False once the
     /// thread has met a record the rules refuse: `finish` says which.
     pub fn push(&mut self, seq: u64, payload: &[u8]) -> bool {
-        self.worker.push(seq, payload)
+        match self.batcher.push(seq, payload) {
+            Some(batch) => self.worker.send(batch),
+            None => true,
+        }
+    }
+
+    /// Queues a batch gathered by the caller (and shared with other folds),
+    /// the next records in order; not to be mixed with `push`. False once
+    /// the thread has met a record the rules refuse.
+    pub fn send(&mut self, batch: Arc<PayloadBatch>) -> bool {
+        self.worker.send(batch)
     }
 
     /// Checks what is queued and returns how many records were checked, or
     /// the first record the rules refuse.
-    pub fn finish(self) -> Result<u64, ReplayError> {
+    pub fn finish(mut self) -> Result<u64, ReplayError> {
+        if let Some(batch) = self.batcher.take() {
+            self.worker.send(batch);
+        }
         self.worker.finish()
     }
 }
