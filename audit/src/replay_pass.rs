@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use mingzhang_ledger::batch_worker::BatchWorker;
+use mingzhang_ledger::batch_worker::{BatchWorker, Batcher, PayloadBatch};
 use mingzhang_ledger::merkle::{Frontier, Hash};
 use mingzhang_ledger::record::{
     HEADER_LEN, PAYLOAD_LEN_MAX, RECORD_MAGIC, StoredRecord, TRAILER_LEN,
@@ -77,8 +77,17 @@ pub fn replay(
     let mut read_models = BatchWorker::spawn("projections", move |batches| {
         project(batches, sizes, records)
     });
+    // One copy of each payload, shared by both folds.
+    let mut batcher = Batcher::default();
     let mut bytes_read = 0u64;
     let (mut rules_folding, mut models_folding) = (true, true);
+    let mut send = |batch: std::sync::Arc<PayloadBatch>| {
+        // Either fold stops at the first record it refuses (`finish` names
+        // it); the Merkle leaves go on to the end, so the signed root is
+        // still checked over every record the chain holds.
+        rules_folding = rules_folding && rules.send(batch.clone());
+        models_folding = models_folding && read_models.send(batch);
+    };
     for_each_record(log_dir, |record| {
         bytes_read += record.bytes.len() as u64;
         progress(bytes_read);
@@ -86,13 +95,14 @@ pub fn replay(
         if root_sizes.contains(&tree.size()) {
             roots.insert(tree.size(), tree.root());
         }
-        // Either fold stops at the first record it refuses (`finish` names
-        // it); the Merkle leaves go on to the end, so the signed root is
-        // still checked over every record the chain holds.
-        rules_folding = rules_folding && rules.push(record.seq(), record.payload());
-        models_folding = models_folding && read_models.push(record.seq(), record.payload());
+        if let Some(batch) = batcher.push(record.seq(), record.payload()) {
+            send(batch);
+        }
         true
     })?;
+    if let Some(batch) = batcher.take() {
+        send(batch);
+    }
     roots.insert(tree.size(), tree.root());
     Ok(ReplayPass {
         records: tree.size(),
@@ -104,7 +114,7 @@ pub fn replay(
 }
 
 fn project(
-    batches: std::sync::mpsc::Receiver<mingzhang_ledger::batch_worker::PayloadBatch>,
+    batches: std::sync::mpsc::Receiver<std::sync::Arc<PayloadBatch>>,
     sizes: SnapshotSizes,
     records: u64,
 ) -> Projected {

@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 
 use mingzhang_proto::v1::{self, event_envelope::Event};
 
-use crate::id_map::{IdMap, IdSet};
+use crate::id_map::{IdMap, IdSet, same_id};
 
 #[derive(Debug, Clone, Default)]
 pub struct LedgerState {
@@ -167,7 +167,10 @@ impl Holders {
         let hasher = &self.hasher;
         let entry = self.index.entry(
             hash,
-            |&at| pairs[at as usize].0 == fund_id && pairs[at as usize].1 == project_id,
+            |&at| {
+                same_id(&pairs[at as usize].0, fund_id)
+                    && same_id(&pairs[at as usize].1, project_id)
+            },
             |&at| {
                 let (fund_id, project_id) = &pairs[at as usize];
                 hasher.hash_one((fund_id.as_str(), project_id.as_str()))
