@@ -370,13 +370,10 @@ fn main() -> anyhow::Result<()> {
                     // place, or the server restarted, and writing carries on.
                     StoreLocation::Postgres(url) => {
                         let reopen = mingzhang_api::store_location::postgres_opener(url);
-                        let checkpoints = location
-                            .open_checkpoints(&data_dir)
-                            .await
-                            .map_err(|error| serve::ServeError::Open(format!("{error:#}")))?;
+                        let beside = beside_the_log(&location, &data_dir).await?;
                         serve::run_reopening(
                             reopen,
-                            checkpoints,
+                            beside,
                             Some(url.clone()),
                             &data_dir,
                             config,
@@ -389,11 +386,8 @@ fn main() -> anyhow::Result<()> {
                             .open(&data_dir)
                             .await
                             .map_err(|error| serve::ServeError::Open(format!("{error:#}")))?;
-                        let checkpoints = location
-                            .open_checkpoints(&data_dir)
-                            .await
-                            .map_err(|error| serve::ServeError::Open(format!("{error:#}")))?;
-                        serve::run_on(store, checkpoints, &data_dir, config, on_bound).await
+                        let beside = beside_the_log(&location, &data_dir).await?;
+                        serve::run_on(store, beside, &data_dir, config, on_bound).await
                     }
                 }
             })?;
@@ -415,6 +409,23 @@ fn main() -> anyhow::Result<()> {
         Command::Token(command) => token(&location, &data_dir, command),
         Command::Migrate { to } => runtime.block_on(migrate(&location, &data_dir, &to)),
     }
+}
+
+async fn beside_the_log(
+    location: &StoreLocation,
+    data_dir: &Path,
+) -> Result<serve::BesideTheLog, serve::ServeError> {
+    let open_error = |error: anyhow::Error| serve::ServeError::Open(format!("{error:#}"));
+    Ok(serve::BesideTheLog {
+        checkpoints: location
+            .open_checkpoints(data_dir)
+            .await
+            .map_err(open_error)?,
+        personal_data: location
+            .open_personal_data(data_dir)
+            .await
+            .map_err(open_error)?,
+    })
 }
 
 async fn run_witness(data_dir: &Path, listen: &str, name: &str) -> anyhow::Result<()> {
@@ -492,7 +503,7 @@ async fn demo(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!("opening the ledger: {error}"))?;
     // The residents' names go through the side store as the API's would.
-    let personal_data = Arc::new(PersonalDataStore::open(data_dir).context("personal data")?);
+    let personal_data = location.open_personal_data(data_dir).await?;
     let mut recorded_before = Projections::default();
     recorded_before.catch_up(&*ledger.store())?;
     let (mut recorded, mut already) = (0usize, 0usize);
@@ -540,7 +551,7 @@ async fn sign_as_writer(
     location: &StoreLocation,
     data_dir: &Path,
     ledger: &Ledger,
-    personal_data: Arc<PersonalDataStore>,
+    personal_data: Arc<dyn PersonalDataStore>,
 ) -> anyhow::Result<u64> {
     let store = ledger.store();
     let mut projections = Projections::default();
@@ -564,7 +575,7 @@ async fn erase_person(
     erased_on: Option<String>,
 ) -> anyhow::Result<()> {
     require_initialised(location, data_dir)?;
-    let personal_data = Arc::new(PersonalDataStore::open(data_dir).context("personal data")?);
+    let personal_data = location.open_personal_data(data_dir).await?;
     let store = location.open(data_dir).await?;
     let ledger = Ledger::open(store)
         .await

@@ -43,7 +43,7 @@ pub struct AppState {
     pub sessions: Arc<crate::session::Sessions>,
     /// The clear names behind the log's commitments (`None`: names are
     /// recorded as they come, in the clear, as before commitments).
-    pub personal_data: Option<Arc<PersonalDataStore>>,
+    pub personal_data: Option<Arc<dyn PersonalDataStore>>,
 }
 
 impl AppState {
@@ -54,7 +54,7 @@ impl AppState {
         tokens: Arc<TokenRegistry>,
         shutdown: watch::Receiver<bool>,
         receipt_links: Option<Arc<ReceiptLinks>>,
-        personal_data: Option<Arc<PersonalDataStore>>,
+        personal_data: Option<Arc<dyn PersonalDataStore>>,
     ) -> Result<AppState, AppError> {
         let store = ledger.store();
         let mut projections = Projections::default();
@@ -76,7 +76,7 @@ impl AppState {
         if let Some(personal_data) = &personal_data {
             // An erasure recorded just before a crash, its rewrite not done.
             personal_data
-                .erase_where(|subject| projections.is_erased(subject))
+                .erase_where(&|subject| projections.is_erased(subject))
                 .map_err(|error| AppError::Internal(format!("erasing personal data: {error}")))?;
         }
         let (applied_tx, applied_len) = watch::channel(projections.applied_len());
