@@ -197,17 +197,20 @@ impl AppState {
         if !carries_personal_data(&command) {
             return Ok(command);
         }
-        if let Event::DonorRegistered(e) = &command
-            && self.projections.read().is_erased(&e.donor_id)
-        {
+        let subject = match &command {
+            Event::DonorRegistered(e) => ("donor_id", &e.donor_id),
+            Event::ExpenditureMade(e) => ("expenditure_id", &e.expenditure_id),
+            _ => unreachable!("carries_personal_data"),
+        };
+        if self.projections.read().is_erased(subject.1) {
             // Not even an orphan line: the name of an erased person is not
-            // kept again (a late retry of the registration).
+            // kept again (a late retry of the registration or payment).
             return Err(AppError::Conflict {
-                field: "donor_id".into(),
+                field: subject.0.into(),
                 rule: "id_taken",
                 detail: format!(
                     "{:?} is already used (its personal data was erased)",
-                    e.donor_id
+                    subject.1
                 ),
             });
         }

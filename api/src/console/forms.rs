@@ -130,6 +130,7 @@ fn path_id_field(path: &str) -> Option<&'static str> {
         .next()
         .filter(|_| path.contains("{id}"))?;
     Some(match before.rsplit('/').next()? {
+        "donors" => "donor_id",
         "donations" => "donation_id",
         "pledges" => "pledge_id",
         "grant-rounds" => "round_id",

@@ -34,6 +34,8 @@ pub const FIELD_LABELS: &[(&str, &str, &str)] = &[
     ("received_on", "到账日期", "Received on"),
     ("refund_id", "退款编号", "Refund id"),
     ("reason", "原因", "Reason"),
+    ("legal_basis", "法律依据", "Legal basis"),
+    ("erased_on", "删除日期", "Erased on"),
     ("pledge_id", "认捐编号", "Pledge id"),
     ("total", "认捐总额（元）", "Total pledged (CNY)"),
     ("instalments", "分期", "Instalments"),
