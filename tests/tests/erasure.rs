@@ -424,3 +424,88 @@ async fn an_erased_private_payee_is_gone_from_every_byte_and_every_proof_still_v
         );
     }
 }
+
+/// gRPC writes through the generic `Submit`: a `PersonalDataErased` sent
+/// there erases as the HTTP routes do, a donor (the default `subject_kind`)
+/// and a payee (`subject_kind` payee) alike. The side store forgets both
+/// names and gRPC's own queries say 已删除 erased.
+#[tokio::test]
+async fn a_person_and_a_payee_are_erased_through_grpc_submit() {
+    use mingzhang_proto::v1 as pb;
+    use pb::ledger_service_client::LedgerServiceClient;
+
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    run_cli(&data, &["init"]);
+    run_cli(&data, &["demo"]);
+    let operator = format!("Bearer {}", token(&data, "operator"));
+    let auditor = format!("Bearer {}", token(&data, "auditor"));
+    fn with_token<T>(message: T, authorization: &str) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", authorization.parse().unwrap());
+        request
+    }
+    let served = serve(&data);
+    let mut client = LedgerServiceClient::connect(served.grpc.clone())
+        .await
+        .unwrap();
+    let erasures = [
+        (ERASED_BY_CLI, pb::ErasedSubject::Donor),
+        (("exp-special-counsel", "刘志强"), pb::ErasedSubject::Payee),
+    ];
+    for ((_, name), _) in erasures {
+        assert!(
+            !files_holding(&data.join("personal"), name.as_bytes()).is_empty(),
+            "{name} is in the side store before"
+        );
+    }
+    for ((subject_id, _), subject_kind) in erasures {
+        let command = pb::EventEnvelope {
+            event: Some(pb::event_envelope::Event::PersonalDataErased(
+                pb::PersonalDataErased {
+                    subject_id: subject_id.into(),
+                    legal_basis: "PIPL Art. 47 request of 2026-12-04".into(),
+                    erased_on: "2026-12-07".into(),
+                    subject_kind: subject_kind as i32,
+                },
+            )),
+            ..Default::default()
+        };
+        let request = pb::SubmitRequest {
+            command: Some(command),
+            idempotency_key: format!("erase-{subject_id}"),
+        };
+        client
+            .submit(with_token(request, &operator))
+            .await
+            .unwrap_or_else(|status| panic!("{subject_id}: {status:?}"));
+    }
+    let side_store = std::fs::read(data.join("personal/entries.jsonl")).unwrap();
+    for ((_, name), _) in erasures {
+        let name = name.as_bytes();
+        assert!(
+            !side_store.windows(name.len()).any(|window| window == name),
+            "the side store forgot the name"
+        );
+    }
+    for query in ["donations", "expenditures"] {
+        let answer = client
+            .query(with_token(
+                pb::QueryRequest {
+                    query: query.into(),
+                    limit: Some(1000),
+                    ..Default::default()
+                },
+                &auditor,
+            ))
+            .await
+            .unwrap();
+        let answer = format!("{:?}", answer.get_ref().answer);
+        assert!(answer.contains("已删除 erased"), "{query}: {answer}");
+        for ((_, name), _) in erasures {
+            assert!(!answer.contains(name), "{query}: {answer}");
+        }
+    }
+}
