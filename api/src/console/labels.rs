@@ -293,6 +293,12 @@ pub const FORM_TITLES: &[(&str, Group, &str, &str)] = &[
         "冲销支出",
         "Reverse an expenditure",
     ),
+    (
+        "PersonalDataErased",
+        Group::Registry,
+        "删除个人信息（个人信息保护法第四十七条）",
+        "Erase personal data (PIPL Art. 47)",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
