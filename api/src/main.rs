@@ -942,6 +942,27 @@ async fn migrate(source: &StoreLocation, data_dir: &Path, to: &str) -> anyhow::R
         }
     })
     .await?;
+    // The names behind the records' commitments go with them, under their
+    // salts, or the target's servers could open none of them.
+    let from_names = source.open_personal_data(data_dir).await?;
+    let into_names = target.open_personal_data(&target_dir).await?;
+    if from_names.describe() != into_names.describe() {
+        let entries = from_names
+            .entries()
+            .context("reading the source's personal data")?;
+        for (subject_id, salt, value) in &entries {
+            into_names
+                .keep(subject_id, *salt, value)
+                .with_context(|| format!("copying the personal data of {subject_id}"))?;
+        }
+        eprintln!(
+            "copied {} personal data entries from {} to {}",
+            entries.len(),
+            from_names.describe(),
+            into_names.describe()
+        );
+    }
+    drop((from_names, into_names));
     // Both logs are the same records now, so the checkpoint signed over the
     // source holds for the target: the target's auditors need it.
     let source_checkpoints = source.open_checkpoints(data_dir).await?;

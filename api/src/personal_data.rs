@@ -100,6 +100,14 @@ pub trait PersonalDataStore: mingzhang_projections::PersonalNames {
     /// Where the values are, for messages.
     fn describe(&self) -> String;
 
+    /// Every `(subject_id, salt, value)` held, orphans included: what
+    /// `migrate` copies to the side store of the target.
+    fn entries(&self) -> io::Result<Vec<(String, Salt, String)>>;
+
+    /// Keeps `value` under the `salt` another side store drew for it
+    /// (`migrate`); an entry already held is kept once.
+    fn keep(&self, subject_id: &str, salt: Salt, value: &str) -> io::Result<()>;
+
     /// Destroys every value and salt of `subject_id`.
     fn erase(&self, subject_id: &str) -> io::Result<usize> {
         self.erase_where(&|subject| subject == subject_id)
@@ -269,7 +277,7 @@ impl FilePersonalData {
     /// so a retried command commits to the same bytes and is recognised as
     /// the same request.
     pub fn commit(&self, subject_id: &str, value: &str) -> io::Result<Commitment> {
-        let mut inner = self.inner.lock().expect("personal data lock");
+        let inner = self.inner.lock().expect("personal data lock");
         if let Some(known) = inner
             .entries
             .get(subject_id)
@@ -284,6 +292,18 @@ impl FilePersonalData {
         }
         let mut salt = [0u8; SALT_LEN];
         rand::rngs::OsRng.fill_bytes(&mut salt);
+        self.append(inner, subject_id, salt, value)?;
+        Ok(personal_data::commitment(subject_id, &salt, value))
+    }
+
+    /// Appends one line and returns once it is durable.
+    fn append(
+        &self,
+        mut inner: std::sync::MutexGuard<'_, Inner>,
+        subject_id: &str,
+        salt: Salt,
+        value: &str,
+    ) -> io::Result<()> {
         let mut line = serde_json::to_vec(&EntryLine {
             subject: subject_id.to_owned(),
             salt: hex(&salt),
@@ -313,8 +333,7 @@ impl FilePersonalData {
             });
         let written_lines = inner.written_lines;
         drop(inner);
-        self.wait_durable(written_lines)?;
-        Ok(personal_data::commitment(subject_id, &salt, value))
+        self.wait_durable(written_lines)
     }
 
     /// The clear value behind `commitment`, if this store still holds it.
@@ -415,6 +434,31 @@ impl PersonalDataStore for FilePersonalData {
     fn describe(&self) -> String {
         format!("{}", self.dir.join(ENTRIES_FILE).display())
     }
+
+    fn entries(&self) -> io::Result<Vec<(String, Salt, String)>> {
+        let inner = self.inner.lock().expect("personal data lock");
+        Ok(inner
+            .entries
+            .iter()
+            .flat_map(|(subject, entries)| {
+                entries
+                    .iter()
+                    .map(|entry| (subject.clone(), entry.salt, entry.value.clone()))
+            })
+            .collect())
+    }
+
+    fn keep(&self, subject_id: &str, salt: Salt, value: &str) -> io::Result<()> {
+        let inner = self.inner.lock().expect("personal data lock");
+        let held = inner
+            .entries
+            .get(subject_id)
+            .is_some_and(|entries| entries.iter().any(|entry| entry.salt == salt));
+        if held {
+            return Ok(());
+        }
+        self.append(inner, subject_id, salt, value)
+    }
 }
 
 /// The side store as a table in PostgreSQL, beside a log there: every
@@ -497,6 +541,33 @@ impl PersonalDataStore for DatabasePersonalData {
 
     fn describe(&self) -> String {
         self.table.describe().to_owned()
+    }
+
+    fn entries(&self) -> io::Result<Vec<(String, Salt, String)>> {
+        Ok(self
+            .table
+            .all_rows()?
+            .into_iter()
+            .map(|(subject, row)| (subject, row.salt, row.value))
+            .collect())
+    }
+
+    fn keep(&self, subject_id: &str, salt: Salt, value: &str) -> io::Result<()> {
+        let held = self
+            .table
+            .rows_of(subject_id)?
+            .iter()
+            .any(|row| row.salt == salt);
+        if held {
+            return Ok(());
+        }
+        self.table.insert(
+            subject_id,
+            mingzhang_store_postgres::personal_data::PersonalDataRow {
+                salt,
+                value: value.to_owned(),
+            },
+        )
     }
 }
 
@@ -582,6 +653,27 @@ mod tests {
             Some("李建国")
         );
         drop(after);
+        // What migrate copies: every entry, kept under its own salt, once.
+        let held = store.entries().unwrap();
+        assert_eq!(held.len(), 1, "{held:?}");
+        let (subject, salt, value) = &held[0];
+        assert_eq!(
+            (subject.as_str(), value.as_str()),
+            ("resident-li", "李建国")
+        );
+        store.keep(subject, *salt, value).unwrap();
+        store.keep("resident-zhao", [5; SALT_LEN], "赵雷").unwrap();
+        assert_eq!(store.entries().unwrap().len(), 2);
+        assert_eq!(
+            fresh()
+                .clear_value(
+                    "resident-zhao",
+                    &personal_data::commitment("resident-zhao", &[5; SALT_LEN], "赵雷")
+                )
+                .as_deref(),
+            Some("赵雷")
+        );
+        store.erase("resident-zhao").unwrap();
         // The erasure a crash left unfinished, done on the next start.
         assert_eq!(
             store

@@ -47,6 +47,7 @@ enum Call {
         row: PersonalDataRow,
     },
     Subjects,
+    AllRows,
     Delete {
         subject_ids: Vec<String>,
     },
@@ -56,6 +57,7 @@ enum Answer {
     Rows(Vec<PersonalDataRow>),
     Inserted,
     Subjects(Vec<String>),
+    AllRows(Vec<(String, PersonalDataRow)>),
     Deleted(u64),
 }
 
@@ -155,6 +157,14 @@ impl PostgresPersonalData {
         }
     }
 
+    /// Every row with its subject, in subject order (`migrate` copies them).
+    pub fn all_rows(&self) -> std::io::Result<Vec<(String, PersonalDataRow)>> {
+        match self.call(Call::AllRows)? {
+            Answer::AllRows(rows) => Ok(rows),
+            _ => unreachable!("all_rows is answered AllRows"),
+        }
+    }
+
     /// Deletes every row of each of `subject_ids` in one durable statement;
     /// returns how many rows went.
     pub fn delete(&self, subject_ids: Vec<String>) -> std::io::Result<u64> {
@@ -237,6 +247,31 @@ async fn answer(client: &Client, call: Call) -> Result<Answer, tokio_postgres::E
                 .await?;
             Ok(Answer::Subjects(
                 rows.iter().map(|row| row.get(0)).collect(),
+            ))
+        }
+        Call::AllRows => {
+            let rows = client
+                .query(
+                    "SELECT subject_id, salt, value FROM mingzhang_personal_data \
+                     ORDER BY subject_id, committed_at, salt",
+                    &[],
+                )
+                .await?;
+            Ok(Answer::AllRows(
+                rows.iter()
+                    .map(|row| {
+                        let salt: &[u8] = row.get(1);
+                        (
+                            row.get(0),
+                            PersonalDataRow {
+                                salt: salt
+                                    .try_into()
+                                    .expect("the table's CHECK keeps salts 32 bytes"),
+                                value: row.get(2),
+                            },
+                        )
+                    })
+                    .collect(),
             ))
         }
         Call::Delete { subject_ids } => {
