@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mingzhang_api::personal_data::PersonalDataStore;
+use mingzhang_api::personal_data::{FilePersonalData, PersonalDataStore};
 use mingzhang_ledger::scenario;
 use mingzhang_ledger::service::{CommandMeta, Ledger};
 use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions};
@@ -35,7 +35,7 @@ fn run(root: &std::path::Path, with_commitments: bool) -> Figures {
     let (log, _) = FileLog::open(dir.join("log"), FileLogOptions::default()).expect("open");
     let store: Arc<dyn EventStore> = Arc::new(log);
     let personal_data =
-        with_commitments.then(|| Arc::new(PersonalDataStore::open(&dir).expect("side store")));
+        with_commitments.then(|| Arc::new(FilePersonalData::open(&dir).expect("side store")));
     runtime.block_on(async {
         let ledger = Ledger::open(store).await.expect("ledger");
         for (command, meta) in scenario::kaixuan() {

@@ -147,7 +147,8 @@ enum Command {
         #[arg(long, default_value = "mingzhang-witness")]
         name: String,
     },
-    /// Erase personal data (PIPL Article 47): `erase person ID --reason TEXT`.
+    /// Erase personal data (PIPL Article 47): `erase person ID --reason TEXT`
+    /// for a donor, `erase payee EXPENDITURE_ID --reason TEXT` for a private payee.
     #[command(subcommand)]
     Erase(EraseCommand),
     /// Manage API bearer tokens.
@@ -202,13 +203,28 @@ enum WitnessCommand {
 #[derive(Subcommand)]
 enum EraseCommand {
     /// Destroy an individual donor's name and salt in the side store
-    /// (<data-dir>/personal/), record PersonalDataErased and sign a
+    /// (<data-dir>/personal/, or the database's table with --store
+    /// postgres://), record PersonalDataErased and sign a
     /// checkpoint. The log keeps the salted commitment, so the chain, every
     /// proof and receipt and the balances still verify. A donor registered
     /// before commitments (the name in the hashed record) is refused.
     Person {
         /// The donor id.
         id: String,
+        /// The legal basis, e.g. "PIPL Art. 47 request of 2026-12-01".
+        #[arg(long)]
+        reason: String,
+        /// The date of erasure, YYYY-MM-DD [default: today in China]
+        #[arg(long)]
+        on: Option<String>,
+    },
+    /// Destroy the name of the private person an expenditure paid, as
+    /// `erase person` does a donor's; the payee is named by the
+    /// expenditure's id. An organisation or company, or a person paid
+    /// before commitments, is refused.
+    Payee {
+        /// The expenditure id.
+        expenditure_id: String,
         /// The legal basis, e.g. "PIPL Art. 47 request of 2026-12-01".
         #[arg(long)]
         reason: String,
@@ -370,13 +386,10 @@ fn main() -> anyhow::Result<()> {
                     // place, or the server restarted, and writing carries on.
                     StoreLocation::Postgres(url) => {
                         let reopen = mingzhang_api::store_location::postgres_opener(url);
-                        let checkpoints = location
-                            .open_checkpoints(&data_dir)
-                            .await
-                            .map_err(|error| serve::ServeError::Open(format!("{error:#}")))?;
+                        let beside = beside_the_log(&location, &data_dir).await?;
                         serve::run_reopening(
                             reopen,
-                            checkpoints,
+                            beside,
                             Some(url.clone()),
                             &data_dir,
                             config,
@@ -389,11 +402,8 @@ fn main() -> anyhow::Result<()> {
                             .open(&data_dir)
                             .await
                             .map_err(|error| serve::ServeError::Open(format!("{error:#}")))?;
-                        let checkpoints = location
-                            .open_checkpoints(&data_dir)
-                            .await
-                            .map_err(|error| serve::ServeError::Open(format!("{error:#}")))?;
-                        serve::run_on(store, checkpoints, &data_dir, config, on_bound).await
+                        let beside = beside_the_log(&location, &data_dir).await?;
+                        serve::run_on(store, beside, &data_dir, config, on_bound).await
                     }
                 }
             })?;
@@ -409,12 +419,44 @@ fn main() -> anyhow::Result<()> {
             }
             None => runtime.block_on(run_witness(&data_dir, &listen, &name)),
         },
-        Command::Erase(EraseCommand::Person { id, reason, on }) => {
-            runtime.block_on(erase_person(&location, &data_dir, id, reason, on))
-        }
+        Command::Erase(EraseCommand::Person { id, reason, on }) => runtime.block_on(erase(
+            &location,
+            &data_dir,
+            (v1::ErasedSubject::Donor, id),
+            reason,
+            on,
+        )),
+        Command::Erase(EraseCommand::Payee {
+            expenditure_id,
+            reason,
+            on,
+        }) => runtime.block_on(erase(
+            &location,
+            &data_dir,
+            (v1::ErasedSubject::Payee, expenditure_id),
+            reason,
+            on,
+        )),
         Command::Token(command) => token(&location, &data_dir, command),
         Command::Migrate { to } => runtime.block_on(migrate(&location, &data_dir, &to)),
     }
+}
+
+async fn beside_the_log(
+    location: &StoreLocation,
+    data_dir: &Path,
+) -> Result<serve::BesideTheLog, serve::ServeError> {
+    let open_error = |error: anyhow::Error| serve::ServeError::Open(format!("{error:#}"));
+    Ok(serve::BesideTheLog {
+        checkpoints: location
+            .open_checkpoints(data_dir)
+            .await
+            .map_err(open_error)?,
+        personal_data: location
+            .open_personal_data(data_dir)
+            .await
+            .map_err(open_error)?,
+    })
 }
 
 async fn run_witness(data_dir: &Path, listen: &str, name: &str) -> anyhow::Result<()> {
@@ -492,7 +534,7 @@ async fn demo(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!("opening the ledger: {error}"))?;
     // The residents' names go through the side store as the API's would.
-    let personal_data = Arc::new(PersonalDataStore::open(data_dir).context("personal data")?);
+    let personal_data = location.open_personal_data(data_dir).await?;
     let mut recorded_before = Projections::default();
     recorded_before.catch_up(&*ledger.store())?;
     let (mut recorded, mut already) = (0usize, 0usize);
@@ -500,10 +542,13 @@ async fn demo(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<()> {
         if meta.idempotency_key.is_none() {
             meta.idempotency_key = Some(format!("demo-kaixuan-{index:04}"));
         }
-        // An erased resident's name is not kept again; the command is
-        // recorded already and is skipped as such.
-        let erased =
-            matches!(&command, Event::DonorRegistered(e) if recorded_before.is_erased(&e.donor_id));
+        // An erased resident's or payee's name is not kept again; the
+        // command is recorded already and is skipped as such.
+        let erased = match &command {
+            Event::DonorRegistered(e) => recorded_before.is_erased(&e.donor_id),
+            Event::ExpenditureMade(e) => recorded_before.is_erased(&e.expenditure_id),
+            _ => false,
+        };
         if erased {
             already += 1;
             continue;
@@ -540,7 +585,7 @@ async fn sign_as_writer(
     location: &StoreLocation,
     data_dir: &Path,
     ledger: &Ledger,
-    personal_data: Arc<PersonalDataStore>,
+    personal_data: Arc<dyn PersonalDataStore>,
 ) -> anyhow::Result<u64> {
     let store = ledger.store();
     let mut projections = Projections::default();
@@ -556,15 +601,17 @@ async fn sign_as_writer(
     Ok(signed_size)
 }
 
-async fn erase_person(
+/// `erase person` (a donor, by id) and `erase payee` (a private payee, by
+/// the expenditure's id).
+async fn erase(
     location: &StoreLocation,
     data_dir: &Path,
-    donor_id: String,
+    (subject_kind, subject_id): (v1::ErasedSubject, String),
     legal_basis: String,
     erased_on: Option<String>,
 ) -> anyhow::Result<()> {
     require_initialised(location, data_dir)?;
-    let personal_data = Arc::new(PersonalDataStore::open(data_dir).context("personal data")?);
+    let personal_data = location.open_personal_data(data_dir).await?;
     let store = location.open(data_dir).await?;
     let ledger = Ledger::open(store)
         .await
@@ -573,9 +620,10 @@ async fn erase_person(
     let erased_on =
         erased_on.unwrap_or_else(|| mingzhang_projections::Day::from_unix_ms_cst(now_ms).render());
     let command = Event::PersonalDataErased(v1::PersonalDataErased {
-        subject_id: donor_id.clone(),
+        subject_id: subject_id.clone(),
         legal_basis,
         erased_on,
+        subject_kind: subject_kind as i32,
     });
     let mut meta = backend::CommandMeta::operator(now_ms, "cli");
     meta.request_sha256 = state::request_sha256(&meta.actor, &command);
@@ -587,16 +635,16 @@ async fn erase_person(
             rejection.message,
             rejection.rule
         ),
-        Err(error) => bail!("erasing {donor_id}: {error:?}"),
+        Err(error) => bail!("erasing {subject_id}: {error:?}"),
     }
     // Only once the erasure is durable: a crash in between is finished by
     // the next `serve` (the record names the subject).
     let entries = personal_data
-        .erase(&donor_id)
+        .erase(&subject_id)
         .context("rewriting the personal data side store")?;
     let signed_size = sign_as_writer(location, data_dir, &ledger, personal_data).await?;
     println!(
-        "erased {donor_id}: {entries} side-store entries destroyed, PersonalDataErased recorded, signed at size {signed_size}"
+        "erased {subject_id}: {entries} side-store entries destroyed, PersonalDataErased recorded, signed at size {signed_size}"
     );
     Ok(())
 }
@@ -894,6 +942,27 @@ async fn migrate(source: &StoreLocation, data_dir: &Path, to: &str) -> anyhow::R
         }
     })
     .await?;
+    // The names behind the records' commitments go with them, under their
+    // salts, or the target's servers could open none of them.
+    let from_names = source.open_personal_data(data_dir).await?;
+    let into_names = target.open_personal_data(&target_dir).await?;
+    if from_names.describe() != into_names.describe() {
+        let entries = from_names
+            .entries()
+            .context("reading the source's personal data")?;
+        for (subject_id, salt, value) in &entries {
+            into_names
+                .keep(subject_id, *salt, value)
+                .with_context(|| format!("copying the personal data of {subject_id}"))?;
+        }
+        eprintln!(
+            "copied {} personal data entries from {} to {}",
+            entries.len(),
+            from_names.describe(),
+            into_names.describe()
+        );
+    }
+    drop((from_names, into_names));
     // Both logs are the same records now, so the checkpoint signed over the
     // source holds for the target: the target's auditors need it.
     let source_checkpoints = source.open_checkpoints(data_dir).await?;

@@ -1488,7 +1488,7 @@ mod route_tests {
     #[test]
     fn each_route_lists_the_statuses_its_handler_can_answer_and_no_others() {
         let document = super::document();
-        let cases: [(&str, &str, &[&str]); 16] = [
+        let cases: [(&str, &str, &[&str]); 17] = [
             (
                 "delete",
                 "/v1/receipt-links/{code}",
@@ -1532,6 +1532,13 @@ mod route_tests {
             (
                 "post",
                 "/v1/donors/{id}/erasure",
+                &[
+                    "200", "400", "401", "403", "404", "409", "413", "415", "422", "503", "507",
+                ],
+            ),
+            (
+                "post",
+                "/v1/expenditures/{id}/payee-erasure",
                 &[
                     "200", "400", "401", "403", "404", "409", "413", "415", "422", "503", "507",
                 ],

@@ -1,7 +1,13 @@
 //! The side store of personal data: the clear names behind the salted
 //! commitments in the log (docs/proofs.md, "Personal data").
 //!
-//! One file, `<data-dir>/personal/entries.jsonl`, one JSON line per
+//! `PersonalDataStore` is what the API asks of a side store; it has two
+//! homes: a file in the data directory (`FilePersonalData`, beside the
+//! embedded log) and a table in PostgreSQL (`DatabasePersonalData`, beside a
+//! log there, so that every server on the database finds the names). One
+//! contract test (`contract`) runs on both.
+//!
+//! The file: one file, `<data-dir>/personal/entries.jsonl`, one JSON line per
 //! `(subject_id, salt, value)`. A line is appended and `fdatasync`ed before
 //! the command that carries its commitment is submitted, so an acknowledged
 //! record never lacks its value; a crash between the two leaves at most an
@@ -75,7 +81,88 @@ struct Synced {
     synced_lines: u64,
 }
 
-pub struct PersonalDataStore {
+/// A side store: keeps a value and its salt durably before the command
+/// carrying its commitment is submitted, opens commitments for the read
+/// models, and destroys a subject's values once its erasure is durable.
+pub trait PersonalDataStore: mingzhang_projections::PersonalNames {
+    /// The commitment to `value` for `subject_id`, its salt durable here
+    /// before this returns. A subject already holding `value` keeps its
+    /// salt, so a retried command commits to the same bytes.
+    fn commit(&self, subject_id: &str, value: &str) -> io::Result<Commitment>;
+
+    /// Whether any value of `subject_id` is held (orphans included).
+    fn holds(&self, subject_id: &str) -> io::Result<bool>;
+
+    /// Destroys every value and salt of each subject `erased` names;
+    /// returns how many entries went.
+    fn erase_where(&self, erased: &dyn Fn(&str) -> bool) -> io::Result<usize>;
+
+    /// Where the values are, for messages.
+    fn describe(&self) -> String;
+
+    /// Every `(subject_id, salt, value)` held, orphans included: what
+    /// `migrate` copies to the side store of the target.
+    fn entries(&self) -> io::Result<Vec<(String, Salt, String)>>;
+
+    /// Keeps `value` under the `salt` another side store drew for it
+    /// (`migrate`); an entry already held is kept once.
+    fn keep(&self, subject_id: &str, salt: Salt, value: &str) -> io::Result<()>;
+
+    /// Destroys every value and salt of `subject_id`.
+    fn erase(&self, subject_id: &str) -> io::Result<usize> {
+        self.erase_where(&|subject| subject == subject_id)
+    }
+
+    /// Replaces the clear name of an individual donor or a private payee in
+    /// `command` with its commitment (kept here first); any other command,
+    /// and one already committed, is left as it is. A name decide would
+    /// refuse anyway is left in place for decide to refuse, not stored.
+    fn commit_command(&self, command: &mut Event) -> io::Result<()> {
+        let Some((fields, subject_id, clear, commitment)) = personal_name_of(command) else {
+            return Ok(());
+        };
+        let storable = commitment.is_empty()
+            && mingzhang_ledger::decide::check_personal_name(
+                (fields.0, subject_id),
+                (fields.1, clear),
+            )
+            .is_ok();
+        if !storable {
+            return Ok(());
+        }
+        *commitment = self.commit(subject_id, clear)?.to_vec();
+        clear.clear();
+        Ok(())
+    }
+}
+
+type PersonalNameFields<'a> = (
+    (&'static str, &'static str),
+    &'a String,
+    &'a mut String,
+    &'a mut Vec<u8>,
+);
+
+/// The fields of `command` holding a person's name and its commitment.
+fn personal_name_of(command: &mut Event) -> Option<PersonalNameFields<'_>> {
+    match command {
+        Event::DonorRegistered(e) if e.kind() == v1::DonorKind::Individual => Some((
+            ("donor_id", "name"),
+            &e.donor_id,
+            &mut e.name,
+            &mut e.name_commitment,
+        )),
+        Event::ExpenditureMade(e) if e.payee_kind() == v1::PayeeKind::Person => Some((
+            ("expenditure_id", "payee"),
+            &e.expenditure_id,
+            &mut e.payee,
+            &mut e.payee_commitment,
+        )),
+        _ => None,
+    }
+}
+
+pub struct FilePersonalData {
     dir: PathBuf,
     /// Holds the exclusive lock on `LOCK_FILE` (`None`: opened for reading).
     _lock: Option<File>,
@@ -84,10 +171,10 @@ pub struct PersonalDataStore {
     inner: Mutex<Inner>,
 }
 
-impl PersonalDataStore {
+impl FilePersonalData {
     /// Opens (creating) the store in `data_dir` for writing, cutting off a
     /// torn last line. Refused while another process has it open so.
-    pub fn open(data_dir: &Path) -> io::Result<PersonalDataStore> {
+    pub fn open(data_dir: &Path) -> io::Result<FilePersonalData> {
         let dir = data_dir.join(PERSONAL_DIR);
         if !dir.exists() {
             std::fs::create_dir_all(&dir)?;
@@ -108,11 +195,11 @@ impl PersonalDataStore {
 
     /// Opens the store to look values up while its writer runs (tests,
     /// checks): no lock taken; a torn last line is skipped, not cut off.
-    pub fn open_for_reading(data_dir: &Path) -> io::Result<PersonalDataStore> {
+    pub fn open_for_reading(data_dir: &Path) -> io::Result<FilePersonalData> {
         Self::open_locked(data_dir.join(PERSONAL_DIR), None)
     }
 
-    fn open_locked(dir: PathBuf, lock: Option<File>) -> io::Result<PersonalDataStore> {
+    fn open_locked(dir: PathBuf, lock: Option<File>) -> io::Result<FilePersonalData> {
         let writing = lock.is_some();
         let path = dir.join(ENTRIES_FILE);
         let mut entries: HashMap<String, Vec<Entry>> = HashMap::new();
@@ -152,7 +239,7 @@ impl PersonalDataStore {
             file.set_len(sound_len)?;
             file.sync_all()?;
         }
-        Ok(PersonalDataStore {
+        Ok(FilePersonalData {
             dir,
             _lock: lock,
             synced: Mutex::new(Synced {
@@ -190,7 +277,7 @@ impl PersonalDataStore {
     /// so a retried command commits to the same bytes and is recognised as
     /// the same request.
     pub fn commit(&self, subject_id: &str, value: &str) -> io::Result<Commitment> {
-        let mut inner = self.inner.lock().expect("personal data lock");
+        let inner = self.inner.lock().expect("personal data lock");
         if let Some(known) = inner
             .entries
             .get(subject_id)
@@ -205,6 +292,18 @@ impl PersonalDataStore {
         }
         let mut salt = [0u8; SALT_LEN];
         rand::rngs::OsRng.fill_bytes(&mut salt);
+        self.append(inner, subject_id, salt, value)?;
+        Ok(personal_data::commitment(subject_id, &salt, value))
+    }
+
+    /// Appends one line and returns once it is durable.
+    fn append(
+        &self,
+        mut inner: std::sync::MutexGuard<'_, Inner>,
+        subject_id: &str,
+        salt: Salt,
+        value: &str,
+    ) -> io::Result<()> {
         let mut line = serde_json::to_vec(&EntryLine {
             subject: subject_id.to_owned(),
             salt: hex(&salt),
@@ -234,42 +333,7 @@ impl PersonalDataStore {
             });
         let written_lines = inner.written_lines;
         drop(inner);
-        self.wait_durable(written_lines)?;
-        Ok(personal_data::commitment(subject_id, &salt, value))
-    }
-
-    /// Replaces the clear name of an individual donor or a private payee in
-    /// `command` with its commitment (kept here first); any other command,
-    /// and one already committed, is left as it is. A name decide would
-    /// refuse anyway is left in place for decide to refuse, not stored.
-    pub fn commit_command(&self, command: &mut Event) -> io::Result<()> {
-        let (fields, subject_id, clear, commitment) = match command {
-            Event::DonorRegistered(e) if e.kind() == v1::DonorKind::Individual => (
-                ("donor_id", "name"),
-                &e.donor_id,
-                &mut e.name,
-                &mut e.name_commitment,
-            ),
-            Event::ExpenditureMade(e) if e.payee_kind() == v1::PayeeKind::Person => (
-                ("expenditure_id", "payee"),
-                &e.expenditure_id,
-                &mut e.payee,
-                &mut e.payee_commitment,
-            ),
-            _ => return Ok(()),
-        };
-        let storable = commitment.is_empty()
-            && mingzhang_ledger::decide::check_personal_name(
-                (fields.0, subject_id),
-                (fields.1, clear),
-            )
-            .is_ok();
-        if !storable {
-            return Ok(());
-        }
-        *commitment = self.commit(subject_id, clear)?.to_vec();
-        clear.clear();
-        Ok(())
+        self.wait_durable(written_lines)
     }
 
     /// The clear value behind `commitment`, if this store still holds it.
@@ -348,9 +412,162 @@ impl PersonalDataStore {
     }
 }
 
-impl mingzhang_projections::PersonalNames for PersonalDataStore {
+impl mingzhang_projections::PersonalNames for FilePersonalData {
     fn clear_value(&self, subject_id: &str, commitment: &[u8]) -> Option<String> {
-        PersonalDataStore::clear_value(self, subject_id, commitment)
+        FilePersonalData::clear_value(self, subject_id, commitment)
+    }
+}
+
+impl PersonalDataStore for FilePersonalData {
+    fn commit(&self, subject_id: &str, value: &str) -> io::Result<Commitment> {
+        FilePersonalData::commit(self, subject_id, value)
+    }
+
+    fn holds(&self, subject_id: &str) -> io::Result<bool> {
+        Ok(FilePersonalData::holds(self, subject_id))
+    }
+
+    fn erase_where(&self, erased: &dyn Fn(&str) -> bool) -> io::Result<usize> {
+        FilePersonalData::erase_where(self, erased)
+    }
+
+    fn describe(&self) -> String {
+        format!("{}", self.dir.join(ENTRIES_FILE).display())
+    }
+
+    fn entries(&self) -> io::Result<Vec<(String, Salt, String)>> {
+        let inner = self.inner.lock().expect("personal data lock");
+        Ok(inner
+            .entries
+            .iter()
+            .flat_map(|(subject, entries)| {
+                entries
+                    .iter()
+                    .map(|entry| (subject.clone(), entry.salt, entry.value.clone()))
+            })
+            .collect())
+    }
+
+    fn keep(&self, subject_id: &str, salt: Salt, value: &str) -> io::Result<()> {
+        let inner = self.inner.lock().expect("personal data lock");
+        let held = inner
+            .entries
+            .get(subject_id)
+            .is_some_and(|entries| entries.iter().any(|entry| entry.salt == salt));
+        if held {
+            return Ok(());
+        }
+        self.append(inner, subject_id, salt, value)
+    }
+}
+
+/// The side store as a table in PostgreSQL, beside a log there: every
+/// server on the database (the writer and its followers) finds the names
+/// the writer kept, and an erasure DELETEs the subject's rows.
+pub struct DatabasePersonalData {
+    table: mingzhang_store_postgres::personal_data::PostgresPersonalData,
+    /// Held across a commit's look-up and insert, so two commits of one
+    /// name in this process draw one salt.
+    committing: Mutex<()>,
+}
+
+impl DatabasePersonalData {
+    pub fn new(table: mingzhang_store_postgres::personal_data::PostgresPersonalData) -> Self {
+        DatabasePersonalData {
+            table,
+            committing: Mutex::new(()),
+        }
+    }
+}
+
+impl mingzhang_projections::PersonalNames for DatabasePersonalData {
+    fn clear_value(&self, subject_id: &str, commitment: &[u8]) -> Option<String> {
+        // No copy is kept in memory: a row another server erased is gone
+        // from every server's next look-up.
+        match self.table.rows_of(subject_id) {
+            Ok(rows) => rows.into_iter().find_map(|row| {
+                personal_data::opens(subject_id, &row.salt, &row.value, commitment)
+                    .then_some(row.value)
+            }),
+            Err(error) => {
+                tracing::error!(%error, subject_id, "personal data look-up failed");
+                None
+            }
+        }
+    }
+}
+
+impl PersonalDataStore for DatabasePersonalData {
+    fn commit(&self, subject_id: &str, value: &str) -> io::Result<Commitment> {
+        let _committing = self.committing.lock().expect("personal data commit lock");
+        // Only committed rows are read: a salt found here is durable.
+        if let Some(known) = self
+            .table
+            .rows_of(subject_id)?
+            .into_iter()
+            .find(|row| row.value == value)
+        {
+            return Ok(personal_data::commitment(subject_id, &known.salt, value));
+        }
+        let mut salt = [0u8; SALT_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        self.table.insert(
+            subject_id,
+            mingzhang_store_postgres::personal_data::PersonalDataRow {
+                salt,
+                value: value.to_owned(),
+            },
+        )?;
+        Ok(personal_data::commitment(subject_id, &salt, value))
+    }
+
+    fn holds(&self, subject_id: &str) -> io::Result<bool> {
+        Ok(!self.table.rows_of(subject_id)?.is_empty())
+    }
+
+    fn erase_where(&self, erased: &dyn Fn(&str) -> bool) -> io::Result<usize> {
+        let subjects: Vec<String> = self
+            .table
+            .subjects()?
+            .into_iter()
+            .filter(|subject| erased(subject))
+            .collect();
+        if subjects.is_empty() {
+            return Ok(0);
+        }
+        let deleted = self.table.delete(subjects)?;
+        Ok(usize::try_from(deleted).expect("rows deleted fit in usize"))
+    }
+
+    fn describe(&self) -> String {
+        self.table.describe().to_owned()
+    }
+
+    fn entries(&self) -> io::Result<Vec<(String, Salt, String)>> {
+        Ok(self
+            .table
+            .all_rows()?
+            .into_iter()
+            .map(|(subject, row)| (subject, row.salt, row.value))
+            .collect())
+    }
+
+    fn keep(&self, subject_id: &str, salt: Salt, value: &str) -> io::Result<()> {
+        let held = self
+            .table
+            .rows_of(subject_id)?
+            .iter()
+            .any(|row| row.salt == salt);
+        if held {
+            return Ok(());
+        }
+        self.table.insert(
+            subject_id,
+            mingzhang_store_postgres::personal_data::PersonalDataRow {
+                salt,
+                value: value.to_owned(),
+            },
+        )
     }
 }
 
@@ -398,6 +615,135 @@ fn parse_salt(text: &str) -> Option<Salt> {
 mod tests {
     use super::*;
 
+    /// What every side store promises, whichever its home: `fresh` opens
+    /// the same store again, as a restarted server (or another server on
+    /// the same database) would.
+    fn contract(store: &dyn PersonalDataStore, fresh: &dyn Fn() -> Box<dyn PersonalDataStore>) {
+        let wang = store.commit("resident-wang", "王丽华").unwrap();
+        let li = store.commit("resident-li", "李建国").unwrap();
+        // Durable and readable by another opening when commit returns.
+        let other = fresh();
+        assert_eq!(
+            other.clear_value("resident-wang", &wang).as_deref(),
+            Some("王丽华")
+        );
+        assert_eq!(
+            other.clear_value("resident-li", &wang),
+            None,
+            "bound to its subject"
+        );
+        // A retry keeps its salt, also in another opening.
+        assert_eq!(other.commit("resident-wang", "王丽华").unwrap(), wang);
+        drop(other);
+        assert_eq!(store.commit("resident-wang", "王丽华").unwrap(), wang);
+        // Another name for the subject draws another salt: an orphan.
+        let typo = store.commit("resident-wang", "王丽化").unwrap();
+        assert_ne!(typo, wang);
+        assert!(store.holds("resident-wang").unwrap());
+        // Erasure takes every value of the subject, orphans included.
+        assert_eq!(store.erase("resident-wang").unwrap(), 2);
+        assert!(!store.holds("resident-wang").unwrap());
+        assert_eq!(store.clear_value("resident-wang", &wang), None);
+        assert_eq!(store.clear_value("resident-wang", &typo), None);
+        assert_eq!(store.erase("resident-wang").unwrap(), 0);
+        let after = fresh();
+        assert_eq!(after.clear_value("resident-wang", &wang), None);
+        assert_eq!(
+            after.clear_value("resident-li", &li).as_deref(),
+            Some("李建国")
+        );
+        drop(after);
+        // What migrate copies: every entry, kept under its own salt, once.
+        let held = store.entries().unwrap();
+        assert_eq!(held.len(), 1, "{held:?}");
+        let (subject, salt, value) = &held[0];
+        assert_eq!(
+            (subject.as_str(), value.as_str()),
+            ("resident-li", "李建国")
+        );
+        store.keep(subject, *salt, value).unwrap();
+        store.keep("resident-zhao", [5; SALT_LEN], "赵雷").unwrap();
+        assert_eq!(store.entries().unwrap().len(), 2);
+        assert_eq!(
+            fresh()
+                .clear_value(
+                    "resident-zhao",
+                    &personal_data::commitment("resident-zhao", &[5; SALT_LEN], "赵雷")
+                )
+                .as_deref(),
+            Some("赵雷")
+        );
+        store.erase("resident-zhao").unwrap();
+        // The erasure a crash left unfinished, done on the next start.
+        assert_eq!(
+            store
+                .erase_where(&|subject| subject == "resident-li")
+                .unwrap(),
+            1
+        );
+        assert_eq!(fresh().clear_value("resident-li", &li), None);
+    }
+
+    #[test]
+    fn the_file_side_store_keeps_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FilePersonalData::open(dir.path()).unwrap();
+        let path = dir.path().to_owned();
+        // The writer holds the lock; another opening reads, as a check does.
+        contract(&store, &|| {
+            Box::new(FilePersonalData::open_for_reading(&path).unwrap())
+        });
+    }
+
+    #[test]
+    fn the_postgres_side_store_keeps_the_contract() {
+        let Some(cluster) = mingzhang_store_postgres::cluster::ThrowawayCluster::start_or_skip(
+            "the_postgres_side_store_keeps_the_contract",
+        ) else {
+            return;
+        };
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let url = cluster.url().to_owned();
+        runtime
+            .block_on(mingzhang_store_postgres::create_schema(&url))
+            .unwrap();
+        let open = || -> Box<dyn PersonalDataStore> {
+            Box::new(DatabasePersonalData::new(
+                runtime
+                    .block_on(
+                        mingzhang_store_postgres::personal_data::PostgresPersonalData::open(
+                            &url, "test",
+                        ),
+                    )
+                    .unwrap(),
+            ))
+        };
+        let store = open();
+        contract(store.as_ref(), &open);
+        // DELETE is the one change the table allows.
+        let client = runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+        });
+        store.commit("resident-zhang", "张敏").unwrap();
+        for refused in [
+            "UPDATE mingzhang_personal_data SET value = 'x'",
+            "TRUNCATE mingzhang_personal_data",
+        ] {
+            let error = runtime
+                .block_on(client.batch_execute(refused))
+                .expect_err(refused);
+            assert!(
+                format!("{error:?}").contains("mingzhang_personal_data"),
+                "{refused}: {error:?}"
+            );
+        }
+        assert!(store.holds("resident-zhang").unwrap());
+    }
+
     fn entries_bytes(dir: &Path) -> Vec<u8> {
         std::fs::read(dir.join(PERSONAL_DIR).join(ENTRIES_FILE)).unwrap()
     }
@@ -405,10 +751,10 @@ mod tests {
     #[test]
     fn a_committed_name_is_on_disk_when_commit_returns_and_opens_its_commitment() {
         let dir = tempfile::tempdir().unwrap();
-        let store = PersonalDataStore::open(dir.path()).unwrap();
+        let store = FilePersonalData::open(dir.path()).unwrap();
         let commitment = store.commit("resident-wang", "王丽华").unwrap();
         // What a crash right after would find: a fresh read of the same files.
-        let reopened = PersonalDataStore::open_for_reading(dir.path()).unwrap();
+        let reopened = FilePersonalData::open_for_reading(dir.path()).unwrap();
         assert_eq!(
             reopened
                 .clear_value("resident-wang", &commitment)
@@ -421,10 +767,10 @@ mod tests {
     #[test]
     fn a_retry_with_the_same_name_keeps_its_salt() {
         let dir = tempfile::tempdir().unwrap();
-        let store = PersonalDataStore::open(dir.path()).unwrap();
+        let store = FilePersonalData::open(dir.path()).unwrap();
         let first = store.commit("resident-wang", "王丽华").unwrap();
         drop(store);
-        let reopened = PersonalDataStore::open(dir.path()).unwrap();
+        let reopened = FilePersonalData::open(dir.path()).unwrap();
         assert_eq!(reopened.commit("resident-wang", "王丽华").unwrap(), first);
         let lines = entries_bytes(dir.path())
             .iter()
@@ -437,21 +783,21 @@ mod tests {
     #[test]
     fn one_process_writes_the_store_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
-        let store = PersonalDataStore::open(dir.path()).unwrap();
-        let refused = PersonalDataStore::open(dir.path()).err().expect("refused");
+        let store = FilePersonalData::open(dir.path()).unwrap();
+        let refused = FilePersonalData::open(dir.path()).err().expect("refused");
         assert_eq!(refused.kind(), io::ErrorKind::WouldBlock);
         assert!(
             refused.to_string().contains("in use by another process"),
             "{refused}"
         );
         drop(store);
-        PersonalDataStore::open(dir.path()).unwrap();
+        FilePersonalData::open(dir.path()).unwrap();
     }
 
     #[test]
     fn a_torn_last_line_is_cut_off_on_open() {
         let dir = tempfile::tempdir().unwrap();
-        let store = PersonalDataStore::open(dir.path()).unwrap();
+        let store = FilePersonalData::open(dir.path()).unwrap();
         let kept = store.commit("resident-wang", "王丽华").unwrap();
         drop(store);
         let path = dir.path().join(PERSONAL_DIR).join(ENTRIES_FILE);
@@ -459,7 +805,7 @@ mod tests {
         let mut torn = sound.clone();
         torn.extend_from_slice(br#"{"subject":"resident-li","salt":"00"#);
         std::fs::write(&path, &torn).unwrap();
-        let reopened = PersonalDataStore::open(dir.path()).unwrap();
+        let reopened = FilePersonalData::open(dir.path()).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), sound);
         assert_eq!(
             reopened.clear_value("resident-wang", &kept).as_deref(),
@@ -478,7 +824,7 @@ mod tests {
             b"{\"subject\":\"x\",\"salt\":\"zz\",\"value\":\"v\"}\n",
         )
         .unwrap();
-        let error = PersonalDataStore::open(dir.path()).err().expect("refused");
+        let error = FilePersonalData::open(dir.path()).err().expect("refused");
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         assert!(
             error.to_string().contains("entries.jsonl at byte 0"),
@@ -489,7 +835,7 @@ mod tests {
     #[test]
     fn erasing_a_subject_removes_every_byte_of_its_value_and_keeps_the_others() {
         let dir = tempfile::tempdir().unwrap();
-        let store = PersonalDataStore::open(dir.path()).unwrap();
+        let store = FilePersonalData::open(dir.path()).unwrap();
         let wang = store.commit("resident-wang", "王丽华").unwrap();
         // An orphan of a command that was never recorded is erased as well.
         store.commit("resident-wang", "王丽华 (typo)").unwrap();
@@ -507,7 +853,7 @@ mod tests {
         }
         // Appends go to the rewritten file.
         let zhang = store.commit("resident-zhang", "张敏").unwrap();
-        let reopened = PersonalDataStore::open_for_reading(dir.path()).unwrap();
+        let reopened = FilePersonalData::open_for_reading(dir.path()).unwrap();
         assert_eq!(
             reopened.clear_value("resident-zhang", &zhang).as_deref(),
             Some("张敏")
@@ -518,7 +864,7 @@ mod tests {
     #[test]
     fn concurrent_commits_share_syncs_and_each_is_on_disk_when_it_returns() {
         let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(PersonalDataStore::open(dir.path()).unwrap());
+        let store = std::sync::Arc::new(FilePersonalData::open(dir.path()).unwrap());
         let threads: Vec<_> = (0..8)
             .map(|thread| {
                 let store = store.clone();
@@ -537,7 +883,7 @@ mod tests {
             .into_iter()
             .flat_map(|thread| thread.join().unwrap())
             .collect();
-        let reopened = PersonalDataStore::open_for_reading(dir.path()).unwrap();
+        let reopened = FilePersonalData::open_for_reading(dir.path()).unwrap();
         for (subject, n, commitment) in committed {
             assert_eq!(
                 reopened.clear_value(&subject, &commitment),
@@ -558,7 +904,7 @@ mod tests {
         use mingzhang_ledger::store::{EventStore, MemoryStore};
 
         let dir = tempfile::tempdir().unwrap();
-        let personal = std::sync::Arc::new(PersonalDataStore::open(dir.path()).unwrap());
+        let personal = std::sync::Arc::new(FilePersonalData::open(dir.path()).unwrap());
         let path = dir.path().join(PERSONAL_DIR).join(ENTRIES_FILE);
         personal.inner.lock().unwrap().file = File::open(&path).unwrap();
         let log = MemoryStore::new();
@@ -573,7 +919,7 @@ mod tests {
             tokens,
             shutdown_rx,
             None,
-            Some(personal.clone()),
+            Some(personal.clone() as std::sync::Arc<dyn PersonalDataStore>),
         )
         .unwrap();
         let operator = Principal::Operator {
@@ -606,7 +952,7 @@ mod tests {
     #[test]
     fn an_individual_donor_is_committed_and_an_enterprise_left_in_the_clear() {
         let dir = tempfile::tempdir().unwrap();
-        let store = PersonalDataStore::open(dir.path()).unwrap();
+        let store = FilePersonalData::open(dir.path()).unwrap();
         let mut person = Event::DonorRegistered(v1::DonorRegistered {
             donor_id: "resident-wang".into(),
             name: "王丽华".into(),

@@ -13,6 +13,7 @@ use crate::auth::{TokenRegistry, token_file_path};
 use crate::backend::{Ledger, LedgerHandle};
 use crate::config::ServeConfig;
 use crate::grpc::{GrpcApi, TransparencyApi};
+use crate::personal_data::PersonalDataStore;
 use crate::proof_calls::ProofCalls;
 use crate::state::AppState;
 use crate::store_switch::{
@@ -59,19 +60,40 @@ pub async fn run(
         crate::log_failure_hook::open_store_for_serve(data_dir).map_err(ServeError::Open)?;
     let checkpoints = crate::transparency::file_checkpoints(data_dir)
         .map_err(|error| ServeError::Start(format!("checkpoints: {error:#}")))?;
-    run_on(store, checkpoints, data_dir, config, on_bound).await
+    let personal_data = Arc::new(
+        crate::personal_data::FilePersonalData::open(data_dir)
+            .map_err(|error| ServeError::Start(format!("personal data: {error}")))?,
+    );
+    run_on(
+        store,
+        BesideTheLog {
+            checkpoints,
+            personal_data,
+        },
+        data_dir,
+        config,
+        on_bound,
+    )
+    .await
 }
 
-/// `run` on a log already opened (`--store`), its checkpoints kept in
-/// `checkpoints`; tokens and keys are still in `data_dir`.
+/// What a server keeps beside the log, wherever the log is: in the
+/// database with a log in PostgreSQL, in the data directory otherwise.
+pub struct BesideTheLog {
+    pub checkpoints: Arc<dyn CheckpointStore>,
+    pub personal_data: Arc<dyn PersonalDataStore>,
+}
+
+/// `run` on a log already opened (`--store`), its checkpoints and personal
+/// data kept in `beside`; tokens and keys are still in `data_dir`.
 pub async fn run_on(
     store: Arc<dyn mingzhang_ledger::store::EventStore>,
-    checkpoints: Arc<dyn CheckpointStore>,
+    beside: BesideTheLog,
     data_dir: &Path,
     config: ServeConfig,
     on_bound: impl FnOnce(Bound),
 ) -> Result<(), ServeError> {
-    serve_store(store, checkpoints, None, data_dir, config, on_bound).await
+    serve_store(store, beside, None, data_dir, config, on_bound).await
 }
 
 /// `run_on` a log in a database that may fail over to a standby: the log is
@@ -84,7 +106,7 @@ pub async fn run_on(
 /// `MINGZHANG_ADVERTISE`, or its bound HTTP address.
 pub async fn run_reopening(
     reopen: StoreOpener,
-    checkpoints: Arc<dyn CheckpointStore>,
+    beside: BesideTheLog,
     election_url: Option<String>,
     data_dir: &Path,
     config: ServeConfig,
@@ -95,7 +117,7 @@ pub async fn run_reopening(
         .map_err(|error| ServeError::Open(format!("{error:#}")))?;
     serve_store(
         store,
-        checkpoints,
+        beside,
         Some((reopen, election_url)),
         data_dir,
         config,
@@ -106,7 +128,7 @@ pub async fn run_reopening(
 
 async fn serve_store(
     store: Arc<dyn mingzhang_ledger::store::EventStore>,
-    checkpoints: Arc<dyn CheckpointStore>,
+    beside: BesideTheLog,
     reopen: Option<(StoreOpener, Option<String>)>,
     data_dir: &Path,
     config: ServeConfig,
@@ -142,10 +164,10 @@ async fn serve_store(
         crate::receipt_links::ReceiptLinks::open(data_dir)
             .map_err(|error| ServeError::Start(format!("receipt links: {error}")))?,
     );
-    let personal_data = Arc::new(
-        crate::personal_data::PersonalDataStore::open(data_dir)
-            .map_err(|error| ServeError::Start(format!("personal data: {error}")))?,
-    );
+    let BesideTheLog {
+        checkpoints,
+        personal_data,
+    } = beside;
     // Beside the log on either store: PostgreSQL holds records, not files.
     let documents = crate::documents::DocumentStore::open(data_dir)
         .map_err(|error| ServeError::Start(format!("documents: {error}")))?;

@@ -43,7 +43,7 @@ pub struct AppState {
     pub sessions: Arc<crate::session::Sessions>,
     /// The clear names behind the log's commitments (`None`: names are
     /// recorded as they come, in the clear, as before commitments).
-    pub personal_data: Option<Arc<PersonalDataStore>>,
+    pub personal_data: Option<Arc<dyn PersonalDataStore>>,
 }
 
 impl AppState {
@@ -54,7 +54,7 @@ impl AppState {
         tokens: Arc<TokenRegistry>,
         shutdown: watch::Receiver<bool>,
         receipt_links: Option<Arc<ReceiptLinks>>,
-        personal_data: Option<Arc<PersonalDataStore>>,
+        personal_data: Option<Arc<dyn PersonalDataStore>>,
     ) -> Result<AppState, AppError> {
         let store = ledger.store();
         let mut projections = Projections::default();
@@ -76,7 +76,7 @@ impl AppState {
         if let Some(personal_data) = &personal_data {
             // An erasure recorded just before a crash, its rewrite not done.
             personal_data
-                .erase_where(|subject| projections.is_erased(subject))
+                .erase_where(&|subject| projections.is_erased(subject))
                 .map_err(|error| AppError::Internal(format!("erasing personal data: {error}")))?;
         }
         let (applied_tx, applied_len) = watch::channel(projections.applied_len());
@@ -197,17 +197,20 @@ impl AppState {
         if !carries_personal_data(&command) {
             return Ok(command);
         }
-        if let Event::DonorRegistered(e) = &command
-            && self.projections.read().is_erased(&e.donor_id)
-        {
+        let subject = match &command {
+            Event::DonorRegistered(e) => ("donor_id", &e.donor_id),
+            Event::ExpenditureMade(e) => ("expenditure_id", &e.expenditure_id),
+            _ => unreachable!("carries_personal_data"),
+        };
+        if self.projections.read().is_erased(subject.1) {
             // Not even an orphan line: the name of an erased person is not
-            // kept again (a late retry of the registration).
+            // kept again (a late retry of the registration or payment).
             return Err(AppError::Conflict {
-                field: "donor_id".into(),
+                field: subject.0.into(),
                 rule: "id_taken",
                 detail: format!(
                     "{:?} is already used (its personal data was erased)",
-                    e.donor_id
+                    subject.1
                 ),
             });
         }

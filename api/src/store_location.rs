@@ -4,8 +4,9 @@
 //! `kurrentdb` feature, a stream in KurrentDB (`kurrentdb://...`,
 //! `esdb://...`). Tokens, the checkpoint
 //! signing key and the Merkle store stay in `--data-dir` on each; signed
-//! checkpoints too, except in PostgreSQL, which keeps them beside the
-//! records (`open_checkpoints`).
+//! checkpoints and the side store of personal data too, except in
+//! PostgreSQL, which keeps them beside the records (`open_checkpoints`,
+//! `open_personal_data`).
 
 use std::io::Write;
 use std::path::Path;
@@ -96,6 +97,33 @@ impl StoreLocation {
             StoreLocation::Embedded | StoreLocation::KurrentDb(_) => {
                 crate::transparency::file_checkpoints(data_dir)
             }
+        }
+    }
+
+    /// Where the clear names behind the log's commitments are kept: in
+    /// PostgreSQL beside the records (`mingzhang_personal_data`), so that
+    /// every server on the log finds them; in `<data-dir>/personal` for the
+    /// embedded log and KurrentDB (docs/proofs.md, "Personal data").
+    pub async fn open_personal_data(
+        &self,
+        data_dir: &Path,
+    ) -> anyhow::Result<Arc<dyn crate::personal_data::PersonalDataStore>> {
+        match self {
+            StoreLocation::Postgres(url) => {
+                Ok(Arc::new(crate::personal_data::DatabasePersonalData::new(
+                    mingzhang_store_postgres::personal_data::PostgresPersonalData::open(
+                        url,
+                        &redact(url),
+                    )
+                    .await
+                    .with_context(|| {
+                        format!("opening the personal data in PostgreSQL {}", redact(url))
+                    })?,
+                )))
+            }
+            StoreLocation::Embedded | StoreLocation::KurrentDb(_) => Ok(Arc::new(
+                crate::personal_data::FilePersonalData::open(data_dir).context("personal data")?,
+            )),
         }
     }
 

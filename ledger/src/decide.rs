@@ -1307,7 +1307,41 @@ pub fn decide(state: &LedgerState, command: Event) -> Decided {
             e.amount_fen = expenditure.amount_fen;
             Ok(Event::ExpenditureReversed(e))
         }
+        Event::PersonalDataErased(e) if e.subject_kind() == v1::ErasedSubject::Payee => {
+            let expenditure = check_existing(
+                "subject_id",
+                "expenditure",
+                &e.subject_id,
+                &state.expenditures,
+            )?;
+            check_text("legal_basis", &e.legal_basis, true, TEXT_LEN_MAX)?;
+            check_date("erased_on", &e.erased_on)?;
+            if !expenditure.payee_committed {
+                return Err(invalid(
+                    "subject_id",
+                    "payee_not_committed_person",
+                    "only a private person paid with the name as a commitment is erased: an \
+                     organisation or company is a public entity, and a name in the clear is \
+                     inside the hashed record (docs/proofs.md, \"Personal data\")",
+                ));
+            }
+            if expenditure.payee_erased {
+                return Err(conflict(
+                    "subject_id",
+                    "already_erased",
+                    "the payee's personal data was already erased",
+                ));
+            }
+            Ok(Event::PersonalDataErased(e))
+        }
         Event::PersonalDataErased(e) => {
+            if v1::ErasedSubject::try_from(e.subject_kind).is_err() {
+                return Err(invalid(
+                    "subject_kind",
+                    "unknown_enum_value",
+                    "subject_kind must be donor or payee",
+                ));
+            }
             let donor = check_existing("subject_id", "donor", &e.subject_id, &state.donors)?;
             check_text("legal_basis", &e.legal_basis, true, TEXT_LEN_MAX)?;
             check_date("erased_on", &e.erased_on)?;

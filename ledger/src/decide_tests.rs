@@ -781,7 +781,73 @@ fn erasure(subject_id: &str) -> Event {
         subject_id: subject_id.into(),
         legal_basis: "PIPL Art. 47 request of 2026-12-01".into(),
         erased_on: "2026-12-07".into(),
+        subject_kind: v1::ErasedSubject::Donor as i32,
     })
+}
+
+fn payee_erasure(expenditure_id: &str) -> Event {
+    Event::PersonalDataErased(v1::PersonalDataErased {
+        subject_id: expenditure_id.into(),
+        legal_basis: "PIPL Art. 47 request of 2026-12-01".into(),
+        erased_on: "2026-12-07".into(),
+        subject_kind: v1::ErasedSubject::Payee as i32,
+    })
+}
+
+/// An expenditure to a person named by a commitment, as the API records one.
+fn paid_to_committed_person(id: &str) -> Event {
+    let mut paid = expenditure(id, "general", "", 100 * YUAN);
+    if let Event::ExpenditureMade(e) = &mut paid {
+        e.payee = String::new();
+        e.payee_kind = v1::PayeeKind::Person as i32;
+        e.payee_commitment = crate::personal_data::commitment(id, &[7; 32], "刘志强").to_vec();
+    }
+    paid
+}
+
+#[test]
+fn only_a_committed_private_payee_is_erased_and_only_once() {
+    let mut events = basics();
+    events.push(donation("d-1", "general", "", 1_000 * YUAN));
+    events.push(paid_to_committed_person("exp-person"));
+    // Paid before commitments: the person's name is in the hashed record.
+    let mut in_clear = expenditure("exp-old", "general", "", 100 * YUAN);
+    if let Event::ExpenditureMade(e) = &mut in_clear {
+        e.payee_kind = v1::PayeeKind::Person as i32;
+    }
+    events.push(in_clear);
+    // An organisation is a public entity.
+    events.push(expenditure("exp-organisation", "general", "", 100 * YUAN));
+    let mut state = given(events);
+    then_refused(&state, payee_erasure("nobody"), "subject_id", "not_found");
+    for not_erasable in ["exp-old", "exp-organisation"] {
+        then_refused(
+            &state,
+            payee_erasure(not_erasable),
+            "subject_id",
+            "payee_not_committed_person",
+        );
+    }
+    // The expenditure's id names no donor: the kind decides where to look.
+    then_refused(&state, erasure("exp-person"), "subject_id", "not_found");
+    let mut unknown_kind = payee_erasure("exp-person");
+    if let Event::PersonalDataErased(e) = &mut unknown_kind {
+        e.subject_kind = 9;
+    }
+    then_refused(&state, unknown_kind, "subject_kind", "unknown_enum_value");
+    let mut unreasoned = payee_erasure("exp-person");
+    if let Event::PersonalDataErased(e) = &mut unreasoned {
+        e.legal_basis = String::new();
+    }
+    then_refused(&state, unreasoned, "legal_basis", "required");
+    let erased = decide(&state, payee_erasure("exp-person")).expect("erasable");
+    state.apply(&erased);
+    then_refused(
+        &state,
+        payee_erasure("exp-person"),
+        "subject_id",
+        "already_erased",
+    );
 }
 
 #[test]

@@ -142,6 +142,10 @@ pub(crate) struct ExpenditureState {
     pub project_id: String,
     pub amount_fen: i64,
     pub reversed: bool,
+    /// The payee is a person whose name the record holds as a commitment.
+    pub payee_committed: bool,
+    /// A `PersonalDataErased` names the payee.
+    pub payee_erased: bool,
 }
 
 /// Where in `Holders` a fund (and project) is.
@@ -308,12 +312,20 @@ impl LedgerState {
                     },
                 );
             }
-            Event::PersonalDataErased(e) => {
-                self.donors
-                    .get_mut(&e.subject_id)
-                    .expect("decide checked the subject exists")
-                    .erased = true;
-            }
+            Event::PersonalDataErased(e) => match e.subject_kind() {
+                v1::ErasedSubject::Donor => {
+                    self.donors
+                        .get_mut(&e.subject_id)
+                        .expect("decide checked the subject exists")
+                        .erased = true;
+                }
+                v1::ErasedSubject::Payee => {
+                    self.expenditures
+                        .get_mut(&e.subject_id)
+                        .expect("decide checked the subject exists")
+                        .payee_erased = true;
+                }
+            },
             Event::OrganisationRegistered(e) => {
                 self.organisations.insert(&e.organisation_id);
             }
@@ -516,6 +528,9 @@ impl LedgerState {
                         project_id: e.project_id.clone(),
                         amount_fen: e.amount_fen,
                         reversed: false,
+                        payee_committed: e.payee_kind() == v1::PayeeKind::Person
+                            && !e.payee_commitment.is_empty(),
+                        payee_erased: false,
                     },
                 );
                 self.gross.spent_fen += e.amount_fen;

@@ -411,6 +411,8 @@ struct Expenditure {
     receipt_no: String,
     paid_on: Day,
     reversed_fen: i64,
+    /// A `PersonalDataErased` names the payee: `payee` is `ERASED_NAME`.
+    payee_erased: bool,
 }
 
 /// Every entity row carries the id it was created under in its `id` field.
@@ -886,18 +888,33 @@ impl Projections {
     }
 
     fn personal_data_erased(&mut self, e: &v1::PersonalDataErased) -> Result<(), Skip> {
-        let donor = lookup(&self.donors, "donor", &e.subject_id)?;
-        let donor = &mut self.donors[donor as usize];
-        donor.name = ERASED_NAME.to_owned();
-        donor.erased = true;
+        match e.subject_kind() {
+            v1::ErasedSubject::Donor => {
+                let donor = lookup(&self.donors, "donor", &e.subject_id)?;
+                let donor = &mut self.donors[donor as usize];
+                donor.name = ERASED_NAME.to_owned();
+                donor.erased = true;
+            }
+            v1::ErasedSubject::Payee => {
+                let expenditure = lookup(&self.expenditures, "expenditure", &e.subject_id)?;
+                let expenditure = &mut self.expenditures[expenditure as usize];
+                expenditure.payee = ERASED_NAME.to_owned();
+                expenditure.payee_erased = true;
+            }
+        }
         Ok(())
     }
 
-    /// Whether a `PersonalDataErased` record names `subject_id`.
+    /// Whether a `PersonalDataErased` record names `subject_id`, the key of
+    /// the side store: a donor's id, or an expenditure's id for its payee.
     pub fn is_erased(&self, subject_id: &str) -> bool {
         self.donors
             .index_of(subject_id)
             .is_some_and(|donor| self.donors[donor as usize].erased)
+            || self
+                .expenditures
+                .index_of(subject_id)
+                .is_some_and(|expenditure| self.expenditures[expenditure as usize].payee_erased)
     }
 
     fn fund_opened(&mut self, e: &v1::FundOpened) -> Result<(), Skip> {
@@ -1689,6 +1706,7 @@ impl Projections {
             receipt_no: e.receipt_no.clone(),
             paid_on,
             reversed_fen: 0,
+            payee_erased: false,
         });
         Ok(())
     }

@@ -51,6 +51,7 @@ fn erasure() -> Event {
         subject_id: "resident-wang".into(),
         legal_basis: "PIPL Art. 47".into(),
         erased_on: "2026-12-07".into(),
+        subject_kind: v1::ErasedSubject::Donor as i32,
     })
 }
 

@@ -1126,7 +1126,7 @@ fn hex_of(bytes: &[u8]) -> String {
 /// the clear value the server's side store holds for it.
 fn opened(server: &Server, events: Vec<Event>) -> Vec<Event> {
     let side_store =
-        mingzhang_api::personal_data::PersonalDataStore::open_for_reading(server.data_dir.path())
+        mingzhang_api::personal_data::FilePersonalData::open_for_reading(server.data_dir.path())
             .unwrap();
     let open = |subject: &str, clear: &mut String, commitment: &mut Vec<u8>| {
         if commitment.is_empty() {

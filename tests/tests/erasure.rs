@@ -282,3 +282,230 @@ async fn every_acknowledged_registration_keeps_its_name_across_a_sigkill() {
     let verified = mingzhang(&data, &["verify", "--allow-unsigned"]);
     assert_eq!(verified.status.code(), Some(0), "{verified:?}");
 }
+
+/// A private payee is a person too: the demo pays 陈秀英 for a project's
+/// delivery and 刘志强 as a lecturer, both named by commitments. One is
+/// erased over the operator API, the other with `erase payee`; the log,
+/// a receipt of the payment taken before and the balances still verify,
+/// every surface says 已删除 / erased, and no byte the project stores holds
+/// either name.
+#[tokio::test]
+async fn an_erased_private_payee_is_gone_from_every_byte_and_every_proof_still_verifies() {
+    const BY_API: (&str, &str) = ("exp-pd2015-01", "陈秀英");
+    const BY_CLI: (&str, &str) = ("exp-special-counsel", "刘志强");
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    run_cli(&data, &["init"]);
+    run_cli(&data, &["demo"]);
+    let operator = token(&data, "operator");
+    let auditor = token(&data, "auditor");
+    for (_, name) in [BY_API, BY_CLI] {
+        assert_eq!(
+            files_holding(&data, name.as_bytes()),
+            vec![data.join("personal/entries.jsonl").display().to_string()]
+        );
+    }
+
+    let served = serve(&data);
+    let (_, records) = get(
+        &format!("{}/v1/records?from=0&limit=1000", served.http),
+        Some(&auditor),
+    )
+    .await;
+    let records: Value = serde_json::from_str(&records).unwrap();
+    let paid_seq = records["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|record| record["envelope"]["expenditure_made"]["expenditure_id"] == json!(BY_CLI.0))
+        .expect("the demo pays 刘志强")["seq"]
+        .as_u64()
+        .unwrap();
+    let (status, receipt) = get(
+        &format!("{}/v1/receipts/{paid_seq}", served.http),
+        Some(&auditor),
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    let (_, before) = get(
+        &format!("{}/v1/expenditures?limit=1000", served.http),
+        Some(&auditor),
+    )
+    .await;
+    assert!(
+        before.contains(BY_API.1) && before.contains(BY_CLI.1),
+        "{before}"
+    );
+
+    let erasure = |id: &str| format!("{}/v1/expenditures/{id}/payee-erasure", served.http);
+    let body =
+        json!({"legal_basis": "PIPL Art. 47 request of 2026-12-01", "erased_on": "2026-12-07"});
+    // A company is a public entity.
+    let (status, problem) = post(&erasure("exp-pd2015-00"), &operator, body.clone()).await;
+    assert_eq!(
+        (status, problem["rule"].as_str()),
+        (422, Some("payee_not_committed_person")),
+        "{problem}"
+    );
+    let (status, problem) = post(&erasure("exp-nobody"), &operator, body.clone()).await;
+    assert_eq!(
+        (status, problem["rule"].as_str()),
+        (404, Some("not_found")),
+        "{problem}"
+    );
+    let (status, answer) = post(&erasure(BY_API.0), &operator, body.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, problem) = post(&erasure(BY_API.0), &operator, body.clone()).await;
+    assert_eq!(
+        (status, problem["rule"].as_str()),
+        (409, Some("already_erased")),
+        "{problem}"
+    );
+    // A late retry of the payment does not bring the name back.
+    let (status, problem) = post(
+        &format!("{}/v1/expenditures", served.http),
+        &operator,
+        json!({"expenditure_id": BY_API.0, "fund_id": "partners-day", "amount": "1.00",
+               "payee": BY_API.1, "payee_kind": "person", "purpose": "retry",
+               "category": "purchase_of_services", "receipt_no": "R", "paid_on": "2015-12-10"}),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["rule"].as_str()),
+        (409, Some("id_taken")),
+        "{problem}"
+    );
+    drop(served);
+
+    let erased = mingzhang(
+        &data,
+        &[
+            "erase",
+            "payee",
+            BY_CLI.0,
+            "--reason",
+            "PIPL Art. 47 request of 2026-12-02",
+        ],
+    );
+    assert!(erased.status.success(), "{erased:?}");
+    let verified = mingzhang(&data, &["verify"]);
+    assert_eq!(verified.status.code(), Some(0), "{verified:?}");
+    let receipt_file = work.path().join("receipt.json");
+    std::fs::write(&receipt_file, &receipt).unwrap();
+    let checked = run_cli(
+        &data,
+        &["verify", "receipt", receipt_file.to_str().unwrap()],
+    );
+    assert!(
+        checked.starts_with(&format!("OK: record {paid_seq} ")),
+        "{checked}"
+    );
+
+    let served = serve(&data);
+    let (_, full_view) = get(
+        &format!("{}/v1/expenditures?limit=1000", served.http),
+        Some(&auditor),
+    )
+    .await;
+    assert_eq!(full_view.matches("已删除 erased").count(), 2, "{full_view}");
+    let (_, csv) = get(&format!("{}/exports/expenditures.csv", served.http), None).await;
+    let (_, page) = get(&format!("{}/", served.http), None).await;
+    for (_, name) in [BY_API, BY_CLI] {
+        assert!(!full_view.contains(name) && !csv.contains(name) && !page.contains(name));
+    }
+    drop(served);
+    run_cli(&data, &["demo"]);
+    let bundle = work.path().join("bundle");
+    run_cli(&data, &["export", bundle.to_str().unwrap()]);
+    for (_, name) in [BY_API, BY_CLI] {
+        assert_eq!(
+            files_holding(work.path(), name.as_bytes()),
+            Vec::<String>::new()
+        );
+    }
+}
+
+/// gRPC writes through the generic `Submit`: a `PersonalDataErased` sent
+/// there erases as the HTTP routes do, a donor (the default `subject_kind`)
+/// and a payee (`subject_kind` payee) alike. The side store forgets both
+/// names and gRPC's own queries say 已删除 erased.
+#[tokio::test]
+async fn a_person_and_a_payee_are_erased_through_grpc_submit() {
+    use mingzhang_proto::v1 as pb;
+    use pb::ledger_service_client::LedgerServiceClient;
+
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    run_cli(&data, &["init"]);
+    run_cli(&data, &["demo"]);
+    let operator = format!("Bearer {}", token(&data, "operator"));
+    let auditor = format!("Bearer {}", token(&data, "auditor"));
+    fn with_token<T>(message: T, authorization: &str) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", authorization.parse().unwrap());
+        request
+    }
+    let served = serve(&data);
+    let mut client = LedgerServiceClient::connect(served.grpc.clone())
+        .await
+        .unwrap();
+    let erasures = [
+        (ERASED_BY_CLI, pb::ErasedSubject::Donor),
+        (("exp-special-counsel", "刘志强"), pb::ErasedSubject::Payee),
+    ];
+    for ((_, name), _) in erasures {
+        assert!(
+            !files_holding(&data.join("personal"), name.as_bytes()).is_empty(),
+            "{name} is in the side store before"
+        );
+    }
+    for ((subject_id, _), subject_kind) in erasures {
+        let command = pb::EventEnvelope {
+            event: Some(pb::event_envelope::Event::PersonalDataErased(
+                pb::PersonalDataErased {
+                    subject_id: subject_id.into(),
+                    legal_basis: "PIPL Art. 47 request of 2026-12-04".into(),
+                    erased_on: "2026-12-07".into(),
+                    subject_kind: subject_kind as i32,
+                },
+            )),
+            ..Default::default()
+        };
+        let request = pb::SubmitRequest {
+            command: Some(command),
+            idempotency_key: format!("erase-{subject_id}"),
+        };
+        client
+            .submit(with_token(request, &operator))
+            .await
+            .unwrap_or_else(|status| panic!("{subject_id}: {status:?}"));
+    }
+    let side_store = std::fs::read(data.join("personal/entries.jsonl")).unwrap();
+    for ((_, name), _) in erasures {
+        let name = name.as_bytes();
+        assert!(
+            !side_store.windows(name.len()).any(|window| window == name),
+            "the side store forgot the name"
+        );
+    }
+    for query in ["donations", "expenditures"] {
+        let answer = client
+            .query(with_token(
+                pb::QueryRequest {
+                    query: query.into(),
+                    limit: Some(1000),
+                    ..Default::default()
+                },
+                &auditor,
+            ))
+            .await
+            .unwrap();
+        let answer = format!("{:?}", answer.get_ref().answer);
+        assert!(answer.contains("已删除 erased"), "{query}: {answer}");
+        for ((_, name), _) in erasures {
+            assert!(!answer.contains(name), "{query}: {answer}");
+        }
+    }
+}

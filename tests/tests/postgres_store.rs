@@ -224,6 +224,11 @@ fn migrate_round_trips_the_embedded_log_through_postgres_and_resumes() {
     // into the data directory with the verifier key): no --allow-unsigned.
     let back_verified = run_cli(&back, &["verify"]);
     assert!(back_verified.starts_with("OK: "), "{back_verified}");
+    // The residents' names went along both ways too (into the table, then
+    // into the fresh data directory's side store), under their salts.
+    let back_names = std::fs::read_to_string(back.join("personal/entries.jsonl"))
+        .expect("the side store migrated back");
+    assert!(back_names.contains("王丽华"), "{back_names}");
     assert_eq!(head_hash(&back_verified), head_hash(&original));
 
     // Into a log that is not a prefix of the source's: refused, naming why.

@@ -449,6 +449,9 @@ mod tests {
                 "{}",
                 form.slug
             );
+            // The console's list and each form's page look these up.
+            crate::console::labels::form_title(form.route.event);
+            crate::console::labels::group_of(form.route.event);
             for name in form.input_names() {
                 let last = name.rsplit('.').next().unwrap();
                 assert!(

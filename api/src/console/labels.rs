@@ -296,8 +296,8 @@ pub const FORM_TITLES: &[(&str, Group, &str, &str)] = &[
     (
         "PersonalDataErased",
         Group::Registry,
-        "删除个人信息（个人信息保护法第47条）",
-        "Erase a person's data (PIPL Art. 47)",
+        "删除个人信息（个人信息保护法第四十七条）",
+        "Erase personal data (PIPL Art. 47)",
     ),
 ];
 

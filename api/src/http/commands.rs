@@ -1105,6 +1105,34 @@ impl CommandBody for ErasePersonalData {
             subject_id,
             legal_basis: self.legal_basis,
             erased_on: self.erased_on,
+            subject_kind: pb::ErasedSubject::Donor as i32,
+        }))
+    }
+}
+
+/// PIPL Article 47 for a private payee: destroys the name an expenditure
+/// paid to a person and its salt in the side store and records
+/// `PersonalDataErased` naming the expenditure (docs/proofs.md, "Personal
+/// data").
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasePayeeData {
+    /// Why, e.g. "PIPL Art. 47 request of 2026-12-01".
+    #[schemars(with = "TextSchema")]
+    pub legal_basis: String,
+    #[schemars(with = "DateSchema")]
+    pub erased_on: String,
+}
+
+impl CommandBody for ErasePayeeData {
+    const EVENT: &'static str = "PersonalDataErased";
+
+    fn into_event(self, expenditure_id: String) -> Result<Event, AppError> {
+        Ok(Event::PersonalDataErased(pb::PersonalDataErased {
+            subject_id: expenditure_id,
+            legal_basis: self.legal_basis,
+            erased_on: self.erased_on,
+            subject_kind: pb::ErasedSubject::Payee as i32,
         }))
     }
 }

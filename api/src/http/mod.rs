@@ -177,6 +177,7 @@ command_routes! {
     plain "/v1/expenditures" => MakeExpenditure, "Pay out of a fund or project (operator)";
     at "/v1/expenditures/{id}/reversal" => ReverseExpenditure, "Reverse an expenditure (operator)";
     at "/v1/donors/{id}/erasure" => ErasePersonalData, "Erase an individual donor's name (PIPL Art. 47): the side store forgets it, the log keeps its commitment (operator)";
+    at "/v1/expenditures/{id}/payee-erasure" => ErasePayeeData, "Erase a private payee's name (PIPL Art. 47): the side store forgets it, the log keeps its commitment (operator)";
 }
 
 fn ops_routes() -> Router<AppState> {

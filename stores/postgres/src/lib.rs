@@ -46,6 +46,7 @@ use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 pub mod checkpoints;
 pub mod cluster;
+pub mod personal_data;
 pub mod writer_role;
 
 /// The table holding the records.
@@ -99,6 +100,22 @@ CREATE OR REPLACE TRIGGER mingzhang_checkpoints_no_truncate
     BEFORE TRUNCATE ON mingzhang_checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION mingzhang_records_refuse_change();
 REVOKE UPDATE, DELETE, TRUNCATE ON mingzhang_checkpoints FROM PUBLIC, CURRENT_USER;
+-- The clear names behind the records' commitments (see `personal_data`):
+-- DELETE (an erasure) is the one change allowed.
+CREATE TABLE IF NOT EXISTS mingzhang_personal_data (
+    subject_id   text        NOT NULL CHECK (length(subject_id) > 0),
+    salt         bytea       NOT NULL CHECK (length(salt) = 32),
+    value        text        NOT NULL,
+    committed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (subject_id, salt)
+);
+CREATE OR REPLACE TRIGGER mingzhang_personal_data_no_update
+    BEFORE UPDATE ON mingzhang_personal_data
+    FOR EACH ROW EXECUTE FUNCTION mingzhang_records_refuse_change();
+CREATE OR REPLACE TRIGGER mingzhang_personal_data_no_truncate
+    BEFORE TRUNCATE ON mingzhang_personal_data
+    FOR EACH STATEMENT EXECUTE FUNCTION mingzhang_records_refuse_change();
+REVOKE UPDATE, TRUNCATE ON mingzhang_personal_data FROM PUBLIC, CURRENT_USER;
 -- Who holds the write role, for followers to name (see `writer_role`).
 CREATE TABLE IF NOT EXISTS mingzhang_writer (
     id    int PRIMARY KEY CHECK (id = 1),
@@ -122,6 +139,11 @@ pub enum PostgresError {
         checkpoints::CHECKPOINTS_TABLE
     )]
     NoCheckpointsTable,
+    #[error(
+        "the database has no table {}; run `mingzhang --store URL init` (again) to add it",
+        personal_data::PERSONAL_DATA_TABLE
+    )]
+    NoPersonalDataTable,
     #[error("record {seq} in {TABLE} is damaged: {reason}")]
     Damaged { seq: u64, reason: String },
 }
