@@ -399,6 +399,20 @@ pub async fn claim(
     session::see_other(&format!("/sponsor?claimed={project_id}"))
 }
 
+fn no_such_project() -> Response {
+    crate::session::staff_html(
+        StatusCode::NOT_FOUND,
+        crate::session::staff_layout(
+            "404",
+            None,
+            html! {
+                h1 { "没有这个项目 " span lang="en" { "No such project" } }
+                p { a href="/sponsor/market" { "返回项目超市 " span lang="en" { "Back to the project market" } } }
+            },
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,18 +493,4 @@ mod tests {
         assert!(pledge.pledge_id.len() <= mingzhang_ledger::decide::ID_LEN_MAX);
         assert_eq!(pledge.fund_id, "f1");
     }
-}
-
-fn no_such_project() -> Response {
-    crate::session::staff_html(
-        StatusCode::NOT_FOUND,
-        crate::session::staff_layout(
-            "404",
-            None,
-            html! {
-                h1 { "没有这个项目 " span lang="en" { "No such project" } }
-                p { a href="/sponsor/market" { "返回项目超市 " span lang="en" { "Back to the project market" } } }
-            },
-        ),
-    )
 }
