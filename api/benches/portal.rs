@@ -14,7 +14,7 @@
 //! confirm (10,000 donations in one batch, and their receipt links), and the second dry run of the
 //! same file (every row already recorded), each timed once.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -26,9 +26,12 @@ use mingzhang_api::portal::{market, organisation, sponsor};
 use mingzhang_api::receipt_links::ReceiptLinks;
 use mingzhang_api::state::{AppState, request_sha256};
 use mingzhang_ledger::scenario;
-use mingzhang_ledger::state::LedgerState;
 use mingzhang_projections::{Day, Projections};
 use mingzhang_proto::v1::{self, EventEnvelope, event_envelope::Event};
+
+#[path = "support/big_log.rs"]
+#[allow(dead_code)] // this bench grows its own log: it takes the demo and the timing
+mod big_log;
 
 const RECORDS_TOTAL: u64 = 1_000_000;
 const RENDERS_PER_PAGE: usize = 200;
@@ -53,23 +56,7 @@ fn apply(projections: &mut Projections, event: Event, at_unix_ms: i64) {
 /// gifts (a sixth anonymous walk-ins, the rest from residents and two
 /// member units) up to `records`.
 fn build_projections(records: u64) -> Projections {
-    let mut state = LedgerState::default();
-    let mut projections = Projections::default();
-    for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate() {
-        let event = mingzhang_ledger::decide::decide_as(&state, &meta.principal, command)
-            .expect("the Kaixuan scenario is valid");
-        state.apply(&event);
-        projections
-            .apply(
-                seq as u64,
-                &EventEnvelope {
-                    recorded_at_unix_ms: meta.at_unix_ms,
-                    event: Some(event),
-                    ..Default::default()
-                },
-            )
-            .expect("the Kaixuan scenario applies");
-    }
+    let mut projections = big_log::kaixuan_projections();
     let first_ms = scenario::unix_ms_at_0900_cst("2017-01-01");
     let communities = [
         "闸弄口社区",
@@ -126,31 +113,6 @@ fn build_projections(records: u64) -> Projections {
     projections
 }
 
-fn report(name: &str, mut samples: Vec<Duration>, bytes: usize) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    println!(
-        "{name:<34} n={:<4} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms  html={} KiB",
-        samples.len(),
-        at(0.50).as_secs_f64() * 1e3,
-        at(0.99).as_secs_f64() * 1e3,
-        samples.last().unwrap().as_secs_f64() * 1e3,
-        bytes / 1024
-    );
-}
-
-fn measure(name: &str, mut render_once: impl FnMut() -> String) {
-    let mut samples = Vec::with_capacity(RENDERS_PER_PAGE);
-    let mut bytes = 0;
-    for _ in 0..RENDERS_PER_PAGE {
-        let started = Instant::now();
-        let html = render_once();
-        samples.push(started.elapsed());
-        bytes = html.len();
-    }
-    report(name, samples, bytes);
-}
-
 fn pages() {
     let started = Instant::now();
     let projections = build_projections(RECORDS_TOTAL);
@@ -162,7 +124,7 @@ fn pages() {
     let today = Day::parse("2017-06-30").unwrap();
     let link = |seq: u64| Some(format!("/r/code-{seq}"));
     for donor_id in ["unit-01", "unit-04"] {
-        measure(&format!("/sponsor ({donor_id})"), || {
+        big_log::measure(&format!("/sponsor ({donor_id})"), RENDERS_PER_PAGE, || {
             let view = sponsor::sponsor_model(&projections, donor_id, today).unwrap();
             sponsor::render_sponsor(&view, &link, None, None).into_string()
         });
@@ -186,12 +148,12 @@ fn pages() {
         ),
     ];
     for (name, filter) in filters {
-        measure(name, || {
+        big_log::measure(name, RENDERS_PER_PAGE, || {
             let view = market::market_model(&projections, &filter);
             market::render_market(&view, &filter, "csrf", None, None).into_string()
         });
     }
-    measure("/organisation (org-000)", || {
+    big_log::measure("/organisation (org-000)", RENDERS_PER_PAGE, || {
         let view = organisation::organisation_model(&projections, "org-000", today).unwrap();
         organisation::render_organisation(&view).into_string()
     });

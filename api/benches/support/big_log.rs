@@ -10,6 +10,13 @@ use mingzhang_projections::Projections;
 use mingzhang_proto::v1::{self, EventEnvelope, event_envelope::Event};
 
 pub fn build_projections(records: u64) -> Projections {
+    let mut projections = kaixuan_projections();
+    grow(&mut projections, records);
+    projections
+}
+
+/// The Kaixuan demo's records, decided and applied in order.
+pub fn kaixuan_projections() -> Projections {
     let mut state = LedgerState::default();
     let mut projections = Projections::default();
     for (seq, (command, meta)) in scenario::kaixuan().into_iter().enumerate() {
@@ -27,7 +34,6 @@ pub fn build_projections(records: u64) -> Projections {
             )
             .expect("the Kaixuan scenario applies");
     }
-    grow(&mut projections, records);
     projections
 }
 
@@ -95,7 +101,7 @@ pub fn report(name: &str, mut samples: Vec<Duration>, bytes: usize) {
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
     println!(
-        "{name:<28} n={:<4} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms  html={} KiB",
+        "{name:<34} n={:<4} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms  html={} KiB",
         samples.len(),
         at(0.50).as_secs_f64() * 1e3,
         at(0.99).as_secs_f64() * 1e3,
