@@ -17,9 +17,9 @@
 //! inserts it or finds it there.
 
 use mingzhang_ledger::checkpoint_store::{CheckpointStore, CheckpointStoreError, SavedCheckpoint};
-use tokio::sync::oneshot;
 use tokio_postgres::Client;
 
+use crate::table_thread::{TableCalls, TableThread};
 use crate::{PostgresError, connect, seq_from_sql, seq_to_sql};
 
 /// The table holding the signed checkpoints.
@@ -39,14 +39,9 @@ enum Answer {
     At(Option<String>),
 }
 
-struct Request {
-    call: Call,
-    reply: std::sync::mpsc::Sender<Result<Answer, CheckpointStoreError>>,
-}
-
 /// The checkpoints of the log in the database at a URL.
 pub struct PostgresCheckpoints {
-    calls: std::sync::mpsc::Sender<Request>,
+    thread: TableThread<CheckpointCalls>,
     described: String,
 }
 
@@ -54,58 +49,40 @@ impl PostgresCheckpoints {
     /// Connects to the database at `url`, whose schema `create_schema` made.
     /// `described` names the database in messages (without a password).
     pub async fn open(url: &str, described: &str) -> Result<PostgresCheckpoints, PostgresError> {
-        let (calls, incoming) = std::sync::mpsc::channel::<Request>();
-        let (opened_tx, opened) = oneshot::channel();
-        let url = url.to_owned();
-        std::thread::Builder::new()
-            .name("postgres-checkpoints".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime for the checkpoints thread");
-                let mut client = match runtime.block_on(connect_checked(&url)) {
-                    Ok(client) => {
-                        let _ = opened_tx.send(Ok(()));
-                        client
-                    }
-                    Err(error) => {
-                        let _ = opened_tx.send(Err(error));
-                        return;
-                    }
-                };
-                while let Ok(request) = incoming.recv() {
-                    if client.is_closed() {
-                        match runtime.block_on(connect_checked(&url)) {
-                            Ok(fresh) => client = fresh,
-                            Err(error) => {
-                                let _ = request.reply.send(Err(unavailable(error)));
-                                continue;
-                            }
-                        }
-                    }
-                    let answer = runtime.block_on(answer(&client, request.call));
-                    let _ = request.reply.send(answer);
-                }
-            })
-            .map_err(|error| PostgresError::Damaged {
-                seq: 0,
-                reason: format!("starting the checkpoints thread: {error}"),
-            })?;
-        opened.await.map_err(|_| PostgresError::NoSchema)??;
+        let thread = TableThread::start(url).await?;
         Ok(PostgresCheckpoints {
-            calls,
+            thread,
             described: format!("PostgreSQL table {CHECKPOINTS_TABLE} in {described}"),
         })
     }
 
     fn call(&self, call: Call) -> Result<Answer, CheckpointStoreError> {
-        let (reply, answer) = std::sync::mpsc::channel();
-        let closed = || CheckpointStoreError::Unavailable("the checkpoints thread ended".into());
-        self.calls
-            .send(Request { call, reply })
-            .map_err(|_| closed())?;
-        answer.recv().map_err(|_| closed())?
+        self.thread.call(call).unwrap_or_else(|| {
+            Err(CheckpointStoreError::Unavailable(
+                "the checkpoints thread ended".into(),
+            ))
+        })
+    }
+}
+
+struct CheckpointCalls;
+
+impl TableCalls for CheckpointCalls {
+    type Call = Call;
+    type Answer = Answer;
+    type Error = CheckpointStoreError;
+    const THREAD_NAME: &'static str = "postgres-checkpoints";
+
+    async fn connect(url: &str) -> Result<Client, PostgresError> {
+        connect_checked(url).await
+    }
+
+    async fn answer(client: &Client, call: Call) -> Result<Answer, CheckpointStoreError> {
+        answer(client, call).await
+    }
+
+    fn unavailable(error: PostgresError) -> CheckpointStoreError {
+        unavailable(error)
     }
 }
 

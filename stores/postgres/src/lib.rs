@@ -47,6 +47,7 @@ use tokio_postgres::{AsyncMessage, Client, NoTls};
 pub mod checkpoints;
 pub mod cluster;
 pub mod personal_data;
+mod table_thread;
 pub mod writer_role;
 
 /// The table holding the records.

@@ -19,9 +19,9 @@
 //! Each statement commits on its own with `synchronous_commit = on`, as the
 //! log's COMMIT does: an insert has returned only once its WAL is flushed.
 
-use tokio::sync::oneshot;
 use tokio_postgres::Client;
 
+use crate::table_thread::{TableCalls, TableThread};
 use crate::{PostgresError, connect};
 
 /// The table holding the clear values and their salts.
@@ -61,14 +61,9 @@ enum Answer {
     Deleted(u64),
 }
 
-struct Request {
-    call: Call,
-    reply: std::sync::mpsc::Sender<Result<Answer, String>>,
-}
-
 /// The side store's table in the database at a URL.
 pub struct PostgresPersonalData {
-    calls: std::sync::mpsc::Sender<Request>,
+    thread: TableThread<PersonalDataCalls>,
     described: String,
 }
 
@@ -76,49 +71,9 @@ impl PostgresPersonalData {
     /// Connects to the database at `url`, whose schema `create_schema` made.
     /// `described` names the database in messages (without a password).
     pub async fn open(url: &str, described: &str) -> Result<PostgresPersonalData, PostgresError> {
-        let (calls, incoming) = std::sync::mpsc::channel::<Request>();
-        let (opened_tx, opened) = oneshot::channel();
-        let url = url.to_owned();
-        std::thread::Builder::new()
-            .name("postgres-personal-data".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime for the personal data thread");
-                let mut client = match runtime.block_on(connect_checked(&url)) {
-                    Ok(client) => {
-                        let _ = opened_tx.send(Ok(()));
-                        client
-                    }
-                    Err(error) => {
-                        let _ = opened_tx.send(Err(error));
-                        return;
-                    }
-                };
-                while let Ok(request) = incoming.recv() {
-                    if client.is_closed() {
-                        match runtime.block_on(connect_checked(&url)) {
-                            Ok(fresh) => client = fresh,
-                            Err(error) => {
-                                let _ = request.reply.send(Err(error.to_string()));
-                                continue;
-                            }
-                        }
-                    }
-                    let answer = runtime
-                        .block_on(answer(&client, request.call))
-                        .map_err(|error| error.to_string());
-                    let _ = request.reply.send(answer);
-                }
-            })
-            .map_err(|error| PostgresError::Damaged {
-                seq: 0,
-                reason: format!("starting the personal data thread: {error}"),
-            })?;
-        opened.await.map_err(|_| PostgresError::NoSchema)??;
+        let thread = TableThread::start(url).await?;
         Ok(PostgresPersonalData {
-            calls,
+            thread,
             described: format!("PostgreSQL table {PERSONAL_DATA_TABLE} in {described}"),
         })
     }
@@ -175,15 +130,33 @@ impl PostgresPersonalData {
     }
 
     fn call(&self, call: Call) -> std::io::Result<Answer> {
-        let (reply, answer) = std::sync::mpsc::channel();
-        let closed = || std::io::Error::other("the personal data thread ended");
-        self.calls
-            .send(Request { call, reply })
-            .map_err(|_| closed())?;
-        answer
-            .recv()
-            .map_err(|_| closed())?
+        self.thread
+            .call(call)
+            .ok_or_else(|| std::io::Error::other("the personal data thread ended"))?
             .map_err(|error| std::io::Error::other(format!("{PERSONAL_DATA_TABLE}: {error}")))
+    }
+}
+
+struct PersonalDataCalls;
+
+impl TableCalls for PersonalDataCalls {
+    type Call = Call;
+    type Answer = Answer;
+    type Error = String;
+    const THREAD_NAME: &'static str = "postgres-personal-data";
+
+    async fn connect(url: &str) -> Result<Client, PostgresError> {
+        connect_checked(url).await
+    }
+
+    async fn answer(client: &Client, call: Call) -> Result<Answer, String> {
+        answer(client, call)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    fn unavailable(error: PostgresError) -> String {
+        error.to_string()
     }
 }
 
