@@ -90,14 +90,19 @@ fn main() {
     let full_cpu_s = process_cpu_s() - cpu_before_verify;
     assert!(report.ok, "the bench log verifies: {:?}", report.problems);
     assert_eq!(report.records, records);
-    // `verify` runs the chain pass first and then the replay pass.
-    let replay_s = (full_s - chain_s).max(f64::EPSILON);
+    // `verify` runs its first pass (the chain, with the Merkle leaves hashed
+    // beside it on the other core) and then the replay pass, and reports the
+    // speed of each; the difference from the chain-only pass is the time the
+    // audit adds to walking the chain.
+    let beyond_chain_s = (full_s - chain_s).max(f64::EPSILON);
     // Wall clock on a shared machine moves with the neighbours; the CPU
     // spent per event moves much less, and is what the target needs cut.
-    let replay_cpu_s = (full_cpu_s - chain_cpu_s).max(0.0);
+    let beyond_chain_cpu_s = (full_cpu_s - chain_cpu_s).max(0.0);
 
     let mb = chain.bytes as f64 / 1e6;
     let record_bytes = chain.bytes / records.max(1);
+    let first_pass_s = mb / report.chain_mb_per_s;
+    let replay_pass_s = records as f64 / report.replay_events_per_s;
     println!("log: {records} records, {mb:.0} MB, {record_bytes} bytes per record");
     println!(
         "chain only (verify_log):         {:>6.2} s  {:>12.0} records/s  {:>6.0} MB/s",
@@ -111,16 +116,26 @@ fn main() {
         records as f64 / full_s
     );
     println!(
-        "replay pass (Merkle + re-decide + projections): {:>6.2} s  {:>12.0} events/s  (target >= 1,000,000)",
-        replay_s,
-        records as f64 / replay_s
+        "  its first pass (chain, Merkle leaves beside it): {:>6.2} s  {:>12.0} records/s",
+        first_pass_s,
+        records as f64 / first_pass_s
+    );
+    println!(
+        "  its replay pass (re-decide + projections):       {:>6.2} s  {:>12.0} events/s  (target >= 1,000,000)",
+        replay_pass_s, report.replay_events_per_s
+    );
+    println!(
+        "  beyond the chain-only pass (whole - chain only): {:>6.2} s  {:>12.0} events/s",
+        beyond_chain_s,
+        records as f64 / beyond_chain_s
     );
     let load_average = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "CPU (user + sys): chain pass {:.3} µs/record, replay pass {:.3} µs/event ({:.2} cores busy); load average {}",
+        "CPU (user + sys): chain only {:.3} µs/record; whole audit {:.3} µs/event ({:.2} cores busy), {:.3} beyond the chain-only pass; load average {}",
         chain_cpu_s * 1e6 / records as f64,
-        replay_cpu_s * 1e6 / records as f64,
-        replay_cpu_s / replay_s,
+        full_cpu_s * 1e6 / records as f64,
+        full_cpu_s / full_s,
+        beyond_chain_cpu_s * 1e6 / records as f64,
         load_average
             .split_whitespace()
             .take(3)

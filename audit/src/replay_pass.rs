@@ -1,10 +1,21 @@
-//! The audit's second pass over the log, after the chain has checked: every
-//! record's Merkle leaf, re-decided by the rules, and applied to the read
-//! models, with the balances and the Merkle roots snapshotted at the sizes
-//! the checkpoint, the saved checkpoint and the server name. Reading and hashing run on the calling thread; the rules and
-//! the read models each fold on a thread of their own
-//! (`mingzhang_ledger::batch_worker`), so the three share the cores.
+//! The audit's two passes over the log after the files are listed.
+//!
+//! The first pass ([`first_pass`]) checks the chain (`verify_log`, on the
+//! calling thread) and hands the bytes of each record it checked to a thread
+//! of its own that hashes their Merkle leaves: the chain check is SHA-256 on
+//! one core, so on two the leaves cost the audit little time there. The second pass ([`replay`]) re-decides
+//! every record by the rules and applies it to the read models, each folding
+//! on a thread of its own (`mingzhang_ledger::batch_worker`) while the
+//! calling thread reads, with the balances snapshotted at the sizes the
+//! checkpoint and the server name.
+//!
+//! The two passes read the files separately, so each also computes a
+//! [`ReadTag`] of the record bytes it took in, under a key drawn for this
+//! audit alone: equal tags show the replay took in the very bytes whose
+//! Merkle root was compared with the signed one, even if the files changed
+//! in between.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -14,8 +25,10 @@ use mingzhang_ledger::record::{
     HEADER_LEN, PAYLOAD_LEN_MAX, RECORD_MAGIC, StoredRecord, TRAILER_LEN,
 };
 use mingzhang_ledger::replay::{ReplayError, ReplayThread};
-use mingzhang_ledger::store::file::SEGMENT_HEADER_LEN;
+use mingzhang_ledger::store::StoreError;
+use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, VerifyReport, verify_log_visiting};
 use mingzhang_projections::{ProjectionError, Projections};
+use poly1305::universal_hash::{KeyInit, UniversalHash};
 
 use crate::verify::{ProblemKind, segment_files};
 
@@ -28,6 +41,120 @@ pub struct SnapshotSizes {
     pub published: Option<u64>,
     /// The size of a checkpoint saved earlier (`--since`): its root is compared.
     pub since: Option<u64>,
+}
+
+/// The key of one audit's [`ReadTag`]s: random, never shown, never reused.
+pub struct ReadKey([u8; 32]);
+
+impl ReadKey {
+    pub fn generate() -> ReadKey {
+        ReadKey(rand::random())
+    }
+
+    fn start(&self) -> ReadTagger {
+        ReadTagger(poly1305::Poly1305::new(poly1305::Key::from_slice(&self.0)))
+    }
+}
+
+/// A Poly1305 tag of the records one pass read, each padded to 16 bytes (a
+/// record's length is in its header, so the padded sequence still tells
+/// every sequence of records apart). Under a secret random key, two
+/// different sequences get the same tag with a chance below 2^-90, whatever
+/// the bytes: a changed file cannot be made to match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadTag([u8; 16]);
+
+struct ReadTagger(poly1305::Poly1305);
+
+impl ReadTagger {
+    fn add(&mut self, record_bytes: &[u8]) {
+        self.0.update_padded(record_bytes);
+    }
+
+    fn finish(self) -> ReadTag {
+        ReadTag(self.0.finalize().into())
+    }
+}
+
+/// What the first pass found besides the chain.
+pub struct MerklePass {
+    /// Records hashed: every record whose chain checked.
+    pub records: u64,
+    /// The roots at the sizes asked for that the log reaches, and at its
+    /// whole size.
+    pub roots: BTreeMap<u64, Hash>,
+    pub read_tag: ReadTag,
+}
+
+/// Record bytes handed from the chain check to the Merkle thread at a time.
+const MERKLE_BATCH_BYTES: usize = 1 << 20;
+
+/// The first pass over the log in `log_dir`: the chain checked on the
+/// calling thread (`verify_log`), which also tags each record as it goes,
+/// and the Merkle leaves of the same bytes hashed on a thread of its own,
+/// keeping the roots at `root_sizes` and at the whole size. The chain check
+/// is SHA-256 on one core, so on two the leaves take it little longer.
+pub fn first_pass(
+    log_dir: &Path,
+    root_sizes: &[u64],
+    read_key: &ReadKey,
+    progress: impl FnMut(u64),
+) -> (Result<VerifyReport, StoreError>, MerklePass) {
+    std::thread::scope(|scope| {
+        // Two batches in flight: the chain check never waits for the leaves
+        // of the batch before last.
+        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let merkle = std::thread::Builder::new()
+            .name("merkle".to_owned())
+            .spawn_scoped(scope, move || merkle_roots(received, root_sizes))
+            .expect("a thread for the Merkle leaves");
+        let mut tagger = read_key.start();
+        let mut batch = Vec::with_capacity(MERKLE_BATCH_BYTES);
+        let chain = verify_log_visiting(log_dir, progress, |record| {
+            tagger.add(record);
+            batch.extend_from_slice(record);
+            if batch.len() >= MERKLE_BATCH_BYTES {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(MERKLE_BATCH_BYTES));
+                // The Merkle thread ends only when the batches do.
+                let _ = batches.send(full);
+            }
+        });
+        let _ = batches.send(batch);
+        drop(batches);
+        let (records, roots) = merkle.join().expect("the Merkle thread does not panic");
+        let merkle = MerklePass {
+            records,
+            roots,
+            read_tag: tagger.finish(),
+        };
+        (chain, merkle)
+    })
+}
+
+/// Folds the records in `batches` (whole records, back to back) into a
+/// Merkle frontier: the number of leaves and the roots kept.
+fn merkle_roots(
+    batches: std::sync::mpsc::Receiver<Vec<u8>>,
+    root_sizes: &[u64],
+) -> (u64, BTreeMap<u64, Hash>) {
+    let mut tree = Frontier::new();
+    let mut roots = BTreeMap::new();
+    if root_sizes.contains(&0) {
+        roots.insert(0, tree.root());
+    }
+    for batch in batches {
+        let mut rest = batch.as_slice();
+        while !rest.is_empty() {
+            let len = StoredRecord::framed_len(rest).expect("the chain check framed it");
+            tree.append_leaf(&rest[..len]);
+            rest = &rest[len..];
+            if root_sizes.contains(&tree.size()) {
+                roots.insert(tree.size(), tree.root());
+            }
+        }
+    }
+    roots.insert(tree.size(), tree.root());
+    (tree.size(), roots)
 }
 
 /// What the read models made of the log.
@@ -45,56 +172,49 @@ pub struct Projected {
 
 /// What the second pass found.
 pub struct ReplayPass {
-    /// Records whose Merkle leaves were hashed: every whole record of the log.
+    /// Records read: the first pass's count, unless the files lost some since.
     pub records: u64,
-    /// The Merkle roots at the checkpoint's, the saved checkpoint's and the
-    /// log's whole size, those of them the log reaches.
-    pub roots: std::collections::BTreeMap<u64, Hash>,
     pub bytes_read: u64,
     pub projected: Projected,
     /// The first record the rules refuse.
     pub refused: Option<ReplayError>,
+    /// The tag of the records read, to compare with [`MerklePass::read_tag`].
+    pub read_tag: ReadTag,
 }
 
-/// Runs the pass over the log in `log_dir`, whose chain pass counted
-/// `records`; `progress` gets the bytes read.
+/// Runs the second pass over the first `records` records of the log in
+/// `log_dir` (those the first pass hashed); `progress` gets the bytes read.
 pub fn replay(
     log_dir: &Path,
     sizes: SnapshotSizes,
     records: u64,
+    read_key: &ReadKey,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<ReplayPass> {
-    let mut tree = Frontier::new();
-    let root_sizes: Vec<u64> = [sizes.checkpoint, sizes.since]
-        .into_iter()
-        .flatten()
-        .collect();
-    let mut roots = std::collections::BTreeMap::new();
-    if root_sizes.contains(&0) {
-        roots.insert(0, tree.root());
-    }
     let mut rules = ReplayThread::spawn(records);
     let mut read_models = BatchWorker::spawn("projections", move |batches| {
         project(batches, sizes, records)
     });
     // One copy of each payload, shared by both folds.
     let mut batcher = Batcher::default();
-    let mut bytes_read = 0u64;
+    let mut tagger = read_key.start();
+    let (mut read, mut bytes_read) = (0u64, 0u64);
     let (mut rules_folding, mut models_folding) = (true, true);
     let mut send = |batch: std::sync::Arc<PayloadBatch>| {
         // Either fold stops at the first record it refuses (`finish` names
-        // it); the Merkle leaves go on to the end, so the signed root is
-        // still checked over every record the chain holds.
+        // it); reading goes on to the end, so the read tag covers every
+        // record the first pass hashed.
         rules_folding = rules_folding && rules.send(batch.clone());
         models_folding = models_folding && read_models.send(batch);
     };
-    for_each_record(log_dir, |record| {
+    for_each_record(log_dir, RecordCheck::Framing, |record| {
+        if read == records {
+            return false;
+        }
+        read += 1;
         bytes_read += record.bytes.len() as u64;
         progress(bytes_read);
-        tree.append_leaf(record.bytes);
-        if root_sizes.contains(&tree.size()) {
-            roots.insert(tree.size(), tree.root());
-        }
+        tagger.add(record.bytes);
         if let Some(batch) = batcher.push(record.seq(), record.payload()) {
             send(batch);
         }
@@ -103,13 +223,12 @@ pub fn replay(
     if let Some(batch) = batcher.take() {
         send(batch);
     }
-    roots.insert(tree.size(), tree.root());
     Ok(ReplayPass {
-        records: tree.size(),
-        roots,
+        records: read,
         bytes_read,
         refused: rules.finish().err(),
         projected: read_models.finish(),
+        read_tag: tagger.finish(),
     })
 }
 
@@ -169,14 +288,27 @@ impl RecordView<'_> {
     }
 }
 
+/// How much of a record [`for_each_record`] checks before visiting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordCheck {
+    /// Its framing and crc: a record whose crc fails ends the walk.
+    FramingAndCrc,
+    /// Its framing only, for the second pass: it reads no further than the
+    /// first pass counted, and its read tag shows every byte it read is one
+    /// the first pass read, whose crcs that pass checked.
+    Framing,
+}
+
 /// Calls `visit` with every whole record in order, stopping at the first
 /// incomplete one (the torn tail `verify_log` has already reported) or when
-/// `visit` returns false. Only used after `verify_log` passed, so a record
-/// is checked for its framing and crc only: its hash and chain link were
-/// checked by that pass, and the Merkle root of this one, compared with the
-/// signed root, catches a byte that changed in between.
+/// `visit` returns false. A record is checked for its framing and (with
+/// `RecordCheck::FramingAndCrc`) its crc only: its hash and chain link are
+/// `verify_log`'s to check, and the Merkle root (compared with the signed
+/// root) and the read tags catch a byte that differs between that pass's
+/// reading and these.
 pub fn for_each_record(
     log_dir: &Path,
+    check: RecordCheck,
     mut visit: impl FnMut(RecordView<'_>) -> bool,
 ) -> anyhow::Result<()> {
     // Streamed: a bundle downloaded by `verify URL` is one segment of the
@@ -206,10 +338,12 @@ pub fn for_each_record(
             if read_whole_or_nothing(&mut segment, &mut bytes[8..])? != ReadOutcome::Whole {
                 return Ok(());
             }
-            let crc_at = len - 4;
-            let stored_crc = u32::from_le_bytes(bytes[crc_at..].try_into().expect("4 bytes"));
-            if crc32c::crc32c(&bytes[..crc_at]) != stored_crc {
-                return Ok(());
+            if check == RecordCheck::FramingAndCrc {
+                let crc_at = len - 4;
+                let stored_crc = u32::from_le_bytes(bytes[crc_at..].try_into().expect("4 bytes"));
+                if crc32c::crc32c(&bytes[..crc_at]) != stored_crc {
+                    return Ok(());
+                }
             }
             if !visit(RecordView { bytes: &bytes }) {
                 return Ok(());
@@ -248,4 +382,101 @@ fn read_whole_or_nothing(
         }
     }
     Ok(ReadOutcome::Whole)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions};
+
+    fn append(dir: &Path, payloads: std::ops::Range<u64>) {
+        let (log, _) = FileLog::open(dir, FileLogOptions::default()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for seq in payloads {
+            let payload = format!("payload {seq:03}").into_bytes();
+            runtime.block_on(log.append(seq, vec![payload])).unwrap();
+        }
+        log.close().unwrap();
+    }
+
+    fn replay_all(dir: &Path, records: u64, key: &ReadKey) -> ReplayPass {
+        replay(dir, SnapshotSizes::default(), records, key, |_| {}).unwrap()
+    }
+
+    /// Rewrites the payload "payload 007" as "payload 700" and fixes the
+    /// record's crc, as someone changing the file between the passes would.
+    fn rewrite_record_7(dir: &Path) {
+        let (_, path) = segment_files(dir).unwrap().remove(0);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut at = SEGMENT_HEADER_LEN;
+        loop {
+            let len = StoredRecord::framed_len(&bytes[at..]).unwrap();
+            let record = &mut bytes[at..at + len];
+            if let Some(found) = record.windows(11).position(|w| w == b"payload 007") {
+                record[found + 8..found + 11].copy_from_slice(b"700");
+                let crc = crc32c::crc32c(&record[..len - 4]);
+                record[len - 4..].copy_from_slice(&crc.to_le_bytes());
+                break;
+            }
+            at += len;
+        }
+        std::fs::write(&path, bytes).unwrap();
+    }
+
+    #[test]
+    fn the_replay_reads_the_bytes_the_merkle_pass_hashed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("log");
+        append(&dir, 0..20);
+        let key = ReadKey::generate();
+        let (chain, merkle) = first_pass(&dir, &[5], &key, |_| {});
+        assert_eq!(chain.unwrap().records, 20);
+        assert_eq!(merkle.records, 20);
+        assert_eq!(merkle.roots.keys().copied().collect::<Vec<_>>(), [5, 20]);
+        let pass = replay_all(&dir, merkle.records, &key);
+        assert_eq!(pass.records, 20);
+        assert_eq!(pass.read_tag, merkle.read_tag);
+    }
+
+    #[test]
+    fn a_record_rewritten_between_the_passes_changes_the_read_tag() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("log");
+        append(&dir, 0..20);
+        let key = ReadKey::generate();
+        let merkle = first_pass(&dir, &[], &key, |_| {}).1;
+        rewrite_record_7(&dir);
+        let pass = replay_all(&dir, merkle.records, &key);
+        assert_eq!(pass.records, 20, "the rewritten record still frames");
+        assert_ne!(pass.read_tag, merkle.read_tag);
+        // Checked afresh, the rewritten record breaks the chain.
+        let (chain, _) = first_pass(&dir, &[], &key, |_| {});
+        assert!(chain.is_err());
+    }
+
+    #[test]
+    fn records_appended_after_the_first_pass_are_not_replayed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("log");
+        append(&dir, 0..20);
+        let key = ReadKey::generate();
+        let merkle = first_pass(&dir, &[], &key, |_| {}).1;
+        append(&dir, 20..30);
+        let pass = replay_all(&dir, merkle.records, &key);
+        assert_eq!(pass.records, 20);
+        assert_eq!(pass.read_tag, merkle.read_tag);
+    }
+
+    #[test]
+    fn a_tag_under_another_key_differs() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("log");
+        append(&dir, 0..3);
+        let first = first_pass(&dir, &[], &ReadKey::generate(), |_| {}).1;
+        let second = first_pass(&dir, &[], &ReadKey::generate(), |_| {}).1;
+        assert_eq!(first.roots, second.roots);
+        assert_ne!(first.read_tag, second.read_tag);
+    }
 }

@@ -21,9 +21,9 @@ use mingzhang_ledger::checkpoint::{Checkpoint, CheckpointError, CosignatureKey, 
 use mingzhang_ledger::merkle;
 use mingzhang_ledger::replay::ReplayError;
 
-use crate::replay_pass::{SnapshotSizes, replay};
+use crate::replay_pass::{ReadKey, SnapshotSizes, first_pass, replay};
 use mingzhang_ledger::store::SegmentExtent;
-use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, parse_segment_file_name, verify_log};
+use mingzhang_ledger::store::file::{SEGMENT_HEADER_LEN, parse_segment_file_name};
 use mingzhang_projections::Projections;
 use serde::Serialize;
 
@@ -214,7 +214,10 @@ pub struct AuditReport {
     /// that the rules refuse or the read models cannot apply.
     pub replayed_records: u64,
     pub bytes: u64,
+    /// The first pass: the chain, with the Merkle leaves hashed beside it.
     pub chain_mb_per_s: f64,
+    /// The second pass: records read, re-decided and applied per second.
+    pub replay_events_per_s: f64,
     pub last_hash: String,
     pub merkle_root: String,
     pub torn_tail: Option<TornTailFinding>,
@@ -308,21 +311,16 @@ pub fn verify(
         .iter()
         .map(|(_, path)| file_len(path))
         .sum::<u64>();
-    let started = Instant::now();
-    let chain = match verify_log(&inputs.log_dir, |bytes| progress(bytes, total_bytes * 2)) {
-        Ok(chain) => Some(chain),
-        Err(error) => {
-            problems.push(ProblemKind::Damaged, format!("chain: {error}"));
-            None
-        }
-    };
-    let chain_seconds = started.elapsed().as_secs_f64();
 
+    // The checkpoints are opened first, so the first pass knows the sizes
+    // whose Merkle roots to keep; their problems are reported after the
+    // chain's, as they were found in that order before.
+    let mut checkpoint_problems = Problems::default();
     let key = match &inputs.verifier_key {
         Some(text) => match VerifierKey::from_text(text) {
             Ok(key) => Some(key),
             Err(error) => {
-                problems.push(ProblemKind::Mismatch, format!("verifier key: {error}"));
+                checkpoint_problems.push(ProblemKind::Mismatch, format!("verifier key: {error}"));
                 None
             }
         },
@@ -347,10 +345,32 @@ pub fn verify(
     let checkpoint = inputs
         .checkpoint_note
         .as_deref()
-        .and_then(|note| open("checkpoint", note, &mut problems));
-    let since = since_note.and_then(|note| open("--since checkpoint", note, &mut problems));
+        .and_then(|note| open("checkpoint", note, &mut checkpoint_problems));
+    let since =
+        since_note.and_then(|note| open("--since checkpoint", note, &mut checkpoint_problems));
+    let root_sizes: Vec<u64> = [&checkpoint, &since]
+        .into_iter()
+        .flatten()
+        .map(Checkpoint::size)
+        .collect();
 
-    // Replay: Merkle leaves, the rules and the read models, snapshotting the
+    // First pass: the chain on this thread, the Merkle leaves beside it.
+    let read_key = ReadKey::generate();
+    let started = Instant::now();
+    let (chain, merkle) = first_pass(&inputs.log_dir, &root_sizes, &read_key, |bytes| {
+        progress(bytes, total_bytes * 2)
+    });
+    let chain = match chain {
+        Ok(chain) => Some(chain),
+        Err(error) => {
+            problems.push(ProblemKind::Damaged, format!("chain: {error}"));
+            None
+        }
+    };
+    let chain_seconds = started.elapsed().as_secs_f64();
+    problems.0.append(&mut checkpoint_problems.0);
+
+    // Second pass: the rules and the read models, snapshotting the
     // balances at the sizes the checkpoint and the server name.
     let published_size = inputs.published_funds.as_ref().map(|funds| funds.at_size);
     let sizes = SnapshotSizes {
@@ -358,18 +378,37 @@ pub fn verify(
         published: published_size,
         since: since.as_ref().map(Checkpoint::size),
     };
+    let started = Instant::now();
     let pass = match &chain {
-        Some(chain) => Some(replay(
+        Some(_) => Some(replay(
             &inputs.log_dir,
             sizes,
-            chain.records,
+            merkle.records,
+            &read_key,
             |bytes_read| progress(total_bytes + bytes_read, total_bytes * 2),
         )?),
         None => None,
     };
-    let (records, roots, projected, refused) = match pass {
-        Some(pass) => (pass.records, pass.roots, Some(pass.projected), pass.refused),
-        None => (0, BTreeMap::from([(0, merkle::empty_root())]), None, None),
+    let replay_seconds = started.elapsed().as_secs_f64();
+    let replay_records = pass.as_ref().map_or(0, |pass| pass.records);
+    let (records, roots) = match &chain {
+        Some(_) => (merkle.records, merkle.roots),
+        None => (0, BTreeMap::from([(0, merkle::empty_root())])),
+    };
+    if let Some(pass) = &pass
+        && pass.read_tag != merkle.read_tag
+    {
+        problems.push(
+            ProblemKind::Damaged,
+            format!(
+                "the log's files changed while verify read them: the replay read {} records that are not the {records} whose Merkle root was computed",
+                pass.records
+            ),
+        );
+    }
+    let (projected, refused) = match pass {
+        Some(pass) => (Some(pass.projected), pass.refused),
+        None => (None, None),
     };
     let (projections, mut replayed, digest_at_checkpoint, replayed_funds, not_applied) =
         match projected {
@@ -528,6 +567,11 @@ pub fn verify(
         bytes,
         chain_mb_per_s: if chain_seconds > 0.0 {
             bytes as f64 / chain_seconds / 1e6
+        } else {
+            0.0
+        },
+        replay_events_per_s: if replay_seconds > 0.0 {
+            replay_records as f64 / replay_seconds
         } else {
             0.0
         },
@@ -734,9 +778,13 @@ pub fn render_text(report: &AuditReport) -> String {
     } else {
         let _ = writeln!(
             out,
-            "OK: {} records ({} bytes, chain at {:.0} MB/s); every checksum, hash and chain link holds, \
-             and the first {} are signed",
-            report.records, report.bytes, report.chain_mb_per_s, coverage.signed_size
+            "OK: {} records ({} bytes, chain at {:.0} MB/s, replay at {:.0} events/s); every checksum, \
+             hash and chain link holds, and the first {} are signed",
+            report.records,
+            report.bytes,
+            report.chain_mb_per_s,
+            report.replay_events_per_s,
+            coverage.signed_size
         );
     }
     if let Some(witnesses) = &report.witnesses {
@@ -928,7 +976,7 @@ pub fn export(
 #[cfg(test)]
 mod tests {
     use super::{first_fund_mismatch, segment_files};
-    use crate::replay_pass::for_each_record;
+    use crate::replay_pass::{RecordCheck, for_each_record};
     use mingzhang_ledger::store::{EventStore, FileLog, FileLogOptions};
     use serde_json::json;
 
@@ -954,7 +1002,7 @@ mod tests {
         assert!(segments.len() > 3, "the log spans several segments");
         let seqs_read = || {
             let mut seqs = Vec::new();
-            for_each_record(&dir, |record| {
+            for_each_record(&dir, RecordCheck::FramingAndCrc, |record| {
                 seqs.push(record.seq());
                 true
             })
@@ -964,7 +1012,7 @@ mod tests {
         assert_eq!(seqs_read(), (0..40).collect::<Vec<u64>>());
 
         let mut visited = 0;
-        for_each_record(&dir, |_| {
+        for_each_record(&dir, RecordCheck::FramingAndCrc, |_| {
             visited += 1;
             visited < 5
         })

@@ -375,6 +375,7 @@ fn scan_log<S: Storage>(
     dir: &Path,
     index_every_records: Option<u64>,
     progress: &mut dyn FnMut(u64),
+    visit: &mut dyn FnMut(&[u8]),
 ) -> Result<Scan, StoreError> {
     // The watermark first: a writer running meanwhile moves it only after
     // the records (and segments) it counts are there, so a reader that
@@ -581,6 +582,7 @@ fn scan_log<S: Storage>(
                 len: seq + 1,
                 last_hash: record.hash(),
             };
+            visit(&bytes[..record.len()]);
             offset += record.len() as u64;
             segment.valid_len = offset;
             if scan.head.len == mark.seq
@@ -638,9 +640,29 @@ pub fn verify_log(dir: &Path, progress: impl FnMut(u64)) -> Result<VerifyReport,
 pub fn verify_log_on<S: Storage>(
     storage: &S,
     dir: &Path,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<VerifyReport, StoreError> {
-    let scan = scan_log(storage, dir, None, &mut progress)?;
+    verify_log_visiting_on(storage, dir, progress, |_| {})
+}
+
+/// `verify_log`, handing `visit` the bytes of each record, in log order,
+/// once its crc, hash, seq and chain link have checked: an audit hashes
+/// the Merkle leaves of the very bytes whose chain it checked.
+pub fn verify_log_visiting(
+    dir: &Path,
+    progress: impl FnMut(u64),
+    visit: impl FnMut(&[u8]),
+) -> Result<VerifyReport, StoreError> {
+    verify_log_visiting_on(&RealStorage, dir, progress, visit)
+}
+
+fn verify_log_visiting_on<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    mut progress: impl FnMut(u64),
+    mut visit: impl FnMut(&[u8]),
+) -> Result<VerifyReport, StoreError> {
+    let scan = scan_log(storage, dir, None, &mut progress, &mut visit)?;
     Ok(VerifyReport {
         segments: scan.segments.len(),
         records: scan.head.len,
@@ -930,6 +952,7 @@ impl<S: Storage> FileLog<S> {
             &storage,
             &dir,
             Some(options.index_every_records),
+            &mut |_| {},
             &mut |_| {},
         )?;
         match &scan.repair {
@@ -1355,7 +1378,13 @@ impl<S: Storage> ReadOnlyLog<S> {
     ) -> Result<(ReadOnlyLog<S>, OpenReport), StoreError> {
         let dir = dir.as_ref();
         let index_every_records = FileLogOptions::default().index_every_records;
-        let scan = scan_log(&storage, dir, Some(index_every_records), &mut |_| {})?;
+        let scan = scan_log(
+            &storage,
+            dir,
+            Some(index_every_records),
+            &mut |_| {},
+            &mut |_| {},
+        )?;
         let report = OpenReport {
             segments: scan.segments.len(),
             records: scan.head.len,
