@@ -239,38 +239,40 @@ fn project(
 ) -> Projected {
     let mut projections = Projections::default();
     projections.reserve_records(records);
-    let mut projected = Projected {
-        projections,
-        applied: 0,
-        digest_at_checkpoint: None,
-        funds_at_published: None,
-        not_applied: None,
-    };
-    let snapshot = |projected: &mut Projected| {
-        if sizes.checkpoint == Some(projected.applied) {
-            projected.digest_at_checkpoint =
-                Some(hex::encode(projected.projections.balances_digest()));
+    let mut applied = 0u64;
+    let mut digest_at_checkpoint = None;
+    let mut funds_at_published = None;
+    let mut snapshot = |projections: &Projections, applied: u64| {
+        if sizes.checkpoint == Some(applied) {
+            digest_at_checkpoint = Some(hex::encode(projections.balances_digest()));
         }
-        if sizes.published == Some(projected.applied) {
-            projected.funds_at_published = Some(crate::verify::funds_json(&projected.projections));
+        if sizes.published == Some(applied) {
+            funds_at_published = Some(crate::verify::funds_json(projections));
         }
     };
-    snapshot(&mut projected);
+    snapshot(&projections, applied);
+    let mut not_applied = None;
     for batch in batches {
-        for (seq, payload) in batch.records() {
-            if let Err(error) = projected.projections.apply_payload(seq, payload) {
-                let kind = match &error {
-                    ProjectionError::Decode { .. } => ProblemKind::Damaged,
-                    _ => ProblemKind::Mismatch,
-                };
-                projected.not_applied = Some((seq, kind, error.to_string()));
-                return projected;
-            }
-            projected.applied += 1;
-            snapshot(&mut projected);
+        let outcome = projections.apply_payloads(batch.records(), |projections| {
+            applied += 1;
+            snapshot(projections, applied);
+        });
+        if let Err(error) = outcome {
+            let kind = match &error {
+                ProjectionError::Decode { .. } => ProblemKind::Damaged,
+                _ => ProblemKind::Mismatch,
+            };
+            not_applied = Some((applied, kind, error.to_string()));
+            break;
         }
     }
-    projected
+    Projected {
+        projections,
+        applied,
+        digest_at_checkpoint,
+        funds_at_published,
+        not_applied,
+    }
 }
 
 /// One whole record as read from a segment, borrowed from the read buffer.

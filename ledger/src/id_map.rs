@@ -21,7 +21,8 @@ use std::ops::Index;
 
 use compact_str::CompactString;
 use foldhash::fast::RandomState;
-use hashbrown::{HashTable, hash_table};
+
+use crate::slot_index::SlotIndex;
 
 const SHARDS: usize = 256;
 /// Slots of the routing table; shard `i` has a number of them proportional
@@ -48,23 +49,44 @@ static ROUTE: std::sync::LazyLock<Box<[u8; ROUTE_SLOTS]>> = std::sync::LazyLock:
     route
 });
 
-/// An id's hash is kept with it: a shard that doubles moves its entries by
-/// these, without hashing every id again. An id
-/// of up to 24 bytes is kept in the entry itself: no allocation of its own,
-/// and nothing more for the kernel to fault in as the state grows.
+/// An id of up to 24 bytes is kept in the entry itself: no allocation of
+/// its own, and nothing more for the kernel to fault in as the state grows.
 #[derive(Clone)]
 struct Entry<V> {
-    hash: u64,
     id: CompactString,
     value: V,
 }
 
-type Shard<V> = HashTable<Entry<V>>;
+/// A shard's entries in the order they came, and the index to them: a new
+/// id's entry is appended where the last one ended, so only its index slot
+/// is a random place in memory.
+#[derive(Clone)]
+struct Shard<V> {
+    index: SlotIndex,
+    entries: Vec<Entry<V>>,
+}
 
-/// Where in an id's hash the routing slot is read. A shard's table takes its
-/// positions from the low bits and its tags from the top 7; bits 32 and up
-/// would reach the positions only in a shard of over 2^32 entries, so ids
-/// that share a shard still spread over all of it.
+impl<V> Default for Shard<V> {
+    fn default() -> Self {
+        Shard {
+            index: SlotIndex::default(),
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<V> Shard<V> {
+    #[inline]
+    fn find(&self, slot_hash: u32, id: &str) -> Option<usize> {
+        self.index
+            .probe(slot_hash)
+            .map(|row| row as usize)
+            .find(|&row| same_id(&self.entries[row].id, id))
+    }
+}
+
+/// Where in an id's hash the routing slot is read: bits 32 and up, apart
+/// from the low 32 the shard's index places it by.
 const ROUTE_SHIFT: u32 = 32;
 
 #[derive(Clone)]
@@ -83,48 +105,55 @@ impl<V> Default for IdMap<V> {
 }
 
 impl<V> IdMap<V> {
-    /// The id's hash, once per call, and the shard it chooses.
-    fn locate(&self, id: &str) -> (u64, usize) {
+    /// The id's hash for its shard's index, once per call, and the shard
+    /// its hash chooses.
+    #[inline]
+    fn locate(&self, id: &str) -> (u32, usize) {
         let hash = self.hasher.hash_one(id);
         let slot = (hash >> ROUTE_SHIFT) as usize & (ROUTE_SLOTS - 1);
-        (hash, usize::from(ROUTE[slot]))
+        (hash as u32, usize::from(ROUTE[slot]))
     }
 
     pub fn get(&self, id: &str) -> Option<&V> {
         let (hash, shard) = self.locate(id);
-        self.shards[shard]
-            .find(hash, |entry| same_id(&entry.id, id))
-            .map(|entry| &entry.value)
+        let shard = &self.shards[shard];
+        shard.find(hash, id).map(|row| &shard.entries[row].value)
     }
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut V> {
         let (hash, shard) = self.locate(id);
-        self.shards[shard]
-            .find_mut(hash, |entry| same_id(&entry.id, id))
-            .map(|entry| &mut entry.value)
+        let shard = &mut self.shards[shard];
+        let row = shard.find(hash, id)?;
+        Some(&mut shard.entries[row].value)
     }
 
     pub fn contains_key(&self, id: &str) -> bool {
         self.get(id).is_some()
     }
 
+    /// Reads the index slot a lookup of `id` starts at, and nothing else
+    /// (see `SlotIndex::warm_up`).
+    #[inline]
+    pub fn warm_up(&self, id: &str) {
+        let (hash, shard) = self.locate(id);
+        self.shards[shard].index.warm_up(hash);
+    }
+
     /// Like `HashMap::insert`: the value `id` had, if any.
     pub fn insert(&mut self, id: impl AsRef<str>, value: V) -> Option<V> {
         let id = id.as_ref();
         let (hash, shard) = self.locate(id);
-        match self.shards[shard].entry(hash, |entry| same_id(&entry.id, id), |entry| entry.hash) {
-            hash_table::Entry::Occupied(mut occupied) => {
-                Some(std::mem::replace(&mut occupied.get_mut().value, value))
-            }
-            hash_table::Entry::Vacant(vacant) => {
-                vacant.insert(Entry {
-                    hash,
-                    id: CompactString::new(id),
-                    value,
-                });
-                None
-            }
+        let shard = &mut self.shards[shard];
+        if let Some(row) = shard.find(hash, id) {
+            return Some(std::mem::replace(&mut shard.entries[row].value, value));
         }
+        let row = u32::try_from(shard.entries.len()).expect("fewer than 2^32 ids in a shard");
+        shard.index.insert(hash, row);
+        shard.entries.push(Entry {
+            id: CompactString::new(id),
+            value,
+        });
+        None
     }
 
     /// Makes room for about `additional` more ids, each shard for its share
@@ -137,15 +166,19 @@ impl<V> IdMap<V> {
         for (shard, slots) in self.shards.iter_mut().zip(route_slots) {
             let share =
                 additional / ROUTE_SLOTS * slots + additional % ROUTE_SLOTS * slots / ROUTE_SLOTS;
-            shard.reserve(share, |entry| entry.hash);
+            shard.entries.reserve(share);
+            shard.index.reserve(shard.entries.len() + share);
         }
     }
 
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
-        self.shards
-            .iter()
-            .flat_map(|shard| shard.iter().map(|entry| (entry.id.as_str(), &entry.value)))
+        self.shards.iter().flat_map(|shard| {
+            shard
+                .entries
+                .iter()
+                .map(|entry| (entry.id.as_str(), &entry.value))
+        })
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
@@ -202,6 +235,12 @@ impl IdSet {
         self.ids.contains_key(id)
     }
 
+    /// See `IdMap::warm_up`.
+    #[inline]
+    pub fn warm_up(&self, id: &str) {
+        self.ids.warm_up(id);
+    }
+
     /// Like `HashSet::insert`: whether `id` was new.
     pub fn insert(&mut self, id: impl AsRef<str>) -> bool {
         self.ids.insert(id, ()).is_none()
@@ -219,13 +258,18 @@ impl fmt::Debug for IdSet {
 #[cfg(test)]
 mod tests {
     use super::{IdMap, IdSet, SHARDS};
+    use std::hash::BuildHasher;
 
     #[test]
     fn a_reserved_map_takes_that_many_ids_without_growing_a_shard() {
         let ids = 200_000;
         let mut map = IdMap::default();
         map.reserve(ids);
-        let capacities: Vec<usize> = map.shards.iter().map(|shard| shard.capacity()).collect();
+        let capacities: Vec<usize> = map
+            .shards
+            .iter()
+            .map(|shard| shard.index.capacity())
+            .collect();
         for n in 0..ids {
             map.insert(format!("don-{n}"), n);
         }
@@ -235,7 +279,7 @@ mod tests {
             .shards
             .iter()
             .zip(&capacities)
-            .filter(|(shard, capacity)| shard.capacity() > **capacity)
+            .filter(|(shard, capacity)| shard.index.capacity() > **capacity)
             .count();
         assert!(grown <= SHARDS / 20, "{grown} of {SHARDS} shards grew");
     }
@@ -290,14 +334,17 @@ mod tests {
         }
         // Groups of 32 shards, so that chance moves a group's share by ~1%.
         let group_share = |first: usize| -> f64 {
-            let ids: usize = map.shards[first..first + 32].iter().map(|s| s.len()).sum();
+            let ids: usize = map.shards[first..first + 32]
+                .iter()
+                .map(|s| s.entries.len())
+                .sum();
             ids as f64
         };
         let (low, middle, high) = (group_share(0), group_share(112), group_share(224));
         // The groups' middles are 112 and 224 shards on: 2^(112/256) and 2^(224/256).
         assert!((1.29..1.42).contains(&(middle / low)), "{low} {middle}");
         assert!((1.75..1.92).contains(&(high / low)), "{low} {high}");
-        let ids: usize = map.shards.iter().map(|shard| shard.len()).sum();
+        let ids: usize = map.shards.iter().map(|shard| shard.entries.len()).sum();
         assert_eq!(ids, SHARDS * 1000);
     }
 
@@ -319,15 +366,22 @@ mod tests {
         for n in 0..SHARDS * 2000 {
             map.insert(format!("donation-{n}"), ());
         }
-        // A table places an entry by the low bits of its hash. Were the shard
-        // chosen by those bits too, a shard's ids would crowd a few places.
+        // A shard's index places an id by the top bits of the hash's low
+        // half. Were the shard chosen by those bits too, a shard's ids would
+        // crowd a few places.
         let shard = &map.shards[SHARDS / 2];
-        let places = 1usize << 9;
-        let used: std::collections::HashSet<u64> = shard
+        let places_log2 = 9;
+        let used: std::collections::HashSet<u32> = shard
+            .entries
             .iter()
-            .map(|entry| entry.hash & (places as u64 - 1))
+            .map(|entry| (map.hasher.hash_one(entry.id.as_str()) as u32) >> (32 - places_log2))
             .collect();
-        assert!(shard.len() > 2 * places, "{} ids", shard.len());
+        let places = 1usize << places_log2;
+        assert!(
+            shard.entries.len() > 2 * places,
+            "{} ids",
+            shard.entries.len()
+        );
         assert!(
             used.len() > places * 3 / 4,
             "{} of {places} places",

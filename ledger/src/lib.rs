@@ -19,6 +19,7 @@ pub mod record;
 pub mod replay;
 pub mod scenario;
 pub mod service;
+pub mod slot_index;
 pub mod state;
 pub mod store;
 pub mod tiles;

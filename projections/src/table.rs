@@ -1,13 +1,11 @@
 //! Entity tables: the rows of one kind of entity in log order, and an index
 //! from the log's string id to the row.
 //!
-//! The index stores no id, only the row number and 32 bits of the id's
-//! hash (8 bytes a slot); the id lives once, in its row. A rebuild inserts a
-//! million donation ids, and an index that kept a copy of each (40 bytes a
-//! slot) spent its time missing the cache and moving slots when it grew.
-//! Growing rehashes from the stored hash bits, so it never reads a row.
+//! The index (`SlotIndex`, shared with the decision state) keeps 32 bits of
+//! each id's hash and its row number, no id: the id lives once, in its row,
+//! and a donation applied to a table of millions misses the cache once.
 
-use hashbrown::HashTable;
+use mingzhang_ledger::slot_index::SlotIndex;
 
 use crate::accounts::EntityIndex;
 use crate::id::Id;
@@ -18,25 +16,17 @@ pub(crate) trait Row {
     fn id(&self) -> &str;
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    row: EntityIndex,
-    /// The upper half of the id's hash: rebuilds the table hash when the
-    /// index grows, and tells most other ids apart without reading the row.
-    hash_high: u32,
-}
-
 #[derive(Clone)]
 pub(crate) struct Table<T> {
     rows: Vec<T>,
-    index: HashTable<Slot>,
+    index: SlotIndex,
 }
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
         Table {
             rows: Vec::new(),
-            index: HashTable::new(),
+            index: SlotIndex::default(),
         }
     }
 }
@@ -83,12 +73,10 @@ impl<T: Row> Table<T> {
     /// The row of `id`, if it was inserted.
     #[inline]
     pub(crate) fn index_of(&self, id: &str) -> Option<EntityIndex> {
-        let hash_high = hash_high(id);
+        let hash = hash_high(id);
         self.index
-            .find(table_hash(hash_high), |slot| {
-                slot.hash_high == hash_high && self.rows[slot.row as usize].id() == id
-            })
-            .map(|slot| slot.row)
+            .probe(hash)
+            .find(|&row| self.rows[row as usize].id() == id)
     }
 
     /// The id a new row for `id` carries; `None` if a row already has it.
@@ -96,12 +84,19 @@ impl<T: Row> Table<T> {
         self.index_of(id).is_none().then(|| Id::new(id))
     }
 
+    /// Reads the slot `id` hashes to and returns nothing: called for the
+    /// ids of records about to be applied, one right after another, so the
+    /// processor waits for their cache misses together rather than in turn.
+    #[inline]
+    pub(crate) fn warm_up(&self, id: &str) {
+        self.index.warm_up(hash_high(id));
+    }
+
     /// Makes room for `additional` more rows, so that a rebuild that knows
     /// how many records are coming never moves the rows or rehashes.
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.rows.reserve(additional);
-        self.index
-            .reserve(additional, |slot| table_hash(slot.hash_high));
+        self.index.reserve(self.rows.len() + additional);
     }
 
     /// Appends `row` (whose id [`Table::vacant`] returned) and indexes it.
@@ -112,54 +107,22 @@ impl<T: Row> Table<T> {
             "{:?} inserted twice",
             row.id()
         );
-        let hash_high = hash_high(row.id());
-        self.index.insert_unique(
-            table_hash(hash_high),
-            Slot {
-                row: index,
-                hash_high,
-            },
-            |slot| table_hash(slot.hash_high),
-        );
+        self.index.insert(hash_high(row.id()), index);
         self.rows.push(row);
         debug_assert_eq!(self.index.len(), self.rows.len());
     }
 }
 
-const MULTIPLIER: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+/// Seeded at random once per process: ids come from callers, and ids made
+/// to share their hash bits would pile into one run of slots.
+static HASHER: std::sync::LazyLock<foldhash::fast::RandomState> =
+    std::sync::LazyLock::new(foldhash::fast::RandomState::default);
 
-/// The upper 32 bits of a 64-bit hash of `id`: an Fx-style word loop, then
-/// the murmur3 finaliser, because the loop alone leaves the low bits of the
-/// hash depending on only the first bytes of the id ("don-" for every
-/// donation), which piles sequential ids into a few buckets.
+/// The upper 32 bits of the id's 64-bit hash.
 #[inline]
 fn hash_high(id: &str) -> u32 {
-    let bytes = id.as_bytes();
-    let mut hash = bytes.len() as u64;
-    let mut add = |word: u64| hash = (hash.rotate_left(5) ^ word).wrapping_mul(MULTIPLIER);
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        add(u64::from_le_bytes(word.try_into().expect("8 bytes")));
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        add(u64::from_le_bytes(word));
-    }
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    hash ^= hash >> 33;
-    (hash >> 32) as u32
-}
-
-/// The 64-bit hash the table sees: hashbrown picks the bucket from the low
-/// bits and a 7-bit tag from the top ones, so the 32 stored bits go in both.
-#[inline]
-fn table_hash(hash_high: u32) -> u64 {
-    (u64::from(hash_high) << 32) | u64::from(hash_high)
+    use std::hash::BuildHasher;
+    (HASHER.hash_one(id) >> 32) as u32
 }
 
 #[cfg(test)]
@@ -232,8 +195,8 @@ mod tests {
         let mut used = vec![false; 1 << buckets_log2];
         let ids = 700_000;
         for n in 0..ids {
-            let hash = table_hash(hash_high(&format!("don-{n}")));
-            used[(hash & ((1 << buckets_log2) - 1)) as usize] = true;
+            let hash = hash_high(&format!("don-{n}"));
+            used[(hash >> (32 - buckets_log2)) as usize] = true;
         }
         let distinct = used.iter().filter(|&&used| used).count();
         // A uniform hash fills 1 - e^(-0.67) ≈ 49 % of the buckets.
