@@ -96,13 +96,26 @@ pub fn check_personal_name(
     check_text(name_field, name, true, NAME_LEN_MAX)
 }
 
+/// The bytes an id may hold, by value: a table, because the replay checks
+/// some five ids a record (`chars().all` over them was 4% of its CPU).
+/// Every allowed character is ASCII, so a byte of any other character fails.
+static ID_BYTES: [bool; 256] = {
+    let mut allowed = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let c = byte as u8;
+        allowed[byte] = c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-');
+        byte += 1;
+    }
+    allowed
+};
+
 /// An id's shape: 1 to 64 characters of A-Z a-z 0-9 . _ : -.
 pub fn check_id(field: &str, id: &str) -> Result<(), Rejection> {
     if id.is_empty() {
         return Err(invalid(field, "required", "must not be empty"));
     }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
-    if id.len() > ID_LEN_MAX || !id.chars().all(allowed) {
+    if id.len() > ID_LEN_MAX || !id.bytes().all(|byte| ID_BYTES[usize::from(byte)]) {
         return Err(invalid(
             field,
             "id_format",

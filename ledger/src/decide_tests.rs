@@ -942,3 +942,18 @@ fn only_a_committed_individual_is_erased_and_only_once() {
         "already_erased",
     );
 }
+
+#[test]
+fn an_id_takes_exactly_the_characters_of_its_shape() {
+    use crate::decide::check_id;
+    for byte in 0u8..=127 {
+        let id = char::from(byte).to_string();
+        let allowed = byte.is_ascii_alphanumeric() || b"._:-".contains(&byte);
+        assert_eq!(check_id("id", &id).is_ok(), allowed, "byte {byte}");
+    }
+    for id in ["é", "捐赠-1", "don 1", "don\u{0}1", "", "don-\u{ff}"] {
+        assert!(check_id("id", id).is_err(), "{id:?}");
+    }
+    assert!(check_id("id", &"a".repeat(64)).is_ok());
+    assert!(check_id("id", &"a".repeat(65)).is_err());
+}
