@@ -181,9 +181,41 @@ async fn connect_polling_elsewhere(
     ),
     PostgresError,
 > {
+    connection_config(url, application_name)?
+        .connect(NoTls)
+        .await
+        .map_err(PostgresError::Connect)
+}
+
+/// TCP keepalive probes after this long without traffic, then every
+/// `KEEPALIVE_INTERVAL`, up to `KEEPALIVE_RETRIES` unanswered: a dead link
+/// is dropped in about 25 s. A follower's LISTEN connection carries nothing
+/// while the writer is idle, so a link that died silently (a failover
+/// behind a proxy, a cut cable) was noticed only when the OS's default of
+/// two hours ran out; dropped, it is replaced and the follower catches up.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// The connection settings of `url`, named `application_name`, with this
+/// crate's keepalives unless the URL sets its own.
+fn connection_config(
+    url: &str,
+    application_name: &str,
+) -> Result<tokio_postgres::Config, PostgresError> {
     let mut config: tokio_postgres::Config = url.parse().map_err(PostgresError::Url)?;
     config.application_name(application_name);
-    config.connect(NoTls).await.map_err(PostgresError::Connect)
+    let untouched = tokio_postgres::Config::new();
+    if config.get_keepalives_idle() == untouched.get_keepalives_idle()
+        && config.get_keepalives_interval().is_none()
+        && config.get_keepalives_retries().is_none()
+    {
+        config
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES);
+    }
+    Ok(config)
 }
 
 fn seq_to_sql(seq: u64) -> i64 {
@@ -774,5 +806,26 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_probe_an_idle_link_unless_the_url_says_otherwise() {
+        let config =
+            connection_config("postgres://mz@db.example/ledger", "mingzhang-test").unwrap();
+        assert!(config.get_keepalives());
+        assert_eq!(config.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(config.get_keepalives_interval(), Some(KEEPALIVE_INTERVAL));
+        assert_eq!(config.get_keepalives_retries(), Some(KEEPALIVE_RETRIES));
+        assert_eq!(config.get_application_name(), Some("mingzhang-test"));
+
+        let own =
+            connection_config("postgres://mz@db.example/ledger?keepalives_idle=60", "x").unwrap();
+        assert_eq!(own.get_keepalives_idle(), Duration::from_secs(60));
+        assert_eq!(own.get_keepalives_interval(), None);
     }
 }
