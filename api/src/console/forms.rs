@@ -83,6 +83,35 @@ impl FormSpec {
         names
     }
 
+    /// The kind of the input named `name` (a list row's inner field by
+    /// its own name).
+    pub fn kind_of(&self, name: &str) -> Option<&FieldKind> {
+        let (list, inner) = match name.split_once('[') {
+            Some((list, rest)) => (list, rest.split_once("].").map(|(_, inner)| inner)),
+            None => (name, None),
+        };
+        let field = self.fields.iter().find(|field| field.name == list)?;
+        match (&field.kind, inner) {
+            (FieldKind::List(items), Some(inner)) => items
+                .iter()
+                .find(|item| item.name == inner)
+                .map(|item| &item.kind),
+            (kind, None) => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// `value` of the input `name` as the review step shows it: an enum by
+    /// its label, a ticked box as 是 yes, anything else as typed.
+    pub fn shown_value(&self, name: &str, value: &str) -> String {
+        match self.kind_of(name) {
+            Some(FieldKind::Select(_)) => enum_label(value),
+            Some(FieldKind::Checkbox) if matches!(value, "on" | "true") => "是 yes".to_owned(),
+            Some(FieldKind::Checkbox) => "否 no".to_owned(),
+            _ => value.to_owned(),
+        }
+    }
+
     /// Whether a refusal's `field` is one this form shows.
     pub fn shows_field(&self, field: &str) -> bool {
         self.input_names().iter().any(|name| name == field)
@@ -497,6 +526,26 @@ mod tests {
         );
         assert!(form("complete-project").unwrap().takes_document());
         assert!(!form("open-fund").unwrap().moves_money());
+    }
+
+    #[test]
+    fn the_review_step_shows_labels_for_choices_and_ticks() {
+        let donation = form("receive-donation").unwrap();
+        assert_eq!(
+            donation.shown_value("channel", "bank_transfer"),
+            enum_label("bank_transfer")
+        );
+        assert_ne!(enum_label("bank_transfer"), "bank_transfer");
+        assert_eq!(donation.shown_value("anonymous", "on"), "是 yes");
+        assert_eq!(donation.shown_value("amount", "41000.00"), "41000.00");
+        assert_eq!(donation.shown_value("donor_id", "unit-01"), "unit-01");
+        let pledge = form("make-pledge").unwrap();
+        assert_eq!(
+            pledge.kind_of("instalments[1].amount"),
+            Some(&FieldKind::Amount)
+        );
+        assert_eq!(pledge.kind_of("instalments[1].nothing"), None);
+        assert_eq!(pledge.kind_of("nothing"), None);
     }
 
     #[test]

@@ -333,7 +333,7 @@ pub fn review_page(
         dl.figures {
             @for (name, value) in fields.iter().filter(|(_, value)| !value.trim().is_empty()) {
                 dt { (labels::field_label(name.rsplit('.').next().unwrap_or(name))) }
-                dd translate="no" { (value) }
+                dd translate="no" { (form.shown_value(name, value)) }
             }
         }
         form.command method="post" action={"/console/" (form.slug)} {
