@@ -571,6 +571,42 @@ impl PersonalDataStore for DatabasePersonalData {
     }
 }
 
+/// The names a side store held when a server started, read in one go, for
+/// the fold of the log that starts it: a store in PostgreSQL keeps no copy
+/// in memory, and asking it once per name cost about 25 s for every
+/// 100,000 individuals in the log. A name not held then (committed since,
+/// by the writer) is asked of `later`. Dropped once the fold is done, so no
+/// copy outlives the start: a name erased afterwards is gone from this
+/// server's next look-up, as it is from every other's.
+pub struct NamesAtStart {
+    held: HashMap<String, Vec<(Salt, String)>>,
+    later: std::sync::Arc<dyn mingzhang_projections::PersonalNames>,
+}
+
+impl NamesAtStart {
+    pub fn new(
+        entries: Vec<(String, Salt, String)>,
+        later: std::sync::Arc<dyn mingzhang_projections::PersonalNames>,
+    ) -> NamesAtStart {
+        let mut held: HashMap<String, Vec<(Salt, String)>> = HashMap::new();
+        for (subject_id, salt, value) in entries {
+            held.entry(subject_id).or_default().push((salt, value));
+        }
+        NamesAtStart { held, later }
+    }
+}
+
+impl mingzhang_projections::PersonalNames for NamesAtStart {
+    fn clear_value(&self, subject_id: &str, commitment: &[u8]) -> Option<String> {
+        let held = self.held.get(subject_id).and_then(|values| {
+            values.iter().find_map(|(salt, value)| {
+                personal_data::opens(subject_id, salt, value, commitment).then(|| value.clone())
+            })
+        });
+        held.or_else(|| self.later.clear_value(subject_id, commitment))
+    }
+}
+
 /// `flock(LOCK_EX | LOCK_NB)`: released when the file is closed, also by
 /// a process's death. (`File::try_lock` needs Rust 1.89; the workspace
 /// builds with 1.88.)
@@ -614,6 +650,57 @@ fn parse_salt(text: &str) -> Option<Salt> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A name source that counts what it is asked.
+    struct Asked {
+        names: HashMap<(String, Vec<u8>), String>,
+        asked: std::sync::atomic::AtomicUsize,
+    }
+
+    impl mingzhang_projections::PersonalNames for Asked {
+        fn clear_value(&self, subject_id: &str, commitment: &[u8]) -> Option<String> {
+            self.asked
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.names
+                .get(&(subject_id.to_owned(), commitment.to_vec()))
+                .cloned()
+        }
+    }
+
+    #[test]
+    fn names_held_at_start_are_answered_without_asking_the_store() {
+        use mingzhang_projections::PersonalNames;
+        let (wang_salt, li_salt) = ([1u8; SALT_LEN], [2u8; SALT_LEN]);
+        let wang = personal_data::commitment("resident-wang", &wang_salt, "王丽华");
+        let li = personal_data::commitment("resident-li", &li_salt, "李建国");
+        let store = std::sync::Arc::new(Asked {
+            names: HashMap::from([(("resident-li".to_owned(), li.to_vec()), "李建国".to_owned())]),
+            asked: Default::default(),
+        });
+        let at_start = NamesAtStart::new(
+            vec![
+                (
+                    "resident-wang".to_owned(),
+                    [9; SALT_LEN],
+                    "王丽化".to_owned(),
+                ),
+                ("resident-wang".to_owned(), wang_salt, "王丽华".to_owned()),
+            ],
+            store.clone(),
+        );
+        assert_eq!(
+            at_start.clear_value("resident-wang", &wang).as_deref(),
+            Some("王丽华")
+        );
+        assert_eq!(store.asked.load(std::sync::atomic::Ordering::Relaxed), 0);
+        // Committed after the start: asked of the store.
+        assert_eq!(
+            at_start.clear_value("resident-li", &li).as_deref(),
+            Some("李建国")
+        );
+        assert_eq!(at_start.clear_value("resident-li", &wang), None);
+        assert_eq!(store.asked.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
 
     /// What every side store promises, whichever its home: `fresh` opens
     /// the same store again, as a restarted server (or another server on
@@ -947,6 +1034,111 @@ mod tests {
         });
         state.submit(&operator, None, company).await.unwrap();
         assert_eq!(log.head().len, 1);
+    }
+
+    /// A file side store that counts the names it is asked for one by one.
+    struct Counted {
+        file: std::sync::Arc<FilePersonalData>,
+        looked_up: std::sync::atomic::AtomicUsize,
+    }
+
+    impl mingzhang_projections::PersonalNames for Counted {
+        fn clear_value(&self, subject_id: &str, commitment: &[u8]) -> Option<String> {
+            self.looked_up
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            mingzhang_projections::PersonalNames::clear_value(&*self.file, subject_id, commitment)
+        }
+    }
+
+    impl PersonalDataStore for Counted {
+        fn commit(&self, subject_id: &str, value: &str) -> io::Result<Commitment> {
+            PersonalDataStore::commit(&*self.file, subject_id, value)
+        }
+        fn holds(&self, subject_id: &str) -> io::Result<bool> {
+            PersonalDataStore::holds(&*self.file, subject_id)
+        }
+        fn erase_where(&self, erased: &dyn Fn(&str) -> bool) -> io::Result<usize> {
+            PersonalDataStore::erase_where(&*self.file, erased)
+        }
+        fn describe(&self) -> String {
+            PersonalDataStore::describe(&*self.file)
+        }
+        fn entries(&self) -> io::Result<Vec<(String, Salt, String)>> {
+            PersonalDataStore::entries(&*self.file)
+        }
+        fn keep(&self, subject_id: &str, salt: Salt, value: &str) -> io::Result<()> {
+            PersonalDataStore::keep(&*self.file, subject_id, salt, value)
+        }
+    }
+
+    /// A server starting on a log of committed names reads them from its
+    /// side store in one go, not once per name (a store in PostgreSQL
+    /// answers each look-up in a round trip), and names every donor.
+    #[tokio::test]
+    async fn a_starting_server_reads_the_names_in_one_go() {
+        use crate::auth::{Principal, TokenRegistry};
+        use crate::backend::{Ledger, LedgerHandle};
+        use crate::state::AppState;
+        use mingzhang_ledger::store::MemoryStore;
+
+        let dir = tempfile::tempdir().unwrap();
+        let log = MemoryStore::new();
+        let start = |personal: std::sync::Arc<Counted>| {
+            let log = log.clone();
+            let dir = dir.path().to_owned();
+            async move {
+                let ledger = Ledger::open(std::sync::Arc::new(log)).await.unwrap();
+                let tokens =
+                    std::sync::Arc::new(TokenRegistry::open(dir.join("tokens.json")).unwrap());
+                let (_shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+                AppState::start(
+                    LedgerHandle::start(ledger),
+                    tokens,
+                    shutdown_rx,
+                    None,
+                    Some(personal as std::sync::Arc<dyn PersonalDataStore>),
+                )
+                .unwrap()
+            }
+        };
+        // One opening of the file for both servers (it is locked to one
+        // process); each server counts its own look-ups.
+        let file = std::sync::Arc::new(FilePersonalData::open(dir.path()).unwrap());
+        let counted = |file: &std::sync::Arc<FilePersonalData>| {
+            std::sync::Arc::new(Counted {
+                file: file.clone(),
+                looked_up: Default::default(),
+            })
+        };
+        let first = start(counted(&file)).await;
+        let operator = Principal::Operator {
+            token_id: "op".into(),
+        };
+        let residents = [("resident-wang", "王丽华"), ("resident-li", "李建国")];
+        for (donor_id, name) in residents {
+            let resident = Event::DonorRegistered(v1::DonorRegistered {
+                donor_id: donor_id.into(),
+                name: name.into(),
+                kind: v1::DonorKind::Individual as i32,
+                ..Default::default()
+            });
+            first.submit(&operator, None, resident).await.unwrap();
+        }
+        drop(first);
+
+        let personal = counted(&file);
+        let second = start(personal.clone()).await;
+        assert_eq!(
+            personal
+                .looked_up
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "no name asked for one by one"
+        );
+        let projections = second.projections.read();
+        for (donor_id, name) in residents {
+            assert_eq!(projections.donor(donor_id).unwrap().name, name);
+        }
     }
 
     #[test]

@@ -59,9 +59,19 @@ impl AppState {
         let store = ledger.store();
         let mut projections = Projections::default();
         if let Some(personal_data) = &personal_data {
+            let held = personal_data
+                .entries()
+                .map_err(|error| AppError::Internal(format!("reading personal data: {error}")))?;
+            projections.set_personal_names(Arc::new(crate::personal_data::NamesAtStart::new(
+                held,
+                personal_data.clone(),
+            )));
+        }
+        let caught_up = projections.catch_up(&*store);
+        if let Some(personal_data) = &personal_data {
             projections.set_personal_names(personal_data.clone());
         }
-        match projections.catch_up(&*store) {
+        match caught_up {
             Ok(_) => {}
             // Served, not ready: `/readyz` and every query name the record.
             Err(ProjectionError::NotApplied(not_applied)) => {
