@@ -3,11 +3,11 @@
 //! The first pass ([`first_pass`]) checks the chain (`verify_log`, on the
 //! calling thread) and hands the bytes of each record it checked to a thread
 //! of its own that hashes their Merkle leaves: the chain check is SHA-256 on
-//! one core, so on two the leaves cost the audit little time there. The second pass ([`replay`]) re-decides
-//! every record by the rules and applies it to the read models, each folding
-//! on a thread of its own (`mingzhang_ledger::batch_worker`) while the
-//! calling thread reads, with the balances snapshotted at the sizes the
-//! checkpoint and the server name.
+//! one core, so on two the leaves cost the audit little time there. The
+//! second pass ([`replay`]) re-decides every record by the rules and applies
+//! it to the read models, each folding on a thread of its own
+//! (`mingzhang_ledger::batch_worker`) while the calling thread reads, with
+//! the balances snapshotted at the sizes the checkpoint and the server name.
 //!
 //! The two passes read the files separately, so each also computes a
 //! [`ReadTag`] of the record bytes it took in, under a key drawn for this
@@ -59,8 +59,9 @@ impl ReadKey {
 /// A Poly1305 tag of the records one pass read, each padded to 16 bytes (a
 /// record's length is in its header, so the padded sequence still tells
 /// every sequence of records apart). Under a secret random key, two
-/// different sequences get the same tag with a chance below 2^-90, whatever
-/// the bytes: a changed file cannot be made to match.
+/// different sequences of n 16-byte blocks get the same tag with a chance of
+/// at most 8n / 2^106 whatever their bytes (about 2^-76 for a log of 2 GB):
+/// a changed file cannot be made to match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadTag([u8; 16]);
 
@@ -208,7 +209,10 @@ pub fn replay(
         models_folding = models_folding && read_models.send(batch);
     };
     for_each_record(log_dir, RecordCheck::Framing, |record| {
-        if read == records {
+        // A record out of place (the files changed since the first pass)
+        // ends the reading: the folds take records in order only, and the
+        // read tag then differs from the first pass's.
+        if read == records || record.seq() != read {
             return false;
         }
         read += 1;
@@ -456,6 +460,30 @@ mod tests {
         // Checked afresh, the rewritten record breaks the chain.
         let (chain, _) = first_pass(&dir, &[], &key, |_| {});
         assert!(chain.is_err());
+    }
+
+    #[test]
+    fn a_record_moved_out_of_place_between_the_passes_ends_the_replay() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("log");
+        append(&dir, 0..20);
+        let key = ReadKey::generate();
+        let (_, merkle) = first_pass(&dir, &[], &key, |_| {});
+        // Record 7 now says it is record 9, its crc fixed.
+        let (_, path) = segment_files(&dir).unwrap().remove(0);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut at = SEGMENT_HEADER_LEN;
+        for _ in 0..7 {
+            at += StoredRecord::framed_len(&bytes[at..]).unwrap();
+        }
+        let len = StoredRecord::framed_len(&bytes[at..]).unwrap();
+        bytes[at + 8..at + 16].copy_from_slice(&9u64.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[at..at + len - 4]);
+        bytes[at + len - 4..at + len].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let pass = replay_all(&dir, merkle.records, &key);
+        assert_eq!(pass.records, 7);
+        assert_ne!(pass.read_tag, merkle.read_tag);
     }
 
     #[test]
