@@ -103,6 +103,9 @@ impl SlotIndex {
 
     /// Grows to index `len` rows in all without growing again.
     pub fn reserve(&mut self, len: usize) {
+        if len == 0 {
+            return;
+        }
         let needed = (len * 10)
             .div_ceil(LOAD_TENTHS_MAX)
             .next_power_of_two()
@@ -151,6 +154,14 @@ mod tests {
             assert!(index.probe(hash(row)).any(|found| found == row), "{row}");
         }
         assert!(index.capacity() >= 100_000);
+    }
+
+    #[test]
+    fn reserving_nothing_allocates_nothing() {
+        let mut index = SlotIndex::default();
+        index.reserve(0);
+        assert!(index.slots.is_empty());
+        assert_eq!(index.probe(7).count(), 0);
     }
 
     #[test]
