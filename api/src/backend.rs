@@ -179,6 +179,17 @@ impl LedgerHandle {
             .map_err(AppError::from)
     }
 
+    /// Refuses `command` now if the writer's rules would (`Ledger::refusal`),
+    /// or if this server only follows: what the API checks before keeping a
+    /// person's name beside the log.
+    pub fn refuse_early(&self, command: &Event, meta: &CommandMeta) -> Result<(), AppError> {
+        self.refuse_if_following()?;
+        match self.current().refusal(command, meta) {
+            Some(rejection) => Err(AppError::from(rejection)),
+            None => Ok(()),
+        }
+    }
+
     /// A batch on one task: decided under one lock, written with one append.
     pub async fn submit_many(
         &self,

@@ -1036,6 +1036,67 @@ mod tests {
         assert_eq!(log.head().len, 1);
     }
 
+    /// A command the rules refuse, or a server that only follows, keeps no
+    /// name: the refusal comes before the side store is written.
+    #[tokio::test]
+    async fn a_refused_command_leaves_no_name_in_the_side_store() {
+        use crate::auth::{Principal, TokenRegistry};
+        use crate::backend::{Ledger, LedgerHandle};
+        use crate::state::AppState;
+        use mingzhang_ledger::store::{EventStore, MemoryStore};
+
+        let dir = tempfile::tempdir().unwrap();
+        let personal = std::sync::Arc::new(FilePersonalData::open(dir.path()).unwrap());
+        let log = MemoryStore::new();
+        let ledger = Ledger::open(std::sync::Arc::new(log.clone()))
+            .await
+            .unwrap();
+        let tokens =
+            std::sync::Arc::new(TokenRegistry::open(dir.path().join("tokens.json")).unwrap());
+        let (_shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        let handle = LedgerHandle::start(ledger);
+        let state = AppState::start(
+            handle.clone(),
+            tokens,
+            shutdown_rx,
+            None,
+            Some(personal.clone() as std::sync::Arc<dyn PersonalDataStore>),
+        )
+        .unwrap();
+        let operator = Principal::Operator {
+            token_id: "op".into(),
+        };
+        let resident = |alliance_member| {
+            Event::DonorRegistered(v1::DonorRegistered {
+                donor_id: "resident-zhao".into(),
+                name: "赵敏".into(),
+                kind: v1::DonorKind::Individual as i32,
+                alliance_member,
+                ..Default::default()
+            })
+        };
+        let refused = state.submit(&operator, None, resident(true)).await;
+        assert!(
+            matches!(&refused, Err(crate::error::AppError::Invalid { rule, .. }) if *rule == "alliance_members_are_enterprises"),
+            "{refused:?}"
+        );
+        assert!(!personal.holds("resident-zhao"), "no orphan name");
+        handle.follow(None);
+        let refused = state.submit(&operator, None, resident(false)).await;
+        assert!(
+            matches!(&refused, Err(crate::error::AppError::NotTheWriter { .. })),
+            "{refused:?}"
+        );
+        assert!(!personal.holds("resident-zhao"), "no orphan name");
+        handle.write();
+        state
+            .submit(&operator, None, resident(false))
+            .await
+            .unwrap();
+        assert!(personal.holds("resident-zhao"));
+        assert_eq!(log.head().len, 1);
+    }
+
     /// A file side store that counts the names it is asked for one by one.
     struct Counted {
         file: std::sync::Arc<FilePersonalData>,

@@ -184,6 +184,13 @@ impl AppState {
         command: Event,
     ) -> Result<Committed, AppError> {
         authorize_command(principal, &command)?;
+        if self.personal_data.is_some() && carries_personal_data(&command) {
+            // A command the rules refuse keeps no name: asked before the
+            // name is kept, not after. (Within a batch a command is decided
+            // after the ones before it, so `submit_many` cannot ask early.)
+            let meta = self.command_meta(principal, idempotency_key.clone(), &command)?;
+            self.ledger.refuse_early(&command, &meta)?;
+        }
         let command = self.commit_personal_data(command).await?;
         let erased_subject = erased_subject(&command);
         let meta = self.command_meta(principal, idempotency_key, &command)?;

@@ -393,6 +393,30 @@ impl Ledger {
         self.append_decided();
     }
 
+    /// The rules' refusal of `command` as things stand, without deciding it
+    /// for real or recording anything: the API asks before it keeps a
+    /// person's name in the side store, so that a command the rules refuse
+    /// leaves no name behind. `None` also when `meta`'s idempotency key was
+    /// used before: the submit answers a retry, whatever the state says now.
+    pub fn refusal(&self, command: &Event, meta: &CommandMeta) -> Option<Rejection> {
+        let answer = {
+            let write_side = self.write_side.lock();
+            let retried = meta
+                .idempotency_key
+                .as_ref()
+                .is_some_and(|key| write_side.keys.get(&scoped_key(&meta.actor, key)).is_some());
+            if retried {
+                None
+            } else {
+                decide_as(&write_side.state, &meta.principal, command.clone()).err()
+            }
+        };
+        // Callers that found the write side taken meanwhile left their batches
+        // to its holder.
+        self.decide_arrivals();
+        answer
+    }
+
     /// A read-only view of the decision state, e.g. to check a binding.
     pub fn with_state<T>(&self, read: impl FnOnce(&LedgerState) -> T) -> T {
         let answer = read(&self.write_side.lock().state);
