@@ -188,8 +188,7 @@ impl AppState {
             // A command the rules refuse keeps no name: asked before the
             // name is kept, not after. (Within a batch a command is decided
             // after the ones before it, so `submit_many` cannot ask early.)
-            let meta = self.command_meta(principal, idempotency_key.clone(), &command)?;
-            self.ledger.refuse_early(&command, &meta)?;
+            self.refuse_early(principal, idempotency_key.clone(), &command)?;
         }
         let command = self.commit_personal_data(command).await?;
         let erased_subject = erased_subject(&command);
@@ -202,6 +201,20 @@ impl AppState {
             self.destroy_personal_data(subject_id).await?;
         }
         Ok(committed)
+    }
+
+    /// Refuses `command` now if the rules would as things stand, or if this
+    /// server only follows: asked before anything is kept beside the log
+    /// for it (a person's name, an uploaded report), so that a refused
+    /// command leaves nothing behind. Decides nothing for real.
+    pub fn refuse_early(
+        &self,
+        principal: &Principal,
+        idempotency_key: Option<String>,
+        command: &Event,
+    ) -> Result<(), AppError> {
+        let meta = self.command_meta(principal, idempotency_key, command)?;
+        self.ledger.refuse_early(command, &meta)
     }
 
     /// Keeps an individual's clear name in the side store, durably, and

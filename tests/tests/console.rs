@@ -572,6 +572,59 @@ fn the_to_do_list_and_a_report_uploaded_with_its_form_on_the_demo() {
     assert!(form.contains(r#"type="file""#), "{form}");
     let csrf = hidden(&form, "csrf");
     let key = hidden(&form, "idempotency_key");
+    // A form the rules refuse (no such grant) keeps no report.
+    let refused_report = "不存在的资助的自评报告\n".as_bytes();
+    let (content_type, body) = multipart(
+        &[
+            ("csrf", &csrf),
+            ("idempotency_key", &key),
+            ("grant_id", "grant-nope"),
+            ("quarter", "2030-Q1"),
+            ("report_sha256", ""),
+            ("summary", "第一季度自评"),
+            ("step", "submit"),
+        ],
+        ("report_sha256__file", "report.txt", refused_report),
+    );
+    let (status, page) = setup.runtime.block_on(async {
+        let response = setup
+            .client
+            .post(format!(
+                "{}/console/file-self-assessment",
+                setup.served.http
+            ))
+            .header(COOKIE, &cookie)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    });
+    assert!(status.is_client_error(), "{status} {page}");
+    assert!(
+        page.contains("grant_id"),
+        "the refusal names the field: {page}"
+    );
+    let refused_sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(refused_report))
+    };
+    let not_kept = setup.runtime.block_on(async {
+        setup
+            .client
+            .get(format!("{}/documents/{refused_sha256}", setup.served.http))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(
+        not_kept,
+        StatusCode::NOT_FOUND,
+        "the refused form's report is not kept"
+    );
+
     let report = "凯益荟 2030 年第一季度自评报告\n服务 120 人次。\n".as_bytes();
     let (content_type, body) = multipart(
         &[

@@ -244,7 +244,35 @@ async fn post_form(
     if step == "back" {
         return form_response(StatusCode::OK, &signed_in, form, &fields, &key, None);
     }
-    // A report uploaded with the form is stored first; its hash is the field.
+    // A report uploaded with the form is stored first; its hash is the
+    // field. The rules are asked before it is stored, with the hashes the
+    // files will have, so a form they refuse leaves no report behind.
+    let uploads: Vec<(&str, &[u8])> = form
+        .fields
+        .iter()
+        .filter(|field| field.kind == FieldKind::Sha256)
+        .filter_map(|field| {
+            let file_field = format!("{}{FILE_SUFFIX}", field.name);
+            let (_, bytes) = files.iter().find(|(name, _)| *name == file_field)?;
+            Some((field.name.as_str(), bytes.as_slice()))
+        })
+        .collect();
+    if !uploads.is_empty() {
+        let mut with_hashes = fields.clone();
+        for (name, bytes) in &uploads {
+            with_hashes.retain(|(field, _)| field != name);
+            with_hashes.push((
+                (*name).to_owned(),
+                crate::documents::DocumentHash::of(bytes).to_hex(),
+            ));
+        }
+        let (json, path_id) = forms::body_of(form, &with_hashes);
+        let early = (form.route.preview)(&json, path_id)
+            .and_then(|event| state.refuse_early(&signed_in.principal, Some(key.clone()), &event));
+        if let Err(error) = early {
+            return refused(&fields, error);
+        }
+    }
     for field in form
         .fields
         .iter()
