@@ -979,15 +979,44 @@ mod tests {
         }
     }
 
+    /// A server's state on `log`, with `personal` as its side store, the
+    /// handle that makes it a follower or the writer again, and the sender
+    /// of its shutdown signal (kept while the state is used).
+    async fn started(
+        dir: &Path,
+        log: &mingzhang_ledger::store::MemoryStore,
+        personal: std::sync::Arc<dyn PersonalDataStore>,
+    ) -> (
+        crate::state::AppState,
+        crate::backend::LedgerHandle,
+        tokio::sync::watch::Sender<bool>,
+    ) {
+        use crate::backend::{Ledger, LedgerHandle};
+        let ledger = Ledger::open(std::sync::Arc::new(log.clone()))
+            .await
+            .unwrap();
+        let tokens =
+            std::sync::Arc::new(crate::auth::TokenRegistry::open(dir.join("tokens.json")).unwrap());
+        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        let handle = LedgerHandle::start(ledger);
+        let state = crate::state::AppState::start(
+            handle.clone(),
+            tokens,
+            shutdown_rx,
+            None,
+            Some(personal),
+        )
+        .unwrap();
+        (state, handle, shutdown_tx)
+    }
+
     /// The order that makes an acknowledged record never lack its name: a
     /// name the side store cannot keep (here its file turned read-only, as
     /// a full or failing disk would refuse) is refused, and the log is
     /// never asked to record its commitment.
     #[tokio::test]
     async fn a_name_the_side_store_cannot_keep_is_never_recorded() {
-        use crate::auth::{Principal, TokenRegistry};
-        use crate::backend::{Ledger, LedgerHandle};
-        use crate::state::AppState;
+        use crate::auth::Principal;
         use mingzhang_ledger::store::{EventStore, MemoryStore};
 
         let dir = tempfile::tempdir().unwrap();
@@ -995,20 +1024,7 @@ mod tests {
         let path = dir.path().join(PERSONAL_DIR).join(ENTRIES_FILE);
         personal.inner.lock().unwrap().file = File::open(&path).unwrap();
         let log = MemoryStore::new();
-        let ledger = Ledger::open(std::sync::Arc::new(log.clone()))
-            .await
-            .unwrap();
-        let tokens =
-            std::sync::Arc::new(TokenRegistry::open(dir.path().join("tokens.json")).unwrap());
-        let (_shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-        let state = AppState::start(
-            LedgerHandle::start(ledger),
-            tokens,
-            shutdown_rx,
-            None,
-            Some(personal.clone() as std::sync::Arc<dyn PersonalDataStore>),
-        )
-        .unwrap();
+        let (state, _, _shutdown) = started(dir.path(), &log, personal.clone()).await;
         let operator = Principal::Operator {
             token_id: "op".into(),
         };
@@ -1040,29 +1056,13 @@ mod tests {
     /// name: the refusal comes before the side store is written.
     #[tokio::test]
     async fn a_refused_command_leaves_no_name_in_the_side_store() {
-        use crate::auth::{Principal, TokenRegistry};
-        use crate::backend::{Ledger, LedgerHandle};
-        use crate::state::AppState;
+        use crate::auth::Principal;
         use mingzhang_ledger::store::{EventStore, MemoryStore};
 
         let dir = tempfile::tempdir().unwrap();
         let personal = std::sync::Arc::new(FilePersonalData::open(dir.path()).unwrap());
         let log = MemoryStore::new();
-        let ledger = Ledger::open(std::sync::Arc::new(log.clone()))
-            .await
-            .unwrap();
-        let tokens =
-            std::sync::Arc::new(TokenRegistry::open(dir.path().join("tokens.json")).unwrap());
-        let (_shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-        let handle = LedgerHandle::start(ledger);
-        let state = AppState::start(
-            handle.clone(),
-            tokens,
-            shutdown_rx,
-            None,
-            Some(personal.clone() as std::sync::Arc<dyn PersonalDataStore>),
-        )
-        .unwrap();
+        let (state, handle, _shutdown) = started(dir.path(), &log, personal.clone()).await;
         let operator = Principal::Operator {
             token_id: "op".into(),
         };
@@ -1137,9 +1137,7 @@ mod tests {
     /// answers each look-up in a round trip), and names every donor.
     #[tokio::test]
     async fn a_starting_server_reads_the_names_in_one_go() {
-        use crate::auth::{Principal, TokenRegistry};
-        use crate::backend::{Ledger, LedgerHandle};
-        use crate::state::AppState;
+        use crate::auth::Principal;
         use mingzhang_ledger::store::MemoryStore;
 
         let dir = tempfile::tempdir().unwrap();
@@ -1148,18 +1146,8 @@ mod tests {
             let log = log.clone();
             let dir = dir.path().to_owned();
             async move {
-                let ledger = Ledger::open(std::sync::Arc::new(log)).await.unwrap();
-                let tokens =
-                    std::sync::Arc::new(TokenRegistry::open(dir.join("tokens.json")).unwrap());
-                let (_shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-                AppState::start(
-                    LedgerHandle::start(ledger),
-                    tokens,
-                    shutdown_rx,
-                    None,
-                    Some(personal as std::sync::Arc<dyn PersonalDataStore>),
-                )
-                .unwrap()
+                let (state, _, shutdown) = started(&dir, &log, personal).await;
+                (state, shutdown)
             }
         };
         // One opening of the file for both servers (it is locked to one
@@ -1171,7 +1159,7 @@ mod tests {
                 looked_up: Default::default(),
             })
         };
-        let first = start(counted(&file)).await;
+        let (first, _first_shutdown) = start(counted(&file)).await;
         let operator = Principal::Operator {
             token_id: "op".into(),
         };
@@ -1188,7 +1176,7 @@ mod tests {
         drop(first);
 
         let personal = counted(&file);
-        let second = start(personal.clone()).await;
+        let (second, _second_shutdown) = start(personal.clone()).await;
         assert_eq!(
             personal
                 .looked_up

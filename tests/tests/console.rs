@@ -73,6 +73,26 @@ impl Setup {
         })
     }
 
+    /// Posts a multipart form (`multipart`'s content type and body) with the
+    /// session `cookie`: its status and page.
+    fn post_multipart(
+        &self,
+        cookie: &str,
+        path: &str,
+        (content_type, body): (String, Vec<u8>),
+    ) -> (StatusCode, String) {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.served.http))
+            .header(COOKIE, cookie)
+            .header("content-type", content_type)
+            .body(body);
+        self.runtime.block_on(async {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        })
+    }
+
     /// Records in the log now.
     fn log_records(&self) -> u64 {
         let request = self.client.get(format!("{}/readyz", self.served.http));
@@ -574,33 +594,22 @@ fn the_to_do_list_and_a_report_uploaded_with_its_form_on_the_demo() {
     let key = hidden(&form, "idempotency_key");
     // A form the rules refuse (no such grant) keeps no report.
     let refused_report = "不存在的资助的自评报告\n".as_bytes();
-    let (content_type, body) = multipart(
-        &[
-            ("csrf", &csrf),
-            ("idempotency_key", &key),
-            ("grant_id", "grant-nope"),
-            ("quarter", "2030-Q1"),
-            ("report_sha256", ""),
-            ("summary", "第一季度自评"),
-            ("step", "submit"),
-        ],
-        ("report_sha256__file", "report.txt", refused_report),
+    let (status, page) = setup.post_multipart(
+        &cookie,
+        "/console/file-self-assessment",
+        multipart(
+            &[
+                ("csrf", &csrf),
+                ("idempotency_key", &key),
+                ("grant_id", "grant-nope"),
+                ("quarter", "2030-Q1"),
+                ("report_sha256", ""),
+                ("summary", "第一季度自评"),
+                ("step", "submit"),
+            ],
+            ("report_sha256__file", "report.txt", refused_report),
+        ),
     );
-    let (status, page) = setup.runtime.block_on(async {
-        let response = setup
-            .client
-            .post(format!(
-                "{}/console/file-self-assessment",
-                setup.served.http
-            ))
-            .header(COOKIE, &cookie)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.text().await.unwrap())
-    });
     assert!(status.is_client_error(), "{status} {page}");
     assert!(
         page.contains("grant_id"),
@@ -626,34 +635,23 @@ fn the_to_do_list_and_a_report_uploaded_with_its_form_on_the_demo() {
     );
 
     let report = "凯益荟 2030 年第一季度自评报告\n服务 120 人次。\n".as_bytes();
-    let (content_type, body) = multipart(
-        &[
-            ("csrf", &csrf),
-            ("idempotency_key", &key),
-            ("grant_id", grant_id),
-            ("quarter", "2030-Q1"),
-            ("report_sha256", ""),
-            ("summary", "第一季度自评"),
-            ("step", "submit"),
-        ],
-        ("report_sha256__file", "report.txt", report),
-    );
     let records = setup.log_records();
-    let (status, page) = setup.runtime.block_on(async {
-        let response = setup
-            .client
-            .post(format!(
-                "{}/console/file-self-assessment",
-                setup.served.http
-            ))
-            .header(COOKIE, &cookie)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.text().await.unwrap())
-    });
+    let (status, page) = setup.post_multipart(
+        &cookie,
+        "/console/file-self-assessment",
+        multipart(
+            &[
+                ("csrf", &csrf),
+                ("idempotency_key", &key),
+                ("grant_id", grant_id),
+                ("quarter", "2030-Q1"),
+                ("report_sha256", ""),
+                ("summary", "第一季度自评"),
+                ("step", "submit"),
+            ],
+            ("report_sha256__file", "report.txt", report),
+        ),
+    );
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains(r#"id="recorded""#), "{page}");
     assert_eq!(setup.log_records(), records + 1);
