@@ -592,24 +592,27 @@ fn the_to_do_list_and_a_report_uploaded_with_its_form_on_the_demo() {
     assert!(form.contains(r#"type="file""#), "{form}");
     let csrf = hidden(&form, "csrf");
     let key = hidden(&form, "idempotency_key");
+    let file_self_assessment = |grant_id: &str, report: &[u8]| {
+        setup.post_multipart(
+            &cookie,
+            "/console/file-self-assessment",
+            multipart(
+                &[
+                    ("csrf", &csrf),
+                    ("idempotency_key", &key),
+                    ("grant_id", grant_id),
+                    ("quarter", "2030-Q1"),
+                    ("report_sha256", ""),
+                    ("summary", "第一季度自评"),
+                    ("step", "submit"),
+                ],
+                ("report_sha256__file", "report.txt", report),
+            ),
+        )
+    };
     // A form the rules refuse (no such grant) keeps no report.
     let refused_report = "不存在的资助的自评报告\n".as_bytes();
-    let (status, page) = setup.post_multipart(
-        &cookie,
-        "/console/file-self-assessment",
-        multipart(
-            &[
-                ("csrf", &csrf),
-                ("idempotency_key", &key),
-                ("grant_id", "grant-nope"),
-                ("quarter", "2030-Q1"),
-                ("report_sha256", ""),
-                ("summary", "第一季度自评"),
-                ("step", "submit"),
-            ],
-            ("report_sha256__file", "report.txt", refused_report),
-        ),
-    );
+    let (status, page) = file_self_assessment("grant-nope", refused_report);
     assert!(status.is_client_error(), "{status} {page}");
     assert!(
         page.contains("grant_id"),
@@ -636,22 +639,7 @@ fn the_to_do_list_and_a_report_uploaded_with_its_form_on_the_demo() {
 
     let report = "凯益荟 2030 年第一季度自评报告\n服务 120 人次。\n".as_bytes();
     let records = setup.log_records();
-    let (status, page) = setup.post_multipart(
-        &cookie,
-        "/console/file-self-assessment",
-        multipart(
-            &[
-                ("csrf", &csrf),
-                ("idempotency_key", &key),
-                ("grant_id", grant_id),
-                ("quarter", "2030-Q1"),
-                ("report_sha256", ""),
-                ("summary", "第一季度自评"),
-                ("step", "submit"),
-            ],
-            ("report_sha256__file", "report.txt", report),
-        ),
-    );
+    let (status, page) = file_self_assessment(grant_id, report);
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains(r#"id="recorded""#), "{page}");
     assert_eq!(setup.log_records(), records + 1);
