@@ -12,7 +12,7 @@
 //! against the hash of the rebuilt bytes.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use mingzhang_ledger::record::{Hash, StoredRecord};
@@ -157,14 +157,7 @@ pub fn download(
         ),
     };
 
-    let bundle = tempfile::tempdir().context("creating a temporary bundle")?;
-    let log_dir = bundle.path().join("log");
-    std::fs::create_dir_all(&log_dir)?;
-    let mut segment = std::io::BufWriter::new(
-        std::fs::File::create(log_dir.join(segment_file_name(0)))
-            .context("creating the bundle's segment")?,
-    );
-    segment.write_all(&encode_segment_header(0))?;
+    let mut bundle = BundleWriter::create()?;
 
     let wanted = funds_size.max(checkpoint_size);
     let mut source_problems = Vec::new();
@@ -204,16 +197,12 @@ pub fn download(
                     served.seq, served.hash
                 ));
             }
-            segment.write_all(record.bytes())?;
+            bundle.append(record.bytes())?;
             next_seq += 1;
         }
         progress(next_seq, wanted);
     }
-    segment
-        .into_inner()
-        .map_err(|error| error.into_error())?
-        .sync_all()?;
-    std::fs::write(bundle.path().join("checkpoint.note"), &checkpoint_note)?;
+    let (bundle, log_dir) = bundle.finish(&checkpoint_note)?;
 
     Ok(Downloaded {
         inputs: AuditInputs {
@@ -235,6 +224,50 @@ pub fn download(
 
 /// The stored bytes of a served record: `seq`, `prev_hash` and the payload
 /// determine them.
+/// A temporary bundle being filled from a download: `log/` with one segment
+/// the records are appended to, then `checkpoint.note`.
+pub(crate) struct BundleWriter {
+    bundle: tempfile::TempDir,
+    log_dir: PathBuf,
+    segment: std::io::BufWriter<std::fs::File>,
+}
+
+impl BundleWriter {
+    pub(crate) fn create() -> anyhow::Result<BundleWriter> {
+        let bundle = tempfile::tempdir().context("creating a temporary bundle")?;
+        let log_dir = bundle.path().join("log");
+        std::fs::create_dir_all(&log_dir)?;
+        let mut segment = std::io::BufWriter::new(
+            std::fs::File::create(log_dir.join(segment_file_name(0)))
+                .context("creating the bundle's segment")?,
+        );
+        segment.write_all(&encode_segment_header(0))?;
+        Ok(BundleWriter {
+            bundle,
+            log_dir,
+            segment,
+        })
+    }
+
+    pub(crate) fn append(&mut self, record_bytes: &[u8]) -> std::io::Result<()> {
+        self.segment.write_all(record_bytes)
+    }
+
+    /// Syncs the segment and writes `checkpoint_note` beside the log: the
+    /// bundle (removed when dropped) and its log directory.
+    pub(crate) fn finish(
+        self,
+        checkpoint_note: &str,
+    ) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+        self.segment
+            .into_inner()
+            .map_err(|error| error.into_error())?
+            .sync_all()?;
+        std::fs::write(self.bundle.path().join("checkpoint.note"), checkpoint_note)?;
+        Ok((self.bundle, self.log_dir))
+    }
+}
+
 fn rebuild(served: &ServedRecord) -> anyhow::Result<StoredRecord> {
     let prev_hash: Hash = hex::decode(&served.prev_hash)
         .ok()

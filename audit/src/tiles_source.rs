@@ -10,17 +10,15 @@
 //! A tile or bundle that disagrees is reported with its path and the hash or
 //! entry within it, as a damaged source.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use mingzhang_ledger::merkle::{HashReader, MemoryTree, leaf_hash};
-use mingzhang_ledger::store::file::{encode_segment_header, segment_file_name};
 use mingzhang_ledger::tiles::{
     TileId, decode_entry_bundle, tile_bytes, tile_hashes, tiles_for_size,
 };
 
-use crate::remote::Downloaded;
+use crate::remote::{BundleWriter, Downloaded};
 use crate::verify::{AuditInputs, SourceKind};
 
 /// A published file is never larger than a bundle of 256 entries of
@@ -121,14 +119,7 @@ pub fn download_tiles(
         .and_then(|line| line.parse::<u64>().ok())
         .unwrap_or(0);
 
-    let bundle = tempfile::tempdir().context("creating a temporary bundle")?;
-    let log_dir = bundle.path().join("log");
-    std::fs::create_dir_all(&log_dir)?;
-    let mut segment = std::io::BufWriter::new(
-        std::fs::File::create(log_dir.join(segment_file_name(0)))
-            .context("creating the bundle's segment")?,
-    );
-    segment.write_all(&encode_segment_header(0))?;
+    let mut bundle = BundleWriter::create()?;
 
     let mut source_problems = Vec::new();
     let mut tree = MemoryTree::new();
@@ -165,7 +156,7 @@ pub fn download_tiles(
                 ));
             }
             tree.append_leaf_hash(entry_hash);
-            segment.write_all(entry)?;
+            bundle.append(entry)?;
         }
         progress(tree.leaf_count(), size);
     }
@@ -174,11 +165,7 @@ pub fn download_tiles(
             check_upper_tile(source, *tile, &tree, &mut source_problems)?;
         }
     }
-    segment
-        .into_inner()
-        .map_err(|error| error.into_error())?
-        .sync_all()?;
-    std::fs::write(bundle.path().join("checkpoint.note"), &checkpoint_note)?;
+    let (bundle, log_dir) = bundle.finish(&checkpoint_note)?;
     let records = tree.leaf_count();
     Ok(Downloaded {
         inputs: AuditInputs {

@@ -1189,39 +1189,35 @@ impl Projections {
 
     /// One donor's donations, in log order.
     pub fn donations_of(&self, donor_id: &str) -> Vec<DonationEntry> {
-        let Some(donor) = self.donors.index_of(donor_id) else {
-            return Vec::new();
-        };
-        // The donor's own incomes, not every donation: a sponsor's page
-        // must not cost a pass over a million gifts.
-        self.flows
-            .donor_incomes
-            .get(donor as usize)
-            .map_or(&[][..], Vec::as_slice)
+        self.gifts_of(donor_id)
+            .map(|donation| self.donation_entry(donation))
+            .collect()
+    }
+
+    /// The donations of `donor_id`, in log order: read from the donor's
+    /// own incomes, not every donation, so a sponsor's page does not cost a
+    /// pass over a million gifts.
+    fn gifts_of(&self, donor_id: &str) -> impl DoubleEndedIterator<Item = &crate::Donation> + '_ {
+        let incomes = self
+            .donors
+            .index_of(donor_id)
+            .and_then(|donor| self.flows.donor_incomes.get(donor as usize))
+            .map_or(&[][..], Vec::as_slice);
+        incomes
             .iter()
             .map(|income| &self.flows.incomes[income.income() as usize])
             .filter(|income| income.kind() == crate::flows::IncomeKind::Donation)
-            .map(|income| self.donation_entry(&self.donations[income.entity() as usize]))
-            .collect()
+            .map(|income| &self.donations[income.entity() as usize])
     }
 
     /// One donor's newest `limit` donations, newest first: a sponsor's
     /// portal lists receipts to share without building an entry for each
     /// of a hundred thousand gifts.
     pub fn newest_donations_of(&self, donor_id: &str, limit: usize) -> Vec<DonationEntry> {
-        let Some(donor) = self.donors.index_of(donor_id) else {
-            return Vec::new();
-        };
-        self.flows
-            .donor_incomes
-            .get(donor as usize)
-            .map_or(&[][..], Vec::as_slice)
-            .iter()
+        self.gifts_of(donor_id)
             .rev()
-            .map(|income| &self.flows.incomes[income.income() as usize])
-            .filter(|income| income.kind() == crate::flows::IncomeKind::Donation)
             .take(limit)
-            .map(|income| self.donation_entry(&self.donations[income.entity() as usize]))
+            .map(|donation| self.donation_entry(donation))
             .collect()
     }
 
