@@ -105,3 +105,14 @@ pub fn serve_with_env(data_dir: &Path, env: &[(&str, &Path)]) -> Served {
         child: Some(child),
     }
 }
+
+/// The value of the hidden input `name` in an HTML page: how a form carries
+/// its CSRF token and idempotency key back to the server.
+pub fn hidden_input(page: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no hidden input {name} in {page}"))
+        + marker.len();
+    page[start..start + page[start..].find('"').expect("the value ends")].to_owned()
+}

@@ -35,8 +35,7 @@ impl Operator {
             .unwrap();
         assert_eq!(page.status(), StatusCode::OK);
         let html = page.text().await.unwrap();
-        let after = html.split("name=\"csrf\" value=\"").nth(1).unwrap();
-        after[..after.find('"').unwrap()].to_owned()
+        mingzhang_tests::hidden_input(&html, "csrf")
     }
 
     /// Posts the import form as a browser does (multipart/form-data).

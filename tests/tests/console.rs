@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use mingzhang_tests::hidden_input;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -26,15 +27,20 @@ struct Setup {
 }
 
 impl Setup {
-    fn new() -> Setup {
+    /// A server on a fresh data directory where `cli` has run after
+    /// `init`, and an operator's token.
+    fn serving_after(cli: &[&[&str]]) -> Setup {
         let data_dir = tempfile::tempdir().unwrap();
         mingzhang_tests::run_cli(data_dir.path(), &["init"]);
+        for args in cli {
+            mingzhang_tests::run_cli(data_dir.path(), args);
+        }
         let operator =
             mingzhang_tests::run_cli(data_dir.path(), &["token", "create", "--role", "operator"])
                 .trim()
                 .to_owned();
         let served = mingzhang_tests::serve(data_dir.path());
-        let setup = Setup {
+        Setup {
             _data_dir: data_dir,
             served,
             operator,
@@ -43,7 +49,12 @@ impl Setup {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-        };
+        }
+    }
+
+    /// A server with one fund and one sponsor, no demo.
+    fn new() -> Setup {
+        let setup = Setup::serving_after(&[]);
         setup.api_post(
             "/v1/funds",
             json!({"fund_id": "kaixuan-charity", "name": "凯旋街道社区发展基金", "kind": "unrestricted"}),
@@ -174,16 +185,6 @@ fn encode(text: &str) -> String {
             _ => format!("%{byte:02X}"),
         })
         .collect()
-}
-
-/// The value of the hidden input `name` in a page.
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + marker.len();
-    page[start..start + page[start..].find('"').unwrap()].to_owned()
 }
 
 const DONATION: [(&str, &str); 6] = [
@@ -396,8 +397,8 @@ fn a_post_without_the_csrf_token_is_refused_and_writes_nothing() {
     let cookie = setup.session(&setup.operator);
     let (status, form) = setup.get(&cookie, "/console/receive-donation");
     assert_eq!(status, StatusCode::OK);
-    let csrf = hidden(&form, "csrf");
-    let key = hidden(&form, "idempotency_key");
+    let csrf = hidden_input(&form, "csrf");
+    let key = hidden_input(&form, "idempotency_key");
     let records = setup.log_records();
     let mut fields = vec![
         ("donation_id", "gift-csrf"),
@@ -420,7 +421,7 @@ fn a_post_without_the_csrf_token_is_refused_and_writes_nothing() {
     let other = setup.session(&setup.operator);
     let (_, other_form) = setup.get(&other, "/console/receive-donation");
     let mut borrowed = fields.clone();
-    let other_csrf = hidden(&other_form, "csrf");
+    let other_csrf = hidden_input(&other_form, "csrf");
     borrowed.push(("csrf", other_csrf.as_str()));
     let (status, _) = setup.post_form(&cookie, "/console/receive-donation", &borrowed);
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -529,24 +530,7 @@ fn multipart(fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> (String, Vec
 /// records its hash.
 #[test]
 fn the_to_do_list_and_a_report_uploaded_with_its_form_on_the_demo() {
-    let data_dir = tempfile::tempdir().unwrap();
-    mingzhang_tests::run_cli(data_dir.path(), &["init"]);
-    mingzhang_tests::run_cli(data_dir.path(), &["demo"]);
-    let operator =
-        mingzhang_tests::run_cli(data_dir.path(), &["token", "create", "--role", "operator"])
-            .trim()
-            .to_owned();
-    let served = mingzhang_tests::serve(data_dir.path());
-    let setup = Setup {
-        _data_dir: data_dir,
-        served,
-        operator,
-        runtime: tokio::runtime::Runtime::new().unwrap(),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-    };
+    let setup = Setup::serving_after(&[&["demo"]]);
     let cookie = setup.session(&setup.operator);
     let (status, console) = setup.get(&cookie, "/console");
     assert_eq!(status, StatusCode::OK);
@@ -590,8 +574,8 @@ fn the_to_do_list_and_a_report_uploaded_with_its_form_on_the_demo() {
     let (_, form) = setup.get(&cookie, "/console/file-self-assessment");
     assert!(form.contains(r#"enctype="multipart/form-data""#), "{form}");
     assert!(form.contains(r#"type="file""#), "{form}");
-    let csrf = hidden(&form, "csrf");
-    let key = hidden(&form, "idempotency_key");
+    let csrf = hidden_input(&form, "csrf");
+    let key = hidden_input(&form, "idempotency_key");
     let file_self_assessment = |grant_id: &str, report: &[u8]| {
         setup.post_multipart(
             &cookie,

@@ -4,6 +4,7 @@
 //! page, and a claim posted without the session's CSRF token is refused
 //! with 403 and writes nothing.
 
+use mingzhang_tests::hidden_input;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::json;
@@ -18,14 +19,6 @@ async fn log_records(client: &reqwest::Client, base: &str) -> u64 {
         .await
         .unwrap();
     ready["log_records"].as_u64().unwrap()
-}
-
-fn hidden(form: &str, name: &str) -> String {
-    let after = form
-        .split(&format!("name=\"{name}\" value=\""))
-        .nth(1)
-        .unwrap_or_else(|| panic!("no {name} in {form}"));
-    after[..after.find('"').unwrap()].to_owned()
 }
 
 #[test]
@@ -94,7 +87,10 @@ fn a_double_submitted_claim_and_pledge_write_once_and_a_claim_without_csrf_write
             .split("action=\"/sponsor/market/claim-twice/claim\"")
             .nth(1)
             .expect("the project's claim form");
-        let (csrf, key) = (hidden(form, "csrf"), hidden(form, "idempotency_key"));
+        let (csrf, key) = (
+            hidden_input(form, "csrf"),
+            hidden_input(form, "idempotency_key"),
+        );
         let records_before = log_records(&client, &base).await;
         let post = |body: String| {
             client
