@@ -108,6 +108,13 @@ pub trait PersonalDataStore: mingzhang_projections::PersonalNames {
     /// (`migrate`); an entry already held is kept once.
     fn keep(&self, subject_id: &str, salt: Salt, value: &str) -> io::Result<()>;
 
+    /// Whether every name is already in this process's memory, so that a
+    /// look-up costs no round trip: then a starting server folds the log
+    /// with the store itself, not with a copy of it (`NamesAtStart`).
+    fn keeps_names_in_memory(&self) -> bool {
+        false
+    }
+
     /// Destroys every value and salt of `subject_id`.
     fn erase(&self, subject_id: &str) -> io::Result<usize> {
         self.erase_where(&|subject| subject == subject_id)
@@ -419,6 +426,10 @@ impl mingzhang_projections::PersonalNames for FilePersonalData {
 }
 
 impl PersonalDataStore for FilePersonalData {
+    fn keeps_names_in_memory(&self) -> bool {
+        true
+    }
+
     fn commit(&self, subject_id: &str, value: &str) -> io::Result<Commitment> {
         FilePersonalData::commit(self, subject_id, value)
     }

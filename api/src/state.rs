@@ -59,13 +59,17 @@ impl AppState {
         let store = ledger.store();
         let mut projections = Projections::default();
         if let Some(personal_data) = &personal_data {
-            let held = personal_data
-                .entries()
-                .map_err(|error| AppError::Internal(format!("reading personal data: {error}")))?;
-            projections.set_personal_names(Arc::new(crate::personal_data::NamesAtStart::new(
-                held,
-                personal_data.clone(),
-            )));
+            if personal_data.keeps_names_in_memory() {
+                projections.set_personal_names(personal_data.clone());
+            } else {
+                let held = personal_data.entries().map_err(|error| {
+                    AppError::Internal(format!("reading personal data: {error}"))
+                })?;
+                projections.set_personal_names(Arc::new(crate::personal_data::NamesAtStart::new(
+                    held,
+                    personal_data.clone(),
+                )));
+            }
         }
         let caught_up = projections.catch_up(&*store);
         if let Some(personal_data) = &personal_data {
