@@ -54,6 +54,35 @@ fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
     found
 }
 
+/// `erase <kind> <subject>` on the stopped server's data directory; then
+/// the log verifies, and so does `receipt` (of record `seq`, taken before).
+fn erase_with_the_cli_then_verify(
+    data: &Path,
+    (kind, subject): (&str, &str),
+    (receipt, seq): (&str, u64),
+) {
+    let erased = mingzhang(
+        data,
+        &[
+            "erase",
+            kind,
+            subject,
+            "--reason",
+            "PIPL Art. 47 request of 2026-12-02",
+        ],
+    );
+    assert!(erased.status.success(), "{erased:?}");
+    let verified = mingzhang(data, &["verify"]);
+    assert_eq!(verified.status.code(), Some(0), "{verified:?}");
+    let receipt_file = data.with_file_name("receipt.json");
+    std::fs::write(&receipt_file, receipt).unwrap();
+    let checked = run_cli(data, &["verify", "receipt", receipt_file.to_str().unwrap()]);
+    assert!(
+        checked.starts_with(&format!("OK: record {seq} ")),
+        "{checked}"
+    );
+}
+
 async fn get(url: &str, token: Option<&str>) -> (u16, String) {
     let mut request = reqwest::Client::new().get(url);
     if let Some(token) = token {
@@ -141,30 +170,7 @@ async fn an_erased_donor_is_gone_from_every_byte_and_every_proof_still_verifies(
     drop(served);
 
     // With the CLI, the server stopped.
-    let erased = mingzhang(
-        &data,
-        &[
-            "erase",
-            "person",
-            ERASED_BY_CLI.0,
-            "--reason",
-            "PIPL Art. 47 request of 2026-12-02",
-        ],
-    );
-    assert!(erased.status.success(), "{erased:?}");
-
-    let verified = mingzhang(&data, &["verify"]);
-    assert_eq!(verified.status.code(), Some(0), "{verified:?}");
-    let receipt_file = work.path().join("receipt.json");
-    std::fs::write(&receipt_file, &receipt).unwrap();
-    let checked = run_cli(
-        &data,
-        &["verify", "receipt", receipt_file.to_str().unwrap()],
-    );
-    assert!(
-        checked.starts_with(&format!("OK: record {donation_seq} ")),
-        "{checked}"
-    );
+    erase_with_the_cli_then_verify(&data, ("person", ERASED_BY_CLI.0), (&receipt, donation_seq));
 
     let served = serve(&data);
     let (_, page) = get(&format!("{}/sponsors", served.http), None).await;
@@ -377,29 +383,7 @@ async fn an_erased_private_payee_is_gone_from_every_byte_and_every_proof_still_v
     );
     drop(served);
 
-    let erased = mingzhang(
-        &data,
-        &[
-            "erase",
-            "payee",
-            BY_CLI.0,
-            "--reason",
-            "PIPL Art. 47 request of 2026-12-02",
-        ],
-    );
-    assert!(erased.status.success(), "{erased:?}");
-    let verified = mingzhang(&data, &["verify"]);
-    assert_eq!(verified.status.code(), Some(0), "{verified:?}");
-    let receipt_file = work.path().join("receipt.json");
-    std::fs::write(&receipt_file, &receipt).unwrap();
-    let checked = run_cli(
-        &data,
-        &["verify", "receipt", receipt_file.to_str().unwrap()],
-    );
-    assert!(
-        checked.starts_with(&format!("OK: record {paid_seq} ")),
-        "{checked}"
-    );
+    erase_with_the_cli_then_verify(&data, ("payee", BY_CLI.0), (&receipt, paid_seq));
 
     let served = serve(&data);
     let (_, full_view) = get(

@@ -42,6 +42,17 @@ enum Residents {
 /// The Kaixuan scenario written straight through `Ledger::submit`, its
 /// residents as `residents` says, then `extra_gifts` giving-day donations,
 /// and a checkpoint signed over all of it.
+/// A data directory under a fresh work directory with the scenario
+/// recorded (`residents` as given), and where its tiles are to go.
+fn recorded(residents: Residents) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    run_cli(&data, &["init"]);
+    record_scenario(&data, residents, 0);
+    let out = work.path().join("tiles");
+    (work, data, out)
+}
+
 fn record_scenario(data_dir: &Path, residents: Residents, extra_gifts: u64) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -205,11 +216,7 @@ fn flip_byte(path: &Path, offset: usize) {
 
 #[test]
 fn a_log_naming_residents_in_the_clear_is_refused_and_nothing_is_written() {
-    let work = tempfile::tempdir().unwrap();
-    let data = work.path().join("data");
-    run_cli(&data, &["init"]);
-    record_scenario(&data, Residents::NamedInTheClear, 0);
-    let out = work.path().join("tiles");
+    let (_work, data, out) = recorded(Residents::NamedInTheClear);
 
     let refused = mingzhang(&data, &["publish", out.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
@@ -280,11 +287,7 @@ fn the_demo_publishes_with_its_residents_as_commitments_and_no_name_leaves() {
 
 #[test]
 fn published_tiles_verify_and_agree_with_a_separate_rfc6962_check() {
-    let work = tempfile::tempdir().unwrap();
-    let data = work.path().join("data");
-    run_cli(&data, &["init"]);
-    record_scenario(&data, Residents::AsEnterprises, 0);
-    let out = work.path().join("tiles");
+    let (work, data, out) = recorded(Residents::AsEnterprises);
     let published = run_cli(&data, &["publish", out.to_str().unwrap()]);
     assert!(published.starts_with("published "), "{published}");
 
@@ -365,11 +368,7 @@ fn published_tiles_verify_and_agree_with_a_separate_rfc6962_check() {
 
 #[test]
 fn a_second_publish_writes_only_what_grew_and_rewrites_no_full_tile() {
-    let work = tempfile::tempdir().unwrap();
-    let data = work.path().join("data");
-    run_cli(&data, &["init"]);
-    record_scenario(&data, Residents::AsEnterprises, 0);
-    let out = work.path().join("tiles");
+    let (_work, data, out) = recorded(Residents::AsEnterprises);
     run_cli(&data, &["publish", out.to_str().unwrap()]);
     let inode = |path: &str| std::fs::metadata(out.join(path)).unwrap().ino();
     let full = ["tile/0/000", "tile/entries/000"].map(|path| (path, inode(path)));
@@ -401,11 +400,7 @@ fn a_second_publish_writes_only_what_grew_and_rewrites_no_full_tile() {
 
 #[test]
 fn serve_answers_the_published_files_under_tiles_and_verify_checks_that_url() {
-    let work = tempfile::tempdir().unwrap();
-    let data = work.path().join("data");
-    run_cli(&data, &["init"]);
-    record_scenario(&data, Residents::AsEnterprises, 0);
-    let out = work.path().join("tiles");
+    let (_work, data, out) = recorded(Residents::AsEnterprises);
     run_cli(&data, &["publish", out.to_str().unwrap()]);
 
     let served = serve(&data);
